@@ -1,0 +1,51 @@
+/**
+ * The loratune command line: one sub-command per file in src/cli/.
+ * Errors a user can cause (LoratuneError, commander usage errors) print one or two lines, no stack trace
+ * (full trace with --debug), and exit 1 (2 for usage errors).
+ */
+import { readFileSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+import { isLoratuneError } from "../errors.ts";
+import { registerInspect } from "./inspect.ts";
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
+export function buildProgram(): Command {
+  const program = new Command("loratune")
+    .description("LoRA fine-tuning for Llama-family language models, on the CPU in front of you")
+    .version(packageVersion(), "-V, --version")
+    .option("--debug", "print full stack traces on errors")
+    .exitOverride()
+    .showHelpAfterError("(run with --help for usage)");
+  registerInspect(program);
+  return program;
+}
+
+/** Runs the CLI on argv (process.argv layout) and returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    return reportError(err, argv.includes("--debug"));
+  }
+}
+
+function reportError(err: unknown, debug: boolean): number {
+  if (err instanceof CommanderError) {
+    // commander already printed help/version/usage text.
+    return err.exitCode === 0 ? 0 : 2;
+  }
+  if (debug && err instanceof Error) console.error(err.stack);
+  if (isLoratuneError(err)) {
+    console.error(`loratune: ${err.message}`);
+    return err.exitCode;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  console.error(`loratune: unexpected error: ${message}${debug ? "" : " (run with --debug for the stack trace)"}`);
+  return 1;
+}

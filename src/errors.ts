@@ -1,0 +1,36 @@
+/**
+ * Typed errors. Every error a user can cause is a LoratuneError with a stable `code`; the CLI prints its
+ * message in one or two lines without a stack trace and exits with `exitCode` (1, or 2 for usage errors).
+ */
+export type ErrorCode =
+  | "ERR_USAGE"
+  | "ERR_SAFETENSORS_HEADER"
+  | "ERR_SAFETENSORS_TENSOR"
+  | "ERR_SAFETENSORS_INDEX"
+  | "ERR_IO"
+  | "ERR_CONFIG"
+  | "ERR_UNSUPPORTED"
+  | "ERR_ADAPTER_CONFIG"
+  | "ERR_ADAPTER_KEYS"
+  | "ERR_TOKENIZER"
+  | "ERR_DATA"
+  | "ERR_NONFINITE"
+  | "ERR_CHECKPOINT"
+  | "ERR_OUTPUT_EXISTS"
+  | "ERR_NATIVE";
+
+export class LoratuneError extends Error {
+  readonly code: ErrorCode;
+  readonly exitCode: number;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "LoratuneError";
+    this.code = code;
+    this.exitCode = code === "ERR_USAGE" ? 2 : 1;
+  }
+}
+
+export function isLoratuneError(err: unknown): err is LoratuneError {
+  return err instanceof LoratuneError;
+}
