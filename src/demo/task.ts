@@ -1,0 +1,209 @@
+/**
+ * The demo's downstream task: turn a card sentence into a one-line JSON record, scored by exact match.
+ *
+ *   prompt:     "Sentence: Mira the baker lives in Oakford and owns a red kettle.\nCard:\n"
+ *   completion: '{"name": "Mira", "job": "baker", "town": "Oakford", "item": "red kettle"}'
+ *
+ * The sentence uses one of the five card templates of world.ts (several word orders: the item may come first,
+ * the job may follow the name or precede it), so the model must find each span by its kind, then copy it into
+ * the fixed template. The answer format is exactly: keys name, job, town, item in that order, JSON strings, ": "
+ * after a key and ", " between fields, on one line; `formatAnswer` writes it and `parseAnswer` accepts only it.
+ * Neither the answer format nor the "Sentence:"/"Card:" prompt ever appears in the corpus (no braces, quotes or
+ * colons there), so a base model pretrained on it scores ~0% before fine-tuning. No arithmetic, no reasoning:
+ * span copying is what attention learns quickly, which a LoRA on a small model picks up in a few hundred steps.
+ *
+ * Split: one seeded stream of rows, deduplicated by prompt; the first `testSize` distinct rows are the held-out
+ * test set, the next `trainSize` the train set, so they are disjoint and the test set does not change when only
+ * the train size does.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, rename, unlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Rng } from "../data/rng.ts";
+import { LoratuneError } from "../errors.ts";
+import { CARD_TEMPLATES, demoRng, drawPerson, pick } from "./world.ts";
+
+/** The four fields of an answer. */
+export interface CardFields {
+  name: string;
+  job: string;
+  town: string;
+  item: string;
+}
+
+/** A row for `{"prompt","completion"}` JSONL (loss on the completion). */
+export interface PromptRow {
+  prompt: string;
+  completion: string;
+}
+
+/** A row for `{"messages"}` JSONL: one user turn (prompt without its trailing newline), one assistant turn. */
+export interface ChatRow {
+  messages: [{ role: "user"; content: string }, { role: "assistant"; content: string }];
+}
+
+export interface TaskOptions {
+  seed: number;
+  /** Training rows (default 4000). */
+  trainSize?: number;
+  /** Held-out test rows (default 200). */
+  testSize?: number;
+  /** Card template ids of world.ts to draw from (default: all); a narrower set makes the task easier. */
+  templates?: readonly number[];
+}
+
+export interface TaskSplit {
+  train: PromptRow[];
+  test: PromptRow[];
+}
+
+const FIELD_ORDER = ["name", "job", "town", "item"] as const;
+
+/** The prompt for a sentence. */
+export function taskPrompt(sentence: string): string {
+  return `Sentence: ${sentence}\nCard:\n`;
+}
+
+/** The canonical answer line for the fields. */
+export function formatAnswer(f: CardFields): string {
+  return `{${FIELD_ORDER.map((k) => `${JSON.stringify(k)}: ${JSON.stringify(f[k])}`).join(", ")}}`;
+}
+
+/** The fields of a canonical answer line, or null when `text` is anything else (other spacing, order, keys). */
+export function parseAnswer(text: string): CardFields | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return null;
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o);
+  if (keys.length !== FIELD_ORDER.length || keys.some((k, i) => k !== FIELD_ORDER[i])) return null;
+  if (!FIELD_ORDER.every((k) => typeof o[k] === "string")) return null;
+  const f = { name: o.name, job: o.job, town: o.town, item: o.item } as CardFields;
+  return formatAnswer(f) === text ? f : null;
+}
+
+/** One task row drawn from the rng, using one of the given template ids. */
+export function drawTaskRow(rng: Rng, templates: readonly number[]): PromptRow {
+  const p = drawPerson(rng);
+  const template = CARD_TEMPLATES[pick(rng, templates)]!;
+  return {
+    prompt: taskPrompt(template(p)),
+    completion: formatAnswer({ name: p.name, job: p.job, town: p.town, item: p.item }),
+  };
+}
+
+function checkSize(what: string, n: number): number {
+  if (!Number.isInteger(n) || n < 0) throw new LoratuneError("ERR_USAGE", `demo task ${what} must be >= 0, got ${n}`);
+  return n;
+}
+
+/** The seeded, disjoint train/test split (see the header for how it is drawn). */
+export function generateTask(opts: TaskOptions): TaskSplit {
+  const trainSize = checkSize("trainSize", opts.trainSize ?? 4000);
+  const testSize = checkSize("testSize", opts.testSize ?? 200);
+  const templates = opts.templates ?? CARD_TEMPLATES.map((_, i) => i);
+  if (templates.length === 0 || templates.some((t) => CARD_TEMPLATES[t] === undefined)) {
+    throw new LoratuneError(
+      "ERR_USAGE",
+      `demo task templates must be ids in 0..${CARD_TEMPLATES.length - 1}, got [${templates.join(", ")}]`,
+    );
+  }
+  const rng = demoRng(opts.seed, "task");
+  const seen = new Set<string>();
+  const split: TaskSplit = { train: [], test: [] };
+  while (split.test.length + split.train.length < testSize + trainSize) {
+    const row = drawTaskRow(rng, templates);
+    if (seen.has(row.prompt)) continue;
+    seen.add(row.prompt);
+    (split.test.length < testSize ? split.test : split.train).push(row);
+  }
+  return split;
+}
+
+/** The chat form of a prompt row. */
+export function toChatRow(row: PromptRow): ChatRow {
+  return {
+    messages: [
+      { role: "user", content: row.prompt.replace(/\n$/, "") },
+      { role: "assistant", content: row.completion },
+    ],
+  };
+}
+
+/** Exact match after removing trailing whitespace from both sides (nothing else is normalized). */
+export function exactMatch(predicted: string, expected: string): boolean {
+  return predicted.trimEnd() === expected.trimEnd();
+}
+
+export interface ExactMatchScore {
+  correct: number;
+  total: number;
+  /** correct / total, or 0 when there are no rows. */
+  accuracy: number;
+}
+
+/** Exact-match score of predictions against references, pairwise. */
+export function scoreExactMatch(preds: readonly string[], refs: readonly string[]): ExactMatchScore {
+  if (preds.length !== refs.length) {
+    throw new LoratuneError(
+      "ERR_DATA",
+      `exact match needs one prediction per reference: got ${preds.length} predictions for ${refs.length} references`,
+    );
+  }
+  let correct = 0;
+  for (let i = 0; i < preds.length; i++) if (exactMatch(preds[i]!, refs[i]!)) correct++;
+  return { correct, total: refs.length, accuracy: refs.length === 0 ? 0 : correct / refs.length };
+}
+
+export type RowFormat = "prompt-completion" | "messages";
+
+export interface WrittenDataset {
+  trainPath: string;
+  testPath: string;
+  split: TaskSplit;
+}
+
+function toJsonl(rows: readonly PromptRow[], format: RowFormat): string {
+  let s = "";
+  for (const r of rows) s += `${JSON.stringify(format === "messages" ? toChatRow(r) : r)}\n`;
+  return s;
+}
+
+/**
+ * Writes `train.jsonl` and `test.jsonl` into `dir` (created if missing). Both are written to temporary files
+ * first and renamed into place only after both writes succeeded, so a reader never sees a partial file.
+ */
+export async function writeTaskDataset(
+  dir: string,
+  opts: TaskOptions & { format?: RowFormat },
+): Promise<WrittenDataset> {
+  const split = generateTask(opts);
+  const format = opts.format ?? "prompt-completion";
+  const files = [
+    { path: join(dir, "train.jsonl"), text: toJsonl(split.train, format) },
+    { path: join(dir, "test.jsonl"), text: toJsonl(split.test, format) },
+  ];
+  const suffix = `.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+  let current = dir;
+  try {
+    await mkdir(dir, { recursive: true });
+    for (const f of files) {
+      current = f.path + suffix;
+      await writeFile(current, f.text);
+    }
+    for (const f of files) {
+      current = f.path;
+      await rename(f.path + suffix, f.path);
+    }
+  } catch (err) {
+    await Promise.all(files.map((f) => unlink(f.path + suffix).catch(() => undefined)));
+    throw new LoratuneError("ERR_IO", `cannot write demo dataset ${current}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  return { trainPath: files[0]!.path, testPath: files[1]!.path, split };
+}
