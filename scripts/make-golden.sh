@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# make-golden.sh - regenerate test/fixtures/golden/ from the PyTorch reference (../shared/reference).
+#
+# usage: scripts/make-golden.sh            (from anywhere; REF=/path/to/reference to override)
+#
+# Needs Debian's python3-torch, python3-numpy and libopenblas0-openmp under /usr/bin/python3. The project's tests
+# never run this: they read the files it writes. Everything is float32, 1 thread, seeded, so a rerun on the same
+# machine rewrites identical bytes (other BLAS builds may differ in the last bits of the JSON numbers).
+# Also needs the project's node_modules (biome formats the JSON at the end).
+# Absolute paths the reference writes into JSON (model_dir, adapter path, base_model_name_or_path) are rewritten
+# relative to test/fixtures/golden/ at the end, so the fixtures do not depend on where they were made.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REF="${REF:-$ROOT/../shared/reference}"
+REF="$(cd "$REF" && pwd)"
+OUT="$ROOT/test/fixtures/golden"
+PY=/usr/bin/python3
+MODELS=(tiny tiny-llama3 tiny-qwen2 tiny-qwen3)
+
+rm -rf "$OUT/models" "$OUT/parity" "$OUT/train"
+mkdir -p "$OUT/models" "$OUT/parity" "$OUT/train"
+cd "$OUT"
+
+# keep_targets ADAPTER_DIR MODULE...: drop every LoRA tensor whose module is not listed and set target_modules to
+# the list. parity_dump.py only seeds q,k,v,o or all-linear adapters; PEFT's Llama default is q_proj,v_proj, so
+# the q,v adapters are a seeded q,k,v,o init with k/o removed (the kept tensors are unchanged bytes).
+# Plain stdlib Python: rewrites the safetensors header with new offsets, copies each kept blob.
+keep_targets() {
+  "$PY" - "$@" <<'EOF'
+import json, struct, sys
+d, keep = sys.argv[1], sys.argv[2:]
+p = d + "/adapter_model.safetensors"
+with open(p, "rb") as f:
+    (n,) = struct.unpack("<Q", f.read(8)); h = json.loads(f.read(n)); data = f.read()
+meta = h.pop("__metadata__", None)
+kept = sorted(k for k in h if k.split(".")[-3] in keep)
+hdr, blobs, off = {}, [], 0
+for k in kept:
+    b, e = h[k]["data_offsets"]; blobs.append(data[b:e])
+    hdr[k] = {"dtype": h[k]["dtype"], "shape": h[k]["shape"], "data_offsets": [off, off + e - b]}; off += e - b
+if meta is not None:
+    hdr["__metadata__"] = meta
+hb = json.dumps(hdr, separators=(",", ":")).encode()
+hb += b" " * ((8 - len(hb) % 8) % 8)
+with open(p, "wb") as f:
+    f.write(struct.pack("<Q", len(hb))); f.write(hb); f.write(b"".join(blobs))
+c = json.load(open(d + "/adapter_config.json"))
+c["target_modules"] = sorted(keep)
+json.dump(c, open(d + "/adapter_config.json", "w"), indent=2)
+EOF
+}
+
+# 1. Models: random-init HF dirs (config.json + model.safetensors F32), seed 0.
+#    tiny: llama, 5 layers, hidden 64, 8 heads / 4 kv, vocab 512, tied. tiny-llama3: 4 heads / 1 kv, untied,
+#    rope_scaling llama3. tiny-qwen2: q/k/v biases. tiny-qwen3: q/k norms, head_dim 32.
+"$PY" "$REF/make_model.py" "${MODELS[@]}" --out models --seed 0
+
+# 2. Parity dumps: one forward + backward, f32. Each case dir: adapter/ (PEFT), batch.json, dump.json.
+#    (a) q_proj,v_proj r=8 alpha=16, B=2 T=16 batch-seed 0, for every model: seeded q,k,v,o init with
+#        B ~ N(0, 0.02) saved, cut to q,v, then dumped by loading that adapter (so the dump is exactly of the file).
+for m in "${MODELS[@]}"; do
+  c="parity/$m-qv"
+  mkdir -p "$c"
+  "$PY" "$REF/parity_dump.py" "models/$m" /dev/null --lora-seed 0 --r 8 --alpha 16 --save-adapter "$c/adapter"
+  keep_targets "$c/adapter" q_proj v_proj
+  "$PY" "$REF/parity_dump.py" "models/$m" "$c/dump.json" --adapter "$c/adapter" --B 2 --T 16 --batch-seed 0 \
+    --save-batch "$c/batch.json"
+done
+
+# (b) tiny, all seven linear targets, r=8 alpha=16 (seeded directly by parity_dump.py).
+c=parity/tiny-all-linear
+mkdir -p "$c"
+"$PY" "$REF/parity_dump.py" models/tiny "$c/dump.json" --lora-seed 0 --r 8 --alpha 16 --all-linear \
+  --B 2 --T 16 --batch-seed 0 --save-adapter "$c/adapter" --save-batch "$c/batch.json"
+
+# (c) tiny, rsLoRA r=4 alpha=8 (scale 8/sqrt(4) = 4), q_proj,v_proj.
+c=parity/tiny-rslora
+mkdir -p "$c"
+"$PY" "$REF/parity_dump.py" models/tiny /dev/null --lora-seed 0 --r 4 --alpha 8 --rslora --save-adapter "$c/adapter"
+keep_targets "$c/adapter" q_proj v_proj
+"$PY" "$REF/parity_dump.py" models/tiny "$c/dump.json" --adapter "$c/adapter" --B 2 --T 16 --batch-seed 0 \
+  --save-batch "$c/batch.json"
+
+# (d) tiny, the (a) adapter and batch with labels[:, 0:5] = -100 (first 5 tokens of each sequence masked).
+c=parity/tiny-masked
+mkdir -p "$c"
+cp -r parity/tiny-qv/adapter "$c/adapter"
+"$PY" - parity/tiny-qv/batch.json "$c/batch.in.json" <<'EOF'
+import json, sys
+b = json.load(open(sys.argv[1]))
+b["labels"] = [[-100] * 5 + row[5:] for row in b["input_ids"]]
+json.dump(b, open(sys.argv[2], "w"))
+EOF
+"$PY" "$REF/parity_dump.py" models/tiny "$c/dump.json" --adapter "$c/adapter" --batch "$c/batch.in.json" \
+  --save-batch "$c/batch.json"
+rm "$c/batch.in.json"
+
+# 3. Training: 5 AdamW steps (lr 1e-3, batch 4) on tiny from two q_proj,v_proj r=8 alpha=16 init adapters:
+#    b0 = PEFT init (B = 0, so grad(A) = 0 at step 1), bnz = B ~ N(0, 0.02) (A moves from step 1).
+#    data.jsonl: 20 rows of 16 ids < 512 (Python random, seed 0); rows 1, 6, 13 carry "labels" with some -100,
+#    the other rows have no "labels" (labels = input_ids). Each row is used exactly once (5 steps x 4 rows).
+"$PY" - train/data.jsonl <<'EOF'
+import json, random, sys
+rng = random.Random(0)
+masks = {1: range(0, 4), 6: range(8, 16), 13: [2, 3, 7, 11]}
+with open(sys.argv[1], "w") as f:
+    for i in range(20):
+        ids = [rng.randrange(512) for _ in range(16)]
+        row = {"input_ids": ids}
+        if i in masks:
+            row["labels"] = [-100 if t in masks[i] else x for t, x in enumerate(ids)]
+        f.write(json.dumps(row) + "\n")
+EOF
+for v in b0 bnz; do
+  std=0; [ "$v" = bnz ] && std=0.02
+  "$PY" "$REF/parity_dump.py" models/tiny /dev/null --lora-seed 1 --r 8 --alpha 16 --b-std "$std" \
+    --save-adapter "train/$v/init"
+  keep_targets "train/$v/init" q_proj v_proj
+  "$PY" "$REF/train_ref.py" models/tiny "train/$v/init" train/data.jsonl "train/$v/trained" \
+    --steps 5 --batch-size 4 --lr 1e-3 >"train/$v/losses.json"
+done
+
+# Make recorded paths relative to test/fixtures/golden/.
+find . -name '*.json' -print0 | xargs -0 sed -i "s|$OUT/||g"
+# Format the JSON the project's way (biome checks test/**): layout only, plus exponents written 1e-5 not 1e-05;
+# every value parses to the same number.
+(cd "$ROOT" && npx biome format --write test/fixtures/golden >/dev/null)
+du -sh "$OUT"
