@@ -1,0 +1,104 @@
+/**
+ * LoRA configuration with PEFT's field names and semantics, and PEFT's target-module matching:
+ * - a list entry matches a module name equal to it or ending in "." + entry;
+ * - a string is a full-match regular expression;
+ * - "all-linear" is every linear layer except the output head;
+ * - layers_to_transform restricts matches to those layer indices;
+ * - rank_pattern / alpha_pattern override r / lora_alpha for modules whose name matches `(.*\.)?(key)$`.
+ */
+import { LoratuneError } from "../errors.ts";
+
+export type InitLoraWeights = boolean | "gaussian";
+
+export interface LoraConfig {
+  r: number;
+  loraAlpha: number;
+  loraDropout: number;
+  targetModules: string[] | string;
+  useRslora: boolean;
+  layersToTransform: number[] | null;
+  initLoraWeights: InitLoraWeights;
+  rankPattern: Record<string, number>;
+  alphaPattern: Record<string, number>;
+}
+
+export const DEFAULT_LLAMA_TARGETS = ["q_proj", "v_proj"];
+
+export function defaultLoraConfig(overrides: Partial<LoraConfig> = {}): LoraConfig {
+  const config: LoraConfig = {
+    r: 8,
+    loraAlpha: 16,
+    loraDropout: 0,
+    targetModules: [...DEFAULT_LLAMA_TARGETS],
+    useRslora: false,
+    layersToTransform: null,
+    initLoraWeights: true,
+    rankPattern: {},
+    alphaPattern: {},
+    ...overrides,
+  };
+  validateLoraConfig(config, "LoRA settings");
+  return config;
+}
+
+export function validateLoraConfig(c: LoraConfig, where: string): void {
+  const bad = (msg: string): never => {
+    throw new LoratuneError("ERR_ADAPTER_CONFIG", `${where}: ${msg}`);
+  };
+  if (!Number.isInteger(c.r) || c.r <= 0) bad(`r must be a positive integer (got ${c.r})`);
+  if (!(Number.isFinite(c.loraAlpha) && c.loraAlpha > 0))
+    bad(`lora_alpha must be a positive number (got ${c.loraAlpha})`);
+  if (!(c.loraDropout >= 0 && c.loraDropout < 1)) bad(`lora_dropout must be in [0, 1) (got ${c.loraDropout})`);
+  if (Array.isArray(c.targetModules) && c.targetModules.length === 0) bad("target_modules is empty");
+  if (typeof c.targetModules === "string" && c.targetModules !== "all-linear") {
+    try {
+      new RegExp(c.targetModules);
+    } catch {
+      bad(`target_modules "${c.targetModules}" is not a valid regular expression`);
+    }
+  }
+  for (const [key, r] of Object.entries(c.rankPattern)) {
+    if (!Number.isInteger(r) || r <= 0) bad(`rank_pattern["${key}"] must be a positive integer`);
+  }
+}
+
+/** Parses the CLI's --targets value: "all-linear", a comma list of module names, or "re:<regex>". */
+export function parseTargets(value: string): string[] | string {
+  const v = value.trim();
+  if (v === "all-linear") return v;
+  if (v.startsWith("re:")) return v.slice(3);
+  const names = v
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  if (names.length === 0) throw new LoratuneError("ERR_USAGE", `--targets: expected module names, got "${value}"`);
+  return names;
+}
+
+const LAYER_INDEX = /\.layers\.(\d+)\./;
+
+/** Whether the LoRA config adapts the linear module `name` (never the output head). */
+export function matchesTarget(c: LoraConfig, name: string): boolean {
+  if (name === "lm_head" || name.endsWith(".lm_head")) return false;
+  let hit: boolean;
+  if (c.targetModules === "all-linear") hit = true;
+  else if (typeof c.targetModules === "string") hit = new RegExp(`^(?:${c.targetModules})$`).test(name);
+  else hit = c.targetModules.some((t) => name === t || name.endsWith(`.${t}`));
+  if (!hit || c.layersToTransform === null) return hit;
+  const m = LAYER_INDEX.exec(name);
+  return m !== null && c.layersToTransform.includes(Number(m[1]));
+}
+
+/** r and alpha for one module after rank_pattern / alpha_pattern, and its scaling factor. */
+export function moduleRankAndScale(c: LoraConfig, name: string): { r: number; alpha: number; scale: number } {
+  const r = patternValue(c.rankPattern, name) ?? c.r;
+  const alpha = patternValue(c.alphaPattern, name) ?? c.loraAlpha;
+  return { r, alpha, scale: c.useRslora ? alpha / Math.sqrt(r) : alpha / r };
+}
+
+function patternValue(pattern: Record<string, number>, name: string): number | undefined {
+  for (const [key, value] of Object.entries(pattern)) {
+    if (new RegExp(`^(?:.*\\.)?(?:${key})$`).test(name)) return value;
+  }
+  return undefined;
+}

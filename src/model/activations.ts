@@ -1,0 +1,155 @@
+/**
+ * The activation arena for one (B, T) shape: every buffer forward saves for backward and every scratch buffer
+ * backward needs, allocated once and reused every step (no allocation in the training loop).
+ * N = B·T rows; C hidden; Hq = heads·hd; Hkv = kvHeads·hd; F = intermediate size; V vocab.
+ */
+import type { LoraCache } from "../nn/linear.ts";
+import type { LlamaModel } from "./llama.ts";
+
+export interface LayerActivations {
+  resid: Float32Array; // [N, C] the layer's input (residual stream)
+  ln1: Float32Array; // [N, C]
+  rstd1: Float32Array; // [N]
+  qPre: Float32Array | null; // [N, Hq] q before q_norm (qwen3)
+  kPre: Float32Array | null; // [N, Hkv]
+  qRstd: Float32Array | null; // [N·heads]
+  kRstd: Float32Array | null; // [N·kvHeads]
+  q: Float32Array; // [N, Hq] after RoPE
+  k: Float32Array; // [N, Hkv] after RoPE
+  v: Float32Array; // [N, Hkv]
+  att: Float32Array; // [N, Hq]
+  lse: Float32Array; // [B, heads, T]
+  h: Float32Array; // [N, C] residual after attention
+  ln2: Float32Array; // [N, C]
+  rstd2: Float32Array; // [N]
+  gate: Float32Array; // [N, F]
+  up: Float32Array; // [N, F]
+  act: Float32Array; // [N, F]
+  /** LoRA state per adapted linear, keyed by the linear's name. */
+  lora: Map<string, LoraCache>;
+}
+
+export interface Activations {
+  B: number;
+  T: number;
+  N: number;
+  layers: LayerActivations[];
+  final: Float32Array; // [N, C] residual after the last layer
+  lnf: Float32Array; // [N, C]
+  rstdf: Float32Array; // [N]
+  /** Loss chunks: rows [start, start+rows) share one logits buffer. */
+  chunks: { start: number; rows: number; logits: Float32Array; lnf: Float32Array; dlnf: Float32Array }[];
+  losses: Float32Array; // [N]
+  // backward scratch
+  dres: Float32Array; // [N, C]
+  dtmp: Float32Array; // [N, C]
+  dln: Float32Array; // [N, C]
+  dq: Float32Array; // [N, Hq]
+  dk: Float32Array; // [N, Hkv]
+  dv: Float32Array; // [N, Hkv]
+  dqPre: Float32Array | null; // [N, Hq]
+  dkPre: Float32Array | null; // [N, Hkv]
+  datt: Float32Array; // [N, Hq]
+  dact: Float32Array; // [N, F]
+  dgate: Float32Array; // [N, F]
+  dup: Float32Array; // [N, F]
+  dxa: Float32Array; // [N, max r]
+  dlnf: Float32Array; // [N, C]
+  bytes: number;
+}
+
+/** Rows per loss chunk: the (rows × V) logits buffer stays near 32 MB whatever the vocabulary. */
+export function lossChunkRows(N: number, V: number): number {
+  return Math.max(1, Math.min(N, Math.floor((8 * 1024 * 1024) / V)));
+}
+
+export function allocateActivations(model: LlamaModel, B: number, T: number, withGrad = true): Activations {
+  const c = model.config;
+  const N = B * T;
+  const C = c.hiddenSize;
+  const hq = c.numHeads * c.headDim;
+  const hkv = c.numKvHeads * c.headDim;
+  const F = c.intermediateSize;
+  let bytes = 0;
+  const f32 = (n: number): Float32Array => {
+    bytes += n * 4;
+    return new Float32Array(n);
+  };
+  const grad = (n: number): Float32Array => (withGrad ? f32(n) : new Float32Array(0));
+  let maxRank = 1;
+  const layers: LayerActivations[] = model.layers.map((layer) => {
+    const lora = new Map<string, LoraCache>();
+    for (const lin of [layer.q, layer.k, layer.v, layer.o, layer.gate, layer.up, layer.down]) {
+      if (!lin.lora) continue;
+      maxRank = Math.max(maxRank, lin.lora.r);
+      const withDrop = lin.lora.dropout > 0 && withGrad;
+      lora.set(lin.name, {
+        xa: f32(N * lin.lora.r),
+        dropScale: withDrop ? f32(N * lin.inFeatures) : null,
+        xDrop: withDrop ? f32(N * lin.inFeatures) : null,
+      });
+    }
+    return {
+      resid: f32(N * C),
+      ln1: f32(N * C),
+      rstd1: f32(N),
+      qPre: c.qkNorm ? f32(N * hq) : null,
+      kPre: c.qkNorm ? f32(N * hkv) : null,
+      qRstd: c.qkNorm ? f32(N * c.numHeads) : null,
+      kRstd: c.qkNorm ? f32(N * c.numKvHeads) : null,
+      q: f32(N * hq),
+      k: f32(N * hkv),
+      v: f32(N * hkv),
+      att: f32(N * hq),
+      lse: f32(N * c.numHeads),
+      h: f32(N * C),
+      ln2: f32(N * C),
+      rstd2: f32(N),
+      gate: f32(N * F),
+      up: f32(N * F),
+      act: f32(N * F),
+      lora,
+    };
+  });
+  const lnf = f32(N * C);
+  const dlnf = grad(N * C);
+  const rowsPerChunk = lossChunkRows(N, c.vocabSize);
+  const logits = f32(rowsPerChunk * c.vocabSize);
+  const chunks = [];
+  for (let start = 0; start < N; start += rowsPerChunk) {
+    const rows = Math.min(rowsPerChunk, N - start);
+    chunks.push({
+      start,
+      rows,
+      logits: logits.subarray(0, rows * c.vocabSize),
+      lnf: lnf.subarray(start * C, (start + rows) * C),
+      dlnf: withGrad ? dlnf.subarray(start * C, (start + rows) * C) : dlnf,
+    });
+  }
+  return {
+    B,
+    T,
+    N,
+    layers,
+    final: f32(N * C),
+    lnf,
+    rstdf: f32(N),
+    chunks,
+    losses: f32(N),
+    dres: grad(N * C),
+    dtmp: grad(N * C),
+    dln: grad(N * C),
+    dq: grad(N * hq),
+    dk: grad(N * hkv),
+    dv: grad(N * hkv),
+    dqPre: c.qkNorm ? grad(N * hq) : null,
+    dkPre: c.qkNorm ? grad(N * hkv) : null,
+    datt: grad(N * hq),
+    dact: grad(N * F),
+    dgate: grad(N * F),
+    dup: grad(N * F),
+    dxa: grad(N * maxRank),
+    dlnf,
+    bytes,
+  };
+}

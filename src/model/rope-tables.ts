@@ -1,0 +1,48 @@
+/**
+ * RoPE cos/sin tables [maxPositions, headDim/2] for the rotate-half convention:
+ * angle(p, i) = p · inv_freq[i], inv_freq[i] = 1 / theta^(2i/headDim), with Llama-3 or linear frequency scaling.
+ * Values are rounded through f32 at the same points as the PyTorch reference.
+ */
+import type { RopeScaling } from "./config.ts";
+
+export interface RopeTables {
+  cos: Float32Array; // [maxPositions, headDim/2]
+  sin: Float32Array; // [maxPositions, headDim/2]
+  maxPositions: number;
+}
+
+export function ropeInvFreq(headDim: number, theta: number, scaling: RopeScaling | null): Float64Array {
+  const half = headDim / 2;
+  const inv = new Float64Array(half);
+  for (let i = 0; i < half; i++) inv[i] = Math.fround(1 / Math.fround(theta ** Math.fround((2 * i) / headDim)));
+  if (scaling === null) return inv;
+  if (scaling.type === "linear") return inv.map((f) => Math.fround(f / scaling.factor));
+  const { factor, lowFreqFactor: lo, highFreqFactor: hi, originalMaxPositions: old } = scaling;
+  return inv.map((f) => {
+    const wavelen = (2 * Math.PI) / f;
+    if (wavelen < old / hi) return f;
+    if (wavelen > old / lo) return Math.fround(f / factor);
+    const smooth = (old / wavelen - lo) / (hi - lo);
+    return Math.fround((1 - smooth) * (f / factor) + smooth * f);
+  });
+}
+
+export function buildRopeTables(
+  headDim: number,
+  theta: number,
+  scaling: RopeScaling | null,
+  maxPositions: number,
+): RopeTables {
+  const half = headDim / 2;
+  const inv = ropeInvFreq(headDim, theta, scaling);
+  const cos = new Float32Array(maxPositions * half);
+  const sin = new Float32Array(maxPositions * half);
+  for (let p = 0; p < maxPositions; p++) {
+    for (let i = 0; i < half; i++) {
+      const angle = Math.fround(p * inv[i]!);
+      cos[p * half + i] = Math.cos(angle);
+      sin[p * half + i] = Math.sin(angle);
+    }
+  }
+  return { cos, sin, maxPositions };
+}
