@@ -1,0 +1,495 @@
+/**
+ * safetensors files: an 8-byte little-endian u64 header length N, N bytes of UTF-8 JSON
+ * (`{"__metadata__": {str: str}?, name: {"dtype", "shape", "data_offsets": [begin, end]}, ...}`, offsets relative
+ * to the data section), then the raw little-endian, C-order tensor data.
+ *
+ * Validation follows the reference (Rust) implementation: header at most 100 MB and inside the file, valid UTF-8
+ * starting with "{", known dtype strings, shapes of non-negative integers, and the tensors' byte ranges must tile
+ * the data section exactly — sorted by offset, each starts where the previous ended (no overlap, no hole) and the
+ * last ends at the end of the file — with each range's length equal to numel · dtype size. Tensors of dtypes
+ * other than F32/F16/BF16 (I64, U8, ...) may be present; they are listed in `unsupported` and reading one as a
+ * weight is an error naming it.
+ *
+ * Reads are positioned (`fs.readSync` at a byte position, in chunks under 1 GiB), so files over 2 GiB work and
+ * a file is never held in memory whole. Conversions go through a bounded scratch chunk.
+ */
+import * as fs from "node:fs";
+import * as nodePath from "node:path";
+import { LoratuneError } from "../errors.ts";
+import { bf16ToF32, f16ToBf16, f16ToF32, f32ToBf16, f32ToF16, HOST_IS_BIG_ENDIAN, swapBytes } from "./dtype.ts";
+
+export type StorageDType = "f32" | "bf16";
+/** A tensor in memory: f32 values, or bf16 bits in a Uint16Array. */
+export interface StoredTensor {
+  dtype: StorageDType;
+  shape: number[];
+  data: Float32Array | Uint16Array;
+}
+export type FileDType = "F32" | "F16" | "BF16";
+/** One header entry; begin/end are absolute byte offsets in the file (end exclusive). */
+export interface TensorInfo {
+  name: string;
+  dtype: string;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+export interface SafetensorsFile {
+  path: string;
+  /** In data order (by offset). */
+  tensors: Map<string, TensorInfo>;
+  metadata: Record<string, string>;
+  /** Names of tensors whose dtype loratune cannot read as weights (not F32/F16/BF16), sorted. */
+  unsupported: string[];
+  /** Absolute offset of the data section (8 + header length). */
+  dataStart: number;
+  /** File size when the header was read; reads check it to catch a file replaced in between. */
+  fileSize: number;
+}
+/** What to write: F32 takes a Float32Array; BF16/F16 take a Float32Array (converted) or a Uint16Array of bits. */
+export interface TensorToWrite {
+  dtype: FileDType;
+  shape: number[];
+  data: Float32Array | Uint16Array;
+}
+
+/** Largest header accepted, as in the reference implementation. */
+export const MAX_HEADER_BYTES = 100_000_000;
+/** Bits per element of every dtype the format defines. */
+const DTYPE_BITS = new Map<string, number>([
+  ["BOOL", 8],
+  ["F4", 4],
+  ["F6_E2M3", 6],
+  ["F6_E3M2", 6],
+  ["U8", 8],
+  ["I8", 8],
+  ["F8_E5M2", 8],
+  ["F8_E4M3", 8],
+  ["F8_E8M0", 8],
+  ["I16", 16],
+  ["U16", 16],
+  ["F16", 16],
+  ["BF16", 16],
+  ["I32", 32],
+  ["U32", 32],
+  ["F32", 32],
+  ["C64", 64],
+  ["F64", 64],
+  ["I64", 64],
+  ["U64", 64],
+]);
+/** The dtypes loratune reads as weights. */
+export const READABLE_DTYPES: ReadonlySet<string> = new Set<FileDType>(["F32", "F16", "BF16"]);
+/** Bytes converted per step when the file dtype differs from the requested one. */
+const CHUNK_BYTES = 8 << 20;
+
+function headerError(file: string, what: string): LoratuneError {
+  return new LoratuneError("ERR_SAFETENSORS_HEADER", `${file}: invalid safetensors header: ${what}`);
+}
+
+function tensorError(file: string, name: string, what: string): LoratuneError {
+  return new LoratuneError("ERR_SAFETENSORS_TENSOR", `${file}: tensor "${name}": ${what}`);
+}
+
+/** Reads and validates only the header of `path`. */
+export function readSafetensorsHeader(path: string): SafetensorsFile {
+  const fd = openForRead(path);
+  try {
+    return readHeaderFromFd(fd, path);
+  } finally {
+    closeQuietly(fd);
+  }
+}
+
+/** Reads the length prefix and the header text, bounding what is allocated by the cap and the file size. */
+function readHeaderText(fd: number, file: string): { text: string; dataStart: number; fileSize: number } {
+  const fileSize = fs.fstatSync(fd).size;
+  if (fileSize < 8) throw headerError(file, `the file has ${fileSize} bytes, fewer than the 8-byte header length`);
+  const prefix = new Uint8Array(8);
+  readFully(fd, file, "the header length", prefix, 0);
+  const n = new DataView(prefix.buffer).getBigUint64(0, true);
+  if (n > BigInt(MAX_HEADER_BYTES))
+    throw headerError(file, `header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
+  const length = Number(n);
+  if (8 + length > fileSize) {
+    throw headerError(file, `header length ${length} goes past the end of the ${fileSize}-byte file`);
+  }
+  const bytes = new Uint8Array(length);
+  readFully(fd, file, "the header", bytes, 8);
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    throw headerError(file, "header is not valid UTF-8");
+  }
+  return { text, dataStart: 8 + length, fileSize };
+}
+
+function readHeaderFromFd(fd: number, file: string): SafetensorsFile {
+  const { text, dataStart, fileSize } = readHeaderText(fd, file);
+  if (!text.startsWith("{")) throw headerError(file, "the JSON header does not start with '{'");
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw headerError(file, `header is not valid JSON (${(err as Error).message})`);
+  }
+  if (json === null || typeof json !== "object" || Array.isArray(json)) {
+    throw headerError(file, "header is not a JSON object");
+  }
+  let metadata: Record<string, string> = {};
+  const infos: TensorInfo[] = [];
+  for (const [key, value] of Object.entries(json)) {
+    if (key === "__metadata__") metadata = parseMetadata(file, value);
+    else infos.push(parseEntry(file, key, value, dataStart));
+  }
+  checkLayout(file, infos, dataStart, fileSize);
+  const tensors = new Map(infos.map((t) => [t.name, t]));
+  const unsupported = infos.filter((t) => !READABLE_DTYPES.has(t.dtype)).map((t) => t.name);
+  return { path: file, tensors, metadata, unsupported: unsupported.sort(), dataStart, fileSize };
+}
+
+function parseMetadata(file: string, value: unknown): Record<string, string> {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw headerError(file, "__metadata__ is not an object of strings");
+  }
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v !== "string") throw headerError(file, `__metadata__ key "${k}" is not a string`);
+    out[k] = v;
+  }
+  return out;
+}
+
+/** One tensor entry; checks types, dtype, shape, offsets in range and numel · size = byte length. */
+function parseEntry(file: string, name: string, value: unknown, dataStart: number): TensorInfo {
+  const bad = (what: string) => headerError(file, `tensor "${name}": ${what}`);
+  if (value === null || typeof value !== "object" || Array.isArray(value)) throw bad("entry is not an object");
+  const entry = value as Record<string, unknown>;
+  const { dtype, shape, data_offsets: offsets } = entry;
+  if (typeof dtype !== "string") throw bad("missing or non-string dtype");
+  const bits = DTYPE_BITS.get(dtype);
+  if (bits === undefined) throw bad(`unknown dtype ${JSON.stringify(dtype)}`);
+  if (!Array.isArray(shape)) throw bad("missing shape (expected an array of non-negative integers)");
+  let numel = 1;
+  for (const d of shape) {
+    if (!Number.isSafeInteger(d) || d < 0)
+      throw bad(`shape ${JSON.stringify(shape)} has an entry that is not a non-negative integer`);
+    numel *= d;
+    if (numel * bits > Number.MAX_SAFE_INTEGER) throw bad(`shape ${JSON.stringify(shape)} is too large`);
+  }
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
+    throw bad("data_offsets must be [begin, end] with non-negative integers");
+  }
+  const [begin, end] = offsets as [number, number];
+  if (end < begin) throw bad(`data_offsets [${begin}, ${end}] end before begin`);
+  if ((numel * bits) % 8 !== 0) throw bad(`${numel} elements of ${dtype} do not fill whole bytes`);
+  const bytes = (numel * bits) / 8;
+  if (end - begin !== bytes) {
+    throw bad(
+      `shape ${JSON.stringify(shape)} of ${dtype} needs ${bytes} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`,
+    );
+  }
+  return { name, dtype, shape: shape as number[], begin: dataStart + begin, end: dataStart + end };
+}
+
+/** Ranges must lie in the data section and tile it exactly (reference-implementation rule). Sorts `infos`. */
+function checkLayout(file: string, infos: TensorInfo[], dataStart: number, fileSize: number): void {
+  const dataLen = fileSize - dataStart;
+  for (const t of infos) {
+    if (t.end > fileSize) {
+      throw headerError(
+        file,
+        `tensor "${t.name}": data_offsets [${t.begin - dataStart}, ${t.end - dataStart}] go past the ${dataLen}-byte data section`,
+      );
+    }
+  }
+  infos.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let pos = dataStart;
+  let prev: TensorInfo | undefined;
+  for (const t of infos) {
+    if (t.begin < pos) {
+      throw headerError(
+        file,
+        `tensor "${t.name}" overlaps tensor "${prev?.name}" (data_offsets [${t.begin - dataStart}, ${t.end - dataStart}])`,
+      );
+    }
+    if (t.begin > pos) {
+      throw headerError(
+        file,
+        `bytes ${pos - dataStart}..${t.begin - dataStart} of the data section before tensor "${t.name}" belong to no tensor`,
+      );
+    }
+    pos = t.end;
+    prev = t;
+  }
+  if (pos !== fileSize) {
+    throw headerError(file, `the last ${fileSize - pos} bytes of the data section belong to no tensor`);
+  }
+}
+
+/** Reads one tensor, converting to `as`. */
+export function readTensor(file: SafetensorsFile, name: string, as: StorageDType): StoredTensor {
+  return readTensors(file, [name], as).get(name)!;
+}
+
+/** Reads the named tensors of one file (opened once), converting to `as`; in the order given. */
+export function readTensors(
+  file: SafetensorsFile,
+  names: Iterable<string>,
+  as: StorageDType,
+): Map<string, StoredTensor> {
+  const infos: TensorInfo[] = [];
+  for (const name of names) infos.push(readableInfo(file, name));
+  const out = new Map<string, StoredTensor>();
+  if (infos.length === 0) return out;
+  const fd = openForRead(file.path);
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (size !== file.fileSize) {
+      throw ioError(`${file.path}: file size changed from ${file.fileSize} to ${size} bytes since its header was read`);
+    }
+    for (const info of infos) out.set(info.name, readTensorAt(fd, file.path, info, as));
+  } finally {
+    closeQuietly(fd);
+  }
+  return out;
+}
+
+function readableInfo(file: SafetensorsFile, name: string): TensorInfo {
+  const info = file.tensors.get(name);
+  if (info === undefined) throw tensorError(file.path, name, `not in the file (it has ${file.tensors.size} tensors)`);
+  if (!READABLE_DTYPES.has(info.dtype)) {
+    throw tensorError(file.path, name, `dtype ${info.dtype} cannot be read as a weight (expected F32, F16 or BF16)`);
+  }
+  return info;
+}
+
+/** Reads every tensor of `path` (all must be F32/F16/BF16), converting to `as`. */
+export function readSafetensors(path: string, as: StorageDType): Map<string, StoredTensor> {
+  const file = readSafetensorsHeader(path);
+  if (file.unsupported.length > 0) {
+    const list = file.unsupported.map((n) => `"${n}" (${file.tensors.get(n)?.dtype})`).join(", ");
+    throw tensorError(path, file.unsupported[0]!, `cannot be read as weights (expected F32, F16 or BF16): ${list}`);
+  }
+  return readTensors(file, file.tensors.keys(), as);
+}
+
+/** Positioned read of one tensor into a fresh, aligned array of the requested storage dtype. */
+function readTensorAt(fd: number, file: string, info: TensorInfo, as: StorageDType): StoredTensor {
+  const src = info.dtype as FileDType;
+  const width = src === "F32" ? 4 : 2;
+  const numel = (info.end - info.begin) / width;
+  const shape = [...info.shape];
+  const what = `tensor "${info.name}"`;
+  if (as === "f32") {
+    const out = new Float32Array(numel);
+    if (src === "F32") readRaw(fd, file, what, info.begin, new Uint8Array(out.buffer), 4);
+    else {
+      const convert = src === "BF16" ? bf16ToF32 : f16ToF32;
+      readConverted(fd, file, what, info.begin, numel, 2, (chunk, at, n) =>
+        convert(out.subarray(at), chunk as Uint16Array, n),
+      );
+    }
+    return { dtype: "f32", shape, data: out };
+  }
+  const out = new Uint16Array(numel);
+  if (src === "BF16") readRaw(fd, file, what, info.begin, new Uint8Array(out.buffer), 2);
+  else if (src === "F16") {
+    readConverted(fd, file, what, info.begin, numel, 2, (chunk, at, n) =>
+      f16ToBf16(out.subarray(at), chunk as Uint16Array, n),
+    );
+  } else {
+    readConverted(fd, file, what, info.begin, numel, 4, (chunk, at, n) =>
+      f32ToBf16(out.subarray(at), chunk as Float32Array, n),
+    );
+  }
+  return { dtype: "bf16", shape, data: out };
+}
+
+function readRaw(fd: number, file: string, what: string, pos: number, bytes: Uint8Array, width: 2 | 4): void {
+  readFully(fd, file, what, bytes, pos);
+  if (HOST_IS_BIG_ENDIAN) swapBytes(bytes, width);
+}
+
+/** Reads `numel` elements of `width` bytes at `pos` chunk by chunk; `sink(chunk, firstIndex, count)` converts. */
+function readConverted(
+  fd: number,
+  file: string,
+  what: string,
+  pos: number,
+  numel: number,
+  width: 2 | 4,
+  sink: (chunk: Float32Array | Uint16Array, at: number, n: number) => void,
+): void {
+  const per = Math.max(1, Math.min(numel, CHUNK_BYTES / width));
+  const scratch = new ArrayBuffer(per * width);
+  const view = width === 4 ? new Float32Array(scratch) : new Uint16Array(scratch);
+  for (let at = 0; at < numel; at += per) {
+    const n = Math.min(per, numel - at);
+    readRaw(fd, file, what, pos + at * width, new Uint8Array(scratch, 0, n * width), width);
+    sink(view, at, n);
+  }
+}
+
+/**
+ * Writes `tensors` to `path`: header keys sorted by name after `__metadata__` (omitted when not given), JSON
+ * padded with spaces to a multiple of 8 bytes as the reference writer does. Data are laid out by element size
+ * (largest first), then name, so every tensor starts at a multiple of its element size. The file is written
+ * under a temporary name in the same directory, synced, then renamed over `path`.
+ */
+export function writeSafetensors(
+  path: string,
+  tensors: Record<string, TensorToWrite> | Map<string, TensorToWrite>,
+  metadata?: Record<string, string>,
+): void {
+  const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
+  for (const [name, t] of entries) checkTensorToWrite(path, name, t);
+  const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  const width = (t: TensorToWrite) => (t.dtype === "F32" ? 4 : 2);
+  const order = [...entries].sort(([an, a], [bn, b]) => width(b) - width(a) || byName(an, bn));
+  const offsets = new Map<string, [number, number]>();
+  let pos = 0;
+  for (const [name, t] of order) {
+    const bytes = t.data.length * width(t);
+    offsets.set(name, [pos, pos + bytes]);
+    pos += bytes;
+  }
+  const parts: string[] = [];
+  if (metadata !== undefined) parts.push(`"__metadata__":${metadataJson(path, metadata)}`);
+  for (const [name, t] of [...entries].sort(([an], [bn]) => byName(an, bn))) {
+    const info = { dtype: t.dtype, shape: t.shape, data_offsets: offsets.get(name) };
+    parts.push(`${JSON.stringify(name)}:${JSON.stringify(info)}`);
+  }
+  const json = Buffer.from(`{${parts.join(",")}}`, "utf8");
+  const header = Buffer.alloc(8 + Math.ceil(json.length / 8) * 8, 0x20);
+  header.writeBigUInt64LE(BigInt(header.length - 8), 0);
+  json.copy(header, 8);
+  writeAtomically(path, (fd) => {
+    let at = writeAll(fd, header, 0);
+    for (const [, t] of order) at = writeTensorData(fd, t, at);
+  });
+}
+
+function checkTensorToWrite(file: string, name: string, t: TensorToWrite): void {
+  if (name === "__metadata__") throw tensorError(file, name, "this name is reserved for the metadata");
+  if (t.dtype !== "F32" && t.dtype !== "F16" && t.dtype !== "BF16") {
+    throw tensorError(file, name, `cannot write dtype ${String(t.dtype)} (expected F32, F16 or BF16)`);
+  }
+  let numel = 1;
+  for (const d of t.shape) {
+    if (!Number.isSafeInteger(d) || d < 0) throw tensorError(file, name, `bad shape ${JSON.stringify(t.shape)}`);
+    numel *= d;
+  }
+  const isF32 = t.data instanceof Float32Array;
+  if (!isF32 && !(t.data instanceof Uint16Array))
+    throw tensorError(file, name, "data must be a Float32Array or Uint16Array");
+  if (t.dtype === "F32" && !isF32) throw tensorError(file, name, "F32 data must be a Float32Array");
+  if (t.data.length !== numel) {
+    throw tensorError(
+      file,
+      name,
+      `shape ${JSON.stringify(t.shape)} has ${numel} elements but data has ${t.data.length}`,
+    );
+  }
+}
+
+function metadataJson(file: string, metadata: Record<string, string>): string {
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(metadata)) {
+    if (typeof v !== "string") throw tensorError(file, "__metadata__", `value of "${k}" is not a string`);
+    parts.push(`${JSON.stringify(k)}:${JSON.stringify(v)}`);
+  }
+  return `{${parts.join(",")}}`;
+}
+
+/** Writes one tensor's little-endian bytes at `at`, converting f32 values to bf16/f16 in chunks. */
+function writeTensorData(fd: number, t: TensorToWrite, at: number): number {
+  const data = t.data;
+  if ((t.dtype === "F32" || data instanceof Uint16Array) && !HOST_IS_BIG_ENDIAN) {
+    return writeAll(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength), at);
+  }
+  const f32 = data instanceof Float32Array ? data : undefined;
+  const per = Math.max(1, Math.min(data.length, CHUNK_BYTES / 4));
+  const scratch = new ArrayBuffer(per * 4);
+  for (let i = 0; i < data.length; i += per) {
+    const n = Math.min(per, data.length - i);
+    let bytes: Uint8Array;
+    if (t.dtype === "F32" || f32 === undefined) {
+      bytes = new Uint8Array(scratch, 0, n * data.BYTES_PER_ELEMENT);
+      bytes.set(new Uint8Array(data.buffer, data.byteOffset + i * data.BYTES_PER_ELEMENT, bytes.length));
+    } else {
+      const out = new Uint16Array(scratch, 0, n);
+      (t.dtype === "BF16" ? f32ToBf16 : f32ToF16)(out, f32.subarray(i, i + n), n);
+      bytes = new Uint8Array(scratch, 0, n * 2);
+    }
+    if (HOST_IS_BIG_ENDIAN) swapBytes(bytes, t.dtype === "F32" ? 4 : 2);
+    at = writeAll(fd, bytes, at);
+  }
+  return at;
+}
+
+function writeAll(fd: number, bytes: Uint8Array, at: number): number {
+  for (let done = 0; done < bytes.length; ) {
+    const n = Math.min(bytes.length - done, 1 << 30);
+    done += fs.writeSync(fd, bytes, done, n, at + done);
+  }
+  return at + bytes.length;
+}
+
+let tempCounter = 0;
+
+/** Runs `write(fd)` on a temporary file next to `path`, then fsyncs and renames it; removes it on failure. */
+function writeAtomically(path: string, write: (fd: number) => void): void {
+  const dir = nodePath.dirname(path);
+  const tmp = nodePath.join(dir, `.${nodePath.basename(path)}.${process.pid}.${++tempCounter}.tmp`);
+  let fd: number | undefined;
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fd = fs.openSync(tmp, "wx");
+    write(fd);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(tmp, path);
+  } catch (err) {
+    if (fd !== undefined) closeQuietly(fd);
+    fs.rmSync(tmp, { force: true });
+    if (err instanceof LoratuneError) throw err;
+    throw ioError(`${path}: cannot write safetensors file: ${(err as Error).message}`, err);
+  }
+}
+
+function ioError(message: string, cause?: unknown): LoratuneError {
+  return new LoratuneError("ERR_IO", message, { cause });
+}
+
+function openForRead(path: string): number {
+  try {
+    return fs.openSync(path, "r");
+  } catch (err) {
+    throw ioError(`${path}: cannot open safetensors file: ${(err as Error).message}`, err);
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // Closing a file opened for reading, or one whose write already failed: nothing to report.
+  }
+}
+
+/** Fills `bytes` from the file at byte `pos` (a number: positions past 2^31 work), in reads under 1 GiB. */
+function readFully(fd: number, file: string, what: string, bytes: Uint8Array, pos: number): void {
+  for (let done = 0; done < bytes.length; ) {
+    let n: number;
+    try {
+      n = fs.readSync(fd, bytes, done, Math.min(bytes.length - done, 1 << 30), pos + done);
+    } catch (err) {
+      throw ioError(`${file}: cannot read ${what} at byte ${pos + done}: ${(err as Error).message}`, err);
+    }
+    if (n === 0) throw ioError(`${file}: file ends at byte ${pos + done} while reading ${what} (truncated?)`);
+    done += n;
+  }
+}
