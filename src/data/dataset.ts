@@ -1,0 +1,97 @@
+/**
+ * Read JSONL dataset file(s) into Examples: detect each file's row shape from its first row, check every
+ * row against it, encode with loss masks, truncate to seqLen, drop rows left with no label token, and count.
+ * Refuses (ERR_DATA) a dataset where no token at all carries loss, showing why and a rendered sample.
+ */
+import { LoratuneError } from "../errors.ts";
+import type { Tokenizer } from "../tokenizer/tokenizer.ts";
+import { countTargets, truncateExample } from "./batch.ts";
+import { assertHasLabels } from "./check.ts";
+import { type EncodeInfo, type EncodeOptions, type Example, encodeRow } from "./encode.ts";
+import { readJsonl } from "./jsonl.ts";
+import { detectShape, parseRow, type RowShape } from "./shapes.ts";
+
+export interface ReadDatasetOptions extends EncodeOptions {
+  /** Truncate examples to this many tokens (counted in stats.truncated). */
+  seqLen?: number;
+  /** Stop after this many rows in total (for quick runs and previews). */
+  maxRows?: number;
+  /** Do not refuse a dataset without any label token (e.g. for previews). Default false. */
+  allowNoLabels?: boolean;
+}
+
+export interface DatasetStats {
+  /** Rows read (non-blank lines). */
+  rows: number;
+  /** Tokens in the kept examples, after truncation. */
+  tokens: number;
+  /** Examples cut to seqLen. */
+  truncated: number;
+  /** Positions with a next-token target (label != -100 at t >= 1) in the kept examples. */
+  labelTokens: number;
+  /** Rows dropped because no label token was left (e.g. the completion was truncated away). */
+  droppedNoLabels: number;
+  /** Assistant turns after which an EOS was inserted because the template did not end them with one. */
+  eosInserted: number;
+  /** The detected shape of each file. */
+  shapes: Record<string, RowShape>;
+}
+
+export interface Dataset {
+  examples: Example[];
+  stats: DatasetStats;
+}
+
+export function readDataset(paths: string | string[], tok: Tokenizer, opts: ReadDatasetOptions = {}): Dataset {
+  const files = Array.isArray(paths) ? paths : [paths];
+  if (files.length === 0) throw new LoratuneError("ERR_USAGE", "no dataset file given");
+  const stats: DatasetStats = {
+    rows: 0,
+    tokens: 0,
+    truncated: 0,
+    labelTokens: 0,
+    droppedNoLabels: 0,
+    eosInserted: 0,
+    shapes: {},
+  };
+  const examples: Example[] = [];
+  const info: EncodeInfo = { eosInserted: 0 };
+  let sample: Example | null = null;
+  for (const file of files) {
+    if (opts.maxRows !== undefined && stats.rows >= opts.maxRows) break;
+    let shape: RowShape | null = null;
+    let shapeLine = 0;
+    for (const { line, value } of readJsonl(file)) {
+      if (opts.maxRows !== undefined && stats.rows >= opts.maxRows) break;
+      const src = { file, line };
+      if (shape === null) {
+        shape = detectShape(value, src);
+        shapeLine = line;
+        stats.shapes[file] = shape;
+      }
+      const row = parseRow(value, shape, shapeLine, src);
+      stats.rows++;
+      let ex = encodeRow(row, tok, opts, src, info);
+      if (opts.seqLen !== undefined) {
+        const cut = truncateExample(ex, opts.seqLen);
+        if (cut.truncated) stats.truncated++;
+        ex = cut.example;
+      }
+      sample ??= ex;
+      const n = countTargets(ex);
+      if (n === 0) {
+        stats.droppedNoLabels++;
+        continue;
+      }
+      stats.labelTokens += n;
+      stats.tokens += ex.ids.length;
+      examples.push(ex);
+    }
+    if (shape === null) throw new LoratuneError("ERR_DATA", `${file}: the dataset file has no rows`);
+  }
+  stats.eosInserted = info.eosInserted;
+  if (!opts.allowNoLabels) {
+    assertHasLabels(stats.labelTokens, Object.values(stats.shapes), sample, tok, files.join(", "), opts.seqLen);
+  }
+  return { examples, stats };
+}

@@ -1,0 +1,210 @@
+/**
+ * Turn one dataset row into an Example {ids, labels}: labels are aligned with ids (NOT shifted; the batcher
+ * shifts) and -100 means "no loss here". Position 0 never has a label (nothing predicts it).
+ *
+ *  text               every token is a label; EOS is appended (unless opts.textEos is false).
+ *  prompt_completion  BOS (if the tokenizer adds one) + prompt + completion + EOS; labels on completion + EOS.
+ *  alpaca             the prompt below + output + EOS; labels on output + EOS.
+ *  messages           the chat template's rendering; labels on each assistant turn (its content and the
+ *                     template's end-of-turn tokens), not on the headers before it.
+ *  tokens             input_ids as is; labels as given, or every token when absent.
+ *
+ * Neither the tokenizer nor the template returns offsets, so a prompt/completion boundary is found by
+ * tokenizing the prompt alone and the whole text, and taking the longest common token prefix; a token that
+ * straddles the boundary is counted as completion. Chat masks do the same turn by turn: the conversation up to
+ * assistant turn i rendered with add_generation_prompt (where its labels start) and up to and including turn i
+ * (where they end), each diffed against the tokens of the full conversation.
+ *
+ * EOS: every completion and assistant turn ends with a trained end token. A turn counts as ended if it holds a
+ * stop id (EOS or a generation_config eos id) or ends with a special token (e.g. <|im_end|>, <|eot_id|>);
+ * otherwise EOS is inserted after it.
+ */
+
+import { isLoratuneError } from "../errors.ts";
+import type { Tokenizer } from "../tokenizer/tokenizer.ts";
+import { type ChatMessage, dataError, type Row, type RowSource } from "./shapes.ts";
+
+export interface Example {
+  ids: number[];
+  labels: number[];
+}
+
+export const IGNORE = -100;
+
+export interface EncodeOptions {
+  /** prompt_completion / alpaca: also train on the prompt (default false). */
+  trainOnPrompt?: boolean;
+  /** messages: train on every token, not only assistant turns (default false). */
+  trainOnAllMessages?: boolean;
+  /** text: append EOS (default true). */
+  textEos?: boolean;
+}
+
+/** What encodeRow did besides producing the example (for dataset stats). */
+export interface EncodeInfo {
+  eosInserted: number;
+}
+
+/** The Stanford Alpaca prompt format (with and without an input), followed directly by the output. */
+export const ALPACA_PROMPT_WITH_INPUT =
+  "Below is an instruction that describes a task, paired with an input that provides further context. " +
+  "Write a response that appropriately completes the request.\n\n### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n";
+export const ALPACA_PROMPT_NO_INPUT =
+  "Below is an instruction that describes a task. " +
+  "Write a response that appropriately completes the request.\n\n### Instruction:\n{instruction}\n\n### Response:\n";
+
+export function alpacaPrompt(instruction: string, input: string): string {
+  const t = input.trim() === "" ? ALPACA_PROMPT_NO_INPUT : ALPACA_PROMPT_WITH_INPUT;
+  return t.replace("{instruction}", () => instruction).replace("{input}", () => input);
+}
+
+export function encodeRow(row: Row, tok: Tokenizer, opts: EncodeOptions, src: RowSource, info?: EncodeInfo): Example {
+  switch (row.shape) {
+    case "text":
+      return encodeText(row.text, tok, opts.textEos ?? true);
+    case "prompt_completion":
+      return encodePromptCompletion(row.prompt, row.completion, tok, opts.trainOnPrompt ?? false);
+    case "alpaca":
+      return encodePromptCompletion(
+        alpacaPrompt(row.instruction, row.input),
+        row.output,
+        tok,
+        opts.trainOnPrompt ?? false,
+      );
+    case "messages":
+      return encodeMessages(row.messages, tok, opts.trainOnAllMessages ?? false, src, info);
+    case "tokens":
+      return encodeTokens(row.inputIds, row.labels, tok, src);
+  }
+}
+
+function encodeText(text: string, tok: Tokenizer, eos: boolean): Example {
+  const ids = tok.encode(text, { eos: false });
+  if ((eos || tok.addEos) && tok.eos) ids.push(tok.eos.id);
+  const labels = ids.slice();
+  if (labels.length > 0) labels[0] = IGNORE;
+  return { ids, labels };
+}
+
+function encodePromptCompletion(prompt: string, completion: string, tok: Tokenizer, trainOnPrompt: boolean): Example {
+  const head = tok.addBos && tok.bos ? [tok.bos.id] : [];
+  const promptIds = [...head, ...tok.encodeText(prompt)];
+  const ids = [...head, ...tok.encodeText(prompt + completion)];
+  if (tok.eos) ids.push(tok.eos.id);
+  const start = trainOnPrompt ? 1 : Math.max(1, commonPrefix(promptIds, ids));
+  const labels = new Array<number>(ids.length).fill(IGNORE);
+  for (let t = start; t < ids.length; t++) labels[t] = ids[t] as number;
+  return { ids, labels };
+}
+
+function encodeTokens(inputIds: number[], labels: number[] | null, tok: Tokenizer, src: RowSource): Example {
+  for (let i = 0; i < inputIds.length; i++) {
+    if ((inputIds[i] as number) >= tok.vocabSize) {
+      throw dataError(
+        src,
+        `input_ids[${i}] = ${inputIds[i]} is outside the tokenizer's vocabulary [0, ${tok.vocabSize})`,
+      );
+    }
+  }
+  if (labels) {
+    for (let i = 0; i < labels.length; i++) {
+      if ((labels[i] as number) >= tok.vocabSize) {
+        throw dataError(src, `labels[${i}] = ${labels[i]} is outside the tokenizer's vocabulary [0, ${tok.vocabSize})`);
+      }
+    }
+  }
+  return { ids: inputIds.slice(), labels: (labels ?? inputIds).slice() };
+}
+
+/** Half-open token range [start, end) of one assistant turn in the full conversation's tokens. */
+interface Span {
+  start: number;
+  end: number;
+}
+
+function encodeMessages(
+  messages: ChatMessage[],
+  tok: Tokenizer,
+  trainOnAll: boolean,
+  src: RowSource,
+  info?: EncodeInfo,
+): Example {
+  const render = (upTo: number, gen: boolean) =>
+    tok.applyChatTemplate(messages.slice(0, upTo), { addGenerationPrompt: gen });
+  let full: number[];
+  let spans: Span[];
+  try {
+    full = tok.encodeText(render(messages.length, false));
+    spans = assistantSpans(messages, full, tok, render, src);
+  } catch (err) {
+    if (isLoratuneError(err) && err.code === "ERR_TOKENIZER") throw dataError(src, err.message);
+    throw err;
+  }
+  const ids: number[] = [];
+  const labels: number[] = [];
+  let t = 0;
+  for (const span of spans) {
+    for (; t < span.start; t++) push(ids, labels, full[t] as number, trainOnAll);
+    for (; t < span.end; t++) push(ids, labels, full[t] as number, true);
+    if (tok.eos && !turnEnded(full, span, tok)) {
+      push(ids, labels, tok.eos.id, true);
+      if (info) info.eosInserted++;
+    }
+  }
+  for (; t < full.length; t++) push(ids, labels, full[t] as number, trainOnAll);
+  if (labels.length > 0) labels[0] = IGNORE;
+  return { ids, labels };
+}
+
+function push(ids: number[], labels: number[], id: number, trained: boolean): void {
+  ids.push(id);
+  labels.push(trained ? id : IGNORE);
+}
+
+/** Token spans of the assistant turns, in order, non-overlapping. */
+function assistantSpans(
+  messages: { role: string }[],
+  full: number[],
+  tok: Tokenizer,
+  render: (upTo: number, gen: boolean) => string,
+  src: RowSource,
+): Span[] {
+  const spans: Span[] = [];
+  let prevEnd = 0;
+  for (let i = 0; i < messages.length; i++) {
+    if (messages[i]?.role !== "assistant") continue;
+    const start = Math.max(prevEnd, commonPrefix(tok.encodeText(render(i, true)), full));
+    const upTo = tok.encodeText(render(i + 1, false));
+    const end = commonPrefix(upTo, full);
+    if (end < upTo.length - 1 || end < start) {
+      throw dataError(
+        src,
+        `the chat template renders the conversation up to message ${i} (assistant) differently from the same ` +
+          "messages inside the whole conversation, so the assistant tokens cannot be located; use a chat template " +
+          "whose rendering of earlier turns does not depend on later ones, or train on all tokens",
+      );
+    }
+    spans.push({ start, end });
+    prevEnd = end;
+  }
+  return spans;
+}
+
+/** A turn has ended if it holds a stop id, or its last non-blank token is a special token. */
+function turnEnded(full: number[], span: Span, tok: Tokenizer): boolean {
+  for (let t = span.start; t < span.end; t++) if (tok.stopIds.includes(full[t] as number)) return true;
+  for (let t = span.end - 1; t >= span.start; t--) {
+    const id = full[t] as number;
+    if (tok.isSpecial(id)) return true;
+    if (tok.decode([id]).trim() !== "") return false;
+  }
+  return false;
+}
+
+/** Length of the longest common prefix of two token sequences. */
+export function commonPrefix(a: number[], b: number[]): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}

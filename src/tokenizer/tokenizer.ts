@@ -1,0 +1,288 @@
+/**
+ * A model directory's tokenizer: tokenizer.json (through @huggingface/tokenizers) plus the special tokens and
+ * flags of tokenizer_config.json, special_tokens_map.json and generation_config.json, and the chat template.
+ *
+ * BOS/EOS policy: the library is always called with add_special_tokens=false and we add BOS/EOS ourselves,
+ * so that every caller sees one rule: `add_bos_token` / `add_eos_token` from tokenizer_config.json when
+ * present, otherwise whatever tokenizer.json's post-processor adds (found by probing it once).
+ * Special tokens are looked up in tokenizer_config.json, then special_tokens_map.json, then by id in
+ * generation_config.json. `stopIds` = EOS plus every generation_config `eos_token_id` (e.g. Llama-3's <|eot_id|>).
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
+import { LoratuneError } from "../errors.ts";
+import { type ChatTemplateMessage, loadChatTemplateFile, renderChat, resolveChatTemplate } from "./chat-template.ts";
+
+export interface SpecialToken {
+  text: string;
+  id: number;
+}
+
+export interface LoadTokenizerOptions {
+  /** Use this chat template file instead of the model's (Jinja source, or JSON with "chat_template"). */
+  chatTemplateFile?: string;
+  /** Which named template to use when there are several (default: "default"). */
+  chatTemplateName?: string;
+}
+
+/** The parsed files of a tokenizer; only `tokenizer` is required. `origin` names the directory in errors. */
+export interface TokenizerSources {
+  origin: string;
+  tokenizer: unknown;
+  config?: Record<string, unknown> | null;
+  generationConfig?: Record<string, unknown> | null;
+  specialTokensMap?: Record<string, unknown> | null;
+  /** The text of chat_template.jinja, used when tokenizer_config.json has no chat_template. */
+  chatTemplateJinja?: string | null;
+}
+
+type Json = Record<string, unknown>;
+
+/** Load the tokenizer of a Hugging Face model directory. */
+export function loadTokenizer(dir: string, opts: LoadTokenizerOptions = {}): Tokenizer {
+  const tokPath = join(dir, "tokenizer.json");
+  if (!existsSync(tokPath)) {
+    const sp = existsSync(join(dir, "tokenizer.model"))
+      ? " (only tokenizer.model, a SentencePiece file, is there)"
+      : "";
+    throw new LoratuneError(
+      "ERR_TOKENIZER",
+      `${dir}: no tokenizer.json${sp}; loratune needs the Hugging Face fast-tokenizer file tokenizer.json`,
+    );
+  }
+  const jinjaPath = join(dir, "chat_template.jinja");
+  return new Tokenizer(
+    {
+      origin: dir,
+      tokenizer: readJson(tokPath),
+      config: readJsonIfExists(join(dir, "tokenizer_config.json")),
+      generationConfig: readJsonIfExists(join(dir, "generation_config.json")),
+      specialTokensMap: readJsonIfExists(join(dir, "special_tokens_map.json")),
+      chatTemplateJinja: existsSync(jinjaPath) ? readFileSync(jinjaPath, "utf8") : null,
+    },
+    opts,
+  );
+}
+
+export class Tokenizer {
+  readonly origin: string;
+  /** Highest token id + 1 (model vocabulary and added tokens). */
+  readonly vocabSize: number;
+  readonly bos: SpecialToken | null;
+  readonly eos: SpecialToken | null;
+  readonly pad: SpecialToken | null;
+  readonly unk: SpecialToken | null;
+  /** Whether `encode` adds BOS / EOS by default. */
+  readonly addBos: boolean;
+  readonly addEos: boolean;
+  /** Ids that end generation: EOS and generation_config.json's eos_token_id(s), without duplicates. */
+  readonly stopIds: number[];
+  /** The chat template in use, or null when the model has none. */
+  readonly chatTemplate: string | null;
+  readonly chatTemplateOrigin: string;
+  private readonly impl: HfTokenizer;
+  private readonly specialIds: Set<number>;
+  private readonly cleanUpSpaces: boolean;
+
+  constructor(src: TokenizerSources, opts: LoadTokenizerOptions = {}) {
+    this.origin = src.origin;
+    const config = src.config ?? {};
+    this.impl = createImpl(src.tokenizer, config, src.origin);
+    let maxId = -1;
+    for (const id of this.impl.get_vocab(true).values()) if (id > maxId) maxId = id;
+    this.vocabSize = maxId + 1;
+    this.specialIds = new Set();
+    for (const [id, t] of this.impl.get_added_tokens_decoder()) if (t.special) this.specialIds.add(id);
+    const gen = src.generationConfig ?? {};
+    const map = src.specialTokensMap ?? {};
+    this.bos = this.special("bos_token", config, map, gen.bos_token_id);
+    this.eos = this.special("eos_token", config, map, gen.eos_token_id);
+    this.pad = this.special("pad_token", config, map, gen.pad_token_id);
+    this.unk = this.special("unk_token", config, map, undefined);
+    const probe = this.probePostProcessor();
+    this.addBos = this.bos !== null && (typeof config.add_bos_token === "boolean" ? config.add_bos_token : probe.bos);
+    this.addEos = this.eos !== null && (typeof config.add_eos_token === "boolean" ? config.add_eos_token : probe.eos);
+    this.stopIds = stopIds(this.eos, gen.eos_token_id);
+    this.cleanUpSpaces = config.clean_up_tokenization_spaces === true;
+    if (opts.chatTemplateFile !== undefined) {
+      this.chatTemplate = loadChatTemplateFile(opts.chatTemplateFile, opts.chatTemplateName);
+      this.chatTemplateOrigin = opts.chatTemplateFile;
+    } else {
+      const fromConfig = resolveChatTemplate(
+        config.chat_template,
+        `${src.origin}/tokenizer_config.json`,
+        opts.chatTemplateName,
+      );
+      this.chatTemplate = fromConfig ?? src.chatTemplateJinja ?? null;
+      this.chatTemplateOrigin =
+        fromConfig !== null ? `${src.origin}/tokenizer_config.json` : `${src.origin}/chat_template.jinja`;
+    }
+  }
+
+  /** Token ids of `text` without any special tokens added (special-token text inside `text` is still matched). */
+  encodeText(text: string): number[] {
+    if (text === "") return [];
+    return this.impl.encode(text, { add_special_tokens: false }).ids;
+  }
+
+  /** Token ids of `text`, with BOS/EOS added as the tokenizer config says unless overridden. */
+  encode(text: string, opts: { bos?: boolean; eos?: boolean } = {}): number[] {
+    const ids = this.encodeText(text);
+    if ((opts.bos ?? this.addBos) && this.bos) ids.unshift(this.bos.id);
+    if ((opts.eos ?? this.addEos) && this.eos) ids.push(this.eos.id);
+    return ids;
+  }
+
+  /** Text of `ids`. Spaces are not "cleaned up" unless tokenizer_config.json asks for it, so decode∘encode = id. */
+  decode(ids: ArrayLike<number>, opts: { skipSpecialTokens?: boolean } = {}): string {
+    const arr = Array.from(ids);
+    const kept = opts.skipSpecialTokens ? arr.filter((id) => !this.specialIds.has(id)) : arr;
+    if (kept.length === 0) return "";
+    for (const id of kept) {
+      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
+        throw new LoratuneError(
+          "ERR_TOKENIZER",
+          `${this.origin}: token id ${id} is outside the vocabulary [0, ${this.vocabSize})`,
+        );
+      }
+    }
+    return this.impl.decode(kept, { clean_up_tokenization_spaces: this.cleanUpSpaces });
+  }
+
+  tokenToId(token: string): number | undefined {
+    return this.impl.token_to_id(token);
+  }
+
+  idToToken(id: number): string | undefined {
+    return this.impl.id_to_token(id);
+  }
+
+  /** Whether `id` is a special added token (BOS, EOS, <|im_start|>, …). */
+  isSpecial(id: number): boolean {
+    return this.specialIds.has(id);
+  }
+
+  /** Render `messages` with this tokenizer's chat template and special-token strings. */
+  applyChatTemplate(
+    messages: ChatTemplateMessage[],
+    opts: { addGenerationPrompt?: boolean; vars?: Record<string, unknown> } = {},
+  ): string {
+    if (this.chatTemplate === null) {
+      throw new LoratuneError(
+        "ERR_TOKENIZER",
+        `${this.origin}: the tokenizer has no chat_template (tokenizer_config.json or chat_template.jinja); ` +
+          "give one with a chat template file",
+      );
+    }
+    return renderChat(this.chatTemplate, messages, {
+      addGenerationPrompt: opts.addGenerationPrompt ?? false,
+      bos_token: this.bos?.text ?? null,
+      eos_token: this.eos?.text ?? null,
+      unk_token: this.unk?.text ?? null,
+      pad_token: this.pad?.text ?? null,
+      origin: this.chatTemplateOrigin,
+      ...(opts.vars ? { vars: opts.vars } : {}),
+    });
+  }
+
+  /** Resolve a special token from config, special_tokens_map, then a generation_config id. */
+  private special(key: string, config: Json, map: Json, genId: unknown): SpecialToken | null {
+    const [text, file] =
+      config[key] !== undefined
+        ? [tokenText(config[key]), "tokenizer_config.json"]
+        : [tokenText(map[key]), "special_tokens_map.json"];
+    if (text !== null) {
+      const id = this.impl.token_to_id(text);
+      if (id === undefined) {
+        throw new LoratuneError(
+          "ERR_TOKENIZER",
+          `${this.origin}/${file}: ${key} ${JSON.stringify(text)} is not in the vocabulary of tokenizer.json`,
+        );
+      }
+      return { text, id };
+    }
+    const id = Array.isArray(genId) ? genId[0] : genId;
+    if (typeof id === "number" && Number.isInteger(id) && id >= 0 && id < this.vocabSize) {
+      const t = this.impl.id_to_token(id);
+      if (t !== undefined) return { text: t, id };
+    }
+    return null;
+  }
+
+  /** What tokenizer.json's post-processor adds around a sequence: BOS in front, EOS at the end. */
+  private probePostProcessor(): { bos: boolean; eos: boolean } {
+    const plain = this.impl.encode("a", { add_special_tokens: false }).ids;
+    const full = this.impl.encode("a", { add_special_tokens: true }).ids;
+    const at = full.indexOf(plain[0] ?? -1);
+    const before = at < 0 ? [] : full.slice(0, at);
+    const after = at < 0 ? [] : full.slice(at + plain.length);
+    return {
+      bos: this.bos !== null && before.includes(this.bos.id),
+      eos: this.eos !== null && after.includes(this.eos.id),
+    };
+  }
+}
+
+function createImpl(tokenizer: unknown, config: Json, origin: string): HfTokenizer {
+  if (tokenizer === null || typeof tokenizer !== "object" || Array.isArray(tokenizer)) {
+    throw new LoratuneError("ERR_TOKENIZER", `${origin}/tokenizer.json: expected a JSON object`);
+  }
+  const t = tokenizer as Json;
+  if (t.model === null || typeof t.model !== "object") {
+    throw new LoratuneError("ERR_TOKENIZER", `${origin}/tokenizer.json: missing "model"`);
+  }
+  // The library requires these keys to exist (null is allowed); older files sometimes omit them.
+  const full = {
+    ...t,
+    added_tokens: t.added_tokens ?? [],
+    normalizer: t.normalizer ?? null,
+    pre_tokenizer: t.pre_tokenizer ?? null,
+    post_processor: t.post_processor ?? null,
+    decoder: t.decoder ?? null,
+  };
+  try {
+    return new HfTokenizer(full, config);
+  } catch (err) {
+    throw new LoratuneError(
+      "ERR_TOKENIZER",
+      `${origin}/tokenizer.json: unsupported or invalid tokenizer (${(err as Error).message})`,
+      { cause: err },
+    );
+  }
+}
+
+/** A special-token value is a string, an AddedToken object {"content": …}, or null. */
+function tokenText(v: unknown): string | null {
+  if (typeof v === "string") return v;
+  if (v !== null && typeof v === "object" && typeof (v as Json).content === "string")
+    return (v as Json).content as string;
+  return null;
+}
+
+function stopIds(eos: SpecialToken | null, genEos: unknown): number[] {
+  const ids: number[] = eos ? [eos.id] : [];
+  const extra = Array.isArray(genEos) ? genEos : [genEos];
+  for (const id of extra) if (typeof id === "number" && Number.isInteger(id) && !ids.includes(id)) ids.push(id);
+  return ids;
+}
+
+function readJson(path: string): Json {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new LoratuneError("ERR_IO", `${path}: cannot read (${(err as Error).message})`, { cause: err });
+  }
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (v === null || typeof v !== "object" || Array.isArray(v)) throw new Error("not a JSON object");
+    return v as Json;
+  } catch (err) {
+    throw new LoratuneError("ERR_TOKENIZER", `${path}: invalid JSON (${(err as Error).message})`, { cause: err });
+  }
+}
+
+function readJsonIfExists(path: string): Json | null {
+  return existsSync(path) ? readJson(path) : null;
+}
