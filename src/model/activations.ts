@@ -29,16 +29,19 @@ export interface LayerActivations {
   lora: Map<string, LoraCache>;
 }
 
+/** Sized for batches of at most B·T tokens (any smaller B' × T' batch runs in the same buffers). */
 export interface Activations {
   B: number;
   T: number;
+  /** Capacity in rows (B·T). */
   N: number;
   layers: LayerActivations[];
   final: Float32Array; // [N, C] residual after the last layer
   lnf: Float32Array; // [N, C]
   rstdf: Float32Array; // [N]
-  /** Loss chunks: rows [start, start+rows) share one logits buffer. */
-  chunks: { start: number; rows: number; logits: Float32Array; lnf: Float32Array; dlnf: Float32Array }[];
+  /** Logits of one loss chunk [rowsPerChunk, V]. */
+  logits: Float32Array;
+  rowsPerChunk: number;
   losses: Float32Array; // [N]
   // backward scratch
   dres: Float32Array; // [N, C]
@@ -115,17 +118,6 @@ export function allocateActivations(model: LlamaModel, B: number, T: number, wit
   const dlnf = grad(N * C);
   const rowsPerChunk = lossChunkRows(N, c.vocabSize);
   const logits = f32(rowsPerChunk * c.vocabSize);
-  const chunks = [];
-  for (let start = 0; start < N; start += rowsPerChunk) {
-    const rows = Math.min(rowsPerChunk, N - start);
-    chunks.push({
-      start,
-      rows,
-      logits: logits.subarray(0, rows * c.vocabSize),
-      lnf: lnf.subarray(start * C, (start + rows) * C),
-      dlnf: withGrad ? dlnf.subarray(start * C, (start + rows) * C) : dlnf,
-    });
-  }
   return {
     B,
     T,
@@ -134,7 +126,8 @@ export function allocateActivations(model: LlamaModel, B: number, T: number, wit
     final: f32(N * C),
     lnf,
     rstdf: f32(N),
-    chunks,
+    logits,
+    rowsPerChunk,
     losses: f32(N),
     dres: grad(N * C),
     dtmp: grad(N * C),

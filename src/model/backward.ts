@@ -10,7 +10,7 @@ import type { LlamaLayer, LlamaModel } from "./llama.ts";
 
 export function backward(k: Kernels, model: LlamaModel, acts: Activations, input: ModelInput): void {
   const c = model.config;
-  const N = acts.N;
+  const N = input.B * input.T;
   const C = c.hiddenSize;
   // dres = gradient w.r.t. the residual stream after the last layer.
   k.rmsnormBackward(acts.dres, model.norm.grad, acts.dlnf, acts.final, model.norm.data, acts.rstdf, N, C);
@@ -28,7 +28,7 @@ function layerBackward(
   input: ModelInput,
 ): void {
   const c = model.config;
-  const N = acts.N;
+  const N = input.B * input.T;
   const C = c.hiddenSize;
   const F = c.intermediateSize;
   const { dres, dtmp, dln, dxa } = acts;

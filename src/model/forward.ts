@@ -36,7 +36,8 @@ export function forward(
   opt: ForwardOptions,
 ): number {
   const c = model.config;
-  const N = acts.N;
+  const N = input.B * input.T;
+  if (N > acts.N) throw new Error(`batch of ${input.B}×${input.T} tokens exceeds the activation arena (${acts.N})`);
   if (model.embed.dtype === "f32")
     k.embeddingForward(acts.layers[0]!.resid, input.ids, model.embed.data as Float32Array, N, c.hiddenSize);
   else k.embeddingForwardBf16(acts.layers[0]!.resid, input.ids, model.embed.data as Uint16Array, N, c.hiddenSize);
@@ -87,20 +88,24 @@ function lossForward(k: Kernels, model: LlamaModel, acts: Activations, input: Mo
   const c = model.config;
   const V = c.vocabSize;
   const C = c.hiddenSize;
+  const N = input.B * input.T;
   const train = opt.gradScale > 0;
   const dHead = model.lmHead === model.embed ? model.dEmbed : model.dLmHead;
   let sum = 0;
-  for (const ch of acts.chunks) {
-    baseMatmulNT(k, ch.logits, ch.lnf, model.lmHead, ch.rows, V, C, false);
-    if (opt.logitsOut) opt.logitsOut.set(ch.logits, ch.start * V);
-    const targets = input.targets.subarray(ch.start, ch.start + ch.rows);
-    const losses = acts.losses.subarray(ch.start, ch.start + ch.rows);
-    sum += k.crossEntropy(losses, train ? ch.logits : null, ch.logits, targets, ch.rows, V, opt.gradScale);
+  for (let start = 0; start < N; start += acts.rowsPerChunk) {
+    const rows = Math.min(acts.rowsPerChunk, N - start);
+    const logits = acts.logits.subarray(0, rows * V);
+    const lnf = acts.lnf.subarray(start * C, (start + rows) * C);
+    baseMatmulNT(k, logits, lnf, model.lmHead, rows, V, C, false);
+    if (opt.logitsOut) opt.logitsOut.set(logits, start * V);
+    const targets = input.targets.subarray(start, start + rows);
+    const losses = acts.losses.subarray(start, start + rows);
+    sum += k.crossEntropy(losses, train ? logits : null, logits, targets, rows, V, opt.gradScale);
     if (!train) continue;
-    if (model.lmHead.dtype === "f32")
-      k.matmulNN(ch.dlnf, ch.logits, model.lmHead.data as Float32Array, ch.rows, C, V, false);
-    else k.matmulNNBf16(ch.dlnf, ch.logits, model.lmHead.data as Uint16Array, ch.rows, C, V, false);
-    if (dHead) k.matmulTN(dHead, ch.logits, ch.lnf, V, C, ch.rows, true);
+    const dlnf = acts.dlnf.subarray(start * C, (start + rows) * C);
+    if (model.lmHead.dtype === "f32") k.matmulNN(dlnf, logits, model.lmHead.data as Float32Array, rows, C, V, false);
+    else k.matmulNNBf16(dlnf, logits, model.lmHead.data as Uint16Array, rows, C, V, false);
+    if (dHead) k.matmulTN(dHead, logits, lnf, V, C, rows, true);
   }
   return sum;
 }

@@ -4,7 +4,7 @@
  */
 import { LoratuneError } from "../errors.ts";
 import { bf16ToF32 } from "../io/dtype.ts";
-import type { StorageDType, StoredTensor } from "../io/safetensors.ts";
+import type { FileDType, StorageDType, StoredTensor } from "../io/safetensors.ts";
 import type { Linear } from "../nn/linear.ts";
 import type { ModelConfig } from "./config.ts";
 import { buildRopeTables, type RopeTables } from "./rope-tables.ts";
@@ -33,6 +33,8 @@ export interface LlamaLayer {
 export interface LlamaModel {
   config: ModelConfig;
   dtype: StorageDType;
+  /** dtype of the checkpoint's weights on disk (what a merged model is written back as). */
+  sourceDtype: FileDType;
   embed: StoredTensor; // [V, C]
   /** Gradient of the embedding table (full fine-tuning; receives the tied head's gradient too). */
   dEmbed: Float32Array | null;
@@ -56,6 +58,7 @@ export function assembleModel(
   dtype: StorageDType,
   source: string,
   ropeMaxPositions = config.maxPositions,
+  sourceDtype: FileDType = "F32",
 ): LlamaModel {
   const problems: string[] = [];
   const take = (name: string, shape: number[]): StoredTensor => {
@@ -112,7 +115,7 @@ export function assembleModel(
     );
   }
   const rope = buildRopeTables(c.headDim, c.ropeTheta, c.ropeScaling, ropeMaxPositions);
-  return { config, dtype, embed, dEmbed: null, layers, norm, lmHead, dLmHead: null, rope };
+  return { config, dtype, sourceDtype, embed, dEmbed: null, layers, norm, lmHead, dLmHead: null, rope };
 }
 
 function toF32(t: StoredTensor): Float32Array {

@@ -1,11 +1,12 @@
 /**
  * Loading a Hugging Face model directory (config.json + safetensors weights, single or sharded) into a
- * LlamaModel with weights kept in f32 or bf16.
+ * LlamaModel with weights kept in f32 or bf16. `demo` names the bundled demo model.
  */
 import { existsSync, statSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { LoratuneError } from "../errors.ts";
-import { loadModelWeights } from "../io/model-weights.ts";
-import type { StorageDType } from "../io/safetensors.ts";
+import { loadModelWeights, openModelWeights } from "../io/model-weights.ts";
+import type { FileDType, StorageDType } from "../io/safetensors.ts";
 import { readModelConfig } from "./config.ts";
 import { assembleModel, type LlamaModel } from "./llama.ts";
 
@@ -14,12 +15,28 @@ export interface LoadModelOptions {
   dtype?: StorageDType;
 }
 
-export function loadModel(dir: string, options: LoadModelOptions = {}): LlamaModel {
+/** The bundled demo model's directory. */
+export const DEMO_MODEL_DIR = fileURLToPath(new URL("../../models/demo", import.meta.url));
+
+/** Maps a --model value to a directory: "demo" is the bundled model, anything else a path. */
+export function resolveModelDir(nameOrPath: string): string {
+  return nameOrPath === "demo" ? DEMO_MODEL_DIR : nameOrPath;
+}
+
+export function loadModel(nameOrPath: string, options: LoadModelOptions = {}): LlamaModel {
+  const dir = resolveModelDir(nameOrPath);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new LoratuneError("ERR_IO", `${dir}: model directory not found`);
   }
   const dtype = options.dtype ?? "f32";
   const config = readModelConfig(dir);
+  const sourceDtype = checkpointDtype(dir);
   const tensors = loadModelWeights(dir, dtype);
-  return assembleModel(config, tensors, dtype, dir);
+  return assembleModel(config, tensors, dtype, dir, config.maxPositions, sourceDtype);
+}
+
+/** The on-disk dtype of the embedding table (the checkpoint's dtype). */
+function checkpointDtype(dir: string): FileDType {
+  const info = openModelWeights(dir).tensors.get("model.embed_tokens.weight")?.info;
+  return info && (info.dtype === "BF16" || info.dtype === "F16") ? info.dtype : "F32";
 }

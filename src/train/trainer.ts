@@ -1,0 +1,276 @@
+/**
+ * The training loop: micro-batches with gradient accumulation (the loss of an optimizer step is the mean over all
+ * label tokens of its micro-batches), global-norm clipping, AdamW with an LR schedule, periodic evaluation with
+ * early stopping, checkpoints that resume exactly, cancellation by AbortSignal, and a stop with a clear message
+ * on a non-finite loss or gradient. Works the same for LoRA and full-parameter training (the `params` given).
+ */
+import { join } from "node:path";
+import { type Batch, makeBatches } from "../data/batch.ts";
+import type { Example } from "../data/encode.ts";
+import { Rng } from "../data/rng.ts";
+import { LoratuneError } from "../errors.ts";
+import type { Kernels } from "../kernels/types.ts";
+import type { TrainableParam } from "../lora/adapter.ts";
+import { type Activations, allocateActivations } from "../model/activations.ts";
+import type { LlamaModel } from "../model/llama.ts";
+import { evalLossSum, lossAndGrad } from "../model/loss.ts";
+import { AdamW, gradNorm } from "./adamw.ts";
+import { loadCheckpoint, saveCheckpoint, type TrainerState } from "./checkpoint.ts";
+import { type LrSchedule, lrAt } from "./schedule.ts";
+
+export interface TrainSettings {
+  /** Optimizer steps; when 0, `epochs` passes over the data decide. */
+  steps: number;
+  epochs: number;
+  batchSize: number;
+  gradAccum: number;
+  seqLen: number;
+  pack: boolean;
+  shuffle: boolean;
+  seed: number;
+  lr: number;
+  lrSchedule: LrSchedule;
+  warmupSteps: number;
+  weightDecay: number;
+  maxGradNorm: number;
+  beta1: number;
+  beta2: number;
+  adamEps: number;
+  evalEvery: number;
+  earlyStopping: number;
+  saveEvery: number;
+  keepCheckpoints: number;
+}
+
+export type TrainEvent =
+  | { type: "start"; totalSteps: number; startStep: number; batchesPerEpoch: number }
+  | {
+      type: "step";
+      step: number;
+      totalSteps: number;
+      loss: number;
+      lr: number;
+      gradNorm: number;
+      tokens: number;
+      tokensPerS: number;
+      elapsedS: number;
+    }
+  | { type: "eval"; step: number; valLoss: number; valPerplexity: number; tokens: number }
+  | { type: "checkpoint"; step: number; dir: string }
+  | { type: "end"; step: number; reason: "completed" | "early_stopping" | "interrupted" };
+
+export interface TrainerInputs {
+  kernels: Kernels;
+  model: LlamaModel;
+  params: TrainableParam[];
+  train: Example[];
+  val: Example[] | null;
+  settings: TrainSettings;
+  /** Run directory: checkpoints/ goes here. */
+  outDir: string;
+  /** Checkpoint directory to resume from. */
+  resumeFrom?: string;
+  padId?: number;
+  /** Digest of settings + data; a resume with a different one is refused. */
+  fingerprint: string;
+  signal?: AbortSignal;
+  onEvent?: (e: TrainEvent) => void;
+}
+
+export interface TrainResult {
+  steps: number;
+  reason: "completed" | "early_stopping" | "interrupted";
+  lastLoss: number;
+  bestValLoss: number | null;
+  tokensPerS: number;
+}
+
+/** Runs training to the end (or early stop / interruption); the caller saves the final weights. */
+export function runTraining(inp: TrainerInputs): TrainResult {
+  const { kernels: k, model, params, settings: s } = inp;
+  const opt = new AdamW(params, { beta1: s.beta1, beta2: s.beta2, eps: s.adamEps, weightDecay: s.weightDecay });
+  const data = new EpochBatches(inp.train, s, inp.padId ?? 0);
+  const totalSteps = s.steps > 0 ? s.steps : Math.max(1, s.epochs * Math.ceil(data.count(0) / s.gradAccum));
+  let state: TrainerState = {
+    step: 0,
+    epoch: 0,
+    index: 0,
+    rngState: new Rng(s.seed ^ 0x5eed).getState(),
+    bestValLoss: null,
+    evalsWithoutImprovement: 0,
+    fingerprint: inp.fingerprint,
+  };
+  if (inp.resumeFrom) state = resume(inp.resumeFrom, params, opt, inp.fingerprint);
+  const rng = new Rng(0);
+  rng.setState(state.rngState);
+  const acts = allocateActivations(model, s.batchSize, s.seqLen, true);
+  const valBatches =
+    inp.val && inp.val.length > 0
+      ? makeBatches(inp.val, { batchSize: s.batchSize, seqLen: s.seqLen, padId: inp.padId ?? 0 })
+      : null;
+  const emit = inp.onEvent ?? (() => {});
+  emit({ type: "start", totalSteps, startStep: state.step, batchesPerEpoch: data.count(0) });
+
+  const started = performance.now();
+  let tokensSeen = 0;
+  let lastLoss = Number.NaN;
+  let reason: TrainResult["reason"] = "completed";
+  const checkpoint = () => {
+    state.rngState = rng.getState();
+    const dir = saveCheckpoint(join(inp.outDir, "checkpoints"), params, opt, state, s.keepCheckpoints);
+    emit({ type: "checkpoint", step: state.step, dir });
+  };
+  while (state.step < totalSteps && !(s.steps === 0 && state.epoch >= s.epochs)) {
+    if (inp.signal?.aborted) {
+      reason = "interrupted";
+      break;
+    }
+    const micro = data.take(state, s.gradAccum, s.steps === 0 ? s.epochs : Number.POSITIVE_INFINITY);
+    const labelTokens = micro.reduce((n, b) => n + b.nLabelTokens, 0);
+    for (const p of params) p.grad.fill(0);
+    let lossSum = 0;
+    for (const b of micro) {
+      if (b.nLabelTokens > 0) lossSum += lossAndGrad(k, model, acts, b, 1 / labelTokens, () => rng.next());
+    }
+    const loss = labelTokens > 0 ? lossSum / labelTokens : 0;
+    const norm = gradNorm(params);
+    if (!Number.isFinite(loss) || !Number.isFinite(norm)) throw nonFiniteError(state.step + 1, loss, params);
+    if (s.maxGradNorm > 0 && norm > s.maxGradNorm) scaleGrads(params, s.maxGradNorm / (norm + 1e-6));
+    const lr = lrAt(state.step, s.lr, s.lrSchedule, s.warmupSteps, totalSteps);
+    opt.update(k, lr);
+    state.step += 1;
+    lastLoss = loss;
+    tokensSeen += micro.reduce((n, b) => n + b.B * b.T, 0);
+    const elapsedS = (performance.now() - started) / 1000;
+    emit({
+      type: "step",
+      step: state.step,
+      totalSteps,
+      loss,
+      lr,
+      gradNorm: norm,
+      tokens: tokensSeen,
+      tokensPerS: tokensSeen / elapsedS,
+      elapsedS,
+    });
+    if (valBatches && s.evalEvery > 0 && (state.step % s.evalEvery === 0 || state.step === totalSteps)) {
+      const { loss: valLoss, tokens } = evaluateBatches(k, model, acts, valBatches);
+      emit({ type: "eval", step: state.step, valLoss, valPerplexity: Math.exp(valLoss), tokens });
+      if (state.bestValLoss === null || valLoss < state.bestValLoss) {
+        state.bestValLoss = valLoss;
+        state.evalsWithoutImprovement = 0;
+      } else {
+        state.evalsWithoutImprovement += 1;
+      }
+      if (s.earlyStopping > 0 && state.evalsWithoutImprovement >= s.earlyStopping) {
+        reason = "early_stopping";
+        break;
+      }
+    }
+    if (s.saveEvery > 0 && state.step % s.saveEvery === 0) checkpoint();
+  }
+  if (reason === "interrupted") checkpoint();
+  emit({ type: "end", step: state.step, reason });
+  const elapsed = (performance.now() - started) / 1000;
+  return {
+    steps: state.step,
+    reason,
+    lastLoss,
+    bestValLoss: state.bestValLoss,
+    tokensPerS: elapsed > 0 ? tokensSeen / elapsed : 0,
+  };
+}
+
+function resume(from: string, params: TrainableParam[], opt: AdamW, fingerprint: string): TrainerState {
+  const state = loadCheckpoint(from, params, opt);
+  if (state.fingerprint !== fingerprint) {
+    throw new LoratuneError(
+      "ERR_CHECKPOINT",
+      `${from}: this checkpoint was made with different settings or data; resume with the run's original settings (see the run's config.yaml)`,
+    );
+  }
+  return state;
+}
+
+/** Mean loss over all label tokens of the batches (no gradients). */
+export function evaluateBatches(
+  k: Kernels,
+  model: LlamaModel,
+  acts: Activations,
+  batches: Batch[],
+): { loss: number; tokens: number } {
+  let sum = 0;
+  let tokens = 0;
+  for (const b of batches) {
+    if (b.nLabelTokens === 0) continue;
+    sum += evalLossSum(k, model, acts, b);
+    tokens += b.nLabelTokens;
+  }
+  return { loss: tokens > 0 ? sum / tokens : Number.NaN, tokens };
+}
+
+function scaleGrads(params: TrainableParam[], factor: number): void {
+  for (const p of params) for (let i = 0; i < p.grad.length; i++) p.grad[i]! *= factor;
+}
+
+function nonFiniteError(step: number, loss: number, params: TrainableParam[]): LoratuneError {
+  const bad = params.find((p) => p.grad.some((g) => !Number.isFinite(g)));
+  const what = !Number.isFinite(loss)
+    ? `the loss is ${loss}`
+    : `the gradient of ${bad?.name ?? "a parameter"} is not finite`;
+  return new LoratuneError(
+    "ERR_NONFINITE",
+    `step ${step}: ${what}${!Number.isFinite(loss) && bad ? ` (first non-finite gradient: ${bad.name})` : ""}. ` +
+      "Lower the learning rate (--lr) or enable gradient clipping (--max-grad-norm 1.0); the last checkpoint is kept.",
+  );
+}
+
+/** Deterministic batches per epoch (shuffled with seed + epoch), read in order from a saved position. */
+class EpochBatches {
+  private cache: { epoch: number; batches: Batch[] } | null = null;
+
+  constructor(
+    private readonly examples: Example[],
+    private readonly s: TrainSettings,
+    private readonly padId: number,
+  ) {
+    if (examples.length === 0) throw new LoratuneError("ERR_DATA", "the training set is empty");
+  }
+
+  private epochBatches(epoch: number): Batch[] {
+    if (this.cache?.epoch !== epoch) {
+      const { batchSize, seqLen, pack, shuffle, seed } = this.s;
+      this.cache = {
+        epoch,
+        batches: makeBatches(this.examples, {
+          batchSize,
+          seqLen,
+          pack,
+          shuffle,
+          seed: seed + epoch,
+          padId: this.padId,
+        }),
+      };
+    }
+    return this.cache.batches;
+  }
+
+  count(epoch: number): number {
+    return this.epochBatches(epoch).length;
+  }
+
+  /** The next `n` micro-batches from state's position (advancing it), not crossing `maxEpochs`. */
+  take(state: TrainerState, n: number, maxEpochs: number): Batch[] {
+    const out: Batch[] = [];
+    while (out.length < n && state.epoch < maxEpochs) {
+      const batches = this.epochBatches(state.epoch);
+      out.push(batches[state.index]!);
+      state.index += 1;
+      if (state.index >= batches.length) {
+        state.epoch += 1;
+        state.index = 0;
+      }
+    }
+    return out;
+  }
+}
