@@ -62,6 +62,10 @@ const SHAPES: [number, number, number][] = [
   [127, 33, 1],
   [33, 7, 127],
   [1, 127, 1],
+  [2, 4, 5], // even shapes: full 2×4 blocks, no remainders
+  [6, 10, 3],
+  [8, 64, 33],
+  [4, 2, 129],
 ];
 
 function runCase(layout: Layout, bf16: boolean, accumulate: boolean, M: number, N: number, K: number, seed: number) {
