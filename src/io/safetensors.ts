@@ -270,7 +270,8 @@ export function readSafetensors(path: string, as: StorageDType): Map<string, Sto
   const file = readSafetensorsHeader(path);
   if (file.unsupported.length > 0) {
     const list = file.unsupported.map((n) => `"${n}" (${file.tensors.get(n)?.dtype})`).join(", ");
-    throw tensorError(path, file.unsupported[0]!, `cannot be read as weights (expected F32, F16 or BF16): ${list}`);
+    const what = "tensors of dtypes loratune cannot read as weights (expected F32, F16 or BF16)";
+    throw new LoratuneError("ERR_SAFETENSORS_TENSOR", `${path}: ${what}: ${list}`);
   }
   return readTensors(file, file.tensors.keys(), as);
 }

@@ -206,21 +206,25 @@ test("a write replaces an existing file and leaves no temporary files", () => {
   assert.deepEqual([...readSafetensorsHeader(file).tensors.keys()], ["b"]);
 });
 
-test("tensors converted on write in several chunks (over 8 MiB of f32) are all converted", () => {
+test("conversions on write and on read that span several 8 MiB chunks convert every element", () => {
   const file = tmpFile();
-  const count = 3 * (1 << 20) + 5; // 12 MiB of f32 → two conversion chunks and a partial one
+  const count = 3 * (1 << 20) + 5; // 12 MiB of f32: chunks of 2 Mi elements, the last one partial
   const x = new Float32Array(count);
-  for (let i = 0; i < count; i++) x[i] = (i % 1000) - 500.25;
-  writeSafetensors(file, { x: { dtype: "BF16", shape: [count], data: x } });
-  const got = readTensor(readSafetensorsHeader(file), "x", "bf16").data as Uint16Array;
+  for (let i = 0; i < count; i++) x[i] = (i % 1000) - 500.25 + i * 1e-3;
+  writeSafetensors(file, {
+    b: { dtype: "BF16", shape: [count], data: x },
+    f: { dtype: "F32", shape: [count], data: x },
+  });
+  const header = readSafetensorsHeader(file);
   const expected = new Uint16Array(count);
   f32ToBf16(expected, x, count);
-  assert.deepEqual(got, expected);
-  const back = new Uint32Array(readTensor(readSafetensorsHeader(file), "x", "f32").data.buffer);
+  assert.deepEqual(readTensor(header, "b", "bf16").data, expected); // converted on write
+  assert.deepEqual(readTensor(header, "f", "bf16").data, expected); // converted on read
+  const back = new Uint32Array(readTensor(header, "b", "f32").data.buffer);
   for (let i = 0; i < count; i++) {
     if (back[i] !== (expected[i]! << 16) >>> 0) assert.fail(`element ${i}: 0x${back[i]!.toString(16)}`);
   }
-  assert.equal(new Float32Array(back.buffer)[2003], -498); // -497.25 rounds to the bf16 grid (step 2 in [256, 512))
+  assert.equal(new Float32Array(back.buffer)[3], -498); // -497.25 + 0.003 on the bf16 grid (step 2 in [256, 512))
 });
 
 test("positioned reads past 4 GiB work (sparse file) and unsupported dtypes are listed", (t) => {
