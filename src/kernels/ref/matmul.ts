@@ -6,7 +6,8 @@
  *   of b) reuses every load, about 3× faster than one dot at a time in V8.
  * - NN / TN: out[m,:] = Σ_k a(m,k) · b[k,:], an axpy of contiguous rows of b into an f64 row accumulator, four
  *   values of k per pass over the row.
- * bf16 weights are decoded exactly: NT decodes 4 weight rows at a time into an f32 panel reused by all rows of a;
+ * bf16 weights are decoded exactly: NT decodes 4 weight rows at a time into an f32 panel reused by all rows of a
+ * (or, for fewer than 4 rows of a, through a table inline);
  * NN decodes through a 65536-entry table.
  */
 import { bf16Lut } from "./convert.ts";
@@ -139,6 +140,52 @@ export function matmulNT(
   for (; n < N; n++) ntPanel1(out, a, b, n * K, n, M, N, K, accumulate);
 }
 
+/**
+ * Few rows of a (generation): decoding a panel would cost as much as using it, so each row of a meets 4 bf16 rows
+ * at a time decoded inline through the table.
+ */
+function ntBf16FewRows(
+  out: Float32Array,
+  a: Float32Array,
+  b: Uint16Array,
+  M: number,
+  N: number,
+  K: number,
+  accumulate: boolean,
+): void {
+  const lut = bf16Lut();
+  for (let m = 0; m < M; m++) {
+    const r = m * K;
+    let n = 0;
+    for (; n + 3 < N; n += 4) {
+      const b0 = n * K;
+      const b1 = b0 + K;
+      const b2 = b1 + K;
+      const b3 = b2 + K;
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      for (let k = 0; k < K; k++) {
+        const x = a[r + k]!;
+        s0 += x * lut[b[b0 + k]!]!;
+        s1 += x * lut[b[b1 + k]!]!;
+        s2 += x * lut[b[b2 + k]!]!;
+        s3 += x * lut[b[b3 + k]!]!;
+      }
+      put(out, m * N + n, s0, accumulate);
+      put(out, m * N + n + 1, s1, accumulate);
+      put(out, m * N + n + 2, s2, accumulate);
+      put(out, m * N + n + 3, s3, accumulate);
+    }
+    for (; n < N; n++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) s += a[r + k]! * lut[b[n * K + k]!]!;
+      put(out, m * N + n, s, accumulate);
+    }
+  }
+}
+
 /** out[M,N] (+)= a[M,K] · bf16(b[N,K])ᵀ. */
 export function matmulNTBf16(
   out: Float32Array,
@@ -149,13 +196,17 @@ export function matmulNTBf16(
   K: number,
   accumulate: boolean,
 ): void {
-  const lut = bf16Lut();
+  if (M < 4) {
+    ntBf16FewRows(out, a, b, M, N, K, accumulate);
+    return;
+  }
   const panel = scratch32(SLOT32_PANEL, 4 * K);
+  const bits = new Uint32Array(panel.buffer, panel.byteOffset, 4 * K); // the same memory, as raw f32 bits
   let n = 0;
   for (; n < N; ) {
     const cols = Math.min(4, N - n);
     const src = n * K;
-    for (let i = 0; i < cols * K; i++) panel[i] = lut[b[src + i]!]!; // decode rows n … n+cols-1 once
+    for (let i = 0; i < cols * K; i++) bits[i] = b[src + i]! << 16; // decode rows n … n+cols-1 once (exact)
     if (cols === 4) ntPanel4(out, a, panel, 0, n, M, N, K, accumulate);
     else for (let c = 0; c < cols; c++) ntPanel1(out, a, panel, c * K, n + c, M, N, K, accumulate);
     n += cols;
