@@ -21,7 +21,7 @@ export function formatExample(ex: Example, tok: Tokenizer, maxChars = 800): stri
     const trained = isTrained(ex, t);
     let end = t + 1;
     while (end < ex.ids.length && isTrained(ex, end) === trained) end++;
-    let text = JSON.stringify(tok.decode(ex.ids.slice(t, end)));
+    let text = JSON.stringify(runText(ex.ids, t, end, tok));
     if (used + text.length > maxChars) text = `${text.slice(0, Math.max(0, maxChars - used))}…`;
     used += text.length;
     lines.push(`${trained ? "LOSS  " : "masked"} | ${text}`);
@@ -29,6 +29,16 @@ export function formatExample(ex: Example, tok: Tokenizer, maxChars = 800): stri
   }
   if (t < ex.ids.length) lines.push(`… (${ex.ids.length - t} more tokens)`);
   return lines.join("\n");
+}
+
+/**
+ * Text of tokens [t, end) as it reads inside the whole sequence: decoding a run alone would let the decoder
+ * strip a leading space (SentencePiece) or break a character whose bytes span two runs.
+ */
+function runText(ids: number[], t: number, end: number, tok: Tokenizer): string {
+  const before = tok.decode(ids.slice(0, t));
+  const upTo = tok.decode(ids.slice(0, end));
+  return upTo.startsWith(before) ? upTo.slice(before.length) : tok.decode(ids.slice(t, end));
 }
 
 function isTrained(ex: Example, t: number): boolean {

@@ -15,9 +15,9 @@
  * assistant turn i rendered with add_generation_prompt (where its labels start) and up to and including turn i
  * (where they end), each diffed against the tokens of the full conversation.
  *
- * EOS: every completion and assistant turn ends with a trained end token. A turn counts as ended if it holds a
- * stop id (EOS or a generation_config eos id) or ends with a special token (e.g. <|im_end|>, <|eot_id|>);
- * otherwise EOS is inserted after it.
+ * EOS: every completion and assistant turn ends with a trained end token. A turn counts as ended if it ends
+ * with a special token or stop id (e.g. </s>, <|im_end|>, <|eot_id|>; blank tokens after it are left
+ * untrained) or holds a stop id (EOS or a generation_config eos id); otherwise EOS is inserted after it.
  */
 
 import { isLoratuneError } from "../errors.ts";
@@ -55,7 +55,8 @@ export const ALPACA_PROMPT_NO_INPUT =
 
 export function alpacaPrompt(instruction: string, input: string): string {
   const t = input.trim() === "" ? ALPACA_PROMPT_NO_INPUT : ALPACA_PROMPT_WITH_INPUT;
-  return t.replace("{instruction}", () => instruction).replace("{input}", () => input);
+  // One pass, so an instruction that contains "{input}" is left as written.
+  return t.replace(/\{(instruction|input)\}/g, (_, key: string) => (key === "instruction" ? instruction : input));
 }
 
 export function encodeRow(row: Row, tok: Tokenizer, opts: EncodeOptions, src: RowSource, info?: EncodeInfo): Example {
@@ -144,12 +145,14 @@ function encodeMessages(
   const labels: number[] = [];
   let t = 0;
   for (const span of spans) {
+    const ended = endOfTurn(full, span, tok);
     for (; t < span.start; t++) push(ids, labels, full[t] as number, trainOnAll);
-    for (; t < span.end; t++) push(ids, labels, full[t] as number, true);
-    if (tok.eos && !turnEnded(full, span, tok)) {
+    for (; t < (ended ?? span.end); t++) push(ids, labels, full[t] as number, true);
+    if (ended === null && tok.eos) {
       push(ids, labels, tok.eos.id, true);
       if (info) info.eosInserted++;
     }
+    for (; t < span.end; t++) push(ids, labels, full[t] as number, trainOnAll);
   }
   for (; t < full.length; t++) push(ids, labels, full[t] as number, trainOnAll);
   if (labels.length > 0) labels[0] = IGNORE;
@@ -190,15 +193,19 @@ function assistantSpans(
   return spans;
 }
 
-/** A turn has ended if it holds a stop id, or its last non-blank token is a special token. */
-function turnEnded(full: number[], span: Span, tok: Tokenizer): boolean {
-  for (let t = span.start; t < span.end; t++) if (tok.stopIds.includes(full[t] as number)) return true;
+/**
+ * Where an assistant turn's labels end, or null when the turn has no end token. The turn has ended when its
+ * last non-blank token is a special token or stop id (labels stop right after it: a "\n" the template puts
+ * after <|im_end|> is not trained), or when it holds a stop id anywhere.
+ */
+function endOfTurn(full: number[], span: Span, tok: Tokenizer): number | null {
   for (let t = span.end - 1; t >= span.start; t--) {
     const id = full[t] as number;
-    if (tok.isSpecial(id)) return true;
-    if (tok.decode([id]).trim() !== "") return false;
+    if (tok.isSpecial(id) || tok.stopIds.includes(id)) return t + 1;
+    if (tok.decode([id]).trim() !== "") break;
   }
-  return false;
+  for (let t = span.start; t < span.end; t++) if (tok.stopIds.includes(full[t] as number)) return span.end;
+  return null;
 }
 
 /** Length of the longest common prefix of two token sequences. */
