@@ -12,8 +12,9 @@ import type { RowShape } from "./shapes.ts";
  *   masked | "<s>[INST] hi [/INST]"
  *   LOSS   | " hello</s>"
  * A position is trained when its label is not -100 and it is not position 0 (which nothing predicts).
+ * Without a tokenizer the runs show token ids.
  */
-export function formatExample(ex: Example, tok: Tokenizer, maxChars = 800): string {
+export function formatExample(ex: Example, tok: Tokenizer | null, maxChars = 800): string {
   const lines: string[] = [];
   let used = 0;
   let t = 0;
@@ -21,7 +22,8 @@ export function formatExample(ex: Example, tok: Tokenizer, maxChars = 800): stri
     const trained = isTrained(ex, t);
     let end = t + 1;
     while (end < ex.ids.length && isTrained(ex, end) === trained) end++;
-    let text = JSON.stringify(runText(ex.ids, t, end, tok));
+    const raw = runText(ex.ids, t, end, tok);
+    let text = tok ? JSON.stringify(raw) : raw;
     if (used + text.length > maxChars) text = `${text.slice(0, Math.max(0, maxChars - used))}…`;
     used += text.length;
     lines.push(`${trained ? "LOSS  " : "masked"} | ${text}`);
@@ -35,7 +37,8 @@ export function formatExample(ex: Example, tok: Tokenizer, maxChars = 800): stri
  * Text of tokens [t, end) as it reads inside the whole sequence: decoding a run alone would let the decoder
  * strip a leading space (SentencePiece) or break a character whose bytes span two runs.
  */
-function runText(ids: number[], t: number, end: number, tok: Tokenizer): string {
+function runText(ids: number[], t: number, end: number, tok: Tokenizer | null): string {
+  if (tok === null) return ids.slice(t, end).join(" ");
   const before = tok.decode(ids.slice(0, t));
   const upTo = tok.decode(ids.slice(0, end));
   return upTo.startsWith(before) ? upTo.slice(before.length) : tok.decode(ids.slice(t, end));
@@ -64,7 +67,7 @@ export function assertHasLabels(
   labelTokens: number,
   shapes: RowShape[],
   sample: Example | null,
-  tok: Tokenizer,
+  tok: Tokenizer | null,
   where: string,
   seqLen: number | undefined,
 ): void {

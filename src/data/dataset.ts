@@ -42,7 +42,8 @@ export interface Dataset {
   stats: DatasetStats;
 }
 
-export function readDataset(paths: string | string[], tok: Tokenizer, opts: ReadDatasetOptions = {}): Dataset {
+/** `tok` may be null when the model has no tokenizer.json: then only pre-tokenized rows are accepted. */
+export function readDataset(paths: string | string[], tok: Tokenizer | null, opts: ReadDatasetOptions = {}): Dataset {
   const files = Array.isArray(paths) ? paths : [paths];
   if (files.length === 0) throw new LoratuneError("ERR_USAGE", "no dataset file given");
   const stats: DatasetStats = {

@@ -38,6 +38,8 @@ export interface EncodeOptions {
   trainOnAllMessages?: boolean;
   /** text: append EOS (default true). */
   textEos?: boolean;
+  /** tokens: ids must be below this (the model's vocabulary); default: the tokenizer's vocabulary size. */
+  vocabSize?: number;
 }
 
 /** What encodeRow did besides producing the example (for dataset stats). */
@@ -59,7 +61,25 @@ export function alpacaPrompt(instruction: string, input: string): string {
   return t.replace(/\{(instruction|input)\}/g, (_, key: string) => (key === "instruction" ? instruction : input));
 }
 
-export function encodeRow(row: Row, tok: Tokenizer, opts: EncodeOptions, src: RowSource, info?: EncodeInfo): Example {
+/**
+ * Encode one row. `tok` may be null (a model directory without tokenizer.json): then only pre-tokenized
+ * rows can be used.
+ */
+export function encodeRow(
+  row: Row,
+  tok: Tokenizer | null,
+  opts: EncodeOptions,
+  src: RowSource,
+  info?: EncodeInfo,
+): Example {
+  if (row.shape === "tokens") return encodeTokens(row.inputIds, row.labels, opts.vocabSize ?? tok?.vocabSize, src);
+  if (tok === null) {
+    throw dataError(
+      src,
+      `rows of shape "${row.shape}" need a tokenizer, and there is none (no tokenizer.json); ` +
+        'use pre-tokenized rows {"input_ids", "labels"?}',
+    );
+  }
   switch (row.shape) {
     case "text":
       return encodeText(row.text, tok, opts.textEos ?? true);
@@ -74,8 +94,6 @@ export function encodeRow(row: Row, tok: Tokenizer, opts: EncodeOptions, src: Ro
       );
     case "messages":
       return encodeMessages(row.messages, tok, opts.trainOnAllMessages ?? false, src, info);
-    case "tokens":
-      return encodeTokens(row.inputIds, row.labels, tok, src);
   }
 }
 
@@ -98,20 +116,19 @@ function encodePromptCompletion(prompt: string, completion: string, tok: Tokeniz
   return { ids, labels };
 }
 
-function encodeTokens(inputIds: number[], labels: number[] | null, tok: Tokenizer, src: RowSource): Example {
-  for (let i = 0; i < inputIds.length; i++) {
-    if ((inputIds[i] as number) >= tok.vocabSize) {
-      throw dataError(
-        src,
-        `input_ids[${i}] = ${inputIds[i]} is outside the tokenizer's vocabulary [0, ${tok.vocabSize})`,
-      );
-    }
-  }
-  if (labels) {
-    for (let i = 0; i < labels.length; i++) {
-      if ((labels[i] as number) >= tok.vocabSize) {
-        throw dataError(src, `labels[${i}] = ${labels[i]} is outside the tokenizer's vocabulary [0, ${tok.vocabSize})`);
-      }
+function encodeTokens(
+  inputIds: number[],
+  labels: number[] | null,
+  vocabSize: number | undefined,
+  src: RowSource,
+): Example {
+  if (vocabSize !== undefined) {
+    for (const [key, arr] of [
+      ["input_ids", inputIds],
+      ["labels", labels ?? []],
+    ] as const) {
+      const i = arr.findIndex((id) => id >= vocabSize);
+      if (i >= 0) throw dataError(src, `${key}[${i}] = ${arr[i]} is outside the vocabulary [0, ${vocabSize})`);
     }
   }
   return { ids: inputIds.slice(), labels: (labels ?? inputIds).slice() };

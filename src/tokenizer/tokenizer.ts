@@ -186,6 +186,11 @@ export class Tokenizer {
     });
   }
 
+  /** Shorthand for applyChatTemplate(messages, { addGenerationPrompt }). */
+  renderChat(messages: ChatTemplateMessage[], addGenerationPrompt = false): string {
+    return this.applyChatTemplate(messages, { addGenerationPrompt });
+  }
+
   /** Resolve a special token from config, special_tokens_map, then a generation_config id. */
   private special(key: string, config: Json, map: Json, genId: unknown): SpecialToken | null {
     const [text, file] =

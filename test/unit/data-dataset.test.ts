@@ -117,6 +117,11 @@ test("readDataset: mixed shapes within a file, bad rows and empty files name fil
     assert.throws(() => readDataset(wrong, g), new RegExp(`${wrong}:1: row has keys "question", "answer"`));
     const oov = writeJsonl(dir, "oov.jsonl", [{ input_ids: [1, 2] }, { input_ids: [1, 1e6] }]);
     assert.throws(() => readDataset(oov, g), new RegExp(`${oov}:2: input_ids\\[1\\] = 1000000 is outside`));
+    const noTok = writeJsonl(dir, "nt.jsonl", [{ input_ids: [5, 6, 7], labels: [-100, -100, -100] }]);
+    assert.throws(
+      () => readDataset(noTok, null),
+      /every "labels" entry is -100.*\nFirst example as encoded:\nmasked \| 5 6 7$/s,
+    );
     const empty = writeJsonl(dir, "empty.jsonl", ["", "  "]);
     assert.throws(() => readDataset(empty, g), /empty\.jsonl: the dataset file has no rows/);
   } finally {

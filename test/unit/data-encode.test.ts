@@ -215,6 +215,28 @@ test("tokens: used as is; labels default to input_ids; ids outside the vocabular
   });
   assert.throws(
     () => encodeRow({ shape: "tokens", inputIds: [5, g.vocabSize], labels: null }, g, {}, SRC),
-    new RegExp(`train\\.jsonl:12: input_ids\\[1\\] = ${g.vocabSize} is outside the tokenizer's vocabulary`),
+    new RegExp(`train\\.jsonl:12: input_ids\\[1\\] = ${g.vocabSize} is outside the vocabulary \\[0, ${g.vocabSize}\\)`),
+  );
+  assert.throws(
+    () =>
+      encodeRow({ shape: "tokens", inputIds: [5], labels: [g.vocabSize + 3] }, g, { vocabSize: g.vocabSize + 3 }, SRC),
+    /labels\[0\] = \d+ is outside the vocabulary/,
+  );
+  // vocabSize (the model's) overrides the tokenizer's: a padded embedding may accept more ids.
+  assert.deepEqual(
+    encodeRow({ shape: "tokens", inputIds: [g.vocabSize], labels: null }, g, { vocabSize: g.vocabSize + 8 }, SRC).ids,
+    [g.vocabSize],
+  );
+});
+
+test("without a tokenizer only pre-tokenized rows are accepted", () => {
+  assert.deepEqual(encodeRow({ shape: "tokens", inputIds: [1, 2], labels: [-100, 2] }, null, {}, SRC), {
+    ids: [1, 2],
+    labels: [-100, 2],
+  });
+  assert.throws(
+    () => encodeRow({ shape: "text", text: "hi" }, null, {}, SRC),
+    (e: Error & { code?: string }) =>
+      e.code === "ERR_DATA" && /^train\.jsonl:12: rows of shape "text" need a tokenizer/.test(e.message),
   );
 });
