@@ -6,7 +6,11 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { isLoratuneError } from "../errors.ts";
+import { registerEval } from "./eval.ts";
+import { registerGenerate } from "./generate.ts";
 import { registerInspect } from "./inspect.ts";
+import { registerMerge } from "./merge.ts";
+import { registerTrain } from "./train.ts";
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
@@ -20,6 +24,10 @@ export function buildProgram(): Command {
     .option("--debug", "print full stack traces on errors")
     .exitOverride()
     .showHelpAfterError("(run with --help for usage)");
+  registerTrain(program);
+  registerEval(program);
+  registerGenerate(program);
+  registerMerge(program);
   registerInspect(program);
   return program;
 }

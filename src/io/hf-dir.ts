@@ -52,20 +52,17 @@ function toWrite(t: StoredTensor, dtype: FileDType): TensorToWrite {
   return { dtype, shape: t.shape, data: f32 };
 }
 
-/** Writes `model` as a complete HF model directory at `outDir`, copying side files from `sourceDir`. */
-export function saveModelDir(
-  outDir: string,
-  model: LlamaModel,
-  sourceDir: string,
-  dtype: FileDType,
-  overwrite: boolean,
-): void {
-  writeDirAtomic(outDir, overwrite, (tmp) => {
-    const tensors = new Map<string, TensorToWrite>();
-    for (const [name, t] of modelStateDict(model)) tensors.set(name, toWrite(t, dtype));
-    writeSafetensors(join(tmp, "model.safetensors"), tensors, { format: "pt" });
-    for (const f of MODEL_SIDE_FILES) {
-      if (existsSync(join(sourceDir, f))) copyFileSync(join(sourceDir, f), join(tmp, f));
-    }
-  });
+/** Writes the model's files (weights in `dtype`, side files copied from `sourceDir`) into an existing `dir`. */
+export function writeModelFiles(dir: string, model: LlamaModel, sourceDir: string, dtype: FileDType): void {
+  const tensors = new Map<string, TensorToWrite>();
+  for (const [name, t] of modelStateDict(model)) tensors.set(name, toWrite(t, dtype));
+  writeSafetensors(join(dir, "model.safetensors"), tensors, { format: "pt" });
+  for (const f of MODEL_SIDE_FILES) {
+    if (existsSync(join(sourceDir, f))) copyFileSync(join(sourceDir, f), join(dir, f));
+  }
+}
+
+/** Writes `model` as a complete HF model directory at `outDir` (built under a temporary name, then renamed). */
+export function saveModelDir(outDir: string, model: LlamaModel, sourceDir: string, dtype: FileDType, overwrite: boolean): void {
+  writeDirAtomic(outDir, overwrite, (tmp) => writeModelFiles(tmp, model, sourceDir, dtype));
 }

@@ -146,3 +146,29 @@ export function allocateActivations(model: LlamaModel, B: number, T: number, wit
     bytes,
   };
 }
+
+/** Bytes allocateActivations(model, B, T, withGrad) will take, without allocating. */
+export function activationBytes(model: LlamaModel, B: number, T: number, withGrad = true): number {
+  const c = model.config;
+  const N = B * T;
+  const C = c.hiddenSize;
+  const hq = c.numHeads * c.headDim;
+  const hkv = c.numKvHeads * c.headDim;
+  const F = c.intermediateSize;
+  let perLayer = 4 * N * C + 2 * N + 2 * N * hq + 2 * N * hkv + N * c.numHeads + 3 * N * F;
+  if (c.qkNorm) perLayer += N * hq + N * hkv + N * (c.numHeads + c.numKvHeads);
+  let lora = 0;
+  let maxRank = 1;
+  for (const layer of model.layers) {
+    for (const lin of [layer.q, layer.k, layer.v, layer.o, layer.gate, layer.up, layer.down]) {
+      if (!lin.lora) continue;
+      maxRank = Math.max(maxRank, lin.lora.r);
+      lora += N * lin.lora.r + (lin.lora.dropout > 0 && withGrad ? 2 * N * lin.inFeatures : 0);
+    }
+  }
+  const fixed = 2 * N * C + N + N + lossChunkRows(N, c.vocabSize) * c.vocabSize;
+  const grads = withGrad
+    ? 4 * N * C + 2 * N * hq + 2 * N * hkv + 3 * N * F + N * maxRank + (c.qkNorm ? N * (hq + hkv) : 0)
+    : 0;
+  return 4 * (c.numLayers * perLayer + lora + fixed + grads);
+}

@@ -85,8 +85,11 @@ export interface TrainResult {
   tokensPerS: number;
 }
 
-/** Runs training to the end (or early stop / interruption); the caller saves the final weights. */
-export function runTraining(inp: TrainerInputs): TrainResult {
+/**
+ * Runs training to the end (or early stop / interruption); the caller saves the final weights.
+ * Yields to the event loop after every step so signals (Ctrl-C) and progress output are handled promptly.
+ */
+export async function runTraining(inp: TrainerInputs): Promise<TrainResult> {
   const { kernels: k, model, params, settings: s } = inp;
   const opt = new AdamW(params, { beta1: s.beta1, beta2: s.beta2, eps: s.adamEps, weightDecay: s.weightDecay });
   const data = new EpochBatches(inp.train, s, inp.padId ?? 0);
@@ -168,6 +171,7 @@ export function runTraining(inp: TrainerInputs): TrainResult {
       }
     }
     if (s.saveEvery > 0 && state.step % s.saveEvery === 0) checkpoint();
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
   if (reason === "interrupted") checkpoint();
   emit({ type: "end", step: state.step, reason });

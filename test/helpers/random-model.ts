@@ -3,6 +3,7 @@ import { Rng } from "../../src/data/rng.ts";
 import type { StoredTensor } from "../../src/io/safetensors.ts";
 import { type ModelConfig, parseModelConfig } from "../../src/model/config.ts";
 import type { ModelInput } from "../../src/model/forward.ts";
+import { initModelTensors } from "../../src/model/init.ts";
 import { assembleModel, type LlamaModel } from "../../src/model/llama.ts";
 
 export function tinyConfig(overrides: Record<string, unknown> = {}): ModelConfig {
@@ -21,45 +22,9 @@ export function tinyConfig(overrides: Record<string, unknown> = {}): ModelConfig
   });
 }
 
-/** HF-named f32 tensors for a config, N(0, std) weights and norms near 1. */
+/** HF-named f32 tensors for a config, N(0, std) weights and biases, norms near 1. */
 export function randomTensors(c: ModelConfig, seed: number, std = 0.2): Map<string, StoredTensor> {
-  const rng = new Rng(seed);
-  const normal = () => Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
-  const tensors = new Map<string, StoredTensor>();
-  const add = (name: string, shape: number[], kind: "weight" | "norm" | "bias") => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(n);
-    for (let i = 0; i < n; i++) data[i] = kind === "norm" ? 1 + 0.1 * normal() : std * normal();
-    tensors.set(name, { dtype: "f32", shape, data });
-  };
-  const C = c.hiddenSize;
-  const hq = c.numHeads * c.headDim;
-  const hkv = c.numKvHeads * c.headDim;
-  add("model.embed_tokens.weight", [c.vocabSize, C], "weight");
-  for (let i = 0; i < c.numLayers; i++) {
-    const p = `model.layers.${i}`;
-    add(`${p}.input_layernorm.weight`, [C], "norm");
-    add(`${p}.post_attention_layernorm.weight`, [C], "norm");
-    for (const [name, out, inp] of [
-      ["self_attn.q_proj", hq, C],
-      ["self_attn.k_proj", hkv, C],
-      ["self_attn.v_proj", hkv, C],
-      ["self_attn.o_proj", C, hq],
-      ["mlp.gate_proj", c.intermediateSize, C],
-      ["mlp.up_proj", c.intermediateSize, C],
-      ["mlp.down_proj", C, c.intermediateSize],
-    ] as const) {
-      add(`${p}.${name}.weight`, [out, inp], "weight");
-      if (c.qkvBias && /[qkv]_proj/.test(name)) add(`${p}.${name}.bias`, [out], "bias");
-    }
-    if (c.qkNorm) {
-      add(`${p}.self_attn.q_norm.weight`, [c.headDim], "norm");
-      add(`${p}.self_attn.k_norm.weight`, [c.headDim], "norm");
-    }
-  }
-  add("model.norm.weight", [C], "norm");
-  if (!c.tieWordEmbeddings) add("lm_head.weight", [c.vocabSize, C], "weight");
-  return tensors;
+  return initModelTensors(c, { seed, std, normJitter: 0.1, biasStd: std });
 }
 
 export function randomModel(overrides: Record<string, unknown> = {}, seed = 1): LlamaModel {

@@ -56,14 +56,14 @@ function setup(dropout = 0) {
   return { model, params: loraParams(model) };
 }
 
-function train(
+async function train(
   settings: TrainSettings,
   opts: { dropout?: number; outDir?: string; resumeFrom?: string; signalAfter?: number } = {},
 ) {
   const { model, params } = setup(opts.dropout);
   const events: TrainEvent[] = [];
   const controller = new AbortController();
-  const result = runTraining({
+  const result = await runTraining({
     kernels: k,
     model,
     params,
@@ -84,9 +84,9 @@ function train(
 
 const losses = (events: TrainEvent[]) => events.flatMap((e) => (e.type === "step" ? [e.loss] : []));
 
-test("batch 4 × accum 1 equals batch 2 × accum 2 in loss and update", () => {
-  const a = train({ ...base, batchSize: 4, gradAccum: 1 });
-  const b = train({ ...base, batchSize: 2, gradAccum: 2 });
+test("batch 4 × accum 1 equals batch 2 × accum 2 in loss and update", async () => {
+  const a = await train({ ...base, batchSize: 4, gradAccum: 1 });
+  const b = await train({ ...base, batchSize: 2, gradAccum: 2 });
   const la = losses(a.events);
   const lb = losses(b.events);
   la.forEach((l, i) => assert.ok(Math.abs(l - lb[i]!) <= 1e-5 * l, `step ${i + 1}: ${l} vs ${lb[i]}`));
@@ -96,7 +96,7 @@ test("batch 4 × accum 1 equals batch 2 × accum 2 in loss and update", () => {
   });
 });
 
-test("resume from a checkpoint continues bit-exactly (dropout, shuffle, accumulation)", () => {
+test("resume from a checkpoint continues bit-exactly (dropout, shuffle, accumulation)", async () => {
   const settings = {
     ...base,
     steps: 6,
@@ -107,29 +107,29 @@ test("resume from a checkpoint continues bit-exactly (dropout, shuffle, accumula
     lrSchedule: "cosine" as const,
     warmupSteps: 2,
   };
-  const full = train(settings, { dropout: 0.1 });
+  const full = await train(settings, { dropout: 0.1 });
   const out = mkdtempSync(join(tmpdir(), "lt-resume-"));
-  const first = train(settings, { dropout: 0.1, outDir: out, signalAfter: 3 });
+  const first = await train(settings, { dropout: 0.1, outDir: out, signalAfter: 3 });
   assert.equal(first.result.reason, "interrupted");
   assert.equal(first.result.steps, 3, "the interrupted run finishes the step in progress, then checkpoints");
-  const resumed = train(settings, { dropout: 0.1, outDir: out, resumeFrom: resolveCheckpoint(out) });
+  const resumed = await train(settings, { dropout: 0.1, outDir: out, resumeFrom: resolveCheckpoint(out) });
   assert.equal(resumed.result.steps, 6);
   assert.deepEqual(losses(resumed.events), losses(full.events).slice(3));
   full.params.forEach((p, i) => assert.deepEqual(resumed.params[i]!.data, p.data, p.name));
   rmSync(out, { recursive: true, force: true });
 });
 
-test("early stopping ends the run when the validation loss stops improving", () => {
-  const r = train({ ...base, steps: 50, lr: 0.5, evalEvery: 1, earlyStopping: 2 });
+test("early stopping ends the run when the validation loss stops improving", async () => {
+  const r = await train({ ...base, steps: 50, lr: 0.5, evalEvery: 1, earlyStopping: 2 });
   assert.equal(r.result.reason, "early_stopping");
   assert.ok(r.result.steps < 50);
   assert.ok(r.events.some((e) => e.type === "eval"));
 });
 
-test("a non-finite loss stops with the step and advice", () => {
+test("a non-finite loss stops with the step and advice", async () => {
   const { model, params } = setup();
   params[0]!.data[0] = Number.NaN;
-  assert.throws(
+  await assert.rejects(
     () =>
       runTraining({
         kernels: k,

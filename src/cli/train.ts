@@ -1,0 +1,94 @@
+/** `loratune train`: fine-tune with LoRA (or fully) and write a run directory. Ctrl-C checkpoints and exits. */
+import type { Command } from "commander";
+import { type TrainOptions, type TrainSummary, train } from "../api/train.ts";
+import { createProgress } from "./progress.ts";
+import { addTrainOptions, resolveTrainOptions } from "./train-options.ts";
+
+export function registerTrain(program: Command): void {
+  const cmd = program
+    .command("train")
+    .description("fine-tune a model with LoRA (or --full) on a JSONL dataset; writes a PEFT adapter and a run report");
+  addTrainOptions(cmd);
+  cmd.addHelpText(
+    "after",
+    `
+Data: JSONL rows of {"text"}, {"prompt","completion"}, {"messages":[...]}, Alpaca {"instruction","input","output"},
+or pre-tokenized {"input_ids","labels"?}. Loss is taken on completions / assistant turns unless --train-on-prompt.
+Every option can also be set in a YAML/JSON --config file (keys as the flags, without "--"); flags win.
+
+Example:
+  loratune train --model demo --data train.jsonl --out runs/first --steps 200 --lr 1e-3 --targets all-linear`,
+  );
+  cmd.action(async () => {
+    const values = resolveTrainOptions(cmd);
+    const options = toTrainOptions(values);
+    await runWithProgress(options);
+  });
+}
+
+function toTrainOptions(v: Record<string, string | number | boolean | undefined>): TrainOptions {
+  const camel: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(v)) {
+    if (value !== undefined) camel[key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())] = value;
+  }
+  camel.adamEps = 1e-8;
+  camel.beta1 = 0.9;
+  camel.beta2 = 0.999;
+  return camel as unknown as TrainOptions;
+}
+
+async function runWithProgress(o: TrainOptions & { json?: boolean }): Promise<void> {
+  const controller = new AbortController();
+  const log = (text: string) => (o.json ? console.error(text) : console.log(text));
+  let interrupted = 0;
+  const onSignal = (sig: string) => {
+    interrupted += 1;
+    if (interrupted > 1) process.exit(130);
+    log(`\n${sig}: finishing the current step and writing a checkpoint (press again to quit at once)…`);
+    controller.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  let progress: ReturnType<typeof createProgress> | null = null;
+  try {
+    const result = await train(o, {
+      signal: controller.signal,
+      onSummary: (s) => log(formatSummary(s)),
+      onEvent: (e) => {
+        if (e.type === "start") {
+          progress = createProgress({
+            json: o.json === true,
+            isTTY: process.stdout.isTTY === true,
+            totalSteps: e.totalSteps,
+          });
+          if (e.startStep > 0) progress.message(`resuming at step ${e.startStep} of ${e.totalSteps}`);
+        } else if (e.type === "step") progress?.step(e);
+        else if (e.type === "eval") progress?.eval(e);
+        else if (e.type === "checkpoint") progress?.message(`checkpoint: ${e.dir}`);
+        else if (e.type === "end") progress?.done();
+      },
+    });
+    if (result.reason === "interrupted") {
+      log(`interrupted at step ${result.steps}; resume with: loratune train --resume ${o.out} (and the same options)`);
+      process.exitCode = 130;
+      return;
+    }
+    log(
+      `done: ${result.steps} steps (${result.reason}), final loss ${result.lastLoss.toFixed(4)}${result.bestValLoss !== null ? `, best val loss ${result.bestValLoss.toFixed(4)}` : ""}`,
+    );
+    log(`${o.full ? "model" : "adapter"}, metrics.jsonl, config.yaml and report.html written to ${result.outDir}`);
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
+
+export function formatSummary(s: TrainSummary): string {
+  const share = (100 * s.trainableParams) / s.totalParams;
+  return [
+    `model        ${s.model} (${(s.totalParams / 1e6).toFixed(2)}M parameters)`,
+    `training     ${s.mode === "lora" ? "LoRA" : "full fine-tuning"}: ${s.trainableParams.toLocaleString("en-US")} trainable parameters (${share.toFixed(share < 1 ? 3 : 1)}%)`,
+    `data         ${s.trainExamples} examples, ${s.trainTokens} tokens (${s.labelTokens} with loss), ${s.truncated} truncated${s.valExamples ? `; ${s.valExamples} validation examples` : ""}`,
+    `memory       about ${(s.estimatedPeakBytes / 2 ** 20).toFixed(0)} MiB at peak (estimate)`,
+  ].join("\n");
+}

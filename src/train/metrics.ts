@@ -1,0 +1,46 @@
+/**
+ * metrics.jsonl: one JSON object per optimizer step ({type:"train", step, loss, lr, grad_norm, tokens_per_s,
+ * elapsed_s}) and per evaluation ({type:"eval", step, val_loss, val_perplexity, tokens}). Appended line by line,
+ * so a killed run keeps every completed step; a resumed run first drops the lines after its checkpoint's step.
+ */
+import { appendFileSync, existsSync, readFileSync } from "node:fs";
+import { writeFileAtomic } from "../io/atomic.ts";
+import type { TrainEvent } from "./trainer.ts";
+
+export class MetricsLog {
+  constructor(readonly path: string) {}
+
+  /** Keeps only the lines of steps ≤ step (resume), or nothing (fresh run). */
+  truncateAfter(step: number): void {
+    if (!existsSync(this.path)) return;
+    const kept = readFileSync(this.path, "utf8")
+      .split("\n")
+      .filter((line) => {
+        if (line.trim() === "") return false;
+        try {
+          return (JSON.parse(line) as { step?: number }).step! <= step;
+        } catch {
+          return false;
+        }
+      });
+    writeFileAtomic(this.path, kept.map((l) => `${l}\n`).join(""));
+  }
+
+  record(e: TrainEvent): void {
+    let row: Record<string, unknown> | null = null;
+    if (e.type === "step") {
+      row = {
+        type: "train",
+        step: e.step,
+        loss: e.loss,
+        lr: e.lr,
+        grad_norm: e.gradNorm,
+        tokens_per_s: e.tokensPerS,
+        elapsed_s: e.elapsedS,
+      };
+    } else if (e.type === "eval") {
+      row = { type: "eval", step: e.step, val_loss: e.valLoss, val_perplexity: e.valPerplexity, tokens: e.tokens };
+    }
+    if (row) appendFileSync(this.path, `${JSON.stringify(row)}\n`);
+  }
+}

@@ -1,0 +1,18 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { Rng } from "../../src/data/rng.ts";
+import { attachLora } from "../../src/lora/adapter.ts";
+import { defaultLoraConfig } from "../../src/lora/config.ts";
+import { activationBytes, allocateActivations } from "../../src/model/activations.ts";
+import { randomModel } from "../helpers/random-model.ts";
+
+test("activationBytes predicts the arena size exactly", () => {
+  for (const overrides of [{}, { model_type: "qwen3", head_dim: 8 }]) {
+    const model = randomModel(overrides, 1);
+    const rng = new Rng(1);
+    attachLora(model, defaultLoraConfig({ targetModules: "all-linear", loraDropout: 0.1 }), () => rng.next());
+    for (const withGrad of [true, false]) {
+      assert.equal(activationBytes(model, 3, 7, withGrad), allocateActivations(model, 3, 7, withGrad).bytes);
+    }
+  }
+});
