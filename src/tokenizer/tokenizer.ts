@@ -191,7 +191,10 @@ export class Tokenizer {
     return this.applyChatTemplate(messages, { addGenerationPrompt });
   }
 
-  /** Resolve a special token from config, special_tokens_map, then a generation_config id. */
+  /**
+   * Resolve a special token from config, special_tokens_map, then a generation_config id. A BOS/EOS named
+   * in a config but missing from tokenizer.json is an error; a missing PAD/UNK is treated as absent.
+   */
   private special(key: string, config: Json, map: Json, genId: unknown): SpecialToken | null {
     const [text, file] =
       config[key] !== undefined
@@ -199,6 +202,7 @@ export class Tokenizer {
         : [tokenText(map[key]), "special_tokens_map.json"];
     if (text !== null) {
       const id = this.impl.token_to_id(text);
+      if (id === undefined && (key === "pad_token" || key === "unk_token")) return null; // only a filler: tolerate
       if (id === undefined) {
         throw new LoratuneError(
           "ERR_TOKENIZER",

@@ -3,8 +3,10 @@ import { test } from "node:test";
 import { alpacaPrompt, type EncodeInfo, type EncodeOptions, type Example, encodeRow } from "../../src/data/encode.ts";
 import type { Row } from "../../src/data/shapes.ts";
 import { Tokenizer } from "../../src/tokenizer/tokenizer.ts";
+import { trainByteLevelBpe } from "../../src/tokenizer/train-bpe.ts";
 import {
   byteLevelTokenizerJson,
+  CORPUS,
   chatmlTokenizer,
   gpt2Tokenizer,
   llama2Tokenizer,
@@ -137,6 +139,34 @@ test("messages, Llama-2 template: [INST] blocks masked, ' answer </s>' trained",
   const all = enc({ shape: "messages", messages: CONV }, l, { trainOnAllMessages: true });
   assert.deepEqual(all.ids, ex.ids);
   assert.deepEqual(all.labels, [-100, ...all.ids.slice(1)]);
+});
+
+const LLAMA3_TEMPLATE =
+  "{% set loop_messages = messages %}{% for message in loop_messages %}" +
+  "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' %}" +
+  "{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}";
+
+test("messages, Llama-3 template: BOS comes from the template only (never doubled), <|eot_id|> trained", () => {
+  const specials = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"];
+  const tj = trainByteLevelBpe(CORPUS, { vocabSize: 400, specialTokens: specials, bosToken: "<|begin_of_text|>" });
+  const tok = new Tokenizer({
+    origin: "mem:llama3",
+    tokenizer: tj,
+    config: { bos_token: "<|begin_of_text|>", eos_token: "<|end_of_text|>", chat_template: LLAMA3_TEMPLATE },
+  });
+  assert.equal(tok.addBos, true, "plain text gets BOS from the post-processor");
+  const info = { eosInserted: 0 };
+  const ex = enc({ shape: "messages", messages: CONV.slice(1, 3) }, tok, {}, info);
+  assert.deepEqual(maskTextRuns(ex, tok), [
+    [
+      "masked",
+      "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nWhat is two plus two?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+    ],
+    ["LOSS", "Four.<|eot_id|>"],
+  ]);
+  assert.equal(ex.ids.filter((id) => id === tok.bos?.id).length, 1);
+  assert.equal(info.eosInserted, 0, "<|eot_id|> is a special token closing the turn");
 });
 
 test("messages: EOS is inserted after an assistant turn the template does not end", () => {

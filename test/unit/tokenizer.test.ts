@@ -192,6 +192,11 @@ test("special tokens: AddedToken objects, special_tokens_map.json fallback, gene
   assert.deepEqual(tok.stopIds, [end, eot]);
   const byId = new Tokenizer({ origin: "t", tokenizer: tj, config: {}, generationConfig: { eos_token_id: eot } });
   assert.deepEqual(byId.eos, { text: "<|endoftext|>", id: eot }, "EOS from generation_config's id");
+  assert.equal(
+    new Tokenizer({ origin: "t", tokenizer: tj, config: { pad_token: "<pad>" } }).pad,
+    null,
+    "unknown PAD = none",
+  );
   assert.throws(
     () => new Tokenizer({ origin: "dirX", tokenizer: tj, config: { bos_token: "<s>" } }),
     (e: Error & { code?: string }) =>
