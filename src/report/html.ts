@@ -1,0 +1,205 @@
+/**
+ * The training report: one self-contained HTML page (inline CSS and SVG, no scripts, no external resources)
+ * with a summary, training curves (loss with validation loss, learning rate, gradient norm), optional tables
+ * and sample generations, and the run's settings. All text from the input is escaped.
+ */
+import { writeFileAtomic } from "../io/atomic.ts";
+import { type ChartSeries, escapeHtml, lineChartSvg } from "./chart.ts";
+import type { MetricRow } from "./metrics.ts";
+
+export type { MetricRow } from "./metrics.ts";
+export { readMetrics } from "./metrics.ts";
+
+export interface ReportTable {
+  title: string;
+  columns: string[];
+  rows: (string | number)[][];
+}
+
+export interface SampleRow {
+  prompt: string;
+  expected?: string;
+  before?: string;
+  after?: string;
+}
+
+export interface ReportInput {
+  title: string;
+  metrics: MetricRow[];
+  settings: Record<string, unknown>;
+  /** Headline numbers, e.g. trainable params, tokens/s, final loss. */
+  summary?: Record<string, string | number>;
+  /** Extra tables, e.g. a LoRA vs full fine-tuning comparison. */
+  tables?: ReportTable[];
+  samples?: { title: string; rows: SampleRow[] };
+}
+
+const COLORS = { train: "#2f6fdf", val: "#e0662a", lr: "#2a9d5c", grad: "#8e44ad" };
+
+const CSS = `
+:root { color-scheme: light dark; --fg: #1d2330; --muted: #5b6475; --bg: #fff; --card: #f4f6fa; --line: #d9dee8; }
+@media (prefers-color-scheme: dark) {
+  :root { --fg: #e4e8f0; --muted: #9aa3b5; --bg: #14171d; --card: #1d2129; --line: #323847; }
+}
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); background: var(--bg);
+  max-width: 1360px; margin: 0 auto; padding: 24px; }
+h1 { font-size: 22px; margin: 0 0 16px; } h2 { font-size: 17px; margin: 28px 0 10px; }
+.cards { display: flex; flex-wrap: wrap; gap: 10px; }
+.card { background: var(--card); border-radius: 8px; padding: 10px 14px; min-width: 140px; }
+.card .k { color: var(--muted); font-size: 12px; } .card .v { font-size: 18px; font-weight: 600; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 14px; }
+.charts figure { margin: 0; background: var(--card); border-radius: 8px; padding: 8px; }
+.charts svg { width: 100%; height: auto; display: block; }
+table { border-collapse: collapse; margin: 6px 0 14px; }
+th, td { border-bottom: 1px solid var(--line); padding: 5px 10px; text-align: left; vertical-align: top; }
+th { color: var(--muted); font-weight: 600; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.text { white-space: pre-wrap; font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; max-width: 420px; }
+td.key { font-family: ui-monospace, Menlo, Consolas, monospace; }
+`;
+
+/** Renders the whole page. Deterministic: the same input gives the same bytes. */
+export function renderReport(input: ReportInput): string {
+  const body = [
+    `<h1>${escapeHtml(input.title)}</h1>`,
+    summarySection(input.summary),
+    chartsSection(input.metrics),
+    ...(input.tables ?? []).map(tableSection),
+    samplesSection(input.samples),
+    settingsSection(input.settings),
+  ];
+  return [
+    "<!doctype html>",
+    '<html lang="en">',
+    '<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">',
+    `<title>${escapeHtml(input.title)}</title>`,
+    `<style>${CSS}</style>`,
+    "</head>",
+    "<body>",
+    ...body.filter((s) => s !== ""),
+    "</body>",
+    "</html>",
+    "",
+  ].join("\n");
+}
+
+/** Renders the page and writes it atomically to `path`. */
+export function writeReport(path: string, input: ReportInput): void {
+  writeFileAtomic(path, renderReport(input));
+}
+
+/** Formats a number for display: integers as is, others to 4 significant digits. */
+export function formatValue(v: string | number): string {
+  if (typeof v === "string") return v;
+  if (Number.isInteger(v) || !Number.isFinite(v)) return String(v);
+  return String(Number(v.toPrecision(4)));
+}
+
+function summarySection(summary: Record<string, string | number> | undefined): string {
+  if (!summary || Object.keys(summary).length === 0) return "";
+  const cards = Object.entries(summary).map(
+    ([k, v]) =>
+      `<div class="card"><div class="k">${escapeHtml(k)}</div><div class="v">${escapeHtml(formatValue(v))}</div></div>`,
+  );
+  return `<section class="cards">\n${cards.join("\n")}\n</section>`;
+}
+
+/**
+ * One series from the rows of `type` holding `key`, sorted by step. A step that appears more than once
+ * (a resumed run appends the steps after its checkpoint again) keeps its last row.
+ */
+export function metricSeries(
+  rows: readonly MetricRow[],
+  type: MetricRow["type"],
+  key: keyof MetricRow,
+): { xs: number[]; ys: number[] } {
+  const byStep = new Map<number, number>();
+  for (const r of rows) {
+    const v = r[key];
+    if (r.type === type && typeof v === "number") byStep.set(r.step, v);
+  }
+  const xs = [...byStep.keys()].sort((a, b) => a - b);
+  return { xs, ys: xs.map((x) => byStep.get(x) as number) };
+}
+
+function chartsSection(metrics: readonly MetricRow[]): string {
+  const series = (name: string, type: MetricRow["type"], key: keyof MetricRow, color: string, markers = false) =>
+    ({ name, color, markers, ...metricSeries(metrics, type, key) }) satisfies ChartSeries;
+  const loss = [series("train loss", "train", "loss", COLORS.train)];
+  const val = series("val loss", "eval", "val_loss", COLORS.val, true);
+  if (val.xs.length > 0) loss.push(val);
+  const charts = [
+    lineChartSvg({ title: "Loss", xLabel: "step", yLabel: "loss", series: loss }),
+    lineChartSvg({
+      title: "Learning rate",
+      xLabel: "step",
+      yLabel: "lr",
+      series: [series("lr", "train", "lr", COLORS.lr)],
+    }),
+    lineChartSvg({
+      title: "Gradient norm",
+      xLabel: "step",
+      yLabel: "global L2 norm",
+      series: [series("grad norm", "train", "grad_norm", COLORS.grad)],
+    }),
+  ];
+  return `<h2>Training curves</h2>\n<section class="charts">\n${charts.map((c) => `<figure>${c}</figure>`).join("\n")}\n</section>`;
+}
+
+function cell(v: string | number): string {
+  return typeof v === "number" ? `<td class="num">${escapeHtml(formatValue(v))}</td>` : `<td>${escapeHtml(v)}</td>`;
+}
+
+function tableSection(t: ReportTable): string {
+  const head = t.columns.map((c) => `<th>${escapeHtml(c)}</th>`).join("");
+  const rows = t.rows.map((r) => `<tr>${r.map(cell).join("")}</tr>`);
+  return `<h2>${escapeHtml(t.title)}</h2>\n<table>\n<thead><tr>${head}</tr></thead>\n<tbody>\n${rows.join("\n")}\n</tbody>\n</table>`;
+}
+
+function samplesSection(samples: ReportInput["samples"]): string {
+  if (!samples || samples.rows.length === 0) return "";
+  // Only the columns that some row fills.
+  const cols = (["prompt", "expected", "before", "after"] as const).filter((c) =>
+    samples.rows.some((r) => r[c] !== undefined),
+  );
+  const head = cols.map((c) => `<th>${c}</th>`).join("");
+  const rows = samples.rows.map(
+    (r) => `<tr>${cols.map((c) => `<td class="text">${escapeHtml(r[c] ?? "")}</td>`).join("")}</tr>`,
+  );
+  return `<h2>${escapeHtml(samples.title)}</h2>\n<table>\n<thead><tr>${head}</tr></thead>\n<tbody>\n${rows.join("\n")}\n</tbody>\n</table>`;
+}
+
+/** Nested settings become dotted keys ("lora.r"); arrays and other values are shown as JSON. */
+export function flattenSettings(
+  settings: Record<string, unknown>,
+  prefix = "",
+  seen = new WeakSet<object>([settings]),
+): [string, string][] {
+  const out: [string, string][] = [];
+  for (const [k, v] of Object.entries(settings)) {
+    const key = prefix === "" ? k : `${prefix}.${k}`;
+    if (v !== null && typeof v === "object" && !Array.isArray(v) && !seen.has(v) && Object.keys(v).length > 0) {
+      seen.add(v);
+      out.push(...flattenSettings(v as Record<string, unknown>, key, seen));
+    } else out.push([key, settingText(v)]);
+  }
+  return out;
+}
+
+function settingText(v: unknown): string {
+  if (typeof v === "string") return v;
+  if (v === undefined) return "(unset)";
+  if (typeof v === "number" || typeof v === "bigint" || typeof v === "boolean") return String(v);
+  try {
+    return JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x)) ?? String(v);
+  } catch {
+    return String(v); // e.g. a circular structure
+  }
+}
+
+function settingsSection(settings: Record<string, unknown>): string {
+  const rows = flattenSettings(settings).map(
+    ([k, v]) => `<tr><td class="key">${escapeHtml(k)}</td><td class="text">${escapeHtml(v)}</td></tr>`,
+  );
+  if (rows.length === 0) return "";
+  return `<h2>Settings</h2>\n<table>\n<tbody>\n${rows.join("\n")}\n</tbody>\n</table>`;
+}
