@@ -1,0 +1,121 @@
+/**
+ * End-to-end runs of the `loratune` command on the tiny golden model: train reproduces the PyTorch reference's
+ * 5-step losses, eval/generate/merge agree with each other, and bad input exits non-zero with one clear line.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+const G = join(ROOT, "test", "fixtures", "golden");
+const TINY = join(G, "models", "tiny");
+const DATA = join(G, "train", "data.jsonl");
+
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, [join(ROOT, "bin", "loratune.js"), ...args], { encoding: "utf8" });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const work = mkdtempSync(join(tmpdir(), "loratune-e2e-"));
+const run = join(work, "run");
+
+test("train: 5 steps reproduce the PyTorch reference losses and write the run directory", () => {
+  const r = cli(
+    "train",
+    "--model",
+    TINY,
+    "--data",
+    DATA,
+    "--out",
+    run,
+    "--init-adapter",
+    join(G, "train", "b0", "init"),
+    "--steps",
+    "5",
+    "--batch-size",
+    "4",
+    "--lr",
+    "1e-3",
+    "--no-shuffle",
+    "--seq-len",
+    "16",
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const want = JSON.parse(readFileSync(join(G, "train", "b0", "losses.json"), "utf8")).losses as number[];
+  const rows = readFileSync(join(run, "metrics.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    rows.map((m) => m.step),
+    [1, 2, 3, 4, 5],
+  );
+  rows.forEach((m, i) =>
+    assert.ok(Math.abs(m.loss - want[i]!) < 1e-5 * want[i]!, `step ${i + 1}: ${m.loss} vs ${want[i]}`),
+  );
+  for (const key of ["loss", "lr", "grad_norm", "tokens_per_s", "elapsed_s"]) assert.ok(key in rows[0], key);
+  const cfg = JSON.parse(readFileSync(join(run, "adapter_config.json"), "utf8"));
+  assert.equal(cfg.peft_type, "LORA");
+  assert.match(readFileSync(join(run, "report.html"), "utf8"), /<svg/);
+  assert.match(readFileSync(join(run, "config.yaml"), "utf8"), /batchSize: 4/);
+});
+
+test("eval --json, merge, and the merged model give the same loss and tokens as the adapter", () => {
+  const a = JSON.parse(cli("eval", "--model", TINY, "--adapter", run, "--data", DATA, "--json").stdout);
+  const base = JSON.parse(cli("eval", "--model", TINY, "--data", DATA, "--json").stdout);
+  assert.equal(a.tokens, 285);
+  assert.notEqual(a.loss, base.loss);
+  assert.ok(Math.abs(a.perplexity - Math.exp(a.loss)) < 1e-9 * a.perplexity);
+  const merged = join(work, "merged");
+  assert.equal(cli("merge", "--model", TINY, "--adapter", run, "--out", merged).code, 0);
+  const m = JSON.parse(cli("eval", "--model", merged, "--data", DATA, "--json").stdout);
+  assert.ok(Math.abs(m.loss - a.loss) <= 1e-5 * a.loss, `${m.loss} vs ${a.loss}`);
+  const gen = (...extra: string[]) =>
+    JSON.parse(cli("generate", "--prompt-ids", "5,6,7", "--max-tokens", "6", "--json", ...extra).stdout).ids;
+  assert.deepEqual(gen("--model", merged), gen("--model", TINY, "--adapter", run));
+});
+
+test("errors: one line, no stack trace, exit 1 for bad input and 2 for usage", () => {
+  const missing = cli("eval", "--model", join(work, "nope"), "--data", DATA);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /^loratune: .*nope.*not found\n$/);
+  assert.equal(cli("train", "--model", TINY).code, 2);
+  assert.equal(cli("generate", "--model", TINY, "--prompt-ids", "1,x").code, 2);
+  const bad = join(work, "bad.jsonl");
+  writeFileSync(bad, '{"input_ids": [1, 2, 3]}\n{"input_ids": [1, 2,\n');
+  const r = cli("eval", "--model", TINY, "--data", bad);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /bad\.jsonl:2/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+  const exists = cli("train", "--model", TINY, "--data", DATA, "--out", run, "--steps", "1");
+  assert.equal(exists.code, 1);
+  assert.match(exists.stderr, /--overwrite/);
+});
+
+test("--help and --version", () => {
+  const help = cli("train", "--help");
+  assert.equal(help.code, 0);
+  for (const flag of [
+    "--rank",
+    "--alpha",
+    "--dropout",
+    "--targets",
+    "--lr",
+    "--steps",
+    "--batch-size",
+    "--seq-len",
+    "--seed",
+    "--init-adapter",
+    "--no-shuffle",
+    "--grad-accum",
+    "--lr-schedule",
+    "--resume",
+    "--config",
+  ]) {
+    assert.ok(help.stdout.includes(flag), flag);
+  }
+  assert.match(cli("--version").stdout, /^\d+\.\d+\.\d+/);
+});
