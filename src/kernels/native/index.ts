@@ -1,6 +1,181 @@
+/**
+ * Loader for the C++ kernel addon (build/Release/loratune_native.node, built by scripts/build-native.mjs during
+ * `npm install`), adapting it to the Kernels interface.
+ *
+ * The addon exports cpuIsas() (ISAs this build has and this CPU runs, best last), hasBf16Dot() and
+ * create(isa, threads), which returns an object holding every Kernels method as a native function (same positional
+ * arguments; TypedArrays are passed zero-copy; calls are synchronous and run on a persistent thread pool).
+ *
+ * Environment: LORATUNE_ISA=generic|avx2|avx512 forces the instruction set (an error if this CPU lacks it);
+ * LORATUNE_THREADS=n sets the thread count (default: every core Node reports as available).
+ */
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { availableParallelism } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { LoratuneError } from "../../errors.ts";
 import type { Kernels } from "../types.ts";
 
-/** Loads the C++ addon and adapts it to Kernels; `reason` says why not when it cannot. */
+export type NativeIsa = "generic" | "avx2" | "avx512";
+
+const ISAS: readonly NativeIsa[] = ["generic", "avx2", "avx512"];
+
+/** Every method the addon must provide (a stale build missing one is refused). */
+const METHODS = [
+  "matmulNT",
+  "matmulNN",
+  "matmulTN",
+  "matmulNTBf16",
+  "matmulNNBf16",
+  "addInPlace",
+  "addBias",
+  "biasBackward",
+  "rmsnormForward",
+  "rmsnormBackward",
+  "ropeForward",
+  "ropeBackward",
+  "attentionForward",
+  "attentionBackward",
+  "attentionKV",
+  "swigluForward",
+  "swigluBackward",
+  "embeddingForward",
+  "embeddingForwardBf16",
+  "embeddingBackward",
+  "crossEntropy",
+  "adamw",
+  "bf16ToF32",
+  "f32ToBf16",
+  "f16ToF32",
+  "f32ToF16",
+] as const satisfies readonly (keyof Kernels)[];
+
+type KernelMethods = Omit<Kernels, "name" | "isa" | "threads">;
+
+interface NativeBinding {
+  cpuIsas(): string[];
+  hasBf16Dot(): boolean;
+  create(isa: string, threads: number): Record<string, unknown>;
+}
+
+/** Where the built addon lives (the package root's build/Release). */
+export const NATIVE_ADDON_PATH = join(
+  dirname(fileURLToPath(import.meta.url)),
+  "..",
+  "..",
+  "..",
+  "build",
+  "Release",
+  "loratune_native.node",
+);
+
+let binding: NativeBinding | undefined;
+let bindingError: string | undefined;
+const cache = new Map<string, Kernels>();
+
+/** The addon, or undefined with bindingError set (missing build, unloadable binary). Loaded once. */
+function getBinding(): NativeBinding | undefined {
+  if (binding || bindingError) return binding;
+  if (!existsSync(NATIVE_ADDON_PATH)) {
+    bindingError = `the native addon is not built (${NATIVE_ADDON_PATH} is missing; run 'npm run build:native')`;
+    return undefined;
+  }
+  try {
+    binding = createRequire(import.meta.url)(NATIVE_ADDON_PATH) as NativeBinding;
+  } catch (err) {
+    bindingError = `the native addon failed to load: ${err instanceof Error ? err.message : String(err)}`;
+  }
+  return binding;
+}
+
+/** Why the addon cannot be used, or undefined when it loads. */
+export function nativeUnavailableReason(): string | undefined {
+  getBinding();
+  return bindingError;
+}
+
+/** ISAs this build and this CPU support, best last; empty when the addon is not available. */
+export function nativeIsas(): NativeIsa[] {
+  const b = getBinding();
+  if (!b) return [];
+  return b.cpuIsas().filter((isa): isa is NativeIsa => (ISAS as readonly string[]).includes(isa));
+}
+
+/** Whether the avx512 kernels multiply bf16 weights with AVX512_BF16 dot products (activations rounded to bf16). */
+export function nativeHasBf16Dot(): boolean {
+  return getBinding()?.hasBf16Dot() ?? false;
+}
+
+/**
+ * Native kernels for an explicitly chosen ISA and thread count (cached: the same object for the same pair).
+ * Throws LoratuneError ERR_NATIVE when the addon is unavailable or the CPU lacks the ISA.
+ */
+export function createNativeKernels(isa: NativeIsa, threads: number): Kernels {
+  const key = `${isa}/${threads}`;
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const b = getBinding();
+  if (!b) throw new LoratuneError("ERR_NATIVE", `native kernels unavailable: ${bindingError}`);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 1024) {
+    throw new LoratuneError("ERR_NATIVE", `native kernels: threads must be an integer in [1, 1024] (got ${threads})`);
+  }
+  const supported = nativeIsas();
+  if (!supported.includes(isa)) {
+    throw new LoratuneError(
+      "ERR_NATIVE",
+      `native kernels: this CPU or build does not support ISA "${isa}" (supported: ${supported.join(", ")})`,
+    );
+  }
+  const fns = b.create(isa, threads);
+  const missing = METHODS.filter((m) => typeof fns[m] !== "function");
+  if (missing.length > 0) {
+    throw new LoratuneError(
+      "ERR_NATIVE",
+      `the native addon at ${NATIVE_ADDON_PATH} is out of date (missing ${missing.join(", ")}); run 'npm run build:native'`,
+    );
+  }
+  const kernels: Kernels = Object.freeze({
+    name: "native" as const,
+    isa,
+    threads,
+    ...(fns as unknown as KernelMethods),
+  });
+  cache.set(key, kernels);
+  return kernels;
+}
+
+/** LORATUNE_ISA, validated; undefined when unset (the best ISA is used). */
+function isaFromEnv(): NativeIsa | undefined {
+  const v = process.env.LORATUNE_ISA;
+  if (v === undefined || v === "") return undefined;
+  if (!(ISAS as readonly string[]).includes(v)) {
+    throw new LoratuneError("ERR_NATIVE", `LORATUNE_ISA must be one of ${ISAS.join(", ")} (got "${v}")`);
+  }
+  return v as NativeIsa;
+}
+
+/** LORATUNE_THREADS, validated; defaults to every available core. */
+function threadsFromEnv(): number {
+  const v = process.env.LORATUNE_THREADS;
+  if (v === undefined || v === "") return availableParallelism();
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 1024) {
+    throw new LoratuneError("ERR_NATIVE", `LORATUNE_THREADS must be an integer in [1, 1024] (got "${v}")`);
+  }
+  return n;
+}
+
+/**
+ * Loads the C++ addon and adapts it to Kernels; `reason` says why not when it is not built or cannot load.
+ * Throws LoratuneError ERR_NATIVE for a bad LORATUNE_ISA / LORATUNE_THREADS or an ISA this CPU lacks.
+ */
 export function loadNativeKernels(): { kernels?: Kernels; reason?: string } {
-  return { reason: "the native addon is not built yet" };
+  const forced = isaFromEnv();
+  const threads = threadsFromEnv();
+  if (!getBinding()) return { reason: bindingError ?? "the native addon is unavailable" };
+  const supported = nativeIsas();
+  const isa = forced ?? supported[supported.length - 1];
+  if (isa === undefined) return { reason: "the native addon reports no usable ISA" };
+  return { kernels: createNativeKernels(isa, threads) };
 }

@@ -1,0 +1,183 @@
+// AVX2 + FMA + F16C kernels. Compiled with those flags only; used after __builtin_cpu_supports confirms them.
+// f32 matmul micro-kernel: 6×16 register tile (12 ymm accumulators). bf16 weights are widened to f32 while
+// packing (exact), so bf16 products keep full f32 activations.
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels.h"
+
+namespace lt {
+namespace avx2 {
+
+// ---------------------------------------------------------------------------------------------- vector helpers
+struct V {
+  using T = __m256;
+  static constexpr int64_t W = 8;
+  static inline __m256i mask(int64_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static inline T load(const float* p) { return _mm256_loadu_ps(p); }
+  static inline void store(float* p, T v) { _mm256_storeu_ps(p, v); }
+  static inline T loadn(const float* p, int64_t n) { return n >= W ? load(p) : _mm256_maskload_ps(p, mask(n)); }
+  static inline void storen(float* p, int64_t n, T v) {
+    if (n >= W) store(p, v);
+    else _mm256_maskstore_ps(p, mask(n), v);
+  }
+  static inline T keepn(T v, int64_t n) { return n >= W ? v : _mm256_and_ps(v, _mm256_castsi256_ps(mask(n))); }
+  static inline T widen_bf16(__m128i h) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)); }
+  static inline T load_bf16(const uint16_t* p) { return widen_bf16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static inline T loadn_bf16(const uint16_t* p, int64_t n) {
+    if (n >= W) return load_bf16(p);
+    alignas(16) uint16_t t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t i = 0; i < n; ++i) t[i] = p[i];
+    return widen_bf16(_mm_load_si128(reinterpret_cast<const __m128i*>(t)));
+  }
+  static inline T zero() { return _mm256_setzero_ps(); }
+  static inline T set1(float x) { return _mm256_set1_ps(x); }
+  static inline T add(T a, T b) { return _mm256_add_ps(a, b); }
+  static inline T sub(T a, T b) { return _mm256_sub_ps(a, b); }
+  static inline T mul(T a, T b) { return _mm256_mul_ps(a, b); }
+  static inline T div(T a, T b) { return _mm256_div_ps(a, b); }
+  static inline T max(T a, T b) { return _mm256_max_ps(a, b); }
+  static inline T fmadd(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
+  static inline T fnmadd(T a, T b, T c) { return _mm256_fnmadd_ps(a, b, c); }
+  static inline T sqrt(T a) { return _mm256_sqrt_ps(a); }
+  static inline float hsum(T a) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+  static inline float hmax(T a) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+  // exp(x) as in the AVX-512 file: ≤ 2 ulp, 0 below -87.5 (and -inf), NaN stays NaN.
+  static inline T exp(T x) {
+    const T tiny = _mm256_cmp_ps(x, _mm256_set1_ps(-87.5f), _CMP_LT_OQ);
+    x = _mm256_min_ps(_mm256_set1_ps(88.f), _mm256_max_ps(_mm256_set1_ps(-87.5f), x));
+    const T n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    T r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    T p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.f)));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_andnot_ps(tiny, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+  }
+};
+
+#include "gemm.inc"
+
+// ---------------------------------------------------------------------------------------------- micro-kernel
+// C[6, 16] (+)= Ap[6, kc] · Bp[kc, 16]; accumulators are 12 named ymm registers.
+#define LT_ROW(i)                                   \
+  {                                                 \
+    const __m256 a = _mm256_broadcast_ss(A + (i));  \
+    c##i##_0 = _mm256_fmadd_ps(a, b0, c##i##_0);    \
+    c##i##_1 = _mm256_fmadd_ps(a, b1, c##i##_1);    \
+  }
+#define LT_STORE(i)                                                \
+  {                                                                \
+    float* r = C + (i) * ldc;                                      \
+    if (add) {                                                     \
+      c##i##_0 = _mm256_add_ps(_mm256_loadu_ps(r), c##i##_0);      \
+      c##i##_1 = _mm256_add_ps(_mm256_loadu_ps(r + 8), c##i##_1);  \
+    }                                                              \
+    _mm256_storeu_ps(r, c##i##_0);                                 \
+    _mm256_storeu_ps(r + 8, c##i##_1);                             \
+  }
+#define LT_DECL(i) __m256 c##i##_0 = _mm256_setzero_ps(), c##i##_1 = _mm256_setzero_ps();
+#define LT_ALL(M) M(0) M(1) M(2) M(3) M(4) M(5)
+
+struct KernF32 {
+  static constexpr int MR = 6, NR = 16, KSTEP = 1;
+  static constexpr int64_t KC = 384, MC = 240, NC = 4096;
+  using PA = float;
+  using PB = float;
+  static void packA(float* d, const GemmArgs& g, int64_t m0, int64_t mc, int64_t k0, int64_t kc) {
+    pack_a_block_f32<MR>(d, g, m0, mc, k0, kc);
+  }
+  static void packB(float* d, const GemmArgs& g, int64_t n0, int64_t nc, int64_t k0, int64_t kc) {
+    pack_b_block_f32<NR>(d, g, n0, nc, k0, kc);
+  }
+  static void ukr(int64_t kc, const float* __restrict A, const float* __restrict B, float* __restrict C, int64_t ldc,
+                  bool add) {
+    LT_ALL(LT_DECL)
+    for (int64_t k = 0; k < kc; ++k) {
+      const __m256 b0 = _mm256_load_ps(B), b1 = _mm256_load_ps(B + 8);
+      LT_ALL(LT_ROW)
+      A += MR;
+      B += NR;
+    }
+    LT_ALL(LT_STORE)
+  }
+};
+
+// ---------------------------------------------------------------------------------------------- conversions
+static void cvt_f32_bf16(uint16_t* out, const float* in, int64_t n) {
+  const __m256i round = _mm256_set1_epi32(0x7fff), one = _mm256_set1_epi32(1), absm = _mm256_set1_epi32(0x7fffffff);
+  const __m256i inf = _mm256_set1_epi32(0x7f800000), quiet = _mm256_set1_epi32(0x40);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256i u = _mm256_castps_si256(_mm256_loadu_ps(in + i));
+    const __m256i rne = _mm256_srli_epi32(
+        _mm256_add_epi32(u, _mm256_add_epi32(round, _mm256_and_si256(_mm256_srli_epi32(u, 16), one))), 16);
+    const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, absm), inf);  // |u| fits in int32: signed compare ok
+    const __m256i r = _mm256_blendv_epi8(rne, _mm256_or_si256(_mm256_srli_epi32(u, 16), quiet), nan);
+    // pack 8 × u32 (each < 2^16) into 8 × u16
+    const __m128i packed = _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), packed);
+  }
+  for (; i < n; ++i) out[i] = bf16_round(in[i]);
+}
+
+static void cvt_f16_f32(float* out, const uint16_t* in, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i))));
+  for (; i < n; ++i) out[i] = f16_value(in[i]);
+}
+
+static void cvt_f32_f16(uint16_t* out, const float* in, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  for (; i < n; ++i) out[i] = f16_round(in[i]);
+}
+
+#include "ops.inc"
+#include "attention.inc"
+
+static void k_gemm(Pool& pool, const GemmArgs& g) {
+  if (gemm_is_small(g)) gemm_small(pool, g);
+  else gemm_packed<KernF32>(pool, g);
+}
+
+static const KernelTable kTable = {
+    "avx2",            k_gemm,         k_add_in_place,      k_add_bias,         k_bias_backward,
+    k_rmsnorm_forward, k_rmsnorm_backward, k_rope,          k_attention_forward, k_attention_backward,
+    k_attention_kv,    k_swiglu_forward, k_swiglu_backward, k_embedding_forward, k_embedding_forward_bf16,
+    k_embedding_backward, k_cross_entropy, k_adamw,          k_bf16_to_f32,      k_f32_to_bf16,
+    k_f16_to_f32,      k_f32_to_f16,
+};
+
+}  // namespace avx2
+
+const KernelTable* avx2_kernels() { return &avx2::kTable; }
+
+}  // namespace lt
+#endif

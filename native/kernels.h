@@ -1,0 +1,95 @@
+// The per-ISA kernel table: plain function pointers on raw pointers, filled by each ISA translation unit
+// (isa_generic.cc, isa_avx2.cc, isa_avx512.cc) and called by the N-API glue (addon.cc) after validation.
+// Dimensions are int64_t; every pointer has been checked to hold the elements the kernel touches.
+#pragma once
+
+#include <cstdint>
+
+#include "pool.h"
+
+namespace lt {
+
+// C[M,N] (+)= op(A)·op(B) on strided row-major storage.
+//   transA=false: A(m,k) = A[m*lda + k]   (A stored [M,K]);  transA=true: A(m,k) = A[k*lda + m]  (stored [K,M])
+//   transB=true:  B(k,n) = B[n*ldb + k]   (B stored [N,K]);  transB=false: B(k,n) = B[k*ldb + n] (stored [K,N])
+// With bf16B, B points at uint16 bf16 values instead of floats.
+struct GemmArgs {
+  int64_t M, N, K;
+  const float* A;
+  int64_t lda;
+  bool transA;
+  const void* B;
+  int64_t ldb;
+  bool transB;
+  bool bf16B;
+  float* C;
+  int64_t ldc;
+  bool accumulate;
+};
+
+// Causal grouped-query attention on q[B*T, nHead*hd], k/v[B*T, nKv*hd] (see src/kernels/types.ts).
+// attentionKV uses B=1, T=Tq queries at positions pos0.., and caches of at least pos0+Tq rows.
+struct AttnArgs {
+  float* out;
+  float* lse;
+  const float* q;
+  const float* k;
+  const float* v;
+  const int32_t* seg;  // nullable
+  float* dq;
+  float* dk;
+  float* dv;
+  const float* dout;
+  const float* fwd_out;  // the forward's out (backward only)
+  const float* fwd_lse;  // the forward's lse (backward only)
+  int64_t B, T, nHead, nKv, hd;
+  int64_t pos0;  // attentionKV: position of the first query
+};
+
+// AdamW step with the scalar factors precomputed in double by the glue.
+struct AdamArgs {
+  float beta1, beta2, eps;
+  float decay;         // 1 - lr*weightDecay
+  float step_size;     // lr / (1 - beta1^step)
+  float inv_sqrt_bc2;  // 1 / sqrt(1 - beta2^step)
+};
+
+struct KernelTable {
+  const char* isa;
+  void (*gemm)(Pool&, const GemmArgs&);
+  void (*add_in_place)(Pool&, float* out, const float* a, int64_t n);
+  void (*add_bias)(Pool&, float* out, const float* bias, int64_t M, int64_t N);
+  void (*bias_backward)(Pool&, float* dbias, const float* dout, int64_t M, int64_t N);
+  void (*rmsnorm_forward)(Pool&, float* out, float* rstd, const float* x, const float* w, int64_t N, int64_t C,
+                          float eps);
+  void (*rmsnorm_backward)(Pool&, float* dx, float* dw, const float* dout, const float* x, const float* w,
+                           const float* rstd, int64_t N, int64_t C);
+  void (*rope)(Pool&, float* x, const int32_t* pos, const float* cos, const float* sin, int64_t N, int64_t nHeads,
+               int64_t hd, bool backward);
+  void (*attention_forward)(Pool&, const AttnArgs&);
+  void (*attention_backward)(Pool&, const AttnArgs&);
+  void (*attention_kv)(Pool&, const AttnArgs&);
+  void (*swiglu_forward)(Pool&, float* out, const float* gate, const float* up, int64_t n);
+  void (*swiglu_backward)(Pool&, float* dgate, float* dup, const float* dout, const float* gate, const float* up,
+                          int64_t n);
+  void (*embedding_forward)(Pool&, float* out, const int32_t* ids, const float* table, int64_t N, int64_t C);
+  void (*embedding_forward_bf16)(Pool&, float* out, const int32_t* ids, const uint16_t* table, int64_t N, int64_t C);
+  void (*embedding_backward)(Pool&, float* dtable, const float* dout, const int32_t* ids, int64_t N, int64_t C);
+  double (*cross_entropy)(Pool&, float* losses, float* dlogits, const float* logits, const int32_t* targets,
+                          int64_t N, int64_t V, float grad_scale);
+  void (*adamw)(Pool&, float* param, const float* grad, float* m, float* v, int64_t n, const AdamArgs&);
+  void (*bf16_to_f32)(Pool&, float* out, const uint16_t* in, int64_t n);
+  void (*f32_to_bf16)(Pool&, uint16_t* out, const float* in, int64_t n);
+  void (*f16_to_f32)(Pool&, float* out, const uint16_t* in, int64_t n);
+  void (*f32_to_f16)(Pool&, uint16_t* out, const float* in, int64_t n);
+};
+
+const KernelTable* generic_kernels();
+#if defined(__x86_64__)
+const KernelTable* avx2_kernels();
+const KernelTable* avx512_kernels();
+// Whether the avx512 table uses vdpbf16ps for bf16 weights (the CPU has AVX512_BF16).
+bool avx512_has_bf16_dot();
+#endif
+
+}  // namespace lt

@@ -1,0 +1,76 @@
+// Persistent thread pool shared by every kernel: workers are created once, park between calls (a short spin,
+// then a condition variable) and run the same task function with their thread id. The calling thread is tid 0.
+// Also owns per-thread scratch memory (grown on demand, never shrunk) so kernels do not allocate per call.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace lt {
+
+// fn(ctx, tid, nthreads) runs once on every thread of the pool.
+using TaskFn = void (*)(void* ctx, int tid, int nthreads);
+
+// Named scratch slots per thread: gemm packing buffers and kernel-specific work areas never overlap.
+enum ScratchSlot : int { kPackA = 0, kPackB = 1, kWork0 = 2, kWork1 = 3, kWork2 = 4, kNumSlots = 5 };
+
+class Pool {
+ public:
+  explicit Pool(int threads);
+  ~Pool();
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  int threads() const { return nthreads_; }
+
+  // Runs fn on all threads (or only on the caller when `parallel` is false, as tid 0 of 1) and returns when
+  // every thread is done. Calls from different host threads are serialized.
+  void run(TaskFn fn, void* ctx, bool parallel = true);
+
+  // 64-byte aligned scratch of at least `bytes` for thread `tid`, slot `slot`; valid until the next call with a
+  // larger size for the same (tid, slot). Only the owning thread may call it during a run.
+  void* scratch(int tid, int slot, size_t bytes);
+  // Scratch shared by all threads (allocated by the caller before run()).
+  void* shared(int slot, size_t bytes);
+
+ private:
+  struct Buffer {
+    void* ptr = nullptr;
+    size_t size = 0;
+  };
+  void worker(int tid);
+  static void* grow(Buffer& b, size_t bytes);
+
+  int nthreads_;
+  std::vector<std::thread> workers_;
+  std::mutex run_mutex_;  // serializes run() across host threads
+
+  std::mutex park_mutex_;
+  std::condition_variable park_cv_;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<int> sleepers_{0};
+  std::atomic<bool> stop_{false};
+  TaskFn fn_ = nullptr;
+  void* ctx_ = nullptr;
+
+  std::vector<Buffer> scratch_;  // [tid * kNumSlots + slot]
+  Buffer shared_[kNumSlots];
+};
+
+// Splits [0, n) into `parts` contiguous ranges whose boundaries are multiples of `align` (except n itself).
+inline void split_range(int64_t n, int parts, int part, int64_t align, int64_t* begin, int64_t* end) {
+  int64_t units = (n + align - 1) / align;
+  int64_t base = units / parts, extra = units % parts;
+  int64_t u0 = part * base + (part < extra ? part : extra);
+  int64_t u1 = u0 + base + (part < extra ? 1 : 0);
+  *begin = u0 * align < n ? u0 * align : n;
+  *end = u1 * align < n ? u1 * align : n;
+}
+
+}  // namespace lt
