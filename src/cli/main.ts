@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { isLoratuneError } from "../errors.ts";
+import { registerDemo } from "./demo.ts";
 import { registerEval } from "./eval.ts";
 import { registerGenerate } from "./generate.ts";
 import { registerInspect } from "./inspect.ts";
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
     .option("--debug", "print full stack traces on errors")
     .exitOverride()
     .showHelpAfterError("(run with --help for usage)");
+  registerDemo(program);
   registerTrain(program);
   registerEval(program);
   registerGenerate(program);

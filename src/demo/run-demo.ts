@@ -1,0 +1,207 @@
+/**
+ * `loratune demo`: shows LoRA teaching the bundled base model a task it cannot do. It scores held-out examples
+ * before training (exact match), trains a LoRA adapter, scores again, merges the adapter and checks that merged
+ * and unmerged outputs are identical and that the merged model decodes as fast as the base model.
+ */
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type LoadedModel, loadForInference } from "../api/models.ts";
+import { train } from "../api/train.ts";
+import { LoratuneError } from "../errors.ts";
+import { getKernels } from "../kernels/index.ts";
+import { mergeLora } from "../lora/merge.ts";
+import { generateTokens } from "../model/generate.ts";
+import { DEMO_MODEL_DIR } from "../model/load.ts";
+import { writeReport } from "../report/html.ts";
+import { readMetrics } from "../report/metrics.ts";
+import type { TrainEvent } from "../train/trainer.ts";
+import { exactMatch, generateTask, type PromptRow } from "./task.ts";
+
+export interface DemoOptions {
+  out: string;
+  seed: number;
+  steps: number;
+  trainSize: number;
+  testSize: number;
+  rank: number;
+  lr: number;
+  batchSize: number;
+  onEvent?: (e: TrainEvent) => void;
+  say: (text: string) => void;
+}
+
+export const DEMO_DEFAULTS = { seed: 7, steps: 150, trainSize: 2000, testSize: 50, rank: 16, lr: 2e-3, batchSize: 8 };
+
+export interface DemoResult {
+  before: number;
+  after: number;
+  mergedIdentical: boolean;
+  decodeRatio: number;
+  outDir: string;
+}
+
+interface Scored {
+  predictions: string[];
+  accuracy: number;
+  tokensPerS: number;
+}
+
+/** Greedy answers for every test prompt; the first line of each completion is compared exactly. */
+function score(m: LoadedModel, rows: PromptRow[]): Scored {
+  const k = getKernels();
+  const tok = m.tokenizer!;
+  let tokens = 0;
+  let seconds = 0;
+  const predictions = rows.map((row) => {
+    const r = generateTokens(k, m.model, tok.encode(row.prompt, { eos: false }), {
+      maxTokens: 48,
+      stopIds: tok.stopIds,
+    });
+    tokens += r.ids.length;
+    seconds += r.decodeSeconds;
+    return tok.decode(r.ids, { skipSpecialTokens: true }).split("\n")[0] ?? "";
+  });
+  const correct = predictions.filter((p, i) => exactMatch(p, rows[i]!.completion)).length;
+  return { predictions, accuracy: correct / rows.length, tokensPerS: tokens / Math.max(seconds, 1e-9) };
+}
+
+export async function runDemo(o: DemoOptions): Promise<DemoResult> {
+  const say = o.say;
+  const base = loadForInference({ model: DEMO_MODEL_DIR });
+  if (!base.tokenizer) throw new LoratuneError("ERR_TOKENIZER", `${DEMO_MODEL_DIR}: the demo model has no tokenizer`);
+  const task = generateTask({ seed: o.seed, trainSize: o.trainSize, testSize: o.testSize });
+  const work = mkdtempSync(join(tmpdir(), "loratune-demo-"));
+  const trainFile = join(work, "train.jsonl");
+  writeFileSync(trainFile, jsonl(task.train));
+
+  say(`The task: turn a sentence into a fixed JSON card. The base model never saw this format.\n`);
+  const before = score(base, task.test);
+  const shown = task.test.slice(0, 3);
+  showExamples(say, shown, before.predictions, "base model");
+  say(`held-out exact match before training: ${pct(before.accuracy)} (${task.test.length} examples)\n`);
+
+  await train(
+    {
+      ...trainDefaults(o),
+      model: DEMO_MODEL_DIR,
+      data: trainFile,
+      out: o.out,
+    },
+    {
+      ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+      onSummary: (s) =>
+        say(
+          `training LoRA r=${o.rank} on all linear layers: ${s.trainableParams.toLocaleString("en-US")} trainable parameters (${((100 * s.trainableParams) / s.totalParams).toFixed(2)}% of ${(s.totalParams / 1e6).toFixed(1)}M)`,
+        ),
+    },
+  );
+
+  rmSync(work, { recursive: true, force: true });
+  writeFileSync(join(o.out, "train.jsonl"), jsonl(task.train));
+  writeFileSync(join(o.out, "test.jsonl"), jsonl(task.test));
+  const tuned = loadForInference({ model: DEMO_MODEL_DIR, adapter: o.out });
+  const after = score(tuned, task.test);
+  showExamples(say, shown, after.predictions, "with the adapter");
+  say(`held-out exact match after training: ${pct(after.accuracy)} (before: ${pct(before.accuracy)})\n`);
+
+  mergeLora(getKernels(), tuned.model);
+  const merged = score(tuned, task.test);
+  const identical = merged.predictions.every((p, i) => p === after.predictions[i]);
+  const plain = score(base, task.test.slice(0, 10));
+  const mergedSpeed = score(tuned, task.test.slice(0, 10));
+  const ratio = mergedSpeed.tokensPerS / plain.tokensPerS;
+  say(`merged adapter into the weights: outputs ${identical ? "identical to" : "DIFFERENT from"} the unmerged adapter`);
+  say(
+    `decode speed merged / base: ${ratio.toFixed(2)}× (${Math.round(mergedSpeed.tokensPerS)} vs ${Math.round(plain.tokensPerS)} tokens/s)`,
+  );
+  writeDemoReport(o, task.test, before, after, ratio);
+  say(`\nrun directory: ${o.out} (adapter, metrics.jsonl, report.html)`);
+  return {
+    before: before.accuracy,
+    after: after.accuracy,
+    mergedIdentical: identical,
+    decodeRatio: ratio,
+    outDir: o.out,
+  };
+}
+
+function trainDefaults(o: DemoOptions) {
+  return {
+    valSplit: 0,
+    overwrite: true,
+    full: false,
+    dtype: "f32" as const,
+    rank: o.rank,
+    alpha: o.rank,
+    dropout: 0,
+    targets: "all-linear",
+    rslora: false,
+    trainOnPrompt: false,
+    steps: o.steps,
+    epochs: 1,
+    batchSize: o.batchSize,
+    gradAccum: 1,
+    seqLen: 128,
+    pack: false,
+    shuffle: true,
+    seed: o.seed,
+    lr: o.lr,
+    lrSchedule: "cosine" as const,
+    warmupSteps: 10,
+    weightDecay: 0,
+    maxGradNorm: 1,
+    beta1: 0.9,
+    beta2: 0.999,
+    adamEps: 1e-8,
+    evalEvery: 0,
+    earlyStopping: 0,
+    saveEvery: 0,
+    keepCheckpoints: 1,
+  };
+}
+
+function showExamples(say: (t: string) => void, rows: PromptRow[], predictions: string[], label: string): void {
+  rows.forEach((row, i) => {
+    const ok = exactMatch(predictions[i]!, row.completion);
+    say(`  ${row.prompt.split("\n")[0]}`);
+    say(`    ${label}: ${JSON.stringify(predictions[i]!.slice(0, 100))} ${ok ? "✓" : "✗"}`);
+  });
+}
+
+const jsonl = (rows: unknown[]) => `${rows.map((r) => JSON.stringify(r)).join("\n")}\n`;
+
+/** A previous demo's run directory may be replaced; anything else the user has is refused unless --overwrite. */
+export function isDemoRunDir(dir: string): boolean {
+  return (
+    existsSync(join(dir, "adapter_config.json")) &&
+    existsSync(join(dir, "report.html")) &&
+    existsSync(join(dir, "test.jsonl"))
+  );
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
+
+function writeDemoReport(o: DemoOptions, test: PromptRow[], before: Scored, after: Scored, ratio: number): void {
+  writeReport(join(o.out, "report.html"), {
+    title: "loratune demo: LoRA on the bundled model",
+    metrics: readMetrics(join(o.out, "metrics.jsonl")),
+    settings: { ...DEMO_DEFAULTS, ...o, onEvent: undefined, say: undefined },
+    summary: {
+      "exact match before": pct(before.accuracy),
+      "exact match after": pct(after.accuracy),
+      "merged/base decode speed": `${ratio.toFixed(2)}×`,
+    },
+    samples: {
+      title: "Held-out examples",
+      rows: test
+        .slice(0, 10)
+        .map((r, i) => ({
+          prompt: r.prompt,
+          expected: r.completion,
+          before: before.predictions[i]!,
+          after: after.predictions[i]!,
+        })),
+    },
+  });
+}
