@@ -2,17 +2,19 @@
  * Makes the bundled demo base model from nothing: a seeded corpus of the demo world (src/demo/corpus.ts), a
  * byte-level BPE tokenizer trained on it with a ChatML chat template, a small random-init Llama, and
  * full-parameter pretraining with loratune's own trainer. The result is a standard Hugging Face model directory
- * (config.json, model.safetensors, tokenizer.json, tokenizer_config.json, generation_config.json).
+ * (config.json, model.safetensors in bf16, tokenizer.json, tokenizer_config.json, generation_config.json).
  * The corpus never shows the downstream task's format, so the base model cannot do the task.
  */
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { train } from "../api/train.ts";
+import { writeModelFiles } from "../io/hf-dir.ts";
 import { writeDirAtomic } from "../io/output-dir.ts";
 import { writeSafetensors } from "../io/safetensors.ts";
 import { parseModelConfig } from "../model/config.ts";
 import { initModelTensors } from "../model/init.ts";
+import { loadModel } from "../model/load.ts";
 import { trainByteLevelBpe, writeTokenizerDir } from "../tokenizer/train-bpe.ts";
 import type { TrainEvent } from "../train/trainer.ts";
 import { corpusJsonl, generateCorpus } from "./corpus.ts";
@@ -157,16 +159,10 @@ export async function makeDemoModel(o: DemoModelOptions): Promise<void> {
       },
       { ...(o.onEvent ? { onEvent: o.onEvent } : {}) },
     );
+    // Stored as bf16 (half the size in the repository); the engine computes in f32 either way.
+    const trained = loadModel(runDir, { dtype: "f32" });
     writeDirAtomic(o.out, true, (tmp) => {
-      for (const f of [
-        "config.json",
-        "model.safetensors",
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "generation_config.json",
-      ]) {
-        copyFileSync(join(runDir, f), join(tmp, f));
-      }
+      writeModelFiles(tmp, trained, runDir, "BF16");
       mkdirSync(join(tmp, "pretraining"));
       copyFileSync(join(runDir, "metrics.jsonl"), join(tmp, "pretraining", "metrics.jsonl"));
       copyFileSync(join(runDir, "config.yaml"), join(tmp, "pretraining", "config.yaml"));
