@@ -437,6 +437,8 @@ napi_value adamw(napi_env env, napi_callback_info info) {
   args.beta1 = static_cast<float>(b1);
   args.beta2 = static_cast<float>(b2);
   args.eps = static_cast<float>(eps);
+  args.one_minus_beta1 = static_cast<float>(1.0 - b1);
+  args.one_minus_beta2 = static_cast<float>(1.0 - b2);
   args.decay = static_cast<float>(1.0 - lr * wd);
   args.step_size = static_cast<float>(lr / (1.0 - std::pow(b1, static_cast<double>(step))));
   args.inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(b2, static_cast<double>(step))));

@@ -144,10 +144,22 @@ static void cvt_f32_bf16(uint16_t* out, const float* in, int64_t n) {
   for (; i < n; ++i) out[i] = bf16_round(in[i]);
 }
 
+// vcvtph2ps quiets signalling NaNs; NaN lanes are rebuilt from the bits so every payload is kept exactly.
 static void cvt_f16_f32(float* out, const uint16_t* in, int64_t n) {
+  const __m256i expm = _mm256_set1_epi32(0x7c00), mantm = _mm256_set1_epi32(0x3ff), signm = _mm256_set1_epi32(0x8000);
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i))));
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i));
+    const __m256i w = _mm256_cvtepu16_epi32(h);
+    const __m256i mant = _mm256_and_si256(w, mantm);
+    const __m256i nan = _mm256_andnot_si256(_mm256_cmpeq_epi32(mant, _mm256_setzero_si256()),
+                                            _mm256_cmpeq_epi32(_mm256_and_si256(w, expm), expm));
+    const __m256i nan_bits = _mm256_or_si256(
+        _mm256_or_si256(_mm256_slli_epi32(_mm256_and_si256(w, signm), 16), _mm256_set1_epi32(0x7f800000)),
+        _mm256_slli_epi32(mant, 13));
+    const __m256 f = _mm256_blendv_ps(_mm256_cvtph_ps(h), _mm256_castsi256_ps(nan_bits), _mm256_castsi256_ps(nan));
+    _mm256_storeu_ps(out + i, f);
+  }
   for (; i < n; ++i) out[i] = f16_value(in[i]);
 }
 

@@ -153,10 +153,20 @@ static void cvt_f32_bf16(uint16_t* out, const float* in, int64_t n) {
   }
 }
 
+// vcvtph2ps quiets signalling NaNs; NaN lanes are rebuilt from the bits so every payload is kept exactly.
 static void cvt_f16_f32(float* out, const uint16_t* in, int64_t n) {
+  const __m512i expm = _mm512_set1_epi32(0x7c00), mantm = _mm512_set1_epi32(0x3ff), signm = _mm512_set1_epi32(0x8000);
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 m = V::mask(n - i);
-    _mm512_mask_storeu_ps(out + i, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, in + i)));
+    const __m256i h = _mm256_maskz_loadu_epi16(m, in + i);
+    const __m512i w = _mm512_cvtepu16_epi32(h);
+    const __mmask16 nan = _mm512_cmpeq_epi32_mask(_mm512_and_si512(w, expm), expm) &
+                          _mm512_test_epi32_mask(w, mantm);
+    const __m512i nan_bits = _mm512_or_si512(
+        _mm512_or_si512(_mm512_slli_epi32(_mm512_and_si512(w, signm), 16), _mm512_set1_epi32(0x7f800000)),
+        _mm512_slli_epi32(_mm512_and_si512(w, mantm), 13));
+    const __m512 f = _mm512_mask_mov_ps(_mm512_cvtph_ps(h), nan, _mm512_castsi512_ps(nan_bits));
+    _mm512_mask_storeu_ps(out + i, m, f);
   }
 }
 

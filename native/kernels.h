@@ -49,6 +49,7 @@ struct AttnArgs {
 // AdamW step with the scalar factors precomputed in double by the glue.
 struct AdamArgs {
   float beta1, beta2, eps;
+  float one_minus_beta1, one_minus_beta2;  // rounded from double (1 - float(beta) would be off by ~1e-5)
   float decay;         // 1 - lr*weightDecay
   float step_size;     // lr / (1 - beta1^step)
   float inv_sqrt_bc2;  // 1 / sqrt(1 - beta2^step)

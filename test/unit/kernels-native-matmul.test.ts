@@ -1,0 +1,133 @@
+/**
+ * Native matmul parity: every variant (NT, NN, TN, NTBf16, NNBf16; overwrite and accumulate) against the reference
+ * kernels, under every ISA this CPU has at 1 and 2 threads (plus 4 for the 2-D thread grid), on odd shapes and
+ * shapes that cross the cache blocks (K > 384, M > 240, the small-M path for M ≤ 4). Errors are bounded per
+ * element by rtol·Σ_k|a||b|: f32 rounding for f32 kernels, bf16 rounding of the activations for the
+ * AVX512_BF16 path. Elements past M·N must stay untouched.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { refKernels } from "../../src/kernels/ref/index.ts";
+import type { Kernels } from "../../src/kernels/types.ts";
+import {
+  abs,
+  assertScaledClose,
+  label,
+  nativeVariants,
+  randArray,
+  randBf16,
+  rng,
+  skipWithoutNative,
+} from "./kernels-native-helpers.ts";
+
+type Variant = "matmulNT" | "matmulNN" | "matmulTN" | "matmulNTBf16" | "matmulNNBf16";
+const VARIANTS: Variant[] = ["matmulNT", "matmulNN", "matmulTN", "matmulNTBf16", "matmulNNBf16"];
+
+// [M, N, K]: odd sizes, degenerate ones, and sizes crossing MR/NR tiles and the K/M cache blocks.
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1],
+  [1, 7, 33],
+  [3, 127, 65],
+  [7, 33, 127],
+  [33, 7, 1],
+  [127, 127, 127],
+  [13, 45, 0],
+  [250, 70, 390],
+  [61, 300, 800],
+];
+
+const SENTINEL = 12345.5;
+
+function bf16Widen(b: Uint16Array): Float32Array {
+  const f = new Float32Array(b.length);
+  refKernels.bf16ToF32(f, b, b.length);
+  return f;
+}
+
+/** Runs a variant on kernels k; `out` has one extra sentinel element past M·N. */
+function run(k: Kernels, v: Variant, out: Float32Array, a: Float32Array, b: Float32Array | Uint16Array, s: number[]) {
+  const [M, N, K] = s as [number, number, number];
+  if (v === "matmulNTBf16" || v === "matmulNNBf16") k[v](out, a, b as Uint16Array, M, N, K, false);
+  else k[v](out, a, b as Float32Array, M, N, K, false);
+}
+
+test("native matmul matches the reference on every ISA, thread count and shape", (t) => {
+  if (skipWithoutNative(t)) return;
+  const kernels = [...nativeVariants([1, 2]), ...nativeVariants([4]).slice(-1)];
+  const rand = rng(11);
+  for (const v of VARIANTS) {
+    const bf16 = v.endsWith("Bf16");
+    for (const [M, N, K] of SHAPES) {
+      const a = randArray(rand, M * K);
+      const b = bf16 ? randBf16(rand, N * K) : randArray(rand, N * K);
+      const init = randArray(rand, M * N);
+      const bAbs = bf16 ? abs(bf16Widen(b as Uint16Array)) : abs(b as Float32Array);
+      // Reference results: plain and accumulated, and Σ|a||b| for the error bound.
+      const want = new Float32Array(M * N);
+      const wantAcc = init.slice();
+      const bound = new Float32Array(M * N);
+      const absVariant = v === "matmulNTBf16" ? "matmulNT" : v === "matmulNNBf16" ? "matmulNN" : v;
+      if (bf16) {
+        refKernels[v as "matmulNTBf16"](want, a, b as Uint16Array, M, N, K, false);
+        refKernels[v as "matmulNTBf16"](wantAcc, a, b as Uint16Array, M, N, K, true);
+      } else {
+        refKernels[v as "matmulNT"](want, a, b as Float32Array, M, N, K, false);
+        refKernels[v as "matmulNT"](wantAcc, a, b as Float32Array, M, N, K, true);
+      }
+      refKernels[absVariant](bound, abs(a), bAbs, M, N, K, false);
+      for (let i = 0; i < bound.length; i++) bound[i] = bound[i]! + Math.abs(init[i]!) * 1e-2;
+      for (const k of kernels) {
+        // bf16 dot products round the activations to bf16 (relative error ≤ 2^-9 per product).
+        const rtol = bf16 && k.isa === "avx512" ? 4e-3 : 1e-5;
+        const name = `${v} ${M}x${N}x${K} ${label(k)}`;
+        const out = new Float32Array(M * N + 1).fill(Number.NaN);
+        out[M * N] = SENTINEL;
+        run(k, v, out, a, b, [M, N, K]);
+        assertScaledClose(name, out.subarray(0, M * N), want, bound, rtol);
+        assert.equal(out[M * N], SENTINEL, `${name}: wrote past M·N`);
+        const acc = new Float32Array(M * N + 1);
+        acc.set(init);
+        acc[M * N] = SENTINEL;
+        if (bf16) k[v as "matmulNTBf16"](acc, a, b as Uint16Array, M, N, K, true);
+        else k[v as "matmulNT"](acc, a, b as Float32Array, M, N, K, true);
+        assertScaledClose(`${name} accumulate`, acc.subarray(0, M * N), wantAcc, bound, rtol);
+        assert.equal(acc[M * N], SENTINEL, `${name} accumulate: wrote past M·N`);
+      }
+    }
+  }
+});
+
+test("native matmul reads operands through subarray views (byteOffset respected)", (t) => {
+  if (skipWithoutNative(t)) return;
+  const rand = rng(5);
+  const [M, N, K] = [9, 40, 17];
+  const aBuf = randArray(rand, M * K + 3);
+  const bBuf = randArray(rand, N * K + 5);
+  const a = aBuf.subarray(3);
+  const b = bBuf.subarray(5);
+  const want = new Float32Array(M * N);
+  refKernels.matmulNT(want, a, b, M, N, K, false);
+  const bound = new Float32Array(M * N);
+  refKernels.matmulNT(bound, abs(a), abs(b), M, N, K, false);
+  for (const k of nativeVariants([2])) {
+    const outBuf = new Float32Array(M * N + 7);
+    const out = outBuf.subarray(7);
+    k.matmulNT(out, a, b, M, N, K, false);
+    assertScaledClose(`subarray ${label(k)}`, out, want, bound, 1e-5);
+    assert.deepEqual([...outBuf.subarray(0, 7)], [0, 0, 0, 0, 0, 0, 0], "wrote before the view");
+  }
+});
+
+test("native matmul rejects wrong types and short arrays", (t) => {
+  if (skipWithoutNative(t)) return;
+  const k = nativeVariants([1])[0]!;
+  const f = (n: number) => new Float32Array(n);
+  assert.throws(() => k.matmulNT(f(5), f(6), f(6), 2, 3, 3, false), /out has 5 elements, needs at least 6/);
+  assert.throws(() => k.matmulNT(f(6), f(6), f(5), 2, 3, 3, false), /b has 5 elements/);
+  assert.throws(
+    () => k.matmulNTBf16(f(6), f(6), f(9) as unknown as Uint16Array, 2, 3, 3, false),
+    /b must be a Uint16Array/,
+  );
+  assert.throws(() => k.matmulNN(f(6), f(6), f(9), 2, 3, -1, false), /K must be an integer/);
+  assert.throws(() => k.matmulNN(f(6), f(6), f(9), 2, 3, 1.5, false), /K must be an integer/);
+});
