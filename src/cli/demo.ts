@@ -1,13 +1,16 @@
 /** `loratune demo`: LoRA on the bundled model and task, end to end, in a few minutes on a laptop CPU. */
 import type { Command } from "commander";
+import { markdownTable, runCompare } from "../demo/compare.ts";
 import { DEMO_DEFAULTS, isDemoRunDir, runDemo } from "../demo/run-demo.ts";
 import { LoratuneError } from "../errors.ts";
 import { isNonEmptyDir } from "../io/output-dir.ts";
-import { parseInteger, parseNumber } from "./parse.ts";
+import { parseIdList, parseInteger, parseNumber } from "./parse.ts";
 import { createProgress } from "./progress.ts";
 
 interface DemoFlags {
   out: string;
+  compare?: boolean;
+  ranks: number[];
   overwrite?: boolean;
   steps: number;
   rank: number;
@@ -20,6 +23,8 @@ export function registerDemo(program: Command): void {
     .command("demo")
     .description("teach the bundled demo model a new task with LoRA: exact match before/after, merge, speed check")
     .option("--out <dir>", "run directory (a previous demo run there is replaced)", "loratune-demo")
+    .option("--compare", "train LoRA at several ranks and full fine-tuning on the task and compare them")
+    .option("--ranks <list>", "LoRA ranks for --compare", parseIdList("--ranks"), [4, 16, 64])
     .option("--overwrite", "replace --out even if it is not a previous demo run")
     .option("--steps <n>", "LoRA training steps", parseInteger("--steps", 1), DEMO_DEFAULTS.steps)
     .option("--rank <r>", "LoRA rank", parseInteger("--rank", 1), DEMO_DEFAULTS.rank)
@@ -36,6 +41,21 @@ export function registerDemo(program: Command): void {
           "ERR_OUTPUT_EXISTS",
           `${o.out} exists and is not a previous demo run (pass --overwrite or another --out)`,
         );
+      }
+      if (o.compare) {
+        const rows = runCompare({
+          out: o.out,
+          seed: o.seed,
+          steps: o.steps,
+          ranks: o.ranks,
+          loraLr: o.lr,
+          fullLr: o.lr / 4,
+          trainSize: DEMO_DEFAULTS.trainSize,
+          testSize: DEMO_DEFAULTS.testSize,
+          say: (t) => console.log(t),
+        });
+        console.log(`\n${markdownTable(rows)}\n\nreport: ${o.out}/report.html`);
+        return;
       }
       let progress: ReturnType<typeof createProgress> | null = null;
       await runDemo({
