@@ -17,9 +17,28 @@ function notice(reason) {
 if (process.env.LORATUNE_SKIP_NATIVE_BUILD === "1") notice("LORATUNE_SKIP_NATIVE_BUILD=1");
 if (!existsSync(join(root, "binding.gyp"))) notice("binding.gyp missing");
 
-// npm exposes its bundled node-gyp to install scripts; fall back to one on PATH.
-const npmGyp = process.env.npm_config_node_gyp;
-const [cmd, args] = npmGyp ? [process.execPath, [npmGyp, "rebuild"]] : ["node-gyp", ["rebuild"]];
+// npm exposes its bundled node-gyp to install scripts; when run directly, use the node-gyp bundled with the npm
+// next to this node, else one on PATH. Compile the translation units in parallel.
+const bundledGyp = join(
+  dirname(process.execPath),
+  "..",
+  "lib",
+  "node_modules",
+  "npm",
+  "node_modules",
+  "node-gyp",
+  "bin",
+  "node-gyp.js",
+);
+const npmGyp = process.env.npm_config_node_gyp || (existsSync(bundledGyp) ? bundledGyp : undefined);
+const gypArgs = ["rebuild", "--jobs", "max"];
+// Outside npm (which passes its nodedir setting), use the headers installed with this node when it has them,
+// instead of downloading them.
+const prefix = join(dirname(process.execPath), "..");
+if (!process.env.npm_config_nodedir && existsSync(join(prefix, "include", "node", "node_api.h"))) {
+  gypArgs.push(`--nodedir=${prefix}`);
+}
+const [cmd, args] = npmGyp ? [process.execPath, [npmGyp, ...gypArgs]] : ["node-gyp", gypArgs];
 const result = spawnSync(cmd, args, {
   cwd: root,
   stdio: verbose ? "inherit" : ["ignore", "pipe", "pipe"],
