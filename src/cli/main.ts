@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { isLoratuneError } from "../errors.ts";
+import { registerBench } from "./bench.ts";
 import { registerDemo } from "./demo.ts";
 import { registerEval } from "./eval.ts";
 import { registerGenerate } from "./generate.ts";
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerGenerate(program);
   registerMerge(program);
   registerInspect(program);
+  registerBench(program);
   return program;
 }
 

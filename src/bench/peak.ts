@@ -1,0 +1,64 @@
+/**
+ * The machine's matmul peak as loratune's own kernels reach it, measured in the same bench run: the best
+ * GFLOP/s of out[M,N] = a[M,K]·b[N,K]ᵀ over a few large shapes (the linear-layer forward), f32, and with bf16
+ * weights when the bench runs bf16. Achieved GFLOP/s of each workload are reported as a fraction of it.
+ */
+import { Rng } from "../data/rng.ts";
+import type { Kernels } from "../kernels/types.ts";
+import type { PeakEntry, PeakResult, PeakSpec } from "./spec.ts";
+
+/** SmolLM2-135M's q/gate projection at 1024 tokens, and 1024³. */
+export const PEAK_SIZES: [number, number, number][] = [
+  [1024, 1536, 576],
+  [1024, 1024, 1024],
+];
+export const QUICK_PEAK_SIZES: [number, number, number][] = [[256, 384, 144]];
+
+function randomArray(n: number, rng: Rng): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = rng.next() * 2 - 1;
+  return a;
+}
+
+/** Best-of-`reps` GFLOP/s of one call (after one untimed call). */
+function bestGflops(call: () => void, flops: number, reps: number): number {
+  call();
+  let best = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < reps; i++) {
+    const t = performance.now();
+    call();
+    best = Math.min(best, performance.now() - t);
+  }
+  return flops / (best / 1000) / 1e9;
+}
+
+export function measurePeak(k: Kernels, spec: PeakSpec): PeakResult {
+  const rng = new Rng(7);
+  const entries: PeakEntry[] = [];
+  for (const [M, N, K] of spec.sizes) {
+    const a = randomArray(M * K, rng);
+    const b = randomArray(N * K, rng);
+    const out = new Float32Array(M * N);
+    const flops = 2 * M * N * K;
+    entries.push({
+      variant: "matmulNT",
+      M,
+      N,
+      K,
+      gflops: bestGflops(() => k.matmulNT(out, a, b, M, N, K, false), flops, spec.reps),
+    });
+    if (spec.dtype !== "bf16") continue;
+    const b16 = new Uint16Array(N * K);
+    k.f32ToBf16(b16, b, N * K);
+    entries.push({
+      variant: "matmulNTBf16",
+      M,
+      N,
+      K,
+      gflops: bestGflops(() => k.matmulNTBf16(out, a, b16, M, N, K, false), flops, spec.reps),
+    });
+  }
+  const wanted = spec.dtype === "bf16" ? "matmulNTBf16" : "matmulNT";
+  const peakGflops = Math.max(...entries.filter((e) => e.variant === wanted).map((e) => e.gflops));
+  return { kind: "peak", entries, peakGflops, kernels: { backend: k.name, isa: k.isa, threads: k.threads } };
+}

@@ -1,0 +1,82 @@
+/**
+ * Random-weight models for the bench, made in memory: every linear and embedding weight ~ N(0, 0.02), norms 1
+ * (as transformers' init and make_model.py). Tensors are filled one at a time through a small f32 scratch, so
+ * a bf16 model never holds an f32 copy of its weights (the peak RSS measured is that of the bf16 model).
+ * Also writes such a model as a Hugging Face directory (config.json + model.safetensors) for the PyTorch side.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Rng } from "../data/rng.ts";
+import { modelStateDict } from "../io/hf-dir.ts";
+import { type StorageDType, type StoredTensor, type TensorToWrite, writeSafetensors } from "../io/safetensors.ts";
+import type { Kernels } from "../kernels/types.ts";
+import type { ModelConfig } from "../model/config.ts";
+import { modelTensorShapes } from "../model/init.ts";
+import { assembleModel, type LlamaModel } from "../model/llama.ts";
+import { shapeConfig, shapeConfigJson } from "./shapes.ts";
+
+const WEIGHT_STD = 0.02;
+/** Elements filled per scratch chunk (4 MiB of f32). */
+const CHUNK = 1 << 20;
+
+/** Fills out[0..n) with N(0, std) values (Box–Muller, two values per pair of uniforms). */
+function fillNormal(out: Float32Array, n: number, std: number, rng: Rng): void {
+  let i = 0;
+  while (i < n) {
+    const radius = std * Math.sqrt(-2 * Math.log(1 - rng.next()));
+    const angle = 2 * Math.PI * rng.next();
+    out[i++] = radius * Math.cos(angle);
+    if (i < n) out[i++] = radius * Math.sin(angle);
+  }
+}
+
+/** One tensor of `kind` in `dtype`: norms are f32 ones, weights random (bf16 converted chunk by chunk). */
+function makeTensor(
+  k: Kernels,
+  shape: number[],
+  kind: "weight" | "norm" | "bias",
+  dtype: StorageDType,
+  rng: Rng,
+  scratch: Float32Array,
+): StoredTensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (kind === "norm") return { dtype: "f32", shape, data: new Float32Array(n).fill(1) };
+  if (kind === "bias") return { dtype: "f32", shape, data: new Float32Array(n) };
+  if (dtype === "f32") {
+    const data = new Float32Array(n);
+    fillNormal(data, n, WEIGHT_STD, rng);
+    return { dtype, shape, data };
+  }
+  const data = new Uint16Array(n);
+  for (let start = 0; start < n; start += CHUNK) {
+    const len = Math.min(CHUNK, n - start);
+    fillNormal(scratch, len, WEIGHT_STD, rng);
+    k.f32ToBf16(data.subarray(start, start + len), scratch, len);
+  }
+  return { dtype, shape, data };
+}
+
+/** A Llama model of `config` with seeded random weights, base weights stored as `dtype`. */
+export function makeRandomModel(k: Kernels, config: ModelConfig, dtype: StorageDType, seed: number): LlamaModel {
+  const rng = new Rng(seed);
+  const scratch = new Float32Array(dtype === "bf16" ? CHUNK : 0);
+  const tensors = new Map<string, StoredTensor>();
+  for (const [name, shape, kind] of modelTensorShapes(config)) {
+    tensors.set(name, makeTensor(k, shape, kind, dtype, rng, scratch));
+  }
+  return assembleModel(config, tensors, dtype, "bench (random weights)", config.maxPositions, "F32");
+}
+
+/**
+ * Writes the named shape as an HF model directory in `dir` (created): config.json as make_model.py writes it and
+ * model.safetensors with random F32 weights (the tied head not stored). Returns the directory.
+ */
+export function writeRandomModelDir(k: Kernels, shape: string, dir: string, seed: number): string {
+  mkdirSync(dir, { recursive: true });
+  const model = makeRandomModel(k, shapeConfig(shape), "f32", seed);
+  const tensors = new Map<string, TensorToWrite>();
+  for (const [name, t] of modelStateDict(model)) tensors.set(name, { dtype: "F32", shape: t.shape, data: t.data });
+  writeSafetensors(join(dir, "model.safetensors"), tensors, { format: "pt" });
+  writeFileSync(join(dir, "config.json"), `${JSON.stringify(shapeConfigJson(shape), null, 2)}\n`);
+  return dir;
+}

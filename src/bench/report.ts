@@ -1,0 +1,148 @@
+/**
+ * The bench report as text: one table row per (shape, workload) with loratune's medians, the fraction of the
+ * matmul peak measured in the same run and, when PyTorch ran, its figures and the loratune/PyTorch ratio; then
+ * the training memory check (measured peak RSS vs the pre-training estimate), where a training step's time goes
+ * (forward with loss / backward / optimizer) and, with --profile, the slowest kernels of each training step.
+ */
+import type { BenchReport, BenchRow, WorkloadName } from "./run.ts";
+
+const LABELS: Record<WorkloadName, string> = {
+  train: "train q,k,v,o",
+  "train-all": "train all-linear",
+  prefill: "prefill",
+  decode: "decode",
+};
+
+/** Relative error of the memory estimate the issue accepts. */
+export const MEMORY_TOLERANCE = 0.2;
+
+const num = (x: number, digits = 0): string => (Number.isFinite(x) ? x.toFixed(digits) : "-");
+const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
+
+function cells(values: string[], widths: number[]): string {
+  return values.map((v, i) => (i < 2 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join(" ");
+}
+
+const WIDTHS = [10, 17, 9, 8, 8, 6, 8, 3, 9, 7, 8, 8];
+const HEADER = [
+  "shape",
+  "workload",
+  "tokens/s",
+  "ms/run",
+  "GFLOP/s",
+  "%peak",
+  "RSS MiB",
+  "│",
+  "torch t/s",
+  "ratio",
+  "torch GF",
+  "RSS MiB",
+];
+
+function rowCells(row: BenchRow, peak: number): string[] {
+  const o = row.ours;
+  const ours = o
+    ? [num(o.tokensPerS, 1), num(o.runMsMedian, 1), num(o.gflops, 1), pct(o.gflops / peak), num(o.peakRssMiB)]
+    : ["failed", "", "", "", ""];
+  const t = row.torch;
+  const torch = t
+    ? [num(t.tokens_per_s, 1), row.ratio === null ? "-" : `${row.ratio.toFixed(2)}×`, num(t.achieved_gflops, 1)]
+    : [row.torchError ? "failed" : "-", "-", "-"];
+  return [row.shape, LABELS[row.workload], ...ours, "│", ...torch, t ? num(t.peak_rss_mb) : "-"];
+}
+
+function header(r: BenchReport): string[] {
+  const k = r.peak.kernels;
+  const s = r.settings;
+  const best = r.peak.entries.reduce((a, b) => (b.gflops > a.gflops ? b : a));
+  const lines = [
+    `loratune bench: ${k.backend} kernels (${k.isa}), ${s.threads} threads, ${s.dtype} base weights, ` +
+      `batch ${s.B}×${s.T}, LoRA r=8 alpha 16${s.quick ? " (quick)" : ""}`,
+    `matmul peak in this run: ${r.peak.peakGflops.toFixed(1)} GFLOP/s (${r.peak.entries
+      .map((e) => `${e.variant} ${e.M}×${e.N}×${e.K}: ${e.gflops.toFixed(1)}`)
+      .join("; ")}; best ${best.variant})`,
+  ];
+  if (r.torch && "version" in r.torch) lines.push(`PyTorch ${r.torch.version} (${r.torch.python}), same threads`);
+  else if (r.torch) lines.push(`PyTorch: not compared (${r.torch.unavailable})`);
+  return lines;
+}
+
+function memoryLines(rows: BenchRow[]): string[] {
+  const out: string[] = [];
+  for (const row of rows) {
+    const o = row.ours;
+    if (!o || o.estimatedPeakMiB === undefined) continue;
+    const err = o.peakRssMiB / o.estimatedPeakMiB - 1;
+    const verdict = Math.abs(err) <= MEMORY_TOLERANCE ? "within 20%" : "OFF by more than 20%";
+    out.push(
+      `  ${row.shape} ${LABELS[row.workload]}: peak RSS ${num(o.peakRssMiB)} MiB, estimate ${num(o.estimatedPeakMiB)} MiB ` +
+        `(measured ${err >= 0 ? "+" : ""}${pct(err)}: ${verdict})`,
+    );
+  }
+  return out.length ? ["", "training memory (peak RSS vs the pre-training summary's estimate):", ...out] : [];
+}
+
+function phaseLines(rows: BenchRow[]): string[] {
+  const out: string[] = [];
+  for (const row of rows) {
+    const p = row.ours?.phasesMs;
+    if (!p) continue;
+    const total = p.forward + p.backward + p.optimizer;
+    const part = (ms: number) => `${num(ms, 1)} ms (${((100 * ms) / total).toFixed(0)}%)`;
+    out.push(
+      `  ${row.shape} ${LABELS[row.workload]}: forward+loss ${part(p.forward)}, backward ${part(p.backward)}, ` +
+        `grad norm+AdamW ${part(p.optimizer)}`,
+    );
+  }
+  return out.length ? ["", "where a training step's time goes (medians):", ...out] : [];
+}
+
+function profileLines(rows: BenchRow[], top = 15): string[] {
+  const out: string[] = [];
+  for (const row of rows) {
+    const prof = row.ours?.profile;
+    if (!prof) continue;
+    const total = prof.reduce((n, e) => n + e.ms, 0);
+    out.push("", `kernel time per step, ${row.shape} ${LABELS[row.workload]} (total ${num(total, 1)} ms in kernels):`);
+    for (const e of prof.slice(0, top)) {
+      const gf = e.flops > 0 ? `  ${num(e.flops / (e.ms / 1000) / 1e9, 1)} GFLOP/s` : "";
+      out.push(
+        `  ${e.key.padEnd(34)} ${num(e.ms, 1).padStart(9)} ms ${pct(e.ms / total).padStart(6)}  ×${e.calls}${gf}`,
+      );
+    }
+  }
+  return out;
+}
+
+function noteLines(r: BenchReport): string[] {
+  const busy = r.rows.filter(
+    (row) => (row.ours?.otherProcsCores ?? 0) > 0.1 || (row.torch?.other_procs_cores ?? 0) > 0.1,
+  );
+  const out: string[] = [];
+  if (busy.length) {
+    out.push(
+      "",
+      `note: other processes used the CPU during ${busy.length} of ${r.rows.length} rows ` +
+        `(up to ${Math.max(...busy.map((b) => Math.max(b.ours?.otherProcsCores ?? 0, b.torch?.other_procs_cores ?? 0))).toFixed(2)} cores): absolute figures are disturbed, ratios less so`,
+    );
+  }
+  for (const row of r.rows) {
+    if (row.error) out.push(`error: ${row.shape} ${LABELS[row.workload]}: ${row.error}`);
+    if (row.torchError) out.push(`error: PyTorch ${row.shape} ${LABELS[row.workload]}: ${row.torchError}`);
+  }
+  out.push(`total ${r.totalS.toFixed(0)} s`);
+  return out;
+}
+
+export function formatReport(r: BenchReport): string {
+  const table = [cells(HEADER, WIDTHS), ...r.rows.map((row) => cells(rowCells(row, r.peak.peakGflops), WIDTHS))];
+  return [
+    ...header(r),
+    "",
+    ...table,
+    ...memoryLines(r.rows),
+    ...phaseLines(r.rows),
+    ...profileLines(r.rows),
+    ...noteLines(r),
+  ].join("\n");
+}

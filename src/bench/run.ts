@@ -1,0 +1,183 @@
+/**
+ * The bench run: the matmul peak, then for each shape each workload in its own worker process, each followed
+ * at once by the same workload under PyTorch when it is compared (side by side in time, so both see the same
+ * machine load). Defaults keep a full run (tiny, small, smollm135, with PyTorch) within about ten minutes.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { LoratuneError } from "../errors.ts";
+import type { StorageDType } from "../io/safetensors.ts";
+import { PEAK_SIZES, QUICK_PEAK_SIZES } from "./peak.ts";
+import { runWorker } from "./spawn.ts";
+import type { ModelWorkloadSpec, PeakResult, WorkloadResult } from "./spec.ts";
+import { probeTorch, runTorchWorkload, type TorchResult, type TorchSetup } from "./torch.ts";
+
+/** train = LoRA on q,k,v,o; train-all = LoRA on every linear; prefill; decode. */
+export type WorkloadName = "train" | "train-all" | "prefill" | "decode";
+export const WORKLOAD_NAMES: readonly WorkloadName[] = ["train", "train-all", "prefill", "decode"];
+
+export interface BenchOptions {
+  shapes: string[];
+  workloads: WorkloadName[];
+  dtype: StorageDType;
+  /** Timed runs and warm-up runs; undefined = per-shape defaults. */
+  steps?: number;
+  warmup?: number;
+  threads?: number;
+  /** auto: compare when PyTorch is there; on: required (--vs-torch); off: never. */
+  torch: "auto" | "on" | "off";
+  quick: boolean;
+  profile: boolean;
+  python: string;
+  referenceDir: string;
+  onProgress?: (line: string) => void;
+}
+
+export interface BenchRow {
+  shape: string;
+  workload: WorkloadName;
+  ours: WorkloadResult | null;
+  error?: string;
+  torch: TorchResult | null;
+  torchError?: string;
+  /** loratune tokens/s ÷ PyTorch tokens/s. */
+  ratio: number | null;
+}
+
+export interface BenchReport {
+  peak: PeakResult;
+  torch: { version: string; python: string } | { unavailable: string } | null;
+  settings: { dtype: StorageDType; quick: boolean; threads: number; B: number; T: number };
+  rows: BenchRow[];
+  totalS: number;
+}
+
+/** Timed/warm-up runs per shape: a smollm135 training step of 1024 tokens takes seconds. */
+const SHAPE_RUNS: Record<string, { steps: number; warmup: number }> = {
+  tiny: { steps: 5, warmup: 2 },
+  small: { steps: 5, warmup: 2 },
+  smollm135: { steps: 3, warmup: 1 },
+};
+
+export function workloadSpec(shape: string, workload: WorkloadName, o: BenchOptions): ModelWorkloadSpec {
+  const runs = o.quick ? { steps: 2, warmup: 1 } : (SHAPE_RUNS[shape] ?? { steps: 3, warmup: 1 });
+  return {
+    kind: workload === "train-all" ? "train" : workload,
+    shape,
+    dtype: o.dtype,
+    targets: workload === "train-all" ? "all-linear" : "qkvo",
+    r: 8,
+    alpha: 16,
+    B: o.quick ? 2 : 4,
+    T: o.quick ? 64 : 256,
+    promptTokens: o.quick ? 8 : 16,
+    genTokens: o.quick ? 8 : 64,
+    steps: o.steps ?? runs.steps,
+    warmup: o.warmup ?? runs.warmup,
+    profile: o.profile && workload.startsWith("train"),
+    seed: 0,
+  };
+}
+
+function setupTorch(o: BenchOptions, say: (s: string) => void): BenchReport["torch"] {
+  if (o.torch === "off") return null;
+  const probe = probeTorch(o.python, o.referenceDir);
+  if ("reason" in probe) {
+    if (o.torch === "on") throw new LoratuneError("ERR_UNSUPPORTED", `--vs-torch: ${probe.reason}`);
+    say(`PyTorch comparison skipped: ${probe.reason}`);
+    return { unavailable: probe.reason };
+  }
+  return { version: probe.version, python: probe.python };
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export function runBench(o: BenchOptions): BenchReport {
+  const started = performance.now();
+  const say = o.onProgress ?? (() => {});
+  const spawnOpts = o.threads !== undefined ? { threads: o.threads } : {};
+  const torchInfo = setupTorch(o, say);
+  const torch: TorchSetup | null =
+    torchInfo && "version" in torchInfo ? { ...torchInfo, referenceDir: o.referenceDir } : null;
+  const sizes = o.quick ? QUICK_PEAK_SIZES : PEAK_SIZES;
+  const peak = runWorker({ kind: "peak", dtype: o.dtype, sizes, reps: o.quick ? 2 : 5 }, spawnOpts) as PeakResult;
+  say(`matmul peak: ${peak.peakGflops.toFixed(1)} GFLOP/s (${peak.kernels.backend} ${peak.kernels.isa})`);
+  const threads = o.threads ?? peak.kernels.threads;
+  const rows: BenchRow[] = [];
+  const tmp = torch ? mkdtempSync(join(tmpdir(), "loratune-bench-")) : null;
+  try {
+    for (const shape of o.shapes) {
+      const modelDir = tmp ? writeTorchModel(shape, tmp, spawnOpts, say) : null;
+      for (const workload of o.workloads) {
+        const spec = workloadSpec(shape, workload, o);
+        const row = runRow(spec, workload, spawnOpts, torch && modelDir ? { torch, modelDir, threads } : null);
+        say(progressLine(row));
+        rows.push(row);
+      }
+      if (modelDir) rmSync(modelDir, { recursive: true, force: true });
+    }
+  } finally {
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  }
+  const first = workloadSpec(o.shapes[0] ?? "tiny", "train", o);
+  return {
+    peak,
+    torch: torchInfo,
+    settings: { dtype: o.dtype, quick: o.quick, threads, B: first.B, T: first.T },
+    rows,
+    totalS: (performance.now() - started) / 1000,
+  };
+}
+
+/** Writes the shape's random model for PyTorch; null (and a note) when that fails. */
+function writeTorchModel(
+  shape: string,
+  tmp: string,
+  spawnOpts: { threads?: number },
+  say: (s: string) => void,
+): string | null {
+  try {
+    runWorker({ kind: "write-model", shape, dir: join(tmp, shape), seed: 0 }, spawnOpts);
+    return join(tmp, shape);
+  } catch (err) {
+    say(`PyTorch side skipped for ${shape}: ${errorText(err)}`);
+    return null;
+  }
+}
+
+function runRow(
+  spec: ModelWorkloadSpec,
+  workload: WorkloadName,
+  spawnOpts: { threads?: number },
+  vs: { torch: TorchSetup; modelDir: string; threads: number } | null,
+): BenchRow {
+  const row: BenchRow = { shape: spec.shape, workload, ours: null, torch: null, ratio: null };
+  try {
+    row.ours = runWorker(spec, spawnOpts) as WorkloadResult;
+  } catch (err) {
+    row.error = errorText(err);
+  }
+  if (vs) {
+    try {
+      row.torch = runTorchWorkload(vs.torch, spec, vs.modelDir, vs.threads);
+    } catch (err) {
+      row.torchError = errorText(err);
+    }
+  }
+  if (row.ours && row.torch && row.torch.tokens_per_s > 0) row.ratio = row.ours.tokensPerS / row.torch.tokens_per_s;
+  return row;
+}
+
+function progressLine(row: BenchRow): string {
+  const spec = `${row.shape} ${row.workload}`;
+  const ours = row.ours ? `${row.ours.tokensPerS.toFixed(0)} tokens/s` : `failed: ${row.error}`;
+  const torch = row.torch
+    ? `, PyTorch ${row.torch.tokens_per_s.toFixed(0)} tokens/s (×${row.ratio?.toFixed(2) ?? "?"})`
+    : row.torchError
+      ? `, PyTorch failed: ${row.torchError}`
+      : "";
+  return `${spec}: ${ours}${torch}`;
+}

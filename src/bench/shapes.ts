@@ -1,0 +1,89 @@
+/**
+ * Named model shapes for `loratune bench`: Hugging Face config.json objects (the same fields and values as
+ * ../shared/reference/make_model.py writes, so the PyTorch side runs the very same shape), turned into a
+ * ModelConfig by the normal config parser. Weights are made in memory with random values (random-model.ts).
+ */
+import { LoratuneError } from "../errors.ts";
+import { type ModelConfig, parseModelConfig } from "../model/config.ts";
+
+/** Fields every bench config shares (a plain Llama, f32, HF defaults as make_model.py sets them). */
+const COMMON: Record<string, unknown> = {
+  architectures: ["LlamaForCausalLM"],
+  model_type: "llama",
+  hidden_act: "silu",
+  rms_norm_eps: 1e-5,
+  rope_theta: 10000.0,
+  rope_scaling: null,
+  attention_bias: false,
+  attention_dropout: 0.0,
+  mlp_bias: false,
+  initializer_range: 0.02,
+  bos_token_id: 1,
+  eos_token_id: 2,
+  torch_dtype: "float32",
+  use_cache: true,
+  pretraining_tp: 1,
+};
+
+/** Per-shape fields. tiny = stories260K, small = stories15M, smollm135 = SmolLM2-135M (all tied embeddings). */
+const SHAPES: Record<string, Record<string, unknown>> = {
+  tiny: {
+    hidden_size: 64,
+    num_hidden_layers: 5,
+    num_attention_heads: 8,
+    num_key_value_heads: 4,
+    intermediate_size: 172,
+    vocab_size: 512,
+    max_position_embeddings: 512,
+    tie_word_embeddings: true,
+  },
+  small: {
+    hidden_size: 288,
+    num_hidden_layers: 6,
+    num_attention_heads: 6,
+    num_key_value_heads: 6,
+    intermediate_size: 768,
+    vocab_size: 32000,
+    max_position_embeddings: 256,
+    tie_word_embeddings: true,
+  },
+  smollm135: {
+    hidden_size: 576,
+    num_hidden_layers: 30,
+    num_attention_heads: 9,
+    num_key_value_heads: 3,
+    intermediate_size: 1536,
+    vocab_size: 49152,
+    max_position_embeddings: 2048,
+    tie_word_embeddings: true,
+    bos_token_id: 0,
+    eos_token_id: 0,
+  },
+};
+
+export const SHAPE_NAMES: readonly string[] = Object.keys(SHAPES);
+
+/** The config.json object of a named shape (what the PyTorch side loads). */
+export function shapeConfigJson(name: string): Record<string, unknown> {
+  const fields = SHAPES[name];
+  if (!fields) {
+    throw new LoratuneError("ERR_USAGE", `--shapes: unknown shape "${name}" (known: ${SHAPE_NAMES.join(", ")})`);
+  }
+  return { ...COMMON, ...fields };
+}
+
+/** The ModelConfig of a named shape. */
+export function shapeConfig(name: string): ModelConfig {
+  return parseModelConfig(shapeConfigJson(name), `bench shape "${name}"`);
+}
+
+/** Parses a --shapes value ("tiny,small"); every name must be known. */
+export function parseShapeList(value: string): string[] {
+  const names = value
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  if (names.length === 0) throw new LoratuneError("ERR_USAGE", `--shapes: expected shape names, got "${value}"`);
+  for (const n of names) shapeConfigJson(n);
+  return names;
+}

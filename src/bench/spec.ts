@@ -1,0 +1,105 @@
+/**
+ * What the bench parent asks a worker process to measure (a JSON argument) and what the worker answers (one JSON
+ * line on stdout). One (shape, workload) per process, so each peak RSS belongs to one workload alone.
+ */
+import type { StorageDType } from "../io/safetensors.ts";
+import type { BenchTargets } from "./flops.ts";
+import type { ProfileEntry } from "./kernel-profile.ts";
+
+export type ModelWorkload = "train" | "prefill" | "decode";
+
+export interface ModelWorkloadSpec {
+  kind: ModelWorkload;
+  shape: string;
+  dtype: StorageDType;
+  /** LoRA targets (train only). */
+  targets: BenchTargets;
+  r: number;
+  alpha: number;
+  /** Batch rows and sequence length (train, prefill). */
+  B: number;
+  T: number;
+  /** Decode: prompt tokens fed first, then genTokens single-token steps timed. */
+  promptTokens: number;
+  genTokens: number;
+  /** Timed runs (their median is reported) after `warmup` untimed ones. */
+  steps: number;
+  warmup: number;
+  /** Time every kernel call (train only; `bench --profile`). */
+  profile: boolean;
+  seed: number;
+}
+
+export interface PeakSpec {
+  kind: "peak";
+  dtype: StorageDType;
+  /** Matmul shapes [M, N, K] of out[M,N] = a[M,K]·b[N,K]ᵀ. */
+  sizes: [number, number, number][];
+  reps: number;
+}
+
+export interface WriteModelSpec {
+  kind: "write-model";
+  shape: string;
+  dir: string;
+  seed: number;
+}
+
+export type WorkerSpec = ModelWorkloadSpec | PeakSpec | WriteModelSpec;
+
+export interface KernelInfo {
+  backend: string;
+  isa: string;
+  threads: number;
+}
+
+export interface WorkloadResult {
+  kind: ModelWorkload;
+  shape: string;
+  dtype: StorageDType;
+  targets: BenchTargets | null;
+  /** Tokens processed per timed run (B·T for train/prefill, genTokens for decode). */
+  tokensPerRun: number;
+  /** From the median run. */
+  tokensPerS: number;
+  runMsMedian: number;
+  runMs: number[];
+  flopsPerToken: number;
+  gflops: number;
+  peakRssMiB: number;
+  /** Seconds spent making the random model and buffers before the first run. */
+  setupS: number;
+  /** CPU cores other processes used during the timed runs (null off Linux). */
+  otherProcsCores: number | null;
+  kernels: KernelInfo;
+  /** Train: trainable LoRA values, the summary's memory estimate, the last loss, per-phase medians. */
+  trainableParams?: number;
+  estimatedPeakMiB?: number;
+  loss?: number;
+  phasesMs?: { forward: number; backward: number; optimizer: number };
+  /** Train with profile: per-step kernel times, largest first. */
+  profile?: ProfileEntry[];
+}
+
+export interface PeakEntry {
+  variant: "matmulNT" | "matmulNTBf16";
+  M: number;
+  N: number;
+  K: number;
+  gflops: number;
+}
+
+export interface PeakResult {
+  kind: "peak";
+  entries: PeakEntry[];
+  /** Best GFLOP/s of the variant matching the dtype (f32: matmulNT, bf16: matmulNTBf16). */
+  peakGflops: number;
+  kernels: KernelInfo;
+}
+
+export interface WriteModelResult {
+  kind: "write-model";
+  dir: string;
+}
+
+export type WorkerResult = WorkloadResult | PeakResult | WriteModelResult;

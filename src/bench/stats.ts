@@ -1,0 +1,53 @@
+/**
+ * Small measurement helpers: medians, and how busy OTHER processes kept the CPU during a measurement
+ * (the same check bench_lora.py prints as other_procs_cores: above ~0.1 core the figures are disturbed).
+ */
+import { readFileSync } from "node:fs";
+
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** Linux reports /proc/stat in USER_HZ ticks, 100 per second on every mainstream kernel. */
+const TICKS_PER_SECOND = 100;
+
+/** Busy seconds of the whole machine since boot (all but idle and iowait), or null off Linux. */
+function machineBusySeconds(): number | null {
+  try {
+    const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0] ?? "";
+    const v = line.trim().split(/\s+/).slice(1, 9).map(Number);
+    if (v.length < 5 || v.some((x) => !Number.isFinite(x))) return null;
+    const total = v.reduce((a, b) => a + b, 0);
+    return (total - v[3]! - v[4]!) / TICKS_PER_SECOND;
+  } catch {
+    return null;
+  }
+}
+
+function ownCpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+/** Starts a contention measurement; the returned function gives cores used by other processes since then. */
+export function startContentionMeter(): () => number | null {
+  const machine0 = machineBusySeconds();
+  const own0 = ownCpuSeconds();
+  const wall0 = performance.now();
+  return () => {
+    const machine1 = machineBusySeconds();
+    if (machine0 === null || machine1 === null) return null;
+    const wall = (performance.now() - wall0) / 1000;
+    if (wall <= 0) return null;
+    const other = machine1 - machine0 - (ownCpuSeconds() - own0);
+    return Math.round((Math.max(0, other) / wall) * 100) / 100;
+  };
+}
+
+/** Peak resident set size of this process so far, in MiB. */
+export function peakRssMiB(): number {
+  return process.resourceUsage().maxRSS / 1024;
+}

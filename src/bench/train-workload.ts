@@ -1,0 +1,121 @@
+/**
+ * The LoRA training workload: a random-weight model, LoRA (rank r) on q,k,v,o or on every linear, one fixed
+ * random batch of B×T tokens, and timed optimizer steps exactly as the trainer runs them: zero the gradients,
+ * forward (with the chunked loss and its gradient), backward, gradient norm, AdamW update. Dropout 0, as the
+ * PyTorch side. Phases are timed separately so the bench can say where a step's time goes.
+ */
+import { Rng } from "../data/rng.ts";
+import type { Kernels } from "../kernels/types.ts";
+import { attachLora, loraParams, zeroGrads } from "../lora/adapter.ts";
+import { defaultLoraConfig } from "../lora/config.ts";
+import { allocateActivations } from "../model/activations.ts";
+import { backward } from "../model/backward.ts";
+import { forward, type ModelInput } from "../model/forward.ts";
+import { countLabelTokens } from "../model/loss.ts";
+import { AdamW, gradNorm } from "../train/adamw.ts";
+import { QKVO_TARGETS, trainFlopsPerToken } from "./flops.ts";
+import { KernelProfile, profiledKernels } from "./kernel-profile.ts";
+import { estimateTrainingPeakBytes } from "./memory.ts";
+import { makeRandomModel } from "./random-model.ts";
+import { shapeConfig } from "./shapes.ts";
+import type { ModelWorkloadSpec, WorkloadResult } from "./spec.ts";
+import { median, peakRssMiB, startContentionMeter } from "./stats.ts";
+
+/** Learning rate of the timed steps (as bench_lora.py; the value does not change the cost). */
+const LR = 1e-4;
+
+/**
+ * B rows of T random token ids with next-token targets (the last position of each row has none), positions
+ * 0…T-1: the same work as PyTorch's `model(ids, labels=ids)`, which shifts labels inside.
+ */
+export function randomBatch(B: number, T: number, vocab: number, seed: number): ModelInput {
+  const rng = new Rng(seed);
+  const ids = new Int32Array(B * T);
+  for (let i = 0; i < ids.length; i++) ids[i] = rng.nextInt(vocab);
+  const targets = new Int32Array(B * T);
+  const pos = new Int32Array(B * T);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      const i = b * T + t;
+      pos[i] = t;
+      targets[i] = t === T - 1 ? -100 : ids[i + 1]!;
+    }
+  }
+  return { B, T, ids, targets, pos, seg: null };
+}
+
+export function runTrainWorkload(base: Kernels, spec: ModelWorkloadSpec): WorkloadResult {
+  const t0 = performance.now();
+  const profile = spec.profile ? new KernelProfile() : null;
+  const k = profile ? profiledKernels(base, profile) : base;
+  const config = shapeConfig(spec.shape);
+  const model = makeRandomModel(base, config, spec.dtype, spec.seed);
+  const lora = defaultLoraConfig({
+    r: spec.r,
+    loraAlpha: spec.alpha,
+    targetModules: spec.targets === "all-linear" ? "all-linear" : [...QKVO_TARGETS],
+  });
+  const rng = new Rng(spec.seed + 1);
+  attachLora(model, lora, () => rng.next());
+  const params = loraParams(model);
+  const trainable = params.reduce((n, p) => n + p.data.length, 0);
+  const opt = new AdamW(params);
+  const acts = allocateActivations(model, spec.B, spec.T, true);
+  const input = randomBatch(spec.B, spec.T, config.vocabSize, spec.seed + 2);
+  const gradScale = 1 / countLabelTokens(input.targets);
+  const setupS = (performance.now() - t0) / 1000;
+
+  const runMs: number[] = [];
+  const phases = { forward: [] as number[], backward: [] as number[], optimizer: [] as number[] };
+  let loss = Number.NaN;
+  let meter = startContentionMeter();
+  for (let i = 0; i < spec.warmup + spec.steps; i++) {
+    const timed = i >= spec.warmup;
+    if (i === spec.warmup) meter = startContentionMeter();
+    if (profile) profile.recording = timed;
+    const a = performance.now();
+    zeroGrads(params);
+    loss = forward(k, model, acts, input, { uniform: null, gradScale }) * gradScale;
+    const b = performance.now();
+    backward(k, model, acts, input);
+    const c = performance.now();
+    gradNorm(params);
+    opt.update(k, LR);
+    const d = performance.now();
+    if (!timed) continue;
+    runMs.push(d - a);
+    phases.forward.push(b - a);
+    phases.backward.push(c - b);
+    phases.optimizer.push(d - c);
+  }
+  const otherProcsCores = meter();
+  const tokensPerRun = spec.B * spec.T;
+  const ms = median(runMs);
+  const flopsPerToken = trainFlopsPerToken(config, spec.T, trainable);
+  const tokensPerS = tokensPerRun / (ms / 1000);
+  return {
+    kind: "train",
+    shape: spec.shape,
+    dtype: spec.dtype,
+    targets: spec.targets,
+    tokensPerRun,
+    tokensPerS,
+    runMsMedian: ms,
+    runMs,
+    flopsPerToken,
+    gflops: (flopsPerToken * tokensPerS) / 1e9,
+    peakRssMiB: peakRssMiB(),
+    setupS,
+    otherProcsCores,
+    kernels: { backend: base.name, isa: base.isa, threads: base.threads },
+    trainableParams: trainable,
+    estimatedPeakMiB: estimateTrainingPeakBytes(model, trainable, spec.B, spec.T) / 2 ** 20,
+    loss,
+    phasesMs: {
+      forward: median(phases.forward),
+      backward: median(phases.backward),
+      optimizer: median(phases.optimizer),
+    },
+    ...(profile ? { profile: profile.perStep(spec.steps) } : {}),
+  };
+}

@@ -1,0 +1,23 @@
+/**
+ * Bench worker process: `node --import tsx src/bench/worker.ts '<WorkerSpec JSON>'` runs one measurement and
+ * prints its result as one JSON line on stdout (the last line; anything else goes to stderr). Exit 1 on error,
+ * with the message on stderr. A process per workload keeps each peak RSS to that workload alone.
+ */
+import { getKernels } from "../kernels/index.ts";
+import { runSpec } from "./run-spec.ts";
+import type { WorkerSpec } from "./spec.ts";
+
+function main(): void {
+  const arg = process.argv[2];
+  if (!arg) throw new Error("usage: worker.ts '<WorkerSpec JSON>'");
+  const spec = JSON.parse(arg) as WorkerSpec;
+  const result = runSpec(getKernels(), spec);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+try {
+  main();
+} catch (err) {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+}
