@@ -97,7 +97,7 @@ function phaseLines(rows: BenchRow[]): string[] {
   return out.length ? ["", "where a training step's time goes (medians):", ...out] : [];
 }
 
-function profileLines(rows: BenchRow[], top = 15): string[] {
+function profileLines(rows: BenchRow[], top = 25): string[] {
   const out: string[] = [];
   for (const row of rows) {
     const prof = row.ours?.profile;

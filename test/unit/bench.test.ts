@@ -1,0 +1,226 @@
+/**
+ * The bench harness: FLOP formulas against hand-counted shapes, each workload run in-process on the tiny shape
+ * (sanity of tokens/s, loss, phases, memory estimate, kernel profile), the random model directory written for
+ * PyTorch read back by loratune's loader, bench_lora.py arguments, the text report, and one `bench --quick --json`
+ * through the CLI (child processes, no PyTorch).
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import {
+  decodeFlopsPerToken,
+  loraParamCount,
+  matmulParams,
+  prefillFlopsPerToken,
+  trainFlopsPerToken,
+} from "../../src/bench/flops.ts";
+import { formatReport } from "../../src/bench/report.ts";
+import type { BenchReport } from "../../src/bench/run.ts";
+import { workloadSpec } from "../../src/bench/run.ts";
+import { runSpec } from "../../src/bench/run-spec.ts";
+import { parseShapeList, shapeConfig } from "../../src/bench/shapes.ts";
+import type { PeakResult, WorkloadResult } from "../../src/bench/spec.ts";
+import { torchArgs } from "../../src/bench/torch.ts";
+import { benchOptions } from "../../src/cli/bench.ts";
+import { getKernels } from "../../src/kernels/index.ts";
+import { loadModel } from "../../src/model/load.ts";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+const k = getKernels();
+
+const quickOptions = {
+  shapes: ["tiny"],
+  workloads: [],
+  dtype: "f32" as const,
+  torch: "off" as const,
+  quick: true,
+  profile: false,
+  python: "/nonexistent/python",
+  referenceDir: "/nonexistent",
+};
+
+test("FLOP counts: tiny and smollm135 against hand counts", () => {
+  const tiny = shapeConfig("tiny");
+  // per layer: q 64·64 + k 64·32 + v 64·32 + o 64·64 + 3·64·172 = 45312; ×5 layers + head 512·64
+  assert.equal(matmulParams(tiny), 5 * 45312 + 512 * 64);
+  // LoRA r=8 on q,k,v,o: 8·(64+64) + 8·(64+32)·2 + 8·(64+64) = 3584 per layer
+  assert.equal(loraParamCount(tiny, "qkvo", 8), 5 * 3584);
+  assert.equal(loraParamCount(tiny, "all-linear", 8), 5 * (3584 + 2 * 8 * (64 + 172) + 8 * (172 + 64)));
+  // train = 4N + 12·L·T·d + 6·N_lora at T = 256, d = 64
+  assert.equal(trainFlopsPerToken(tiny, 256, 17920), 4 * 259328 + 12 * 5 * 256 * 64 + 6 * 17920);
+  assert.equal(trainFlopsPerToken(tiny, 256, 17920), 2127872);
+  assert.equal(prefillFlopsPerToken(tiny, 256), 2 * 259328 + 4 * 5 * 256 * 64);
+  assert.equal(decodeFlopsPerToken(tiny, 48), 2 * 259328 + 4 * 5 * 48 * 64);
+  // SmolLM2-135M: 30·(576·64·(2·9 + 2·3) + 3·576·1536) + 49152·576 matmul parameters
+  assert.equal(matmulParams(shapeConfig("smollm135")), 134479872);
+});
+
+test("shape names: known ones parse, unknown ones are usage errors", () => {
+  assert.deepEqual(parseShapeList("tiny, smollm135"), ["tiny", "smollm135"]);
+  assert.throws(
+    () => parseShapeList("tiny,huge"),
+    (e: Error & { code?: string }) => e.code === "ERR_USAGE",
+  );
+  const small = shapeConfig("small");
+  assert.equal(small.numKvHeads, 6);
+  assert.equal(small.vocabSize, 32000);
+  assert.equal(shapeConfig("smollm135").numKvHeads, 3);
+});
+
+const trainSpec = { ...workloadSpec("tiny", "train", quickOptions), profile: true };
+let trainResult: WorkloadResult | undefined;
+/** One in-process quick training run of the tiny shape, shared by the tests that need a result. */
+function tinyTrain(): WorkloadResult {
+  trainResult ??= runSpec(k, trainSpec) as WorkloadResult;
+  return trainResult;
+}
+
+test("train workload in-process (tiny, quick): tokens/s, loss ≈ ln V, phases, estimate, profile", () => {
+  const spec = trainSpec;
+  const r = tinyTrain();
+  assert.equal(r.kind, "train");
+  assert.equal(r.runMs.length, spec.steps);
+  assert.equal(r.tokensPerRun, spec.B * spec.T);
+  assert.ok(r.tokensPerS > 0 && Number.isFinite(r.tokensPerS));
+  assert.ok(Math.abs(r.tokensPerS - (r.tokensPerRun * 1000) / r.runMsMedian) < 1e-6 * r.tokensPerS);
+  // random weights with std 0.02: the logits are near zero, so the loss is near ln(512)
+  assert.ok(Math.abs(r.loss! - Math.log(512)) < 0.05, `loss ${r.loss}`);
+  assert.equal(r.trainableParams, 17920);
+  assert.equal(r.flopsPerToken, trainFlopsPerToken(shapeConfig("tiny"), spec.T, 17920));
+  const p = r.phasesMs!;
+  assert.ok(p.forward > 0 && p.backward > 0 && p.optimizer >= 0);
+  assert.ok(r.estimatedPeakMiB! > 60 && r.peakRssMiB > 0);
+  const prof = r.profile!;
+  assert.ok(prof.some((e) => e.key.startsWith("matmulNT ") && e.flops > 0));
+  assert.ok(prof.some((e) => e.key === "attentionBackward"));
+  assert.ok(prof.some((e) => e.key === "adamw"));
+  // per-step kernel time cannot exceed the step time by much (the timed steps include it)
+  const kernelMs = prof.reduce((n, e) => n + e.ms, 0);
+  assert.ok(kernelMs <= Math.max(...r.runMs) * 1.05, `${kernelMs} ms in kernels`);
+});
+
+test("prefill and decode workloads in-process (tiny, quick)", () => {
+  const pre = runSpec(k, workloadSpec("tiny", "prefill", quickOptions)) as WorkloadResult;
+  assert.equal(pre.kind, "prefill");
+  assert.ok(pre.tokensPerS > 0 && pre.gflops > 0);
+  assert.equal(pre.targets, null);
+  const dec = runSpec(k, workloadSpec("tiny", "decode", quickOptions)) as WorkloadResult;
+  assert.equal(dec.kind, "decode");
+  assert.equal(dec.tokensPerRun, 8);
+  assert.ok(dec.tokensPerS > 0);
+  assert.equal(dec.flopsPerToken, decodeFlopsPerToken(shapeConfig("tiny"), 8 + 4));
+});
+
+test("matmul peak: positive GFLOP/s per shape, bf16 entries when asked", () => {
+  const r = runSpec(k, { kind: "peak", dtype: "bf16", sizes: [[32, 48, 40]], reps: 1 }) as PeakResult;
+  assert.deepEqual(
+    r.entries.map((e) => e.variant),
+    ["matmulNT", "matmulNTBf16"],
+  );
+  assert.ok(r.entries.every((e) => e.gflops > 0));
+  assert.equal(r.peakGflops, r.entries[1]!.gflops);
+});
+
+test("the random model directory for PyTorch loads back with the shape's config", () => {
+  const dir = mkdtempSync(join(tmpdir(), "bench-model-"));
+  try {
+    runSpec(k, { kind: "write-model", shape: "tiny", dir: join(dir, "tiny"), seed: 3 });
+    const model = loadModel(join(dir, "tiny"));
+    assert.deepEqual(model.config, shapeConfig("tiny"));
+    assert.equal(model.lmHead, model.embed);
+    const w = model.layers[0]!.q.weight.data as Float32Array;
+    let sq = 0;
+    for (const x of w) sq += x * x;
+    const std = Math.sqrt(sq / w.length);
+    assert.ok(Math.abs(std - 0.02) < 0.002, `weight std ${std}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("bench_lora.py arguments follow the workload", () => {
+  const opts = { ...quickOptions, quick: false, steps: 3, warmup: 1 };
+  const train = torchArgs(workloadSpec("small", "train-all", opts), "/m", 2);
+  assert.deepEqual(train.slice(0, 5), ["/m", "--B", "4", "--T", "256"]);
+  assert.ok(train.includes("--all-linear"));
+  assert.equal(train[train.indexOf("--steps") + 1], "3");
+  assert.equal(train[train.indexOf("--threads") + 1], "2");
+  assert.ok(!torchArgs(workloadSpec("small", "train", opts), "/m", 2).includes("--all-linear"));
+  const dec = torchArgs(workloadSpec("small", "decode", opts), "/m", 2);
+  assert.ok(dec.includes("--generate"));
+  assert.equal(dec[dec.indexOf("--B") + 1], "1");
+  assert.equal(dec[dec.indexOf("--gen-tokens") + 1], "64");
+  assert.ok(torchArgs(workloadSpec("small", "prefill", opts), "/m", 2).includes("--inference"));
+});
+
+test("text report: ratio column and the 20% memory verdict", () => {
+  const ours = tinyTrain();
+  const report: BenchReport = {
+    peak: {
+      kind: "peak",
+      entries: [{ variant: "matmulNT", M: 1, N: 1, K: 1, gflops: 100 }],
+      peakGflops: 100,
+      kernels: ours.kernels,
+    },
+    torch: { version: "x", python: "/p" },
+    settings: { dtype: "f32", quick: true, threads: 2, B: 2, T: 64 },
+    rows: [
+      {
+        shape: "tiny",
+        workload: "train",
+        ours: { ...ours, tokensPerS: 300, peakRssMiB: 130, estimatedPeakMiB: 100 },
+        torch: {
+          tokens_per_s: 200,
+          step_ms_median: 1,
+          step_ms: [1],
+          peak_rss_mb: 400,
+          achieved_gflops: 1,
+          flops_per_token: 1,
+          other_procs_cores: 0,
+          torch_threads: 2,
+          blas: [],
+        },
+        ratio: 1.5,
+      },
+    ],
+    totalS: 1,
+  };
+  const text = formatReport(report);
+  assert.match(text, /tiny\s+train q,k,v,o\s+300\.0/);
+  assert.match(text, /1\.50×/);
+  assert.match(text, /measured \+30\.0%: OFF by more than 20%/);
+  report.rows[0]!.ours!.peakRssMiB = 110;
+  assert.match(formatReport(report), /measured \+10\.0%: within 20%/);
+});
+
+test("CLI: bench --quick --json runs workers and prints one JSON report", () => {
+  const args = ["bench", "--quick", "--json", "--no-torch", "--workloads", "train", "--steps", "1", "--warmup", "0"];
+  const r = spawnSync(process.execPath, [join(ROOT, "bin", "loratune.js"), ...args], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout) as BenchReport;
+  assert.equal(report.torch, null);
+  assert.deepEqual(
+    report.rows.map((row) => [row.shape, row.workload]),
+    [["tiny", "train"]],
+  );
+  for (const row of report.rows) {
+    assert.ok(row.ours && row.ours.tokensPerS > 0 && row.ours.peakRssMiB > 20, JSON.stringify(row));
+    assert.equal(row.ours.runMs.length, 1);
+  }
+  assert.ok(report.peak.peakGflops > 0);
+  assert.match(r.stderr, /tiny train: \d+ tokens\/s/);
+});
+
+test("bad options are usage errors", () => {
+  const flags = { workloads: [], dtype: "f32", torch: true, python: "p", torchReference: "r" };
+  const usage = (e: Error & { code?: string }) => e.code === "ERR_USAGE";
+  assert.throws(() => benchOptions({ ...flags, dtype: "f16" }), usage);
+  assert.throws(() => benchOptions({ ...flags, vsTorch: true, torch: false }), usage);
+  const o = benchOptions({ ...flags, quick: true, vsTorch: true });
+  assert.deepEqual(o.shapes, ["tiny"]);
+  assert.equal(o.torch, "on");
+  assert.deepEqual(benchOptions(flags).shapes, ["tiny", "small", "smollm135"]);
+});
