@@ -14,7 +14,7 @@ import { decodeFlopsPerToken, prefillFlopsPerToken } from "./flops.ts";
 import { makeRandomModel } from "./random-model.ts";
 import { shapeConfig } from "./shapes.ts";
 import type { ModelWorkloadSpec, WorkloadResult } from "./spec.ts";
-import { median, peakRssMiB, startContentionMeter } from "./stats.ts";
+import { kernelInfo, median, peakRssMiB, startContentionMeter } from "./stats.ts";
 import { randomBatch } from "./train-workload.ts";
 
 /** Times `run` warmup + steps times; returns the timed durations (ms) and the contention during them. */
@@ -50,7 +50,7 @@ function result(
     peakRssMiB: peakRssMiB(),
     setupS,
     otherProcsCores: timing.other,
-    kernels: { backend: k.name, isa: k.isa, threads: k.threads },
+    kernels: kernelInfo(k),
   };
 }
 

@@ -6,6 +6,7 @@
 import { Rng } from "../data/rng.ts";
 import type { Kernels } from "../kernels/types.ts";
 import type { PeakEntry, PeakResult, PeakSpec } from "./spec.ts";
+import { kernelInfo } from "./stats.ts";
 
 /** SmolLM2-135M's q/gate projection at 1024 tokens, and 1024³. */
 export const PEAK_SIZES: [number, number, number][] = [
@@ -60,5 +61,5 @@ export function measurePeak(k: Kernels, spec: PeakSpec): PeakResult {
   }
   const wanted = spec.dtype === "bf16" ? "matmulNTBf16" : "matmulNT";
   const peakGflops = Math.max(...entries.filter((e) => e.variant === wanted).map((e) => e.gflops));
-  return { kind: "peak", entries, peakGflops, kernels: { backend: k.name, isa: k.isa, threads: k.threads } };
+  return { kind: "peak", entries, peakGflops, kernels: kernelInfo(k) };
 }

@@ -62,6 +62,7 @@ function header(r: BenchReport): string[] {
       .map((e) => `${e.variant} ${e.M}×${e.N}×${e.K}: ${e.gflops.toFixed(1)}`)
       .join("; ")}; best ${best.variant})`,
   ];
+  if (k.notice) lines.push(`WARNING: ${k.notice}`);
   if (r.torch && "version" in r.torch) lines.push(`PyTorch ${r.torch.version} (${r.torch.python}), same threads`);
   else if (r.torch) lines.push(`PyTorch: not compared (${r.torch.unavailable})`);
   return lines;
@@ -124,6 +125,18 @@ function noteLines(r: BenchReport): string[] {
       "",
       `note: other processes used the CPU during ${busy.length} of ${r.rows.length} rows ` +
         `(up to ${Math.max(...busy.map((b) => Math.max(b.ours?.otherProcsCores ?? 0, b.torch?.other_procs_cores ?? 0))).toFixed(2)} cores): absolute figures are disturbed, ratios less so`,
+    );
+  }
+  const p = r.peak.kernels;
+  const mixed = r.rows.filter(
+    (row) =>
+      row.ours &&
+      `${row.ours.kernels.backend}/${row.ours.kernels.isa}/${row.ours.kernels.threads}` !==
+        `${p.backend}/${p.isa}/${p.threads}`,
+  );
+  if (mixed.length) {
+    out.push(
+      `WARNING: ${mixed.length} rows ran on other kernels than the peak measurement (the addon changed mid-run?)`,
     );
   }
   for (const row of r.rows) {

@@ -105,6 +105,7 @@ export function runBench(o: BenchOptions): BenchReport {
   const sizes = o.quick ? QUICK_PEAK_SIZES : PEAK_SIZES;
   const peak = runWorker({ kind: "peak", dtype: o.dtype, sizes, reps: o.quick ? 2 : 5 }, spawnOpts) as PeakResult;
   say(`matmul peak: ${peak.peakGflops.toFixed(1)} GFLOP/s (${peak.kernels.backend} ${peak.kernels.isa})`);
+  if (peak.kernels.notice) say(`WARNING: ${peak.kernels.notice}`);
   const threads = o.threads ?? peak.kernels.threads;
   const rows: BenchRow[] = [];
   const tmp = torch ? mkdtempSync(join(tmpdir(), "loratune-bench-")) : null;

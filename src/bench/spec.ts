@@ -51,6 +51,8 @@ export interface KernelInfo {
   backend: string;
   isa: string;
   threads: number;
+  /** Why the native kernels are not in use, when they are not. */
+  notice?: string;
 }
 
 export interface WorkloadResult {

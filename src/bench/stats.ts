@@ -3,6 +3,9 @@
  * (the same check bench_lora.py prints as other_procs_cores: above ~0.1 core the figures are disturbed).
  */
 import { readFileSync } from "node:fs";
+import { kernelNotice } from "../kernels/index.ts";
+import type { Kernels } from "../kernels/types.ts";
+import type { KernelInfo } from "./spec.ts";
 
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) return Number.NaN;
@@ -50,4 +53,10 @@ export function startContentionMeter(): () => number | null {
 /** Peak resident set size of this process so far, in MiB. */
 export function peakRssMiB(): number {
   return process.resourceUsage().maxRSS / 1024;
+}
+
+/** Which kernels made a measurement, with the reason when the native ones could not be loaded. */
+export function kernelInfo(k: Kernels): KernelInfo {
+  const notice = kernelNotice();
+  return { backend: k.name, isa: k.isa, threads: k.threads, ...(notice ? { notice } : {}) };
 }

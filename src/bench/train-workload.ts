@@ -19,7 +19,7 @@ import { estimateTrainingPeakBytes } from "./memory.ts";
 import { makeRandomModel } from "./random-model.ts";
 import { shapeConfig } from "./shapes.ts";
 import type { ModelWorkloadSpec, WorkloadResult } from "./spec.ts";
-import { median, peakRssMiB, startContentionMeter } from "./stats.ts";
+import { kernelInfo, median, peakRssMiB, startContentionMeter } from "./stats.ts";
 
 /** Learning rate of the timed steps (as bench_lora.py; the value does not change the cost). */
 const LR = 1e-4;
@@ -107,7 +107,7 @@ export function runTrainWorkload(base: Kernels, spec: ModelWorkloadSpec): Worklo
     peakRssMiB: peakRssMiB(),
     setupS,
     otherProcsCores,
-    kernels: { backend: base.name, isa: base.isa, threads: base.threads },
+    kernels: kernelInfo(base),
     trainableParams: trainable,
     estimatedPeakMiB: estimateTrainingPeakBytes(model, trainable, spec.B, spec.T) / 2 ** 20,
     loss,
