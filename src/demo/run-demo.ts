@@ -194,14 +194,12 @@ function writeDemoReport(o: DemoOptions, test: PromptRow[], before: Scored, afte
     },
     samples: {
       title: "Held-out examples",
-      rows: test
-        .slice(0, 10)
-        .map((r, i) => ({
-          prompt: r.prompt,
-          expected: r.completion,
-          before: before.predictions[i]!,
-          after: after.predictions[i]!,
-        })),
+      rows: test.slice(0, 10).map((r, i) => ({
+        prompt: r.prompt,
+        expected: r.completion,
+        before: before.predictions[i]!,
+        after: after.predictions[i]!,
+      })),
     },
   });
 }
