@@ -176,6 +176,7 @@ static void cvt_f32_f16(uint16_t* out, const float* in, int64_t n) {
 
 static void k_gemm(Pool& pool, const GemmArgs& g) {
   if (gemm_is_small(g)) gemm_small(pool, g);
+  else if (gemm_is_skinny(g)) gemm_skinny(pool, g);
   else gemm_packed<KernF32>(pool, g);
 }
 

@@ -188,6 +188,7 @@ static bool has_bf16_dot() {
 
 static void k_gemm(Pool& pool, const GemmArgs& g) {
   if (gemm_is_small(g)) gemm_small(pool, g);
+  else if (gemm_is_skinny(g)) gemm_skinny(pool, g);
   else if (g.bf16B && has_bf16_dot()) gemm_packed<KernBf16>(pool, g);
   else gemm_packed<KernF32>(pool, g);
 }

@@ -18,7 +18,7 @@ namespace lt {
 // How long a worker spins for the next task before parking on the condition variable. Kernel calls from a
 // training step follow each other within microseconds, so a short spin keeps the workers hot without
 // burning a core while JavaScript does something else.
-static constexpr auto kSpin = std::chrono::microseconds(300);
+static constexpr auto kSpin = std::chrono::microseconds(200);
 
 Pool::Pool(int threads) : nthreads_(threads < 1 ? 1 : threads), scratch_(static_cast<size_t>(nthreads_) * kNumSlots) {
   workers_.reserve(nthreads_ - 1);
@@ -75,7 +75,12 @@ void Pool::run(TaskFn fn, void* ctx, bool parallel) {
     park_cv_.notify_all();
   }
   fn(ctx, 0, nthreads_);
-  while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
+  // Workers usually finish within microseconds of the caller; if one was descheduled (an oversubscribed
+  // machine), stop burning the caller's time slice.
+  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins < 4096) cpu_relax();
+    else std::this_thread::yield();
+  }
 }
 
 void* Pool::grow(Buffer& b, size_t bytes) {

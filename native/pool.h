@@ -17,7 +17,7 @@ namespace lt {
 using TaskFn = void (*)(void* ctx, int tid, int nthreads);
 
 // Named scratch slots per thread: gemm packing buffers and kernel-specific work areas never overlap.
-enum ScratchSlot : int { kPackA = 0, kPackB = 1, kWork0 = 2, kWork1 = 3, kWork2 = 4, kNumSlots = 5 };
+enum ScratchSlot : int { kPackA, kPackB, kWork0, kWork1, kWork2, kWork3, kNumSlots };
 
 class Pool {
  public:

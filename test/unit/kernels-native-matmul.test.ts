@@ -1,7 +1,7 @@
 /**
  * Native matmul parity: every variant (NT, NN, TN, NTBf16, NNBf16; overwrite and accumulate) against the reference
  * kernels, under every ISA this CPU has at 1 and 2 threads (plus 4 for the 2-D thread grid), on odd shapes and
- * shapes that cross the cache blocks (K > 384, M > 240, the small-M path for M ≤ 4). Errors are bounded per
+ * shapes that cross the cache blocks (K > 384, M > 240), the small-M path (M ≤ 4) and the skinny NT path (N ≤ 16). Errors are bounded per
  * element by rtol·Σ_k|a||b|: f32 rounding for f32 kernels, bf16 rounding of the activations for the
  * AVX512_BF16 path. Elements past M·N must stay untouched.
  */
@@ -32,6 +32,8 @@ const SHAPES: [number, number, number][] = [
   [33, 7, 1],
   [127, 127, 127],
   [13, 45, 0],
+  [130, 16, 300],
+  [45, 13, 70],
   [250, 70, 390],
   [61, 300, 800],
 ];
