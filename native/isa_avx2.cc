@@ -79,7 +79,10 @@ struct V {
   }
 };
 
+#include "scalar.inc"
+#include "pack.inc"
 #include "gemm.inc"
+#include "gemm_thin.inc"
 
 // ---------------------------------------------------------------------------------------------- micro-kernel
 // C[6, 16] (+)= Ap[6, kc] · Bp[kc, 16]; accumulators are 12 named ymm registers.

@@ -60,7 +60,10 @@ struct V {
   }
 };
 
+#include "scalar.inc"
+#include "pack.inc"
 #include "gemm.inc"
+#include "gemm_thin.inc"
 
 // ---------------------------------------------------------------------------------------------- micro-kernels
 // C[12, 32] (+)= Ap[12, kc] · Bp[kc, 32]; accumulators are 24 named zmm registers.

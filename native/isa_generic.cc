@@ -87,7 +87,10 @@ struct V {
   }
 };
 
+#include "scalar.inc"
+#include "pack.inc"
 #include "gemm.inc"
+#include "gemm_thin.inc"
 
 // ---------------------------------------------------------------------------------------------- micro-kernel
 // C[6, 8] (+)= Ap[6, kc] · Bp[kc, 8]; accumulators are 12 named four-lane vectors.
