@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { LoratuneError } from "../errors.ts";
 import type { StorageDType } from "../io/safetensors.ts";
 import { PEAK_SIZES, QUICK_PEAK_SIZES } from "./peak.ts";
-import { runWorker } from "./spawn.ts";
+import { killActiveChildren, runWorker } from "./spawn.ts";
 import type { ModelWorkloadSpec, PeakResult, WorkloadResult } from "./spec.ts";
 import { probeTorch, runTorchWorkload, type TorchResult, type TorchSetup } from "./torch.ts";
 
@@ -95,7 +95,7 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-export function runBench(o: BenchOptions): BenchReport {
+export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const started = performance.now();
   const say = o.onProgress ?? (() => {});
   const spawnOpts = o.threads !== undefined ? { threads: o.threads } : {};
@@ -103,24 +103,29 @@ export function runBench(o: BenchOptions): BenchReport {
   const torch: TorchSetup | null =
     torchInfo && "version" in torchInfo ? { ...torchInfo, referenceDir: o.referenceDir } : null;
   const sizes = o.quick ? QUICK_PEAK_SIZES : PEAK_SIZES;
-  const peak = runWorker({ kind: "peak", dtype: o.dtype, sizes, reps: o.quick ? 2 : 5 }, spawnOpts) as PeakResult;
+  const peak = (await runWorker(
+    { kind: "peak", dtype: o.dtype, sizes, reps: o.quick ? 2 : 5 },
+    spawnOpts,
+  )) as PeakResult;
   say(`matmul peak: ${peak.peakGflops.toFixed(1)} GFLOP/s (${peak.kernels.backend} ${peak.kernels.isa})`);
   if (peak.kernels.notice) say(`WARNING: ${peak.kernels.notice}`);
   const threads = o.threads ?? peak.kernels.threads;
   const rows: BenchRow[] = [];
   const tmp = torch ? mkdtempSync(join(tmpdir(), "loratune-bench-")) : null;
+  const stop = onInterrupt(tmp);
   try {
     for (const shape of o.shapes) {
-      const modelDir = tmp ? writeTorchModel(shape, tmp, spawnOpts, say) : null;
+      const modelDir = tmp ? await writeTorchModel(shape, tmp, spawnOpts, say) : null;
       for (const workload of o.workloads) {
         const spec = workloadSpec(shape, workload, o);
-        const row = runRow(spec, workload, spawnOpts, torch && modelDir ? { torch, modelDir, threads } : null);
+        const row = await runRow(spec, workload, spawnOpts, torch && modelDir ? { torch, modelDir, threads } : null);
         say(progressLine(row));
         rows.push(row);
       }
       if (modelDir) rmSync(modelDir, { recursive: true, force: true });
     }
   } finally {
+    stop();
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   }
   const first = workloadSpec(o.shapes[0] ?? "tiny", "train", o);
@@ -133,15 +138,34 @@ export function runBench(o: BenchOptions): BenchReport {
   };
 }
 
+/**
+ * On SIGINT/SIGTERM: end the running worker or PyTorch child, remove the temporary model directory, exit 130.
+ * Returns the function that removes the handlers.
+ */
+function onInterrupt(tmp: string | null): () => void {
+  const handler = () => {
+    killActiveChildren();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+    process.stderr.write("bench interrupted\n");
+    process.exit(130);
+  };
+  process.once("SIGINT", handler);
+  process.once("SIGTERM", handler);
+  return () => {
+    process.off("SIGINT", handler);
+    process.off("SIGTERM", handler);
+  };
+}
+
 /** Writes the shape's random model for PyTorch; null (and a note) when that fails. */
-function writeTorchModel(
+async function writeTorchModel(
   shape: string,
   tmp: string,
   spawnOpts: { threads?: number },
   say: (s: string) => void,
-): string | null {
+): Promise<string | null> {
   try {
-    runWorker({ kind: "write-model", shape, dir: join(tmp, shape), seed: 0 }, spawnOpts);
+    await runWorker({ kind: "write-model", shape, dir: join(tmp, shape), seed: 0 }, spawnOpts);
     return join(tmp, shape);
   } catch (err) {
     say(`PyTorch side skipped for ${shape}: ${errorText(err)}`);
@@ -149,21 +173,21 @@ function writeTorchModel(
   }
 }
 
-function runRow(
+async function runRow(
   spec: ModelWorkloadSpec,
   workload: WorkloadName,
   spawnOpts: { threads?: number },
   vs: { torch: TorchSetup; modelDir: string; threads: number } | null,
-): BenchRow {
+): Promise<BenchRow> {
   const row: BenchRow = { shape: spec.shape, workload, ours: null, torch: null, ratio: null };
   try {
-    row.ours = runWorker(spec, spawnOpts) as WorkloadResult;
+    row.ours = (await runWorker(spec, spawnOpts)) as WorkloadResult;
   } catch (err) {
     row.error = errorText(err);
   }
   if (vs) {
     try {
-      row.torch = runTorchWorkload(vs.torch, spec, vs.modelDir, vs.threads);
+      row.torch = await runTorchWorkload(vs.torch, spec, vs.modelDir, vs.threads);
     } catch (err) {
       row.torchError = errorText(err);
     }

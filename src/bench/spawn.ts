@@ -1,35 +1,80 @@
 /**
- * Starts a bench worker (worker.ts) in a fresh Node process with tsx's loader and waits for its one-line JSON
- * answer. The child inherits stderr (its errors show as they happen); LORATUNE_THREADS is set when the bench
- * was given --threads.
+ * Child processes of the bench: bench workers (worker.ts in a fresh Node with tsx's loader, answering one JSON
+ * line) and the PyTorch script. Children are tracked while they run so that an interrupted bench ends them
+ * (killActiveChildren) instead of leaving them to disturb the machine. Worker stderr is passed through.
  */
-import { spawnSync } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { LoratuneError } from "../errors.ts";
 import type { WorkerResult, WorkerSpec } from "./spec.ts";
 
 const WORKER = fileURLToPath(new URL("./worker.ts", import.meta.url));
+const active = new Set<ChildProcess>();
+
+export interface ChildResult {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  error?: Error;
+}
+
+/** Runs a command to completion; stderr is captured, or passed through when `passStderr`. */
+export function runChild(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  passStderr: boolean,
+): Promise<ChildResult> {
+  return new Promise((resolveResult) => {
+    const child = spawn(command, args, { env, stdio: ["ignore", "pipe", passStderr ? "inherit" : "pipe"] });
+    active.add(child);
+    let stdout = "";
+    let stderr = "";
+    let error: Error | undefined;
+    child.stdout?.setEncoding("utf8").on("data", (s: string) => {
+      stdout += s;
+    });
+    child.stderr?.setEncoding("utf8").on("data", (s: string) => {
+      stderr += s;
+    });
+    child.on("error", (e) => {
+      error = e;
+    });
+    child.on("close", (status, signal) => {
+      active.delete(child);
+      resolveResult({ status, signal, stdout, stderr, ...(error ? { error } : {}) });
+    });
+  });
+}
+
+/** Ends every child still running (SIGTERM). */
+export function killActiveChildren(): void {
+  for (const child of active) child.kill("SIGTERM");
+}
+
+/** The last line of a child's stdout when it is a JSON object, else null. */
+export function lastJsonLine(stdout: string): string | null {
+  const last = stdout.trim().split("\n").at(-1) ?? "";
+  return last.startsWith("{") ? last : null;
+}
 
 export interface SpawnOptions {
   /** Kernel threads for the child (LORATUNE_THREADS); undefined keeps the default (every core). */
   threads?: number;
 }
 
-export function runWorker(spec: WorkerSpec, o: SpawnOptions = {}): WorkerResult {
+export async function runWorker(spec: WorkerSpec, o: SpawnOptions = {}): Promise<WorkerResult> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   if (o.threads !== undefined) env.LORATUNE_THREADS = String(o.threads);
-  const r = spawnSync(process.execPath, ["--import", import.meta.resolve("tsx"), WORKER, JSON.stringify(spec)], {
-    encoding: "utf8",
-    env,
-    stdio: ["ignore", "pipe", "inherit"],
-    maxBuffer: 16 * 2 ** 20,
-  });
-  const lastLine = (r.stdout ?? "").trim().split("\n").at(-1) ?? "";
-  if (r.status !== 0 || !lastLine.startsWith("{")) {
+  const args = ["--import", import.meta.resolve("tsx"), WORKER, JSON.stringify(spec)];
+  const r = await runChild(process.execPath, args, env, true);
+  const line = lastJsonLine(r.stdout);
+  if (r.status !== 0 || line === null) {
     const why = r.error?.message ?? (r.signal ? `killed by ${r.signal}` : `exit ${r.status}`);
     throw new LoratuneError("ERR_IO", `bench worker for ${describeSpec(spec)} failed (${why})`);
   }
-  return JSON.parse(lastLine) as WorkerResult;
+  return JSON.parse(line) as WorkerResult;
 }
 
 export function describeSpec(spec: WorkerSpec): string {

@@ -9,6 +9,7 @@ import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { LoratuneError } from "../errors.ts";
+import { lastJsonLine, runChild } from "./spawn.ts";
 import type { ModelWorkloadSpec } from "./spec.ts";
 
 export const DEFAULT_PYTHON = "/usr/bin/python3";
@@ -85,25 +86,22 @@ export function torchArgs(spec: ModelWorkloadSpec, modelDir: string, threads: nu
 }
 
 /** Runs bench_lora.py for one workload; throws with its stderr tail when it fails. */
-export function runTorchWorkload(
+export async function runTorchWorkload(
   setup: TorchSetup,
   spec: ModelWorkloadSpec,
   modelDir: string,
   threads: number,
-): TorchResult {
+): Promise<TorchResult> {
   const script = join(setup.referenceDir, "bench_lora.py");
-  const r = spawnSync(setup.python, [script, ...torchArgs(spec, modelDir, threads)], {
-    encoding: "utf8",
-    env: { ...process.env, MALLOC_MMAP_MAX_: "0", MALLOC_TRIM_THRESHOLD_: "68719476736" },
-    maxBuffer: 16 * 2 ** 20,
-  });
-  const lastLine = (r.stdout ?? "").trim().split("\n").at(-1) ?? "";
-  if (r.status !== 0 || !lastLine.startsWith("{")) {
-    const tail = (r.stderr ?? "").trim().split("\n").slice(-3).join(" | ");
+  const env = { ...process.env, MALLOC_MMAP_MAX_: "0", MALLOC_TRIM_THRESHOLD_: "68719476736" };
+  const r = await runChild(setup.python, [script, ...torchArgs(spec, modelDir, threads)], env, false);
+  const line = lastJsonLine(r.stdout);
+  if (r.status !== 0 || line === null) {
+    const tail = r.stderr.trim().split("\n").slice(-3).join(" | ");
     throw new LoratuneError(
       "ERR_IO",
       `${script} failed for ${spec.shape} ${spec.kind} (exit ${r.status}): ${tail || r.error?.message || "no output"}`,
     );
   }
-  return JSON.parse(lastLine) as TorchResult;
+  return JSON.parse(line) as TorchResult;
 }

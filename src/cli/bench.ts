@@ -80,9 +80,9 @@ export function registerBench(program: Command): void {
     .option("--json", "print one JSON object (progress still goes to stderr)")
     .option("--quick", "fast smoke run: tiny shape, batch 2×64, 2 timed runs")
     .option("--profile", "time every kernel call of the training steps and list the slowest")
-    .action((f: BenchFlags) => {
+    .action(async (f: BenchFlags) => {
       const options = benchOptions(f, (line) => process.stderr.write(`${line}\n`));
-      const report = runBench(options);
+      const report = await runBench(options);
       if (f.json) console.log(JSON.stringify(report));
       else console.log(formatReport(report));
       const failed = report.rows.filter((r) => r.error).length;
