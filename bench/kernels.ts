@@ -126,14 +126,22 @@ for c in cases:
     print(rates[len(rates) // 2], flush=True)
 `;
 
-/** OpenBLAS GFLOP/s per case at `threads`, or undefined when python/numpy is missing. */
+/** The f32 product OpenBLAS runs for a case (bf16 rows reuse the f32 product of the same shape). */
+function blasKey(c: Case): string {
+  return `${c.variant.replace("Bf16", "")} ${c.M} ${c.N} ${c.K}`;
+}
+
+/** OpenBLAS GFLOP/s per case at `threads` (each distinct f32 product once), or undefined without python/numpy. */
 function openblas(python: string, cases: Case[], threads: number): number[] | undefined {
   if (!existsSync(python)) return undefined;
+  const unique = [...new Map(cases.map((c) => [blasKey(c), c])).values()];
   const env = { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) };
-  const r = spawnSync(python, ["-c", PY], { input: JSON.stringify(cases), env, encoding: "utf8" });
+  const r = spawnSync(python, ["-c", PY], { input: JSON.stringify(unique), env, encoding: "utf8" });
   if (r.status !== 0) return undefined;
   const rates = r.stdout.trim().split("\n").map(Number);
-  return rates.length === cases.length && rates.every(Number.isFinite) ? rates : undefined;
+  if (rates.length !== unique.length || !rates.every(Number.isFinite)) return undefined;
+  const byKey = new Map(unique.map((c, i) => [blasKey(c), rates[i]!]));
+  return cases.map((c) => byKey.get(blasKey(c))!);
 }
 
 function fmt(x: number | undefined, width: number, digits = 1): string {
