@@ -29,7 +29,7 @@
           "type": "static_library",
           "sources": ["native/isa_avx512.cc"],
           "cflags_cc": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512bf16", "-mfma", "-mf16c",
-                        "-Wno-maybe-uninitialized"]
+                        "-Wno-maybe-uninitialized", "-Wno-uninitialized"]
         }
       ]
     }]

@@ -105,16 +105,82 @@ struct V {
 #define LT_DECL(i) __m256 c##i##_0 = _mm256_setzero_ps(), c##i##_1 = _mm256_setzero_ps();
 #define LT_ALL(M) M(0) M(1) M(2) M(3) M(4) M(5)
 
+// ---------------------------------------------------------------------------------------------- transposing packs
+// NT products read both operands along k, so packing transposes them: 8×8 at a time in registers.
+
+// Transposes an 8×8 tile of floats: row i < nrows from src + i·ld (zero rows beyond), column c stored to
+// dst + c·dstride, the first `lanes` values only.
+static inline void transpose8(const float* src, int64_t ld, int64_t nrows, float* dst, int64_t dstride, int lanes) {
+  __m256 r[8], t[8];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) r[i] = i < nrows ? _mm256_loadu_ps(src + i * ld) : _mm256_setzero_ps();
+#pragma GCC unroll 4
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+#pragma GCC unroll 2
+  for (int i = 0; i < 8; i += 4) {  // r[i + j] = [a_j b_j c_j d_j | a_{4+j} b_{4+j} c_{4+j} d_{4+j}]
+    r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+    r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+  }
+  const __m256i mask = V::mask(lanes);
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) {
+    const __m256 lo = _mm256_permute2f128_ps(r[j], r[j + 4], 0x20), hi = _mm256_permute2f128_ps(r[j], r[j + 4], 0x31);
+    if (lanes == 8) {
+      _mm256_storeu_ps(dst + j * dstride, lo);
+      _mm256_storeu_ps(dst + (j + 4) * dstride, hi);
+    } else {
+      _mm256_maskstore_ps(dst + j * dstride, mask, lo);
+      _mm256_maskstore_ps(dst + (j + 4) * dstride, mask, hi);
+    }
+  }
+}
+
+// A block of an NT/NN product (A stored [M, K]) as 6-row panels: dst[k·6 + r].
+static void pack_a_rows(float* __restrict dst, const GemmArgs& g, int64_t m0, int64_t mc, int64_t k0, int64_t kc) {
+  for (int64_t ir = 0; ir < mc; ir += 6) {
+    const int64_t mr = imin(6, mc - ir);
+    const float* src = g.A + (m0 + ir) * g.lda + k0;
+    float* d = dst + ir * kc;
+    int64_t k = 0;
+    for (; k + 8 <= kc; k += 8) transpose8(src + k, g.lda, mr, d + k * 6, 6, 6);
+    for (; k < kc; ++k)
+      for (int64_t r = 0; r < 6; ++r) d[k * 6 + r] = r < mr ? src[r * g.lda + k] : 0.f;
+  }
+}
+
+// B block of an NT product (B stored [N, K], f32) as 16-column panels: dst[k·16 + j].
+static void pack_b_rows(float* __restrict dst, const GemmArgs& g, int64_t n0, int64_t nc, int64_t k0, int64_t kc) {
+  const float* b = static_cast<const float*>(g.B);
+  for (int64_t jr = 0; jr < nc; jr += 16) {
+    float* d = dst + jr * kc;
+    for (int64_t half = 0; half < 16; half += 8) {
+      const int64_t rows = imax(0, imin(8, nc - jr - half));
+      const float* src = b + (n0 + jr + half) * g.ldb + k0;
+      int64_t k = 0;
+      for (; k + 8 <= kc; k += 8) transpose8(src + k, g.ldb, rows, d + k * 16 + half, 16, 8);
+      for (; k < kc; ++k)
+        for (int64_t j = 0; j < 8; ++j) d[k * 16 + half + j] = j < rows ? src[j * g.ldb + k] : 0.f;
+    }
+  }
+}
+
 struct KernF32 {
   static constexpr int MR = 6, NR = 16, KSTEP = 1;
   static constexpr int64_t KC = 384, MC = 240, NC = 4096;
   using PA = float;
   using PB = float;
   static void packA(float* d, const GemmArgs& g, int64_t m0, int64_t mc, int64_t k0, int64_t kc) {
-    pack_a_block_f32<MR>(d, g, m0, mc, k0, kc);
+    if (g.transA) pack_a_block_f32<MR>(d, g, m0, mc, k0, kc);
+    else pack_a_rows(d, g, m0, mc, k0, kc);
   }
   static void packB(float* d, const GemmArgs& g, int64_t n0, int64_t nc, int64_t k0, int64_t kc) {
-    pack_b_block_f32<NR>(d, g, n0, nc, k0, kc);
+    if (g.transB && !g.bf16B) pack_b_rows(d, g, n0, nc, k0, kc);
+    else pack_b_block_f32<NR>(d, g, n0, nc, k0, kc);
   }
   static void ukr(int64_t kc, const float* __restrict A, const float* __restrict B, float* __restrict C, int64_t ldc,
                   bool add) {

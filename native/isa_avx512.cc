@@ -92,16 +92,108 @@ struct V {
 #define LT_DECL(i) __m512 c##i##_0 = _mm512_setzero_ps(), c##i##_1 = _mm512_setzero_ps();
 #define LT_ALL(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11)
 
+// ---------------------------------------------------------------------------------------------- transposing packs
+// NT products read both operands along k, so packing transposes them. Scalar packing costs ~10% of an NT product;
+// these do it 16×16 at a time in registers.
+
+// Transposes a 16×16 tile of 32-bit values: row i < nrows from src + i·ld (zero rows beyond), column c stored to
+// dst + c·dstride under `mask` (its lanes are the rows).
+static inline void transpose16(const float* src, int64_t ld, int64_t nrows, float* dst, int64_t dstride,
+                               __mmask16 mask) {
+  __m512 r[16], t[16];
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) r[i] = i < nrows ? _mm512_loadu_ps(src + i * ld) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+  for (int i = 0; i < 16; i += 2) {  // [a0 b0 a1 b1 | a4 b4 a5 b5 | …] and [a2 b2 a3 b3 | …]
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 16; i += 4) {  // r[i + j] = [a_j b_j c_j d_j | a_{4+j} … | a_{8+j} … | a_{12+j} …]
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+  }
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) {  // 128-bit lanes 0, 2 and 1, 3 of rows i and i + 4
+    t[j] = _mm512_shuffle_f32x4(r[j], r[j + 4], 0x88);
+    t[j + 4] = _mm512_shuffle_f32x4(r[j], r[j + 4], 0xdd);
+    t[j + 8] = _mm512_shuffle_f32x4(r[j + 8], r[j + 12], 0x88);
+    t[j + 12] = _mm512_shuffle_f32x4(r[j + 8], r[j + 12], 0xdd);
+  }
+#pragma GCC unroll 8
+  for (int j = 0; j < 8; ++j) {  // column j and j + 8
+    _mm512_mask_storeu_ps(dst + j * dstride, mask, _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88));
+    _mm512_mask_storeu_ps(dst + (j + 8) * dstride, mask, _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd));
+  }
+}
+
+// A block of an NT/NN product (A stored [M, K]) as 12-row panels: dst[k·12 + r].
+static void pack_a_rows(float* __restrict dst, const GemmArgs& g, int64_t m0, int64_t mc, int64_t k0, int64_t kc) {
+  for (int64_t ir = 0; ir < mc; ir += 12) {
+    const int64_t mr = imin(12, mc - ir);
+    const float* src = g.A + (m0 + ir) * g.lda + k0;
+    float* d = dst + ir * kc;
+    int64_t k = 0;
+    for (; k + 16 <= kc; k += 16) transpose16(src + k, g.lda, mr, d + k * 12, 12, 0x0fff);
+    for (; k < kc; ++k)
+      for (int64_t r = 0; r < 12; ++r) d[k * 12 + r] = r < mr ? src[r * g.lda + k] : 0.f;
+  }
+}
+
+// B block of an NT product (B stored [N, K], f32) as 32-column panels: dst[k·32 + j].
+static void pack_b_rows(float* __restrict dst, const GemmArgs& g, int64_t n0, int64_t nc, int64_t k0, int64_t kc) {
+  const float* b = static_cast<const float*>(g.B);
+  for (int64_t jr = 0; jr < nc; jr += 32) {
+    float* d = dst + jr * kc;
+    for (int64_t half = 0; half < 32; half += 16) {
+      const int64_t rows = imax(0, imin(16, nc - jr - half));
+      const float* src = b + (n0 + jr + half) * g.ldb + k0;
+      int64_t k = 0;
+      for (; k + 16 <= kc; k += 16) transpose16(src + k, g.ldb, rows, d + k * 32 + half, 32, 0xffff);
+      for (; k < kc; ++k)
+        for (int64_t j = 0; j < 16; ++j) d[k * 32 + half + j] = j < rows ? src[j * g.ldb + k] : 0.f;
+    }
+  }
+}
+
+// bf16 B block of an NT product as 32-column panels of k-pairs: a pair is one 32-bit word of a row of B.
+static void pack_b_rows_pairs(uint32_t* __restrict dst, const GemmArgs& g, int64_t n0, int64_t nc, int64_t k0,
+                              int64_t kc) {
+  const uint16_t* b = static_cast<const uint16_t*>(g.B);
+  const int64_t kp = ceil_div(kc, 2), full = kc / 2;
+  for (int64_t jr = 0; jr < nc; jr += 32) {
+    uint32_t* d = dst + jr * kp;
+    for (int64_t half = 0; half < 32; half += 16) {
+      const int64_t rows = imax(0, imin(16, nc - jr - half));
+      const uint16_t* src = b + (n0 + jr + half) * g.ldb + k0;
+      int64_t p = 0;
+      for (; p + 16 <= full; p += 16)  // 16 rows × 16 pairs, as floats: only bits are moved
+        transpose16(reinterpret_cast<const float*>(src + 2 * p), g.ldb / 2, rows,
+                    reinterpret_cast<float*>(d + p * 32 + half), 32, 0xffff);
+      for (; p < kp; ++p)
+        for (int64_t j = 0; j < 16; ++j) {
+          const uint16_t* row = src + j * g.ldb + 2 * p;
+          const uint32_t lo = j < rows ? row[0] : 0u, hi = j < rows && 2 * p + 1 < kc ? row[1] : 0u;
+          d[p * 32 + half + j] = lo | (hi << 16);
+        }
+    }
+  }
+}
+
 struct KernF32 {
   static constexpr int MR = 12, NR = 32, KSTEP = 1;
   static constexpr int64_t KC = 384, MC = 240, NC = 4096;
   using PA = float;
   using PB = float;
   static void packA(float* d, const GemmArgs& g, int64_t m0, int64_t mc, int64_t k0, int64_t kc) {
-    pack_a_block_f32<MR>(d, g, m0, mc, k0, kc);
+    if (g.transA) pack_a_block_f32<MR>(d, g, m0, mc, k0, kc);
+    else pack_a_rows(d, g, m0, mc, k0, kc);
   }
   static void packB(float* d, const GemmArgs& g, int64_t n0, int64_t nc, int64_t k0, int64_t kc) {
-    pack_b_block_f32<NR>(d, g, n0, nc, k0, kc);
+    if (g.transB && !g.bf16B) pack_b_rows(d, g, n0, nc, k0, kc);
+    else pack_b_block_f32<NR>(d, g, n0, nc, k0, kc);
   }
   static void ukr(int64_t kc, const float* __restrict A, const float* __restrict B, float* __restrict C, int64_t ldc,
                   bool add) {
@@ -126,7 +218,8 @@ struct KernBf16 {
     pack_a_block_pairs<MR>(d, g, m0, mc, k0, kc);
   }
   static void packB(uint32_t* d, const GemmArgs& g, int64_t n0, int64_t nc, int64_t k0, int64_t kc) {
-    pack_b_block_pairs<NR>(d, g, n0, nc, k0, kc);
+    if (g.transB && g.ldb % 2 == 0) pack_b_rows_pairs(d, g, n0, nc, k0, kc);
+    else pack_b_block_pairs<NR>(d, g, n0, nc, k0, kc);
   }
   static void ukr(int64_t kp, const uint32_t* __restrict A, const uint32_t* __restrict B, float* __restrict C,
                   int64_t ldc, bool add) {
