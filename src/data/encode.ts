@@ -40,6 +40,11 @@ export interface EncodeOptions {
   textEos?: boolean;
   /** tokens: ids must be below this (the model's vocabulary); default: the tokenizer's vocabulary size. */
   vocabSize?: number;
+  /**
+   * messages: the example will be cut to this many tokens, so assistant turns that start at or beyond it are not
+   * located (each located turn renders and tokenizes the conversation up to it: quadratic in the turn count).
+   */
+  seqLen?: number;
 }
 
 /** What encodeRow did besides producing the example (for dataset stats). */
@@ -93,7 +98,7 @@ export function encodeRow(
         opts.trainOnPrompt ?? false,
       );
     case "messages":
-      return encodeMessages(row.messages, tok, opts.trainOnAllMessages ?? false, src, info);
+      return encodeMessages(row.messages, tok, opts.trainOnAllMessages ?? false, src, info, opts.seqLen);
   }
 }
 
@@ -146,6 +151,7 @@ function encodeMessages(
   trainOnAll: boolean,
   src: RowSource,
   info?: EncodeInfo,
+  limit = Number.POSITIVE_INFINITY,
 ): Example {
   const render = (upTo: number, gen: boolean) =>
     tok.applyChatTemplate(messages.slice(0, upTo), { addGenerationPrompt: gen });
@@ -153,7 +159,7 @@ function encodeMessages(
   let spans: Span[];
   try {
     full = tok.encodeText(render(messages.length, false));
-    spans = assistantSpans(messages, full, tok, render, src);
+    spans = assistantSpans(messages, full, tok, render, src, limit);
   } catch (err) {
     if (isLoratuneError(err) && err.code === "ERR_TOKENIZER") throw dataError(src, err.message);
     throw err;
@@ -181,19 +187,24 @@ function push(ids: number[], labels: number[], id: number, trained: boolean): vo
   labels.push(trained ? id : IGNORE);
 }
 
-/** Token spans of the assistant turns, in order, non-overlapping. */
+/**
+ * Token spans of the assistant turns, in order, non-overlapping; turns starting at or after token `limit` are
+ * left out (truncation drops them).
+ */
 function assistantSpans(
   messages: { role: string }[],
   full: number[],
   tok: Tokenizer,
   render: (upTo: number, gen: boolean) => string,
   src: RowSource,
+  limit: number,
 ): Span[] {
   const spans: Span[] = [];
   let prevEnd = 0;
-  for (let i = 0; i < messages.length; i++) {
+  for (let i = 0; i < messages.length && prevEnd < limit; i++) {
     if (messages[i]?.role !== "assistant") continue;
     const start = Math.max(prevEnd, commonPrefix(tok.encodeText(render(i, true)), full));
+    if (start >= limit) break;
     const upTo = tok.encodeText(render(i + 1, false));
     const end = commonPrefix(upTo, full);
     if (end < upTo.length - 1 || end < start) {

@@ -10,6 +10,8 @@
 import * as fs from "node:fs";
 import * as nodePath from "node:path";
 import { LoratuneError } from "../errors.ts";
+import { readJsonObject } from "./json-file.ts";
+import { previewJson } from "./preview.ts";
 import {
   READABLE_DTYPES,
   readSafetensorsHeader,
@@ -44,32 +46,27 @@ function indexError(file: string, what: string): LoratuneError {
 
 /** Parsed weight_map of an index file: tensor name → shard file name (relative to the directory). */
 export function readWeightMap(indexPath: string): Map<string, string> {
-  let text: string;
-  try {
-    text = fs.readFileSync(indexPath, "utf8"); // a small JSON file
-  } catch (err) {
-    throw new LoratuneError("ERR_IO", `${indexPath}: cannot read: ${(err as Error).message}`, { cause: err });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw indexError(indexPath, `not valid JSON (${(err as Error).message})`);
-  }
-  const weightMap = isObject(json) ? json.weight_map : undefined;
-  if (!isObject(weightMap)) throw indexError(indexPath, `expected an object with a "weight_map" object`);
+  const expected = 'an object with a "weight_map" object';
+  const json = readJsonObject(indexPath, "ERR_SAFETENSORS_INDEX", expected);
+  const weightMap = json.weight_map;
+  if (!isObject(weightMap)) throw indexError(indexPath, `expected ${expected}`);
   const out = new Map<string, string>();
   for (const [name, shard] of Object.entries(weightMap)) {
     if (typeof shard !== "string" || !isPlainRelative(shard)) {
       throw indexError(
         indexPath,
-        `weight_map entry "${name}": ${JSON.stringify(shard)} is not a file name in the model directory`,
+        `weight_map entry "${previewName(name)}": ${previewJson(shard)} is not a file name in the model directory`,
       );
     }
     out.set(name, shard);
   }
   if (out.size === 0) throw indexError(indexPath, "weight_map is empty");
   return out;
+}
+
+/** A name from the file as shown in messages (bounded). */
+function previewName(name: string): string {
+  return name.length > 200 ? `${name.slice(0, 199)}…` : name;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -96,7 +93,7 @@ export function listModelWeightFiles(dir: string): string[] {
   const shards = [...new Set(readWeightMap(indexPath).values())];
   for (const shard of shards) {
     const path = nodePath.join(dir, shard);
-    if (!fs.existsSync(path)) throw indexError(indexPath, `shard "${shard}" does not exist in ${dir}`);
+    if (!fs.existsSync(path)) throw indexError(indexPath, `shard "${previewName(shard)}" does not exist in ${dir}`);
   }
   return shards.map((shard) => nodePath.join(dir, shard));
 }
@@ -115,7 +112,7 @@ export function openModelWeights(dir: string): ModelWeightsIndex {
     for (const [name, shard] of readWeightMap(indexPath)) {
       const file = headers.get(nodePath.join(dir, shard))!;
       const info = file.tensors.get(name);
-      if (info === undefined) missing.push(`"${name}" (in ${shard})`);
+      if (info === undefined) missing.push(`"${previewName(name)}" (in ${previewName(shard)})`);
       else located.push([name, { file, info }]);
     }
     if (missing.length > 0) {
@@ -135,7 +132,8 @@ export function loadModelWeights(dir: string, as: StorageDType): Map<string, Sto
   const index = openModelWeights(dir);
   const unreadable = [...index.tensors.values()].filter(({ info }) => !READABLE_DTYPES.has(info.dtype));
   if (unreadable.length > 0) {
-    const list = unreadable.map(({ info }) => `"${info.name}" (${info.dtype})`).join(", ");
+    const shown = unreadable.slice(0, 10).map(({ info }) => `"${previewName(info.name)}" (${info.dtype})`);
+    const list = shown.join(", ") + (unreadable.length > 10 ? `, … (${unreadable.length} in all)` : "");
     const where = unreadable[0]!.file.path;
     throw new LoratuneError(
       "ERR_SAFETENSORS_TENSOR",

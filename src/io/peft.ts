@@ -5,14 +5,23 @@
  * base_model.model.<module>.lora_A.weight [r, in] and .lora_B.weight [out, r].
  * Loading is strict: every missing, unexpected or mis-shaped key is listed in one error.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { LoratuneError } from "../errors.ts";
-import { attachLora, loraTensors } from "../lora/adapter.ts";
-import { type LoraConfig, validateLoraConfig } from "../lora/config.ts";
-import type { LlamaModel } from "../model/llama.ts";
+import { attachLora, detachLora, loraTensors } from "../lora/adapter.ts";
+import { type LoraConfig, matchesTarget, moduleRankAndScale, validateLoraConfig } from "../lora/config.ts";
+import { type LlamaModel, modelLinears } from "../model/llama.ts";
 import { writeFileAtomic } from "./atomic.ts";
-import { readSafetensors, type TensorToWrite, writeSafetensors } from "./safetensors.ts";
+import { readJsonObject } from "./json-file.ts";
+import { describeValue, previewJson } from "./preview.ts";
+import {
+  readSafetensors,
+  readSafetensorsHeader,
+  type SafetensorsFile,
+  type StoredTensor,
+  type TensorToWrite,
+  writeSafetensors,
+} from "./safetensors.ts";
 
 export const ADAPTER_CONFIG = "adapter_config.json";
 export const ADAPTER_WEIGHTS = "adapter_model.safetensors";
@@ -57,15 +66,7 @@ export function readAdapterConfig(dir: string): LoraConfig {
   const path = join(dir, ADAPTER_CONFIG);
   if (!existsSync(path))
     throw new LoratuneError("ERR_ADAPTER_CONFIG", `${dir}: not a PEFT adapter directory (no ${ADAPTER_CONFIG})`);
-  let raw: Record<string, unknown>;
-  try {
-    raw = JSON.parse(readFileSync(path, "utf8"));
-  } catch (err) {
-    throw new LoratuneError("ERR_ADAPTER_CONFIG", `${path}: not valid JSON (${(err as Error).message})`);
-  }
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-    throw new LoratuneError("ERR_ADAPTER_CONFIG", `${path}: expected a JSON object`);
-  }
+  const raw = readJsonObject(path, "ERR_ADAPTER_CONFIG");
   return parsePeftConfig(raw, path);
 }
 
@@ -73,41 +74,81 @@ export function parsePeftConfig(raw: Record<string, unknown>, path: string): Lor
   const fail = (msg: string): never => {
     throw new LoratuneError("ERR_ADAPTER_CONFIG", `${path}: ${msg}`);
   };
-  if (raw.peft_type !== "LORA")
-    fail(`peft_type is ${JSON.stringify(raw.peft_type)}; only "LORA" adapters are supported`);
+  if (raw.peft_type !== "LORA") fail(`peft_type is ${previewJson(raw.peft_type)}; only "LORA" adapters are supported`);
   if (raw.use_dora === true) fail("use_dora is true; DoRA adapters are not supported");
   if (raw.fan_in_fan_out === true)
     fail("fan_in_fan_out is true; Llama-family linears store [out, in], so this adapter is not for this model family");
-  if (raw.bias != null && raw.bias !== "none") fail(`bias is "${raw.bias}"; only "none" is supported`);
-  if (Array.isArray(raw.modules_to_save) && raw.modules_to_save.length > 0) {
-    fail(`modules_to_save (${raw.modules_to_save.join(", ")}) is not supported`);
+  if (raw.bias != null && raw.bias !== "none") fail(`bias is ${previewJson(raw.bias)}; only "none" is supported`);
+  const toSave = raw.modules_to_save;
+  if (toSave != null && !(Array.isArray(toSave) && toSave.length === 0)) {
+    fail(`modules_to_save (${previewJson(toSave)}) is not supported`);
   }
   const targets = raw.target_modules;
   if (!(typeof targets === "string" || (Array.isArray(targets) && targets.every((t) => typeof t === "string")))) {
-    fail("target_modules must be a string or a list of strings");
+    fail(`target_modules must be a string or a list of strings (got ${describeValue(targets)})`);
   }
-  let layers: number[] | null = null;
-  if (typeof raw.layers_to_transform === "number") layers = [raw.layers_to_transform];
-  else if (Array.isArray(raw.layers_to_transform)) layers = raw.layers_to_transform as number[];
+  const number = (key: string, fallback: number, ok: (v: number) => boolean, want: string): number => {
+    const v = raw[key] ?? fallback;
+    if (typeof v !== "number" || !ok(v)) fail(`${key} must be ${want} (got ${describeValue(raw[key])})`);
+    return v as number;
+  };
   const init = raw.init_lora_weights;
   const config: LoraConfig = {
-    r: raw.r as number,
-    loraAlpha: (raw.lora_alpha ?? 8) as number,
-    loraDropout: (raw.lora_dropout ?? 0) as number,
+    r: number("r", Number.NaN, (v) => Number.isInteger(v) && v > 0, "a positive integer"),
+    loraAlpha: number("lora_alpha", 8, (v) => Number.isFinite(v) && v > 0, "a positive number"),
+    loraDropout: number("lora_dropout", 0, (v) => v >= 0 && v < 1, "a number in [0, 1)"),
     targetModules: targets as string[] | string,
     useRslora: raw.use_rslora === true,
-    layersToTransform: layers,
+    layersToTransform: layerList(raw.layers_to_transform, fail),
     initLoraWeights: init === false || init === "gaussian" ? init : true,
-    rankPattern: (raw.rank_pattern ?? {}) as Record<string, number>,
-    alphaPattern: (raw.alpha_pattern ?? {}) as Record<string, number>,
+    rankPattern: patternMap(raw.rank_pattern, "rank_pattern", (v) => Number.isInteger(v) && v > 0, fail),
+    alphaPattern: patternMap(raw.alpha_pattern, "alpha_pattern", (v) => Number.isFinite(v) && v > 0, fail),
   };
   validateLoraConfig(config, path);
   return config;
 }
 
+/** layers_to_transform: null, one layer index, or a list of them. */
+function layerList(v: unknown, fail: (msg: string) => never): number[] | null {
+  if (v == null) return null;
+  const list = typeof v === "number" ? [v] : v;
+  if (!Array.isArray(list) || !list.every((i) => Number.isInteger(i) && i >= 0)) {
+    fail(`layers_to_transform must be a layer index or a list of them (got ${describeValue(v)})`);
+  }
+  return list as number[];
+}
+
+/**
+ * rank_pattern / alpha_pattern: an object of module-name patterns to numbers. Each key is used inside a regular
+ * expression when modules are matched (lora/config.ts), so it must compile here, where the file can be named.
+ */
+function patternMap(
+  v: unknown,
+  key: string,
+  ok: (x: number) => boolean,
+  fail: (msg: string) => never,
+): Record<string, number> {
+  if (v == null) return {};
+  if (typeof v !== "object" || Array.isArray(v)) fail(`${key} must be an object (got ${describeValue(v)})`);
+  const out: Record<string, number> = {};
+  for (const [pattern, value] of Object.entries(v as Record<string, unknown>)) {
+    const name = previewJson(pattern);
+    if (typeof value !== "number" || !ok(value)) fail(`${key}[${name}] has a bad value ${describeValue(value)}`);
+    try {
+      new RegExp(`^(?:.*\\.)?(?:${pattern})$`);
+    } catch {
+      fail(`${key} key ${name} is not a valid regular expression`);
+    }
+    Object.defineProperty(out, pattern, { value, enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
 /**
  * Attaches the adapter in `dir` to the model and loads its weights. Strict: the set of keys and their shapes
- * must equal what the config implies for this model; every difference is listed.
+ * must equal what the config implies for this model; every difference is listed. Before anything is
+ * allocated, the ranks of adapter_config.json are checked against the size of adapter_model.safetensors, and
+ * loaded values must be finite. On an error the model is left without LoRA.
  */
 export function loadAdapter(dir: string, model: LlamaModel, withGrad = false): LoraConfig {
   const config = readAdapterConfig(dir);
@@ -118,8 +159,45 @@ export function loadAdapter(dir: string, model: LlamaModel, withGrad = false): L
       `${dir}: no ${ADAPTER_WEIGHTS} (adapter_model.bin pickles are never loaded)`,
     );
   }
+  checkRanksFitFile(config, model, dir, readSafetensorsHeader(weightsPath));
   const tensors = readSafetensors(weightsPath, "f32");
-  attachLora(model, config, () => 0.5, withGrad);
+  try {
+    attachLora(model, config, () => 0.5, withGrad);
+    fillAdapter(model, tensors, weightsPath);
+  } catch (err) {
+    detachLora(model);
+    if (err instanceof LoratuneError && !err.message.includes(dir)) {
+      throw new LoratuneError(err.code, `${join(dir, ADAPTER_CONFIG)}: ${err.message}`, { cause: err });
+    }
+    throw err;
+  }
+  return config;
+}
+
+/**
+ * The LoRA tensors the config implies for this model take r·(in + out) values per adapted linear; stored as
+ * 16-bit floats at the least, they need half as many bytes again. A rank too large for the file is refused here,
+ * before attachLora would allocate it.
+ */
+function checkRanksFitFile(config: LoraConfig, model: LlamaModel, dir: string, file: SafetensorsFile): void {
+  let values = 0;
+  for (const lin of modelLinears(model)) {
+    if (!matchesTarget(config, lin.name)) continue;
+    values += moduleRankAndScale(config, lin.name).r * (lin.inFeatures + lin.outFeatures);
+  }
+  const dataBytes = file.fileSize - file.dataStart;
+  if (values * 2 > dataBytes) {
+    throw new LoratuneError(
+      "ERR_ADAPTER_KEYS",
+      `${join(dir, ADAPTER_CONFIG)}: r = ${config.r} (with rank_pattern) needs ${values} LoRA values for this ` +
+        `model, but ${ADAPTER_WEIGHTS} holds only ${dataBytes} bytes of tensor data; the config does not belong to ` +
+        "these weights, or the file is truncated",
+    );
+  }
+}
+
+/** Copies the file's tensors into the attached LoRA pairs; lists every missing, unexpected or mis-shaped key. */
+function fillAdapter(model: LlamaModel, tensors: Map<string, StoredTensor>, weightsPath: string): void {
   const expected = loraTensors(model);
   const problems: string[] = [];
   const seen = new Set<string>();
@@ -135,16 +213,27 @@ export function loadAdapter(dir: string, model: LlamaModel, withGrad = false): L
       problems.push(`${key} has shape [${t.shape.join(", ")}], expected [${p.shape.join(", ")}]`);
       continue;
     }
+    const bad = (t.data as Float32Array).findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) {
+      throw new LoratuneError(
+        "ERR_NONFINITE",
+        `${weightsPath}: tensor "${key}" holds ${t.data[bad]} at index ${bad}; the adapter is corrupt or came ` +
+          "from a run that diverged",
+      );
+    }
     p.data.set(t.data as Float32Array);
   }
+  const unexpected: string[] = [];
   for (const key of tensors.keys()) {
-    if (!seen.has(key) && !seen.has(key.replace(/\.default\.weight$/, ".weight"))) problems.push(`unexpected ${key}`);
+    if (!seen.has(key) && !seen.has(key.replace(/\.default\.weight$/, ".weight"))) unexpected.push(key);
   }
+  for (const key of unexpected.slice(0, 20))
+    problems.push(`unexpected ${key.length > 200 ? `${key.slice(0, 199)}…` : key}`);
+  if (unexpected.length > 20) problems.push(`… ${unexpected.length} unexpected keys in all`);
   if (problems.length > 0) {
     throw new LoratuneError(
       "ERR_ADAPTER_KEYS",
       `${weightsPath}: the adapter does not fit this model:\n  ${problems.join("\n  ")}`,
     );
   }
-  return config;
 }

@@ -17,6 +17,7 @@ import * as fs from "node:fs";
 import * as nodePath from "node:path";
 import { LoratuneError } from "../errors.ts";
 import { bf16ToF32, f16ToBf16, f16ToF32, f32ToBf16, f32ToF16, HOST_IS_BIG_ENDIAN, swapBytes } from "./dtype.ts";
+import { previewJson } from "./preview.ts";
 
 export type StorageDType = "f32" | "bf16";
 /** A tensor in memory: f32 values, or bf16 bits in a Uint16Array. */
@@ -88,7 +89,12 @@ function headerError(file: string, what: string): LoratuneError {
 }
 
 function tensorError(file: string, name: string, what: string): LoratuneError {
-  return new LoratuneError("ERR_SAFETENSORS_TENSOR", `${file}: tensor "${name}": ${what}`);
+  return new LoratuneError("ERR_SAFETENSORS_TENSOR", `${file}: tensor "${shortName(name)}": ${what}`);
+}
+
+/** A tensor name as shown in messages: names come from the file and may be megabytes long. */
+function shortName(name: string): string {
+  return name.length > 200 ? `${name.slice(0, 199)}…` : name;
 }
 
 /** Reads and validates only the header of `path`. */
@@ -155,7 +161,7 @@ function parseMetadata(file: string, value: unknown): Record<string, string> {
   }
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(value)) {
-    if (typeof v !== "string") throw headerError(file, `__metadata__ key "${k}" is not a string`);
+    if (typeof v !== "string") throw headerError(file, `__metadata__ key "${shortName(k)}" is not a string`);
     out[k] = v;
   }
   return out;
@@ -163,20 +169,20 @@ function parseMetadata(file: string, value: unknown): Record<string, string> {
 
 /** One tensor entry; checks types, dtype, shape, offsets in range and numel · size = byte length. */
 function parseEntry(file: string, name: string, value: unknown, dataStart: number): TensorInfo {
-  const bad = (what: string) => headerError(file, `tensor "${name}": ${what}`);
+  const bad = (what: string) => headerError(file, `tensor "${shortName(name)}": ${what}`);
   if (value === null || typeof value !== "object" || Array.isArray(value)) throw bad("entry is not an object");
   const entry = value as Record<string, unknown>;
   const { dtype, shape, data_offsets: offsets } = entry;
   if (typeof dtype !== "string") throw bad("missing or non-string dtype");
   const bits = DTYPE_BITS.get(dtype);
-  if (bits === undefined) throw bad(`unknown dtype ${JSON.stringify(dtype)}`);
+  if (bits === undefined) throw bad(`unknown dtype ${previewJson(dtype)}`);
   if (!Array.isArray(shape)) throw bad("missing shape (expected an array of non-negative integers)");
   let numel = 1;
   for (const d of shape) {
     if (!Number.isSafeInteger(d) || d < 0)
-      throw bad(`shape ${JSON.stringify(shape)} has an entry that is not a non-negative integer`);
+      throw bad(`shape ${previewJson(shape)} has an entry that is not a non-negative integer`);
     numel *= d;
-    if (numel * bits > Number.MAX_SAFE_INTEGER) throw bad(`shape ${JSON.stringify(shape)} is too large`);
+    if (numel * bits > Number.MAX_SAFE_INTEGER) throw bad(`shape ${previewJson(shape)} is too large`);
   }
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
     throw bad("data_offsets must be [begin, end] with non-negative integers");
@@ -187,7 +193,7 @@ function parseEntry(file: string, name: string, value: unknown, dataStart: numbe
   const bytes = (numel * bits) / 8;
   if (end - begin !== bytes) {
     throw bad(
-      `shape ${JSON.stringify(shape)} of ${dtype} needs ${bytes} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`,
+      `shape ${previewJson(shape)} of ${dtype} needs ${bytes} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`,
     );
   }
   return { name, dtype, shape: shape as number[], begin: dataStart + begin, end: dataStart + end };
@@ -200,7 +206,7 @@ function checkLayout(file: string, infos: TensorInfo[], dataStart: number, fileS
     if (t.end > fileSize) {
       throw headerError(
         file,
-        `tensor "${t.name}": data_offsets [${t.begin - dataStart}, ${t.end - dataStart}] go past the ${dataLen}-byte data section`,
+        `tensor "${shortName(t.name)}": data_offsets [${t.begin - dataStart}, ${t.end - dataStart}] go past the ${dataLen}-byte data section`,
       );
     }
   }
@@ -211,13 +217,13 @@ function checkLayout(file: string, infos: TensorInfo[], dataStart: number, fileS
     if (t.begin < pos) {
       throw headerError(
         file,
-        `tensor "${t.name}" overlaps tensor "${prev?.name}" (data_offsets [${t.begin - dataStart}, ${t.end - dataStart}])`,
+        `tensor "${shortName(t.name)}" overlaps tensor "${shortName(prev?.name ?? "")}" (data_offsets [${t.begin - dataStart}, ${t.end - dataStart}])`,
       );
     }
     if (t.begin > pos) {
       throw headerError(
         file,
-        `bytes ${pos - dataStart}..${t.begin - dataStart} of the data section before tensor "${t.name}" belong to no tensor`,
+        `bytes ${pos - dataStart}..${t.begin - dataStart} of the data section before tensor "${shortName(t.name)}" belong to no tensor`,
       );
     }
     pos = t.end;
@@ -269,7 +275,9 @@ function readableInfo(file: SafetensorsFile, name: string): TensorInfo {
 export function readSafetensors(path: string, as: StorageDType): Map<string, StoredTensor> {
   const file = readSafetensorsHeader(path);
   if (file.unsupported.length > 0) {
-    const list = file.unsupported.map((n) => `"${n}" (${file.tensors.get(n)?.dtype})`).join(", ");
+    const shown = file.unsupported.slice(0, 10).map((n) => `"${shortName(n)}" (${file.tensors.get(n)?.dtype})`);
+    const more = file.unsupported.length > 10 ? `, … (${file.unsupported.length} in all)` : "";
+    const list = shown.join(", ") + more;
     const what = "tensors of dtypes loratune cannot read as weights (expected F32, F16 or BF16)";
     throw new LoratuneError("ERR_SAFETENSORS_TENSOR", `${path}: ${what}: ${list}`);
   }
@@ -282,7 +290,7 @@ function readTensorAt(fd: number, file: string, info: TensorInfo, as: StorageDTy
   const width = src === "F32" ? 4 : 2;
   const numel = (info.end - info.begin) / width;
   const shape = [...info.shape];
-  const what = `tensor "${info.name}"`;
+  const what = `tensor "${shortName(info.name)}"`;
   if (as === "f32") {
     const out = new Float32Array(numel);
     if (src === "F32") readRaw(fd, file, what, info.begin, new Uint8Array(out.buffer), 4);

@@ -3,9 +3,11 @@
  * Every value the engine depends on is validated here, so a bad or unsupported config fails with one clear error
  * that names the file and the key.
  */
-import { readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { LoratuneError } from "../errors.ts";
+import { readJsonObject } from "../io/json-file.ts";
+import { previewJson } from "../io/preview.ts";
 
 export type ModelType = "llama" | "mistral" | "qwen2" | "qwen3";
 export const SUPPORTED_MODEL_TYPES: readonly ModelType[] = ["llama", "mistral", "qwen2", "qwen3"];
@@ -40,23 +42,25 @@ type Json = Record<string, unknown>;
 
 export function readModelConfig(dir: string): ModelConfig {
   const path = join(dir, "config.json");
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (err) {
-    throw new LoratuneError("ERR_CONFIG", `${path}: cannot read the model config (${(err as Error).message})`);
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new LoratuneError("ERR_CONFIG", `${path}: not valid JSON (${(err as Error).message})`);
-  }
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-    throw new LoratuneError("ERR_CONFIG", `${path}: expected a JSON object`);
-  }
-  return parseModelConfig(raw as Json, path);
+  if (!existsSync(path)) throw new LoratuneError("ERR_CONFIG", `${path}: no model config (config.json) in ${dir}`);
+  return parseModelConfig(readJsonObject(path, "ERR_CONFIG"), path);
 }
+
+/**
+ * Upper bounds on sizes read from config.json, far above any released model (Llama-3.1-405B: hidden 16384,
+ * 126 layers, 128 heads, intermediate 53248; vocabularies up to ~262k; contexts up to ~10M). They keep a
+ * corrupted or hostile config from driving allocations and loops by values no file size backs.
+ */
+export const CONFIG_LIMITS = {
+  hidden_size: 1 << 17,
+  num_hidden_layers: 4096,
+  num_attention_heads: 1 << 12,
+  num_key_value_heads: 1 << 12,
+  head_dim: 1 << 12,
+  intermediate_size: 1 << 20,
+  vocab_size: 1 << 24,
+  max_position_embeddings: 1 << 24,
+} as const;
 
 export function parseModelConfig(raw: Json, where = "config.json"): ModelConfig {
   const get = fieldReader(raw, where);
@@ -64,12 +68,12 @@ export function parseModelConfig(raw: Json, where = "config.json"): ModelConfig 
   if (!SUPPORTED_MODEL_TYPES.includes(modelType as ModelType)) {
     throw new LoratuneError(
       "ERR_UNSUPPORTED",
-      `${where}: model_type "${modelType}" is not supported (supported: ${SUPPORTED_MODEL_TYPES.join(", ")})`,
+      `${where}: model_type ${previewJson(modelType)} is not supported (supported: ${SUPPORTED_MODEL_TYPES.join(", ")})`,
     );
   }
   const act = raw.hidden_act ?? raw.hidden_activation ?? "silu";
   if (act !== "silu")
-    throw new LoratuneError("ERR_UNSUPPORTED", `${where}: hidden_act "${act}" is not supported (silu)`);
+    throw new LoratuneError("ERR_UNSUPPORTED", `${where}: hidden_act ${previewJson(act)} is not supported (silu)`);
   if (raw.mlp_bias === true) throw new LoratuneError("ERR_UNSUPPORTED", `${where}: mlp_bias true is not supported`);
 
   const hiddenSize = get.positiveInt("hidden_size");
@@ -115,19 +119,28 @@ function readEos(value: unknown): number[] {
 
 /** RoPE from top-level rope_theta/rope_scaling or from newer files' rope_parameters. */
 function readRope(raw: Json, where: string): { theta: number; scaling: RopeScaling | null } {
-  const params = (raw.rope_parameters ?? null) as Json | null;
+  const params = isObject(raw.rope_parameters) ? raw.rope_parameters : null;
   const thetaValue = raw.rope_theta ?? params?.rope_theta ?? 10000;
-  if (typeof thetaValue !== "number" || !(thetaValue > 0)) {
-    throw new LoratuneError("ERR_CONFIG", `${where}: rope_theta must be a positive number (got ${thetaValue})`);
+  if (typeof thetaValue !== "number" || !(thetaValue > 0) || !Number.isFinite(thetaValue)) {
+    throw new LoratuneError(
+      "ERR_CONFIG",
+      `${where}: rope_theta must be a positive finite number (got ${previewJson(thetaValue)})`,
+    );
   }
-  const scaling = (raw.rope_scaling ?? params ?? null) as Json | null;
+  const scaling = raw.rope_scaling ?? params ?? null;
   if (scaling === null) return { theta: thetaValue, scaling: null };
+  if (!isObject(scaling)) {
+    throw new LoratuneError("ERR_CONFIG", `${where}: rope_scaling must be an object (got ${previewJson(scaling)})`);
+  }
   const type = scaling.rope_type ?? scaling.type ?? "default";
   if (type === "default") return { theta: thetaValue, scaling: null };
   const num = (key: string): number => {
     const v = scaling[key];
-    if (typeof v !== "number" || !(v > 0)) {
-      throw new LoratuneError("ERR_CONFIG", `${where}: rope scaling "${type}" needs a positive number ${key}`);
+    if (typeof v !== "number" || !(v > 0) || !Number.isFinite(v)) {
+      throw new LoratuneError(
+        "ERR_CONFIG",
+        `${where}: rope scaling ${previewJson(type)} needs a positive number ${key} (got ${previewJson(v)})`,
+      );
     }
     return v;
   };
@@ -146,23 +159,30 @@ function readRope(raw: Json, where: string): { theta: number; scaling: RopeScali
   }
   throw new LoratuneError(
     "ERR_UNSUPPORTED",
-    `${where}: rope scaling type "${String(type)}" is not supported (supported: linear, llama3)`,
+    `${where}: rope scaling type ${previewJson(type)} is not supported (supported: linear, llama3)`,
   );
+}
+
+function isObject(v: unknown): v is Json {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
 }
 
 function fieldReader(raw: Json, where: string) {
   const fail = (key: string, expected: string): never => {
-    throw new LoratuneError("ERR_CONFIG", `${where}: "${key}" must be ${expected} (got ${JSON.stringify(raw[key])})`);
+    throw new LoratuneError("ERR_CONFIG", `${where}: "${key}" must be ${expected} (got ${previewJson(raw[key])})`);
   };
   return {
     string: (key: string): string => (typeof raw[key] === "string" ? (raw[key] as string) : fail(key, "a string")),
-    positiveInt: (key: string): number => {
+    positiveInt: (key: keyof typeof CONFIG_LIMITS): number => {
       const v = raw[key];
-      return typeof v === "number" && Number.isInteger(v) && v > 0 ? v : fail(key, "a positive integer");
+      const max = CONFIG_LIMITS[key];
+      return typeof v === "number" && Number.isInteger(v) && v > 0 && v <= max
+        ? v
+        : fail(key, `a positive integer of at most ${max}`);
     },
     positiveNumber: (key: string): number => {
       const v = raw[key];
-      return typeof v === "number" && v > 0 ? v : fail(key, "a positive number");
+      return typeof v === "number" && v > 0 && Number.isFinite(v) ? v : fail(key, "a positive finite number");
     },
     boolean: (key: string): boolean =>
       typeof raw[key] === "boolean" ? (raw[key] as boolean) : fail(key, "true or false"),

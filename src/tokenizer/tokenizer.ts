@@ -8,10 +8,12 @@
  * Special tokens are looked up in tokenizer_config.json, then special_tokens_map.json, then by id in
  * generation_config.json. `stopIds` = EOS plus every generation_config `eos_token_id` (e.g. Llama-3's <|eot_id|>).
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
 import { LoratuneError } from "../errors.ts";
+import { readTextFile } from "../io/json-file.ts";
+import { previewJson } from "../io/preview.ts";
 import { type ChatTemplateMessage, loadChatTemplateFile, renderChat, resolveChatTemplate } from "./chat-template.ts";
 
 export interface SpecialToken {
@@ -59,7 +61,7 @@ export function loadTokenizer(dir: string, opts: LoadTokenizerOptions = {}): Tok
       config: readJsonIfExists(join(dir, "tokenizer_config.json")),
       generationConfig: readJsonIfExists(join(dir, "generation_config.json")),
       specialTokensMap: readJsonIfExists(join(dir, "special_tokens_map.json")),
-      chatTemplateJinja: existsSync(jinjaPath) ? readFileSync(jinjaPath, "utf8") : null,
+      chatTemplateJinja: existsSync(jinjaPath) ? readTextFile(jinjaPath, "ERR_TOKENIZER") : null,
     },
     opts,
   );
@@ -88,9 +90,8 @@ export class Tokenizer {
   constructor(src: TokenizerSources, opts: LoadTokenizerOptions = {}) {
     this.origin = src.origin;
     const config = src.config ?? {};
-    this.impl = createImpl(src.tokenizer, config, src.origin);
-    let maxId = -1;
-    for (const id of this.impl.get_vocab(true).values()) if (id > maxId) maxId = id;
+    const { impl, maxId } = createImpl(src.tokenizer, config, src.origin);
+    this.impl = impl;
     this.vocabSize = maxId + 1;
     this.specialIds = new Set();
     for (const [id, t] of this.impl.get_added_tokens_decoder()) if (t.special) this.specialIds.add(id);
@@ -100,7 +101,7 @@ export class Tokenizer {
     this.eos = this.special("eos_token", config, map, gen.eos_token_id);
     this.pad = this.special("pad_token", config, map, gen.pad_token_id);
     this.unk = this.special("unk_token", config, map, undefined);
-    const probe = this.probePostProcessor();
+    const probe = guard(this.origin, "encoding a probe text", () => this.probePostProcessor());
     this.addBos = this.bos !== null && (typeof config.add_bos_token === "boolean" ? config.add_bos_token : probe.bos);
     this.addEos = this.eos !== null && (typeof config.add_eos_token === "boolean" ? config.add_eos_token : probe.eos);
     this.stopIds = stopIds(this.eos, gen.eos_token_id);
@@ -123,7 +124,7 @@ export class Tokenizer {
   /** Token ids of `text` without any special tokens added (special-token text inside `text` is still matched). */
   encodeText(text: string): number[] {
     if (text === "") return [];
-    return this.impl.encode(text, { add_special_tokens: false }).ids;
+    return guard(this.origin, "encoding", () => this.impl.encode(text, { add_special_tokens: false }).ids);
   }
 
   /** Token ids of `text`, with BOS/EOS added as the tokenizer config says unless overridden. */
@@ -147,7 +148,9 @@ export class Tokenizer {
         );
       }
     }
-    return this.impl.decode(kept, { clean_up_tokenization_spaces: this.cleanUpSpaces });
+    return guard(this.origin, "decoding", () =>
+      this.impl.decode(kept, { clean_up_tokenization_spaces: this.cleanUpSpaces }),
+    );
   }
 
   tokenToId(token: string): number | undefined {
@@ -206,7 +209,7 @@ export class Tokenizer {
       if (id === undefined) {
         throw new LoratuneError(
           "ERR_TOKENIZER",
-          `${this.origin}/${file}: ${key} ${JSON.stringify(text)} is not in the vocabulary of tokenizer.json`,
+          `${this.origin}/${file}: ${key} ${previewJson(text)} is not in the vocabulary of tokenizer.json`,
         );
       }
       return { text, id };
@@ -233,14 +236,19 @@ export class Tokenizer {
   }
 }
 
-function createImpl(tokenizer: unknown, config: Json, origin: string): HfTokenizer {
+/** Largest token id accepted (16.7M; the largest vocabularies have ~262k tokens). */
+export const MAX_TOKEN_ID = (1 << 24) - 1;
+
+function createImpl(tokenizer: unknown, config: Json, origin: string): { impl: HfTokenizer; maxId: number } {
+  const path = `${origin}/tokenizer.json`;
   if (tokenizer === null || typeof tokenizer !== "object" || Array.isArray(tokenizer)) {
-    throw new LoratuneError("ERR_TOKENIZER", `${origin}/tokenizer.json: expected a JSON object`);
+    throw new LoratuneError("ERR_TOKENIZER", `${path}: expected a JSON object`);
   }
   const t = tokenizer as Json;
-  if (t.model === null || typeof t.model !== "object") {
-    throw new LoratuneError("ERR_TOKENIZER", `${origin}/tokenizer.json: missing "model"`);
+  if (t.model === null || typeof t.model !== "object" || Array.isArray(t.model)) {
+    throw new LoratuneError("ERR_TOKENIZER", `${path}: missing "model"`);
   }
+  const maxId = maxTokenId(t, path);
   // The library requires these keys to exist (null is allowed); older files sometimes omit them.
   const full = {
     ...t,
@@ -251,13 +259,66 @@ function createImpl(tokenizer: unknown, config: Json, origin: string): HfTokeniz
     decoder: t.decoder ?? null,
   };
   try {
-    return new HfTokenizer(full, config);
+    return { impl: new HfTokenizer(full, config), maxId };
   } catch (err) {
-    throw new LoratuneError(
-      "ERR_TOKENIZER",
-      `${origin}/tokenizer.json: unsupported or invalid tokenizer (${(err as Error).message})`,
-      { cause: err },
-    );
+    throw new LoratuneError("ERR_TOKENIZER", `${path}: unsupported or invalid tokenizer (${(err as Error).message})`, {
+      cause: err,
+    });
+  }
+}
+
+function isTokenId(v: unknown): v is number {
+  return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= MAX_TOKEN_ID;
+}
+
+/**
+ * The largest token id of tokenizer.json (model vocabulary and added tokens), checking that every id is an
+ * integer in [0, MAX_TOKEN_ID]. The library stores tokens in an array indexed by id, so an id of 10^9 would make
+ * every walk over the vocabulary take minutes; ids are therefore checked here, before the library sees them.
+ */
+function maxTokenId(t: Json, path: string): number {
+  const bad = (what: string) => new LoratuneError("ERR_TOKENIZER", `${path}: ${what}`);
+  const range = `an integer in [0, ${MAX_TOKEN_ID}]`;
+  let max = -1;
+  const vocab = (t.model as Json).vocab;
+  if (Array.isArray(vocab)) {
+    // Unigram: [[piece, score], ...]; a piece's id is its position.
+    vocab.forEach((e, i) => {
+      if (!Array.isArray(e) || typeof e[0] !== "string" || typeof e[1] !== "number") {
+        throw bad(`model.vocab[${i}] must be [piece, score] (got ${previewJson(e)})`);
+      }
+    });
+    max = vocab.length - 1;
+  } else if (vocab !== null && typeof vocab === "object") {
+    for (const [token, id] of Object.entries(vocab)) {
+      if (!isTokenId(id))
+        throw bad(`model.vocab[${previewJson(token)}] is ${previewJson(id)}, not a token id (${range})`);
+      if (id > max) max = id;
+    }
+  } else if (vocab !== undefined) {
+    throw bad(`model.vocab must be an object or a list (got ${previewJson(vocab)})`);
+  }
+  const added = t.added_tokens ?? [];
+  if (!Array.isArray(added)) throw bad(`added_tokens must be a list (got ${previewJson(added)})`);
+  added.forEach((a: unknown, i) => {
+    const e = a as Json | null;
+    if (e === null || typeof e !== "object" || typeof e.content !== "string" || !isTokenId(e.id)) {
+      throw bad(`added_tokens[${i}] must be {"id": ${range}, "content": string, …} (got ${previewJson(a)})`);
+    }
+    if (e.id > max) max = e.id;
+  });
+  return max;
+}
+
+/** Runs a library call, turning anything it throws into ERR_TOKENIZER naming the tokenizer. */
+function guard<T>(origin: string, what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof LoratuneError) throw err;
+    throw new LoratuneError("ERR_TOKENIZER", `${origin}/tokenizer.json: ${what} failed (${(err as Error).message})`, {
+      cause: err,
+    });
   }
 }
 
@@ -277,19 +338,17 @@ function stopIds(eos: SpecialToken | null, genEos: unknown): number[] {
 }
 
 function readJson(path: string): Json {
-  let text: string;
+  const text = readTextFile(path, "ERR_TOKENIZER");
+  let v: unknown;
   try {
-    text = readFileSync(path, "utf8");
-  } catch (err) {
-    throw new LoratuneError("ERR_IO", `${path}: cannot read (${(err as Error).message})`, { cause: err });
-  }
-  try {
-    const v = JSON.parse(text) as unknown;
-    if (v === null || typeof v !== "object" || Array.isArray(v)) throw new Error("not a JSON object");
-    return v as Json;
+    v = JSON.parse(text);
   } catch (err) {
     throw new LoratuneError("ERR_TOKENIZER", `${path}: invalid JSON (${(err as Error).message})`, { cause: err });
   }
+  if (v === null || typeof v !== "object" || Array.isArray(v)) {
+    throw new LoratuneError("ERR_TOKENIZER", `${path}: invalid JSON (not a JSON object)`);
+  }
+  return v as Json;
 }
 
 function readJsonIfExists(path: string): Json | null {
