@@ -10,9 +10,10 @@
  * Options: --isa=avx512,avx2 (default: every ISA the CPU has; generic only runs 1024³, it is ~20× slower)
  *          --threads=1,2 (default: 1 and every core)   --no-blas   --python=/usr/bin/python3
  */
-import { spawnSync } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
+import { createInterface } from "node:readline";
 import {
   createNativeKernels,
   type NativeIsa,
@@ -102,16 +103,16 @@ function measure(
   return median(rates);
 }
 
-// OpenBLAS through numpy: reads the cases as JSON on stdin, prints one GFLOP/s per line.
+// OpenBLAS through numpy: reads one case per line (JSON) on stdin, prints its median GFLOP/s.
 const PY = `
 import json, sys, time
 import numpy as np
-cases = json.load(sys.stdin)
 rng = np.random.default_rng(0)
-for c in cases:
+for line in sys.stdin:
+    c = json.loads(line)
     M, N, K, v = c["M"], c["N"], c["K"], c["variant"]
     if v.startswith("matmulNT"):
-        a = rng.random((M, K), dtype=np.float32); b = rng.random((N, K), dtype=np.float32); bb = b.T
+        a = rng.random((M, K), dtype=np.float32); bb = rng.random((N, K), dtype=np.float32).T
     elif v.startswith("matmulNN"):
         a = rng.random((M, K), dtype=np.float32); bb = rng.random((K, N), dtype=np.float32)
     else:
@@ -126,29 +127,60 @@ for c in cases:
     print(rates[len(rates) // 2], flush=True)
 `;
 
-/** The f32 product OpenBLAS runs for a case (bf16 rows reuse the f32 product of the same shape). */
-function blasKey(c: Case): string {
-  return `${c.variant.replace("Bf16", "")} ${c.M} ${c.N} ${c.K}`;
-}
+/**
+ * A python process running OpenBLAS sgemm at a fixed thread count, asked case by case so that its numbers are
+ * measured right next to ours (the machine's load changes over a run). bf16 rows reuse the f32 product of the
+ * same shape.
+ */
+class Blas {
+  private readonly child: ChildProcess;
+  private readonly lines: AsyncIterator<string>;
+  private readonly cache = new Map<string, number | undefined>();
+  private dead = false;
 
-/** OpenBLAS GFLOP/s per case at `threads` (each distinct f32 product once), or undefined without python/numpy. */
-function openblas(python: string, cases: Case[], threads: number): number[] | undefined {
-  if (!existsSync(python)) return undefined;
-  const unique = [...new Map(cases.map((c) => [blasKey(c), c])).values()];
-  const env = { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) };
-  const r = spawnSync(python, ["-c", PY], { input: JSON.stringify(unique), env, encoding: "utf8" });
-  if (r.status !== 0) return undefined;
-  const rates = r.stdout.trim().split("\n").map(Number);
-  if (rates.length !== unique.length || !rates.every(Number.isFinite)) return undefined;
-  const byKey = new Map(unique.map((c, i) => [blasKey(c), rates[i]!]));
-  return cases.map((c) => byKey.get(blasKey(c))!);
+  constructor(python: string, threads: number) {
+    const env = { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) };
+    this.child = spawn(python, ["-c", PY], { env, stdio: ["pipe", "pipe", "ignore"] });
+    this.child.on("error", () => {
+      this.dead = true;
+    });
+    this.child.stdin!.on("error", () => {
+      this.dead = true; // python exited (e.g. no numpy): writes fail with EPIPE
+    });
+    this.lines = createInterface({ input: this.child.stdout! })[Symbol.asyncIterator]();
+  }
+
+  async rate(c: Case): Promise<number | undefined> {
+    const key = `${c.variant.replace("Bf16", "")} ${c.M} ${c.N} ${c.K}`;
+    if (this.cache.has(key)) return this.cache.get(key);
+    let r: number | undefined;
+    if (!this.dead) {
+      this.child.stdin!.write(`${JSON.stringify(c)}\n`);
+      const line = await this.lines.next();
+      r = line.done ? undefined : Number(line.value);
+      if (r === undefined || !Number.isFinite(r)) {
+        this.dead = true; // no numpy, or python failed: stop asking
+        r = undefined;
+      }
+    }
+    this.cache.set(key, r);
+    return r;
+  }
+
+  get unavailable(): boolean {
+    return this.dead;
+  }
+
+  close(): void {
+    this.child.stdin!.end();
+  }
 }
 
 function fmt(x: number | undefined, width: number, digits = 1): string {
   return (x === undefined ? "-" : x.toFixed(digits)).padStart(width);
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const reason = nativeUnavailableReason();
   if (reason !== undefined) {
     console.error(`bench:kernels needs the native addon: ${reason}`);
@@ -160,22 +192,21 @@ function main(): void {
   const python = arg("python") ?? "/usr/bin/python3";
   const cases = FORWARD.flatMap(casesOf);
   const configs = isas.flatMap((isa) => threads.map((n) => ({ isa, n, k: createNativeKernels(isa, n) })));
+  const useBlas = !process.argv.includes("--no-blas") && existsSync(python);
+  const blas = useBlas ? threads.map((n) => new Blas(python, n)) : [];
+  const last = threads.at(-1)!;
 
   console.log(`loratune native matmul, GFLOP/s (median); ISAs ${isas.join(", ")}; threads ${threads.join(", ")}`);
-  const blas = new Map<number, number[] | undefined>();
-  if (!process.argv.includes("--no-blas")) for (const n of threads) blas.set(n, openblas(python, cases, n));
-  const haveBlas = [...blas.values()].some((r) => r !== undefined);
-  if (!haveBlas) console.log(`(OpenBLAS column skipped: ${python} with numpy not found or --no-blas)`);
-
+  console.log("blas = OpenBLAS sgemm via numpy, f32, measured right after the native runs of each row");
   const head = ["variant".padEnd(13), "M x N x K".padEnd(17)];
   for (const c of configs) head.push(`${c.isa}/${c.n}t`.padStart(11));
-  if (haveBlas) {
+  if (useBlas) {
     for (const n of threads) head.push(`blas/${n}t`.padStart(9));
-    for (const isa of isas) head.push(`${isa}÷blas ${threads.at(-1)}t`.padStart(16));
+    for (const isa of isas) head.push(`${isa}÷blas ${last}t`.padStart(16));
   }
   console.log(head.join(" "));
 
-  cases.forEach((c, ci) => {
+  for (const c of cases) {
     const bf16 = c.variant.endsWith("Bf16");
     const a = random(c.M * c.K);
     const b = bf16 ? new Float32Array(0) : random(c.N * c.K);
@@ -192,17 +223,20 @@ function main(): void {
       if (r !== undefined) rates.set(`${cfg.isa}/${cfg.n}`, r);
       row.push(fmt(r, 11));
     }
-    if (haveBlas) {
-      for (const n of threads) row.push(fmt(blas.get(n)?.[ci], 9));
-      const last = threads.at(-1)!;
-      const ref = blas.get(last)?.[ci];
+    if (useBlas) {
+      const ref: (number | undefined)[] = [];
+      for (const w of blas) ref.push(await w.rate(c));
+      for (const r of ref) row.push(fmt(r, 9));
       for (const isa of isas) {
         const mine = rates.get(`${isa}/${last}`);
-        row.push(fmt(mine !== undefined && ref ? mine / ref : undefined, 16, 2));
+        const theirs = ref.at(-1);
+        row.push(fmt(mine !== undefined && theirs ? mine / theirs : undefined, 16, 2));
       }
     }
     console.log(row.join(" "));
-  });
+  }
+  for (const w of blas) w.close();
+  if (useBlas && blas.every((w) => w.unavailable)) console.log(`(OpenBLAS columns empty: no numpy under ${python})`);
 }
 
-main();
+await main();
