@@ -1,14 +1,18 @@
 /**
  * The demo's pretraining corpus: short English-like passages about the world of world.ts.
  *
- * A passage is one line of 3-7 sentences of one of five kinds, each about one or two people drawn fresh for it:
+ * A passage is 3-7 sentences of one of seven kinds, each about one or two people drawn fresh for it:
  *   portrait  - a card sentence ("Mira the baker lives in Oakford and owns a red kettle.") and facts about her,
  *   journey   - a person travels to another town, meets someone at a place there, and a trade is offered,
  *   lost item - a person loses the item near a landmark and someone else finds it,
  *   town      - a town, its landmark and places, the number of people of a job there, and one resident,
- *   inventory - a person counts owned things ("three blue cups, one green hat") and gives some away.
- * Passages use only letters, spaces, commas and full stops: never braces, quotes or colons, so the task's answer
- * format (task.ts) is absent from pretraining and the base model cannot have learned it.
+ *   inventory - a person counts owned things ("three blue cups, one green hat") and gives some away,
+ *   notice    - a lost-item notice on several lines, with a heading ending in a colon,
+ *   letter    - a letter on several lines ("A letter from Mira to Theo:") about a job, a town, a name, a card.
+ * Notices and letters use the words, colons and line breaks the task's prompt and answer are made of, as real text
+ * would, so a model with frozen embeddings can still learn the task; but the task itself — a "Sentence:" line
+ * followed by a "Card:" line, and the "name: …, job: …, town: …, item: …" answer (task.ts) — never appears, so the
+ * base model cannot have learned it. No braces or quotes anywhere.
  *
  * `generateCorpus(seed, n)` returns n passages, deterministic by seed; `corpusJsonl` turns them into `{"text"}`
  * rows for a pretraining data file.
@@ -140,7 +144,35 @@ function inventory(rng: Rng): string[] {
   ];
 }
 
-const KINDS = [portrait, journey, lostItem, town, inventory] as const;
+/** A notice about a lost item, one line per sentence under a heading with a colon (one multi-line string). */
+function notice(rng: Rng): string[] {
+  const p = drawPerson(rng);
+  const place = pick(rng, PLACES);
+  const lines = [
+    `Notice from the ${place} of ${p.town}:`,
+    `${p.name} the ${p.job} lost ${article(p.item)}.`,
+    `The item was last seen near the ${pick(rng, LANDMARKS)} one ${pick(rng, TIMES)}.`,
+    `Anyone who finds the ${p.object.one} can ask for ${p.name} at the ${place}.`,
+  ];
+  return [lines.join("\n")];
+}
+
+/** A letter between two people, on several lines, with a heading ending in a colon (one multi-line string). */
+function letter(rng: Rng): string[] {
+  const p = drawPerson(rng);
+  const q = drawPerson(rng, p.name);
+  const pet = pick(rng, ANIMALS);
+  const lines = [
+    `A letter from ${p.name} to ${q.name}:`,
+    `Dear ${q.name}, my job as ${article(p.job)} in ${p.town} is going well.`,
+    `The name of my ${pet.one} is ${pickOther(rng, NAMES, NAMES.find((n) => n.name === p.name)!).name}.`,
+    `I wrote one sentence on a card for you and put it with my ${p.item}.`,
+    `Every item in ${p.town} is cheap, and the town is quiet.`,
+  ];
+  return [lines.join("\n")];
+}
+
+const KINDS = [portrait, journey, lostItem, town, inventory, notice, letter] as const;
 
 /** One passage (a single line) drawn from the rng. */
 export function generatePassage(rng: Rng): string {

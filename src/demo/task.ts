@@ -1,16 +1,18 @@
 /**
- * The demo's downstream task: turn a card sentence into a one-line JSON record, scored by exact match.
+ * The demo's downstream task: fill a fixed four-field card from a sentence, scored by exact match.
  *
  *   prompt:     "Sentence: Mira the baker lives in Oakford and owns a red kettle.\nCard:\n"
- *   completion: '{"name": "Mira", "job": "baker", "town": "Oakford", "item": "red kettle"}'
+ *   completion: "name: Mira, job: baker, town: Oakford, item: red kettle"
  *
  * The sentence uses one of the five card templates of world.ts (several word orders: the item may come first,
  * the job may follow the name or precede it), so the model must find each span by its kind, then copy it into
- * the fixed template. The answer format is exactly: keys name, job, town, item in that order, JSON strings, ": "
- * after a key and ", " between fields, on one line; `formatAnswer` writes it and `parseAnswer` accepts only it.
- * Neither the answer format nor the "Sentence:"/"Card:" prompt ever appears in the corpus (no braces, quotes or
- * colons there), so a base model pretrained on it scores ~0% before fine-tuning. No arithmetic, no reasoning:
- * span copying is what attention learns quickly, which a LoRA on a small model picks up in a few hundred steps.
+ * the fixed template. The answer format is exactly: keys name, job, town, item in that order, each followed by
+ * ": " and its value, fields separated by ", ", on one line; `formatAnswer` writes it and `parseAnswer` accepts
+ * only it. Every value keeps the leading space it has in the sentence, so copying a word copies its token.
+ * Neither the answer format nor the "Sentence:"/"Card:" prompt ever appears in the corpus (no colons there, and
+ * never the words "job" or "item"), so a base model pretrained on it scores 0% before fine-tuning. No arithmetic,
+ * no reasoning: span copying is what attention learns quickly, which a LoRA on a small model picks up in a few
+ * hundred steps.
  *
  * Split: one seeded stream of rows, deduplicated by prompt; the first `testSize` distinct rows are the held-out
  * test set, the next `trainSize` the train set, so they are disjoint and the test set does not change when only
@@ -66,24 +68,16 @@ export function taskPrompt(sentence: string): string {
 
 /** The canonical answer line for the fields. */
 export function formatAnswer(f: CardFields): string {
-  return `{${FIELD_ORDER.map((k) => `${JSON.stringify(k)}: ${JSON.stringify(f[k])}`).join(", ")}}`;
+  return FIELD_ORDER.map((k) => `${k}: ${f[k]}`).join(", ");
 }
+
+const ANSWER = /^name: ([A-Za-z]+), job: ([a-z]+), town: ([A-Za-z]+), item: ([a-z]+ [a-z]+)$/;
 
 /** The fields of a canonical answer line, or null when `text` is anything else (other spacing, order, keys). */
 export function parseAnswer(text: string): CardFields | null {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  if (typeof v !== "object" || v === null || Array.isArray(v)) return null;
-  const o = v as Record<string, unknown>;
-  const keys = Object.keys(o);
-  if (keys.length !== FIELD_ORDER.length || keys.some((k, i) => k !== FIELD_ORDER[i])) return null;
-  if (!FIELD_ORDER.every((k) => typeof o[k] === "string")) return null;
-  const f = { name: o.name, job: o.job, town: o.town, item: o.item } as CardFields;
-  return formatAnswer(f) === text ? f : null;
+  const m = ANSWER.exec(text);
+  if (!m) return null;
+  return { name: m[1]!, job: m[2]!, town: m[3]!, item: m[4]! };
 }
 
 /** One task row drawn from the rng, using one of the given template ids. */

@@ -59,10 +59,7 @@ test("every completion parses in the documented format and copies spans of its s
     const f = parseAnswer(row.completion);
     assert.ok(f, `does not parse: ${row.completion}`);
     assert.equal(formatAnswer(f), row.completion);
-    assert.match(
-      row.completion,
-      /^\{"name": "[A-Za-z]+", "job": "[a-z]+", "town": "[A-Za-z]+", "item": "[a-z]+ [a-z]+"\}$/,
-    );
+    assert.match(row.completion, /^name: [A-Za-z]+, job: [a-z]+, town: [A-Za-z]+, item: [a-z]+ [a-z]+$/);
     assert.ok(names.has(f.name) && JOBS.includes(f.job) && TOWNS.includes(f.town) && items.has(f.item));
     for (const span of [f.name, ` ${f.job}`, f.town, ` ${f.item}`]) {
       assert.ok(row.prompt.includes(span), `"${span}" not in ${row.prompt}`);
@@ -93,23 +90,23 @@ test("vocabulary categories are disjoint, so every field is determined by its se
 });
 
 test("parseAnswer accepts only the canonical line", () => {
-  const good = '{"name": "Mira", "job": "baker", "town": "Oakford", "item": "red kettle"}';
+  const good = "name: Mira, job: baker, town: Oakford, item: red kettle";
   assert.deepEqual(parseAnswer(good), { name: "Mira", job: "baker", town: "Oakford", item: "red kettle" });
   const bad = [
-    '{"name":"Mira","job":"baker","town":"Oakford","item":"red kettle"}',
-    '{"job": "baker", "name": "Mira", "town": "Oakford", "item": "red kettle"}',
-    '{"name": "Mira", "job": "baker", "town": "Oakford"}',
-    '{"name": "Mira", "job": "baker", "town": "Oakford", "item": "red kettle", "x": "y"}',
-    '{"name": "Mira", "job": "baker", "town": "Oakford", "item": 3}',
+    "name:Mira, job:baker, town:Oakford, item:red kettle",
+    "job: baker, name: Mira, town: Oakford, item: red kettle",
+    "name: Mira, job: baker, town: Oakford",
+    "name: Mira, job: baker, town: Oakford, item: red kettle, x: y",
+    "name: Mira, job: baker, town: Oakford, item: 3",
     `${good} and more`,
     "Mira the baker",
-    "[]",
+    "",
   ];
   for (const b of bad) assert.equal(parseAnswer(b), null, b);
 });
 
 test("exactMatch normalizes trailing whitespace only", () => {
-  const ref = '{"name": "Mira", "job": "baker", "town": "Oakford", "item": "red kettle"}';
+  const ref = "name: Mira, job: baker, town: Oakford, item: red kettle";
   assert.ok(exactMatch(ref, ref));
   assert.ok(exactMatch(`${ref} \n`, ref));
   assert.ok(exactMatch(ref, `${ref}\n`));
@@ -135,13 +132,18 @@ test("scoreExactMatch counts pairwise matches and rejects mismatched lengths", (
 
 test("the corpus never contains the task's answer format or prompt markers", () => {
   for (const p of corpus) {
-    assert.doesNotMatch(p, /[{}":]/, p);
-    assert.doesNotMatch(p, /Sentence|Card|\bitem\b|\bjob\b/, p);
-    assert.match(p, /^[A-Z][A-Za-z ,]*\.( [A-Z][A-Za-z ,]*\.)*$/, p);
+    assert.doesNotMatch(p, /[{}"]/, p);
+    assert.doesNotMatch(p, /Sentence:|Card:|\b(name|job|town|item): /, p);
+    for (const line of p.split("\n")) assert.match(line, /^[A-Z][A-Za-z ,]*[.:]( [A-Z][A-Za-z ,]*\.)*$/, line);
   }
   const { train } = generateTask({ seed: 11, trainSize: 200, testSize: 0 });
   const text = corpus.join("\n");
   for (const r of train) assert.ok(!text.includes(r.completion.slice(0, 10)));
+});
+
+test("the corpus uses every token of the task's format in other contexts (frozen embeddings stay useful)", () => {
+  const text = corpus.join("\n");
+  for (const w of ["sentence", "card", " name ", " job ", " town", " item ", ":\n"]) assert.ok(text.includes(w), w);
 });
 
 test("the corpus is varied, grammatical in its articles, and contains the card sentences", () => {
