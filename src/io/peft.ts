@@ -87,6 +87,9 @@ export function parsePeftConfig(raw: Record<string, unknown>, path: string): Lor
   if (!(typeof targets === "string" || (Array.isArray(targets) && targets.every((t) => typeof t === "string")))) {
     fail(`target_modules must be a string or a list of strings (got ${describeValue(targets)})`);
   }
+  if (typeof targets === "string" && targets !== "all-linear" && !usablePattern(`^(?:${targets})$`)) {
+    fail(`target_modules ${previewJson(targets)} is not a usable regular expression (invalid, or over ${MAX_PATTERN})`);
+  }
   const number = (key: string, fallback: number, ok: (v: number) => boolean, want: string): number => {
     const v = raw[key] ?? fallback;
     if (typeof v !== "number" || !ok(v)) fail(`${key} must be ${want} (got ${describeValue(raw[key])})`);
@@ -106,6 +109,23 @@ export function parsePeftConfig(raw: Record<string, unknown>, path: string): Lor
   };
   validateLoraConfig(config, path);
   return config;
+}
+
+/** Longest module-name regular expression accepted (real ones are a few dozen characters). */
+const MAX_PATTERN = "10000 characters";
+
+/**
+ * Whether `source` compiles and runs as lora/config.ts will use it. V8 compiles lazily, so a pattern that
+ * constructs can still fail ("Regular expression too large") on its first match: run it once here.
+ */
+function usablePattern(source: string): boolean {
+  if (source.length > 10_000) return false;
+  try {
+    new RegExp(source).test("model.layers.0.self_attn.q_proj");
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** layers_to_transform: null, one layer index, or a list of them. */
@@ -134,10 +154,8 @@ function patternMap(
   for (const [pattern, value] of Object.entries(v as Record<string, unknown>)) {
     const name = previewJson(pattern);
     if (typeof value !== "number" || !ok(value)) fail(`${key}[${name}] has a bad value ${describeValue(value)}`);
-    try {
-      new RegExp(`^(?:.*\\.)?(?:${pattern})$`);
-    } catch {
-      fail(`${key} key ${name} is not a valid regular expression`);
+    if (!usablePattern(`^(?:.*\\.)?(?:${pattern})$`)) {
+      fail(`${key} key ${name} is not a usable regular expression (invalid, or over ${MAX_PATTERN})`);
     }
     Object.defineProperty(out, pattern, { value, enumerable: true, writable: true, configurable: true });
   }

@@ -25,8 +25,12 @@ export interface FuzzOptions {
   count: number;
   /** Scratch directory for the case files (created; emptied per case). */
   workDir: string;
-  /** A case taking longer than this is a failure (default 5000 ms). */
+  /**
+   * A case taking longer than slowMs + slowMsPerKiB × (KiB of case files) is a failure (defaults 3000 ms and
+   * 20 ms/KiB): work linear in the input passes, a superlinear blowup on a large input does not.
+   */
   slowMs?: number;
+  slowMsPerKiB?: number;
   /** Peak-RSS growth during one case above this is a failure (default 512 MiB). Linux only. */
   memLimitBytes?: number;
   /** Called before each case (the long runner's watchdog heartbeat) and with each case's outcome. */
@@ -106,9 +110,10 @@ export function runFuzz(target: FuzzTarget, o: FuzzOptions): FuzzStats {
 }
 
 function runCase(target: FuzzTarget, seeds: Seed[], o: FuzzOptions, i: number): CaseOutcome {
-  const slowMs = o.slowMs ?? 5000;
   const memLimit = o.memLimitBytes ?? 512 * 2 ** 20;
   const c = buildCase(seeds, o.seed, i);
+  const kib = Object.values(c.files).reduce((n, b) => n + b.length, 0) / 1024;
+  const slowMs = (o.slowMs ?? 3000) + (o.slowMsPerKiB ?? 20) * kib;
   const dir = join(o.workDir, `${target.name}-case`);
   writeCase(dir, c.files);
   const rss0 = resetPeakRss();
@@ -135,7 +140,7 @@ function runCase(target: FuzzTarget, seeds: Seed[], o: FuzzOptions, i: number): 
     result = "crash";
     fail("crash", describeError(error));
   }
-  if (ms > slowMs) fail("slow", `${ms.toFixed(0)} ms`);
+  if (ms > slowMs) fail("slow", `${ms.toFixed(0)} ms for ${kib.toFixed(0)} KiB of input`);
   if (memGrowth > memLimit) fail("memory", `peak RSS grew by ${(memGrowth / 2 ** 20).toFixed(0)} MiB`);
   return { index: i, result, failures, ms, memGrowth };
 }

@@ -148,12 +148,17 @@ test("regression: a token id of 10^9 in tokenizer.json is refused at once (it ma
 test("regression: adapter_config.json ranks are checked against the weights file before allocating", () => {
   const [adapter] = adapterSeeds();
   const cfg = JSON.parse(new TextDecoder().decode(adapter!.files["adapter_config.json"]!));
-  const huge = writeSeed(adapter!, "huge-r", { "adapter_config.json": JSON.stringify({ ...cfg, r: 1_000_000_000 }) });
-  rejects(() => loadAdapter(huge, tinyModel()), "ERR_ADAPTER_KEYS", "adapter_config.json", /holds only \d+ bytes/);
+  const hugeR = writeSeed(adapter!, "huge-r", { "adapter_config.json": JSON.stringify({ ...cfg, r: 1_000_000_000 }) });
+  rejects(() => loadAdapter(hugeR, tinyModel()), "ERR_ADAPTER_KEYS", "adapter_config.json", /holds only \d+ bytes/);
   const pattern = writeSeed(adapter!, "bad-pattern", {
     "adapter_config.json": JSON.stringify({ ...cfg, rank_pattern: { "q_proj(": 2 } }),
   });
-  rejects(() => loadAdapter(pattern, tinyModel()), "ERR_ADAPTER_CONFIG", "adapter_config.json", /not a valid regular/);
+  rejects(() => loadAdapter(pattern, tinyModel()), "ERR_ADAPTER_CONFIG", "adapter_config.json", /not a usable regular/);
+  const huge = `.*\\.(k_proj|o_pro${"_pro".repeat(20_000)}j)`; // constructs, fails on its first match
+  const big = writeSeed(adapter!, "big-regex", {
+    "adapter_config.json": JSON.stringify({ ...cfg, target_modules: huge }),
+  });
+  rejects(() => loadAdapter(big, tinyModel()), "ERR_ADAPTER_CONFIG", "adapter_config.json", /not a usable regular/);
   const none = writeSeed(adapter!, "no-match", {
     "adapter_config.json": JSON.stringify({ ...cfg, target_modules: ["zz"] }),
   });
