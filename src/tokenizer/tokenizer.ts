@@ -124,7 +124,19 @@ export class Tokenizer {
   /** Token ids of `text` without any special tokens added (special-token text inside `text` is still matched). */
   encodeText(text: string): number[] {
     if (text === "") return [];
-    return guard(this.origin, "encoding", () => this.impl.encode(text, { add_special_tokens: false }).ids);
+    const enc = guard(this.origin, "encoding", () => this.impl.encode(text, { add_special_tokens: false }));
+    // A piece missing from the vocabulary of a tokenizer without unk_token comes back as an undefined id.
+    const bad = enc.ids.findIndex(
+      (id: number | undefined) => !(id !== undefined && Number.isInteger(id) && id >= 0 && id < this.vocabSize),
+    );
+    if (bad >= 0) {
+      throw new LoratuneError(
+        "ERR_TOKENIZER",
+        `${this.origin}/tokenizer.json: the piece ${previewJson(enc.tokens[bad])} of the text has no id in the ` +
+          "vocabulary (and there is no unk_token); the tokenizer file is incomplete or corrupt",
+      );
+    }
+    return enc.ids;
   }
 
   /** Token ids of `text`, with BOS/EOS added as the tokenizer config says unless overridden. */

@@ -143,6 +143,18 @@ test("regression: a token id of 10^9 in tokenizer.json is refused at once (it ma
   );
   const added = writeSeed(tok!, "bad-added", { "tokenizer.json": text.replace(/"id": (\d+)/, '"id": -3') });
   rejects(() => loadTokenizer(added), "ERR_TOKENIZER", "tokenizer.json", /added_tokens\[0\] must be/);
+  // Without "type" and "unk_token" the library's fallback model returned undefined for unknown pieces.
+  const json = JSON.parse(text);
+  delete json.model.type;
+  delete json.model.unk_token;
+  const holed = writeSeed(tok!, "untyped-model", { "tokenizer.json": JSON.stringify(json) });
+  const t = loadTokenizer(holed);
+  rejects(
+    () => t.encode("Hello world! What"),
+    "ERR_TOKENIZER",
+    "tokenizer.json",
+    /the piece "ĠWhat" of the text has no id/,
+  );
 });
 
 test("regression: adapter_config.json ranks are checked against the weights file before allocating", () => {
