@@ -1,8 +1,8 @@
 /**
  * Checks run before training starts, catching settings and data that would train badly or not at all, each
  * with the fix. Pure functions over what the training job has already loaded (model config, LoRA config,
- * tokenizer, encoded examples and dataset stats); `preflight` runs them all and `reportPreflight` throws the
- * first error as a LoratuneError and hands warnings to a callback.
+ * tokenizer, encoded examples and dataset stats), except `firstRowShapes`; `preflight` runs them all and
+ * `reportPreflight` throws the first error as a LoratuneError and hands warnings to a callback.
  *
  *   seq_len_too_long      --seq-len above the model's max_position_embeddings               error
  *   no_labels             no token of the training set carries loss                         error
@@ -23,7 +23,8 @@
 import { countTargets } from "../data/batch.ts";
 import type { DatasetStats } from "../data/dataset.ts";
 import { type Example, IGNORE } from "../data/encode.ts";
-import type { RowShape } from "../data/shapes.ts";
+import { readJsonl } from "../data/jsonl.ts";
+import { detectShape, type RowShape } from "../data/shapes.ts";
 import { type ErrorCode, LoratuneError } from "../errors.ts";
 import { type LoraConfig, matchesTarget } from "../lora/config.ts";
 import type { ModelConfig } from "../model/config.ts";
@@ -100,6 +101,21 @@ export function checkSeqLen(seqLen: number, model: ModelConfig): PreflightIssue[
         `were never trained. Fix: pass --seq-len ${model.maxPositions} or lower.`,
     ),
   ];
+}
+
+/**
+ * The row shape of each data file from its first row (reads one line per file): lets checkChatTemplate run
+ * before the whole dataset is read and encoded. The only function here that touches the disk.
+ */
+export function firstRowShapes(files: string[]): RowShape[] {
+  const shapes: RowShape[] = [];
+  for (const file of files) {
+    for (const { line, value } of readJsonl(file)) {
+      shapes.push(detectShape(value, { file, line }));
+      break;
+    }
+  }
+  return shapes;
 }
 
 export function checkChatTemplate(

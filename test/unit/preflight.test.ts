@@ -9,9 +9,11 @@ import type { Example } from "../../src/data/encode.ts";
 import { isLoratuneError } from "../../src/errors.ts";
 import { defaultLoraConfig } from "../../src/lora/config.ts";
 import {
+  checkChatTemplate,
   checkEos,
   checkLabels,
   checkTargets,
+  firstRowShapes,
   linearModuleNames,
   type PreflightInput,
   type PreflightIssue,
@@ -137,6 +139,15 @@ test("messages without a chat template is an error before any row is rendered", 
   assert.match(issues[0]!.message, /"messages" rows but the tokenizer has no chat_template.*--chat-template/);
   const noTok = preflight(input({ stats: stats({ shapes: { "chat.jsonl": "messages" } }) }));
   assert.match(noTok[0]!.message, /the model has no tokenizer\.json/);
+  const { dir, cleanup } = tempDir("lt-preflight-shapes-");
+  try {
+    const chat = writeJsonl(dir, "chat.jsonl", ["", { messages: [{ role: "user", content: "hi" }] }, "not json"]);
+    const text = writeJsonl(dir, "text.jsonl", [{ text: "hi" }]);
+    assert.deepEqual(firstRowShapes([chat, text]), ["messages", "text"]);
+    assert.deepEqual(checks(checkChatTemplate(firstRowShapes([chat]), tok, chat)), ["error:no_chat_template"]);
+  } finally {
+    cleanup();
+  }
 });
 
 test("real datasets: ChatML conversations train EOS; text without EOS is flagged; reportPreflight warns", () => {
