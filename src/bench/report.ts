@@ -5,6 +5,7 @@
  * (forward with loss / backward / optimizer) and, with --profile, the slowest kernels of each training step.
  */
 import type { BenchReport, BenchRow, WorkloadName } from "./run.ts";
+import type { KernelInfo, PeakResult } from "./spec.ts";
 
 const LABELS: Record<WorkloadName, string> = {
   train: "train q,k,v,o",
@@ -23,7 +24,8 @@ function cells(values: string[], widths: number[]): string {
   return values.map((v, i) => (i < 2 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join(" ");
 }
 
-const WIDTHS = [10, 17, 9, 8, 8, 6, 8, 3, 9, 7, 8, 8];
+/** "busy" columns: CPU cores other processes used during the measurement (above 0.1 the figures are disturbed). */
+const WIDTHS = [10, 24, 9, 8, 8, 6, 8, 5, 2, 9, 7, 8, 8, 5];
 const HEADER = [
   "shape",
   "workload",
@@ -32,23 +34,43 @@ const HEADER = [
   "GFLOP/s",
   "%peak",
   "RSS MiB",
+  "busy",
   "│",
   "torch t/s",
   "ratio",
   "torch GF",
   "RSS MiB",
+  "busy",
 ];
 
-function rowCells(row: BenchRow, peak: number): string[] {
+const kernelsKey = (k: KernelInfo): string => `${k.backend} ${k.isa} ×${k.threads}`;
+
+function rowCells(row: BenchRow, peak: PeakResult): string[] {
   const o = row.ours;
+  const busy = (x: number | null | undefined) => (x === null || x === undefined ? "-" : x.toFixed(2));
   const ours = o
-    ? [num(o.tokensPerS, 1), num(o.runMsMedian, 1), num(o.gflops, 1), pct(o.gflops / peak), num(o.peakRssMiB)]
-    : ["failed", "", "", "", ""];
+    ? [
+        num(o.tokensPerS, 1),
+        num(o.runMsMedian, 1),
+        num(o.gflops, 1),
+        pct(o.gflops / peak.peakGflops),
+        num(o.peakRssMiB),
+        busy(o.otherProcsCores),
+      ]
+    : ["failed", "", "", "", "", ""];
   const t = row.torch;
   const torch = t
-    ? [num(t.tokens_per_s, 1), row.ratio === null ? "-" : `${row.ratio.toFixed(2)}×`, num(t.achieved_gflops, 1)]
-    : [row.torchError ? "failed" : "-", "-", "-"];
-  return [row.shape, LABELS[row.workload], ...ours, "│", ...torch, t ? num(t.peak_rss_mb) : "-"];
+    ? [
+        num(t.tokens_per_s, 1),
+        row.ratio === null ? "-" : `${row.ratio.toFixed(2)}×`,
+        num(t.achieved_gflops, 1),
+        num(t.peak_rss_mb),
+        busy(t.other_procs_cores),
+      ]
+    : [row.torchError ? "failed" : "-", "-", "-", "-", "-"];
+  // A row measured on other kernels than the peak (an addon rebuilt mid-run, say) says which.
+  const other = o && kernelsKey(o.kernels) !== kernelsKey(peak.kernels) ? ` [${o.kernels.backend}!]` : "";
+  return [row.shape, `${LABELS[row.workload]}${other}`, ...ours, "│", ...torch];
 }
 
 function header(r: BenchReport): string[] {
@@ -63,8 +85,10 @@ function header(r: BenchReport): string[] {
       .join("; ")}; best ${best.variant})`,
   ];
   if (k.notice) lines.push(`WARNING: ${k.notice}`);
-  if (r.torch && "version" in r.torch) lines.push(`PyTorch ${r.torch.version} (${r.torch.python}), same threads`);
-  else if (r.torch) lines.push(`PyTorch: not compared (${r.torch.unavailable})`);
+  if (r.torch && "version" in r.torch) {
+    const omp = r.torch.ompWaitPolicy ? `, OMP_WAIT_POLICY=${r.torch.ompWaitPolicy}` : "";
+    lines.push(`PyTorch ${r.torch.version} (${r.torch.python}), same threads${omp}`);
+  } else if (r.torch) lines.push(`PyTorch: not compared (${r.torch.unavailable})`);
   return lines;
 }
 
@@ -127,16 +151,11 @@ function noteLines(r: BenchReport): string[] {
         `(up to ${Math.max(...busy.map((b) => Math.max(b.ours?.otherProcsCores ?? 0, b.torch?.other_procs_cores ?? 0))).toFixed(2)} cores): absolute figures are disturbed, ratios less so`,
     );
   }
-  const p = r.peak.kernels;
-  const mixed = r.rows.filter(
-    (row) =>
-      row.ours &&
-      `${row.ours.kernels.backend}/${row.ours.kernels.isa}/${row.ours.kernels.threads}` !==
-        `${p.backend}/${p.isa}/${p.threads}`,
-  );
-  if (mixed.length) {
+  const mixed = r.rows.filter((row) => row.ours && kernelsKey(row.ours.kernels) !== kernelsKey(r.peak.kernels));
+  for (const row of mixed) {
+    const k = row.ours!.kernels;
     out.push(
-      `WARNING: ${mixed.length} rows ran on other kernels than the peak measurement (the addon changed mid-run?)`,
+      `WARNING: ${row.shape} ${LABELS[row.workload]} ran on ${kernelsKey(k)}${k.notice ? ` (${k.notice})` : ""}`,
     );
   }
   for (const row of r.rows) {
@@ -148,7 +167,7 @@ function noteLines(r: BenchReport): string[] {
 }
 
 export function formatReport(r: BenchReport): string {
-  const table = [cells(HEADER, WIDTHS), ...r.rows.map((row) => cells(rowCells(row, r.peak.peakGflops), WIDTHS))];
+  const table = [cells(HEADER, WIDTHS), ...r.rows.map((row) => cells(rowCells(row, r.peak), WIDTHS))];
   return [
     ...header(r),
     "",

@@ -1,5 +1,5 @@
 /**
- * The bench run: the matmul peak, then for each shape each workload in its own worker process, each followed
+ * The bench run: the matmul peak (again at the end; the better sample counts), then for each shape each workload in its own worker process, each followed
  * at once by the same workload under PyTorch when it is compared (side by side in time, so both see the same
  * machine load). Defaults keep a full run (tiny, small, smollm135, with PyTorch) within about ten minutes.
  */
@@ -47,7 +47,8 @@ export interface BenchRow {
 
 export interface BenchReport {
   peak: PeakResult;
-  torch: { version: string; python: string } | { unavailable: string } | null;
+  /** ompWaitPolicy: OMP_WAIT_POLICY passed on to PyTorch from the environment (PASSIVE helps on a busy machine). */
+  torch: { version: string; python: string; ompWaitPolicy: string | null } | { unavailable: string } | null;
   settings: { dtype: StorageDType; quick: boolean; threads: number; B: number; T: number };
   rows: BenchRow[];
   totalS: number;
@@ -88,7 +89,7 @@ function setupTorch(o: BenchOptions, say: (s: string) => void): BenchReport["tor
     say(`PyTorch comparison skipped: ${probe.reason}`);
     return { unavailable: probe.reason };
   }
-  return { version: probe.version, python: probe.python };
+  return { version: probe.version, python: probe.python, ompWaitPolicy: process.env.OMP_WAIT_POLICY ?? null };
 }
 
 function errorText(err: unknown): string {
@@ -102,11 +103,9 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const torchInfo = setupTorch(o, say);
   const torch: TorchSetup | null =
     torchInfo && "version" in torchInfo ? { ...torchInfo, referenceDir: o.referenceDir } : null;
-  const sizes = o.quick ? QUICK_PEAK_SIZES : PEAK_SIZES;
-  const peak = (await runWorker(
-    { kind: "peak", dtype: o.dtype, sizes, reps: o.quick ? 2 : 5 },
-    spawnOpts,
-  )) as PeakResult;
+  const peakSpec = { kind: "peak" as const, dtype: o.dtype, sizes: o.quick ? QUICK_PEAK_SIZES : PEAK_SIZES };
+  const measurePeak = async () => (await runWorker({ ...peakSpec, reps: o.quick ? 2 : 5 }, spawnOpts)) as PeakResult;
+  let peak = await measurePeak();
   say(`matmul peak: ${peak.peakGflops.toFixed(1)} GFLOP/s (${peak.kernels.backend} ${peak.kernels.isa})`);
   if (peak.kernels.notice) say(`WARNING: ${peak.kernels.notice}`);
   const threads = o.threads ?? peak.kernels.threads;
@@ -128,6 +127,8 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     stop();
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   }
+  // Measured again at the end: the better of two samples is closer to what the machine can do when it is shared.
+  if (rows.length > 0) peak = bestPeak(peak, await measurePeak());
   const first = workloadSpec(o.shapes[0] ?? "tiny", "train", o);
   return {
     peak,
@@ -136,6 +137,12 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     rows,
     totalS: (performance.now() - started) / 1000,
   };
+}
+
+/** Per shape and variant the higher GFLOP/s of two peak measurements (same sizes and dtype). */
+export function bestPeak(a: PeakResult, b: PeakResult): PeakResult {
+  const entries = a.entries.map((e, i) => ({ ...e, gflops: Math.max(e.gflops, b.entries[i]?.gflops ?? 0) }));
+  return { ...a, entries, peakGflops: Math.max(a.peakGflops, b.peakGflops) };
 }
 
 /**

@@ -165,7 +165,7 @@ test("text report: ratio column and the 20% memory verdict", () => {
       peakGflops: 100,
       kernels: ours.kernels,
     },
-    torch: { version: "x", python: "/p" },
+    torch: { version: "x", python: "/p", ompWaitPolicy: null },
     settings: { dtype: "f32", quick: true, threads: 2, B: 2, T: 64 },
     rows: [
       {
