@@ -41,7 +41,8 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
-    return 0;
+    // A command may set a non-zero status without throwing (train interrupted by a signal: 130).
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (err) {
     return reportError(err, argv.includes("--debug"));
   }
