@@ -9,6 +9,8 @@
  *
  * Options: --isa=avx512,avx2 (default: every ISA the CPU has; generic only runs 1024³, it is ~20× slower)
  *          --threads=1,2 (default: 1 and every core)   --no-blas   --python=/usr/bin/python3
+ * The environment passes through to python: Debian's OpenBLAS 0.3.21 picks its Haswell (AVX2) kernels on this
+ * Zen 4; OPENBLAS_CORETYPE=SkylakeX makes it use its AVX-512 kernels instead.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
