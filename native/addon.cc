@@ -36,10 +36,12 @@ const KernelTable* table_for(const char* isa) {
   if (std::strcmp(isa, "generic") == 0) return lt::generic_kernels();
 #if defined(__x86_64__)
   __builtin_cpu_init();
-  if (std::strcmp(isa, "avx2") == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+  if (std::strcmp(isa, "avx2") == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+      __builtin_cpu_supports("f16c"))
     return lt::avx2_kernels();
   if (std::strcmp(isa, "avx512") == 0 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma"))
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma") &&
+      __builtin_cpu_supports("f16c"))
     return lt::avx512_kernels();
 #endif
   return nullptr;
