@@ -19,6 +19,7 @@ import { getKernels } from "../kernels/index.ts";
 import { attachLora, loraParams, type TrainableParam } from "../lora/adapter.ts";
 import { defaultLoraConfig, type LoraConfig, parseTargets } from "../lora/config.ts";
 import { activationBytes } from "../model/activations.ts";
+import { readModelConfig } from "../model/config.ts";
 import { enableFullTraining } from "../model/full-params.ts";
 import { countBaseParameters, type LlamaModel } from "../model/llama.ts";
 import { loadModel, resolveModelDir } from "../model/load.ts";
@@ -26,6 +27,7 @@ import { readMetrics, writeReport } from "../report/html.ts";
 import { loadTokenizer, type Tokenizer } from "../tokenizer/tokenizer.ts";
 import { resolveCheckpoint } from "../train/checkpoint.ts";
 import { MetricsLog } from "../train/metrics.ts";
+import { checkChatTemplate, checkSeqLen, firstRowShapes, preflight, reportPreflight } from "../train/preflight.ts";
 import { runTraining, type TrainEvent, type TrainResult, type TrainSettings } from "../train/trainer.ts";
 
 /** Every option of a training run (the CLI's flags, camelCased). */
@@ -77,26 +79,38 @@ export async function train(
   const k = getKernels();
   const modelDir = resolveModelDir(o.model);
   prepareOutDir(o);
-  const model = loadModel(modelDir, { dtype: o.dtype });
-  if (o.seqLen > model.rope.maxPositions) {
-    throw new LoratuneError(
-      "ERR_USAGE",
-      `--seq-len ${o.seqLen} exceeds the model's max_position_embeddings (${model.rope.maxPositions}); pass --seq-len ${model.rope.maxPositions} or lower`,
-    );
-  }
+  const warn = hooks.onMessage ?? ((m: string) => console.error(m));
+  const config = readModelConfig(modelDir);
+  reportPreflight(checkSeqLen(o.seqLen, config), warn);
+  const model = loadModel(modelDir, { dtype: o.dtype, ropePositions: o.seqLen });
   const tok = existsSync(join(modelDir, "tokenizer.json"))
     ? loadTokenizer(modelDir, o.chatTemplate ? { chatTemplateFile: o.chatTemplate } : {})
     : null;
+  reportPreflight(checkChatTemplate(firstRowShapes(dataFiles(o)), tok, o.data), warn);
   const { train: trainSet, val: valSet } = readData(o, tok);
   checkVocabulary(trainSet, model, o.data);
-  const { params, lora } = setupTrainable(o, model);
+  const fresh = o.full || o.initAdapter ? null : loraSettings(o);
+  const examples = trainSet.examples;
+  reportPreflight(
+    preflight({
+      model: config,
+      lora: fresh,
+      tokenizer: tok,
+      seqLen: o.seqLen,
+      examples,
+      stats: trainSet.stats,
+      dataName: o.data,
+    }),
+    warn,
+  );
+  const { params, lora: adapterConfig } = setupTrainable(o, model, fresh);
   const summary = summarize(o, model, params, trainSet, valSet);
   hooks.onSummary?.(summary);
 
   const metrics = new MetricsLog(join(o.out, "metrics.jsonl"));
   const resumeFrom = o.resume ? resolveCheckpoint(o.resume) : undefined;
   metrics.truncateAfter(resumeFrom ? Number(/step-(\d+)/.exec(resumeFrom)?.[1] ?? 0) : -1);
-  writeFileAtomic(join(o.out, "config.yaml"), toYaml(runConfig(o, lora)));
+  writeFileAtomic(join(o.out, "config.yaml"), toYaml(runConfig(o, adapterConfig)));
   if (tok?.chatTemplate) writeFileAtomic(join(o.out, "chat_template.jinja"), tok.chatTemplate);
 
   const result = await runTraining({
@@ -116,12 +130,12 @@ export async function train(
       hooks.onEvent?.(e);
     },
   });
-  if (lora) saveAdapter(o.out, model, lora, resolve(modelDir));
+  if (adapterConfig) saveAdapter(o.out, model, adapterConfig, resolve(modelDir));
   else writeModelFiles(o.out, model, modelDir, model.sourceDtype);
   writeReport(join(o.out, "report.html"), {
     title: `loratune run: ${o.out}`,
     metrics: readMetrics(join(o.out, "metrics.jsonl")),
-    settings: runConfig(o, lora),
+    settings: runConfig(o, adapterConfig),
     summary: {
       mode: summary.mode,
       "trainable parameters": summary.trainableParams,
@@ -154,7 +168,7 @@ function prepareOutDir(o: TrainOptions): void {
 }
 
 function readData(o: TrainOptions, tok: Tokenizer | null): { train: Dataset; val: Dataset | null } {
-  const files = o.data.split(",").map((f) => f.trim());
+  const files = dataFiles(o);
   const opts = { seqLen: o.seqLen, trainOnPrompt: o.trainOnPrompt, trainOnAllMessages: o.trainOnPrompt };
   const all = readDataset(files, tok, opts);
   if (o.val) return { train: all, val: readDataset(o.val, tok, opts) };
@@ -181,13 +195,11 @@ function checkVocabulary(data: Dataset, model: LlamaModel, file: string): void {
   }
 }
 
-function setupTrainable(o: TrainOptions, model: LlamaModel): { params: TrainableParam[]; lora: LoraConfig | null } {
-  if (o.full) return { params: enableFullTraining(model), lora: null };
-  if (o.initAdapter) {
-    const lora = loadAdapter(o.initAdapter, model, true);
-    return { params: loraParams(model), lora };
-  }
-  const lora = defaultLoraConfig({
+const dataFiles = (o: TrainOptions) => o.data.split(",").map((f) => f.trim());
+
+/** The LoRA settings of a fresh adapter from the options. */
+function loraSettings(o: TrainOptions): LoraConfig {
+  return defaultLoraConfig({
     r: o.rank,
     loraAlpha: o.alpha,
     loraDropout: o.dropout,
@@ -195,9 +207,22 @@ function setupTrainable(o: TrainOptions, model: LlamaModel): { params: Trainable
     useRslora: o.rslora,
     layersToTransform: o.layers ? o.layers.split(",").map((s) => Number.parseInt(s, 10)) : null,
   });
+}
+
+/** Trainable parameters: all weights (--full), an existing adapter's (--init-adapter), or a fresh adapter's. */
+function setupTrainable(
+  o: TrainOptions,
+  model: LlamaModel,
+  fresh: LoraConfig | null,
+): { params: TrainableParam[]; lora: LoraConfig | null } {
+  if (o.full) return { params: enableFullTraining(model), lora: null };
+  if (o.initAdapter) {
+    const lora = loadAdapter(o.initAdapter, model, true);
+    return { params: loraParams(model), lora };
+  }
   const rng = new Rng(o.seed);
-  attachLora(model, lora, () => rng.next());
-  return { params: loraParams(model), lora };
+  attachLora(model, fresh!, () => rng.next());
+  return { params: loraParams(model), lora: fresh };
 }
 
 function summarize(
@@ -266,6 +291,8 @@ function fingerprint(o: TrainOptions, examples: Example[]): string {
     "rslora",
     "dtype",
   ];
+  // A decaying schedule depends on the run's length; a constant one can be extended by resuming with more steps.
+  if (o.lrSchedule !== "constant") keys.push("steps", "epochs");
   h.update(JSON.stringify(keys.map((key) => o[key])));
   for (const e of examples) h.update(Int32Array.from(e.ids)).update(Int32Array.from(e.labels));
   return h.digest("hex").slice(0, 16);

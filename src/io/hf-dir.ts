@@ -63,6 +63,12 @@ export function writeModelFiles(dir: string, model: LlamaModel, sourceDir: strin
 }
 
 /** Writes `model` as a complete HF model directory at `outDir` (built under a temporary name, then renamed). */
-export function saveModelDir(outDir: string, model: LlamaModel, sourceDir: string, dtype: FileDType, overwrite: boolean): void {
+export function saveModelDir(
+  outDir: string,
+  model: LlamaModel,
+  sourceDir: string,
+  dtype: FileDType,
+  overwrite: boolean,
+): void {
   writeDirAtomic(outDir, overwrite, (tmp) => writeModelFiles(tmp, model, sourceDir, dtype));
 }

@@ -9,7 +9,14 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { LoratuneError } from "../errors.ts";
 import { attachLora, detachLora, loraTensors } from "../lora/adapter.ts";
-import { type LoraConfig, matchesTarget, moduleRankAndScale, validateLoraConfig } from "../lora/config.ts";
+import {
+  type LoraConfig,
+  MAX_PATTERN,
+  matchesTarget,
+  moduleRankAndScale,
+  usablePattern,
+  validateLoraConfig,
+} from "../lora/config.ts";
 import { type LlamaModel, modelLinears } from "../model/llama.ts";
 import { writeFileAtomic } from "./atomic.ts";
 import { readJsonObject } from "./json-file.ts";
@@ -109,23 +116,6 @@ export function parsePeftConfig(raw: Record<string, unknown>, path: string): Lor
   };
   validateLoraConfig(config, path);
   return config;
-}
-
-/** Longest module-name regular expression accepted (real ones are a few dozen characters). */
-const MAX_PATTERN = "10000 characters";
-
-/**
- * Whether `source` compiles and runs as lora/config.ts will use it. V8 compiles lazily, so a pattern that
- * constructs can still fail ("Regular expression too large") on its first match: run it once here.
- */
-function usablePattern(source: string): boolean {
-  if (source.length > 10_000) return false;
-  try {
-    new RegExp(source).test("model.layers.0.self_attn.q_proj");
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** layers_to_transform: null, one layer index, or a list of them. */

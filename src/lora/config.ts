@@ -50,15 +50,33 @@ export function validateLoraConfig(c: LoraConfig, where: string): void {
     bad(`lora_alpha must be a positive number (got ${c.loraAlpha})`);
   if (!(c.loraDropout >= 0 && c.loraDropout < 1)) bad(`lora_dropout must be in [0, 1) (got ${c.loraDropout})`);
   if (Array.isArray(c.targetModules) && c.targetModules.length === 0) bad("target_modules is empty");
-  if (typeof c.targetModules === "string" && c.targetModules !== "all-linear") {
-    try {
-      new RegExp(c.targetModules);
-    } catch {
-      bad(`target_modules "${c.targetModules}" is not a valid regular expression`);
-    }
+  if (
+    typeof c.targetModules === "string" &&
+    c.targetModules !== "all-linear" &&
+    !usablePattern(`^(?:${c.targetModules})$`)
+  ) {
+    bad(
+      `target_modules "${c.targetModules.slice(0, 80)}" is not a usable regular expression (invalid, or over ${MAX_PATTERN})`,
+    );
   }
   for (const [key, r] of Object.entries(c.rankPattern)) {
     if (!Number.isInteger(r) || r <= 0) bad(`rank_pattern["${key}"] must be a positive integer`);
+  }
+}
+
+/** Longest module-name regular expression accepted (real ones are a few dozen characters). */
+export const MAX_PATTERN = "10000 characters";
+
+/**
+ * Whether a pattern compiles AND runs: V8 compiles lazily, so some patterns only fail ("too large") on first use.
+ */
+export function usablePattern(source: string): boolean {
+  if (source.length > 10_000) return false;
+  try {
+    new RegExp(source).test("model.layers.0.self_attn.q_proj");
+    return true;
+  } catch {
+    return false;
   }
 }
 

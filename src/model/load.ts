@@ -13,6 +13,11 @@ import { assembleModel, type LlamaModel } from "./llama.ts";
 export interface LoadModelOptions {
   /** How base weights are kept in memory (default f32). Norms and biases are always f32. */
   dtype?: StorageDType;
+  /**
+   * Positions the RoPE tables cover (default: max_position_embeddings, capped at 32768 so a config with a huge
+   * context does not allocate gigabytes of tables; training passes its sequence length).
+   */
+  ropePositions?: number;
 }
 
 /** The bundled demo model's directory. */
@@ -32,7 +37,8 @@ export function loadModel(nameOrPath: string, options: LoadModelOptions = {}): L
   const config = readModelConfig(dir);
   const sourceDtype = checkpointDtype(dir);
   const tensors = loadModelWeights(dir, dtype);
-  return assembleModel(config, tensors, dtype, dir, config.maxPositions, sourceDtype);
+  const positions = Math.min(config.maxPositions, options.ropePositions ?? 32768);
+  return assembleModel(config, tensors, dtype, dir, positions, sourceDtype);
 }
 
 /** The on-disk dtype of the embedding table (the checkpoint's dtype). */

@@ -62,6 +62,13 @@ function writeJson(path: string, value: unknown): void {
   writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 
+/** Removes half-written checkpoint directories left by a run that was killed mid-write (never a complete one). */
+function removeStaleTemporaries(root: string): void {
+  for (const name of readdirSync(root)) {
+    if (/^\.step-\d+\.(tmp|old)-\d+$/.test(name)) rmSync(join(root, name), { recursive: true, force: true });
+  }
+}
+
 /** Complete checkpoints under root, oldest first. */
 export function listCheckpoints(root: string): string[] {
   if (!existsSync(root)) return [];
@@ -83,14 +90,37 @@ export function resolveCheckpoint(path: string): string {
   );
 }
 
+/** Reads and validates state.json: a damaged file is an ERR_CHECKPOINT, never a TypeError later. */
+function readState(path: string): TrainerState {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    throw new LoratuneError("ERR_CHECKPOINT", `${path}: unreadable (${(err as Error).message})`);
+  }
+  const s = raw as Record<string, unknown>;
+  const count = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= 0;
+  const ok =
+    typeof raw === "object" &&
+    raw !== null &&
+    count(s.step) &&
+    count(s.epoch) &&
+    count(s.index) &&
+    count(s.rngState) &&
+    (s.bestValLoss === null || typeof s.bestValLoss === "number") &&
+    count(s.evalsWithoutImprovement) &&
+    typeof s.fingerprint === "string";
+  if (!ok)
+    throw new LoratuneError(
+      "ERR_CHECKPOINT",
+      `${path}: not a valid checkpoint state (a field is missing or has the wrong type)`,
+    );
+  return raw as TrainerState;
+}
+
 /** Loads a checkpoint into params and optimizer; returns the trainer state. Strict about names and shapes. */
 export function loadCheckpoint(dir: string, params: TrainableParam[], opt: AdamW): TrainerState {
-  let state: TrainerState;
-  try {
-    state = JSON.parse(readFileSync(join(dir, STATE), "utf8"));
-  } catch (err) {
-    throw new LoratuneError("ERR_CHECKPOINT", `${join(dir, STATE)}: unreadable (${(err as Error).message})`);
-  }
+  const state = readState(join(dir, STATE));
   const p = readSafetensors(join(dir, PARAMS), "f32");
   const o = readSafetensors(join(dir, OPTIMIZER), "f32");
   params.forEach((param, i) => {
