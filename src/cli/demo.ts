@@ -49,7 +49,7 @@ export function registerDemo(program: Command): void {
           steps: o.steps,
           ranks: o.ranks,
           loraLr: o.lr,
-          fullLr: o.lr / 4,
+          fullLr: o.lr / 2,
           trainSize: DEMO_DEFAULTS.trainSize,
           testSize: DEMO_DEFAULTS.testSize,
           say: (t) => console.log(t),

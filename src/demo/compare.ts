@@ -51,7 +51,7 @@ export function runCompare(o: CompareOptions): CompareRow[] {
     ...o.ranks.map((r) => ({
       method: `LoRA r=${r}`,
       dir: join(o.out, `lora-r${r}`),
-      args: ["--rank", String(r), "--alpha", String(r), "--targets", "all-linear", "--lr", String(o.loraLr)],
+      args: ["--rank", String(r), "--alpha", String(2 * r), "--targets", "all-linear", "--lr", String(o.loraLr)],
     })),
     { method: "full fine-tuning", dir: join(o.out, "full"), args: ["--full", "--lr", String(o.fullLr)] },
   ];

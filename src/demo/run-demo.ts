@@ -16,7 +16,7 @@ import { DEMO_MODEL_DIR } from "../model/load.ts";
 import { writeReport } from "../report/html.ts";
 import { readMetrics } from "../report/metrics.ts";
 import type { TrainEvent } from "../train/trainer.ts";
-import { exactMatch, generateTask, type PromptRow } from "./task.ts";
+import { exactMatch, generateTask, type PromptRow, parseAnswer } from "./task.ts";
 
 export interface DemoOptions {
   out: string;
@@ -31,11 +31,13 @@ export interface DemoOptions {
   say: (text: string) => void;
 }
 
-export const DEMO_DEFAULTS = { seed: 7, steps: 150, trainSize: 2000, testSize: 50, rank: 16, lr: 2e-3, batchSize: 8 };
+export const DEMO_DEFAULTS = { seed: 7, steps: 3000, trainSize: 4000, testSize: 50, rank: 16, lr: 1e-3, batchSize: 8 };
 
 export interface DemoResult {
   before: number;
   after: number;
+  fieldsBefore: Record<string, number>;
+  fieldsAfter: Record<string, number>;
   mergedIdentical: boolean;
   decodeRatio: number;
   outDir: string;
@@ -44,6 +46,8 @@ export interface DemoResult {
 interface Scored {
   predictions: string[];
   accuracy: number;
+  /** Share of examples with each field (name, job, town, item) right. */
+  fields: Record<string, number>;
   tokensPerS: number;
 }
 
@@ -63,7 +67,24 @@ function score(m: LoadedModel, rows: PromptRow[]): Scored {
     return tok.decode(r.ids, { skipSpecialTokens: true }).split("\n")[0] ?? "";
   });
   const correct = predictions.filter((p, i) => exactMatch(p, rows[i]!.completion)).length;
-  return { predictions, accuracy: correct / rows.length, tokensPerS: tokens / Math.max(seconds, 1e-9) };
+  return {
+    predictions,
+    accuracy: correct / rows.length,
+    fields: fieldAccuracy(predictions, rows),
+    tokensPerS: tokens / Math.max(seconds, 1e-9),
+  };
+}
+
+/** Per-field accuracy: a field counts when the prediction parses and has that field's exact value. */
+export function fieldAccuracy(predictions: string[], rows: PromptRow[]): Record<string, number> {
+  const keys = ["name", "job", "town", "item"] as const;
+  const hits = { name: 0, job: 0, town: 0, item: 0 };
+  predictions.forEach((p, i) => {
+    const got = parseAnswer(p);
+    const want = parseAnswer(rows[i]!.completion)!;
+    for (const k of keys) if (got?.[k] === want[k]) hits[k]++;
+  });
+  return Object.fromEntries(keys.map((k) => [k, hits[k] / Math.max(1, rows.length)]));
 }
 
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
@@ -75,7 +96,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const trainFile = join(work, "train.jsonl");
   writeFileSync(trainFile, jsonl(task.train));
 
-  say(`The task: turn a sentence into a fixed JSON card. The base model never saw this format.\n`);
+  say(`The task: fill a fixed card (name, job, town, item) from a sentence. The base model never saw this format.\n`);
   const before = score(base, task.test);
   const shown = task.test.slice(0, 3);
   showExamples(say, shown, before.predictions, "base model");
@@ -103,7 +124,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const tuned = loadForInference({ model: DEMO_MODEL_DIR, adapter: o.out });
   const after = score(tuned, task.test);
   showExamples(say, shown, after.predictions, "with the adapter");
-  say(`held-out exact match after training: ${pct(after.accuracy)} (before: ${pct(before.accuracy)})\n`);
+  say(`held-out exact match after training: ${pct(after.accuracy)} (before: ${pct(before.accuracy)})`);
+  say(
+    `fields right after training: ${Object.entries(after.fields)
+      .map(([k, v]) => `${k} ${pct(v)}`)
+      .join(", ")}\n`,
+  );
 
   mergeLora(getKernels(), tuned.model);
   const merged = score(tuned, task.test);
@@ -120,6 +146,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   return {
     before: before.accuracy,
     after: after.accuracy,
+    fieldsBefore: before.fields,
+    fieldsAfter: after.fields,
     mergedIdentical: identical,
     decodeRatio: ratio,
     outDir: o.out,
@@ -133,7 +161,7 @@ function trainDefaults(o: DemoOptions) {
     full: false,
     dtype: "f32" as const,
     rank: o.rank,
-    alpha: o.rank,
+    alpha: 2 * o.rank,
     dropout: 0,
     targets: "all-linear",
     rslora: false,

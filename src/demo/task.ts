@@ -2,13 +2,14 @@
  * The demo's downstream task: fill a fixed four-field card from a sentence, scored by exact match.
  *
  *   prompt:     "Sentence: Mira the baker lives in Oakford and owns a red kettle.\nCard:\n"
- *   completion: "name: Mira, job: baker, town: Oakford, item: red kettle"
+ *   completion: "name: Mira, job: baker, town: Oakford, item: kettle"
  *
  * The sentence uses one of the five card templates of world.ts (several word orders: the item may come first,
  * the job may follow the name or precede it), so the model must find each span by its kind, then copy it into
  * the fixed template. The answer format is exactly: keys name, job, town, item in that order, each followed by
  * ": " and its value, fields separated by ", ", on one line; `formatAnswer` writes it and `parseAnswer` accepts
- * only it. Every value keeps the leading space it has in the sentence, so copying a word copies its token.
+ * only it. Every value keeps the leading space it has in the sentence, so copying a word copies its token. The item
+ * is the object's noun without its color (the color is the one span a small model learns to copy slowest).
  * Neither the answer format nor the "Sentence:"/"Card:" prompt ever appears in the corpus (no colons there, and
  * never the words "job" or "item"), so a base model pretrained on it scores 0% before fine-tuning. No arithmetic,
  * no reasoning: span copying is what attention learns quickly, which a LoRA on a small model picks up in a few
@@ -71,7 +72,7 @@ export function formatAnswer(f: CardFields): string {
   return FIELD_ORDER.map((k) => `${k}: ${f[k]}`).join(", ");
 }
 
-const ANSWER = /^name: ([A-Za-z]+), job: ([a-z]+), town: ([A-Za-z]+), item: ([a-z]+ [a-z]+)$/;
+const ANSWER = /^name: ([A-Za-z]+), job: ([a-z]+), town: ([A-Za-z]+), item: ([a-z]+)$/;
 
 /** The fields of a canonical answer line, or null when `text` is anything else (other spacing, order, keys). */
 export function parseAnswer(text: string): CardFields | null {
@@ -86,7 +87,7 @@ export function drawTaskRow(rng: Rng, templates: readonly number[]): PromptRow {
   const template = CARD_TEMPLATES[pick(rng, templates)]!;
   return {
     prompt: taskPrompt(template(p)),
-    completion: formatAnswer({ name: p.name, job: p.job, town: p.town, item: p.item }),
+    completion: formatAnswer({ name: p.name, job: p.job, town: p.town, item: p.object.one }),
   };
 }
 

@@ -52,14 +52,14 @@ test("train and test are disjoint, free of duplicates and of the requested sizes
 
 test("every completion parses in the documented format and copies spans of its sentence", () => {
   const { train, test: held } = generateTask({ seed: 2, trainSize: 1000, testSize: 100 });
-  const items = new Set(COLORS.flatMap((c) => OBJECTS.map((o) => `${c} ${o.one}`)));
+  const items = new Set(OBJECTS.map((o) => o.one));
   const names = new Set(NAMES.map((n) => n.name));
   for (const row of [...train, ...held]) {
     assert.match(row.prompt, /^Sentence: [A-Z][^\n]*\.\nCard:\n$/);
     const f = parseAnswer(row.completion);
     assert.ok(f, `does not parse: ${row.completion}`);
     assert.equal(formatAnswer(f), row.completion);
-    assert.match(row.completion, /^name: [A-Za-z]+, job: [a-z]+, town: [A-Za-z]+, item: [a-z]+ [a-z]+$/);
+    assert.match(row.completion, /^name: [A-Za-z]+, job: [a-z]+, town: [A-Za-z]+, item: [a-z]+$/);
     assert.ok(names.has(f.name) && JOBS.includes(f.job) && TOWNS.includes(f.town) && items.has(f.item));
     for (const span of [f.name, ` ${f.job}`, f.town, ` ${f.item}`]) {
       assert.ok(row.prompt.includes(span), `"${span}" not in ${row.prompt}`);
@@ -90,13 +90,13 @@ test("vocabulary categories are disjoint, so every field is determined by its se
 });
 
 test("parseAnswer accepts only the canonical line", () => {
-  const good = "name: Mira, job: baker, town: Oakford, item: red kettle";
-  assert.deepEqual(parseAnswer(good), { name: "Mira", job: "baker", town: "Oakford", item: "red kettle" });
+  const good = "name: Mira, job: baker, town: Oakford, item: kettle";
+  assert.deepEqual(parseAnswer(good), { name: "Mira", job: "baker", town: "Oakford", item: "kettle" });
   const bad = [
     "name:Mira, job:baker, town:Oakford, item:red kettle",
-    "job: baker, name: Mira, town: Oakford, item: red kettle",
+    "job: baker, name: Mira, town: Oakford, item: kettle",
     "name: Mira, job: baker, town: Oakford",
-    "name: Mira, job: baker, town: Oakford, item: red kettle, x: y",
+    "name: Mira, job: baker, town: Oakford, item: kettle, x: y",
     "name: Mira, job: baker, town: Oakford, item: 3",
     `${good} and more`,
     "Mira the baker",
@@ -106,7 +106,7 @@ test("parseAnswer accepts only the canonical line", () => {
 });
 
 test("exactMatch normalizes trailing whitespace only", () => {
-  const ref = "name: Mira, job: baker, town: Oakford, item: red kettle";
+  const ref = "name: Mira, job: baker, town: Oakford, item: kettle";
   assert.ok(exactMatch(ref, ref));
   assert.ok(exactMatch(`${ref} \n`, ref));
   assert.ok(exactMatch(ref, `${ref}\n`));
