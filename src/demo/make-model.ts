@@ -55,7 +55,7 @@ export const DEMO_MODEL_DEFAULTS: Omit<DemoModelOptions, "out"> = {
   kvHeads: 2,
   intermediateSize: 704,
   maxPositions: 512,
-  steps: 3000,
+  steps: 2500,
   batchSize: 16,
   seqLen: 128,
   lr: 2e-3,
