@@ -26,6 +26,7 @@ import { loadModel, resolveModelDir } from "../model/load.ts";
 import { readMetrics, writeReport } from "../report/html.ts";
 import { loadTokenizer, type Tokenizer } from "../tokenizer/tokenizer.ts";
 import { resolveCheckpoint } from "../train/checkpoint.ts";
+import { estimateTrainingPeakBytes } from "../train/memory.ts";
 import { MetricsLog } from "../train/metrics.ts";
 import { checkChatTemplate, checkSeqLen, firstRowShapes, preflight, reportPreflight } from "../train/preflight.ts";
 import { runTraining, type TrainEvent, type TrainResult, type TrainSettings } from "../train/trainer.ts";
@@ -234,8 +235,6 @@ function summarize(
 ): TrainSummary {
   const trainable = params.reduce((n, p) => n + p.data.length, 0);
   const total = countBaseParameters(model) + (o.full ? 0 : trainable);
-  const weightBytes = countBaseParameters(model) * (model.dtype === "bf16" ? 2 : 4);
-  const optimizerBytes = trainable * 4 * 3; // gradient + two AdamW moments
   return {
     model: o.model,
     mode: o.full ? "full" : "lora",
@@ -246,8 +245,7 @@ function summarize(
     truncated: train.stats.truncated,
     trainableParams: trainable,
     totalParams: total,
-    estimatedPeakBytes:
-      weightBytes + optimizerBytes + activationBytes(model, o.batchSize, o.seqLen, true) + 60 * 2 ** 20,
+    estimatedPeakBytes: estimateTrainingPeakBytes(model, trainable, o.batchSize, o.seqLen),
   };
 }
 

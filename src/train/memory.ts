@@ -1,0 +1,16 @@
+/**
+ * The training memory estimate that the pre-training summary prints and the bench checks against the measured
+ * peak RSS: base weights + gradient and two AdamW moments per trainable value + the activation arena + a fixed
+ * allowance for Node, V8, tsx and the native addon.
+ */
+import { activationBytes } from "../model/activations.ts";
+import { countBaseParameters, type LlamaModel } from "../model/llama.ts";
+
+/** Node, V8, tsx and the addon before any model is loaded (measured: 85-90 MiB). */
+export const RUNTIME_BASE_BYTES = 90 * 2 ** 20;
+
+export function estimateTrainingPeakBytes(model: LlamaModel, trainableValues: number, B: number, T: number): number {
+  const weightBytes = countBaseParameters(model) * (model.dtype === "bf16" ? 2 : 4);
+  const optimizerBytes = trainableValues * 4 * 3; // gradient + two AdamW moments
+  return weightBytes + optimizerBytes + activationBytes(model, B, T, true) + RUNTIME_BASE_BYTES;
+}
