@@ -18,7 +18,6 @@ import { loadAdapter, saveAdapter } from "../io/peft.ts";
 import { getKernels } from "../kernels/index.ts";
 import { attachLora, loraParams, type TrainableParam } from "../lora/adapter.ts";
 import { defaultLoraConfig, type LoraConfig, parseTargets } from "../lora/config.ts";
-import { activationBytes } from "../model/activations.ts";
 import { readModelConfig } from "../model/config.ts";
 import { enableFullTraining } from "../model/full-params.ts";
 import { countBaseParameters, type LlamaModel } from "../model/llama.ts";

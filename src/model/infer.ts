@@ -98,7 +98,7 @@ function runChunk(
   }
   if (model.embed.dtype === "f32") k.embeddingForward(buf.x, ids, model.embed.data as Float32Array, n, C);
   else k.embeddingForwardBf16(buf.x, ids, model.embed.data as Uint16Array, n, C);
-  model.layers.forEach((layer, l) => layerStep(k, s, layer, l, n));
+  for (let l = 0; l < model.layers.length; l++) layerStep(k, s, model.layers[l]!, l, n);
   if (!last) {
     s.length += n;
     return;

@@ -54,6 +54,7 @@ export function saveCheckpoint(
   });
   for (const old of listCheckpoints(root).slice(0, -Math.max(1, keep)))
     rmSync(join(root, old), { recursive: true, force: true });
+  removeStaleTemporaries(root);
   return dir;
 }
 

@@ -53,9 +53,9 @@ test("train: 5 steps reproduce the PyTorch reference losses and write the run di
     rows.map((m) => m.step),
     [1, 2, 3, 4, 5],
   );
-  rows.forEach((m, i) =>
-    assert.ok(Math.abs(m.loss - want[i]!) < 1e-5 * want[i]!, `step ${i + 1}: ${m.loss} vs ${want[i]}`),
-  );
+  rows.forEach((m, i) => {
+    assert.ok(Math.abs(m.loss - want[i]!) < 1e-5 * want[i]!, `step ${i + 1}: ${m.loss} vs ${want[i]}`);
+  });
   for (const key of ["loss", "lr", "grad_norm", "tokens_per_s", "elapsed_s"]) assert.ok(key in rows[0], key);
   const cfg = JSON.parse(readFileSync(join(run, "adapter_config.json"), "utf8"));
   assert.equal(cfg.peft_type, "LORA");

@@ -89,7 +89,9 @@ test("batch 4 × accum 1 equals batch 2 × accum 2 in loss and update", async ()
   const b = await train({ ...base, batchSize: 2, gradAccum: 2 });
   const la = losses(a.events);
   const lb = losses(b.events);
-  la.forEach((l, i) => assert.ok(Math.abs(l - lb[i]!) <= 1e-5 * l, `step ${i + 1}: ${l} vs ${lb[i]}`));
+  la.forEach((l, i) => {
+    assert.ok(Math.abs(l - lb[i]!) <= 1e-5 * l, `step ${i + 1}: ${l} vs ${lb[i]}`);
+  });
   a.params.forEach((p, i) => {
     const q = b.params[i]!;
     for (let j = 0; j < p.data.length; j++) assert.ok(Math.abs(p.data[j]! - q.data[j]!) < 1e-5, `${p.name}[${j}]`);
@@ -115,7 +117,9 @@ test("resume from a checkpoint continues bit-exactly (dropout, shuffle, accumula
   const resumed = await train(settings, { dropout: 0.1, outDir: out, resumeFrom: resolveCheckpoint(out) });
   assert.equal(resumed.result.steps, 6);
   assert.deepEqual(losses(resumed.events), losses(full.events).slice(3));
-  full.params.forEach((p, i) => assert.deepEqual(resumed.params[i]!.data, p.data, p.name));
+  full.params.forEach((p, i) => {
+    assert.deepEqual(resumed.params[i]!.data, p.data, p.name);
+  });
   rmSync(out, { recursive: true, force: true });
 });
 
