@@ -14,11 +14,15 @@ export function backward(k: Kernels, model: LlamaModel, acts: Activations, input
   const C = c.hiddenSize;
   // dres = gradient w.r.t. the residual stream after the last layer.
   k.rmsnormBackward(acts.dres, model.norm.grad, acts.dlnf, acts.final, model.norm.data, acts.rstdf, N, C);
-  for (let l = c.numLayers - 1; l >= 0; l--) layerBackward(k, model, model.layers[l]!, acts.layers[l]!, acts, input);
+  for (let l = c.numLayers - 1; l >= 0; l--) {
+    // Below layer 0 only the embedding table (and the first input norm) can take a gradient.
+    const needInputGrad = l > 0 || model.dEmbed !== null || model.layers[0]!.inputNorm.grad !== null;
+    layerBackward(k, model, model.layers[l]!, acts.layers[l]!, acts, input, needInputGrad);
+  }
   if (model.dEmbed) k.embeddingBackward(model.dEmbed, acts.dres, input.ids, N, C);
 }
 
-/** On entry acts.dres = d(layer output); on exit acts.dres = d(layer input). */
+/** On entry acts.dres = d(layer output); on exit acts.dres = d(layer input) (unless needInputGrad is false). */
 function layerBackward(
   k: Kernels,
   model: LlamaModel,
@@ -26,6 +30,7 @@ function layerBackward(
   a: LayerActivations,
   acts: Activations,
   input: ModelInput,
+  needInputGrad: boolean,
 ): void {
   const c = model.config;
   const N = input.B * input.T;
@@ -71,9 +76,11 @@ function layerBackward(
     dq = acts.dqPre;
     dk = acts.dkPre;
   }
-  linearBackward(k, dln, dq, a.ln1, w.q, N, lc(w.q.name), dxa, false);
-  linearBackward(k, dln, dk, a.ln1, w.k, N, lc(w.k.name), dxa, true);
-  linearBackward(k, dln, acts.dv, a.ln1, w.v, N, lc(w.v.name), dxa, true);
+  const dIn = needInputGrad ? dln : null;
+  linearBackward(k, dIn, dq, a.ln1, w.q, N, lc(w.q.name), dxa, false);
+  linearBackward(k, dIn, dk, a.ln1, w.k, N, lc(w.k.name), dxa, true);
+  linearBackward(k, dIn, acts.dv, a.ln1, w.v, N, lc(w.v.name), dxa, true);
+  if (!needInputGrad) return;
   k.rmsnormBackward(dtmp, w.inputNorm.grad, dln, a.resid, w.inputNorm.data, a.rstd1, N, C);
   k.addInPlace(dres, dtmp, N * C); // dres = d(resid)
 }
