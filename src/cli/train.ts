@@ -73,6 +73,21 @@ async function runWithProgress(o: TrainOptions & { json?: boolean }): Promise<vo
       process.exitCode = 130;
       return;
     }
+    if (o.json) {
+      // The last stdout line of a --json run: the outcome, with this process's peak memory.
+      console.log(
+        JSON.stringify({
+          type: "done",
+          steps: result.steps,
+          reason: result.reason,
+          loss: result.lastLoss,
+          best_val_loss: result.bestValLoss,
+          tokens_per_s: result.tokensPerS,
+          peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+          trainable_params: result.summary.trainableParams,
+        }),
+      );
+    }
     log(
       `done: ${result.steps} steps (${result.reason}), final loss ${result.lastLoss.toFixed(4)}${result.bestValLoss !== null ? `, best val loss ${result.bestValLoss.toFixed(4)}` : ""}`,
     );
