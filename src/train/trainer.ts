@@ -123,6 +123,18 @@ export async function runTraining(inp: TrainerInputs): Promise<TrainResult> {
     const dir = saveCheckpoint(join(inp.outDir, "checkpoints"), params, opt, state, s.keepCheckpoints);
     emit({ type: "checkpoint", step: state.step, dir });
   };
+  let lastEvalStep = -1;
+  const evaluate = () => {
+    const { loss: valLoss, tokens } = evaluateBatches(k, model, acts, valBatches!);
+    lastEvalStep = state.step;
+    emit({ type: "eval", step: state.step, valLoss, valPerplexity: Math.exp(valLoss), tokens });
+    if (state.bestValLoss === null || valLoss < state.bestValLoss) {
+      state.bestValLoss = valLoss;
+      state.evalsWithoutImprovement = 0;
+    } else {
+      state.evalsWithoutImprovement += 1;
+    }
+  };
   while (state.step < totalSteps && !(s.steps === 0 && state.epoch >= s.epochs)) {
     if (inp.signal?.aborted) {
       reason = "interrupted";
@@ -157,14 +169,7 @@ export async function runTraining(inp: TrainerInputs): Promise<TrainResult> {
       elapsedS,
     });
     if (valBatches && s.evalEvery > 0 && (state.step % s.evalEvery === 0 || state.step === totalSteps)) {
-      const { loss: valLoss, tokens } = evaluateBatches(k, model, acts, valBatches);
-      emit({ type: "eval", step: state.step, valLoss, valPerplexity: Math.exp(valLoss), tokens });
-      if (state.bestValLoss === null || valLoss < state.bestValLoss) {
-        state.bestValLoss = valLoss;
-        state.evalsWithoutImprovement = 0;
-      } else {
-        state.evalsWithoutImprovement += 1;
-      }
+      evaluate();
       if (s.earlyStopping > 0 && state.evalsWithoutImprovement >= s.earlyStopping) {
         reason = "early_stopping";
         break;
@@ -174,6 +179,7 @@ export async function runTraining(inp: TrainerInputs): Promise<TrainResult> {
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
   if (reason === "interrupted") checkpoint();
+  else if (valBatches && lastEvalStep !== state.step) evaluate(); // --eval-every 0: once, at the end
   emit({ type: "end", step: state.step, reason });
   const elapsed = (performance.now() - started) / 1000;
   return {
