@@ -110,6 +110,7 @@ const PY = `
 import json, sys, time
 import numpy as np
 rng = np.random.default_rng(0)
+print("ready", flush=True)
 for line in sys.stdin:
     c = json.loads(line)
     M, N, K, v = c["M"], c["N"], c["K"], c["variant"]
@@ -150,6 +151,12 @@ class Blas {
       this.dead = true; // python exited (e.g. no numpy): writes fail with EPIPE
     });
     this.lines = createInterface({ input: this.child.stdout! })[Symbol.asyncIterator]();
+  }
+
+  /** Waits until python has imported numpy (so that its start-up does not overlap our measurements). */
+  async ready(): Promise<void> {
+    const line = await this.lines.next();
+    if (line.done || line.value !== "ready") this.dead = true;
   }
 
   async rate(c: Case): Promise<number | undefined> {
@@ -196,6 +203,7 @@ async function main(): Promise<void> {
   const configs = isas.flatMap((isa) => threads.map((n) => ({ isa, n, k: createNativeKernels(isa, n) })));
   const useBlas = !process.argv.includes("--no-blas") && existsSync(python);
   const blas = useBlas ? threads.map((n) => new Blas(python, n)) : [];
+  for (const w of blas) await w.ready();
   const last = threads.at(-1)!;
 
   console.log(`loratune native matmul, GFLOP/s (median); ISAs ${isas.join(", ")}; threads ${threads.join(", ")}`);
