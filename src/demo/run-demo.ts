@@ -199,13 +199,9 @@ function showExamples(say: (t: string) => void, rows: PromptRow[], predictions: 
 
 const jsonl = (rows: unknown[]) => `${rows.map((r) => JSON.stringify(r)).join("\n")}\n`;
 
-/** A previous demo's run directory may be replaced; anything else the user has is refused unless --overwrite. */
+/** A previous demo's (or comparison's) run directory may be replaced; anything else the user has is refused unless --overwrite. */
 export function isDemoRunDir(dir: string): boolean {
-  return (
-    existsSync(join(dir, "adapter_config.json")) &&
-    existsSync(join(dir, "report.html")) &&
-    existsSync(join(dir, "test.jsonl"))
-  );
+  return existsSync(join(dir, "train.jsonl")) && existsSync(join(dir, "test.jsonl"));
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
