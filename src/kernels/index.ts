@@ -3,6 +3,7 @@
  * LORATUNE_BACKEND=ref|native forces a backend (default: native when the addon loads, else ref).
  * LORATUNE_ISA=generic|avx2|avx512 forces the native instruction set; LORATUNE_THREADS the thread count.
  */
+import { isLoratuneError } from "../errors.ts";
 import { loadNativeKernels } from "./native/index.ts";
 import { refKernels } from "./ref/index.ts";
 import type { Kernels } from "./types.ts";
@@ -42,6 +43,8 @@ function loadNativeSafely(): { kernels?: Kernels; reason?: string } {
   try {
     return loadNativeKernels();
   } catch (err) {
+    // A bad LORATUNE_ISA / LORATUNE_THREADS (or an ISA this CPU lacks) is the user's error: report it.
+    if (isLoratuneError(err)) throw err;
     return { reason: err instanceof Error ? err.message : String(err) };
   }
 }
