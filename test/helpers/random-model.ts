@@ -1,5 +1,6 @@
 /** Random-init tiny Llama-family models built in memory, and random batches, for tests. */
-import { Rng } from "../../src/data/rng.ts";
+
+import { randomBatch } from "../../src/bench/train-workload.ts";
 import type { StoredTensor } from "../../src/io/safetensors.ts";
 import { type ModelConfig, parseModelConfig } from "../../src/model/config.ts";
 import type { ModelInput } from "../../src/model/forward.ts";
@@ -32,20 +33,9 @@ export function randomModel(overrides: Record<string, unknown> = {}, seed = 1): 
   return assembleModel(config, randomTensors(config, seed), "f32", "random-model");
 }
 
-/** A batch of random ids with next-token targets (some masked with -100). */
+/** A batch of random ids with next-token targets; with maskEvery > 0 also every maskEvery-th position masked. */
 export function randomInput(B: number, T: number, vocab: number, seed: number, maskEvery = 0): ModelInput {
-  const rng = new Rng(seed);
-  const ids = new Int32Array(B * T);
-  for (let i = 0; i < ids.length; i++) ids[i] = rng.nextInt(vocab);
-  const targets = new Int32Array(B * T);
-  const pos = new Int32Array(B * T);
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t < T; t++) {
-      const i = b * T + t;
-      pos[i] = t;
-      const masked = t === T - 1 || (maskEvery > 0 && t % maskEvery === 0);
-      targets[i] = masked ? -100 : ids[i + 1]!;
-    }
-  }
-  return { B, T, ids, targets, pos, seg: null };
+  const input = randomBatch(B, T, vocab, seed);
+  if (maskEvery > 0) for (let i = 0; i < B * T; i++) if ((i % T) % maskEvery === 0) input.targets[i] = -100;
+  return input;
 }
