@@ -119,3 +119,25 @@ test("--help and --version", () => {
   }
   assert.match(cli("--version").stdout, /^\d+\.\d+\.\d+/);
 });
+
+test("--config: a YAML file sets options, flags win, unknown keys are refused with a suggestion", () => {
+  const cfg = join(work, "train.yaml");
+  writeFileSync(cfg, `model: ${TINY}\ndata: ${DATA}\nsteps: 3\nbatch_size: 2\nseq-len: 16\nno_shuffle: true\n`);
+  const bad = cli("train", "--config", cfg, "--out", join(work, "cfg-bad"));
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /unknown option "no_shuffle".*did you mean "shuffle"/);
+  writeFileSync(cfg, `model: ${TINY}\ndata: ${DATA}\nsteps: 3\nbatch_size: 2\nseq-len: 16\nshuffle: false\n`);
+  const out = join(work, "cfg-run");
+  const r = cli("train", "--config", cfg, "--out", out, "--steps", "1");
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(
+    readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").length,
+    1,
+    "--steps on the command line wins",
+  );
+  const resolved = readFileSync(join(out, "config.yaml"), "utf8");
+  assert.match(resolved, /batchSize: 2/);
+  assert.match(resolved, /shuffle: false/);
+  writeFileSync(cfg, "model: [1, 2]\n");
+  assert.equal(cli("train", "--config", cfg, "--data", DATA, "--out", join(work, "cfg-x")).code, 2);
+});
