@@ -62,11 +62,11 @@ export interface Activations {
 }
 
 /**
- * Rows per loss chunk: the (rows × V) logits buffer stays near 32 MB whatever the vocabulary, and the chunks of
+ * Rows per loss chunk: the (rows × V) logits buffer stays near 64 MB whatever the vocabulary, and the chunks of
  * an N-row batch are of equal size (no thin tail chunk, which runs the head matmul far below peak).
  */
 export function lossChunkRows(N: number, V: number): number {
-  const cap = Math.max(1, Math.min(N, Math.floor((8 * 1024 * 1024) / V)));
+  const cap = Math.max(1, Math.min(N, Math.floor((16 * 1024 * 1024) / V)));
   return Math.ceil(N / Math.ceil(N / cap));
 }
 
