@@ -3,21 +3,15 @@
  * 5-step losses, eval/generate/merge agree with each other, and bad input exits non-zero with one clear line.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { cli, GOLDEN } from "../helpers/cli.ts";
 
-const ROOT = join(import.meta.dirname, "..", "..");
-const G = join(ROOT, "test", "fixtures", "golden");
+const G = GOLDEN;
 const TINY = join(G, "models", "tiny");
 const DATA = join(G, "train", "data.jsonl");
-
-function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [join(ROOT, "bin", "loratune.js"), ...args], { encoding: "utf8" });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 const work = mkdtempSync(join(tmpdir(), "loratune-e2e-"));
 const run = join(work, "run");

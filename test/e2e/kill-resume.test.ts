@@ -5,7 +5,7 @@
  * The final adapter (bytes) and every step's loss must equal those of an uninterrupted run.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, type FSWatcher, mkdtempSync, readdirSync, readFileSync, rmSync, watch } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,10 +13,9 @@ import { after, test } from "node:test";
 import { Rng } from "../../src/data/rng.ts";
 import { readSafetensors } from "../../src/io/safetensors.ts";
 import { listCheckpoints } from "../../src/train/checkpoint.ts";
+import { BIN, cliOk, GOLDEN } from "../helpers/cli.ts";
 
-const ROOT = join(import.meta.dirname, "..", "..");
-const G = join(ROOT, "test", "fixtures", "golden");
-const BIN = join(ROOT, "bin", "loratune.js");
+const G = GOLDEN;
 const STEPS = 14;
 /** Rank 32 on every linear makes each checkpoint a few MB, so a write takes long enough to be caught. */
 const ARGS = [
@@ -50,11 +49,7 @@ const ARGS = [
 const work = mkdtempSync(join(tmpdir(), "lt-kill-"));
 after(() => rmSync(work, { recursive: true, force: true }));
 
-function train(out: string, ...extra: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...ARGS, "--out", out, ...extra], { encoding: "utf8" });
-  assert.equal(r.status, 0, `train failed:\n${r.stdout}\n${r.stderr}`);
-  return r;
-}
+const train = (out: string, ...extra: string[]) => cliOk(...ARGS, "--out", out, ...extra);
 
 const TMP_DIR = /^\.step-(\d+)\.tmp-/;
 

@@ -4,15 +4,14 @@
  * uninterrupted run's).
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { BIN, cliOk, GOLDEN } from "../helpers/cli.ts";
 
-const ROOT = join(import.meta.dirname, "..", "..");
-const G = join(ROOT, "test", "fixtures", "golden");
-const BIN = join(ROOT, "bin", "loratune.js");
+const G = GOLDEN;
 /** Steps of every run here: the interrupted run is signalled after its first step, far from the end. */
 const TOTAL = 40;
 const ARGS = [
@@ -36,11 +35,7 @@ const ARGS = [
 const work = mkdtempSync(join(tmpdir(), "lt-signals-"));
 after(() => rmSync(work, { recursive: true, force: true }));
 
-function train(out: string, ...extra: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...ARGS, "--out", out, ...extra], { encoding: "utf8" });
-  assert.equal(r.status, 0, `train failed:\n${r.stdout}\n${r.stderr}`);
-  return r;
-}
+const train = (out: string, ...extra: string[]) => cliOk(...ARGS, "--out", out, ...extra);
 
 const metricSteps = (out: string) =>
   existsSync(join(out, "metrics.jsonl"))

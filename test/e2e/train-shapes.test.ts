@@ -4,7 +4,6 @@
  * as Hugging Face directories; then `eval` and `generate --chat` on the result.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,6 +12,7 @@ import { writeSafetensors } from "../../src/io/safetensors.ts";
 import { parseModelConfig } from "../../src/model/config.ts";
 import { initModelTensors } from "../../src/model/init.ts";
 import { writeTokenizerDir } from "../../src/tokenizer/train-bpe.ts";
+import { cli } from "../helpers/cli.ts";
 import {
   byteLevelTokenizerJson,
   CHATML_TEMPLATE,
@@ -20,13 +20,7 @@ import {
   spTokenizerJson,
 } from "../unit/tokenizer-helpers.ts";
 
-const ROOT = join(import.meta.dirname, "..", "..");
 const work = mkdtempSync(join(tmpdir(), "loratune-shapes-"));
-
-function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [join(ROOT, "bin", "loratune.js"), ...args], { encoding: "utf8" });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 function makeModelDir(
   name: string,
