@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { train } from "../api/train.ts";
 import { writeModelFiles } from "../io/hf-dir.ts";
 import { writeDirAtomic } from "../io/output-dir.ts";
-import { writeSafetensors } from "../io/safetensors.ts";
+import { writeSafetensors } from "../io/safetensors-write.ts";
 import { parseModelConfig } from "../model/config.ts";
 import { initModelTensors } from "../model/init.ts";
 import { loadModel } from "../model/load.ts";

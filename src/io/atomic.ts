@@ -7,29 +7,39 @@ import { basename, dirname, join } from "node:path";
 
 let counter = 0;
 
-export function tempPathFor(path: string): string {
+/** Runs `write(fd)` on a fresh temporary file next to `path`, then fsyncs and renames it; removes it on failure. */
+export function writeAtomicWith(path: string, write: (fd: number) => void): void {
+  mkdirSync(dirname(path), { recursive: true });
   counter += 1;
-  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${counter}`);
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${counter}`);
+  let fd: number | undefined = openSync(tmp, "wx");
+  try {
+    write(fd);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(tmp, path);
+  } catch (err) {
+    if (fd !== undefined) {
+      try {
+        closeSync(fd);
+      } catch {
+        // already failing: the first error is the one to report
+      }
+    }
+    rmSync(tmp, { force: true });
+    throw err;
+  }
 }
 
 /** Writes `chunks` to `path` atomically (temp file + fsync + rename). */
 export function writeFileAtomic(path: string, chunks: Uint8Array | string | (Uint8Array | string)[]): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = tempPathFor(path);
-  const fd = openSync(tmp, "w");
-  try {
+  writeAtomicWith(path, (fd) => {
     for (const chunk of Array.isArray(chunks) ? chunks : [chunks]) {
       if (typeof chunk === "string") writeSync(fd, chunk);
       else writeAll(fd, chunk);
     }
-    fsyncSync(fd);
-  } catch (err) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-  closeSync(fd);
-  renameSync(tmp, path);
+  });
 }
 
 function writeAll(fd: number, bytes: Uint8Array): void {

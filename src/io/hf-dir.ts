@@ -7,7 +7,8 @@ import { join } from "node:path";
 import type { LlamaModel } from "../model/llama.ts";
 import { bf16ToF32 } from "./dtype.ts";
 import { writeDirAtomic } from "./output-dir.ts";
-import { type FileDType, type StoredTensor, type TensorToWrite, writeSafetensors } from "./safetensors.ts";
+import type { FileDType, StoredTensor, TensorToWrite } from "./safetensors.ts";
+import { writeSafetensors } from "./safetensors-write.ts";
 
 /** Files besides the weights that make a model directory usable (copied when present). */
 export const MODEL_SIDE_FILES = [

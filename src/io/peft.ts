@@ -27,8 +27,8 @@ import {
   type SafetensorsFile,
   type StoredTensor,
   type TensorToWrite,
-  writeSafetensors,
 } from "./safetensors.ts";
+import { writeSafetensors } from "./safetensors-write.ts";
 
 export const ADAPTER_CONFIG = "adapter_config.json";
 export const ADAPTER_WEIGHTS = "adapter_model.safetensors";

@@ -7,7 +7,8 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "no
 import { join } from "node:path";
 import { LoratuneError } from "../errors.ts";
 import { writeDirAtomic } from "../io/output-dir.ts";
-import { readSafetensors, type TensorToWrite, writeSafetensors } from "../io/safetensors.ts";
+import { readSafetensors, type TensorToWrite } from "../io/safetensors.ts";
+import { writeSafetensors } from "../io/safetensors-write.ts";
 import type { TrainableParam } from "../lora/adapter.ts";
 import type { AdamW } from "./adamw.ts";
 

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { writeSafetensors } from "../../src/io/safetensors.ts";
+import { writeSafetensors } from "../../src/io/safetensors-write.ts";
 import { parseModelConfig } from "../../src/model/config.ts";
 import { initModelTensors } from "../../src/model/init.ts";
 import { writeTokenizerDir } from "../../src/tokenizer/train-bpe.ts";

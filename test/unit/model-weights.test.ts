@@ -5,7 +5,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, test } from "node:test";
 import { listModelWeightFiles, loadModelWeights, openModelWeights } from "../../src/io/model-weights.ts";
-import { type TensorToWrite, writeSafetensors } from "../../src/io/safetensors.ts";
+import type { TensorToWrite } from "../../src/io/safetensors.ts";
+import { writeSafetensors } from "../../src/io/safetensors-write.ts";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "loratune-mw-"));
 after(() => fs.rmSync(root, { recursive: true, force: true }));

@@ -5,13 +5,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, test } from "node:test";
 import { f16BitsToF32, f32ToBf16 } from "../../src/io/dtype.ts";
-import {
-  readSafetensors,
-  readSafetensorsHeader,
-  readTensor,
-  type TensorToWrite,
-  writeSafetensors,
-} from "../../src/io/safetensors.ts";
+import { readSafetensors, readSafetensorsHeader, readTensor, type TensorToWrite } from "../../src/io/safetensors.ts";
+import { writeSafetensors } from "../../src/io/safetensors-write.ts";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "loratune-st-"));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
