@@ -24,7 +24,7 @@ export interface EvaluateResult {
 export function evaluate(o: EvaluateOptions): EvaluateResult {
   const { model, tokenizer } = loadForInference(o);
   const seqLen = Math.min(o.seqLen ?? model.rope.maxPositions, model.rope.maxPositions);
-  const data = readDataset(o.data, tokenizer, { seqLen });
+  const data = readDataset(o.data, tokenizer, { seqLen, vocabSize: model.config.vocabSize });
   const batchSize = o.batchSize ?? 4;
   const batches = makeBatches(data.examples, { batchSize, seqLen, padId: tokenizer?.pad?.id ?? 0 });
   const longest = Math.max(...batches.map((b) => b.T));

@@ -87,7 +87,7 @@ export async function train(
     ? loadTokenizer(modelDir, o.chatTemplate ? { chatTemplateFile: o.chatTemplate } : {})
     : null;
   reportPreflight(checkChatTemplate(firstRowShapes(dataFiles(o)), tok, o.data), warn);
-  const { train: trainSet, val: valSet } = readData(o, tok);
+  const { train: trainSet, val: valSet } = readData(o, tok, config.vocabSize);
   checkVocabulary(trainSet, model, o.data);
   const fresh = o.full || o.initAdapter ? null : loraSettings(o);
   const examples = trainSet.examples;
@@ -167,9 +167,10 @@ function prepareOutDir(o: TrainOptions): void {
   mkdirSync(o.out, { recursive: true });
 }
 
-function readData(o: TrainOptions, tok: Tokenizer | null): { train: Dataset; val: Dataset | null } {
+function readData(o: TrainOptions, tok: Tokenizer | null, vocabSize: number): { train: Dataset; val: Dataset | null } {
   const files = dataFiles(o);
-  const opts = { seqLen: o.seqLen, trainOnPrompt: o.trainOnPrompt, trainOnAllMessages: o.trainOnPrompt };
+  // vocabSize: pre-tokenized ids are checked against the model's vocabulary with file:line errors.
+  const opts = { seqLen: o.seqLen, trainOnPrompt: o.trainOnPrompt, trainOnAllMessages: o.trainOnPrompt, vocabSize };
   const all = readDataset(files, tok, opts);
   if (o.val) return { train: all, val: readDataset(o.val, tok, opts) };
   if (!(o.valSplit > 0)) return { train: all, val: null };
@@ -185,6 +186,7 @@ function readData(o: TrainOptions, tok: Tokenizer | null): { train: Dataset; val
   return { train: pick(order.slice(nVal)), val: pick(order.slice(0, nVal)) };
 }
 
+/** Ids a tokenizer produced must also fit the model (a tokenizer can be larger than the model's embedding). */
 function checkVocabulary(data: Dataset, model: LlamaModel, file: string): void {
   const V = model.config.vocabSize;
   for (const ex of data.examples) {
