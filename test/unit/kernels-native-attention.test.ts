@@ -77,6 +77,9 @@ test("native attentionKV matches the reference (decode and prefill against a cac
     [1, 0, 1, 1, 2],
     [1, 37, 4, 2, 6],
     [3, 100, 9, 3, 64],
+    [1, 250, 6, 6, 48], // decoding, keys split across threads
+    [2, 280, 8, 2, 20],
+    [4, 200, 3, 1, 37],
     [7, 0, 3, 1, 34],
     [80, 5, 4, 4, 16],
     [150, 100, 2, 1, 8],
