@@ -27,6 +27,9 @@ const VARIANTS: Variant[] = ["matmulNT", "matmulNN", "matmulTN", "matmulNTBf16",
 const SHAPES: [number, number, number][] = [
   [1, 1, 1],
   [1, 7, 33],
+  [1, 300, 77], // one row (decoding) with B large enough to split across threads, K not a multiple of 2W
+  [1, 1000, 64],
+  [1, 3, 9000],
   [3, 127, 65],
   [7, 33, 127],
   [33, 7, 1],
