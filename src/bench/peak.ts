@@ -1,7 +1,8 @@
 /**
  * The machine's matmul peak as loratune's own kernels reach it, measured in the same bench run: the best
  * GFLOP/s of out[M,N] = a[M,K]·b[N,K]ᵀ over a few large shapes (the linear-layer forward), f32, and with bf16
- * weights when the bench runs bf16. Achieved GFLOP/s of each workload are reported as a fraction of it.
+ * weights when the bench runs bf16. Achieved GFLOP/s of each workload are reported as a fraction of the peak of
+ * its own weight dtype.
  */
 import { Rng } from "../data/rng.ts";
 import type { Kernels } from "../kernels/types.ts";
@@ -59,7 +60,7 @@ export function measurePeak(k: Kernels, spec: PeakSpec): PeakResult {
       gflops: bestGflops(() => k.matmulNTBf16(out, a, b16, M, N, K, false), flops, spec.reps),
     });
   }
-  const wanted = spec.dtype === "bf16" ? "matmulNTBf16" : "matmulNT";
-  const peakGflops = Math.max(...entries.filter((e) => e.variant === wanted).map((e) => e.gflops));
-  return { kind: "peak", entries, peakGflops, kernels: kernelInfo(k) };
+  const best = (variant: string) => Math.max(...entries.filter((e) => e.variant === variant).map((e) => e.gflops));
+  const peakBf16Gflops = spec.dtype === "bf16" ? best("matmulNTBf16") : null;
+  return { kind: "peak", entries, peakGflops: best("matmulNT"), peakBf16Gflops, kernels: kernelInfo(k) };
 }

@@ -45,6 +45,13 @@ const HEADER = [
 
 const kernelsKey = (k: KernelInfo): string => `${k.backend} ${k.isa} ×${k.threads}`;
 
+/** The peak a row is a fraction of: that of its own weight dtype (bf16 weights run the bf16 product). */
+const rowPeak = (row: BenchRow, peak: PeakResult): number =>
+  row.dtype === "bf16" && peak.peakBf16Gflops !== null ? peak.peakBf16Gflops : peak.peakGflops;
+
+/** "decode", or "decode bf16" for a row with bf16 base weights. */
+const rowLabel = (row: BenchRow): string => `${LABELS[row.workload]}${row.dtype === "f32" ? "" : ` ${row.dtype}`}`;
+
 function rowCells(row: BenchRow, peak: PeakResult): string[] {
   const o = row.ours;
   const busy = (x: number | null | undefined) => (x === null || x === undefined ? "-" : x.toFixed(2));
@@ -53,7 +60,7 @@ function rowCells(row: BenchRow, peak: PeakResult): string[] {
         num(o.tokensPerS, 1),
         num(o.runMsMedian, 1),
         num(o.gflops, 1),
-        pct(o.gflops / peak.peakGflops),
+        pct(o.gflops / rowPeak(row, peak)),
         num(o.peakRssMiB),
         busy(o.otherProcsCores),
       ]
@@ -70,7 +77,7 @@ function rowCells(row: BenchRow, peak: PeakResult): string[] {
     : [row.torchError ? "failed" : "-", "-", "-", "-", "-"];
   // A row measured on other kernels than the peak (an addon rebuilt mid-run, say) says which.
   const other = o && kernelsKey(o.kernels) !== kernelsKey(peak.kernels) ? ` [${o.kernels.backend}!]` : "";
-  return [row.shape, `${LABELS[row.workload]}${other}`, ...ours, "│", ...torch];
+  return [row.shape, `${rowLabel(row)}${other}`, ...ours, "│", ...torch];
 }
 
 function header(r: BenchReport): string[] {
@@ -78,9 +85,11 @@ function header(r: BenchReport): string[] {
   const s = r.settings;
   const best = r.peak.entries.reduce((a, b) => (b.gflops > a.gflops ? b : a));
   const lines = [
-    `loratune bench: ${k.backend} kernels (${k.isa}), ${s.threads} threads, ${s.dtype} base weights, ` +
+    `loratune bench: ${k.backend} kernels (${k.isa}), ${s.threads} threads, ${s.dtypes.join(" and ")} base weights, ` +
       `batch ${s.B}×${s.T}, LoRA r=8 alpha 16${s.quick ? " (quick)" : ""}`,
-    `matmul peak in this run: ${r.peak.peakGflops.toFixed(1)} GFLOP/s (${r.peak.entries
+    `matmul peak in this run: ${r.peak.peakGflops.toFixed(1)} GFLOP/s f32${
+      r.peak.peakBf16Gflops === null ? "" : `, ${r.peak.peakBf16Gflops.toFixed(1)} GFLOP/s bf16 weights`
+    } (${r.peak.entries
       .map((e) => `${e.variant} ${e.M}×${e.N}×${e.K}: ${e.gflops.toFixed(1)}`)
       .join("; ")}; best ${best.variant})`,
   ];
@@ -100,7 +109,7 @@ function memoryLines(rows: BenchRow[]): string[] {
     const err = o.peakRssMiB / o.estimatedPeakMiB - 1;
     const verdict = Math.abs(err) <= MEMORY_TOLERANCE ? "within 20%" : "OFF by more than 20%";
     out.push(
-      `  ${row.shape} ${LABELS[row.workload]}: peak RSS ${num(o.peakRssMiB)} MiB, estimate ${num(o.estimatedPeakMiB)} MiB ` +
+      `  ${row.shape} ${rowLabel(row)}: peak RSS ${num(o.peakRssMiB)} MiB, estimate ${num(o.estimatedPeakMiB)} MiB ` +
         `(measured ${err >= 0 ? "+" : ""}${pct(err)}: ${verdict})`,
     );
   }
@@ -115,7 +124,7 @@ function phaseLines(rows: BenchRow[]): string[] {
     const total = p.forward + p.backward + p.optimizer;
     const part = (ms: number) => `${num(ms, 1)} ms (${((100 * ms) / total).toFixed(0)}%)`;
     out.push(
-      `  ${row.shape} ${LABELS[row.workload]}: forward+loss ${part(p.forward)}, backward ${part(p.backward)}, ` +
+      `  ${row.shape} ${rowLabel(row)}: forward+loss ${part(p.forward)}, backward ${part(p.backward)}, ` +
         `grad norm+AdamW ${part(p.optimizer)}`,
     );
   }
@@ -128,7 +137,7 @@ function profileLines(rows: BenchRow[], top = 25): string[] {
     const prof = row.ours?.profile;
     if (!prof) continue;
     const total = prof.reduce((n, e) => n + e.ms, 0);
-    out.push("", `kernel time per step, ${row.shape} ${LABELS[row.workload]} (total ${num(total, 1)} ms in kernels):`);
+    out.push("", `kernel time per step, ${row.shape} ${rowLabel(row)} (total ${num(total, 1)} ms in kernels):`);
     for (const e of prof.slice(0, top)) {
       const gf = e.flops > 0 ? `  ${num(e.flops / (e.ms / 1000) / 1e9, 1)} GFLOP/s` : "";
       out.push(
@@ -155,12 +164,12 @@ function noteLines(r: BenchReport): string[] {
   for (const row of mixed) {
     const k = row.ours!.kernels;
     out.push(
-      `WARNING: ${row.shape} ${LABELS[row.workload]} ran on ${kernelsKey(k)}${k.notice ? ` (${k.notice})` : ""}`,
+      `WARNING: ${row.shape} ${rowLabel(row)} ran on ${kernelsKey(k)}${k.notice ? ` (${k.notice})` : ""}`,
     );
   }
   for (const row of r.rows) {
-    if (row.error) out.push(`error: ${row.shape} ${LABELS[row.workload]}: ${row.error}`);
-    if (row.torchError) out.push(`error: PyTorch ${row.shape} ${LABELS[row.workload]}: ${row.torchError}`);
+    if (row.error) out.push(`error: ${row.shape} ${rowLabel(row)}: ${row.error}`);
+    if (row.torchError) out.push(`error: PyTorch ${row.shape} ${rowLabel(row)}: ${row.torchError}`);
   }
   out.push(`total ${r.totalS.toFixed(0)} s`);
   return out;

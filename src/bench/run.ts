@@ -20,7 +20,8 @@ export const WORKLOAD_NAMES: readonly WorkloadName[] = ["train", "train-all", "p
 export interface BenchOptions {
   shapes: string[];
   workloads: WorkloadName[];
-  dtype: StorageDType;
+  /** In-memory dtypes of the base weights; each workload runs once per dtype (PyTorch once, in f32). */
+  dtypes: StorageDType[];
   /** Timed runs and warm-up runs; undefined = per-shape defaults. */
   steps?: number;
   warmup?: number;
@@ -37,11 +38,13 @@ export interface BenchOptions {
 export interface BenchRow {
   shape: string;
   workload: WorkloadName;
+  /** Base-weight dtype of loratune's run (PyTorch always runs f32). */
+  dtype: StorageDType;
   ours: WorkloadResult | null;
   error?: string;
   torch: TorchResult | null;
   torchError?: string;
-  /** loratune tokens/s ÷ PyTorch tokens/s. */
+  /** loratune tokens/s ÷ PyTorch (f32) tokens/s. */
   ratio: number | null;
 }
 
@@ -49,7 +52,7 @@ export interface BenchReport {
   peak: PeakResult;
   /** ompWaitPolicy: OMP_WAIT_POLICY passed on to PyTorch from the environment (PASSIVE helps on a busy machine). */
   torch: { version: string; python: string; ompWaitPolicy: string | null } | { unavailable: string } | null;
-  settings: { dtype: StorageDType; quick: boolean; threads: number; B: number; T: number };
+  settings: { dtypes: StorageDType[]; quick: boolean; threads: number; B: number; T: number };
   rows: BenchRow[];
   totalS: number;
 }
@@ -61,12 +64,17 @@ const SHAPE_RUNS: Record<string, { steps: number; warmup: number }> = {
   smollm135: { steps: 3, warmup: 1 },
 };
 
-export function workloadSpec(shape: string, workload: WorkloadName, o: BenchOptions): ModelWorkloadSpec {
+export function workloadSpec(
+  shape: string,
+  workload: WorkloadName,
+  o: BenchOptions,
+  dtype: StorageDType = o.dtypes[0] ?? "f32",
+): ModelWorkloadSpec {
   const runs = o.quick ? { steps: 2, warmup: 1 } : (SHAPE_RUNS[shape] ?? { steps: 3, warmup: 1 });
   return {
     kind: workload === "train-all" ? "train" : workload,
     shape,
-    dtype: o.dtype,
+    dtype,
     targets: workload === "train-all" ? "all-linear" : "qkvo",
     r: 8,
     alpha: 16,
@@ -103,10 +111,13 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const torchInfo = setupTorch(o, say);
   const torch: TorchSetup | null =
     torchInfo && "version" in torchInfo ? { ...torchInfo, referenceDir: o.referenceDir } : null;
-  const peakSpec = { kind: "peak" as const, dtype: o.dtype, sizes: o.quick ? QUICK_PEAK_SIZES : PEAK_SIZES };
+  // The f32 peak always; the bf16-weight peak too when a bf16 run is asked for.
+  const peakDtype: StorageDType = o.dtypes.includes("bf16") ? "bf16" : "f32";
+  const peakSpec = { kind: "peak" as const, dtype: peakDtype, sizes: o.quick ? QUICK_PEAK_SIZES : PEAK_SIZES };
   const measurePeak = async () => (await runWorker({ ...peakSpec, reps: o.quick ? 2 : 5 }, spawnOpts)) as PeakResult;
   let peak = await measurePeak();
-  say(`matmul peak: ${peak.peakGflops.toFixed(1)} GFLOP/s (${peak.kernels.backend} ${peak.kernels.isa})`);
+  const bf16Peak = peak.peakBf16Gflops === null ? "" : `, bf16 weights ${peak.peakBf16Gflops.toFixed(1)}`;
+  say(`matmul peak: ${peak.peakGflops.toFixed(1)} GFLOP/s${bf16Peak} (${peak.kernels.backend} ${peak.kernels.isa})`);
   if (peak.kernels.notice) say(`WARNING: ${peak.kernels.notice}`);
   const threads = o.threads ?? peak.kernels.threads;
   const rows: BenchRow[] = [];
@@ -116,10 +127,12 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     for (const shape of o.shapes) {
       const modelDir = tmp ? await writeTorchModel(shape, tmp, spawnOpts, say) : null;
       for (const workload of o.workloads) {
-        const spec = workloadSpec(shape, workload, o);
-        const row = await runRow(spec, workload, spawnOpts, torch && modelDir ? { torch, modelDir, threads } : null);
-        say(progressLine(row));
-        rows.push(row);
+        const specs = o.dtypes.map((dtype) => workloadSpec(shape, workload, o, dtype));
+        const vs = torch && modelDir ? { torch, modelDir, threads } : null;
+        for (const row of await runRows(specs, workload, spawnOpts, vs)) {
+          say(progressLine(row));
+          rows.push(row);
+        }
       }
       if (modelDir) rmSync(modelDir, { recursive: true, force: true });
     }
@@ -133,7 +146,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   return {
     peak,
     torch: torchInfo,
-    settings: { dtype: o.dtype, quick: o.quick, threads, B: first.B, T: first.T },
+    settings: { dtypes: o.dtypes, quick: o.quick, threads, B: first.B, T: first.T },
     rows,
     totalS: (performance.now() - started) / 1000,
   };
@@ -142,7 +155,8 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
 /** Per shape and variant the higher GFLOP/s of two peak measurements (same sizes and dtype). */
 export function bestPeak(a: PeakResult, b: PeakResult): PeakResult {
   const entries = a.entries.map((e, i) => ({ ...e, gflops: Math.max(e.gflops, b.entries[i]?.gflops ?? 0) }));
-  return { ...a, entries, peakGflops: Math.max(a.peakGflops, b.peakGflops) };
+  const bf16 = a.peakBf16Gflops === null ? null : Math.max(a.peakBf16Gflops, b.peakBf16Gflops ?? 0);
+  return { ...a, entries, peakGflops: Math.max(a.peakGflops, b.peakGflops), peakBf16Gflops: bf16 };
 }
 
 /**
@@ -180,31 +194,45 @@ async function writeTorchModel(
   }
 }
 
-async function runRow(
-  spec: ModelWorkloadSpec,
+/**
+ * One (shape, workload): loratune once per dtype, each run followed by nothing else, then PyTorch once (f32; its
+ * result is shared by every dtype's row, so a bf16 row's ratio is against PyTorch's f32, as the issue asks).
+ */
+async function runRows(
+  specs: ModelWorkloadSpec[],
   workload: WorkloadName,
   spawnOpts: { threads?: number },
   vs: { torch: TorchSetup; modelDir: string; threads: number } | null,
-): Promise<BenchRow> {
-  const row: BenchRow = { shape: spec.shape, workload, ours: null, torch: null, ratio: null };
-  try {
-    row.ours = (await runWorker(spec, spawnOpts)) as WorkloadResult;
-  } catch (err) {
-    row.error = errorText(err);
-  }
-  if (vs) {
+): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  for (const spec of specs) {
+    const row: BenchRow = { shape: spec.shape, workload, dtype: spec.dtype, ours: null, torch: null, ratio: null };
     try {
-      row.torch = await runTorchWorkload(vs.torch, spec, vs.modelDir, vs.threads);
+      row.ours = (await runWorker(spec, spawnOpts)) as WorkloadResult;
     } catch (err) {
-      row.torchError = errorText(err);
+      row.error = errorText(err);
+    }
+    rows.push(row);
+  }
+  if (vs && specs[0]) {
+    let torch: TorchResult | null = null;
+    let torchError: string | undefined;
+    try {
+      torch = await runTorchWorkload(vs.torch, { ...specs[0], dtype: "f32" }, vs.modelDir, vs.threads);
+    } catch (err) {
+      torchError = errorText(err);
+    }
+    for (const row of rows) {
+      row.torch = torch;
+      if (torchError !== undefined) row.torchError = torchError;
+      if (row.ours && torch && torch.tokens_per_s > 0) row.ratio = row.ours.tokensPerS / torch.tokens_per_s;
     }
   }
-  if (row.ours && row.torch && row.torch.tokens_per_s > 0) row.ratio = row.ours.tokensPerS / row.torch.tokens_per_s;
-  return row;
+  return rows;
 }
 
 function progressLine(row: BenchRow): string {
-  const spec = `${row.shape} ${row.workload}`;
+  const spec = `${row.shape} ${row.workload}${row.dtype === "f32" ? "" : ` ${row.dtype}`}`;
   const ours = row.ours ? `${row.ours.tokensPerS.toFixed(0)} tokens/s` : `failed: ${row.error}`;
   const torch = row.torch
     ? `, PyTorch ${row.torch.tokens_per_s.toFixed(0)} tokens/s (×${row.ratio?.toFixed(2) ?? "?"})`

@@ -94,8 +94,10 @@ export interface PeakEntry {
 export interface PeakResult {
   kind: "peak";
   entries: PeakEntry[];
-  /** Best GFLOP/s of the variant matching the dtype (f32: matmulNT, bf16: matmulNTBf16). */
+  /** Best GFLOP/s of the f32 product (matmulNT): the machine's f32 matmul peak. */
   peakGflops: number;
+  /** Best GFLOP/s with bf16 weights (matmulNTBf16), when the spec asked for bf16; bf16 rows are reported against it. */
+  peakBf16Gflops: number | null;
   kernels: KernelInfo;
 }
 

@@ -9,6 +9,7 @@ import { type BenchOptions, runBench, WORKLOAD_NAMES, type WorkloadName } from "
 import { parseShapeList, SHAPE_NAMES } from "../bench/shapes.ts";
 import { DEFAULT_PYTHON, DEFAULT_REFERENCE_DIR } from "../bench/torch.ts";
 import { LoratuneError } from "../errors.ts";
+import type { StorageDType } from "../io/safetensors.ts";
 import { parseInteger } from "./parse.ts";
 
 interface BenchFlags {
@@ -40,15 +41,25 @@ function parseWorkloads(value: string): WorkloadName[] {
   return names as WorkloadName[];
 }
 
-export function benchOptions(f: BenchFlags, onProgress?: (line: string) => void): BenchOptions {
-  if (f.dtype !== "f32" && f.dtype !== "bf16") {
-    throw new LoratuneError("ERR_USAGE", `--dtype: expected f32 or bf16, got "${f.dtype}"`);
+/** "f32", "bf16" or a comma list of both ("f32,bf16"), without repeats. */
+function parseDtypes(value: string): StorageDType[] {
+  const names = value.split(",").map((s) => s.trim());
+  for (const n of names) {
+    if (n !== "f32" && n !== "bf16") {
+      throw new LoratuneError("ERR_USAGE", `--dtype: expected f32, bf16 or f32,bf16, got "${value}"`);
+    }
   }
+  if (new Set(names).size !== names.length) throw new LoratuneError("ERR_USAGE", `--dtype: "${value}" repeats a dtype`);
+  return names as StorageDType[];
+}
+
+export function benchOptions(f: BenchFlags, onProgress?: (line: string) => void): BenchOptions {
+  const dtypes = parseDtypes(f.dtype);
   if (f.vsTorch && !f.torch) throw new LoratuneError("ERR_USAGE", "--vs-torch and --no-torch contradict each other");
   return {
     shapes: f.shapes ?? (f.quick ? ["tiny"] : [...SHAPE_NAMES]),
     workloads: f.workloads,
-    dtype: f.dtype,
+    dtypes,
     ...(f.steps !== undefined ? { steps: f.steps } : {}),
     ...(f.warmup !== undefined ? { warmup: f.warmup } : {}),
     ...(f.threads !== undefined ? { threads: f.threads } : {}),
@@ -71,7 +82,11 @@ export function registerBench(program: Command): void {
     ])
     .option("--steps <n>", "timed runs per workload (default per shape: 5, smollm135 3)", parseInteger("--steps", 1))
     .option("--warmup <n>", "untimed runs first (default per shape: 2, smollm135 1)", parseInteger("--warmup", 0))
-    .option("--dtype <name>", "in-memory dtype of the base weights: f32 or bf16", "f32")
+    .option(
+      "--dtype <list>",
+      "in-memory dtype of the base weights: f32, bf16, or f32,bf16 for both in one run (PyTorch runs f32 once)",
+      "f32",
+    )
     .option("--threads <n>", "kernel threads (and PyTorch threads); default every core", parseInteger("--threads", 1))
     .option("--vs-torch", "require the PyTorch comparison (error when torch is missing)")
     .option("--no-torch", "skip the PyTorch comparison even when torch is installed")

@@ -34,7 +34,7 @@ const k = getKernels();
 const quickOptions = {
   shapes: ["tiny"],
   workloads: [],
-  dtype: "f32" as const,
+  dtypes: ["f32" as const],
   torch: "off" as const,
   quick: true,
   profile: false,
@@ -121,7 +121,10 @@ test("matmul peak: positive GFLOP/s per shape, bf16 entries when asked", () => {
     ["matmulNT", "matmulNTBf16"],
   );
   assert.ok(r.entries.every((e) => e.gflops > 0));
-  assert.equal(r.peakGflops, r.entries[1]!.gflops);
+  assert.equal(r.peakGflops, r.entries[0]!.gflops);
+  assert.equal(r.peakBf16Gflops, r.entries[1]!.gflops);
+  const f32 = runSpec(k, { kind: "peak", dtype: "f32", sizes: [[32, 48, 40]], reps: 1 }) as PeakResult;
+  assert.equal(f32.peakBf16Gflops, null);
 });
 
 test("the random model directory for PyTorch loads back with the shape's config", () => {
@@ -163,14 +166,16 @@ test("text report: ratio column and the 20% memory verdict", () => {
       kind: "peak",
       entries: [{ variant: "matmulNT", M: 1, N: 1, K: 1, gflops: 100 }],
       peakGflops: 100,
+      peakBf16Gflops: null,
       kernels: ours.kernels,
     },
     torch: { version: "x", python: "/p", ompWaitPolicy: null },
-    settings: { dtype: "f32", quick: true, threads: 2, B: 2, T: 64 },
+    settings: { dtypes: ["f32"], quick: true, threads: 2, B: 2, T: 64 },
     rows: [
       {
         shape: "tiny",
         workload: "train",
+        dtype: "f32",
         ours: { ...ours, tokensPerS: 300, peakRssMiB: 130, estimatedPeakMiB: 100 },
         torch: {
           tokens_per_s: 200,
@@ -190,6 +195,18 @@ test("text report: ratio column and the 20% memory verdict", () => {
   };
   const text = formatReport(report);
   assert.match(text, /tiny\s+train q,k,v,o\s+300\.0/);
+  // A bf16 row is labelled, reported against the bf16 peak, and its ratio is against PyTorch's (f32) figure.
+  const bf16Row = { ...report.rows[0]!, dtype: "bf16" as const, ratio: 2, ours: { ...ours, tokensPerS: 400, gflops: 50 } };
+  const both: BenchReport = {
+    ...report,
+    peak: { ...report.peak, peakBf16Gflops: 200 },
+    settings: { ...report.settings, dtypes: ["f32", "bf16"] },
+    rows: [...report.rows, bf16Row],
+  };
+  const bothText = formatReport(both);
+  assert.match(bothText, /f32 and bf16 base weights/);
+  assert.match(bothText, /100\.0 GFLOP\/s f32, 200\.0 GFLOP\/s bf16 weights/);
+  assert.match(bothText, /tiny\s+train q,k,v,o bf16\s+400\.0\s+\S+\s+50\.0\s+25\.0%.*2\.00×/);
   assert.match(text, /1\.50×/);
   assert.match(text, /measured \+30\.0%: OFF by more than 20%/);
   report.rows[0]!.ours!.peakRssMiB = 110;
@@ -218,6 +235,10 @@ test("bad options are usage errors", () => {
   const flags = { workloads: [], dtype: "f32", torch: true, python: "p", torchReference: "r" };
   const usage = (e: Error & { code?: string }) => e.code === "ERR_USAGE";
   assert.throws(() => benchOptions({ ...flags, dtype: "f16" }), usage);
+  assert.throws(() => benchOptions({ ...flags, dtype: "f32,f32" }), usage);
+  assert.throws(() => benchOptions({ ...flags, dtype: "f32,fp8" }), usage);
+  assert.deepEqual(benchOptions({ ...flags, dtype: "f32,bf16" }).dtypes, ["f32", "bf16"]);
+  assert.deepEqual(benchOptions({ ...flags, dtype: "bf16" }).dtypes, ["bf16"]);
   assert.throws(() => benchOptions({ ...flags, vsTorch: true, torch: false }), usage);
   const o = benchOptions({ ...flags, quick: true, vsTorch: true });
   assert.deepEqual(o.shapes, ["tiny"]);
