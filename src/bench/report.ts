@@ -163,9 +163,7 @@ function noteLines(r: BenchReport): string[] {
   const mixed = r.rows.filter((row) => row.ours && kernelsKey(row.ours.kernels) !== kernelsKey(r.peak.kernels));
   for (const row of mixed) {
     const k = row.ours!.kernels;
-    out.push(
-      `WARNING: ${row.shape} ${rowLabel(row)} ran on ${kernelsKey(k)}${k.notice ? ` (${k.notice})` : ""}`,
-    );
+    out.push(`WARNING: ${row.shape} ${rowLabel(row)} ran on ${kernelsKey(k)}${k.notice ? ` (${k.notice})` : ""}`);
   }
   for (const row of r.rows) {
     if (row.error) out.push(`error: ${row.shape} ${rowLabel(row)}: ${row.error}`);

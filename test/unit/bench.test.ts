@@ -196,7 +196,12 @@ test("text report: ratio column and the 20% memory verdict", () => {
   const text = formatReport(report);
   assert.match(text, /tiny\s+train q,k,v,o\s+300\.0/);
   // A bf16 row is labelled, reported against the bf16 peak, and its ratio is against PyTorch's (f32) figure.
-  const bf16Row = { ...report.rows[0]!, dtype: "bf16" as const, ratio: 2, ours: { ...ours, tokensPerS: 400, gflops: 50 } };
+  const bf16Row = {
+    ...report.rows[0]!,
+    dtype: "bf16" as const,
+    ratio: 2,
+    ours: { ...ours, tokensPerS: 400, gflops: 50 },
+  };
   const both: BenchReport = {
     ...report,
     peak: { ...report.peak, peakBf16Gflops: 200 },
