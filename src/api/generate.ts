@@ -18,7 +18,8 @@ export interface GenerateOutput {
   ids: number[];
   text: string | null;
   promptIds: number[];
-  stoppedBy: "eos" | "max_tokens";
+  /** eos: a stop token was emitted; max_tokens: maxTokens were generated; context: the model's context is full. */
+  stoppedBy: "eos" | "max_tokens" | "context";
   tokensPerS: number;
 }
 

@@ -40,10 +40,15 @@ export function registerGenerate(program: Command): void {
     )
     .option("--seed <n>", "sampling seed", parseInteger("--seed", 0), 0)
     .option("--dtype <name>", "in-memory dtype of the base weights: f32 or bf16", "f32")
-    .option("--json", 'print {"ids": [...], "text": "..."}')
+    .option("--json", 'print {"ids": [...], "text": "...", "stoppedBy": "eos" | "max_tokens" | "context"}')
     .action((o: GenerateFlags) => {
       const out = generate(o);
-      if (o.json) console.log(JSON.stringify({ ids: out.ids, text: out.text }));
+      if (o.json) console.log(JSON.stringify({ ids: out.ids, text: out.text, stoppedBy: out.stoppedBy }));
       else console.log(out.text ?? out.ids.join(","));
+      if (out.stoppedBy === "context") {
+        process.stderr.write(
+          `loratune: stopped after ${out.ids.length} tokens: the model's context (${out.promptIds.length + out.ids.length} tokens) is full\n`,
+        );
+      }
     });
 }

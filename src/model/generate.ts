@@ -3,6 +3,7 @@
  * max tokens or an end-of-sequence id.
  */
 import { Rng } from "../data/rng.ts";
+import { LoratuneError } from "../errors.ts";
 import type { Kernels } from "../kernels/types.ts";
 import { createSession, feedTokens } from "./infer.ts";
 import type { LlamaModel } from "./llama.ts";
@@ -19,7 +20,8 @@ export interface GenerateOptions extends Partial<SamplingOptions> {
 
 export interface GenerateResult {
   ids: number[];
-  stoppedBy: "eos" | "max_tokens";
+  /** eos: a stop id was emitted; max_tokens: maxTokens were generated; context: the model's context is full. */
+  stoppedBy: "eos" | "max_tokens" | "context";
   prefillSeconds: number;
   decodeSeconds: number;
 }
@@ -32,7 +34,20 @@ export function generateTokens(k: Kernels, model: LlamaModel, prompt: number[], 
     topP: o.topP ?? GREEDY.topP,
     repetitionPenalty: o.repetitionPenalty ?? GREEDY.repetitionPenalty,
   };
-  const limit = Math.min(model.rope.maxPositions, prompt.length + o.maxTokens);
+  // Positions the rope tables cover: max_position_embeddings, or fewer when the model was loaded with fewer.
+  const context = model.rope.maxPositions;
+  if (prompt.length >= context) {
+    const source =
+      context < model.config.maxPositions
+        ? `the ${context} positions it was loaded with (max_position_embeddings ${model.config.maxPositions})`
+        : `max_position_embeddings = ${context}`;
+    throw new LoratuneError(
+      "ERR_USAGE",
+      `the prompt has ${prompt.length} tokens, but the model's context holds the prompt and the generated tokens ` +
+        `within ${source}: shorten the prompt`,
+    );
+  }
+  const limit = Math.min(context, prompt.length + o.maxTokens);
   const session = createSession(model, limit);
   const rng = new Rng(o.seed ?? 0);
   const stop = new Set(o.stopIds ?? model.config.eosTokenIds);
@@ -42,7 +57,8 @@ export function generateTokens(k: Kernels, model: LlamaModel, prompt: number[], 
   let logits = feedTokens(k, session, prompt);
   const t1 = performance.now();
   let stoppedBy: GenerateResult["stoppedBy"] = "max_tokens";
-  while (out.length < o.maxTokens && session.length < limit) {
+  // The prompt and the generated tokens together never exceed the model's context.
+  while (out.length < o.maxTokens) {
     const id = sampleToken(logits, history, sampling, () => rng.next());
     out.push(id);
     history.push(id);
@@ -51,7 +67,11 @@ export function generateTokens(k: Kernels, model: LlamaModel, prompt: number[], 
       stoppedBy = "eos";
       break;
     }
-    if (out.length >= o.maxTokens || session.length >= limit) break;
+    if (out.length >= o.maxTokens) break;
+    if (prompt.length + out.length >= context) {
+      stoppedBy = "context";
+      break;
+    }
     logits = feedTokens(k, session, [id]);
   }
   const t2 = performance.now();

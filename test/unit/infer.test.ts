@@ -84,3 +84,21 @@ test("sampling with a seed is reproducible and respects top-k = 1", () => {
   const topk1 = generateTokens(k, model, [4, 5], { maxTokens: 8, temperature: 1.5, topK: 1, seed: 1, stopIds: [] });
   assert.deepEqual(topk1.ids, greedy.ids);
 });
+
+test("generation stops when the context is full, and a prompt that fills it is a usage error", () => {
+  const model = randomModel({}, 31);
+  const context = model.rope.maxPositions;
+  const prompt = Array.from({ length: context - 3 }, (_, i) => 4 + (i % 20));
+  const res = generateTokens(k, model, prompt, { maxTokens: 10, stopIds: [] });
+  assert.equal(res.stoppedBy, "context");
+  assert.equal(prompt.length + res.ids.length, context);
+  const exact = generateTokens(k, model, prompt, { maxTokens: 3, stopIds: [] });
+  assert.equal(exact.stoppedBy, "max_tokens");
+  assert.deepEqual(exact.ids, res.ids);
+  const full = Array.from({ length: context }, (_, i) => 4 + (i % 20));
+  assert.throws(
+    () => generateTokens(k, model, full, { maxTokens: 1 }),
+    (e: Error & { code?: string }) =>
+      e.code === "ERR_USAGE" && /prompt has \d+ tokens/.test(e.message) && /shorten the prompt/.test(e.message),
+  );
+});
