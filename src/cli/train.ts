@@ -12,8 +12,8 @@ export function registerTrain(program: Command): void {
   cmd.addHelpText(
     "after",
     `
-Data: JSONL rows of {"text"}, {"prompt","completion"}, {"messages":[...]}, Alpaca {"instruction","input","output"},
-or pre-tokenized {"input_ids","labels"?}. Loss is taken on completions / assistant turns unless --train-on-prompt.
+Data: JSONL rows of {"text"}, {"prompt","completion"}, {"messages":[...]}, ShareGPT {"conversations":[{"from","value"}]},
+Alpaca {"instruction","input","output"}, or pre-tokenized {"input_ids","labels"?}. Loss is taken on completions / assistant turns unless --train-on-prompt.
 Every option can also be set in a YAML/JSON --config file (keys as the flags, without "--"); flags win.
 
 Example:

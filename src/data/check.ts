@@ -59,6 +59,9 @@ const WHY: Record<RowShape, string> = {
   messages:
     'no assistant turn carries loss: the rows have no message with role "assistant", or the assistant turns ' +
     "were cut off by truncation to the sequence length",
+  sharegpt:
+    'no assistant turn carries loss: the conversations have no turn from "gpt" (or "assistant"), or those turns ' +
+    "were cut off by truncation to the sequence length",
   tokens: 'every "labels" entry is -100 (or each row has a single token)',
 };
 

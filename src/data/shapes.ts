@@ -5,6 +5,9 @@
  *   text               {"text": string}                                     loss on every token
  *   prompt_completion  {"prompt": string, "completion": string}             loss on the completion
  *   messages           {"messages": [{"role": string, "content": string}]}  loss on assistant turns
+ *                      (content may also be a list of {"type": "text", "text": string} parts, joined)
+ *   sharegpt           {"conversations": [{"from": string, "value": string}]}  read as messages: from human/user
+ *                      → user, gpt/assistant/model/chatgpt → assistant, system → system, tool/function → tool
  *   alpaca             {"instruction": string, "input"?: string, "output": string}  loss on the output
  *   tokens             {"input_ids": int[], "labels"?: int[]}               used as is (-100 = no loss)
  *
@@ -12,7 +15,7 @@
  */
 import { LoratuneError } from "../errors.ts";
 
-export type RowShape = "text" | "prompt_completion" | "messages" | "alpaca" | "tokens";
+export type RowShape = "text" | "prompt_completion" | "messages" | "sharegpt" | "alpaca" | "tokens";
 
 export interface ChatMessage {
   role: string;
@@ -20,6 +23,7 @@ export interface ChatMessage {
   [key: string]: unknown;
 }
 
+/** A parsed row; ShareGPT rows are returned as "messages" rows. */
 export type Row =
   | { shape: "text"; text: string }
   | { shape: "prompt_completion"; prompt: string; completion: string }
@@ -35,12 +39,17 @@ export interface RowSource {
 
 export const SHAPE_HELP =
   'expected one of {"text"}, {"prompt","completion"}, {"messages":[{"role","content"}]}, ' +
-  '{"instruction","input","output"} (Alpaca) or {"input_ids","labels"?}';
+  '{"conversations":[{"from","value"}]} (ShareGPT), {"instruction","input","output"} (Alpaca) or ' +
+  '{"input_ids","labels"?}';
 
-/** Which shape a parsed JSON row has, by its keys; checked in the order messages, tokens, alpaca, prompt_completion, text. */
+/**
+ * Which shape a parsed JSON row has, by its keys; checked in the order messages, sharegpt, tokens, alpaca,
+ * prompt_completion, text.
+ */
 export function detectShape(value: unknown, src: RowSource): RowShape {
   const obj = asObject(value, src);
   if ("messages" in obj) return "messages";
+  if ("conversations" in obj) return "sharegpt";
   if ("input_ids" in obj) return "tokens";
   if ("instruction" in obj && "output" in obj) return "alpaca";
   if ("prompt" in obj && "completion" in obj) return "prompt_completion";
@@ -80,6 +89,8 @@ export function parseRow(value: unknown, fileShape: RowShape, shapeLine: number,
       };
     case "messages":
       return { shape, messages: messages(obj.messages, src) };
+    case "sharegpt":
+      return { shape: "messages", messages: shareGptMessages(obj.conversations, src) };
     case "tokens":
       return tokens(obj, src);
   }
@@ -111,10 +122,63 @@ function messages(v: unknown, src: RowSource): ChatMessage[] {
     if (typeof msg.role !== "string" || msg.role === "") {
       throw dataError(src, `messages[${i}].role must be a non-empty string, got ${describe(msg.role)}`);
     }
-    if (typeof msg.content !== "string") {
-      throw dataError(src, `messages[${i}].content must be a string, got ${describe(msg.content)}`);
+    return { ...msg, content: messageContent(msg.content, `messages[${i}].content`, src) } as ChatMessage;
+  });
+}
+
+/** A message's content: a string, or a list of text parts [{"type": "text", "text": string}] joined in order. */
+function messageContent(v: unknown, where: string, src: RowSource): string {
+  if (typeof v === "string") return v;
+  if (!Array.isArray(v)) {
+    throw dataError(src, `${where} must be a string or a list of {"type":"text","text"} parts, got ${describe(v)}`);
+  }
+  return v
+    .map((part, j) => {
+      const p = part as Record<string, unknown> | null;
+      if (p === null || typeof p !== "object" || Array.isArray(p) || p.type !== "text" || typeof p.text !== "string") {
+        const type = p !== null && typeof p === "object" && typeof p.type === "string" ? ` of type "${p.type}"` : "";
+        throw dataError(
+          src,
+          `${where}[${j}] is ${describe(part)}${type}; only {"type":"text","text":string} parts are supported ` +
+            "(loratune trains text-only models)",
+        );
+      }
+      return p.text as string;
+    })
+    .join("");
+}
+
+/** ShareGPT "from" values and the chat roles they become. */
+const SHAREGPT_ROLES: Record<string, string> = {
+  system: "system",
+  human: "user",
+  user: "user",
+  gpt: "assistant",
+  assistant: "assistant",
+  model: "assistant",
+  chatgpt: "assistant",
+  tool: "tool",
+  function: "tool",
+};
+
+function shareGptMessages(v: unknown, src: RowSource): ChatMessage[] {
+  if (!Array.isArray(v) || v.length === 0) {
+    throw dataError(src, `"conversations" must be a non-empty array of {"from","value"}, got ${describe(v)}`);
+  }
+  return v.map((m, i) => {
+    if (m === null || typeof m !== "object" || Array.isArray(m)) {
+      throw dataError(src, `conversations[${i}] must be an object {"from","value"}, got ${describe(m)}`);
     }
-    return msg as ChatMessage;
+    const turn = m as Record<string, unknown>;
+    const role = typeof turn.from === "string" ? SHAREGPT_ROLES[turn.from.toLowerCase()] : undefined;
+    if (role === undefined) {
+      const known = Object.keys(SHAREGPT_ROLES).join(", ");
+      throw dataError(src, `conversations[${i}].from is ${describe(turn.from)}, expected one of ${known}`);
+    }
+    if (typeof turn.value !== "string") {
+      throw dataError(src, `conversations[${i}].value must be a string, got ${describe(turn.value)}`);
+    }
+    return { role, content: turn.value };
   });
 }
 

@@ -123,14 +123,15 @@ export function checkChatTemplate(
   tok: PreflightTokenizer | null,
   dataName: string,
 ): PreflightIssue[] {
-  if (!shapes.includes("messages") || tok?.chatTemplate) return [];
+  const chat = shapes.filter((s) => s === "messages" || s === "sharegpt");
+  if (chat.length === 0 || tok?.chatTemplate) return [];
   const why = tok === null ? "the model has no tokenizer.json" : "the tokenizer has no chat_template";
   return [
     issue(
       "error",
       "no_chat_template",
       "ERR_TOKENIZER",
-      `${dataName}: the dataset has "messages" rows but ${why}, so conversations cannot be rendered. Fix: pass ` +
+      `${dataName}: the dataset has "${chat[0]}" rows but ${why}, so conversations cannot be rendered. Fix: pass ` +
         "--chat-template <file> (a Jinja template, or a tokenizer_config.json holding one), or convert the rows " +
         'to {"prompt","completion"}.',
     ),

@@ -124,7 +124,7 @@ test("parseRow: wrong shapes and bad fields name file:line and what was expected
   rejects(() => parseRow({ messages: [] }, "messages", 1, src(4)), /"messages" must be a non-empty array/);
   rejects(
     () => parseRow({ messages: [{ role: "user" }] }, "messages", 1, src(4)),
-    /messages\[0\]\.content must be a string, got nothing/,
+    /messages\[0\]\.content must be a string or a list of \{"type":"text","text"\} parts, got nothing/,
   );
   rejects(
     () => parseRow({ messages: [{ role: 1, content: "x" }] }, "messages", 1, src(4)),
