@@ -215,6 +215,35 @@ export function jsonlSeeds(): Seed[] {
         ],
       },
     ]),
+    file("sharegpt.jsonl", [
+      {
+        conversations: [
+          { from: "system", value: "Answer briefly." },
+          { from: "human", value: "Hello there" },
+          { from: "gpt", value: "Hello world!" },
+        ],
+      },
+      {
+        conversations: [
+          { from: "human", value: "Two plus two?" },
+          { from: "gpt", value: "Four." },
+        ],
+      },
+    ]),
+    file("parts.jsonl", [
+      {
+        messages: [
+          {
+            role: "user",
+            content: [
+              { type: "text", text: "What is " },
+              { type: "text", text: "two plus two?" },
+            ],
+          },
+          { role: "assistant", content: "Four." },
+        ],
+      },
+    ]),
     file("alpaca.jsonl", [
       { instruction: "Write a poem.", input: "", output: "Roses are red." },
       { instruction: "Add the numbers.", input: "2 2", output: "4" },
