@@ -97,6 +97,24 @@ test("native attentionKV matches the reference (decode and prefill against a cac
   }
 });
 
+test("native attentionKV decoding propagates a NaN in the cache (split keys included)", (t) => {
+  if (skipWithoutNative(t)) return;
+  const rand = rng(23);
+  const [H, hd, pos0] = [4, 16, 600];
+  const q = randArray(rand, H * hd);
+  const kc = randArray(rand, (pos0 + 1) * H * hd);
+  const vc = randArray(rand, (pos0 + 1) * H * hd);
+  vc[450 * H * hd + hd + 3] = Number.NaN; // key 450, head 1 (in the second thread's half of the keys): value
+  kc[450 * H * hd + 2 * hd + 5] = Number.NaN; // and head 2: key, so that thread's softmax sum is NaN
+  for (const kern of nativeVariants()) {
+    const out = new Float32Array(H * hd);
+    kern.attentionKV(out, q, kc, vc, 1, pos0, H, H, hd);
+    assert.ok(Number.isNaN(out[hd + 3]!), `${label(kern)}: head 1 output is NaN`);
+    assert.ok(out.subarray(2 * hd, 3 * hd).every(Number.isNaN), `${label(kern)}: head 2 output is all NaN`);
+    assert.ok(out.subarray(0, hd).every(Number.isFinite), `${label(kern)}: head 0 stays finite`);
+  }
+});
+
 test("native attention rejects heads that do not group and caches that are too short", (t) => {
   if (skipWithoutNative(t)) return;
   const k = nativeVariants([1])[0]!;
