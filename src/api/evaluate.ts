@@ -28,7 +28,7 @@ export function evaluate(o: EvaluateOptions): EvaluateResult {
   const batchSize = o.batchSize ?? 4;
   const batches = makeBatches(data.examples, { batchSize, seqLen, padId: tokenizer?.pad?.id ?? 0 });
   const longest = Math.max(...batches.map((b) => b.T));
-  const acts = allocateActivations(model, batchSize, longest, false);
+  const acts = allocateActivations(model, batchSize, longest, { withGrad: false });
   const { loss, tokens } = evaluateBatches(getKernels(), model, acts, batches);
   return { loss, perplexity: Math.exp(loss), tokens };
 }

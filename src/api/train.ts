@@ -246,7 +246,7 @@ function summarize(
     truncated: train.stats.truncated,
     trainableParams: trainable,
     totalParams: total,
-    estimatedPeakBytes: estimateTrainingPeakBytes(model, trainable, o.batchSize, o.seqLen),
+    estimatedPeakBytes: estimateTrainingPeakBytes(model, trainable, o.batchSize, o.seqLen, o.gradCheckpoint),
   };
 }
 

@@ -58,7 +58,7 @@ export function runPrefillWorkload(k: Kernels, spec: ModelWorkloadSpec): Workloa
   const t0 = performance.now();
   const config = shapeConfig(spec.shape);
   const model = makeRandomModel(k, config, spec.dtype, spec.seed);
-  const acts = allocateActivations(model, spec.B, spec.T, false);
+  const acts = allocateActivations(model, spec.B, spec.T, { withGrad: false });
   const input = randomBatch(spec.B, spec.T, config.vocabSize, spec.seed + 2);
   const setupS = (performance.now() - t0) / 1000;
   const timing = timeRuns(spec, () => {

@@ -86,7 +86,8 @@ function header(r: BenchReport): string[] {
   const best = r.peak.entries.reduce((a, b) => (b.gflops > a.gflops ? b : a));
   const lines = [
     `loratune bench: ${k.backend} kernels (${k.isa}), ${s.threads} threads, ${s.dtypes.join(" and ")} base weights, ` +
-      `batch ${s.B}×${s.T}, LoRA r=8 alpha 16${s.quick ? " (quick)" : ""}`,
+      `batch ${s.B}×${s.T}, LoRA r=8 alpha 16${s.gradCheckpoint ? ", activation checkpointing (training rows)" : ""}` +
+      `${s.quick ? " (quick)" : ""}`,
     `matmul peak in this run: ${r.peak.peakGflops.toFixed(1)} GFLOP/s f32${
       r.peak.peakBf16Gflops === null ? "" : `, ${r.peak.peakBf16Gflops.toFixed(1)} GFLOP/s bf16 weights`
     } (${r.peak.entries

@@ -30,6 +30,8 @@ export interface BenchOptions {
   torch: "auto" | "on" | "off";
   quick: boolean;
   profile: boolean;
+  /** Training workloads with activation checkpointing. */
+  gradCheckpoint: boolean;
   python: string;
   referenceDir: string;
   onProgress?: (line: string) => void;
@@ -52,7 +54,14 @@ export interface BenchReport {
   peak: PeakResult;
   /** ompWaitPolicy: OMP_WAIT_POLICY passed on to PyTorch from the environment (PASSIVE helps on a busy machine). */
   torch: { version: string; python: string; ompWaitPolicy: string | null } | { unavailable: string } | null;
-  settings: { dtypes: StorageDType[]; quick: boolean; threads: number; B: number; T: number };
+  settings: {
+    dtypes: StorageDType[];
+    quick: boolean;
+    threads: number;
+    B: number;
+    T: number;
+    gradCheckpoint: boolean;
+  };
   rows: BenchRow[];
   totalS: number;
 }
@@ -85,6 +94,7 @@ export function workloadSpec(
     steps: o.steps ?? runs.steps,
     warmup: o.warmup ?? runs.warmup,
     profile: o.profile && workload.startsWith("train"),
+    gradCheckpoint: o.gradCheckpoint && workload.startsWith("train"),
     seed: 0,
   };
 }
@@ -146,7 +156,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   return {
     peak,
     torch: torchInfo,
-    settings: { dtypes: o.dtypes, quick: o.quick, threads, B: first.B, T: first.T },
+    settings: { dtypes: o.dtypes, quick: o.quick, threads, B: first.B, T: first.T, gradCheckpoint: o.gradCheckpoint },
     rows,
     totalS: (performance.now() - started) / 1000,
   };

@@ -27,6 +27,8 @@ export interface ModelWorkloadSpec {
   warmup: number;
   /** Time every kernel call (train only; `bench --profile`). */
   profile: boolean;
+  /** Activation checkpointing (train only; `bench --grad-checkpoint`). */
+  gradCheckpoint: boolean;
   seed: number;
 }
 

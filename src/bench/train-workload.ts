@@ -60,7 +60,7 @@ export function runTrainWorkload(base: Kernels, spec: ModelWorkloadSpec): Worklo
   const params = loraParams(model);
   const trainable = params.reduce((n, p) => n + p.data.length, 0);
   const opt = new AdamW(params);
-  const acts = allocateActivations(model, spec.B, spec.T, true);
+  const acts = allocateActivations(model, spec.B, spec.T, { checkpoint: spec.gradCheckpoint });
   const input = randomBatch(spec.B, spec.T, config.vocabSize, spec.seed + 2);
   const gradScale = 1 / countLabelTokens(input.targets);
   const setupS = (performance.now() - t0) / 1000;
@@ -109,7 +109,7 @@ export function runTrainWorkload(base: Kernels, spec: ModelWorkloadSpec): Worklo
     otherProcsCores,
     kernels: kernelInfo(base),
     trainableParams: trainable,
-    estimatedPeakMiB: estimateTrainingPeakBytes(model, trainable, spec.B, spec.T) / 2 ** 20,
+    estimatedPeakMiB: estimateTrainingPeakBytes(model, trainable, spec.B, spec.T, spec.gradCheckpoint) / 2 ** 20,
     loss,
     phasesMs: {
       forward: median(phases.forward),

@@ -26,6 +26,7 @@ interface BenchFlags {
   json?: boolean;
   quick?: boolean;
   profile?: boolean;
+  gradCheckpoint?: boolean;
 }
 
 function parseWorkloads(value: string): WorkloadName[] {
@@ -66,6 +67,7 @@ export function benchOptions(f: BenchFlags, onProgress?: (line: string) => void)
     torch: f.vsTorch ? "on" : f.torch ? "auto" : "off",
     quick: f.quick ?? false,
     profile: f.profile ?? false,
+    gradCheckpoint: f.gradCheckpoint ?? false,
     python: f.python,
     referenceDir: f.torchReference,
     ...(onProgress ? { onProgress } : {}),
@@ -95,6 +97,7 @@ export function registerBench(program: Command): void {
     .option("--json", "print one JSON object (progress still goes to stderr)")
     .option("--quick", "fast smoke run: tiny shape, batch 2×64, 2 timed runs")
     .option("--profile", "time every kernel call of the training steps and list the slowest")
+    .option("--grad-checkpoint", "train with activation checkpointing (less memory, one more forward of time)")
     .action(async (f: BenchFlags) => {
       const options = benchOptions(f, (line) => process.stderr.write(`${line}\n`));
       const report = await runBench(options);

@@ -92,6 +92,12 @@ export const TRAIN_OPTIONS: OptionDef[] = [
     min: 2,
   },
   {
+    key: "grad-checkpoint",
+    kind: "bool",
+    help: "activation checkpointing: keep only each layer's input and recompute the layer during backward (less memory, about one more forward pass of time)",
+    default: false,
+  },
+  {
     key: "pack",
     kind: "bool",
     help: "pack several examples per sequence (they never attend to each other)",

@@ -2,6 +2,10 @@
  * The activation arena for one (B, T) shape: every buffer forward saves for backward and every scratch buffer
  * backward needs, allocated once and reused every step (no allocation in the training loop).
  * N = B·T rows; C hidden; Hq = heads·hd; Hkv = kvHeads·hd; F = intermediate size; V vocab.
+ *
+ * With activation checkpointing each layer keeps only its input (`resid`) and its LoRA state; the other
+ * per-layer buffers are one set shared by every layer, which backward refills by running the layer's forward
+ * again just before its backward (one extra forward of the layers for L − 1 layers' worth of memory).
  */
 import type { LoraCache } from "../nn/linear.ts";
 import type { LlamaModel } from "./llama.ts";
@@ -25,9 +29,12 @@ export interface LayerActivations {
   gate: Float32Array; // [N, F]
   up: Float32Array; // [N, F]
   act: Float32Array; // [N, F]
-  /** LoRA state per adapted linear, keyed by the linear's name. */
+  /** LoRA state per adapted linear, keyed by the linear's name (never shared: dropout masks are replayed). */
   lora: Map<string, LoraCache>;
 }
+
+/** The per-layer buffers other than resid and lora: one set per layer, or one shared set with checkpointing. */
+type LayerWork = Omit<LayerActivations, "resid" | "lora">;
 
 /** Sized for batches of at most B·T tokens (any smaller B' × T' batch runs in the same buffers). */
 export interface Activations {
@@ -35,6 +42,8 @@ export interface Activations {
   T: number;
   /** Capacity in rows (B·T). */
   N: number;
+  /** Activation checkpointing: layers share their work buffers, and backward recomputes each layer's forward. */
+  checkpoint: boolean;
   layers: LayerActivations[];
   final: Float32Array; // [N, C] residual after the last layer
   lnf: Float32Array; // [N, C]
@@ -70,7 +79,16 @@ export function lossChunkRows(N: number, V: number): number {
   return Math.ceil(N / Math.ceil(N / cap));
 }
 
-export function allocateActivations(model: LlamaModel, B: number, T: number, withGrad = true): Activations {
+export interface ArenaOptions {
+  /** Gradient buffers too (training); false for evaluation. Default true. */
+  withGrad?: boolean;
+  /** Activation checkpointing (training with --grad-checkpoint). Default false. */
+  checkpoint?: boolean;
+}
+
+export function allocateActivations(model: LlamaModel, B: number, T: number, o: ArenaOptions = {}): Activations {
+  const withGrad = o.withGrad ?? true;
+  const checkpoint = o.checkpoint ?? false;
   const c = model.config;
   const N = B * T;
   const C = c.hiddenSize;
@@ -84,6 +102,26 @@ export function allocateActivations(model: LlamaModel, B: number, T: number, wit
   };
   const grad = (n: number): Float32Array => (withGrad ? f32(n) : new Float32Array(0));
   let maxRank = 1;
+  const work = (): LayerWork => ({
+    ln1: f32(N * C),
+    rstd1: f32(N),
+    qPre: c.qkNorm ? f32(N * hq) : null,
+    kPre: c.qkNorm ? f32(N * hkv) : null,
+    qRstd: c.qkNorm ? f32(N * c.numHeads) : null,
+    kRstd: c.qkNorm ? f32(N * c.numKvHeads) : null,
+    q: f32(N * hq),
+    k: f32(N * hkv),
+    v: f32(N * hkv),
+    att: f32(N * hq),
+    lse: f32(N * c.numHeads),
+    h: f32(N * C),
+    ln2: f32(N * C),
+    rstd2: f32(N),
+    gate: f32(N * F),
+    up: f32(N * F),
+    act: f32(N * F),
+  });
+  const shared = checkpoint ? work() : null;
   const layers: LayerActivations[] = model.layers.map((layer) => {
     const lora = new Map<string, LoraCache>();
     for (const lin of [layer.q, layer.k, layer.v, layer.o, layer.gate, layer.up, layer.down]) {
@@ -96,27 +134,7 @@ export function allocateActivations(model: LlamaModel, B: number, T: number, wit
         xDrop: withDrop ? f32(N * lin.inFeatures) : null,
       });
     }
-    return {
-      resid: f32(N * C),
-      ln1: f32(N * C),
-      rstd1: f32(N),
-      qPre: c.qkNorm ? f32(N * hq) : null,
-      kPre: c.qkNorm ? f32(N * hkv) : null,
-      qRstd: c.qkNorm ? f32(N * c.numHeads) : null,
-      kRstd: c.qkNorm ? f32(N * c.numKvHeads) : null,
-      q: f32(N * hq),
-      k: f32(N * hkv),
-      v: f32(N * hkv),
-      att: f32(N * hq),
-      lse: f32(N * c.numHeads),
-      h: f32(N * C),
-      ln2: f32(N * C),
-      rstd2: f32(N),
-      gate: f32(N * F),
-      up: f32(N * F),
-      act: f32(N * F),
-      lora,
-    };
+    return { resid: f32(N * C), ...(shared ?? work()), lora };
   });
   const lnf = f32(N * C);
   const dlnf = grad(N * C);
@@ -126,6 +144,7 @@ export function allocateActivations(model: LlamaModel, B: number, T: number, wit
     B,
     T,
     N,
+    checkpoint,
     layers,
     final: f32(N * C),
     lnf,
@@ -151,16 +170,18 @@ export function allocateActivations(model: LlamaModel, B: number, T: number, wit
   };
 }
 
-/** Bytes allocateActivations(model, B, T, withGrad) will take, without allocating. */
-export function activationBytes(model: LlamaModel, B: number, T: number, withGrad = true): number {
+/** Bytes allocateActivations(model, B, T, o) will take, without allocating. */
+export function activationBytes(model: LlamaModel, B: number, T: number, o: ArenaOptions = {}): number {
+  const withGrad = o.withGrad ?? true;
   const c = model.config;
   const N = B * T;
   const C = c.hiddenSize;
   const hq = c.numHeads * c.headDim;
   const hkv = c.numKvHeads * c.headDim;
   const F = c.intermediateSize;
-  let perLayer = 4 * N * C + 2 * N + 2 * N * hq + 2 * N * hkv + N * c.numHeads + 3 * N * F;
-  if (c.qkNorm) perLayer += N * hq + N * hkv + N * (c.numHeads + c.numKvHeads);
+  let work = 3 * N * C + 2 * N + 2 * N * hq + 2 * N * hkv + N * c.numHeads + 3 * N * F; // all but resid
+  if (c.qkNorm) work += N * hq + N * hkv + N * (c.numHeads + c.numKvHeads);
+  const layerBuffers = o.checkpoint ? c.numLayers * N * C + work : c.numLayers * (N * C + work);
   let lora = 0;
   let maxRank = 1;
   for (const layer of model.layers) {
@@ -174,5 +195,5 @@ export function activationBytes(model: LlamaModel, B: number, T: number, withGra
   const grads = withGrad
     ? 4 * N * C + 2 * N * hq + 2 * N * hkv + 3 * N * F + N * maxRank + (c.qkNorm ? N * (hq + hkv) : 0)
     : 0;
-  return 4 * (c.numLayers * perLayer + lora + fixed + grads);
+  return 4 * (layerBuffers + lora + fixed + grads);
 }

@@ -1,11 +1,13 @@
 /**
  * Llama backward pass, the mirror of forward.ts: from acts.dlnf (filled by the chunked loss) down to the
  * embeddings. Parameter gradients accumulate into the model's dWeight/dA/dB/grad buffers; frozen weights get none.
+ * With activation checkpointing (acts.checkpoint) each layer below the last first runs its forward again from its
+ * saved input, refilling the shared work buffers (LoRA dropout replays the masks of the first run).
  */
 import type { Kernels } from "../kernels/types.ts";
 import { linearBackward } from "../nn/linear.ts";
 import type { Activations, LayerActivations } from "./activations.ts";
-import type { ModelInput } from "./forward.ts";
+import { layerForward, type ModelInput } from "./forward.ts";
 import type { LlamaLayer, LlamaModel } from "./llama.ts";
 
 export function backward(k: Kernels, model: LlamaModel, acts: Activations, input: ModelInput): void {
@@ -15,6 +17,10 @@ export function backward(k: Kernels, model: LlamaModel, acts: Activations, input
   // dres = gradient w.r.t. the residual stream after the last layer.
   k.rmsnormBackward(acts.dres, model.norm.grad, acts.dlnf, acts.final, model.norm.data, acts.rstdf, N, C);
   for (let l = c.numLayers - 1; l >= 0; l--) {
+    // The last layer's work buffers still hold its forward; dtmp is free scratch for the recomputed output.
+    if (acts.checkpoint && l < c.numLayers - 1) {
+      layerForward(k, model, model.layers[l]!, acts.layers[l]!, acts.dtmp, input, "replay");
+    }
     // Below layer 0 only the embedding table (and the first input norm) can take a gradient.
     const needInputGrad = l > 0 || model.dEmbed !== null || model.layers[0]!.inputNorm.grad !== null;
     layerBackward(k, model, model.layers[l]!, acts.layers[l]!, acts, input, needInputGrad);

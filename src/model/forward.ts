@@ -3,7 +3,7 @@
  * what backward needs. The loss is computed in row chunks so the full (N × V) logits never exist at once.
  */
 import type { Kernels } from "../kernels/types.ts";
-import { baseMatmulNT, linearForward, type Uniform } from "../nn/linear.ts";
+import { baseMatmulNT, type DropoutSource, linearForward, type Uniform } from "../nn/linear.ts";
 import type { Activations, LayerActivations } from "./activations.ts";
 import type { LlamaLayer, LlamaModel } from "./llama.ts";
 
@@ -49,23 +49,24 @@ export function forward(
   return lossForward(k, model, acts, input, opt);
 }
 
-function layerForward(
+/** One layer: a.resid → out, saving what backward needs into `a`. Also backward's recompute (checkpointing). */
+export function layerForward(
   k: Kernels,
   model: LlamaModel,
   w: LlamaLayer,
   a: LayerActivations,
   out: Float32Array,
   input: ModelInput,
-  uniform: Uniform | null,
+  dropout: DropoutSource,
 ): void {
   const c = model.config;
   const N = input.B * input.T;
   const C = c.hiddenSize;
   k.rmsnormForward(a.ln1, a.rstd1, a.resid, w.inputNorm.data, N, C, c.rmsNormEps);
   const lc = (name: string) => a.lora.get(name) ?? null;
-  linearForward(k, a.qPre ?? a.q, a.ln1, w.q, N, lc(w.q.name), uniform);
-  linearForward(k, a.kPre ?? a.k, a.ln1, w.k, N, lc(w.k.name), uniform);
-  linearForward(k, a.v, a.ln1, w.v, N, lc(w.v.name), uniform);
+  linearForward(k, a.qPre ?? a.q, a.ln1, w.q, N, lc(w.q.name), dropout);
+  linearForward(k, a.kPre ?? a.k, a.ln1, w.k, N, lc(w.k.name), dropout);
+  linearForward(k, a.v, a.ln1, w.v, N, lc(w.v.name), dropout);
   if (w.qNorm && w.kNorm && a.qPre && a.kPre && a.qRstd && a.kRstd) {
     k.rmsnormForward(a.q, a.qRstd, a.qPre, w.qNorm.data, N * c.numHeads, c.headDim, c.rmsNormEps);
     k.rmsnormForward(a.k, a.kRstd, a.kPre, w.kNorm.data, N * c.numKvHeads, c.headDim, c.rmsNormEps);
@@ -73,13 +74,13 @@ function layerForward(
   k.ropeForward(a.q, input.pos, model.rope.cos, model.rope.sin, N, c.numHeads, c.headDim);
   k.ropeForward(a.k, input.pos, model.rope.cos, model.rope.sin, N, c.numKvHeads, c.headDim);
   k.attentionForward(a.att, a.lse, a.q, a.k, a.v, input.seg, input.B, input.T, c.numHeads, c.numKvHeads, c.headDim);
-  linearForward(k, a.h, a.att, w.o, N, lc(w.o.name), uniform);
+  linearForward(k, a.h, a.att, w.o, N, lc(w.o.name), dropout);
   k.addInPlace(a.h, a.resid, N * C);
   k.rmsnormForward(a.ln2, a.rstd2, a.h, w.postNorm.data, N, C, c.rmsNormEps);
-  linearForward(k, a.gate, a.ln2, w.gate, N, lc(w.gate.name), uniform);
-  linearForward(k, a.up, a.ln2, w.up, N, lc(w.up.name), uniform);
+  linearForward(k, a.gate, a.ln2, w.gate, N, lc(w.gate.name), dropout);
+  linearForward(k, a.up, a.ln2, w.up, N, lc(w.up.name), dropout);
   k.swigluForward(a.act, a.gate, a.up, N * c.intermediateSize);
-  linearForward(k, out, a.act, w.down, N, lc(w.down.name), uniform);
+  linearForward(k, out, a.act, w.down, N, lc(w.down.name), dropout);
   k.addInPlace(out, a.h, N * C);
 }
 

@@ -42,6 +42,13 @@ export interface LoraCache {
 /** Uniform [0, 1) source for dropout masks. */
 export type Uniform = () => number;
 
+/**
+ * Where LoRA dropout masks come from: fresh ones drawn from a uniform source (training), the masks already in
+ * the cache ("replay": activation checkpointing runs a layer's forward again with the masks of its first run),
+ * or none (evaluation: no dropout).
+ */
+export type DropoutSource = Uniform | "replay" | null;
+
 /** y[M, out] = x·Wᵀ + bias + LoRA. `cache` receives the LoRA state (required when lin.lora is set). */
 export function linearForward(
   k: Kernels,
@@ -50,14 +57,14 @@ export function linearForward(
   lin: Linear,
   M: number,
   cache: LoraCache | null,
-  uniform: Uniform | null,
+  dropout: DropoutSource,
 ): void {
   baseMatmulNT(k, y, x, lin.weight, M, lin.outFeatures, lin.inFeatures, false);
   if (lin.bias) k.addBias(y, lin.bias, M, lin.outFeatures);
   const lora = lin.lora;
   if (!lora) return;
   if (!cache) throw new Error(`linearForward(${lin.name}): a LoRA cache is required`);
-  const xIn = applyDropout(x, lora.dropout, cache, M * lin.inFeatures, uniform);
+  const xIn = applyDropout(x, lora.dropout, cache, M * lin.inFeatures, dropout);
   k.matmulNT(cache.xa, xIn, lora.A, M, lora.r, lin.inFeatures, false);
   scale(cache.xa, M * lora.r, lora.scale);
   k.matmulNT(y, cache.xa, lora.B, M, lin.outFeatures, lora.r, true);
@@ -102,11 +109,18 @@ export function linearBackward(
   for (let i = 0; i < n; i++) dx[i]! += tmp[i]! * ds[i]!;
 }
 
-function applyDropout(x: Float32Array, p: number, cache: LoraCache, n: number, uniform: Uniform | null): Float32Array {
-  if (p <= 0 || !cache.dropScale || !cache.xDrop || !uniform) return x;
-  const keep = 1 / (1 - p);
+function applyDropout(x: Float32Array, p: number, cache: LoraCache, n: number, src: DropoutSource): Float32Array {
+  if (p <= 0 || !cache.dropScale || !cache.xDrop || !src) return x;
+  // The f32 scale, as stored in dropScale: a replayed mask then gives bit-identical inputs (and PyTorch scales
+  // float tensors by the float 1/(1-p) too).
+  const keep = Math.fround(1 / (1 - p));
   const ds = cache.dropScale;
   const xd = cache.xDrop;
+  if (src === "replay") {
+    for (let i = 0; i < n; i++) xd[i] = x[i]! * ds[i]!;
+    return xd;
+  }
+  const uniform = src;
   for (let i = 0; i < n; i++) {
     const s = uniform() < p ? 0 : keep;
     ds[i] = s;

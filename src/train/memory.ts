@@ -9,8 +9,14 @@ import { countBaseParameters, type LlamaModel } from "../model/llama.ts";
 /** Node, V8, tsx and the addon before any model is loaded (measured: 85-90 MiB). */
 export const RUNTIME_BASE_BYTES = 90 * 2 ** 20;
 
-export function estimateTrainingPeakBytes(model: LlamaModel, trainableValues: number, B: number, T: number): number {
+export function estimateTrainingPeakBytes(
+  model: LlamaModel,
+  trainableValues: number,
+  B: number,
+  T: number,
+  checkpoint = false,
+): number {
   const weightBytes = countBaseParameters(model) * (model.dtype === "bf16" ? 2 : 4);
   const optimizerBytes = trainableValues * 4 * 3; // gradient + two AdamW moments
-  return weightBytes + optimizerBytes + activationBytes(model, B, T, true) + RUNTIME_BASE_BYTES;
+  return weightBytes + optimizerBytes + activationBytes(model, B, T, { checkpoint }) + RUNTIME_BASE_BYTES;
 }

@@ -25,6 +25,8 @@ export interface TrainSettings {
   batchSize: number;
   gradAccum: number;
   seqLen: number;
+  /** Activation checkpointing: keep each layer's input only and recompute the layer in backward (default false). */
+  gradCheckpoint?: boolean;
   pack: boolean;
   shuffle: boolean;
   seed: number;
@@ -106,7 +108,7 @@ export async function runTraining(inp: TrainerInputs): Promise<TrainResult> {
   if (inp.resumeFrom) state = resume(inp.resumeFrom, params, opt, inp.fingerprint);
   const rng = new Rng(0);
   rng.setState(state.rngState);
-  const acts = allocateActivations(model, s.batchSize, s.seqLen, true);
+  const acts = allocateActivations(model, s.batchSize, s.seqLen, { checkpoint: s.gradCheckpoint ?? false });
   const valBatches =
     inp.val && inp.val.length > 0
       ? makeBatches(inp.val, { batchSize: s.batchSize, seqLen: s.seqLen, padId: inp.padId ?? 0 })

@@ -57,6 +57,35 @@ test("train: 5 steps reproduce the PyTorch reference losses and write the run di
   assert.match(readFileSync(join(run, "config.yaml"), "utf8"), /batchSize: 4/);
 });
 
+test("train --grad-checkpoint: the same run, bit for bit", () => {
+  const ckpt = join(work, "run-ckpt");
+  const args = ["--model", TINY, "--data", DATA, "--init-adapter", join(G, "train", "b0", "init"), "--steps", "5"];
+  const r = cli(
+    "train",
+    ...args,
+    "--batch-size",
+    "4",
+    "--lr",
+    "1e-3",
+    "--no-shuffle",
+    "--seq-len",
+    "16",
+    "--out",
+    ckpt,
+    "--grad-checkpoint",
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const losses = (dir: string) =>
+    readFileSync(join(dir, "metrics.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l).loss as number);
+  assert.deepEqual(losses(ckpt), losses(run));
+  const weights = (dir: string) => readFileSync(join(dir, "adapter_model.safetensors"));
+  assert.ok(weights(ckpt).equals(weights(run)), "identical adapter files");
+  assert.match(readFileSync(join(ckpt, "config.yaml"), "utf8"), /gradCheckpoint: true/);
+});
+
 test("eval --json, merge, and the merged model give the same loss and tokens as the adapter", () => {
   const a = JSON.parse(cli("eval", "--model", TINY, "--adapter", run, "--data", DATA, "--json").stdout);
   const base = JSON.parse(cli("eval", "--model", TINY, "--data", DATA, "--json").stdout);

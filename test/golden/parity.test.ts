@@ -38,7 +38,7 @@ for (const kernels of new Set([refKernels, getKernels()])) {
       const { B, T } = input;
 
       const logits = new Float32Array(B * T * V);
-      const acts = allocateActivations(model, B, T, true);
+      const acts = allocateActivations(model, B, T, { withGrad: true });
       const evalSum = evalLossSum(kernels, model, acts, input, logits);
       for (const p of dump.logits.positions) {
         const want = dump.logits.first8[String(p)]!;

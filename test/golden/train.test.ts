@@ -28,7 +28,7 @@ for (const init of ["b0", "bnz"]) {
     loadAdapter(join(GOLDEN, "train", init, "init"), model, true);
     const params = loraParams(model);
     const opt = new AdamW(params);
-    const acts = allocateActivations(model, 4, 16, true);
+    const acts = allocateActivations(model, 4, 16, { withGrad: true });
     const want = JSON.parse(readFileSync(join(GOLDEN, "train", init, "losses.json"), "utf8")).losses as number[];
     for (let step = 0; step < 5; step++) {
       const batch = rows.slice(step * 4, step * 4 + 4);

@@ -11,8 +11,12 @@ test("activationBytes predicts the arena size exactly", () => {
     const model = randomModel(overrides, 1);
     const rng = new Rng(1);
     attachLora(model, defaultLoraConfig({ targetModules: "all-linear", loraDropout: 0.1 }), () => rng.next());
-    for (const withGrad of [true, false]) {
-      assert.equal(activationBytes(model, 3, 7, withGrad), allocateActivations(model, 3, 7, withGrad).bytes);
+    for (const o of [{ withGrad: true }, { withGrad: false }, { withGrad: true, checkpoint: true }]) {
+      assert.equal(activationBytes(model, 3, 7, o), allocateActivations(model, 3, 7, o).bytes, JSON.stringify(o));
     }
+    // Checkpointing keeps one set of work buffers instead of one per layer (every layer keeps its input).
+    const full = activationBytes(model, 3, 7);
+    const ckpt = activationBytes(model, 3, 7, { checkpoint: true });
+    assert.ok(ckpt < full, `${ckpt} < ${full}`);
   }
 });

@@ -38,6 +38,7 @@ const quickOptions = {
   torch: "off" as const,
   quick: true,
   profile: false,
+  gradCheckpoint: false,
   python: "/nonexistent/python",
   referenceDir: "/nonexistent",
 };
@@ -100,6 +101,20 @@ test("train workload in-process (tiny, quick): tokens/s, loss ≈ ln V, phases, 
   // per-step kernel time cannot exceed the step time by much (the timed steps include it)
   const kernelMs = prof.reduce((n, e) => n + e.ms, 0);
   assert.ok(kernelMs <= Math.max(...r.runMs) * 1.05, `${kernelMs} ms in kernels`);
+});
+
+test("train workload with activation checkpointing: same loss, smaller estimate, a recomputed forward", () => {
+  const spec = { ...workloadSpec("tiny", "train", { ...quickOptions, gradCheckpoint: true }), profile: true };
+  assert.equal(spec.gradCheckpoint, true);
+  assert.equal(workloadSpec("tiny", "decode", { ...quickOptions, gradCheckpoint: true }).gradCheckpoint, false);
+  const r = runSpec(k, spec) as WorkloadResult;
+  const plain = tinyTrain();
+  assert.equal(r.loss, plain.loss);
+  assert.ok(r.estimatedPeakMiB! < plain.estimatedPeakMiB!, `${r.estimatedPeakMiB} < ${plain.estimatedPeakMiB}`);
+  const calls = (res: WorkloadResult, key: string) => res.profile!.find((e) => e.key === key)?.calls ?? 0;
+  // Every layer but the last runs its attention forward twice.
+  const layers = shapeConfig("tiny").numLayers;
+  assert.equal(calls(r, "attentionForward"), (calls(plain, "attentionForward") * (2 * layers - 1)) / layers);
 });
 
 test("prefill and decode workloads in-process (tiny, quick)", () => {
@@ -170,7 +185,7 @@ test("text report: ratio column and the 20% memory verdict", () => {
       kernels: ours.kernels,
     },
     torch: { version: "x", python: "/p", ompWaitPolicy: null },
-    settings: { dtypes: ["f32"], quick: true, threads: 2, B: 2, T: 64 },
+    settings: { dtypes: ["f32"], quick: true, threads: 2, B: 2, T: 64, gradCheckpoint: false },
     rows: [
       {
         shape: "tiny",

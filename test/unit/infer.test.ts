@@ -33,7 +33,7 @@ for (const [label, overrides] of [
     const V = model.config.vocabSize;
     const input = randomInput(1, T, V, 5);
     const full = new Float32Array(T * V);
-    evalLossSum(k, model, allocateActivations(model, 1, T, false), input, full);
+    evalLossSum(k, model, allocateActivations(model, 1, T, { withGrad: false }), input, full);
     for (const chunk of [64, 4, 1]) {
       const session = createSession(model, T, chunk);
       // feed the first 5 tokens at once, then one at a time
@@ -65,7 +65,7 @@ test("greedy generation picks the argmax of the full forward and stops at EOS", 
       seg: null,
     };
     const logits = new Float32Array(T * model.config.vocabSize);
-    evalLossSum(k, model, allocateActivations(model, 1, T, false), input, logits);
+    evalLossSum(k, model, allocateActivations(model, 1, T, { withGrad: false }), input, logits);
     assert.equal(id, argmax(logits.subarray((T - 1) * model.config.vocabSize)));
     seq.push(id);
   }

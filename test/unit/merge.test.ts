@@ -22,7 +22,7 @@ test("merged model loss equals adapter loss; greedy tokens are identical", () =>
     false,
   );
   const input = randomInput(2, 9, model.config.vocabSize, 3);
-  const acts = allocateActivations(model, 2, 9, false);
+  const acts = allocateActivations(model, 2, 9, { withGrad: false });
   const adapterLoss = evalLossSum(k, model, acts, input);
   const adapterTokens = generateTokens(k, model, [1, 2, 3], { maxTokens: 10, stopIds: [] }).ids;
   assert.equal(mergeLora(k, model), 14);

@@ -17,13 +17,13 @@ import { countLabelTokens, evalLossSum, lossAndGrad } from "../../src/model/loss
 import { randomInput, randomModel } from "../helpers/random-model.ts";
 
 function meanLoss(model: LlamaModel, input: ModelInput): number {
-  const acts = allocateActivations(model, input.B, input.T, false);
+  const acts = allocateActivations(model, input.B, input.T, { withGrad: false });
   return evalLossSum(k, model, acts, input) / countLabelTokens(input.targets);
 }
 
 /** Compares ∇L·d with (L(θ+εd) − L(θ−εd)) / 2ε for a few random unit directions d over all params. */
 function checkDirectional(model: LlamaModel, params: TrainableParam[], input: ModelInput, seed: number): void {
-  const acts = allocateActivations(model, input.B, input.T, true);
+  const acts = allocateActivations(model, input.B, input.T, { withGrad: true });
   zeroGrads(params);
   lossAndGrad(k, model, acts, input, 1 / countLabelTokens(input.targets), null);
   const rng = new Rng(seed);

@@ -26,7 +26,8 @@ test("packed rows give the same loss as one example per row", () => {
   const packed = collate(ex, [[0, 1, 2, 3]], { batchSize: 1, seqLen: 24, pack: true });
   assert.ok(packed.seg, "packed batches carry segment ids");
   const unpacked = makeBatches(ex, { batchSize: 4, seqLen: 24 });
-  const lossOf = (b: typeof packed) => evalLossSum(k, model, allocateActivations(model, b.B, b.T, false), b);
+  const lossOf = (b: typeof packed) =>
+    evalLossSum(k, model, allocateActivations(model, b.B, b.T, { withGrad: false }), b);
   const a = lossOf(packed);
   const b = unpacked.reduce((s, batch) => s + lossOf(batch), 0);
   assert.equal(
@@ -42,6 +43,7 @@ test("padding does not change the loss of a row", () => {
   const tight = collate(ex, [[0]], { batchSize: 1, seqLen: 24 });
   const padded = collate(ex, [[0]], { batchSize: 1, seqLen: 24, padToSeqLen: true, padId: 3 });
   assert.ok(padded.T > tight.T);
-  const lossOf = (b: typeof tight) => evalLossSum(k, model, allocateActivations(model, b.B, b.T, false), b);
+  const lossOf = (b: typeof tight) =>
+    evalLossSum(k, model, allocateActivations(model, b.B, b.T, { withGrad: false }), b);
   assert.ok(Math.abs(lossOf(tight) - lossOf(padded)) < 1e-5 * lossOf(tight));
 });
