@@ -2,7 +2,8 @@
 // TypedArrays, and calls the kernel table of the chosen ISA with a persistent thread pool.
 //
 // Exports: cpuIsas() → ISAs this build has and this CPU runs, best last; hasBf16Dot() → whether the avx512
-// table multiplies bf16 weights with vdpbf16ps; create(isa, threads) → an object holding every Kernels method
+// table multiplies bf16 weights with vdpbf16ps; addressMod(buffer, m) → a buffer's address mod m;
+// create(isa, threads) → an object holding every Kernels method
 // (positional arguments exactly as in src/kernels/types.ts). Pools and kernel objects live per Node
 // environment (worker threads get their own) and are freed when it exits.
 #include <node_api.h>
@@ -525,6 +526,28 @@ napi_value has_bf16_dot(napi_env env, napi_callback_info) {
   return r;
 }
 
+// addressMod(buffer: ArrayBuffer, m: number) → (address of the buffer's first byte) mod m, so JavaScript can
+// place a typed-array view at an m-byte boundary (src/kernels/aligned.ts).
+napi_value address_mod(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  bool is_ab = false;
+  void* data = nullptr;
+  size_t len = 0;
+  double m = 0;
+  if (argc < 2 || napi_is_arraybuffer(env, argv[0], &is_ab) != napi_ok || !is_ab ||
+      napi_get_arraybuffer_info(env, argv[0], &data, &len) != napi_ok ||
+      napi_get_value_double(env, argv[1], &m) != napi_ok || !(m >= 1 && m <= 4096) ||
+      m != static_cast<double>(static_cast<int>(m))) {
+    napi_throw_type_error(env, "ERR_NATIVE_ARG", "addressMod(buffer: ArrayBuffer, m: integer in [1, 4096])");
+    return nullptr;
+  }
+  napi_value r;
+  napi_create_uint32(env, static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data) % static_cast<uintptr_t>(m)), &r);
+  return r;
+}
+
 // create(isa: string, threads: number) → object of kernel methods bound to that ISA and a pool of that size.
 napi_value create(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -570,7 +593,8 @@ void finalize_instance(napi_env, void* data, void*) { delete static_cast<Instanc
 
 NAPI_MODULE_INIT() {
   napi_set_instance_data(env, new Instance(), finalize_instance, nullptr);
-  const Method fns[] = {{"cpuIsas", cpu_isas}, {"hasBf16Dot", has_bf16_dot}, {"create", create}};
+  const Method fns[] = {
+      {"cpuIsas", cpu_isas}, {"hasBf16Dot", has_bf16_dot}, {"addressMod", address_mod}, {"create", create}};
   for (const Method& m : fns) {
     napi_value fn;
     napi_create_function(env, m.name, NAPI_AUTO_LENGTH, m.cb, nullptr, &fn);

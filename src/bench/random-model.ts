@@ -10,6 +10,7 @@ import { Rng } from "../data/rng.ts";
 import { modelStateDict } from "../io/hf-dir.ts";
 import type { StorageDType, StoredTensor, TensorToWrite } from "../io/safetensors.ts";
 import { writeSafetensors } from "../io/safetensors-write.ts";
+import { alignedFloat32, alignedUint16 } from "../kernels/aligned.ts";
 import type { Kernels } from "../kernels/types.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { modelTensorShapes } from "../model/init.ts";
@@ -44,11 +45,11 @@ function makeTensor(
   if (kind === "norm") return { dtype: "f32", shape, data: new Float32Array(n).fill(1) };
   if (kind === "bias") return { dtype: "f32", shape, data: new Float32Array(n) };
   if (dtype === "f32") {
-    const data = new Float32Array(n);
+    const data = alignedFloat32(n);
     fillNormal(data, n, WEIGHT_STD, rng);
     return { dtype, shape, data };
   }
-  const data = new Uint16Array(n);
+  const data = alignedUint16(n);
   for (let start = 0; start < n; start += CHUNK) {
     const len = Math.min(CHUNK, n - start);
     fillNormal(scratch, len, WEIGHT_STD, rng);

@@ -15,6 +15,7 @@
  */
 import * as fs from "node:fs";
 import { LoratuneError } from "../errors.ts";
+import { alignedFloat32, alignedUint16 } from "../kernels/aligned.ts";
 import { bf16ToF32, f16ToBf16, f16ToF32, f32ToBf16, HOST_IS_BIG_ENDIAN, swapBytes } from "./dtype.ts";
 import { previewJson } from "./preview.ts";
 
@@ -283,7 +284,7 @@ export function readSafetensors(path: string, as: StorageDType): Map<string, Sto
   return readTensors(file, file.tensors.keys(), as);
 }
 
-/** Positioned read of one tensor into a fresh, aligned array of the requested storage dtype. */
+/** Positioned read of one tensor into a fresh, cache-line-aligned array of the requested storage dtype. */
 function readTensorAt(fd: number, file: string, info: TensorInfo, as: StorageDType): StoredTensor {
   const src = info.dtype as FileDType;
   const width = src === "F32" ? 4 : 2;
@@ -291,8 +292,8 @@ function readTensorAt(fd: number, file: string, info: TensorInfo, as: StorageDTy
   const shape = [...info.shape];
   const what = `tensor "${shortName(info.name)}"`;
   if (as === "f32") {
-    const out = new Float32Array(numel);
-    if (src === "F32") readRaw(fd, file, what, info.begin, new Uint8Array(out.buffer), 4);
+    const out = alignedFloat32(numel);
+    if (src === "F32") readRaw(fd, file, what, info.begin, bytesOf(out), 4);
     else {
       const convert = src === "BF16" ? bf16ToF32 : f16ToF32;
       readConverted(fd, file, what, info.begin, numel, 2, (chunk, at, n) =>
@@ -301,8 +302,8 @@ function readTensorAt(fd: number, file: string, info: TensorInfo, as: StorageDTy
     }
     return { dtype: "f32", shape, data: out };
   }
-  const out = new Uint16Array(numel);
-  if (src === "BF16") readRaw(fd, file, what, info.begin, new Uint8Array(out.buffer), 2);
+  const out = alignedUint16(numel);
+  if (src === "BF16") readRaw(fd, file, what, info.begin, bytesOf(out), 2);
   else if (src === "F16") {
     readConverted(fd, file, what, info.begin, numel, 2, (chunk, at, n) =>
       f16ToBf16(out.subarray(at), chunk as Uint16Array, n),
@@ -313,6 +314,11 @@ function readTensorAt(fd: number, file: string, info: TensorInfo, as: StorageDTy
     );
   }
   return { dtype: "bf16", shape, data: out };
+}
+
+/** The bytes of a typed-array view (its own range of its buffer). */
+function bytesOf(a: Float32Array | Uint16Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
 function readRaw(fd: number, file: string, what: string, pos: number, bytes: Uint8Array, width: 2 | 4): void {

@@ -5,6 +5,7 @@
  */
 import { Rng } from "../data/rng.ts";
 import type { StoredTensor } from "../io/safetensors.ts";
+import { alignedFloat32 } from "../kernels/aligned.ts";
 import type { ModelConfig } from "./config.ts";
 
 /** HF-named tensor shapes of a config, in a stable order. */
@@ -60,7 +61,7 @@ export function initModelTensors(c: ModelConfig, o: InitOptions): Map<string, St
   const tensors = new Map<string, StoredTensor>();
   for (const [name, shape, kind] of modelTensorShapes(c)) {
     const n = shape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(n);
+    const data = alignedFloat32(n);
     for (let i = 0; i < n; i++) {
       if (kind === "norm") data[i] = 1 + (o.normJitter ?? 0) * normal();
       else if (kind === "bias") data[i] = (o.biasStd ?? 0) * normal();

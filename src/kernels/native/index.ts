@@ -56,6 +56,8 @@ type KernelMethods = Omit<Kernels, "name" | "isa" | "threads">;
 interface NativeBinding {
   cpuIsas(): string[];
   hasBf16Dot(): boolean;
+  /** Absent in builds older than this loader (they are still usable: buffers then stay as allocated). */
+  addressMod?(buffer: ArrayBuffer, m: number): number;
   create(isa: string, threads: number): Record<string, unknown>;
 }
 
@@ -100,6 +102,12 @@ export function nativeIsas(): NativeIsa[] {
   const b = getBinding();
   if (!b) return [];
   return b.cpuIsas().filter((isa): isa is NativeIsa => (ISAS as readonly string[]).includes(isa));
+}
+
+/** The address of `buffer`'s first byte mod m, or null when the addon (or this function in it) is unavailable. */
+export function nativeAddressMod(buffer: ArrayBuffer, m: number): number | null {
+  const b = getBinding();
+  return b?.addressMod ? b.addressMod(buffer, m) : null;
 }
 
 /** Whether the avx512 kernels multiply bf16 weights with AVX512_BF16 dot products (activations rounded to bf16). */
