@@ -3,6 +3,7 @@
  * (prefill), then one token at a time (decode). LoRA adapters apply unmerged through the same linear layers.
  * Buffers are sized once per session; decoding allocates only a few typed-array views per token.
  */
+import { alignedFloat32 } from "../kernels/aligned.ts";
 import type { Kernels } from "../kernels/types.ts";
 import { baseMatmulNT, type LoraCache, linearForward } from "../nn/linear.ts";
 import type { LlamaLayer, LlamaModel } from "./llama.ts";
@@ -46,8 +47,8 @@ export function createSession(model: LlamaModel, maxTokens: number, chunkTokens 
     maxTokens,
     chunkTokens,
     length: 0,
-    kCache: model.layers.map(() => new Float32Array(maxTokens * hkv)),
-    vCache: model.layers.map(() => new Float32Array(maxTokens * hkv)),
+    kCache: model.layers.map(() => alignedFloat32(maxTokens * hkv)), // streamed once per token, like weights
+    vCache: model.layers.map(() => alignedFloat32(maxTokens * hkv)),
     buf: {
       x: new Float32Array(n * c.hiddenSize),
       ln: new Float32Array(n * c.hiddenSize),
