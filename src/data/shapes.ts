@@ -110,15 +110,21 @@ function str(obj: Record<string, unknown>, key: string, src: RowSource): string 
   return v;
 }
 
-function messages(v: unknown, src: RowSource): ChatMessage[] {
+/** The turns of a conversation: a non-empty array of JSON objects under `key`; `fields` names theirs in errors. */
+function turns(v: unknown, key: string, fields: string, src: RowSource): Record<string, unknown>[] {
   if (!Array.isArray(v) || v.length === 0) {
-    throw dataError(src, `"messages" must be a non-empty array of {"role","content"}, got ${describe(v)}`);
+    throw dataError(src, `"${key}" must be a non-empty array of {${fields}}, got ${describe(v)}`);
   }
   return v.map((m, i) => {
     if (m === null || typeof m !== "object" || Array.isArray(m)) {
-      throw dataError(src, `messages[${i}] must be an object {"role","content"}, got ${describe(m)}`);
+      throw dataError(src, `${key}[${i}] must be an object {${fields}}, got ${describe(m)}`);
     }
-    const msg = m as Record<string, unknown>;
+    return m as Record<string, unknown>;
+  });
+}
+
+function messages(v: unknown, src: RowSource): ChatMessage[] {
+  return turns(v, "messages", '"role","content"', src).map((msg, i) => {
     if (typeof msg.role !== "string" || msg.role === "") {
       throw dataError(src, `messages[${i}].role must be a non-empty string, got ${describe(msg.role)}`);
     }
@@ -162,14 +168,7 @@ const SHAREGPT_ROLES: Record<string, string> = {
 };
 
 function shareGptMessages(v: unknown, src: RowSource): ChatMessage[] {
-  if (!Array.isArray(v) || v.length === 0) {
-    throw dataError(src, `"conversations" must be a non-empty array of {"from","value"}, got ${describe(v)}`);
-  }
-  return v.map((m, i) => {
-    if (m === null || typeof m !== "object" || Array.isArray(m)) {
-      throw dataError(src, `conversations[${i}] must be an object {"from","value"}, got ${describe(m)}`);
-    }
-    const turn = m as Record<string, unknown>;
+  return turns(v, "conversations", '"from","value"', src).map((turn, i) => {
     const role = typeof turn.from === "string" ? SHAREGPT_ROLES[turn.from.toLowerCase()] : undefined;
     if (role === undefined) {
       const known = Object.keys(SHAREGPT_ROLES).join(", ");

@@ -16,27 +16,14 @@ const DATA = join(G, "train", "data.jsonl");
 const work = mkdtempSync(join(tmpdir(), "loratune-e2e-"));
 const run = join(work, "run");
 
+/** The reference's 5-step run (test/fixtures/golden/train/b0) as `loratune train` flags. */
+const GOLDEN_RUN = [
+  ...["--model", TINY, "--data", DATA, "--init-adapter", join(G, "train", "b0", "init"), "--steps", "5"],
+  ...["--batch-size", "4", "--lr", "1e-3", "--no-shuffle", "--seq-len", "16"],
+];
+
 test("train: 5 steps reproduce the PyTorch reference losses and write the run directory", () => {
-  const r = cli(
-    "train",
-    "--model",
-    TINY,
-    "--data",
-    DATA,
-    "--out",
-    run,
-    "--init-adapter",
-    join(G, "train", "b0", "init"),
-    "--steps",
-    "5",
-    "--batch-size",
-    "4",
-    "--lr",
-    "1e-3",
-    "--no-shuffle",
-    "--seq-len",
-    "16",
-  );
+  const r = cli("train", ...GOLDEN_RUN, "--out", run);
   assert.equal(r.code, 0, r.stderr);
   const want = JSON.parse(readFileSync(join(G, "train", "b0", "losses.json"), "utf8")).losses as number[];
   const rows = readFileSync(join(run, "metrics.jsonl"), "utf8")
@@ -59,21 +46,7 @@ test("train: 5 steps reproduce the PyTorch reference losses and write the run di
 
 test("train --grad-checkpoint: the same run, bit for bit", () => {
   const ckpt = join(work, "run-ckpt");
-  const args = ["--model", TINY, "--data", DATA, "--init-adapter", join(G, "train", "b0", "init"), "--steps", "5"];
-  const r = cli(
-    "train",
-    ...args,
-    "--batch-size",
-    "4",
-    "--lr",
-    "1e-3",
-    "--no-shuffle",
-    "--seq-len",
-    "16",
-    "--out",
-    ckpt,
-    "--grad-checkpoint",
-  );
+  const r = cli("train", ...GOLDEN_RUN, "--out", ckpt, "--grad-checkpoint");
   assert.equal(r.code, 0, r.stderr);
   const losses = (dir: string) =>
     readFileSync(join(dir, "metrics.jsonl"), "utf8")
