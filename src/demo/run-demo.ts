@@ -16,6 +16,7 @@ import { DEMO_MODEL_DIR } from "../model/load.ts";
 import { writeReport } from "../report/html.ts";
 import { readMetrics } from "../report/metrics.ts";
 import type { TrainEvent } from "../train/trainer.ts";
+import { compareDecodeSpeed } from "./decode-speed.ts";
 import { exactMatch, generateTask, type PromptRow, parseAnswer } from "./task.ts";
 
 export interface DemoOptions {
@@ -48,22 +49,17 @@ interface Scored {
   accuracy: number;
   /** Share of examples with each field (name, job, town, item) right. */
   fields: Record<string, number>;
-  tokensPerS: number;
 }
 
 /** Greedy answers for every test prompt; the first line of each completion is compared exactly. */
 function score(m: LoadedModel, rows: PromptRow[]): Scored {
   const k = getKernels();
   const tok = m.tokenizer!;
-  let tokens = 0;
-  let seconds = 0;
   const predictions = rows.map((row) => {
     const r = generateTokens(k, m.model, tok.encode(row.prompt, { eos: false }), {
       maxTokens: 48,
       stopIds: tok.stopIds,
     });
-    tokens += r.ids.length;
-    seconds += r.decodeSeconds;
     return tok.decode(r.ids, { skipSpecialTokens: true }).split("\n")[0] ?? "";
   });
   const correct = predictions.filter((p, i) => exactMatch(p, rows[i]!.completion)).length;
@@ -71,7 +67,6 @@ function score(m: LoadedModel, rows: PromptRow[]): Scored {
     predictions,
     accuracy: correct / rows.length,
     fields: fieldAccuracy(predictions, rows),
-    tokensPerS: tokens / Math.max(seconds, 1e-9),
   };
 }
 
@@ -134,12 +129,13 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   mergeLora(getKernels(), tuned.model);
   const merged = score(tuned, task.test);
   const identical = merged.predictions.every((p, i) => p === after.predictions[i]);
-  const plain = score(base, task.test.slice(0, 10));
-  const mergedSpeed = score(tuned, task.test.slice(0, 10));
-  const ratio = mergedSpeed.tokensPerS / plain.tokensPerS;
+  const prompt = tuned.tokenizer!.encode(task.test[0]!.prompt, { eos: false });
+  const speed = compareDecodeSpeed(getKernels(), tuned.model, base.model, prompt);
+  const ratio = speed.ratio;
   say(`merged adapter into the weights: outputs ${identical ? "identical to" : "DIFFERENT from"} the unmerged adapter`);
   say(
-    `decode speed merged / base: ${ratio.toFixed(2)}× (${Math.round(mergedSpeed.tokensPerS)} vs ${Math.round(plain.tokensPerS)} tokens/s)`,
+    `decode speed merged / base: ${ratio.toFixed(2)}× (${Math.round(speed.a)} vs ${Math.round(speed.b)} tokens/s, ` +
+      "medians of 7 interleaved runs of 64 tokens)",
   );
   writeDemoReport(o, task.test, before, after, ratio);
   say(`\nrun directory: ${o.out} (adapter, metrics.jsonl, report.html)`);
