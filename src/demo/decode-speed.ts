@@ -3,6 +3,7 @@
  * same number of generated tokens for both (end-of-sequence ignored, so both decode over the same context
  * lengths), rounds interleaved so that both see the same machine load, and the median of each.
  */
+import { median } from "../bench/stats.ts";
 import type { Kernels } from "../kernels/types.ts";
 import { generateTokens } from "../model/generate.ts";
 import type { LlamaModel } from "../model/llama.ts";
@@ -13,11 +14,6 @@ export interface DecodeSpeed {
   b: number;
   /** a / b. */
   ratio: number;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  return s[s.length >> 1]!;
 }
 
 function tokensPerS(k: Kernels, model: LlamaModel, prompt: number[], tokens: number): number {
