@@ -6,12 +6,14 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { isLoratuneError } from "../errors.ts";
+import { kernelWarning } from "../kernels/index.ts";
 import { registerBench } from "./bench.ts";
 import { registerDemo } from "./demo.ts";
 import { registerEval } from "./eval.ts";
 import { registerGenerate } from "./generate.ts";
 import { registerInspect } from "./inspect.ts";
 import { registerMerge } from "./merge.ts";
+import { checkRequiredOptions, helpConfig } from "./options.ts";
 import { registerTrain } from "./train.ts";
 
 function packageVersion(): string {
@@ -19,13 +21,36 @@ function packageVersion(): string {
   return pkg.version;
 }
 
+/** Commands that run the kernels: they check LORATUNE_BACKEND first and warn once when native is missing. */
+export const COMPUTING_COMMANDS: ReadonlySet<string> = new Set(["train", "eval", "generate", "merge", "bench", "demo"]);
+
+/** The environment variables loratune reads, as `loratune --help` lists them. */
+export const ENVIRONMENT_HELP = `
+Environment:
+  LORATUNE_BACKEND=ref|native       force the kernel backend (default: native when built, else ref)
+  LORATUNE_ISA=generic|avx2|avx512  force the native kernels' instruction set (default: the best this CPU has)
+  LORATUNE_THREADS=n                kernel threads (default: every available core)
+  LORATUNE_SKIP_NATIVE_BUILD=1      npm install: do not build the native kernels (they need a C++ toolchain;
+                                    build them later with 'npm run build:native')`;
+
 export function buildProgram(): Command {
   const program = new Command("loratune")
     .description("LoRA fine-tuning for Llama-family language models, on the CPU in front of you")
     .version(packageVersion(), "-V, --version")
     .option("--debug", "print full stack traces on errors")
+    .configureHelp(helpConfig)
     .exitOverride()
-    .showHelpAfterError("(run with --help for usage)");
+    .showHelpAfterError("(run with --help for usage)")
+    .addHelpText("after", ENVIRONMENT_HELP);
+  program.hook("preAction", (_program, command) => {
+    // Usage first (every missing option at once), then the backend: a bad LORATUNE_BACKEND is an error, and
+    // missing native kernels are said once, before any work.
+    checkRequiredOptions(command);
+    if (COMPUTING_COMMANDS.has(command.name())) {
+      const warning = kernelWarning();
+      if (warning) process.stderr.write(`loratune: warning: ${warning}\n`);
+    }
+  });
   registerDemo(program);
   registerTrain(program);
   registerEval(program);

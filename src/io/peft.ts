@@ -154,9 +154,11 @@ function patternMap(
 
 /**
  * Attaches the adapter in `dir` to the model and loads its weights. Strict: the set of keys and their shapes
- * must equal what the config implies for this model; every difference is listed. Before anything is
- * allocated, the ranks of adapter_config.json are checked against the size of adapter_model.safetensors, and
- * loaded values must be finite. On an error the model is left without LoRA.
+ * must equal what the config implies for this model. Before anything is allocated, the header of
+ * adapter_model.safetensors is compared with the shapes adapter_config.json implies for this model: an adapter
+ * for a different base model is named in one line by the dimension that differs (hidden size, intermediate
+ * size, layer count, attention widths); genuinely missing or unexpected keys are listed. Loaded values must be
+ * finite. On an error the model is left without LoRA.
  */
 export function loadAdapter(dir: string, model: LlamaModel, withGrad = false): LoraConfig {
   const config = readAdapterConfig(dir);
@@ -167,7 +169,7 @@ export function loadAdapter(dir: string, model: LlamaModel, withGrad = false): L
       `${dir}: no ${ADAPTER_WEIGHTS} (adapter_model.bin pickles are never loaded)`,
     );
   }
-  checkRanksFitFile(config, model, dir, readSafetensorsHeader(weightsPath));
+  checkAdapterFits(dir, config, model, readSafetensorsHeader(weightsPath));
   const tensors = readSafetensors(weightsPath, "f32");
   try {
     attachLora(model, config, () => 0.5, withGrad);
@@ -182,26 +184,154 @@ export function loadAdapter(dir: string, model: LlamaModel, withGrad = false): L
   return config;
 }
 
+/** One LoRA tensor the config implies for this model. */
+interface ExpectedTensor {
+  key: string;
+  module: string;
+  which: "lora_A" | "lora_B";
+  shape: [number, number];
+}
+
+/** What the adapter's and the model's values of one dimension are called in messages. */
+interface Dimension {
+  order: number;
+  /** "hidden size 576", "30 layers". */
+  say: (v: number | string) => string;
+}
+
+const DIMS = {
+  hidden: { order: 0, say: (v: number | string) => `hidden size ${v}` },
+  intermediate: { order: 1, say: (v: number | string) => `intermediate size ${v}` },
+  layers: { order: 2, say: (v: number | string) => `${v} layers` },
+  attention: { order: 3, say: (v: number | string) => `attention width (heads × head dim) ${v}` },
+  kv: { order: 4, say: (v: number | string) => `key/value width (key/value heads × head dim) ${v}` },
+} satisfies Record<string, Dimension>;
+
+/** The dimension an adapted linear's input or output size is, by the module's name (Llama family). */
+function dimensionOf(module: string, side: "in" | "out"): Dimension | null {
+  const name = module.split(".").at(-1) ?? module;
+  const table: Record<string, { in: Dimension; out: Dimension }> = {
+    q_proj: { in: DIMS.hidden, out: DIMS.attention },
+    k_proj: { in: DIMS.hidden, out: DIMS.kv },
+    v_proj: { in: DIMS.hidden, out: DIMS.kv },
+    o_proj: { in: DIMS.attention, out: DIMS.hidden },
+    gate_proj: { in: DIMS.hidden, out: DIMS.intermediate },
+    up_proj: { in: DIMS.hidden, out: DIMS.intermediate },
+    down_proj: { in: DIMS.intermediate, out: DIMS.hidden },
+  };
+  return table[name]?.[side] ?? null;
+}
+
+const LORA_LAYER = /\.layers\.(\d+)\./;
+const layerOf = (key: string): number | null => {
+  const m = LORA_LAYER.exec(key);
+  return m ? Number(m[1]) : null;
+};
+const normalKey = (key: string) => key.replace(/\.default\.weight$/, ".weight");
+const clip = (key: string) => (key.length > 200 ? `${key.slice(0, 199)}…` : key);
+
 /**
- * The LoRA tensors the config implies for this model take r·(in + out) values per adapted linear; stored as
- * 16-bit floats at the least, they need half as many bytes again. A rank too large for the file is refused here,
- * before attachLora would allocate it.
+ * Compares the weights file's header with the tensors the config implies for this model, before anything is
+ * allocated (a config whose r does not belong to the weights cannot drive a huge allocation).
  */
-function checkRanksFitFile(config: LoraConfig, model: LlamaModel, dir: string, file: SafetensorsFile): void {
-  let values = 0;
+function checkAdapterFits(dir: string, config: LoraConfig, model: LlamaModel, file: SafetensorsFile): void {
+  const expected: ExpectedTensor[] = [];
   for (const lin of modelLinears(model)) {
     if (!matchesTarget(config, lin.name)) continue;
-    values += moduleRankAndScale(config, lin.name).r * (lin.inFeatures + lin.outFeatures);
+    const { r } = moduleRankAndScale(config, lin.name);
+    const base = `base_model.model.${lin.name}`;
+    expected.push({ key: `${base}.lora_A.weight`, module: lin.name, which: "lora_A", shape: [r, lin.inFeatures] });
+    expected.push({ key: `${base}.lora_B.weight`, module: lin.name, which: "lora_B", shape: [lin.outFeatures, r] });
   }
-  const dataBytes = file.fileSize - file.dataStart;
-  if (values * 2 > dataBytes) {
-    throw new LoratuneError(
-      "ERR_ADAPTER_KEYS",
-      `${join(dir, ADAPTER_CONFIG)}: r = ${config.r} (with rank_pattern) needs ${values} LoRA values for this ` +
-        `model, but ${ADAPTER_WEIGHTS} holds only ${dataBytes} bytes of tensor data; the config does not belong to ` +
-        "these weights, or the file is truncated",
+  if (expected.length === 0) return; // attachLora says that target_modules matches nothing
+  const inFile = new Map<string, number[]>();
+  for (const info of file.tensors.values()) inFile.set(normalKey(info.name), info.shape);
+
+  // Differences by dimension: label -> adapter value -> model value.
+  const differs = new Map<Dimension, Map<number, number>>();
+  const note = (dim: Dimension, adapterValue: number, modelValue: number) => {
+    const m = differs.get(dim) ?? new Map<number, number>();
+    m.set(adapterValue, modelValue);
+    differs.set(dim, m);
+  };
+  const rankProblems: string[] = [];
+  const problems: string[] = [];
+  let missing = expected.filter((e) => !inFile.has(e.key));
+  const expectedKeys = new Set(expected.map((e) => e.key));
+  let unexpected = [...inFile.keys()].filter((k) => !expectedKeys.has(k));
+
+  for (const e of expected) {
+    const shape = inFile.get(e.key);
+    if (shape === undefined || (shape[0] === e.shape[0] && shape[1] === e.shape[1] && shape.length === 2)) continue;
+    if (shape.length !== 2) {
+      problems.push(`${e.key} has shape [${shape.join(", ")}], expected [${e.shape.join(", ")}]`);
+      continue;
+    }
+    const [rAt, featAt, side] = e.which === "lora_A" ? ([0, 1, "in"] as const) : ([1, 0, "out"] as const);
+    const fileR = shape[rAt] as number;
+    const fileFeat = shape[featAt] as number;
+    if (fileR !== e.shape[rAt])
+      rankProblems.push(`${e.module} (r ${e.shape[rAt]} in the config, ${fileR} in the weights)`);
+    if (fileFeat !== e.shape[featAt]) {
+      const dim = dimensionOf(e.module, side);
+      if (dim) note(dim, fileFeat, e.shape[featAt]);
+      else problems.push(`${e.key} has shape [${shape.join(", ")}], expected [${e.shape.join(", ")}]`);
+    }
+  }
+
+  // A different layer count: the adapter has keys for layers this model lacks, or none for its last layers.
+  const modelLayers = model.layers.length;
+  const fileLayerIds = [...inFile.keys()].map(layerOf).filter((l): l is number => l !== null);
+  const fileLayers = fileLayerIds.length > 0 ? Math.max(...fileLayerIds) + 1 : 0;
+  if (fileLayers > modelLayers) {
+    note(DIMS.layers, fileLayers, modelLayers);
+    unexpected = unexpected.filter((k) => (layerOf(k) ?? -1) < modelLayers);
+  } else if (fileLayers > 0 && fileLayers < modelLayers && config.layersToTransform === null) {
+    const beyond = expected.filter((e) => (layerOf(e.key) ?? -1) >= fileLayers);
+    if (beyond.length > 0 && beyond.every((e) => !inFile.has(e.key))) {
+      note(DIMS.layers, fileLayers, modelLayers);
+      missing = missing.filter((e) => (layerOf(e.key) ?? -1) < fileLayers);
+    }
+  }
+
+  for (const e of missing.slice(0, 20)) problems.push(`missing ${e.key} [${e.shape.join(", ")}]`);
+  if (missing.length > 20) problems.push(`… ${missing.length} missing keys in all`);
+  for (const key of unexpected.slice(0, 20)) problems.push(`unexpected ${clip(key)}`);
+  if (unexpected.length > 20) problems.push(`… ${unexpected.length} unexpected keys in all`);
+
+  const lines: string[] = [];
+  if (differs.size > 0) lines.push(differentBase(dir, differs));
+  if (rankProblems.length > 0) {
+    const shown =
+      rankProblems.slice(0, 3).join(", ") + (rankProblems.length > 3 ? `, … (${rankProblems.length} modules)` : "");
+    lines.push(
+      `${join(dir, ADAPTER_CONFIG)}: the ranks it gives do not match ${ADAPTER_WEIGHTS}: ${shown}; the config does ` +
+        "not belong to these weights",
     );
   }
+  if (lines.length === 0 && problems.length === 0) return;
+  const head =
+    lines.length > 0 ? lines.join("\n") : `${join(dir, ADAPTER_WEIGHTS)}: the adapter does not fit this model:`;
+  const rest = problems.length > 0 ? `${lines.length > 0 ? "\nalso:" : ""}\n  ${problems.join("\n  ")}` : "";
+  throw new LoratuneError("ERR_ADAPTER_KEYS", `${head}${rest}`);
+}
+
+/**
+ * "runs/x: adapter was trained on a model with hidden size 576; this model has hidden size 288". Attention
+ * widths follow from the hidden size in most models, so they are named only when nothing bigger differs.
+ */
+function differentBase(dir: string, differs: Map<Dimension, Map<number, number>>): string {
+  let dims = [...differs.keys()].sort((a, b) => a.order - b.order);
+  if (dims.some((d) => d.order <= DIMS.layers.order)) dims = dims.filter((d) => d.order <= DIMS.layers.order);
+  const side = (pick: (pair: [number, number]) => number) => {
+    const parts = dims.map((d) => d.say([...new Set([...(differs.get(d) ?? [])].map(pick))].join("/")));
+    return parts.length === 1 ? parts[0] : `${parts.slice(0, -1).join(", ")} and ${parts.at(-1)}`;
+  };
+  const base = readJsonObject(join(dir, ADAPTER_CONFIG), "ERR_ADAPTER_CONFIG").base_model_name_or_path;
+  const named = typeof base === "string" && base !== "" ? ` (its base model: ${previewJson(base)})` : "";
+  return (
+    `${dir}: adapter was trained on a model with ${side(([a]) => a)}${named}; ` + `this model has ${side(([, m]) => m)}`
+  );
 }
 
 /** Copies the file's tensors into the attached LoRA pairs; lists every missing, unexpected or mis-shaped key. */

@@ -2,44 +2,89 @@
  * Chooses the kernel backend once per process.
  * LORATUNE_BACKEND=ref|native forces a backend (default: native when the addon loads, else ref).
  * LORATUNE_ISA=generic|avx2|avx512 forces the native instruction set; LORATUNE_THREADS the thread count.
+ *
+ * Test-only: LORATUNE_TEST_NATIVE_MISSING=1 makes the addon count as not built, so the fallback to the
+ * reference kernels and its warning can be tested on a machine where the addon is built.
  */
-import { isLoratuneError } from "../errors.ts";
+import { isLoratuneError, LoratuneError } from "../errors.ts";
 import { loadNativeKernels } from "./native/index.ts";
 import { refKernels } from "./ref/index.ts";
 import type { Kernels } from "./types.ts";
 
 export type { Kernels } from "./types.ts";
 
+/** The values LORATUNE_BACKEND accepts (unset: native when the addon loads, else ref). */
+export const BACKENDS = ["ref", "native"] as const;
+
+/** How much slower training and inference run on the reference kernels than on the native ones (measured, rounded). */
+export const REF_SLOWDOWN = "about 13x";
+
 let active: Kernels | undefined;
 let notice: string | undefined;
 
-/** Why the native backend is not in use, when it is not (for `loratune inspect --system`). */
+/**
+ * Why the native backend is not in use, when it is not and LORATUNE_BACKEND did not ask for the reference
+ * kernels (for `loratune inspect --system` and bench reports). Undefined when native is active or ref was chosen.
+ */
 export function kernelNotice(): string | undefined {
   getKernels();
   return notice;
 }
 
+/**
+ * The one-line warning computing commands print on stderr when the native kernels are missing: the reason,
+ * the slowdown and the fix. Undefined when the native kernels are in use or LORATUNE_BACKEND=ref chose the
+ * reference kernels on purpose.
+ */
+export function kernelWarning(): string | undefined {
+  const why = kernelNotice();
+  if (why === undefined) return undefined;
+  return (
+    `${why}, ${REF_SLOWDOWN} slower than the native ones. Fix: build them with 'npm run build:native' ` +
+    "(needs a C++ toolchain: python3, make and g++ or clang++)"
+  );
+}
+
+/** LORATUNE_BACKEND, validated: "auto" when unset or empty. */
+function backendFromEnv(): "auto" | (typeof BACKENDS)[number] {
+  const v = process.env.LORATUNE_BACKEND;
+  if (v === undefined || v === "") return "auto";
+  if (!(BACKENDS as readonly string[]).includes(v)) {
+    throw new LoratuneError(
+      "ERR_USAGE",
+      `LORATUNE_BACKEND must be ${BACKENDS.join(" or ")} (or unset to use native when it is built), got "${v}"`,
+    );
+  }
+  return v as (typeof BACKENDS)[number];
+}
+
 export function getKernels(): Kernels {
   if (active) return active;
-  const wanted = process.env.LORATUNE_BACKEND ?? "auto";
-  if (wanted !== "auto" && wanted !== "ref" && wanted !== "native") {
-    throw new Error(`LORATUNE_BACKEND must be ref, native or unset (got "${wanted}")`);
-  }
+  const wanted = backendFromEnv();
   if (wanted !== "ref") {
     const loaded = loadNativeSafely();
     if (loaded.kernels) {
       active = loaded.kernels;
       return active;
     }
-    if (wanted === "native")
-      throw new Error(`LORATUNE_BACKEND=native but the native kernels are unavailable: ${loaded.reason}`);
-    notice = `native kernels unavailable (${loaded.reason}); using the TypeScript kernels`;
+    if (wanted === "native") {
+      throw new LoratuneError(
+        "ERR_NATIVE",
+        `LORATUNE_BACKEND=native but the native kernels are unavailable: ${loaded.reason}`,
+      );
+    }
+    // The loader's reason may already say how to build; the warning says it once, with the toolchain.
+    const reason = (loaded.reason ?? "unknown reason").replace(/; run 'npm run build:native'\)$/, ")");
+    notice = `native kernels unavailable (${reason}); using the TypeScript reference kernels`;
   }
   active = refKernels;
   return active;
 }
 
 function loadNativeSafely(): { kernels?: Kernels; reason?: string } {
+  if (process.env.LORATUNE_TEST_NATIVE_MISSING === "1") {
+    return { reason: "the native addon is not built (simulated by LORATUNE_TEST_NATIVE_MISSING=1)" };
+  }
   try {
     return loadNativeKernels();
   } catch (err) {
