@@ -1,8 +1,13 @@
-/** `merge()`: fold a PEFT adapter into the base weights and write a plain Hugging Face model directory. */
-import { resolve } from "node:path";
-import { LoratuneError } from "../errors.ts";
-import { saveModelDir } from "../io/hf-dir.ts";
+/**
+ * `merge()`: fold a PEFT adapter into the base weights and write a plain Hugging Face model directory. The
+ * output is checked before anything is read (never an input, the current directory, or a directory loratune did
+ * not write), built under a temporary name and renamed into place, and marked as a merged model.
+ */
+import { writeModelFiles } from "../io/hf-dir.ts";
+import { writeDirAtomic } from "../io/output-dir.ts";
+import { checkOutputDir } from "../io/output-guard.ts";
 import { loadAdapter } from "../io/peft.ts";
+import { writeMarker } from "../io/run-marker.ts";
 import { getKernels } from "../kernels/index.ts";
 import { mergeLora } from "../lora/merge.ts";
 import { loadModel, resolveModelDir } from "../model/load.ts";
@@ -11,17 +16,27 @@ export interface MergeOptions {
   model: string;
   adapter: string;
   out: string;
+  /** Replace --out when it is an earlier merged model written by loratune. */
   overwrite?: boolean;
 }
 
 export function merge(o: MergeOptions): { modules: number; dtype: string; out: string } {
   const dir = resolveModelDir(o.model);
-  if (resolve(dir) === resolve(o.out)) {
-    throw new LoratuneError("ERR_USAGE", "--out must differ from --model (the base model is never modified)");
-  }
+  checkOutputDir({
+    out: o.out,
+    inputs: [
+      { flag: "--model", path: dir },
+      { flag: "--adapter", path: o.adapter },
+    ],
+    overwrite: o.overwrite ?? false,
+    replaceable: ["merged-model"],
+  });
   const model = loadModel(dir, { dtype: "f32" });
   loadAdapter(o.adapter, model, false);
   const modules = mergeLora(getKernels(), model);
-  saveModelDir(o.out, model, dir, model.sourceDtype, o.overwrite ?? false);
+  writeDirAtomic(o.out, true, (tmp) => {
+    writeModelFiles(tmp, model, dir, model.sourceDtype);
+    writeMarker(tmp, { kind: "merged-model" });
+  });
   return { modules, dtype: model.sourceDtype, out: o.out };
 }

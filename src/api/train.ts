@@ -1,20 +1,22 @@
 /**
- * `train()`: the whole fine-tuning job behind `loratune train` — load the model and tokenizer, read and check
- * the data, attach LoRA (or enable full training), print a summary, run the trainer, and write the run
- * directory: the PEFT adapter (or full model), metrics.jsonl, config.yaml, chat_template.jinja, report.html.
+ * `train()`: the whole fine-tuning job behind `loratune train`. Every input is read and validated first (model,
+ * tokenizer, data, preflight checks, the LoRA or full-training setup, the resume checkpoint); only then is the
+ * run directory opened (see run-dir.ts) and training run. The run directory ends up holding the PEFT adapter (or
+ * full model), metrics.jsonl, config.yaml (a valid --config), chat_template.jinja, report.html, checkpoints/ and
+ * the loratune.json marker with the run's status.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { stringify as toYaml } from "yaml";
 import { type Dataset, readDataset } from "../data/dataset.ts";
 import type { Example } from "../data/encode.ts";
 import { Rng } from "../data/rng.ts";
 import { LoratuneError } from "../errors.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { writeModelFiles } from "../io/hf-dir.ts";
-import { isNonEmptyDir } from "../io/output-dir.ts";
+import { canonicalPath, checkOutputDir, type NamedInput } from "../io/output-guard.ts";
 import { loadAdapter, saveAdapter } from "../io/peft.ts";
+import { readMarker } from "../io/run-marker.ts";
 import { getKernels } from "../kernels/index.ts";
 import { attachLora, loraParams, type TrainableParam } from "../lora/adapter.ts";
 import { defaultLoraConfig, type LoraConfig, parseTargets } from "../lora/config.ts";
@@ -24,13 +26,26 @@ import { countBaseParameters, type LlamaModel } from "../model/llama.ts";
 import { loadModel, resolveModelDir } from "../model/load.ts";
 import { readMetrics, writeReport } from "../report/html.ts";
 import { loadTokenizer, type Tokenizer } from "../tokenizer/tokenizer.ts";
-import { resolveCheckpoint } from "../train/checkpoint.ts";
+import { readCheckpointState, resolveCheckpoint, runDirOf, type TrainerState } from "../train/checkpoint.ts";
 import { estimateTrainingPeakBytes } from "../train/memory.ts";
 import { MetricsLog } from "../train/metrics.ts";
+import { checkRunPlan, scheduleExtensionNote } from "../train/plan-checks.ts";
 import { checkChatTemplate, checkSeqLen, firstRowShapes, preflight, reportPreflight } from "../train/preflight.ts";
-import { runTraining, type TrainEvent, type TrainResult, type TrainSettings } from "../train/trainer.ts";
+import { lrAt } from "../train/schedule.ts";
+import {
+  isComplete,
+  plannedSteps,
+  runTraining,
+  type TrainEvent,
+  type TrainResult,
+  type TrainSettings,
+} from "../train/trainer.ts";
+import { checkInitAdapter } from "./init-adapter.ts";
+import { type OptionValue, type OptionValues, writeRunConfig } from "./run-config.ts";
+import { RunDir, type RunDirMode } from "./run-dir.ts";
+import { camelKey, TRAIN_OPTIONS, trainOption } from "./train-options.ts";
 
-/** Every option of a training run (the CLI's flags, camelCased). */
+/** Every option of a training run (the CLI's flags, camelCased; see train-options.ts for defaults and bounds). */
 export interface TrainOptions extends TrainSettings {
   model: string;
   data: string;
@@ -50,6 +65,8 @@ export interface TrainOptions extends TrainSettings {
   resume?: string;
   trainOnPrompt: boolean;
   chatTemplate?: string;
+  /** The config file the options were read from (only checked as an input: --out may not hold it). */
+  config?: string;
 }
 
 export interface TrainSummary {
@@ -72,14 +89,70 @@ export interface TrainHooks {
   signal?: AbortSignal;
 }
 
-export async function train(
-  o: TrainOptions,
-  hooks: TrainHooks = {},
-): Promise<TrainResult & { outDir: string; summary: TrainSummary }> {
+export interface TrainOutcome extends TrainResult {
+  outDir: string;
+  summary: TrainSummary;
+  /** The optimizer steps the run is set up for. */
+  totalSteps: number;
+}
+
+export async function train(o: TrainOptions, hooks: TrainHooks = {}): Promise<TrainOutcome> {
   const k = getKernels();
-  const modelDir = resolveModelDir(o.model);
-  prepareOutDir(o);
   const warn = hooks.onMessage ?? ((m: string) => console.error(m));
+  const mode = checkTarget(o);
+  const { model, tok, trainSet, valSet, params, adapterConfig, summary, resumeFrom, resumeState } = prepare(o, warn);
+  hooks.onSummary?.(summary);
+  const padId = tok?.pad?.id ?? 0;
+  const totalSteps = plannedSteps(trainSet.examples, o, padId);
+  reportPreflight(checkRunPlan(o, { totalSteps, hasVal: valSet !== null }), warn);
+  if (resumeState) {
+    if (isComplete(resumeState, o, totalSteps)) return alreadyComplete(o, resumeState, totalSteps, summary);
+    noteExtension(o, resumeState.step, totalSteps, warn);
+  }
+
+  const run = RunDir.open(o.out, mode);
+  try {
+    const metrics = new MetricsLog(join(o.out, "metrics.jsonl"));
+    metrics.truncateAfter(resumeState ? resumeState.step : -1);
+    run.markRunning(resumeState?.step ?? 0, totalSteps, resumeState?.bestValLoss ?? null);
+    writeRunConfig(o.out, optionValuesOf(o));
+    if (tok?.chatTemplate) writeFileAtomic(join(o.out, "chat_template.jinja"), tok.chatTemplate);
+    let best: number | null = resumeState?.bestValLoss ?? null;
+    const result = await runTraining({
+      kernels: k,
+      model,
+      params,
+      train: trainSet.examples,
+      val: valSet?.examples ?? null,
+      settings: o,
+      outDir: o.out,
+      ...(resumeFrom ? { resumeFrom } : {}),
+      padId,
+      fingerprint: fingerprint(o, trainSet.examples),
+      ...(hooks.signal ? { signal: hooks.signal } : {}),
+      onEvent: (e) => {
+        metrics.record(e);
+        if (e.type === "eval") best = best === null ? e.valLoss : Math.min(best, e.valLoss);
+        if (e.type === "checkpoint") run.markRunning(e.step, totalSteps, best);
+        hooks.onEvent?.(e);
+      },
+    });
+    if (adapterConfig) saveAdapter(o.out, model, adapterConfig, resolve(resolveModelDir(o.model)));
+    else writeModelFiles(o.out, model, resolveModelDir(o.model), model.sourceDtype);
+    writeRunReport(o, summary, result);
+    run.finish(result.reason === "already_complete" ? "completed" : result.reason, result.steps, result.bestValLoss);
+    return { ...result, outDir: o.out, summary, totalSteps };
+  } catch (err) {
+    warn(`loratune: ${run.fail(err)}`);
+    throw err;
+  }
+}
+
+/** Everything read and validated before the run directory is touched. */
+function prepare(o: TrainOptions, warn: (m: string) => void) {
+  const modelDir = resolveModelDir(o.model);
+  const resumeFrom = o.resume ? resolveCheckpoint(o.resume) : undefined;
+  const resumeState = resumeFrom ? readCheckpointState(resumeFrom) : null;
   const config = readModelConfig(modelDir);
   reportPreflight(checkSeqLen(o.seqLen, config), warn);
   const model = loadModel(modelDir, { dtype: o.dtype, ropePositions: o.seqLen });
@@ -90,14 +163,13 @@ export async function train(
   const { train: trainSet, val: valSet } = readData(o, tok, config.vocabSize);
   checkVocabulary(trainSet, model, o.data);
   const fresh = o.full || o.initAdapter ? null : loraSettings(o);
-  const examples = trainSet.examples;
   reportPreflight(
     preflight({
       model: config,
       lora: fresh,
       tokenizer: tok,
       seqLen: o.seqLen,
-      examples,
+      examples: trainSet.examples,
       stats: trainSet.stats,
       dataName: o.data,
     }),
@@ -105,37 +177,72 @@ export async function train(
   );
   const { params, lora: adapterConfig } = setupTrainable(o, model, fresh);
   const summary = summarize(o, model, params, trainSet, valSet);
-  hooks.onSummary?.(summary);
+  return { model, tok, trainSet, valSet, params, adapterConfig, summary, resumeFrom, resumeState };
+}
 
-  const metrics = new MetricsLog(join(o.out, "metrics.jsonl"));
-  const resumeFrom = o.resume ? resolveCheckpoint(o.resume) : undefined;
-  metrics.truncateAfter(resumeFrom ? Number(/step-(\d+)/.exec(resumeFrom)?.[1] ?? 0) : -1);
-  writeFileAtomic(join(o.out, "config.yaml"), toYaml(runConfig(o, adapterConfig)));
-  if (tok?.chatTemplate) writeFileAtomic(join(o.out, "chat_template.jinja"), tok.chatTemplate);
+/**
+ * Where the run goes, checked before anything is read: a resumed run continues in its own directory; a new run
+ * never replaces an input, the current directory, or anything loratune did not write.
+ */
+function checkTarget(o: TrainOptions): RunDirMode {
+  if (o.resume) {
+    const runDir = runDirOf(o.resume);
+    if (canonicalPath(o.out) !== canonicalPath(runDir)) {
+      throw new LoratuneError(
+        "ERR_USAGE",
+        `--resume continues the run in its own directory (${runDir}); leave --out out, or give that directory`,
+      );
+    }
+    return "resume";
+  }
+  const inputs: NamedInput[] = [
+    ...dataFiles(o).map((path) => ({ flag: "--data", path })),
+    { flag: "--model", path: resolveModelDir(o.model) },
+  ];
+  for (const [flag, path] of [
+    ["--val", o.val],
+    ["--init-adapter", o.initAdapter],
+    ["--chat-template", o.chatTemplate],
+    ["--config", o.config],
+  ] as const) {
+    if (path) inputs.push({ flag, path });
+  }
+  return checkOutputDir({ out: o.out, inputs, overwrite: o.overwrite, replaceable: ["run"] });
+}
 
-  const result = await runTraining({
-    kernels: k,
-    model,
-    params,
-    train: trainSet.examples,
-    val: valSet?.examples ?? null,
-    settings: o,
+function alreadyComplete(
+  o: TrainOptions,
+  state: TrainerState,
+  totalSteps: number,
+  summary: TrainSummary,
+): TrainOutcome {
+  return {
+    steps: state.step,
+    reason: "already_complete",
+    lastLoss: Number.NaN,
+    bestValLoss: state.bestValLoss,
+    tokensPerS: 0,
     outDir: o.out,
-    ...(resumeFrom ? { resumeFrom } : {}),
-    padId: tok?.pad?.id ?? 0,
-    fingerprint: fingerprint(o, trainSet.examples),
-    ...(hooks.signal ? { signal: hooks.signal } : {}),
-    onEvent: (e) => {
-      metrics.record(e);
-      hooks.onEvent?.(e);
-    },
-  });
-  if (adapterConfig) saveAdapter(o.out, model, adapterConfig, resolve(modelDir));
-  else writeModelFiles(o.out, model, modelDir, model.sourceDtype);
+    summary,
+    totalSteps,
+  };
+}
+
+/** Says what a longer (or shorter) run does to a decaying schedule, using the run's recorded length. */
+function noteExtension(o: TrainOptions, done: number, totalSteps: number, warn: (m: string) => void): void {
+  const oldTotal = readMarker(o.out)?.total_steps;
+  if (oldTotal === undefined) return;
+  const note = scheduleExtensionNote(o, done, oldTotal, totalSteps, (step, total) =>
+    lrAt(step, o.lr, o.lrSchedule, o.warmupSteps, total),
+  );
+  if (note) warn(`note: ${note}`);
+}
+
+function writeRunReport(o: TrainOptions, summary: TrainSummary, result: TrainResult): void {
   writeReport(join(o.out, "report.html"), {
     title: `loratune run: ${o.out}`,
     metrics: readMetrics(join(o.out, "metrics.jsonl")),
-    settings: runConfig(o, adapterConfig),
+    settings: reportSettings(o),
     summary: {
       mode: summary.mode,
       "trainable parameters": summary.trainableParams,
@@ -147,24 +254,23 @@ export async function train(
       "tokens/s": Math.round(result.tokensPerS),
     },
   });
-  return { ...result, outDir: o.out, summary };
 }
 
-function prepareOutDir(o: TrainOptions): void {
-  if (o.resume) {
-    mkdirSync(o.out, { recursive: true });
-    return;
+/** The user's settings for the report: the saved ones (as in config.yaml), without control options. */
+function reportSettings(o: TrainOptions): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  for (const [key, v] of Object.entries(optionValuesOf(o))) {
+    if (v !== undefined && !trainOption(key)?.control) out[key] = v;
   }
-  if (isNonEmptyDir(o.out)) {
-    if (!o.overwrite) {
-      throw new LoratuneError(
-        "ERR_OUTPUT_EXISTS",
-        `${o.out} already exists and is not empty (pass --overwrite to replace it, or --resume ${o.out} to continue it)`,
-      );
-    }
-    rmSync(o.out, { recursive: true, force: true });
-  }
-  mkdirSync(o.out, { recursive: true });
+  return out;
+}
+
+/** The options as values keyed by option key (kebab-case), as config files and config.yaml hold them. */
+export function optionValuesOf(o: TrainOptions): OptionValues {
+  const out: OptionValues = {};
+  const rec = o as unknown as Record<string, OptionValue | undefined>;
+  for (const d of TRAIN_OPTIONS) out[d.key] = rec[camelKey(d.key)];
+  return out;
 }
 
 function readData(o: TrainOptions, tok: Tokenizer | null, vocabSize: number): { train: Dataset; val: Dataset | null } {
@@ -220,6 +326,7 @@ function setupTrainable(
   if (o.full) return { params: enableFullTraining(model), lora: null };
   if (o.initAdapter) {
     const lora = loadAdapter(o.initAdapter, model, true);
+    checkInitAdapter(o.initAdapter, lora, optionValuesOf(o));
     return { params: loraParams(model), lora };
   }
   const rng = new Rng(o.seed);
@@ -250,23 +357,6 @@ function summarize(
   };
 }
 
-/** The resolved settings as saved in config.yaml (LoRA settings as PEFT names them). */
-function runConfig(o: TrainOptions, lora: LoraConfig | null): Record<string, unknown> {
-  const { resume: _r, overwrite: _o, ...rest } = o;
-  return {
-    ...rest,
-    lora: lora
-      ? {
-          r: lora.r,
-          lora_alpha: lora.loraAlpha,
-          lora_dropout: lora.loraDropout,
-          target_modules: lora.targetModules,
-          use_rslora: lora.useRslora,
-        }
-      : null,
-  };
-}
-
 /** What must not change across a resume: the data and everything that shapes the optimization. */
 function fingerprint(o: TrainOptions, examples: Example[]): string {
   const h = createHash("sha256");
@@ -290,8 +380,7 @@ function fingerprint(o: TrainOptions, examples: Example[]): string {
     "rslora",
     "dtype",
   ];
-  // A decaying schedule depends on the run's length; a constant one can be extended by resuming with more steps.
-  if (o.lrSchedule !== "constant") keys.push("steps", "epochs");
+  // Not the run's length: a resumed run may be extended (steps/epochs), and the schedule is laid out again.
   h.update(JSON.stringify(keys.map((key) => o[key])));
   for (const e of examples) h.update(Int32Array.from(e.ids)).update(Int32Array.from(e.labels));
   return h.digest("hex").slice(0, 16);

@@ -1,6 +1,9 @@
 /** `loratune train`: fine-tune with LoRA (or fully) and write a run directory. Ctrl-C checkpoints and exits. */
 import type { Command } from "commander";
+import type { OptionValues } from "../api/run-config.ts";
 import { type TrainOptions, type TrainSummary, train } from "../api/train.ts";
+import { camelKey } from "../api/train-options.ts";
+import { ADAMW_DEFAULTS } from "../train/adamw.ts";
 import { createProgress } from "./progress.ts";
 import { addTrainOptions, resolveTrainOptions } from "./train-options.ts";
 
@@ -14,10 +17,19 @@ export function registerTrain(program: Command): void {
     `
 Data: JSONL rows of {"text"}, {"prompt","completion"}, {"messages":[...]}, ShareGPT {"conversations":[{"from","value"}]},
 Alpaca {"instruction","input","output"}, or pre-tokenized {"input_ids","labels"?}. Loss is taken on completions / assistant turns unless --train-on-prompt.
-Every option can also be set in a YAML/JSON --config file (keys as the flags, without "--"); flags win.
+Every option can also be set in a YAML/JSON --config file (keys as the flags, without "--"; relative paths resolve
+against the file's folder); flags win.
 
-Example:
-  loratune train --model demo --data train.jsonl --out runs/first --steps 200 --lr 1e-3 --targets all-linear`,
+Run directory (--out): the PEFT adapter, config.yaml (the run's settings, itself a valid --config), metrics.jsonl,
+report.html, chat_template.jinja, checkpoints/ and loratune.json (the run's status). The last state is always
+checkpointed, so "loratune train --resume DIR" continues an interrupted run with its own settings, and
+"--resume DIR --steps N" extends a finished one. --overwrite only ever replaces an earlier loratune run: never a
+folder loratune did not write, one that holds an input, or the current folder.
+
+Examples:
+  loratune train --model demo --data train.jsonl --out runs/first --steps 200 --lr 1e-3 --targets all-linear
+  loratune train --resume runs/first --steps 400           # extend the finished run to 400 steps
+  loratune train --config runs/first/config.yaml --out runs/again --seed 1`,
   );
   cmd.action(async () => {
     const values = resolveTrainOptions(cmd);
@@ -26,14 +38,13 @@ Example:
   });
 }
 
-function toTrainOptions(v: Record<string, string | number | boolean | undefined>): TrainOptions {
+/** Option values (kebab keys) → TrainOptions (camelCase), with the AdamW constants loratune does not expose. */
+function toTrainOptions(v: OptionValues): TrainOptions {
   const camel: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(v)) {
-    if (value !== undefined) camel[key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())] = value;
-  }
-  camel.adamEps = 1e-8;
-  camel.beta1 = 0.9;
-  camel.beta2 = 0.999;
+  for (const [key, value] of Object.entries(v)) if (value !== undefined) camel[camelKey(key)] = value;
+  camel.adamEps = ADAMW_DEFAULTS.eps;
+  camel.beta1 = ADAMW_DEFAULTS.beta1;
+  camel.beta2 = ADAMW_DEFAULTS.beta2;
   return camel as unknown as TrainOptions;
 }
 
@@ -69,8 +80,15 @@ async function runWithProgress(o: TrainOptions & { json?: boolean }): Promise<vo
       },
     });
     if (result.reason === "interrupted") {
-      log(`interrupted at step ${result.steps}; resume with: loratune train --resume ${o.out} (and the same options)`);
+      log(`interrupted at step ${result.steps}; continue with: loratune train --resume ${o.out}`);
       process.exitCode = 130;
+      return;
+    }
+    if (result.reason === "already_complete") {
+      log(
+        `${o.out} is already complete (${result.steps} of ${result.totalSteps} steps${result.steps < result.totalSteps ? ", stopped early" : ""}); nothing was changed. Extend it with --steps N (more than ${result.steps}) or --epochs N.`,
+      );
+      if (o.json) console.log(JSON.stringify({ type: "done", steps: result.steps, reason: result.reason }));
       return;
     }
     if (o.json) {

@@ -6,7 +6,6 @@ import { copyFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import type { LlamaModel } from "../model/llama.ts";
 import { bf16ToF32 } from "./dtype.ts";
-import { writeDirAtomic } from "./output-dir.ts";
 import type { FileDType, StoredTensor, TensorToWrite } from "./safetensors.ts";
 import { writeSafetensors } from "./safetensors-write.ts";
 
@@ -61,15 +60,4 @@ export function writeModelFiles(dir: string, model: LlamaModel, sourceDir: strin
   for (const f of MODEL_SIDE_FILES) {
     if (existsSync(join(sourceDir, f))) copyFileSync(join(sourceDir, f), join(dir, f));
   }
-}
-
-/** Writes `model` as a complete HF model directory at `outDir` (built under a temporary name, then renamed). */
-export function saveModelDir(
-  outDir: string,
-  model: LlamaModel,
-  sourceDir: string,
-  dtype: FileDType,
-  overwrite: boolean,
-): void {
-  writeDirAtomic(outDir, overwrite, (tmp) => writeModelFiles(tmp, model, sourceDir, dtype));
 }

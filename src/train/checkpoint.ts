@@ -4,7 +4,7 @@
  * and renamed when complete (checkpoints/step-000042), so a crash mid-write never leaves a torn checkpoint.
  */
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { LoratuneError } from "../errors.ts";
 import { writeDirAtomic } from "../io/output-dir.ts";
 import { readSafetensors, type TensorToWrite } from "../io/safetensors.ts";
@@ -90,6 +90,22 @@ export function resolveCheckpoint(path: string): string {
     "ERR_CHECKPOINT",
     `${path}: no checkpoint found to resume from (expected checkpoints/step-NNNNNN/${STATE})`,
   );
+}
+
+/**
+ * The run directory a --resume path belongs to: the path itself, or, for a checkpoint directory inside a run
+ * (RUN/checkpoints/step-NNNNNN), that run.
+ */
+export function runDirOf(resumePath: string): string {
+  const clean = resumePath.replace(/[\\/]+$/, "") || resumePath;
+  if (existsSync(join(clean, STATE)) && basename(dirname(resolve(clean))) === "checkpoints")
+    return dirname(dirname(clean));
+  return clean;
+}
+
+/** The trainer state saved in a checkpoint directory (validated). */
+export function readCheckpointState(dir: string): TrainerState {
+  return readState(join(dir, STATE));
 }
 
 /** Reads and validates state.json: a damaged file is an ERR_CHECKPOINT, never a TypeError later. */

@@ -30,6 +30,7 @@ import { type LoraConfig, matchesTarget } from "../lora/config.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { modelTensorShapes } from "../model/init.ts";
 import type { SpecialToken } from "../tokenizer/tokenizer.ts";
+import { closestMatch } from "../util/closest.ts";
 
 export interface PreflightIssue {
   level: "error" | "warning";
@@ -164,7 +165,7 @@ export function checkTargets(lora: LoraConfig, model: ModelConfig): PreflightIss
   } else if (Array.isArray(lora.targetModules)) {
     for (const t of lora.targetModules) {
       if (names.some((n) => n === t || n.endsWith(`.${t}`))) continue;
-      const near = closest(t, short);
+      const near = closestMatch(t, short, 2);
       out.push(
         issue(
           "warning",
@@ -187,29 +188,6 @@ export function checkTargets(lora: LoraConfig, model: ModelConfig): PreflightIss
     );
   }
   return out;
-}
-
-/** The candidate within edit distance 2 of `word`, if any (for typos such as "vproj"). */
-function closest(word: string, candidates: string[]): string | null {
-  let best: string | null = null;
-  let bestD = 3;
-  for (const c of candidates) {
-    const d = editDistance(word, c);
-    if (d < bestD) [best, bestD] = [c, d];
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length]!;
 }
 
 export function checkLabels(

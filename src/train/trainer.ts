@@ -81,7 +81,8 @@ export interface TrainerInputs {
 
 export interface TrainResult {
   steps: number;
-  reason: "completed" | "early_stopping" | "interrupted";
+  /** already_complete: a resumed run that had nothing left to do (no step ran, nothing was written). */
+  reason: "completed" | "early_stopping" | "interrupted" | "already_complete";
   lastLoss: number;
   bestValLoss: number | null;
   tokensPerS: number;
@@ -95,7 +96,7 @@ export async function runTraining(inp: TrainerInputs): Promise<TrainResult> {
   const { kernels: k, model, params, settings: s } = inp;
   const opt = new AdamW(params, { beta1: s.beta1, beta2: s.beta2, eps: s.adamEps, weightDecay: s.weightDecay });
   const data = new EpochBatches(inp.train, s, inp.padId ?? 0);
-  const totalSteps = s.steps > 0 ? s.steps : Math.max(1, s.epochs * Math.ceil(data.count(0) / s.gradAccum));
+  const totalSteps = data.plannedSteps();
   let state: TrainerState = {
     step: 0,
     epoch: 0,
@@ -106,6 +107,15 @@ export async function runTraining(inp: TrainerInputs): Promise<TrainResult> {
     fingerprint: inp.fingerprint,
   };
   if (inp.resumeFrom) state = resume(inp.resumeFrom, params, opt, inp.fingerprint);
+  if (isComplete(state, s, totalSteps)) {
+    return {
+      steps: state.step,
+      reason: "already_complete",
+      lastLoss: Number.NaN,
+      bestValLoss: state.bestValLoss,
+      tokensPerS: 0,
+    };
+  }
   const rng = new Rng(0);
   rng.setState(state.rngState);
   const acts = allocateActivations(model, s.batchSize, s.seqLen, { checkpoint: s.gradCheckpoint ?? false });
@@ -120,7 +130,9 @@ export async function runTraining(inp: TrainerInputs): Promise<TrainResult> {
   let tokensSeen = 0;
   let lastLoss = Number.NaN;
   let reason: TrainResult["reason"] = "completed";
+  let lastCheckpointStep = inp.resumeFrom ? state.step : -1;
   const checkpoint = () => {
+    lastCheckpointStep = state.step;
     state.rngState = rng.getState();
     const dir = saveCheckpoint(join(inp.outDir, "checkpoints"), params, opt, state, s.keepCheckpoints);
     emit({ type: "checkpoint", step: state.step, dir });
@@ -180,8 +192,9 @@ export async function runTraining(inp: TrainerInputs): Promise<TrainResult> {
     if (s.saveEvery > 0 && state.step % s.saveEvery === 0) checkpoint();
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
-  if (reason === "interrupted") checkpoint();
-  else if (valBatches && lastEvalStep !== state.step) evaluate(); // --eval-every 0: once, at the end
+  if (reason !== "interrupted" && valBatches && lastEvalStep !== state.step) evaluate(); // --eval-every 0: once, at the end
+  // The last state is always kept: an interrupted run resumes from it, a finished one can be extended from it.
+  if (lastCheckpointStep !== state.step) checkpoint();
   emit({ type: "end", step: state.step, reason });
   const elapsed = (performance.now() - started) / 1000;
   return {
@@ -191,6 +204,21 @@ export async function runTraining(inp: TrainerInputs): Promise<TrainResult> {
     bestValLoss: state.bestValLoss,
     tokensPerS: elapsed > 0 ? tokensSeen / elapsed : 0,
   };
+}
+
+/** Whether a (resumed) run has nothing left to do: every step done, or early stopping already triggered. */
+export function isComplete(state: TrainerState, s: TrainSettings, totalSteps: number): boolean {
+  if (state.step >= totalSteps) return true;
+  if (s.steps === 0 && state.epoch >= s.epochs) return true;
+  return s.earlyStopping > 0 && state.evalsWithoutImprovement >= s.earlyStopping;
+}
+
+/**
+ * Optimizer steps the run will take: --steps, or every micro-batch of --epochs passes grouped by --grad-accum
+ * (a last partial group is a step of its own). Builds the epochs' batches, which the run reuses.
+ */
+export function plannedSteps(examples: Example[], s: TrainSettings, padId: number): number {
+  return new EpochBatches(examples, s, padId).plannedSteps();
 }
 
 function resume(from: string, params: TrainableParam[], opt: AdamW, fingerprint: string): TrainerState {
@@ -269,6 +297,14 @@ class EpochBatches {
 
   count(epoch: number): number {
     return this.epochBatches(epoch).length;
+  }
+
+  /** See plannedSteps(). Packing can change the batch count per epoch, so every epoch is counted. */
+  plannedSteps(): number {
+    if (this.s.steps > 0) return this.s.steps;
+    let micro = this.s.pack ? 0 : this.s.epochs * this.count(0);
+    for (let e = 0; this.s.pack && e < this.s.epochs; e++) micro += this.count(e);
+    return Math.max(1, Math.ceil(micro / this.s.gradAccum));
   }
 
   /** The next `n` micro-batches from state's position (advancing it), not crossing `maxEpochs`. */

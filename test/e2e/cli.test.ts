@@ -41,7 +41,7 @@ test("train: 5 steps reproduce the PyTorch reference losses and write the run di
   const cfg = JSON.parse(readFileSync(join(run, "adapter_config.json"), "utf8"));
   assert.equal(cfg.peft_type, "LORA");
   assert.match(readFileSync(join(run, "report.html"), "utf8"), /<svg/);
-  assert.match(readFileSync(join(run, "config.yaml"), "utf8"), /batchSize: 4/);
+  assert.match(readFileSync(join(run, "config.yaml"), "utf8"), /batch-size: 4/);
 });
 
 test("train --grad-checkpoint: the same run, bit for bit", () => {
@@ -56,7 +56,7 @@ test("train --grad-checkpoint: the same run, bit for bit", () => {
   assert.deepEqual(losses(ckpt), losses(run));
   const weights = (dir: string) => readFileSync(join(dir, "adapter_model.safetensors"));
   assert.ok(weights(ckpt).equals(weights(run)), "identical adapter files");
-  assert.match(readFileSync(join(ckpt, "config.yaml"), "utf8"), /gradCheckpoint: true/);
+  assert.match(readFileSync(join(ckpt, "config.yaml"), "utf8"), /grad-checkpoint: true/);
 });
 
 test("eval --json, merge, and the merged model give the same loss and tokens as the adapter", () => {
@@ -132,7 +132,7 @@ test("--config: a YAML file sets options, flags win, unknown keys are refused wi
     "--steps on the command line wins",
   );
   const resolved = readFileSync(join(out, "config.yaml"), "utf8");
-  assert.match(resolved, /batchSize: 2/);
+  assert.match(resolved, /batch-size: 2/);
   assert.match(resolved, /shuffle: false/);
   writeFileSync(cfg, "model: [1, 2]\n");
   assert.equal(cli("train", "--config", cfg, "--data", DATA, "--out", join(work, "cfg-x")).code, 2);

@@ -87,7 +87,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     const out = join(work, signal);
     const r = await interrupted(signal);
     assert.match(r.output, new RegExp(`${signal}: finishing the current step and writing a checkpoint`));
-    const m = /interrupted at step (\d+); resume with: loratune train --resume (\S+)/.exec(r.output);
+    const m = /interrupted at step (\d+); continue with: loratune train --resume (\S+)/.exec(r.output);
     assert.ok(m, `no resume hint in:\n${r.output}`);
     const step = Number(m[1]);
     assert.equal(m[2], out);
@@ -97,7 +97,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     assert.ok(existsSync(join(ckpt, "state.json")), `${ckpt} is written`);
     assert.equal(JSON.parse(readFileSync(join(ckpt, "state.json"), "utf8")).step, step);
 
-    const resumed = train(out, "--resume", out, "--steps", String(TOTAL));
+    const resumed = cliOk("train", "--resume", out); // the run's own settings, nothing retyped
     assert.match(resumed.stdout + resumed.stderr, new RegExp(`resuming at step ${step} of ${TOTAL}`));
     assert.ok(
       readFileSync(join(out, "adapter_model.safetensors")).equals(referenceAdapter()),

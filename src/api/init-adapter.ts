@@ -1,0 +1,70 @@
+/**
+ * `--init-adapter DIR`: training starts from an existing PEFT adapter, so the adapter's own shape settings
+ * (rank, alpha, targets, rsLoRA, layers) are the run's. Values the user set are compared with the adapter's and a
+ * difference is refused (it could never take effect), never silently ignored.
+ */
+import { LoratuneError } from "../errors.ts";
+import { readAdapterConfig } from "../io/peft.ts";
+import type { LoraConfig } from "../lora/config.ts";
+import type { OptionValues } from "./run-config.ts";
+
+/** The adapter's settings as option values (keys as the flags). */
+export function adapterOptionValues(lora: LoraConfig): OptionValues {
+  const t = lora.targetModules;
+  return {
+    rank: lora.r,
+    alpha: lora.loraAlpha,
+    targets: Array.isArray(t) ? t.join(",") : t === "all-linear" ? t : `re:${t}`,
+    rslora: lora.useRslora,
+    layers: lora.layersToTransform ? lora.layersToTransform.join(",") : undefined,
+  };
+}
+
+/** A comparable form of an option value: target lists and layer lists compare as sets. */
+function canonical(key: string, v: unknown): string {
+  if (v === undefined || v === null) return "";
+  if ((key === "targets" || key === "layers") && typeof v === "string" && !v.startsWith("re:") && v !== "all-linear")
+    return v
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .sort()
+      .join(",");
+  return String(v);
+}
+
+/**
+ * Fills the adapter's settings into `values`; `explicit` are the keys the user set (flag or config file). An
+ * explicit value that differs from the adapter's is an error naming the setting and both values.
+ */
+export function applyInitAdapter(dir: string, values: OptionValues, explicit: Set<string>): OptionValues {
+  const fromAdapter = adapterOptionValues(readAdapterConfig(dir));
+  const conflicts: string[] = [];
+  const out = { ...values };
+  for (const [key, v] of Object.entries(fromAdapter)) {
+    if (explicit.has(key) && canonical(key, values[key]) !== canonical(key, v))
+      conflicts.push(`--${key} ${values[key]} (the adapter has ${v ?? "none"})`);
+    out[key] = v;
+  }
+  if (conflicts.length > 0) {
+    throw new LoratuneError(
+      "ERR_USAGE",
+      `--init-adapter ${dir} fixes the adapter's shape, so these settings cannot apply: ${conflicts.join("; ")}. Leave them out, or train a fresh adapter without --init-adapter.`,
+    );
+  }
+  return out;
+}
+
+/** Library check: the options' shape settings must match the adapter's (the CLI fills them in first). */
+export function checkInitAdapter(dir: string, lora: LoraConfig, values: OptionValues): void {
+  const fromAdapter = adapterOptionValues(lora);
+  const diffs = Object.entries(fromAdapter)
+    .filter(([key, v]) => canonical(key, values[key]) !== canonical(key, v))
+    .map(([key, v]) => `${key} ${values[key] ?? "none"} (the adapter has ${v ?? "none"})`);
+  if (diffs.length > 0) {
+    throw new LoratuneError(
+      "ERR_USAGE",
+      `--init-adapter ${dir}: the run's settings differ from the adapter's: ${diffs.join("; ")}`,
+    );
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * Train settings as files: reading a YAML/JSON `--config` (or a run's config.yaml), validating values against
+ * the option table, and writing a run's resolved settings back as config.yaml with the same keys as the flags.
+ *
+ * Values are kept keyed by option key (kebab-case, e.g. "batch-size"). Path options read from a file are made
+ * absolute against the file's folder; config.yaml stores them relative to the run directory, so a run and its
+ * inputs can move together.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, isAbsolute, relative, resolve } from "node:path";
+import { parse as parseYaml, stringify as toYaml } from "yaml";
+import { z } from "zod";
+import { LoratuneError } from "../errors.ts";
+import { writeFileAtomic } from "../io/atomic.ts";
+import { closestMatch } from "../util/closest.ts";
+import { type OptionDef, TRAIN_OPTIONS, trainOption } from "./train-options.ts";
+
+export type OptionValue = string | number | boolean;
+export type OptionValues = Record<string, OptionValue | undefined>;
+
+/** Options whose value is a comma-separated list (a YAML list is accepted too). */
+const LIST_KEYS = new Set(["data", "targets", "layers"]);
+
+/** "demo" names the bundled model, never a path. */
+const isBundledName = (def: OptionDef, value: string) => def.key === "model" && value === "demo";
+
+/** Maps each comma-separated path of a path option through `f`. */
+function mapPaths(def: OptionDef, value: string, f: (p: string) => string): string {
+  if (isBundledName(def, value)) return value;
+  return value
+    .split(",")
+    .map((p) => f(p.trim()))
+    .join(",");
+}
+
+/** Reads a YAML or JSON config file: keys are option keys (kebab-case or snake_case); paths resolve from its folder. */
+export function readConfigFile(path: string): OptionValues {
+  let raw: unknown;
+  try {
+    const text = readFileSync(path, "utf8");
+    raw = path.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new LoratuneError("ERR_USAGE", `${path}: cannot read the config file (${(err as Error).message})`);
+  }
+  if (raw === null || raw === undefined) return {};
+  if (typeof raw !== "object" || Array.isArray(raw))
+    throw new LoratuneError("ERR_USAGE", `${path}: expected a mapping of option names to values`);
+  const out: OptionValues = {};
+  for (const [rawKey, value] of Object.entries(raw as Record<string, unknown>)) {
+    const key = rawKey.replace(/_/g, "-");
+    const def = trainOption(key);
+    if (!def || key === "config" || key === "resume") {
+      const names = TRAIN_OPTIONS.map((d) => d.key);
+      const hint = closestMatch(key, names, 3);
+      throw new LoratuneError(
+        "ERR_USAGE",
+        `${path}: unknown option "${rawKey}"${hint ? ` (did you mean "${hint}"?)` : ""}`,
+      );
+    }
+    if (value === null) continue;
+    if (Array.isArray(value) && !LIST_KEYS.has(key))
+      throw new LoratuneError("ERR_USAGE", `${path}: "${rawKey}" takes one value, not a list`);
+    const v = Array.isArray(value) ? value.join(",") : (value as OptionValue);
+    out[key] = def.path && typeof v === "string" ? mapPaths(def, v, (p) => resolve(dirname(path), p)) : v;
+  }
+  return out;
+}
+
+/** Validates every present value against its option (type, bounds, choices); `origin` names where values came from. */
+export function validateOptions(values: OptionValues, origin?: string): OptionValues {
+  const out: OptionValues = {};
+  for (const d of TRAIN_OPTIONS) {
+    const v = values[d.key];
+    if (v === undefined) continue;
+    const result = schemaFor(d).safeParse(v);
+    if (!result.success) {
+      const where = origin ? ` (${origin})` : "";
+      throw new LoratuneError(
+        "ERR_USAGE",
+        `--${d.key}${where}: ${result.error.issues[0]?.message ?? "invalid value"} (got ${JSON.stringify(v)})`,
+      );
+    }
+    out[d.key] = result.data as OptionValue;
+  }
+  if (typeof out.layers === "string") checkLayers(out.layers);
+  return out;
+}
+
+function checkLayers(list: string): void {
+  for (const s of list.split(",")) {
+    if (!/^\s*\d+\s*$/.test(s))
+      throw new LoratuneError("ERR_USAGE", `--layers: "${s}" is not a layer index (expected e.g. 0,1,2)`);
+  }
+}
+
+function schemaFor(d: OptionDef): z.ZodType {
+  const num = z.coerce.number({ message: "expected a number" }).refine(Number.isFinite, "expected a finite number");
+  let n = z.number();
+  if (d.kind === "int") n = n.int("expected an integer");
+  if (d.min !== undefined) n = n.min(d.min, `must be at least ${d.min}`);
+  if (d.above !== undefined) n = n.gt(d.above, `must be greater than ${d.above}`);
+  if (d.below !== undefined) n = n.lt(d.below, `must be below ${d.below}`);
+  switch (d.kind) {
+    case "int":
+    case "number":
+      return num.pipe(n);
+    case "bool":
+      return z.boolean({ message: "expected true or false" });
+    case "choice":
+      return z.enum(d.choices as [string, ...string[]], { message: `expected one of ${d.choices?.join(", ")}` });
+    default:
+      return z.string({ message: "expected a string" }).min(1, "must not be empty");
+  }
+}
+
+/** Values with every unset option at its default. */
+export function withDefaults(values: OptionValues): OptionValues {
+  const out: OptionValues = {};
+  for (const d of TRAIN_OPTIONS) out[d.key] = values[d.key] ?? d.default;
+  return out;
+}
+
+/** Required options that have no value, as flags ("--model", …). */
+export function missingRequired(values: OptionValues): string[] {
+  return TRAIN_OPTIONS.filter((d) => d.required && values[d.key] === undefined).map((d) => `--${d.key}`);
+}
+
+/** A run's settings as config.yaml text: every setting (not the control options), paths relative to `runDir`. */
+export function runConfigYaml(values: OptionValues, runDir: string): string {
+  const out: Record<string, OptionValue> = {};
+  for (const d of TRAIN_OPTIONS) {
+    const v = values[d.key];
+    if (d.control || v === undefined) continue;
+    out[d.key] = d.path && typeof v === "string" ? mapPaths(d, v, (p) => relativePath(runDir, p)) : v;
+  }
+  const header =
+    "# loratune run settings: a valid --config (paths are relative to this file's folder).\n" +
+    "# Continue this run: loratune train --resume <this folder>; repeat it: loratune train --config <this file> --out <new folder>\n";
+  return header + toYaml(out);
+}
+
+/**
+ * `p` relative to `from` when they are near each other (at most three folders up), else absolute; a relative
+ * path always starts with "." so that it can never read as the bundled "demo".
+ */
+function relativePath(from: string, p: string): string {
+  const rel = relative(resolve(from), resolve(p));
+  if (isAbsolute(rel) || /^(\.\.[\\/]){4}/.test(rel)) return resolve(p);
+  return rel.startsWith(".") ? rel : `./${rel}`;
+}
+
+export function writeRunConfig(runDir: string, values: OptionValues): void {
+  writeFileAtomic(resolve(runDir, "config.yaml"), runConfigYaml(values, runDir));
+}

@@ -1,0 +1,227 @@
+/**
+ * Every `train` option in one table: its key (the flag without "--", and the key in a YAML/JSON config file),
+ * kind, default, bounds and help. The CLI registers its flags from this table, config files and a run's
+ * config.yaml are read and validated against it, and a run's settings are written back with the same keys, so
+ * `config.yaml` is always a valid `--config`.
+ */
+import { LR_SCHEDULES } from "../train/schedule.ts";
+
+export type OptionKind = "int" | "number" | "string" | "bool" | "choice";
+
+export interface OptionDef {
+  key: string;
+  kind: OptionKind;
+  help: string;
+  default?: string | number | boolean;
+  choices?: readonly string[];
+  /** Inclusive lower bound, or exclusive with `above`. */
+  min?: number;
+  above?: number;
+  /** Exclusive upper bound. */
+  below?: number;
+  /** Needed unless --resume supplies it. */
+  required?: boolean;
+  /** A path (or comma-separated paths): relative values in a config file resolve against the file's folder. */
+  path?: boolean;
+  /** May differ from the run's own value when resuming (does not change what the run computes). */
+  resumable?: boolean;
+  /** Not a setting of the run (not written to config.yaml, not compared on resume). */
+  control?: boolean;
+  /** Flag spelling --no-KEY (for options on by default). */
+  negate?: boolean;
+  metavar?: string;
+}
+
+export const TRAIN_OPTIONS: OptionDef[] = [
+  {
+    key: "model",
+    kind: "string",
+    help: "model directory (Hugging Face layout), or 'demo' for the bundled model",
+    metavar: "dir",
+    required: true,
+    path: true,
+  },
+  {
+    key: "data",
+    kind: "string",
+    help: "training data: JSONL file(s), comma-separated",
+    metavar: "file",
+    required: true,
+    path: true,
+  },
+  {
+    key: "out",
+    kind: "string",
+    help: "run directory for the adapter, checkpoints, metrics and report (with --resume: the run's own)",
+    metavar: "dir",
+    required: true,
+    path: true,
+    control: true,
+  },
+  { key: "val", kind: "string", help: "validation JSONL file", metavar: "file", path: true },
+  {
+    key: "val-split",
+    kind: "number",
+    help: "hold out this fraction of the training rows for validation (when no --val)",
+    default: 0,
+    min: 0,
+    below: 1,
+  },
+  {
+    key: "config",
+    kind: "string",
+    help: "YAML or JSON file with any of these options (flags win); a run's config.yaml is one",
+    metavar: "file",
+    control: true,
+  },
+  {
+    key: "overwrite",
+    kind: "bool",
+    help: "replace --out if it is an earlier loratune run (never a directory loratune did not write)",
+    default: false,
+    control: true,
+  },
+  {
+    key: "resume",
+    kind: "string",
+    help: "continue a run directory (or one of its checkpoints) with its own settings; add --steps/--epochs to extend it",
+    metavar: "dir",
+    control: true,
+  },
+  { key: "full", kind: "bool", help: "full-parameter fine-tuning instead of LoRA (needs --dtype f32)", default: false },
+  {
+    key: "dtype",
+    kind: "choice",
+    help: "in-memory dtype of the frozen base weights",
+    default: "f32",
+    choices: ["f32", "bf16"],
+  },
+  { key: "rank", kind: "int", help: "LoRA rank r", default: 8, min: 1 },
+  {
+    key: "alpha",
+    kind: "number",
+    help: "LoRA alpha (scale = alpha/r, or alpha/sqrt(r) with --rslora)",
+    default: 16,
+    above: 0,
+  },
+  {
+    key: "dropout",
+    kind: "number",
+    help: "LoRA dropout on the adapter input, in [0, 1)",
+    default: 0,
+    min: 0,
+    below: 1,
+  },
+  {
+    key: "targets",
+    kind: "string",
+    help: "modules to adapt: names (q_proj,v_proj), all-linear, or re:<regex>",
+    default: "q_proj,v_proj",
+  },
+  { key: "rslora", kind: "bool", help: "rank-stabilised scaling alpha/sqrt(r)", default: false },
+  { key: "layers", kind: "string", help: "only adapt these layer indices (comma-separated)", metavar: "list" },
+  {
+    key: "init-adapter",
+    kind: "string",
+    help: "start from this PEFT adapter directory (its rank, alpha and targets)",
+    metavar: "dir",
+    path: true,
+  },
+  {
+    key: "steps",
+    kind: "int",
+    help: "optimizer steps (0: use --epochs)",
+    default: 0,
+    min: 0,
+    resumable: true,
+  },
+  {
+    key: "epochs",
+    kind: "int",
+    help: "passes over the training data when --steps is 0",
+    default: 1,
+    min: 1,
+    resumable: true,
+  },
+  { key: "batch-size", kind: "int", help: "sequences per micro-batch", default: 4, min: 1 },
+  { key: "grad-accum", kind: "int", help: "micro-batches per optimizer step", default: 1, min: 1 },
+  {
+    key: "seq-len",
+    kind: "int",
+    help: "maximum tokens per sequence (longer examples are truncated)",
+    default: 512,
+    min: 2,
+  },
+  {
+    key: "grad-checkpoint",
+    kind: "bool",
+    help: "activation checkpointing: keep only each layer's input and recompute the layer during backward (less memory, bit-identical results, about 1.5x the time)",
+    default: false,
+    resumable: true,
+  },
+  {
+    key: "pack",
+    kind: "bool",
+    help: "pack several examples per sequence (they never attend to each other)",
+    default: false,
+  },
+  { key: "shuffle", kind: "bool", negate: true, help: "keep rows in file order (no shuffling)", default: true },
+  { key: "seed", kind: "int", help: "seed for LoRA init, shuffling and dropout", default: 42, min: 0 },
+  { key: "lr", kind: "number", help: "peak learning rate", default: 2e-4, above: 0 },
+  {
+    key: "lr-schedule",
+    kind: "choice",
+    help: "learning-rate schedule after warmup",
+    default: "constant",
+    choices: LR_SCHEDULES,
+  },
+  { key: "warmup-steps", kind: "int", help: "linear warmup steps", default: 0, min: 0 },
+  { key: "weight-decay", kind: "number", help: "AdamW decoupled weight decay", default: 0, min: 0 },
+  { key: "max-grad-norm", kind: "number", help: "clip the global gradient norm (0: off)", default: 0, min: 0 },
+  {
+    key: "eval-every",
+    kind: "int",
+    help: "evaluate on the validation set every N steps (0: only at the end)",
+    default: 0,
+    min: 0,
+    resumable: true,
+  },
+  {
+    key: "early-stopping",
+    kind: "int",
+    help: "stop after N evaluations without improvement (0: off)",
+    default: 0,
+    min: 0,
+    resumable: true,
+  },
+  {
+    key: "save-every",
+    kind: "int",
+    help: "write a checkpoint every N steps (0: only at the end and on interruption)",
+    default: 0,
+    min: 0,
+    resumable: true,
+  },
+  { key: "keep-checkpoints", kind: "int", help: "checkpoints kept on disk", default: 2, min: 1, resumable: true },
+  {
+    key: "train-on-prompt",
+    kind: "bool",
+    help: "also train on prompts / user turns (default: completions and assistant turns only)",
+    default: false,
+  },
+  {
+    key: "chat-template",
+    kind: "string",
+    help: "chat template file to use instead of the tokenizer's (kept in the run as chat_template.jinja)",
+    metavar: "file",
+    path: true,
+  },
+  { key: "json", kind: "bool", help: "print progress as JSON lines", default: false, control: true },
+];
+
+export function trainOption(key: string): OptionDef | undefined {
+  return TRAIN_OPTIONS.find((d) => d.key === key);
+}
+
+/** The option's attribute name in TrainOptions (camelCase of the key). */
+export const camelKey = (key: string): string => key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
