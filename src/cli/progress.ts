@@ -9,6 +9,7 @@
  * The caller must call done() at the end (the bar holds a redraw timer until then).
  */
 import { SingleBar } from "cli-progress";
+import { snakeCaseKeys } from "./json-keys.ts";
 
 export interface StepProgress {
   step: number;
@@ -97,8 +98,8 @@ export function formatEvalLine(e: EvalProgress): string {
 
 function jsonProgress(out: NodeJS.WritableStream, messages: NodeJS.WritableStream): Progress {
   return {
-    step: (e) => out.write(`${JSON.stringify({ type: "step", ...e })}\n`),
-    eval: (e) => out.write(`${JSON.stringify({ type: "eval", ...e })}\n`),
+    step: (e) => out.write(`${JSON.stringify(snakeCaseKeys({ type: "step", ...e }))}\n`),
+    eval: (e) => out.write(`${JSON.stringify(snakeCaseKeys({ type: "eval", ...e }))}\n`),
     message: (text) => messages.write(`${text}\n`),
     done: () => {},
   };

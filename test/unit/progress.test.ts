@@ -97,7 +97,7 @@ test("plain mode: done() prints the last step when the run stops early; eval and
   assert.ok(lines.length < 12);
 });
 
-test("json mode: one parseable object per step and eval on the stream, messages elsewhere", () => {
+test("json mode: one parseable object (snake_case keys) per step and eval on the stream, messages elsewhere", () => {
   const out = sink();
   const err = sink();
   const p = createProgress({ json: true, isTTY: true, stream: out.stream, messageStream: err.stream, totalSteps: 3 });
@@ -115,9 +115,11 @@ test("json mode: one parseable object per step and eval on the stream, messages 
     rows.map((r) => r.type),
     ["step", "step", "step", "step", "eval"],
   );
-  assert.deepEqual(rows[0], { type: "step", ...stepAt(1, 3, 0.1) });
+  const { totalSteps, gradNorm, tokensPerS, elapsedS, ...rest } = stepAt(1, 3, 0.1);
+  const snake = { total_steps: totalSteps, grad_norm: gradNorm, tokens_per_s: tokensPerS, elapsed_s: elapsedS };
+  assert.deepEqual(rows[0], { type: "step", ...rest, ...snake });
   assert.equal(rows[3]?.loss, null); // NaN has no JSON form
-  assert.deepEqual(rows[4], { type: "eval", step: 3, valLoss: 1.5, valPerplexity: Math.exp(1.5) });
+  assert.deepEqual(rows[4], { type: "eval", step: 3, val_loss: 1.5, val_perplexity: Math.exp(1.5) });
   assert.ok(out.text().endsWith("\n"));
   assert.equal(err.text(), "hello\n");
 });
