@@ -5,6 +5,7 @@ import { LoratuneError } from "../errors.ts";
 import { getKernels } from "../kernels/index.ts";
 import { allocateActivations } from "../model/activations.ts";
 import { evalLossSum } from "../model/loss.ts";
+import { firstRowShapes } from "../train/preflight.ts";
 import { loadForInference } from "./models.ts";
 
 export interface EvaluateOptions {
@@ -44,7 +45,18 @@ export function evaluate(o: EvaluateOptions): EvaluateResult {
     throw new LoratuneError("ERR_USAGE", `--batch-size: expected an integer ≥ 1, got ${batchSize}`);
   if (o.seqLen !== undefined && !(Number.isInteger(o.seqLen) && o.seqLen >= 2))
     throw new LoratuneError("ERR_USAGE", `--seq-len: expected an integer ≥ 2, got ${o.seqLen}`);
-  const { model, tokenizer } = loadForInference(o);
+  const { dir, model, tokenizer } = loadForInference(o);
+  if (tokenizer && tokenizer.chatTemplate === null) {
+    const chat = firstRowShapes([o.data]).find((s) => s === "messages" || s === "sharegpt");
+    if (chat) {
+      const adapter = o.adapter ? `, nor does the adapter ${o.adapter} (no chat_template.jinja)` : "";
+      throw new LoratuneError(
+        "ERR_TOKENIZER",
+        `${o.data}: the rows are "${chat}" conversations, but ${dir} has no chat template${adapter}; pass ` +
+          "--chat-template FILE (a Jinja template, or a tokenizer_config.json holding one)",
+      );
+    }
+  }
   const seqLen = Math.min(o.seqLen ?? model.rope.maxPositions, model.rope.maxPositions);
   const data = readDataset(o.data, tokenizer, { seqLen, vocabSize: model.config.vocabSize });
   const batches = makeBatches(data.examples, { batchSize, seqLen, padId: tokenizer?.pad?.id ?? 0 });

@@ -10,6 +10,7 @@ import { parseShapeList, SHAPE_NAMES } from "../bench/shapes.ts";
 import { DEFAULT_PYTHON, DEFAULT_REFERENCE_DIR } from "../bench/torch.ts";
 import { LoratuneError } from "../errors.ts";
 import type { StorageDType } from "../io/safetensors.ts";
+import { snakeCaseKeys } from "./json-keys.ts";
 import { parseInteger } from "./parse.ts";
 
 interface BenchFlags {
@@ -78,30 +79,34 @@ export function registerBench(program: Command): void {
   program
     .command("bench")
     .description("measure training/prefill/decode throughput on model shapes with random weights (vs PyTorch)")
-    .option("--shapes <list>", `shapes to run (${SHAPE_NAMES.join(", ")}; default all, --quick: tiny)`, parseShapeList)
-    .option("--workloads <list>", `workloads per shape (${WORKLOAD_NAMES.join(", ")})`, parseWorkloads, [
+    .option(
+      "--shapes <list>",
+      `shapes to run: ${SHAPE_NAMES.join(", ")} (default: all; with --quick: tiny)`,
+      parseShapeList,
+    )
+    .option("--workloads <list>", `workloads per shape: ${WORKLOAD_NAMES.join(", ")}`, parseWorkloads, [
       ...WORKLOAD_NAMES,
     ])
-    .option("--steps <n>", "timed runs per workload (default per shape: 5, smollm135 3)", parseInteger("--steps", 1))
-    .option("--warmup <n>", "untimed runs first (default per shape: 2, smollm135 1)", parseInteger("--warmup", 0))
+    .option("--steps <n>", "timed runs per workload (default: 5; smollm135: 3)", parseInteger("--steps", 1))
+    .option("--warmup <n>", "untimed runs first (default: 2; smollm135: 1)", parseInteger("--warmup", 0))
     .option(
       "--dtype <list>",
       "in-memory dtype of the base weights: f32, bf16, or f32,bf16 for both in one run (PyTorch runs f32 once)",
       "f32",
     )
-    .option("--threads <n>", "kernel threads (and PyTorch threads); default every core", parseInteger("--threads", 1))
+    .option("--threads <n>", "kernel threads (and PyTorch threads) (default: every core)", parseInteger("--threads", 1))
     .option("--vs-torch", "require the PyTorch comparison (error when torch is missing)")
     .option("--no-torch", "skip the PyTorch comparison even when torch is installed")
     .option("--python <path>", "Python with torch for the comparison", DEFAULT_PYTHON)
     .option("--torch-reference <dir>", "directory holding bench_lora.py", DEFAULT_REFERENCE_DIR)
-    .option("--json", "print one JSON object (progress still goes to stderr)")
+    .option("--json", "print one JSON object, snake_case keys (progress still goes to stderr)")
     .option("--quick", "fast smoke run: tiny shape, batch 2×64, 2 timed runs")
     .option("--profile", "time every kernel call of the training steps and list the slowest")
     .option("--grad-checkpoint", "train with activation checkpointing (less memory, one more forward of time)")
     .action(async (f: BenchFlags) => {
       const options = benchOptions(f, (line) => process.stderr.write(`${line}\n`));
       const report = await runBench(options);
-      if (f.json) console.log(JSON.stringify(report));
+      if (f.json) console.log(JSON.stringify(snakeCaseKeys(report)));
       else console.log(formatReport(report));
       const failed = report.rows.filter((r) => r.error).length;
       if (failed > 0) throw new LoratuneError("ERR_IO", `${failed} of ${report.rows.length} bench workloads failed`);

@@ -1,7 +1,19 @@
-/** `loratune inspect --system`: which kernel backend, ISA and thread count are active. */
+/**
+ * `loratune inspect [path] [--json]`: describe a model, adapter or run directory; `inspect --system`: which
+ * kernel backend, ISA and thread count are active.
+ */
 import { cpus, totalmem } from "node:os";
 import type { Command } from "commander";
+import { LoratuneError } from "../errors.ts";
+import {
+  type AdapterReport,
+  type InspectReport,
+  inspectPath,
+  type ModelReport,
+  type RunReport,
+} from "../inspect/inspect.ts";
 import { getKernels, kernelNotice } from "../kernels/index.ts";
+import { snakeCaseKeys } from "./json-keys.ts";
 
 export function systemReport(): Record<string, string | number> {
   const k = getKernels();
@@ -21,15 +33,144 @@ export function systemReport(): Record<string, string | number> {
 export function registerInspect(program: Command): void {
   program
     .command("inspect")
-    .description("show the compute backend in use (--system)")
-    .option("--system", "print the kernel backend, instruction set and thread count", true)
-    .option("--json", "print one JSON object")
-    .action((opts: { json?: boolean }) => {
-      const report = systemReport();
+    .description("describe a model, adapter or training run directory; --system: the compute backend")
+    .argument("[path]", "model directory (or 'demo'), PEFT adapter directory, or run directory")
+    .option(
+      "--system",
+      "print the kernel backend, instruction set, thread count and machine (the default without a path)",
+    )
+    .option("--json", "print one JSON object (snake_case keys)")
+    .addHelpText(
+      "after",
+      `
+A model directory: family, parameters, dtype, vocabulary, layers and sizes, tokenizer, chat template.
+An adapter directory: r, alpha, scale, target modules, rsLoRA, base model, trainable parameters.
+A run directory: its adapter (or model), status, steps done of total, best validation loss, and its settings.
+
+Examples:
+  loratune inspect runs/first
+  loratune inspect demo --json
+  loratune inspect --system`,
+    )
+    .action((path: string | undefined, opts: { system?: boolean; json?: boolean }) => {
+      if (opts.system && path !== undefined) {
+        throw new LoratuneError("ERR_USAGE", "inspect: give a path or --system, not both");
+      }
+      const system = path === undefined; // `loratune inspect` alone: the system, as before paths were taken
+      const report = system ? systemReport() : inspectPath(path);
       if (opts.json) {
-        console.log(JSON.stringify(report));
+        console.log(JSON.stringify(system ? report : toJson(report as InspectReport)));
         return;
       }
-      for (const [key, value] of Object.entries(report)) console.log(`${key.padEnd(10)} ${value}`);
+      if (system) {
+        for (const [key, value] of Object.entries(report)) console.log(`${key.padEnd(10)} ${value}`);
+        return;
+      }
+      console.log(formatInspect(report as InspectReport));
     });
+}
+
+/** The JSON form: the report as is, with the run's settings (config.yaml keys) in snake_case too. */
+function toJson(r: InspectReport): unknown {
+  return r.kind === "run" ? { ...r, settings: snakeCaseKeys(r.settings) } : r;
+}
+
+const line = (key: string, value: string) => `${key.padEnd(15)}${value}`;
+const count = (n: number) => n.toLocaleString("en-US");
+
+/** "1.61M", "135.5M", "7.24B". */
+export function formatParams(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)}B`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}K`;
+  return String(n);
+}
+
+const num = (v: number) => String(Number(v.toPrecision(6)));
+
+export function formatInspect(r: InspectReport): string {
+  if (r.kind === "model") return modelLines(r).join("\n");
+  if (r.kind === "adapter") return adapterLines(r).join("\n");
+  return runLines(r).join("\n");
+}
+
+function modelLines(m: ModelReport, heading = "model"): string[] {
+  const family = [m.model_type, ...m.architectures].join(", ");
+  return [
+    line(
+      heading,
+      `${m.path} (${family})${m.written_by_loratune ? `, written by loratune (${m.written_by_loratune})` : ""}`,
+    ),
+    line("parameters", `${formatParams(m.parameters)} (${count(m.parameters)}), ${m.dtype.join(" + ")}`),
+    line("vocabulary", `${count(m.vocab_size)} tokens`),
+    line("layers", `${m.layers}, hidden size ${m.hidden_size}, intermediate size ${m.intermediate_size}`),
+    line("attention", `${m.attention_heads} heads, ${m.key_value_heads} key/value heads, head dim ${m.head_dim}`),
+    line("context", `${count(m.max_positions)} positions`),
+    line("embeddings", m.tied_embeddings ? "tied (the output head is the embedding table)" : "untied"),
+    line("tokenizer", m.tokenizer ? "tokenizer.json" : "none (no tokenizer.json: pre-tokenized data only)"),
+    line("chat template", m.chat_template ? "yes" : "none"),
+  ];
+}
+
+function adapterLines(a: AdapterReport, heading = "adapter"): string[] {
+  const targets = typeof a.target_modules === "string" ? a.target_modules : a.target_modules.join(", ");
+  const lines = [
+    line(heading, `${a.path} (PEFT LoRA)`),
+    line("rank", `r ${a.r}, alpha ${num(a.lora_alpha)}, scale ${num(a.scale)}${a.use_rslora ? " (rsLoRA)" : ""}`),
+    line("targets", targets + (a.layers_to_transform ? ` in layers ${a.layers_to_transform.join(", ")}` : "")),
+    line("dropout", num(a.lora_dropout)),
+    line("base model", a.base_model ?? "not recorded"),
+    line(
+      "trainable",
+      `${count(a.trainable_params)} parameters in ${a.adapted_modules} modules (${a.weights_dtype.join(", ")})`,
+    ),
+  ];
+  if (Object.keys(a.rank_pattern).length > 0) lines.push(line("rank pattern", JSON.stringify(a.rank_pattern)));
+  if (Object.keys(a.alpha_pattern).length > 0) lines.push(line("alpha pattern", JSON.stringify(a.alpha_pattern)));
+  lines.push(line("chat template", a.chat_template ? "chat_template.jinja" : "none"));
+  return lines;
+}
+
+const STATUS_TEXT: Record<RunReport["status"], string> = {
+  running: "running (or stopped without saying so: killed, or the machine went down)",
+  completed: "completed",
+  early_stopping: "stopped early (validation loss stopped improving)",
+  interrupted: "interrupted (resume with loratune train --resume)",
+  failed: "failed",
+  unknown: `unknown (no loratune.json: written by an older loratune)`,
+};
+
+function runLines(r: RunReport): string[] {
+  const steps =
+    r.steps_done === null
+      ? "none recorded"
+      : r.total_steps !== null
+        ? `${r.steps_done} of ${r.total_steps}`
+        : String(r.steps_done);
+  const lines = [
+    line("run", r.path),
+    line("status", STATUS_TEXT[r.status] + (r.error ? `: ${r.error}` : "")),
+    line("steps", steps),
+  ];
+  if (r.last_loss !== null) lines.push(line("last loss", r.last_loss.toFixed(4)));
+  lines.push(
+    line(
+      "best val loss",
+      r.best_val_loss === null
+        ? "none (no validation)"
+        : `${r.best_val_loss.toFixed(4)}${r.best_val_step !== null ? ` at step ${r.best_val_step}` : ""}`,
+    ),
+  );
+  if (r.updated) lines.push(line("updated", `${r.updated} (loratune ${r.loratune_version})`));
+  if (r.checkpoints.length > 0) lines.push(line("checkpoints", r.checkpoints.join(", ")));
+  if (r.adapter) lines.push(...adapterLines(r.adapter, "adapter"));
+  if (r.model) lines.push(...modelLines(r.model, "full model"));
+  if (!r.adapter && !r.model) lines.push(line("adapter", "none written yet"));
+  if (r.settings) {
+    lines.push("settings (config.yaml)");
+    for (const [k, v] of Object.entries(r.settings)) {
+      lines.push(`  ${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`);
+    }
+  }
+  return lines;
 }

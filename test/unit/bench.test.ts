@@ -237,17 +237,24 @@ test("CLI: bench --quick --json runs workers and prints one JSON report", () => 
   const args = ["bench", "--quick", "--json", "--no-torch", "--workloads", "train", "--steps", "1", "--warmup", "0"];
   const r = spawnSync(process.execPath, [join(ROOT, "bin", "loratune.js"), ...args], { encoding: "utf8" });
   assert.equal(r.status, 0, r.stderr);
-  const report = JSON.parse(r.stdout) as BenchReport;
+  // --json keys are snake_case (tokensPerS -> tokens_per_s, peakRssMiB -> peak_rss_mib).
+  assert.doesNotMatch(r.stdout, /"[a-z0-9_]*[A-Z][A-Za-z0-9_]*":/, "no camelCase key");
+  type Row = {
+    shape: string;
+    workload: string;
+    ours: { tokens_per_s: number; peak_rss_mib: number; run_ms: number[] };
+  };
+  const report = JSON.parse(r.stdout) as { torch: unknown; rows: Row[]; peak: { peak_gflops: number } };
   assert.equal(report.torch, null);
   assert.deepEqual(
     report.rows.map((row) => [row.shape, row.workload]),
     [["tiny", "train"]],
   );
   for (const row of report.rows) {
-    assert.ok(row.ours && row.ours.tokensPerS > 0 && row.ours.peakRssMiB > 20, JSON.stringify(row));
-    assert.equal(row.ours.runMs.length, 1);
+    assert.ok(row.ours && row.ours.tokens_per_s > 0 && row.ours.peak_rss_mib > 20, JSON.stringify(row));
+    assert.equal(row.ours.run_ms.length, 1);
   }
-  assert.ok(report.peak.peakGflops > 0);
+  assert.ok(report.peak.peak_gflops > 0);
   assert.match(r.stderr, /tiny train: \d+ tokens\/s/);
 });
 
