@@ -2,10 +2,15 @@
  * Line charts as inline SVG strings, for the self-contained HTML report: no scripts, no fonts, no network.
  * A chart has one or more series of (x, y) points sharing the axes; non-finite y values are not drawn (the
  * chart says how many were left out), long series are downsampled to at most MAX_CHART_POINTS points, and
- * a single point or a constant series still gets a readable axis range.
+ * a single point or a constant series still gets a readable axis range. A y axis may be logarithmic, chosen
+ * automatically when the values span more than LOG_SCALE_RATIO (a loss falling by orders of magnitude stays
+ * readable instead of a cliff followed by a flat line).
  */
 
 export const MAX_CHART_POINTS = 2000;
+
+/** "auto" y axes turn logarithmic when every value is positive and the largest is this many times the smallest. */
+export const LOG_SCALE_RATIO = 20;
 
 export interface ChartSeries {
   name: string;
@@ -27,6 +32,50 @@ export interface ChartSpec {
   height?: number;
   /** Downsampling limit per series (default MAX_CHART_POINTS). */
   maxPoints?: number;
+  /** y axis: linear (default), log, or auto (log when wantsLogScale says so). A log axis needs positive values. */
+  yScale?: "linear" | "log" | "auto";
+}
+
+/** Whether an "auto" axis over these values is logarithmic: all finite values positive, max/min > LOG_SCALE_RATIO. */
+export function wantsLogScale(values: readonly number[]): boolean {
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  for (const v of values) {
+    if (!Number.isFinite(v)) continue;
+    if (v <= 0) return false;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return hi > lo && hi / lo > LOG_SCALE_RATIO;
+}
+
+/**
+ * Ticks of a log axis covering [lo, hi] (both > 0): the 1-2-5 values of each decade when the range spans at
+ * most three decades, else the powers of ten (every k-th when there are many). The first tick is at or below
+ * lo and the last at or above hi, so they also give the axis range.
+ */
+export function logTicks(lo: number, hi: number): number[] {
+  const d0 = Math.floor(Math.log10(lo) + 1e-9);
+  const d1 = Math.ceil(Math.log10(hi) - 1e-9);
+  const mantissas = d1 - d0 <= 3 ? [1, 2, 5] : [1];
+  const every = Math.max(1, Math.ceil((d1 - d0) / 8));
+  const all: number[] = [];
+  for (let d = d0; d <= d1; d++) {
+    if ((d - d0) % every !== 0 && d !== d1) continue;
+    for (const m of mantissas) all.push(Number((m * 10 ** d).toPrecision(12)));
+  }
+  // Trim to one tick at or below lo and one at or above hi.
+  let first = 0;
+  while (first + 1 < all.length && (all[first + 1] as number) <= lo * (1 + 1e-9)) first++;
+  let last = all.length - 1;
+  while (last - 1 >= 0 && (all[last - 1] as number) >= hi * (1 - 1e-9)) last--;
+  return all.slice(first, last + 1);
+}
+
+/** Label of a log-axis tick: plain decimals between 0.01 and 10^5, exponent form outside. */
+export function formatLogTick(v: number): string {
+  if (v >= 1e5 || v < 1e-2) return Number(v.toPrecision(3)).toExponential();
+  return String(Number(v.toPrecision(3)));
 }
 
 /** Escapes text for HTML/SVG content and double-quoted attribute values. */
@@ -146,21 +195,20 @@ export function lineChartSvg(spec: ChartSpec): string {
     drawn.flatMap((s) => s.xs),
     true,
   );
-  const yData = dataRange(
-    drawn.flatMap((s) => s.ys),
-    false,
-  );
-  const yStep = niceStep(yData.hi - yData.lo, 5);
-  const yr = { lo: Math.floor(yData.lo / yStep + 1e-9) * yStep, hi: Math.ceil(yData.hi / yStep - 1e-9) * yStep };
+  const ys = drawn.flatMap((s) => s.ys);
+  const log =
+    (spec.yScale === "log" && ys.length > 0 && ys.every((y) => y > 0)) || (spec.yScale === "auto" && wantsLogScale(ys));
+  const y = log ? logAxis(ys) : linearAxis(ys);
   const xStep = Math.max(1, niceStep(xr.hi - xr.lo, 6));
   const sx = (x: number) => (M.left + ((x - xr.lo) / (xr.hi - xr.lo)) * pw).toFixed(1);
-  const sy = (y: number) => (M.top + ph - ((y - yr.lo) / (yr.hi - yr.lo)) * ph).toFixed(1);
+  const sy = (v: number) => (M.top + ph - ((y.map(v) - y.lo) / (y.hi - y.lo)) * ph).toFixed(1);
 
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" role="img" aria-label="${escapeHtml(spec.title)}" font-family="system-ui, sans-serif" font-size="11">`,
     `<text x="${M.left}" y="18" font-size="13" font-weight="600" fill="currentColor">${escapeHtml(spec.title)}</text>`,
   ];
-  parts.push(...axes(sx, sy, xr, yr, xStep, yStep, { width, height, pw, ph }, spec));
+  const yLabel = log ? `${spec.yLabel} (log scale)` : spec.yLabel;
+  parts.push(...axes(sx, sy, xr, y.ticks, xStep, { width, height, pw, ph }, { ...spec, yLabel }));
 
   const empty = drawn.every((s) => s.xs.length === 0);
   if (empty) {
@@ -192,14 +240,46 @@ export function lineChartSvg(spec: ChartSpec): string {
   return parts.join("\n");
 }
 
+/** A y axis: the transform into axis space (identity, or log10), its range there, and labelled ticks. */
+interface YAxis {
+  map: (v: number) => number;
+  lo: number;
+  hi: number;
+  ticks: { value: number; label: string }[];
+}
+
+function linearAxis(values: number[]): YAxis {
+  const data = dataRange(values, false);
+  const step = niceStep(data.hi - data.lo, 5);
+  const lo = Math.floor(data.lo / step + 1e-9) * step;
+  const hi = Math.ceil(data.hi / step - 1e-9) * step;
+  const mag = Math.max(Math.abs(lo), Math.abs(hi));
+  return {
+    map: (v) => v,
+    lo,
+    hi,
+    ticks: ticksIn(lo, hi, step).map((t) => ({ value: t, label: formatTick(t, step, mag) })),
+  };
+}
+
+function logAxis(values: number[]): YAxis {
+  const data = dataRange(values, false);
+  const ticks = logTicks(data.lo, data.hi);
+  return {
+    map: Math.log10,
+    lo: Math.log10(ticks[0] as number),
+    hi: Math.log10(ticks[ticks.length - 1] as number),
+    ticks: ticks.map((t) => ({ value: t, label: formatLogTick(t) })),
+  };
+}
+
 /** Frame, grid lines, tick labels and axis labels (x ticks are whole steps, printed as integers). */
 function axes(
   sx: (x: number) => string,
   sy: (y: number) => string,
   xr: Range,
-  yr: Range,
+  yTicks: { value: number; label: string }[],
   xStep: number,
-  yStep: number,
   box: { width: number; height: number; pw: number; ph: number },
   spec: ChartSpec,
 ): string[] {
@@ -207,12 +287,11 @@ function axes(
     `<rect x="${M.left}" y="${M.top}" width="${box.pw}" height="${box.ph}" fill="none" stroke="currentColor" stroke-opacity="0.35"/>`,
   ];
   const bottom = M.top + box.ph;
-  const yMag = Math.max(Math.abs(yr.lo), Math.abs(yr.hi));
-  for (const t of ticksIn(yr.lo, yr.hi, yStep)) {
-    const y = sy(t);
+  for (const t of yTicks) {
+    const y = sy(t.value);
     out.push(
       `<line x1="${M.left}" x2="${M.left + box.pw}" y1="${y}" y2="${y}" stroke="currentColor" stroke-opacity="0.12"/>`,
-      `<text x="${M.left - 6}" y="${y}" dy="0.32em" text-anchor="end" fill="currentColor">${formatTick(t, yStep, yMag)}</text>`,
+      `<text x="${M.left - 6}" y="${y}" dy="0.32em" text-anchor="end" fill="currentColor">${t.label}</text>`,
     );
   }
   for (const t of ticksIn(xr.lo, xr.hi, xStep)) {

@@ -1,7 +1,8 @@
 /**
  * The training report: one self-contained HTML page (inline CSS and SVG, no scripts, no external resources)
- * with a summary, training curves (loss with validation loss, learning rate, gradient norm), optional tables
- * and sample generations, and the run's settings. All text from the input is escaped.
+ * with a summary (and the best validation loss with its step), training curves (loss with validation loss,
+ * learning rate, gradient norm; loss and gradient norm on a log axis when they span orders of magnitude),
+ * optional tables and sample generations, and the run's settings. All text from the input is escaped.
  */
 import { writeFileAtomic } from "../io/atomic.ts";
 import { type ChartSeries, escapeHtml, lineChartSvg } from "./chart.ts";
@@ -26,6 +27,10 @@ export interface SampleRow {
 export interface ReportInput {
   title: string;
   metrics: MetricRow[];
+  /**
+   * The user's settings. Entries that are not settings are left out: functions (callbacks), undefined values,
+   * symbols, keys starting with "_", and objects that are not plain data (an AbortSignal, a stream).
+   */
   settings: Record<string, unknown>;
   /** Headline numbers, e.g. trainable params, tokens/s, final loss. */
   summary?: Record<string, string | number>;
@@ -47,6 +52,7 @@ h1 { font-size: 22px; margin: 0 0 16px; } h2 { font-size: 17px; margin: 28px 0 1
 .cards { display: flex; flex-wrap: wrap; gap: 10px; }
 .card { background: var(--card); border-radius: 8px; padding: 10px 14px; min-width: 140px; }
 .card .k { color: var(--muted); font-size: 12px; } .card .v { font-size: 18px; font-weight: 600; }
+.card .s { color: var(--muted); font-size: 12px; }
 .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 14px; }
 .charts figure { margin: 0; background: var(--card); border-radius: 8px; padding: 8px; }
 .charts svg { width: 100%; height: auto; display: block; }
@@ -61,7 +67,7 @@ td.key { font-family: ui-monospace, Menlo, Consolas, monospace; }
 export function renderReport(input: ReportInput): string {
   const body = [
     `<h1>${escapeHtml(input.title)}</h1>`,
-    summarySection(input.summary),
+    summarySection(input.summary, bestValidation(input.metrics)),
     chartsSection(input.metrics),
     ...(input.tables ?? []).map(tableSection),
     samplesSection(input.samples),
@@ -94,12 +100,28 @@ export function formatValue(v: string | number): string {
   return String(Number(v.toPrecision(4)));
 }
 
-function summarySection(summary: Record<string, string | number> | undefined): string {
-  if (!summary || Object.keys(summary).length === 0) return "";
-  const cards = Object.entries(summary).map(
-    ([k, v]) =>
-      `<div class="card"><div class="k">${escapeHtml(k)}</div><div class="v">${escapeHtml(formatValue(v))}</div></div>`,
-  );
+/** The lowest validation loss and the step it was reached at (the first such step), or null without evals. */
+export function bestValidation(metrics: readonly MetricRow[]): { loss: number; step: number } | null {
+  const { xs, ys } = metricSeries(metrics, "eval", "val_loss");
+  let best: { loss: number; step: number } | null = null;
+  ys.forEach((loss, i) => {
+    if (Number.isFinite(loss) && (best === null || loss < best.loss)) best = { loss, step: xs[i] as number };
+  });
+  return best;
+}
+
+function card(key: string, value: string, sub?: string): string {
+  const s = sub === undefined ? "" : `<div class="s">${escapeHtml(sub)}</div>`;
+  return `<div class="card"><div class="k">${escapeHtml(key)}</div><div class="v">${escapeHtml(value)}</div>${s}</div>`;
+}
+
+function summarySection(
+  summary: Record<string, string | number> | undefined,
+  best: { loss: number; step: number } | null,
+): string {
+  const cards = Object.entries(summary ?? {}).map(([k, v]) => card(k, formatValue(v)));
+  if (best) cards.push(card("best val loss", best.loss.toFixed(4), `at step ${best.step}`));
+  if (cards.length === 0) return "";
   return `<section class="cards">\n${cards.join("\n")}\n</section>`;
 }
 
@@ -128,7 +150,7 @@ function chartsSection(metrics: readonly MetricRow[]): string {
   const val = series("val loss", "eval", "val_loss", COLORS.val, true);
   if (val.xs.length > 0) loss.push(val);
   const charts = [
-    lineChartSvg({ title: "Loss", xLabel: "step", yLabel: "loss", series: loss }),
+    lineChartSvg({ title: "Loss", xLabel: "step", yLabel: "loss", series: loss, yScale: "auto" }),
     lineChartSvg({
       title: "Learning rate",
       xLabel: "step",
@@ -140,6 +162,7 @@ function chartsSection(metrics: readonly MetricRow[]): string {
       xLabel: "step",
       yLabel: "global L2 norm",
       series: [series("grad norm", "train", "grad_norm", COLORS.grad)],
+      yScale: "auto",
     }),
   ];
   return `<h2>Training curves</h2>\n<section class="charts">\n${charts.map((c) => `<figure>${c}</figure>`).join("\n")}\n</section>`;
@@ -168,6 +191,20 @@ function samplesSection(samples: ReportInput["samples"]): string {
   return `<h2>${escapeHtml(samples.title)}</h2>\n<table>\n<thead><tr>${head}</tr></thead>\n<tbody>\n${rows.join("\n")}\n</tbody>\n</table>`;
 }
 
+/**
+ * Whether a settings entry is one of the user's settings: not a function, undefined or symbol, not an internal
+ * key ("_..."), and not an object other than plain data (arrays, plain objects and null are data).
+ */
+export function isSetting(key: string, v: unknown): boolean {
+  if (key.startsWith("_")) return false;
+  if (v === undefined || typeof v === "function" || typeof v === "symbol") return false;
+  if (v !== null && typeof v === "object" && !Array.isArray(v)) {
+    const proto = Object.getPrototypeOf(v);
+    if (proto !== Object.prototype && proto !== null) return false;
+  }
+  return true;
+}
+
 /** Nested settings become dotted keys ("lora.r"); arrays and other values are shown as JSON. */
 export function flattenSettings(
   settings: Record<string, unknown>,
@@ -176,6 +213,7 @@ export function flattenSettings(
 ): [string, string][] {
   const out: [string, string][] = [];
   for (const [k, v] of Object.entries(settings)) {
+    if (!isSetting(k, v)) continue;
     const key = prefix === "" ? k : `${prefix}.${k}`;
     if (v !== null && typeof v === "object" && !Array.isArray(v) && !seen.has(v) && Object.keys(v).length > 0) {
       seen.add(v);
@@ -187,7 +225,6 @@ export function flattenSettings(
 
 function settingText(v: unknown): string {
   if (typeof v === "string") return v;
-  if (v === undefined) return "(unset)";
   if (typeof v === "number" || typeof v === "bigint" || typeof v === "boolean") return String(v);
   try {
     return JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x)) ?? String(v);
