@@ -11,9 +11,12 @@
  *
  * Neither the tokenizer nor the template returns offsets, so a prompt/completion boundary is found by
  * tokenizing the prompt alone and the whole text, and taking the longest common token prefix; a token that
- * straddles the boundary is counted as completion. Chat masks do the same turn by turn: the conversation up to
- * assistant turn i rendered with add_generation_prompt (where its labels start) and up to and including turn i
- * (where they end), each diffed against the tokens of the full conversation.
+ * straddles the boundary is counted as completion. Chat masks render the whole conversation once and locate
+ * each assistant turn in that text (chat-turns.ts: from the end of its header to the end of the template's
+ * end-of-turn text), then map those characters to tokens (token-offsets.ts); templates that render earlier turns
+ * differently once later ones exist (Qwen3 drops earlier <think> blocks) work, and the cost stays linear in the
+ * number of turns. A turn that cannot be located is an error naming the row, never a guessed mask. Training on
+ * every token (trainOnAllMessages) needs no turn at all; located turns only get their missing EOS.
  *
  * EOS: every completion and assistant turn ends with a trained end token. A turn counts as ended if it ends
  * with a special token or stop id (e.g. </s>, <|im_end|>, <|eot_id|>; blank tokens after it are left
@@ -21,8 +24,11 @@
  */
 
 import { isLoratuneError } from "../errors.ts";
+import { previewJson } from "../io/preview.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
+import { locateAssistantTurns, type TurnMarkers, turnMarkers } from "./chat-turns.ts";
 import { type ChatMessage, dataError, type Row, type RowSource } from "./shapes.ts";
+import { TokenizedText } from "./token-offsets.ts";
 
 export interface Example {
   ids: number[];
@@ -41,8 +47,8 @@ export interface EncodeOptions {
   /** tokens: ids must be below this (the model's vocabulary); default: the tokenizer's vocabulary size. */
   vocabSize?: number;
   /**
-   * messages: the example will be cut to this many tokens, so assistant turns that start at or beyond it are not
-   * located (each located turn renders and tokenizes the conversation up to it: quadratic in the turn count).
+   * messages: the example will be cut to this many tokens, so assistant turns that start at or beyond it are
+   * neither mapped to tokens nor refused when they cannot be located.
    */
   seqLen?: number;
 }
@@ -153,13 +159,12 @@ function encodeMessages(
   info?: EncodeInfo,
   limit = Number.POSITIVE_INFINITY,
 ): Example {
-  const render = (upTo: number, gen: boolean) =>
-    tok.applyChatTemplate(messages.slice(0, upTo), { addGenerationPrompt: gen });
   let full: number[];
   let spans: Span[];
   try {
-    full = tok.encodeText(render(messages.length, false));
-    spans = assistantSpans(messages, full, tok, render, src, limit);
+    const text = new TokenizedText(tok, tok.applyChatTemplate(messages));
+    full = text.ids;
+    spans = assistantSpans(messages, text, tok, src, limit, trainOnAll);
   } catch (err) {
     if (isLoratuneError(err) && err.code === "ERR_TOKENIZER") throw dataError(src, err.message);
     throw err;
@@ -189,34 +194,48 @@ function push(ids: number[], labels: number[], id: number, trained: boolean): vo
 
 /**
  * Token spans of the assistant turns, in order, non-overlapping; turns starting at or after token `limit` are
- * left out (truncation drops them).
+ * left out (truncation drops them). A turn that cannot be located is an error naming the row and the message,
+ * unless `lenient` (training on every token: the spans only serve to insert missing EOS tokens), which keeps
+ * the turns located before it.
  */
 function assistantSpans(
-  messages: { role: string }[],
-  full: number[],
+  messages: ChatMessage[],
+  text: TokenizedText,
   tok: Tokenizer,
-  render: (upTo: number, gen: boolean) => string,
   src: RowSource,
   limit: number,
+  lenient: boolean,
 ): Span[] {
+  let markers: TurnMarkers;
+  try {
+    markers = turnMarkers(tok);
+  } catch (err) {
+    if (lenient) return [];
+    throw dataError(
+      src,
+      "cannot find the assistant header and end-of-turn text of the chat template, because rendering a probe " +
+        `conversation failed: ${(err as Error).message}`,
+    );
+  }
+  const located = locateAssistantTurns(text.text, messages, markers);
   const spans: Span[] = [];
   let prevEnd = 0;
-  for (let i = 0; i < messages.length && prevEnd < limit; i++) {
-    if (messages[i]?.role !== "assistant") continue;
-    const start = Math.max(prevEnd, commonPrefix(tok.encodeText(render(i, true)), full));
-    if (start >= limit) break;
-    const upTo = tok.encodeText(render(i + 1, false));
-    const end = commonPrefix(upTo, full);
-    if (end < upTo.length - 1 || end < start) {
-      throw dataError(
-        src,
-        `the chat template renders the conversation up to message ${i} (assistant) differently from the same ` +
-          "messages inside the whole conversation, so the assistant tokens cannot be located; use a chat template " +
-          "whose rendering of earlier turns does not depend on later ones, or train on all tokens",
-      );
-    }
+  for (const turn of located.spans) {
+    const start = Math.max(prevEnd, text.position(turn.start).before);
+    if (start >= limit) return spans;
+    const end = Math.max(start, text.tokensCovering(turn.end));
     spans.push({ start, end });
     prevEnd = end;
+  }
+  const miss = located.notFound;
+  if (miss !== null && !lenient && text.position(miss.from).before < limit) {
+    const content = (messages[miss.message] as ChatMessage).content;
+    throw dataError(
+      src,
+      `cannot locate message ${miss.message} (assistant, ${previewJson(content)}) in the chat template's ` +
+        `rendering of the conversation: ${miss.reason}. The template changes assistant messages in a way ` +
+        "loratune cannot follow; train on all tokens (--train-on-prompt) or use another chat template",
+    );
   }
   return spans;
 }

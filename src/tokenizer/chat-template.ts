@@ -1,6 +1,7 @@
 /**
- * Chat templates: pick the template from tokenizer_config.json's `chat_template` (a string, or a list of
- * {name, template} entries as transformers writes when a model has several), or from an override file, and
+ * Chat templates: pick the template from a model directory (chat_template.jinja, chat_template.json, or
+ * tokenizer_config.json's `chat_template`: a string, or a list of {name, template} entries as transformers writes
+ * when a model has several), or from an override file, and
  * render it with @huggingface/jinja the way transformers' apply_chat_template does (trim_blocks and
  * lstrip_blocks on; `messages`, `add_generation_prompt` and the special-token strings in scope).
  */
@@ -152,4 +153,41 @@ export function loadChatTemplateFile(path: string, name?: string): string {
   const t = resolveChatTemplate(raw, path, name);
   if (t === null) throw new LoratuneError("ERR_TOKENIZER", `${path}: no "chat_template" key in this JSON file`);
   return t;
+}
+
+/** The chat-template sources of a model directory (each absent when the file or key is missing). */
+export interface ChatTemplateSources {
+  /** The text of chat_template.jinja. */
+  jinja?: string | null;
+  /** The parsed chat_template.json: {"chat_template": string or named templates}. */
+  json?: Record<string, unknown> | null;
+  /** tokenizer_config.json's `chat_template` value. */
+  config?: unknown;
+}
+
+/**
+ * The chat template of directory `dir` and the file it came from: the override file when given, else the
+ * first present of chat_template.jinja, chat_template.json and tokenizer_config.json (transformers' precedence).
+ * `name` picks one of several named templates. Null when there is none.
+ */
+export function chooseChatTemplate(
+  dir: string,
+  sources: ChatTemplateSources,
+  overrideFile?: string,
+  name?: string,
+): { template: string; origin: string } | null {
+  if (overrideFile !== undefined) return { template: loadChatTemplateFile(overrideFile, name), origin: overrideFile };
+  if (sources.jinja !== undefined && sources.jinja !== null) {
+    const origin = `${dir}/chat_template.jinja`;
+    return { template: resolveChatTemplate(sources.jinja, origin, name) as string, origin };
+  }
+  if (sources.json !== undefined && sources.json !== null) {
+    const origin = `${dir}/chat_template.json`;
+    const template = resolveChatTemplate(sources.json.chat_template, origin, name);
+    if (template === null) throw new LoratuneError("ERR_TOKENIZER", `${origin}: no "chat_template" key`);
+    return { template, origin };
+  }
+  const origin = `${dir}/tokenizer_config.json`;
+  const template = resolveChatTemplate(sources.config, origin, name);
+  return template === null ? null : { template, origin };
 }

@@ -2,6 +2,10 @@
  * A model directory's tokenizer: tokenizer.json (through @huggingface/tokenizers) plus the special tokens and
  * flags of tokenizer_config.json, special_tokens_map.json and generation_config.json, and the chat template.
  *
+ * Chat template precedence, as transformers loads a directory: chat_template.jinja, then chat_template.json
+ * ({"chat_template": …}, Gemma 3's layout), then tokenizer_config.json's `chat_template`; the first that exists
+ * is used (a template file given in the options overrides all three).
+ *
  * BOS/EOS policy: the library is always called with add_special_tokens=false and we add BOS/EOS ourselves,
  * so that every caller sees one rule: `add_bos_token` / `add_eos_token` from tokenizer_config.json when
  * present, otherwise whatever tokenizer.json's post-processor adds (found by probing it once).
@@ -14,7 +18,7 @@ import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
 import { LoratuneError } from "../errors.ts";
 import { readTextFile } from "../io/json-file.ts";
 import { previewJson } from "../io/preview.ts";
-import { type ChatTemplateMessage, loadChatTemplateFile, renderChat, resolveChatTemplate } from "./chat-template.ts";
+import { type ChatTemplateMessage, chooseChatTemplate, renderChat } from "./chat-template.ts";
 
 export interface SpecialToken {
   text: string;
@@ -35,8 +39,10 @@ export interface TokenizerSources {
   config?: Record<string, unknown> | null;
   generationConfig?: Record<string, unknown> | null;
   specialTokensMap?: Record<string, unknown> | null;
-  /** The text of chat_template.jinja, used when tokenizer_config.json has no chat_template. */
+  /** The text of chat_template.jinja; preferred over the other two sources. */
   chatTemplateJinja?: string | null;
+  /** The parsed chat_template.json ({"chat_template": string or named list}); preferred over tokenizer_config.json. */
+  chatTemplateJson?: Record<string, unknown> | null;
 }
 
 type Json = Record<string, unknown>;
@@ -54,6 +60,8 @@ export function loadTokenizer(dir: string, opts: LoadTokenizerOptions = {}): Tok
     );
   }
   const jinjaPath = join(dir, "chat_template.jinja");
+  // The directory's template files are not read at all when an override file is given.
+  const own = opts.chatTemplateFile === undefined;
   return new Tokenizer(
     {
       origin: dir,
@@ -61,7 +69,8 @@ export function loadTokenizer(dir: string, opts: LoadTokenizerOptions = {}): Tok
       config: readJsonIfExists(join(dir, "tokenizer_config.json")),
       generationConfig: readJsonIfExists(join(dir, "generation_config.json")),
       specialTokensMap: readJsonIfExists(join(dir, "special_tokens_map.json")),
-      chatTemplateJinja: existsSync(jinjaPath) ? readTextFile(jinjaPath, "ERR_TOKENIZER") : null,
+      chatTemplateJinja: own && existsSync(jinjaPath) ? readTextFile(jinjaPath, "ERR_TOKENIZER") : null,
+      chatTemplateJson: own ? readJsonIfExists(join(dir, "chat_template.json")) : null,
     },
     opts,
   );
@@ -85,6 +94,8 @@ export class Tokenizer {
   readonly chatTemplateOrigin: string;
   private readonly impl: HfTokenizer;
   private readonly specialIds: Set<number>;
+  /** Text of every added token (special or not) by id: the pieces the library splits text on first. */
+  private readonly addedTexts: Map<number, string>;
   private readonly cleanUpSpaces: boolean;
 
   constructor(src: TokenizerSources, opts: LoadTokenizerOptions = {}) {
@@ -94,7 +105,11 @@ export class Tokenizer {
     this.impl = impl;
     this.vocabSize = maxId + 1;
     this.specialIds = new Set();
-    for (const [id, t] of this.impl.get_added_tokens_decoder()) if (t.special) this.specialIds.add(id);
+    this.addedTexts = new Map();
+    for (const [id, t] of this.impl.get_added_tokens_decoder()) {
+      this.addedTexts.set(id, t.content);
+      if (t.special) this.specialIds.add(id);
+    }
     const gen = src.generationConfig ?? {};
     const map = src.specialTokensMap ?? {};
     this.bos = this.special("bos_token", config, map, gen.bos_token_id);
@@ -106,19 +121,14 @@ export class Tokenizer {
     this.addEos = this.eos !== null && (typeof config.add_eos_token === "boolean" ? config.add_eos_token : probe.eos);
     this.stopIds = stopIds(this.eos, gen.eos_token_id);
     this.cleanUpSpaces = config.clean_up_tokenization_spaces === true;
-    if (opts.chatTemplateFile !== undefined) {
-      this.chatTemplate = loadChatTemplateFile(opts.chatTemplateFile, opts.chatTemplateName);
-      this.chatTemplateOrigin = opts.chatTemplateFile;
-    } else {
-      const fromConfig = resolveChatTemplate(
-        config.chat_template,
-        `${src.origin}/tokenizer_config.json`,
-        opts.chatTemplateName,
-      );
-      this.chatTemplate = fromConfig ?? src.chatTemplateJinja ?? null;
-      this.chatTemplateOrigin =
-        fromConfig !== null ? `${src.origin}/tokenizer_config.json` : `${src.origin}/chat_template.jinja`;
-    }
+    const chosen = chooseChatTemplate(
+      src.origin,
+      { jinja: src.chatTemplateJinja, json: src.chatTemplateJson, config: config.chat_template },
+      opts.chatTemplateFile,
+      opts.chatTemplateName,
+    );
+    this.chatTemplate = chosen?.template ?? null;
+    this.chatTemplateOrigin = chosen?.origin ?? `${src.origin}/tokenizer_config.json`;
   }
 
   /** Token ids of `text` without any special tokens added (special-token text inside `text` is still matched). */
@@ -178,6 +188,16 @@ export class Tokenizer {
     return this.specialIds.has(id);
   }
 
+  /** The text of added token `id` (special or not, e.g. "<|im_end|>"), or undefined when `id` is not one. */
+  addedTokenText(id: number): string | undefined {
+    return this.addedTexts.get(id);
+  }
+
+  /** The texts of all added tokens (special or not), in id order. */
+  addedTokenTexts(): string[] {
+    return [...this.addedTexts.values()];
+  }
+
   /** Render `messages` with this tokenizer's chat template and special-token strings. */
   applyChatTemplate(
     messages: ChatTemplateMessage[],
@@ -186,8 +206,8 @@ export class Tokenizer {
     if (this.chatTemplate === null) {
       throw new LoratuneError(
         "ERR_TOKENIZER",
-        `${this.origin}: the tokenizer has no chat_template (tokenizer_config.json or chat_template.jinja); ` +
-          "give one with a chat template file",
+        `${this.origin}: the tokenizer has no chat_template (chat_template.jinja, chat_template.json or ` +
+          "tokenizer_config.json); give one with a chat template file",
       );
     }
     return renderChat(this.chatTemplate, messages, {

@@ -212,20 +212,24 @@ test("messages: a generation_config stop id ends the turn even when it is not a 
   assert.equal(info.eosInserted, 1);
 });
 
-test("messages: a template that renders history differently from the last turn is refused with file:line", () => {
+test("messages: a template that renders the last turn differently from history gets each turn's own mask", () => {
   const tpl =
-    "{% for m in messages %}{% if loop.last %}LAST {% endif %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}";
+    "{% for m in messages %}{% if loop.last %}LAST {% endif %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}" +
+    "{% if add_generation_prompt %}assistant:{% endif %}";
   const tok = new Tokenizer({
     origin: "mem",
     tokenizer: byteLevelTokenizerJson(),
     config: { eos_token: "<|endoftext|>", chat_template: tpl },
   });
-  assert.throws(
-    () => encodeRow({ shape: "messages", messages: CONV }, tok, {}, SRC),
-    (e: Error & { code?: string }) =>
-      e.code === "ERR_DATA" &&
-      /^train\.jsonl:12: the chat template renders the conversation up to message 2/.test(e.message),
-  );
+  const info = { eosInserted: 0 };
+  const ex = enc({ shape: "messages", messages: CONV }, tok, {}, info);
+  assert.deepEqual(maskTextRuns(ex, tok), [
+    ["masked", "system: Be brief.\nuser: What is two plus two?\nassistant:"],
+    ["LOSS", " Four.\n<|endoftext|>"],
+    ["masked", "user: And the capital of France?\nLAST assistant:"],
+    ["LOSS", " Paris.\n<|endoftext|>"],
+  ]);
+  assert.equal(info.eosInserted, 2);
   const l = llama2Tokenizer();
   assert.throws(
     () => encodeRow({ shape: "messages", messages: [{ role: "assistant", content: "x" }] }, l, {}, SRC),

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { loadChatTemplateFile, renderChat, resolveChatTemplate } from "../../src/tokenizer/chat-template.ts";
 import { loadTokenizer } from "../../src/tokenizer/tokenizer.ts";
 import { writeTokenizerDir } from "../../src/tokenizer/train-bpe.ts";
+import { readTemplate } from "./tokenizer-chat-models.ts";
 import {
   byteLevelTokenizerJson,
   CHATML_TEMPLATE,
@@ -118,4 +119,44 @@ test("a tokenizer without a chat template says so when asked to render", () => {
   const tok = chatmlTokenizer({ chat_template: null });
   assert.equal(tok.chatTemplate, null);
   assert.throws(() => tok.applyChatTemplate(CONV), /has no chat_template/);
+});
+
+test("a model directory's chat template: chat_template.jinja, then chat_template.json, then tokenizer_config.json", () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const gemma3 = readTemplate("gemma3");
+    const simple = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}";
+    const config = { eos_token: "<|im_end|>", chat_template: CHATML_TEMPLATE };
+    writeTokenizerDir(dir, { tokenizer: byteLevelTokenizerJson(), config });
+    assert.equal(loadTokenizer(dir).chatTemplateOrigin, `${dir}/tokenizer_config.json`);
+    // Gemma 3's layout: {"chat_template": "..."} in chat_template.json wins over tokenizer_config.json.
+    writeFileSync(join(dir, "chat_template.json"), JSON.stringify({ chat_template: gemma3 }, null, 2));
+    let tok = loadTokenizer(dir);
+    assert.equal(tok.chatTemplate, gemma3);
+    assert.equal(tok.chatTemplateOrigin, `${dir}/chat_template.json`);
+    assert.equal(
+      tok.applyChatTemplate(CONV.slice(1, 3)),
+      "<start_of_turn>user\nWhat is two plus two?<end_of_turn>\n<start_of_turn>model\nFour.<end_of_turn>\n",
+    );
+    // chat_template.jinja wins over both.
+    writeFileSync(join(dir, "chat_template.jinja"), simple);
+    tok = loadTokenizer(dir);
+    assert.equal(tok.chatTemplate, simple);
+    assert.equal(tok.chatTemplateOrigin, `${dir}/chat_template.jinja`);
+    // A chat_template.json that is used must hold the key; an override file skips the directory's files.
+    rmSync(join(dir, "chat_template.jinja"));
+    writeFileSync(join(dir, "chat_template.json"), JSON.stringify({ template: gemma3 }));
+    assert.throws(
+      () => loadTokenizer(dir),
+      (e: Error & { code?: string }) =>
+        e.code === "ERR_TOKENIZER" && e.message === `${dir}/chat_template.json: no "chat_template" key`,
+    );
+    writeFileSync(join(dir, "chat_template.json"), "{ not json");
+    const override = join(dir, "override.jinja");
+    writeFileSync(override, simple);
+    assert.equal(loadTokenizer(dir, { chatTemplateFile: override }).chatTemplate, simple);
+    assert.throws(() => loadTokenizer(dir), /chat_template\.json: invalid JSON/);
+  } finally {
+    cleanup();
+  }
 });
