@@ -1,9 +1,7 @@
 /** `loratune demo`: LoRA on the bundled model and task, end to end, in a few minutes on a laptop CPU. */
 import type { Command } from "commander";
 import { markdownTable, runCompare } from "../demo/compare.ts";
-import { DEMO_DEFAULTS, isDemoRunDir, runDemo } from "../demo/run-demo.ts";
-import { LoratuneError } from "../errors.ts";
-import { isNonEmptyDir } from "../io/output-dir.ts";
+import { DEMO_DEFAULTS, runDemo } from "../demo/run-demo.ts";
 import { parseIdList, parseInteger, parseNumber } from "./parse.ts";
 import { createProgress } from "./progress.ts";
 
@@ -11,7 +9,6 @@ interface DemoFlags {
   out: string;
   compare?: boolean;
   ranks: number[];
-  overwrite?: boolean;
   steps: number;
   rank: number;
   lr: number;
@@ -22,10 +19,13 @@ export function registerDemo(program: Command): void {
   program
     .command("demo")
     .description("teach the bundled demo model a new task with LoRA: exact match before/after, merge, speed check")
-    .option("--out <dir>", "run directory (a previous demo run there is replaced)", "loratune-demo")
+    .option(
+      "--out <dir>",
+      "output folder: the task data, the run (run/) and the report; an earlier demo output there is replaced, nothing else",
+      "loratune-demo",
+    )
     .option("--compare", "train LoRA at several ranks and full fine-tuning on the task and compare them")
     .option("--ranks <list>", "LoRA ranks for --compare", parseIdList("--ranks"), [4, 16, 64])
-    .option("--overwrite", "replace --out even if it is not a previous demo run")
     .option("--steps <n>", "LoRA training steps", parseInteger("--steps", 1), DEMO_DEFAULTS.steps)
     .option("--rank <r>", "LoRA rank", parseInteger("--rank", 1), DEMO_DEFAULTS.rank)
     .option("--lr <x>", "learning rate", parseNumber("--lr", 0), DEMO_DEFAULTS.lr)
@@ -36,12 +36,6 @@ export function registerDemo(program: Command): void {
       DEMO_DEFAULTS.seed,
     )
     .action(async (o: DemoFlags) => {
-      if (isNonEmptyDir(o.out) && !isDemoRunDir(o.out) && !o.overwrite) {
-        throw new LoratuneError(
-          "ERR_OUTPUT_EXISTS",
-          `${o.out} exists and is not a previous demo run (pass --overwrite or another --out)`,
-        );
-      }
       if (o.compare) {
         const rows = runCompare({
           out: o.out,

@@ -4,7 +4,7 @@
  * parameters, peak RSS, wall time, tokens/s and the size on disk of what was saved.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, statSync, writeFileSync } from "node:fs";
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type LoadedModel, loadForInference } from "../api/models.ts";
@@ -13,6 +13,7 @@ import { getKernels } from "../kernels/index.ts";
 import { generateTokens } from "../model/generate.ts";
 import { DEMO_MODEL_DIR } from "../model/load.ts";
 import { writeReport } from "../report/html.ts";
+import { prepareDemoDir } from "./demo-dir.ts";
 import { exactMatch, generateTask, type PromptRow } from "./task.ts";
 
 export interface CompareOptions {
@@ -41,12 +42,8 @@ export interface CompareRow {
 const BIN = fileURLToPath(new URL("../../bin/loratune.js", import.meta.url));
 
 export function runCompare(o: CompareOptions): CompareRow[] {
-  mkdirSync(o.out, { recursive: true });
   const task = generateTask({ seed: o.seed, trainSize: o.trainSize, testSize: o.testSize });
-  const trainFile = join(o.out, "train.jsonl");
-  const testFile = join(o.out, "test.jsonl");
-  writeFileSync(trainFile, `${task.train.map((r) => JSON.stringify(r)).join("\n")}\n`);
-  writeFileSync(testFile, `${task.test.map((r) => JSON.stringify(r)).join("\n")}\n`);
+  const { train: trainFile, test: testFile } = prepareDemoDir(o.out, task);
   const runs = [
     ...o.ranks.map((r) => ({
       method: `LoRA r=${r}`,
@@ -69,7 +66,6 @@ export function runCompare(o: CompareOptions): CompareRow[] {
       testFile,
       "--out",
       run.dir,
-      "--overwrite",
       "--steps",
       String(o.steps),
     ];
@@ -124,7 +120,7 @@ export function runCompare(o: CompareOptions): CompareRow[] {
   writeReport(join(o.out, "report.html"), {
     title: "loratune: LoRA against full fine-tuning on the demo task",
     metrics: [],
-    settings: { ...o, say: undefined },
+    settings: { seed: o.seed, steps: o.steps, ranks: o.ranks.join(", "), "LoRA lr": o.loraLr, "full lr": o.fullLr },
     tables: [{ title: "Results", columns: TABLE_COLUMNS, rows: rows.map(tableRow) }],
   });
   return rows;

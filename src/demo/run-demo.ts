@@ -3,8 +3,6 @@
  * before training (exact match), trains a LoRA adapter, scores again, merges the adapter and checks that merged
  * and unmerged outputs are identical and that the merged model decodes as fast as the base model.
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type LoadedModel, loadForInference } from "../api/models.ts";
 import { train } from "../api/train.ts";
@@ -17,6 +15,7 @@ import { writeReport } from "../report/html.ts";
 import { readMetrics } from "../report/metrics.ts";
 import type { TrainEvent } from "../train/trainer.ts";
 import { compareDecodeSpeed } from "./decode-speed.ts";
+import { prepareDemoDir } from "./demo-dir.ts";
 import { exactMatch, generateTask, type PromptRow, parseAnswer } from "./task.ts";
 
 export interface DemoOptions {
@@ -87,9 +86,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const base = loadForInference({ model: DEMO_MODEL_DIR });
   if (!base.tokenizer) throw new LoratuneError("ERR_TOKENIZER", `${DEMO_MODEL_DIR}: the demo model has no tokenizer`);
   const task = generateTask({ seed: o.seed, trainSize: o.trainSize, testSize: o.testSize });
-  const work = mkdtempSync(join(tmpdir(), "loratune-demo-"));
-  const trainFile = join(work, "train.jsonl");
-  writeFileSync(trainFile, jsonl(task.train));
+  const files = prepareDemoDir(o.out, task);
+  const runDir = join(o.out, "run");
 
   say(`The task: fill a fixed card (name, job, town, item) from a sentence. The base model never saw this format.\n`);
   const before = score(base, task.test);
@@ -101,8 +99,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     {
       ...trainDefaults(o),
       model: DEMO_MODEL_DIR,
-      data: trainFile,
-      out: o.out,
+      data: files.train,
+      out: runDir,
     },
     {
       ...(o.onEvent ? { onEvent: o.onEvent } : {}),
@@ -113,10 +111,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     },
   );
 
-  rmSync(work, { recursive: true, force: true });
-  writeFileSync(join(o.out, "train.jsonl"), jsonl(task.train));
-  writeFileSync(join(o.out, "test.jsonl"), jsonl(task.test));
-  const tuned = loadForInference({ model: DEMO_MODEL_DIR, adapter: o.out });
+  const tuned = loadForInference({ model: DEMO_MODEL_DIR, adapter: runDir });
   const after = score(tuned, task.test);
   showExamples(say, shown, after.predictions, "with the adapter");
   say(`held-out exact match after training: ${pct(after.accuracy)} (before: ${pct(before.accuracy)})`);
@@ -138,7 +133,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       "medians of 7 interleaved runs of 64 tokens)",
   );
   writeDemoReport(o, task.test, before, after, ratio);
-  say(`\nrun directory: ${o.out} (adapter, metrics.jsonl, report.html)`);
+  say(
+    `\ndemo folder: ${o.out} (train.jsonl, test.jsonl, report.html); the run: ${runDir} (adapter, config.yaml, metrics.jsonl)`,
+  );
   return {
     before: before.accuracy,
     after: after.accuracy,
@@ -146,14 +143,14 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     fieldsAfter: after.fields,
     mergedIdentical: identical,
     decodeRatio: ratio,
-    outDir: o.out,
+    outDir: runDir,
   };
 }
 
 function trainDefaults(o: DemoOptions) {
   return {
     valSplit: 0,
-    overwrite: true,
+    overwrite: false,
     full: false,
     dtype: "f32" as const,
     rank: o.rank,
@@ -193,20 +190,22 @@ function showExamples(say: (t: string) => void, rows: PromptRow[], predictions: 
   });
 }
 
-const jsonl = (rows: unknown[]) => `${rows.map((r) => JSON.stringify(r)).join("\n")}\n`;
-
-/** A previous demo's (or comparison's) run directory may be replaced; anything else the user has is refused unless --overwrite. */
-export function isDemoRunDir(dir: string): boolean {
-  return existsSync(join(dir, "train.jsonl")) && existsSync(join(dir, "test.jsonl"));
-}
-
 const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
 
 function writeDemoReport(o: DemoOptions, test: PromptRow[], before: Scored, after: Scored, ratio: number): void {
   writeReport(join(o.out, "report.html"), {
     title: "loratune demo: LoRA on the bundled model",
-    metrics: readMetrics(join(o.out, "metrics.jsonl")),
-    settings: { ...DEMO_DEFAULTS, ...o, onEvent: undefined, say: undefined },
+    metrics: readMetrics(join(o.out, "run", "metrics.jsonl")),
+    settings: {
+      seed: o.seed,
+      steps: o.steps,
+      rank: o.rank,
+      alpha: 2 * o.rank,
+      lr: o.lr,
+      "batch-size": o.batchSize,
+      "train examples": o.trainSize,
+      "test examples": o.testSize,
+    },
     summary: {
       "exact match before": pct(before.accuracy),
       "exact match after": pct(after.accuracy),

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs"
 import { basename, dirname, join } from "node:path";
 import { LoratuneError } from "../errors.ts";
 
-export function isNonEmptyDir(path: string): boolean {
+function isNonEmptyDir(path: string): boolean {
   return existsSync(path) && readdirSync(path).length > 0;
 }
 

@@ -78,7 +78,7 @@ export function checkOutputDir(c: OutputCheck): OutputState {
   if (!marker) {
     throw new LoratuneError(
       "ERR_OUTPUT_EXISTS",
-      `${flag} ${c.out} is not a directory loratune wrote (no ${MARKER_FILE}); --overwrite only replaces loratune's own output, so remove it yourself or choose another directory`,
+      `${flag} ${c.out} is not a directory loratune wrote (no ${MARKER_FILE}), so loratune will not replace it; remove it yourself or choose another directory`,
     );
   }
   if (!c.replaceable.includes(marker.kind)) {

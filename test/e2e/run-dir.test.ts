@@ -54,7 +54,7 @@ test("--overwrite never deletes an input, the current folder, or a folder loratu
   writeFileSync(join(foreign, "notes.txt"), "precious");
   const r3 = cli("train", ...BASE, "--out", foreign, "--steps", "1", "--overwrite");
   assert.equal(r3.code, 1);
-  assert.match(r3.stderr, /not a directory loratune wrote \(no loratune\.json\)/);
+  assert.match(r3.stderr, /not a directory loratune wrote \(no loratune\.json\), so loratune will not replace it/);
   assert.equal(readFileSync(join(foreign, "notes.txt"), "utf8"), "precious");
   assert.deepEqual(readdirSync(foreign), ["notes.txt"]);
 
