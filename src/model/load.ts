@@ -6,8 +6,8 @@ import { existsSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { LoratuneError } from "../errors.ts";
 import { loadModelWeights, openModelWeights } from "../io/model-weights.ts";
-import type { FileDType, StorageDType } from "../io/safetensors.ts";
-import { readModelConfig } from "./config.ts";
+import type { FileDType, StorageDType, StoredTensor } from "../io/safetensors.ts";
+import { type ModelConfig, readModelConfig } from "./config.ts";
 import { assembleModel, type LlamaModel } from "./llama.ts";
 
 export interface LoadModelOptions {
@@ -35,14 +35,34 @@ export function loadModel(nameOrPath: string, options: LoadModelOptions = {}): L
   }
   const dtype = options.dtype ?? "f32";
   const config = readModelConfig(dir);
-  const sourceDtype = checkpointDtype(dir);
-  const tensors = loadModelWeights(dir, dtype);
+  const sourceDtype = checkpointDtype(dir, config);
+  const tensors = tieEmbeddingAlias(config, loadModelWeights(dir, dtype));
   const positions = Math.min(config.maxPositions, options.ropePositions ?? 32768);
   return assembleModel(config, tensors, dtype, dir, positions, sourceDtype);
 }
 
-/** The on-disk dtype of the embedding table (the checkpoint's dtype). */
-function checkpointDtype(dir: string): FileDType {
-  const info = openModelWeights(dir).tensors.get("model.embed_tokens.weight")?.info;
+const EMBED = "model.embed_tokens.weight";
+const HEAD = "lm_head.weight";
+
+/**
+ * A tied model stores its one embedding table under one name. transformers writes model.embed_tokens.weight,
+ * but some exporters keep only lm_head.weight (safetensors' removal of shared tensors may keep either name, and
+ * may note the other in __metadata__). With tie_word_embeddings and no embed_tokens, lm_head.weight is used as
+ * the embedding (and so as the head). An untied model still needs both (assembleModel lists what is missing).
+ */
+export function tieEmbeddingAlias(config: ModelConfig, tensors: Map<string, StoredTensor>): Map<string, StoredTensor> {
+  if (!config.tieWordEmbeddings || tensors.has(EMBED)) return tensors;
+  const head = tensors.get(HEAD);
+  if (head !== undefined) {
+    tensors.set(EMBED, head);
+    tensors.delete(HEAD);
+  }
+  return tensors;
+}
+
+/** The on-disk dtype of the embedding table (the checkpoint's dtype); for a tied model it may be lm_head's. */
+function checkpointDtype(dir: string, config: ModelConfig): FileDType {
+  const stored = openModelWeights(dir).tensors;
+  const info = (stored.get(EMBED) ?? (config.tieWordEmbeddings ? stored.get(HEAD) : undefined))?.info;
   return info && (info.dtype === "BF16" || info.dtype === "F16") ? info.dtype : "F32";
 }

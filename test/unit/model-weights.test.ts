@@ -7,6 +7,8 @@ import { after, test } from "node:test";
 import { listModelWeightFiles, loadModelWeights, openModelWeights } from "../../src/io/model-weights.ts";
 import type { TensorToWrite } from "../../src/io/safetensors.ts";
 import { writeSafetensors } from "../../src/io/safetensors-write.ts";
+import { loadModel } from "../../src/model/load.ts";
+import { randomTensors, tinyConfig } from "../helpers/random-model.ts";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "loratune-mw-"));
 after(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -163,4 +165,77 @@ test("a weight of an unsupported dtype is named before any data is read", () => 
   const bytes = fs.readFileSync(ids);
   fs.writeFileSync(ids, Buffer.from(bytes.toString("latin1").replace('"dtype":"F32"', '"dtype":"I32"'), "latin1"));
   rejects(() => loadModelWeights(dir, "f32"), "ERR_SAFETENSORS_TENSOR", /model\.safetensors: .*"w" \(I32\)/);
+});
+
+/** A tiny Llama model directory whose weights are `edit`ed before writing (BF16 on disk, as released models). */
+function tinyModelDir(
+  tied: boolean,
+  edit: (w: Map<string, TensorToWrite>) => void,
+  metadata: Record<string, string> = { format: "pt" },
+) {
+  const raw = {
+    model_type: "llama",
+    hidden_size: 16,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    intermediate_size: 24,
+    vocab_size: 37,
+    max_position_embeddings: 64,
+    rms_norm_eps: 1e-5,
+    tie_word_embeddings: tied,
+  };
+  const config = tinyConfig(raw);
+  const weights = new Map<string, TensorToWrite>();
+  for (const [name, t] of randomTensors(config, 3)) {
+    weights.set(name, { dtype: "BF16", shape: t.shape, data: t.data as Float32Array });
+  }
+  edit(weights);
+  const dir = newDir();
+  fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify(raw));
+  writeSafetensors(path.join(dir, "model.safetensors"), weights, metadata);
+  return { dir, weights };
+}
+
+test("a tied model stored with only lm_head.weight loads it as the embedding (and head)", () => {
+  const { dir, weights } = tinyModelDir(
+    true,
+    (w) => {
+      w.set("lm_head.weight", w.get("model.embed_tokens.weight")!);
+      w.delete("model.embed_tokens.weight");
+    },
+    // Exporters that drop a shared tensor may note the alias in __metadata__; loading does not depend on it.
+    { format: "pt", "model.embed_tokens.weight": "lm_head.weight" },
+  );
+  const model = loadModel(dir);
+  assert.equal(model.lmHead, model.embed, "one table serves as embedding and head");
+  assert.deepEqual(model.embed.shape, [37, 16]);
+  // Exactly the stored table (the written f32 values rounded to BF16), not a fresh or zero one.
+  const onDisk = loadModelWeights(dir, "f32").get("lm_head.weight")!.data;
+  assert.deepEqual([...model.embed.data], [...onDisk]);
+  const written = weights.get("lm_head.weight")!.data as Float32Array;
+  assert.ok(model.embed.data.every((v, i) => Math.abs(v - (written[i] as number)) <= 0.01 * Math.abs(v) + 1e-6));
+  assert.equal(model.sourceDtype, "BF16", "the dtype is read from lm_head.weight when it is the embedding");
+  // Stored the usual way, the same values give the same model.
+  const usual = tinyModelDir(true, () => {});
+  assert.deepEqual([...loadModel(usual.dir).embed.data], [...model.embed.data]);
+});
+
+test("an untied model still needs both model.embed_tokens.weight and lm_head.weight", () => {
+  const onlyHead = tinyModelDir(false, (w) => {
+    w.delete("model.embed_tokens.weight");
+  });
+  rejects(
+    () => loadModel(onlyHead.dir),
+    "ERR_SAFETENSORS_TENSOR",
+    /the weights do not fit the config:\n {2}missing model\.embed_tokens\.weight \[37, 16\]/,
+  );
+  const onlyEmbed = tinyModelDir(false, (w) => {
+    w.delete("lm_head.weight");
+  });
+  rejects(() => loadModel(onlyEmbed.dir), "ERR_SAFETENSORS_TENSOR", /missing lm_head\.weight \[37, 16\]/);
+  const tiedNeither = tinyModelDir(true, (w) => {
+    w.delete("model.embed_tokens.weight");
+  });
+  rejects(() => loadModel(tiedNeither.dir), "ERR_SAFETENSORS_TENSOR", /missing model\.embed_tokens\.weight/);
 });
