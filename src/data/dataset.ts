@@ -2,12 +2,14 @@
  * Read JSONL dataset file(s) into Examples: detect each file's row shape from its first row, check every
  * row against it, encode with loss masks, truncate to seqLen, drop rows left with no label token, and count.
  * Refuses (ERR_DATA) a dataset where no token at all carries loss, showing why and a rendered sample.
+ * The result also says, per file, which shape was detected and how many rows were read (Dataset.files), for
+ * the training summary.
  */
 import { LoratuneError } from "../errors.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { countTargets, truncateExample } from "./batch.ts";
 import { assertHasLabels } from "./check.ts";
-import { type EncodeInfo, type EncodeOptions, type Example, encodeRow } from "./encode.ts";
+import { ALPACA_FORMAT_NAME, type EncodeInfo, type EncodeOptions, type Example, encodeRow } from "./encode.ts";
 import { readJsonl } from "./jsonl.ts";
 import { detectShape, parseRow, type RowShape } from "./shapes.ts";
 
@@ -37,13 +39,37 @@ export interface DatasetStats {
   shapes: Record<string, RowShape>;
 }
 
+/** What one data file turned out to be. */
+export interface DatasetFile {
+  /** The path as given to readDataset. */
+  path: string;
+  /**
+   * The row shape detected from the file's first row: "text", "prompt_completion", "messages", "sharegpt"
+   * (ShareGPT {"conversations"} rows, read as messages), "alpaca" or "tokens".
+   */
+  shape: RowShape;
+  /** Rows read from the file (non-blank lines; stops early at maxRows), including rows later dropped. */
+  rows: number;
+  /** Alpaca files only: the prompt format the rows are put in (ALPACA_FORMAT_NAME, "Stanford Alpaca"). */
+  promptFormat?: string;
+}
+
 export interface Dataset {
   examples: Example[];
   stats: DatasetStats;
+  /**
+   * One entry per file read, in the order given (files not reached because of maxRows are left out). Always set
+   * by readDataset; optional so that datasets derived from one (e.g. a validation split) may leave it out.
+   */
+  files?: DatasetFile[];
 }
 
 /** `tok` may be null when the model has no tokenizer.json: then only pre-tokenized rows are accepted. */
-export function readDataset(paths: string | string[], tok: Tokenizer | null, opts: ReadDatasetOptions = {}): Dataset {
+export function readDataset(
+  paths: string | string[],
+  tok: Tokenizer | null,
+  opts: ReadDatasetOptions = {},
+): Dataset & { files: DatasetFile[] } {
   const files = Array.isArray(paths) ? paths : [paths];
   if (files.length === 0) throw new LoratuneError("ERR_USAGE", "no dataset file given");
   const stats: DatasetStats = {
@@ -56,12 +82,14 @@ export function readDataset(paths: string | string[], tok: Tokenizer | null, opt
     shapes: {},
   };
   const examples: Example[] = [];
+  const fileInfo: DatasetFile[] = [];
   const info: EncodeInfo = { eosInserted: 0 };
   let sample: Example | null = null;
   for (const file of files) {
     if (opts.maxRows !== undefined && stats.rows >= opts.maxRows) break;
     let shape: RowShape | null = null;
     let shapeLine = 0;
+    let entry: DatasetFile | null = null;
     for (const { line, value } of readJsonl(file)) {
       if (opts.maxRows !== undefined && stats.rows >= opts.maxRows) break;
       const src = { file, line };
@@ -69,9 +97,12 @@ export function readDataset(paths: string | string[], tok: Tokenizer | null, opt
         shape = detectShape(value, src);
         shapeLine = line;
         stats.shapes[file] = shape;
+        entry = { path: file, shape, rows: 0, ...(shape === "alpaca" ? { promptFormat: ALPACA_FORMAT_NAME } : {}) };
+        fileInfo.push(entry);
       }
       const row = parseRow(value, shape, shapeLine, src);
       stats.rows++;
+      if (entry) entry.rows++;
       let ex = encodeRow(row, tok, opts, src, info);
       if (opts.seqLen !== undefined) {
         const cut = truncateExample(ex, opts.seqLen);
@@ -94,5 +125,5 @@ export function readDataset(paths: string | string[], tok: Tokenizer | null, opt
   if (!opts.allowNoLabels) {
     assertHasLabels(stats.labelTokens, Object.values(stats.shapes), sample, tok, files.join(", "), opts.seqLen);
   }
-  return { examples, stats };
+  return { examples, stats, files: fileInfo };
 }

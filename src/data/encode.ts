@@ -58,6 +58,15 @@ export interface EncodeInfo {
   eosInserted: number;
 }
 
+/** The name of the prompt format Alpaca rows are put in (DatasetFile.promptFormat). */
+export const ALPACA_FORMAT_NAME = "Stanford Alpaca";
+
+/** One line describing how Alpaca rows are trained, for help text and summaries. */
+export const ALPACA_FORMAT_HELP =
+  'Alpaca rows {"instruction","input"?,"output"} use the Stanford Alpaca prompt ("Below is an instruction that ' +
+  'describes a task…", then "### Instruction:", "### Input:" when input is not empty, and "### Response:"), ' +
+  "followed by the output; loss on the output and EOS";
+
 /** The Stanford Alpaca prompt format (with and without an input), followed directly by the output. */
 export const ALPACA_PROMPT_WITH_INPUT =
   "Below is an instruction that describes a task, paired with an input that provides further context. " +

@@ -3,6 +3,7 @@ import { test } from "node:test";
 import { makeBatches } from "../../src/data/batch.ts";
 import { formatExample } from "../../src/data/check.ts";
 import { readDataset } from "../../src/data/dataset.ts";
+import { ALPACA_FORMAT_HELP, ALPACA_FORMAT_NAME } from "../../src/data/encode.ts";
 import { chatmlTokenizer, gpt2Tokenizer, llama2Tokenizer, tempDir, writeJsonl } from "./tokenizer-helpers.ts";
 
 type CodedError = Error & { code?: string };
@@ -150,6 +151,62 @@ test("readDataset: Llama-2 chat file end to end, maxRows, and formatExample", ()
     assert.ok(ex);
     assert.equal(formatExample(ex, l), 'masked | "<s> [INST] What is two plus two? [/INST]"\nLOSS   | " Four. </s>"');
     assert.match(formatExample(ex, l, 10), /… \(\d+ more tokens\)$/);
+  } finally {
+    cleanup();
+  }
+});
+
+test("readDataset: files lists each file's detected shape, rows read, and the Alpaca prompt format", () => {
+  const { dir, cleanup } = tempDir("lt-ds-");
+  try {
+    const c = chatmlTokenizer();
+    const conv = [
+      { role: "user", content: "What is two plus two?" },
+      { role: "assistant", content: "Four." },
+    ];
+    const files = [
+      writeJsonl(dir, "text.jsonl", [{ text: "Hello world" }, { text: "The quick brown fox" }]),
+      writeJsonl(dir, "pc.jsonl", [{ prompt: "Q:", completion: " four" }]),
+      writeJsonl(dir, "chat.jsonl", [{ messages: conv }, "", { messages: conv }, { messages: conv }]),
+      writeJsonl(dir, "share.jsonl", [
+        {
+          conversations: [
+            { from: "human", value: "Hi" },
+            { from: "gpt", value: "Hello" },
+          ],
+        },
+      ]),
+      writeJsonl(dir, "alpaca.jsonl", [
+        { instruction: "Add.", input: "2, 2", output: "4" },
+        { instruction: "Say hi.", output: "hi" },
+      ]),
+      writeJsonl(dir, "ids.jsonl", [{ input_ids: [5, 6, 7] }]),
+    ];
+    const data = readDataset(files, c);
+    assert.deepEqual(data.files, [
+      { path: files[0], shape: "text", rows: 2 },
+      { path: files[1], shape: "prompt_completion", rows: 1 },
+      { path: files[2], shape: "messages", rows: 3 },
+      { path: files[3], shape: "sharegpt", rows: 1 },
+      { path: files[4], shape: "alpaca", rows: 2, promptFormat: "Stanford Alpaca" },
+      { path: files[5], shape: "tokens", rows: 1 },
+    ]);
+    assert.equal(ALPACA_FORMAT_NAME, "Stanford Alpaca");
+    assert.ok(!ALPACA_FORMAT_HELP.includes("\n") && ALPACA_FORMAT_HELP.includes("### Response:"));
+    assert.equal(
+      data.files.reduce((n, f) => n + f.rows, 0),
+      data.stats.rows,
+    );
+    // maxRows stops inside the third file: it is listed with the rows read, later files are not.
+    const some = readDataset(files, c, { maxRows: 4 });
+    assert.deepEqual(
+      some.files.map((f) => [f.shape, f.rows]),
+      [
+        ["text", 2],
+        ["prompt_completion", 1],
+        ["messages", 1],
+      ],
+    );
   } finally {
     cleanup();
   }
