@@ -46,7 +46,7 @@ const PROBE_USER2 = "loratuneprobeuserC";
 const markerCache = new WeakMap<Tokenizer, TurnMarkers>();
 
 /**
- * The assistant header and end-of-turn marker of `tok`'s chat template, from probe renderings of
+ * The assistant header, lead and end-of-turn text of `tok`'s chat template, from probe renderings of
  * [user], [user, assistant] and [user, assistant, user]. A template that refuses the probes (e.g. one that
  * requires a system message) gets them with a system message first; errors from rendering propagate.
  */
@@ -112,19 +112,33 @@ function addedTokensAround(tok: Tokenizer, s: string, n: number): number[] {
   return starts;
 }
 
-/** The texts an assistant message's content may appear as in a rendering, most literal first. */
-function contentForms(content: string): string[] {
-  const forms = [content, content.trim()];
+/**
+ * The texts a message's content may appear as in a rendering, in groups tried in order: as given or trimmed
+ * (templates that `| trim`), then, for assistant messages, the part after "</think>" (templates that drop the
+ * reasoning of earlier turns).
+ */
+function contentForms(content: string, assistant: boolean): string[][] {
+  const groups = [[...new Set([content, content.trim()])].filter((f) => f !== "")];
   const think = content.lastIndexOf("</think>");
-  if (think >= 0) forms.push(content.slice(think + "</think>".length).trim());
-  return [...new Set(forms)].filter((f) => f !== "");
+  if (assistant && think >= 0) groups.push([content.slice(think + "</think>".length).trim()].filter((f) => f !== ""));
+  return groups.filter((g) => g.length > 0);
 }
 
-/** First occurrence at or after `from` of any of `forms` (tried in order), ending at or before `limit`. */
-function findForm(text: string, forms: string[], from: number, limit: number): { at: number; end: number } | null {
-  for (const f of forms) {
-    const at = text.indexOf(f, from);
-    if (at >= 0 && at + f.length <= limit) return { at, end: at + f.length };
+/**
+ * The earliest occurrence at or after `from`, ending at or before `limit`, of the forms of the first group that
+ * has one (on a tie the longer form).
+ */
+function findForm(text: string, groups: string[][], from: number, limit: number): { at: number; end: number } | null {
+  for (const forms of groups) {
+    let best: { at: number; end: number } | null = null;
+    for (const f of forms) {
+      const at = text.indexOf(f, from);
+      if (at < 0 || at + f.length > limit) continue;
+      if (best === null || at < best.at || (at === best.at && at + f.length > best.end)) {
+        best = { at, end: at + f.length };
+      }
+    }
+    if (best !== null) return best;
   }
   return null;
 }
@@ -155,7 +169,7 @@ export function locateAssistantTurns(
     const from = start ?? cursor;
     const following = nextHeader(from);
     const limit = following >= 0 ? following : rendered.length;
-    const forms = contentForms(m.content);
+    const forms = contentForms(m.content, true);
     const hit = forms.length === 0 ? { at: from, end: from } : findForm(rendered, forms, from, limit);
     if (hit === null) {
       const where = header === "" ? "after the previous turn" : `after the assistant header ${JSON.stringify(header)}`;
@@ -198,14 +212,14 @@ function skipMessage(
   cursor: number,
   nextHeader: (from: number) => number,
 ): number | null {
-  const m = messages[i] as ChatMessage;
-  const forms = [m.content, m.content.trim()].filter((f) => f !== "");
+  const forms = contentForms((messages[i] as ChatMessage).content, false);
   const h = nextHeader(cursor);
   if (h >= 0) return findForm(rendered, forms, cursor, h)?.end ?? null;
   const hit = findForm(rendered, forms, cursor, rendered.length);
   if (hit === null) return null;
-  const next = messages.slice(i + 1).find((n) => n.role === "assistant");
-  if (next === undefined) return hit.end;
-  const forms2 = contentForms(next.content);
-  return forms2.length === 0 || findForm(rendered, forms2, hit.end, rendered.length) !== null ? hit.end : null;
+  let next = i + 1;
+  while (next < messages.length && (messages[next] as ChatMessage).role !== "assistant") next++;
+  if (next === messages.length) return hit.end;
+  const reply = contentForms((messages[next] as ChatMessage).content, true);
+  return reply.length === 0 || findForm(rendered, reply, hit.end, rendered.length) !== null ? hit.end : null;
 }

@@ -189,3 +189,16 @@ test("turnMarkers: each template's assistant header, the text before the content
     assert.deepEqual(turnMarkers(modelTokenizer(model)), markers, model);
   }
 });
+
+test("content the template trims (Llama 3.2, Gemma 3, Mistral: `| trim`) is located trimmed", () => {
+  const padded = TURNS.map((m) => ({ ...m, content: `  ${m.content}\n` }));
+  const expected: Record<string, string[]> = {
+    "llama3.2": ["Four.<|eot_id|>", "Paris.<|eot_id|>"],
+    gemma3: ["Four.<end_of_turn>", "Paris.<end_of_turn>"],
+    "mistral-v0.3": [" Four.</s>", " Paris.</s>"],
+  };
+  for (const [model, texts] of Object.entries(expected)) {
+    const tok = modelTokenizer(model);
+    assert.deepEqual(trainedTexts(encode(tok, padded), tok), texts, model);
+  }
+});
