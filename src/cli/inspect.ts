@@ -97,10 +97,7 @@ export function formatInspect(r: InspectReport): string {
 function modelLines(m: ModelReport, heading = "model"): string[] {
   const family = [m.model_type, ...m.architectures].join(", ");
   return [
-    line(
-      heading,
-      `${m.path} (${family})${m.written_by_loratune ? `, written by loratune (${m.written_by_loratune})` : ""}`,
-    ),
+    line(heading, `${m.path} (${family})${m.written_by_loratune === "merged-model" ? ", merged by loratune" : ""}`),
     line("parameters", `${formatParams(m.parameters)} (${count(m.parameters)}), ${m.dtype.join(" + ")}`),
     line("vocabulary", `${count(m.vocab_size)} tokens`),
     line("layers", `${m.layers}, hidden size ${m.hidden_size}, intermediate size ${m.intermediate_size}`),
