@@ -15,10 +15,15 @@ export function nativeSkipReason(): string | undefined {
   return reason === undefined ? undefined : `native addon unavailable: ${reason}`;
 }
 
-/** Skips the test (returns true) when the addon is not built. */
+/**
+ * Skips the test (returns true) when the addon is not built. With LORATUNE_REQUIRE_NATIVE=1 (CI sets it) a missing
+ * addon fails the test instead, so a broken native build can never pass as a run of skipped parity tests.
+ */
 export function skipWithoutNative(t: TestContext): boolean {
   const reason = nativeSkipReason();
   if (reason === undefined) return false;
+  if (process.env.LORATUNE_REQUIRE_NATIVE === "1")
+    assert.fail(`${reason} (LORATUNE_REQUIRE_NATIVE=1: the native kernels must be built)`);
   t.skip(reason);
   return true;
 }
