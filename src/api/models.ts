@@ -42,6 +42,12 @@ export function loadForInference(o: {
       );
     }
   }
+  if (o.adapter && !existsSync(join(o.adapter, "adapter_config.json")) && existsSync(join(o.adapter, "config.json"))) {
+    throw new LoratuneError(
+      "ERR_USAGE",
+      `${o.adapter} holds a whole model (a full fine-tuning run or a merged model), not an adapter: pass it as --model ${o.adapter}`,
+    );
+  }
   const adapter = o.adapter ? loadAdapter(o.adapter, model, false) : null;
   const template = chatTemplateFile(o.chatTemplate, o.adapter);
   const tokenizer = hasTokenizer ? loadTokenizer(dir, template ? { chatTemplateFile: template } : {}) : null;

@@ -215,6 +215,7 @@ test("user mistakes in generate and eval are one-line usage errors, never 'unexp
     [["generate", "--model", TINY, "--prompt-ids", "1", "--dtype", "f16"], /--dtype: expected f32 or bf16/],
     [["generate", "--model", TINY, "--prompt", "hello"], /has no tokenizer\.json.*pass --prompt-ids/],
     [["generate", "--model", TINY], /give a prompt/],
+    [["generate", "--model", TINY, "--adapter", TINY, "--prompt-ids", "1"], /holds a whole model .*pass it as --model/],
     [["generate", "--prompt", "x"], /missing required option --model <dir>/],
     [["eval", "--model", TINY, "--data", messages, "--batch-size", "0"], /--batch-size: expected an integer ≥ 1/],
     [["eval"], /eval: missing required options --model <dir> and --data <file>;/],
