@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { type Dataset, readDataset } from "../data/dataset.ts";
+import { type Dataset, type DatasetFile, readDataset } from "../data/dataset.ts";
 import type { Example } from "../data/encode.ts";
 import { Rng } from "../data/rng.ts";
 import { LoratuneError } from "../errors.ts";
@@ -72,6 +72,8 @@ export interface TrainOptions extends TrainSettings {
 export interface TrainSummary {
   model: string;
   mode: "lora" | "full";
+  /** Each training data file with its detected row shape (and, for Alpaca rows, the prompt format used). */
+  dataFiles: DatasetFile[];
   trainExamples: number;
   valExamples: number;
   trainTokens: number;
@@ -288,7 +290,11 @@ function readData(o: TrainOptions, tok: Tokenizer | null, vocabSize: number): { 
     [order[i], order[j]] = [order[j]!, order[i]!];
   }
   const nVal = Math.max(1, Math.round(order.length * o.valSplit));
-  const pick = (idx: number[]): Dataset => ({ examples: idx.map((i) => all.examples[i]!), stats: all.stats });
+  const pick = (idx: number[]): Dataset => ({
+    examples: idx.map((i) => all.examples[i]!),
+    stats: all.stats,
+    files: all.files,
+  });
   return { train: pick(order.slice(nVal)), val: pick(order.slice(0, nVal)) };
 }
 
@@ -346,6 +352,7 @@ function summarize(
   return {
     model: o.model,
     mode: o.full ? "full" : "lora",
+    dataFiles: train.files ?? [],
     trainExamples: train.examples.length,
     valExamples: val?.examples.length ?? 0,
     trainTokens: train.examples.reduce((n, e) => n + e.ids.length, 0),

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import type { OptionValues } from "../api/run-config.ts";
 import { type TrainOptions, type TrainSummary, train } from "../api/train.ts";
 import { camelKey } from "../api/train-options.ts";
+import { ALPACA_FORMAT_HELP } from "../data/encode.ts";
 import { ADAMW_DEFAULTS } from "../train/adamw.ts";
 import { createProgress } from "./progress.ts";
 import { addTrainOptions, resolveTrainOptions } from "./train-options.ts";
@@ -16,7 +17,10 @@ export function registerTrain(program: Command): void {
     "after",
     `
 Data: JSONL rows of {"text"}, {"prompt","completion"}, {"messages":[...]}, ShareGPT {"conversations":[{"from","value"}]},
-Alpaca {"instruction","input","output"}, or pre-tokenized {"input_ids","labels"?}. Loss is taken on completions / assistant turns unless --train-on-prompt.
+Alpaca {"instruction","input","output"}, or pre-tokenized {"input_ids","labels"?}; the shape is detected per file and
+shown in the summary. Loss is taken on completions / assistant turns unless --train-on-prompt. Chat rows use the
+model's chat template (or --chat-template); the loss covers each assistant turn and its end-of-turn token.
+${ALPACA_FORMAT_HELP}.
 Every option can also be set in a YAML/JSON --config file (keys as the flags, without "--"; relative paths resolve
 against the file's folder); flags win.
 
@@ -122,6 +126,10 @@ export function formatSummary(s: TrainSummary): string {
     `model        ${s.model} (${(s.totalParams / 1e6).toFixed(2)}M parameters)`,
     `training     ${s.mode === "lora" ? "LoRA" : "full fine-tuning"}: ${s.trainableParams.toLocaleString("en-US")} trainable parameters (${share.toFixed(share < 1 ? 3 : 1)}%)`,
     `data         ${s.trainExamples} examples, ${s.trainTokens} tokens (${s.labelTokens} with loss), ${s.truncated} truncated${s.valExamples ? `; ${s.valExamples} validation examples` : ""}`,
+    ...s.dataFiles.map(
+      (f) =>
+        `             ${f.path}: ${f.rows} ${f.shape} rows${f.promptFormat ? ` (prompt format: ${f.promptFormat})` : ""}`,
+    ),
     `memory       about ${(s.estimatedPeakBytes / 2 ** 20).toFixed(0)} MiB at peak (estimate)`,
   ].join("\n");
 }

@@ -21,6 +21,7 @@ export const MODEL_SIDE_FILES = [
   "merges.txt",
   "added_tokens.json",
   "chat_template.jinja",
+  "chat_template.json",
 ];
 
 /** Every weight of the model under its Hugging Face name (the tied head is not stored, as transformers does). */

@@ -209,3 +209,24 @@ test("settings that never take effect are warned about; --init-adapter with anot
   cliOk("train", ...BASE, "--out", join(work, "init-ok"), "--init-adapter", out, "--steps", "1");
   assert.match(readFileSync(join(work, "init-ok", "config.yaml"), "utf8"), /^rank: 8$/m);
 });
+
+test("the summary names each data file's detected shape and the Alpaca prompt format; --help describes it", () => {
+  const alpaca = join(work, "data", "alpaca.jsonl");
+  writeFileSync(alpaca, `${JSON.stringify({ instruction: "Say hi", input: "", output: "hi" })}\n`.repeat(3));
+  const texts = join(work, "data", "texts.jsonl");
+  writeFileSync(texts, `${JSON.stringify({ text: "Lila lives in Bellcross." })}\n`.repeat(2));
+  const r = cliOk(
+    "train",
+    "--model",
+    "demo",
+    "--data",
+    `${alpaca},${texts}`,
+    "--out",
+    join(work, "shapes"),
+    "--steps",
+    "1",
+  );
+  assert.match(r.stdout, /alpaca\.jsonl: 3 alpaca rows \(prompt format: Stanford Alpaca\)/);
+  assert.match(r.stdout, /texts\.jsonl: 2 text rows/);
+  assert.match(cliOk("train", "--help").stdout, /Stanford Alpaca prompt \("Below is an instruction/);
+});
