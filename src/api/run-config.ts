@@ -120,9 +120,11 @@ export function withDefaults(values: OptionValues): OptionValues {
   return out;
 }
 
-/** Required options that have no value, as flags ("--model", …). */
+/** Required options that have no value, as their flags ("--model <dir>", …). */
 export function missingRequired(values: OptionValues): string[] {
-  return TRAIN_OPTIONS.filter((d) => d.required && values[d.key] === undefined).map((d) => `--${d.key}`);
+  return TRAIN_OPTIONS.filter((d) => d.required && values[d.key] === undefined).map(
+    (d) => `--${d.key} <${d.metavar ?? "value"}>`,
+  );
 }
 
 /** A run's settings as config.yaml text: every setting (not the control options), paths relative to `runDir`. */
@@ -140,12 +142,12 @@ export function runConfigYaml(values: OptionValues, runDir: string): string {
 }
 
 /**
- * `p` relative to `from` when they are near each other (at most three folders up), else absolute; a relative
+ * `p` relative to `from` when they are near each other (at most two folders up), else absolute; a relative
  * path always starts with "." so that it can never read as the bundled "demo".
  */
 function relativePath(from: string, p: string): string {
   const rel = relative(resolve(from), resolve(p));
-  if (isAbsolute(rel) || /^(\.\.[\\/]){4}/.test(rel)) return resolve(p);
+  if (isAbsolute(rel) || /^(\.\.[\\/]){3}/.test(rel)) return resolve(p);
   return rel.startsWith(".") ? rel : `./${rel}`;
 }
 

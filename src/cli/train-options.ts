@@ -20,6 +20,7 @@ import { LoratuneError } from "../errors.ts";
 import { canonicalPath } from "../io/output-guard.ts";
 import { resolveModelDir } from "../model/load.ts";
 import { runDirOf } from "../train/checkpoint.ts";
+import { missingOptionsError } from "./options.ts";
 
 /** Help text of one option: its help, then "(required)" or "(default: X)". */
 export function optionHelp(d: OptionDef): string {
@@ -67,12 +68,7 @@ export function resolveTrainOptions(cmd: Command): OptionValues {
   }
   let values = withDefaults({ ...fromRun, ...given });
   const missing = missingRequired(values);
-  if (missing.length > 0) {
-    throw new LoratuneError(
-      "ERR_USAGE",
-      `missing required option${missing.length > 1 ? "s" : ""}: ${missing.join(", ")} (on the command line or in --config)`,
-    );
-  }
+  if (missing.length > 0) throw missingOptionsError("train", missing, "on the command line or in --config");
   if (typeof values["init-adapter"] === "string" && !given.resume)
     values = applyInitAdapter(values["init-adapter"], values, explicit);
   return values;

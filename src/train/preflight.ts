@@ -126,17 +126,16 @@ export function checkChatTemplate(
 ): PreflightIssue[] {
   const chat = shapes.filter((s) => s === "messages" || s === "sharegpt");
   if (chat.length === 0 || tok?.chatTemplate) return [];
-  const why = tok === null ? "the model has no tokenizer.json" : "the tokenizer has no chat_template";
-  return [
-    issue(
-      "error",
-      "no_chat_template",
-      "ERR_TOKENIZER",
-      `${dataName}: the dataset has "${chat[0]}" rows but ${why}, so conversations cannot be rendered. Fix: pass ` +
-        "--chat-template <file> (a Jinja template, or a tokenizer_config.json holding one), or convert the rows " +
-        'to {"prompt","completion"}.',
-    ),
-  ];
+  // Without a tokenizer no text row can be used, so only advice that works then is given.
+  const message =
+    tok === null
+      ? `${dataName}: the dataset has "${chat[0]}" rows but the model has no tokenizer.json, so text cannot be ` +
+        "tokenized. Fix: add the model's tokenizer.json (and tokenizer_config.json) to its directory, or use " +
+        'pre-tokenized rows {"input_ids", "labels"?}.'
+      : `${dataName}: the dataset has "${chat[0]}" rows but the tokenizer has no chat_template, so conversations ` +
+        "cannot be rendered. Fix: pass --chat-template <file> (a Jinja template, or a tokenizer_config.json " +
+        'holding one), or convert the rows to {"prompt","completion"}.';
+  return [issue("error", "no_chat_template", "ERR_TOKENIZER", message)];
 }
 
 /** Linear module names of a Llama-family model (HF names without ".weight"), in layer order. */

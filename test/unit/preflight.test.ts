@@ -195,3 +195,12 @@ test("reportPreflight throws the first error's code with every error listed", ()
       /every label/.test(e.message),
   );
 });
+
+test("no_chat_template: without any tokenizer the advice is only what works (tokenizer.json or pre-tokenized rows)", () => {
+  const [none] = checkChatTemplate(["messages"], null, "chat.jsonl");
+  assert.match(none!.message, /has no tokenizer\.json.*add the model's tokenizer\.json.*pre-tokenized rows/);
+  assert.doesNotMatch(none!.message, /--chat-template|prompt","completion/);
+  const tok = { eos: null, pad: null, stopIds: [], chatTemplate: null };
+  const [noTemplate] = checkChatTemplate(["sharegpt"], tok, "chat.jsonl");
+  assert.match(noTemplate!.message, /no chat_template.*--chat-template <file>/);
+});
