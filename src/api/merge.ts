@@ -3,6 +3,8 @@
  * output is checked before anything is read (never an input, the current directory, or a directory loratune did
  * not write), built under a temporary name and renamed into place, and marked as a merged model.
  */
+import { copyFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
 import { writeModelFiles } from "../io/hf-dir.ts";
 import { writeDirAtomic } from "../io/output-dir.ts";
 import { checkOutputDir } from "../io/output-guard.ts";
@@ -36,6 +38,9 @@ export function merge(o: MergeOptions): { modules: number; dtype: string; out: s
   const modules = mergeLora(getKernels(), model);
   writeDirAtomic(o.out, true, (tmp) => {
     writeModelFiles(tmp, model, dir, model.sourceDtype);
+    // A run trained with a chat template keeps it: the merged model chats the way the adapter was trained.
+    const template = join(o.adapter, "chat_template.jinja");
+    if (existsSync(template)) copyFileSync(template, join(tmp, "chat_template.jinja"));
     writeMarker(tmp, { kind: "merged-model" });
   });
   return { modules, dtype: model.sourceDtype, out: o.out };

@@ -25,7 +25,7 @@ export function registerDemo(program: Command): void {
       "loratune-demo",
     )
     .option("--compare", "train LoRA at several ranks and full fine-tuning on the task and compare them")
-    .option("--ranks <list>", "LoRA ranks for --compare", parseIdList("--ranks"), [4, 16, 64])
+    .option("--ranks <list>", "LoRA ranks for --compare", parseIdList("--ranks", "rank", 1), [4, 16, 64])
     .option("--steps <n>", "LoRA training steps", parseInteger("--steps", 1), DEMO_DEFAULTS.steps)
     .option("--rank <r>", "LoRA rank", parseInteger("--rank", 1), DEMO_DEFAULTS.rank)
     .option("--lr <x>", "learning rate", parseNumber("--lr", 0), DEMO_DEFAULTS.lr)

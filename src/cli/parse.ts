@@ -47,12 +47,13 @@ export function parseInteger(flag: string, min = 0) {
   };
 }
 
-export function parseIdList(flag: string) {
+/** A comma-separated list of non-negative integers; `what` names one item in errors ("token id", "rank"). */
+export function parseIdList(flag: string, what = "token id", min = 0) {
   return (value: string): number[] =>
     value.split(",").map((s) => {
       const n = Number(s.trim());
-      if (s.trim() === "" || !Number.isSafeInteger(n) || n < 0)
-        throw new LoratuneError("ERR_USAGE", `${flag}: "${s}" is not a token id`);
+      if (s.trim() === "" || !Number.isSafeInteger(n) || n < min)
+        throw new LoratuneError("ERR_USAGE", `${flag}: "${s}" is not a ${what}${min > 0 ? ` (at least ${min})` : ""}`);
       return n;
     });
 }

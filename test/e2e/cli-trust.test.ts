@@ -99,6 +99,14 @@ test("a run trained with --chat-template keeps it: eval and generate --chat with
   assert.equal(kept.prompt_tokens, gen("--chat-template", template).prompt_tokens);
   // An explicit --chat-template wins over the run's.
   assert.ok(gen("--adapter", runDir, "--chat-template", longer).prompt_tokens > kept.prompt_tokens + 5);
+  // A model merged from the run keeps the run's template, so it can chat too.
+  const merged = join(work, "merged-chat");
+  ok("merge", "--model", model, "--adapter", runDir, "--out", merged);
+  assert.equal(readFileSync(join(merged, "chat_template.jinja"), "utf8"), readFileSync(template, "utf8"));
+  const m = JSON.parse(
+    ok("generate", "--model", merged, "--prompt", "hi", "--chat", "--max-tokens", "2", "--json").stdout,
+  );
+  assert.equal(m.prompt_tokens, kept.prompt_tokens);
 });
 
 /** Every key of a JSON value, recursively. */
