@@ -179,8 +179,26 @@ test("--epochs with --grad-accum counts the optimizer steps that run; batch size
   const r2 = cliOk("train", ...BASE, "--out", odd, "--epochs", "2", "--batch-size", "5", "--grad-accum", "3", "--json");
   // 38 rows → 8 micro-batches per epoch → 16 → 6 steps (the last has one micro-batch).
   assert.deepEqual(totals(r2.stdout), ["1/6", "2/6", "3/6", "4/6", "5/6", "6/6"]);
-  const lrs = readFileSync(join(odd, "metrics.jsonl"), "utf8");
-  assert.equal(trainSteps(odd), 6, lrs);
+  assert.equal(trainSteps(odd), 6);
+  // The schedule ends at the last step that runs: linear decay over 6 steps gives step 6 lr/6.
+  const lin = join(work, "epochs-linear");
+  cliOk(
+    "train",
+    ...BASE,
+    "--out",
+    lin,
+    "--epochs",
+    "2",
+    "--batch-size",
+    "5",
+    "--grad-accum",
+    "3",
+    "--lr-schedule",
+    "linear",
+  );
+  const last = JSON.parse(metricsText(lin).trim().split("\n").at(-1)!);
+  assert.equal(last.step, 6);
+  assert.ok(Math.abs(last.lr - 1e-3 / 6) < 1e-12, `last lr ${last.lr}`);
 });
 
 test("settings that never take effect are warned about; --init-adapter with another rank is refused", () => {
@@ -229,4 +247,19 @@ test("the summary names each data file's detected shape and the Alpaca prompt fo
   assert.match(r.stdout, /alpaca\.jsonl: 3 alpaca rows \(prompt format: Stanford Alpaca\)/);
   assert.match(r.stdout, /texts\.jsonl: 2 text rows/);
   assert.match(cliOk("train", "--help").stdout, /Stanford Alpaca prompt \("Below is an instruction/);
+});
+
+test("bounds the CLI checks before anything runs: --lr 0, --alpha 0, --dropout 1, --layers x", () => {
+  for (const [flag, value, message] of [
+    ["--lr", "0", /--lr: must be greater than 0/],
+    ["--alpha", "0", /--alpha: must be greater than 0/],
+    ["--dropout", "1", /--dropout: must be below 1/],
+    ["--val-split", "1", /--val-split: must be below 1/],
+    ["--layers", "0,x", /--layers: "x" is not a layer index/],
+  ] as const) {
+    const r = cli("train", ...BASE, "--out", join(work, "bounds"), flag, value);
+    assert.equal(r.code, 2, `${flag} ${value}`);
+    assert.match(r.stderr, message);
+    assert.ok(!existsSync(join(work, "bounds")));
+  }
 });
