@@ -26,13 +26,14 @@ import { countBaseParameters, type LlamaModel } from "../model/llama.ts";
 import { loadModel, resolveModelDir } from "../model/load.ts";
 import { readMetrics, writeReport } from "../report/html.ts";
 import { loadTokenizer, type Tokenizer } from "../tokenizer/tokenizer.ts";
-import { readCheckpointState, resolveCheckpoint, runDirOf, type TrainerState } from "../train/checkpoint.ts";
+import { readCheckpointState, resolveCheckpoint, runDirOf } from "../train/checkpoint.ts";
 import { estimateTrainingPeakBytes } from "../train/memory.ts";
 import { MetricsLog } from "../train/metrics.ts";
 import { checkRunPlan, scheduleExtensionNote } from "../train/plan-checks.ts";
 import { checkChatTemplate, checkSeqLen, firstRowShapes, preflight, reportPreflight } from "../train/preflight.ts";
 import { lrAt } from "../train/schedule.ts";
 import {
+  alreadyComplete,
   isComplete,
   plannedSteps,
   runTraining,
@@ -108,7 +109,8 @@ export async function train(o: TrainOptions, hooks: TrainHooks = {}): Promise<Tr
   const totalSteps = plannedSteps(trainSet.examples, o, padId);
   reportPreflight(checkRunPlan(o, { totalSteps, hasVal: valSet !== null }), warn);
   if (resumeState) {
-    if (isComplete(resumeState, o, totalSteps)) return alreadyComplete(o, resumeState, totalSteps, summary);
+    if (isComplete(resumeState, o, totalSteps))
+      return { ...alreadyComplete(resumeState), outDir: o.out, summary, totalSteps };
     noteExtension(o, resumeState.step, totalSteps, warn);
   }
 
@@ -210,24 +212,6 @@ function checkTarget(o: TrainOptions): RunDirMode {
     if (path) inputs.push({ flag, path });
   }
   return checkOutputDir({ out: o.out, inputs, overwrite: o.overwrite, replaceable: ["run"] });
-}
-
-function alreadyComplete(
-  o: TrainOptions,
-  state: TrainerState,
-  totalSteps: number,
-  summary: TrainSummary,
-): TrainOutcome {
-  return {
-    steps: state.step,
-    reason: "already_complete",
-    lastLoss: Number.NaN,
-    bestValLoss: state.bestValLoss,
-    tokensPerS: 0,
-    outDir: o.out,
-    summary,
-    totalSteps,
-  };
 }
 
 /** Says what a longer (or shorter) run does to a decaying schedule, using the run's recorded length. */

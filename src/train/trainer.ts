@@ -107,15 +107,7 @@ export async function runTraining(inp: TrainerInputs): Promise<TrainResult> {
     fingerprint: inp.fingerprint,
   };
   if (inp.resumeFrom) state = resume(inp.resumeFrom, params, opt, inp.fingerprint);
-  if (isComplete(state, s, totalSteps)) {
-    return {
-      steps: state.step,
-      reason: "already_complete",
-      lastLoss: Number.NaN,
-      bestValLoss: state.bestValLoss,
-      tokensPerS: 0,
-    };
-  }
+  if (isComplete(state, s, totalSteps)) return alreadyComplete(state);
   const rng = new Rng(0);
   rng.setState(state.rngState);
   const acts = allocateActivations(model, s.batchSize, s.seqLen, { checkpoint: s.gradCheckpoint ?? false });
@@ -203,6 +195,17 @@ export async function runTraining(inp: TrainerInputs): Promise<TrainResult> {
     lastLoss,
     bestValLoss: state.bestValLoss,
     tokensPerS: elapsed > 0 ? tokensSeen / elapsed : 0,
+  };
+}
+
+/** The result of a resumed run that had nothing left to do (no step ran). */
+export function alreadyComplete(state: TrainerState): TrainResult {
+  return {
+    steps: state.step,
+    reason: "already_complete",
+    lastLoss: Number.NaN,
+    bestValLoss: state.bestValLoss,
+    tokensPerS: 0,
   };
 }
 

@@ -7,8 +7,9 @@ import type { ModelInput } from "../../src/model/forward.ts";
 import { initModelTensors } from "../../src/model/init.ts";
 import { assembleModel, type LlamaModel } from "../../src/model/llama.ts";
 
-export function tinyConfig(overrides: Record<string, unknown> = {}): ModelConfig {
-  return parseModelConfig({
+/** config.json of the tiny test model (tied embeddings unless overridden). */
+export function tinyConfigJson(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
     model_type: "llama",
     hidden_size: 16,
     num_hidden_layers: 2,
@@ -20,7 +21,11 @@ export function tinyConfig(overrides: Record<string, unknown> = {}): ModelConfig
     rms_norm_eps: 1e-5,
     tie_word_embeddings: true,
     ...overrides,
-  });
+  };
+}
+
+export function tinyConfig(overrides: Record<string, unknown> = {}): ModelConfig {
+  return parseModelConfig(tinyConfigJson(overrides));
 }
 
 /** HF-named f32 tensors for a config, N(0, std) weights and biases, norms near 1. */

@@ -8,7 +8,7 @@ import { listModelWeightFiles, loadModelWeights, openModelWeights } from "../../
 import type { TensorToWrite } from "../../src/io/safetensors.ts";
 import { writeSafetensors } from "../../src/io/safetensors-write.ts";
 import { loadModel } from "../../src/model/load.ts";
-import { randomTensors, tinyConfig } from "../helpers/random-model.ts";
+import { randomTensors, tinyConfig, tinyConfigJson } from "../helpers/random-model.ts";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "loratune-mw-"));
 after(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -173,18 +173,7 @@ function tinyModelDir(
   edit: (w: Map<string, TensorToWrite>) => void,
   metadata: Record<string, string> = { format: "pt" },
 ) {
-  const raw = {
-    model_type: "llama",
-    hidden_size: 16,
-    num_hidden_layers: 2,
-    num_attention_heads: 4,
-    num_key_value_heads: 2,
-    intermediate_size: 24,
-    vocab_size: 37,
-    max_position_embeddings: 64,
-    rms_norm_eps: 1e-5,
-    tie_word_embeddings: tied,
-  };
+  const raw = tinyConfigJson({ tie_word_embeddings: tied });
   const config = tinyConfig(raw);
   const weights = new Map<string, TensorToWrite>();
   for (const [name, t] of randomTensors(config, 3)) {
