@@ -3,10 +3,10 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { LoratuneError } from "../errors.ts";
 import { loadAdapter } from "../io/peft.ts";
-import type { StorageDType } from "../io/safetensors.ts";
 import type { LoraConfig } from "../lora/config.ts";
 import type { LlamaModel } from "../model/llama.ts";
 import { loadModel, resolveModelDir } from "../model/load.ts";
+import type { StorageDType } from "../tensor/stored-tensor.ts";
 import { loadTokenizer, type Tokenizer } from "../tokenizer/tokenizer.ts";
 
 /** The chat template a training run keeps next to its adapter (the template it was trained with). */

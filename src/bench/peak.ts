@@ -4,8 +4,9 @@
  * weights when the bench runs bf16. Achieved GFLOP/s of each workload are reported as a fraction of the peak of
  * its own weight dtype.
  */
-import { Rng } from "../data/rng.ts";
+
 import type { Kernels } from "../kernels/types.ts";
+import { Rng } from "../tensor/rng.ts";
 import type { PeakEntry, PeakResult, PeakSpec } from "./spec.ts";
 import { kernelInfo } from "./stats.ts";
 

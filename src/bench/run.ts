@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LoratuneError } from "../errors.ts";
-import type { StorageDType } from "../io/safetensors.ts";
+import type { StorageDType } from "../tensor/stored-tensor.ts";
 import { PEAK_SIZES, QUICK_PEAK_SIZES } from "./peak.ts";
 import { killActiveChildren, runWorker } from "./spawn.ts";
 import type { ModelWorkloadSpec, PeakResult, WorkloadResult } from "./spec.ts";

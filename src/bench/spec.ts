@@ -2,7 +2,7 @@
  * What the bench parent asks a worker process to measure (a JSON argument) and what the worker answers (one JSON
  * line on stdout). One (shape, workload) per process, so each peak RSS belongs to one workload alone.
  */
-import type { StorageDType } from "../io/safetensors.ts";
+import type { StorageDType } from "../tensor/stored-tensor.ts";
 import type { BenchTargets } from "./flops.ts";
 import type { ProfileEntry } from "./kernel-profile.ts";
 

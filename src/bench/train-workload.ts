@@ -4,18 +4,20 @@
  * forward (with the chunked loss and its gradient), backward, gradient norm, AdamW update. Dropout 0, as the
  * PyTorch side. Phases are timed separately so the bench can say where a step's time goes.
  */
-import { Rng } from "../data/rng.ts";
+
 import type { Kernels } from "../kernels/types.ts";
-import { attachLora, loraParams, zeroGrads } from "../lora/adapter.ts";
+import { attachLora, loraParams } from "../lora/adapter.ts";
 import { defaultLoraConfig } from "../lora/config.ts";
 import { allocateActivations } from "../model/activations.ts";
 import { backward } from "../model/backward.ts";
 import { forward, type ModelInput } from "../model/forward.ts";
 import { countLabelTokens } from "../model/loss.ts";
+import { Rng } from "../tensor/rng.ts";
+import { zeroGrads } from "../tensor/trainable.ts";
 import { AdamW, gradNorm } from "../train/adamw.ts";
+import { estimateTrainingPeakBytes } from "../train/memory.ts";
 import { QKVO_TARGETS, trainFlopsPerToken } from "./flops.ts";
 import { KernelProfile, profiledKernels } from "./kernel-profile.ts";
-import { estimateTrainingPeakBytes } from "./memory.ts";
 import { makeRandomModel } from "./random-model.ts";
 import { shapeConfig } from "./shapes.ts";
 import type { ModelWorkloadSpec, WorkloadResult } from "./spec.ts";

@@ -9,7 +9,7 @@ import { type BenchOptions, runBench, WORKLOAD_NAMES, type WorkloadName } from "
 import { parseShapeList, SHAPE_NAMES } from "../bench/shapes.ts";
 import { DEFAULT_PYTHON, DEFAULT_REFERENCE_DIR } from "../bench/torch.ts";
 import { LoratuneError } from "../errors.ts";
-import type { StorageDType } from "../io/safetensors.ts";
+import type { StorageDType } from "../tensor/stored-tensor.ts";
 import { snakeCaseKeys } from "./json-keys.ts";
 import { parseInteger } from "./parse.ts";
 

@@ -13,8 +13,8 @@
  * can resume mid-epoch by rebuilding the plan and skipping the batches already done.
  */
 import { LoratuneError } from "../errors.ts";
+import { Rng, shuffleInPlace } from "../tensor/rng.ts";
 import type { Example } from "./encode.ts";
-import { Rng, shuffleInPlace } from "./rng.ts";
 
 export interface Batch {
   B: number;

@@ -17,7 +17,7 @@
  * `generateCorpus(seed, n)` returns n passages, deterministic by seed; `corpusJsonl` turns them into `{"text"}`
  * rows for a pretraining data file.
  */
-import type { Rng } from "../data/rng.ts";
+import type { Rng } from "../tensor/rng.ts";
 import {
   ANIMALS,
   article,

@@ -22,8 +22,8 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, rename, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Rng } from "../data/rng.ts";
 import { LoratuneError } from "../errors.ts";
+import type { Rng } from "../tensor/rng.ts";
 import { CARD_TEMPLATES, demoRng, drawPerson, pick } from "./world.ts";
 
 /** The four fields of an answer. */

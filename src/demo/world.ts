@@ -14,8 +14,9 @@
  * The "card sentences" below state all four facts about a person in one sentence, in several word orders. They
  * appear inside corpus passages (so the pretrained model knows how to read them) and are the task's input.
  */
-import { Rng } from "../data/rng.ts";
+
 import { LoratuneError } from "../errors.ts";
+import { Rng } from "../tensor/rng.ts";
 
 /** A first name and the pronouns used for it in stories. */
 export interface NameEntry {

@@ -5,8 +5,9 @@
 import { copyFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import type { LlamaModel } from "../model/llama.ts";
+import type { StoredTensor } from "../tensor/stored-tensor.ts";
 import { bf16ToF32 } from "./dtype.ts";
-import type { FileDType, StoredTensor, TensorToWrite } from "./safetensors.ts";
+import type { FileDType, TensorToWrite } from "./safetensors.ts";
 import { writeSafetensors } from "./safetensors-write.ts";
 
 /** Files besides the weights that make a model directory usable (copied when present). */

@@ -10,6 +10,7 @@
 import * as fs from "node:fs";
 import * as nodePath from "node:path";
 import { LoratuneError } from "../errors.ts";
+import type { StorageDType, StoredTensor } from "../tensor/stored-tensor.ts";
 import { readJsonObject } from "./json-file.ts";
 import { previewJson } from "./preview.ts";
 import {
@@ -17,8 +18,6 @@ import {
   readSafetensorsHeader,
   readTensors,
   type SafetensorsFile,
-  type StorageDType,
-  type StoredTensor,
   type TensorInfo,
 } from "./safetensors.ts";
 

@@ -18,16 +18,11 @@ import {
   validateLoraConfig,
 } from "../lora/config.ts";
 import { type LlamaModel, modelLinears } from "../model/llama.ts";
+import type { StoredTensor } from "../tensor/stored-tensor.ts";
 import { writeFileAtomic } from "./atomic.ts";
 import { readJsonObject } from "./json-file.ts";
 import { describeValue, previewJson } from "./preview.ts";
-import {
-  readSafetensors,
-  readSafetensorsHeader,
-  type SafetensorsFile,
-  type StoredTensor,
-  type TensorToWrite,
-} from "./safetensors.ts";
+import { readSafetensors, readSafetensorsHeader, type SafetensorsFile, type TensorToWrite } from "./safetensors.ts";
 import { writeSafetensors } from "./safetensors-write.ts";
 
 export const ADAPTER_CONFIG = "adapter_config.json";

@@ -15,17 +15,11 @@
  */
 import * as fs from "node:fs";
 import { LoratuneError } from "../errors.ts";
-import { alignedFloat32, alignedUint16 } from "../kernels/aligned.ts";
+import { alignedFloat32, alignedUint16 } from "../tensor/aligned.ts";
+import type { StorageDType, StoredTensor } from "../tensor/stored-tensor.ts";
 import { bf16ToF32, f16ToBf16, f16ToF32, f32ToBf16, HOST_IS_BIG_ENDIAN, swapBytes } from "./dtype.ts";
 import { previewJson } from "./preview.ts";
 
-export type StorageDType = "f32" | "bf16";
-/** A tensor in memory: f32 values, or bf16 bits in a Uint16Array. */
-export interface StoredTensor {
-  dtype: StorageDType;
-  shape: number[];
-  data: Float32Array | Uint16Array;
-}
 export type FileDType = "F32" | "F16" | "BF16";
 /** One header entry; begin/end are absolute byte offsets in the file (end exclusive). */
 export interface TensorInfo {

@@ -5,15 +5,8 @@
 import { LoratuneError } from "../errors.ts";
 import { type LlamaModel, modelLinears } from "../model/llama.ts";
 import type { Linear, Uniform } from "../nn/linear.ts";
+import type { TrainableParam } from "../tensor/trainable.ts";
 import { type LoraConfig, matchesTarget, moduleRankAndScale } from "./config.ts";
-
-/** A trainable f32 tensor with its gradient, named as it is saved. */
-export interface TrainableParam {
-  name: string;
-  shape: number[];
-  data: Float32Array;
-  grad: Float32Array;
-}
 
 export function peftKey(linear: Linear, which: "lora_A" | "lora_B"): string {
   return `base_model.model.${linear.name}.${which}.weight`;
@@ -107,8 +100,4 @@ export function loraTensors(model: LlamaModel): { name: string; shape: number[];
 /** Removes every LoRA pair (back to the plain base model). */
 export function detachLora(model: LlamaModel): void {
   for (const lin of modelLinears(model)) lin.lora = null;
-}
-
-export function zeroGrads(params: TrainableParam[]): void {
-  for (const p of params) p.grad.fill(0);
 }

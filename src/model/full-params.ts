@@ -3,7 +3,7 @@
  * parameters under their Hugging Face names. Needs f32 weights.
  */
 import { LoratuneError } from "../errors.ts";
-import type { TrainableParam } from "../lora/adapter.ts";
+import type { TrainableParam } from "../tensor/trainable.ts";
 import { type LlamaModel, modelLinears } from "./llama.ts";
 
 export function enableFullTraining(model: LlamaModel): TrainableParam[] {

@@ -2,9 +2,10 @@
  * Autoregressive generation with the KV cache: prefill the prompt, then sample one token at a time until
  * max tokens or an end-of-sequence id.
  */
-import { Rng } from "../data/rng.ts";
+
 import { LoratuneError } from "../errors.ts";
 import type { Kernels } from "../kernels/types.ts";
+import { Rng } from "../tensor/rng.ts";
 import { createSession, feedTokens } from "./infer.ts";
 import type { LlamaModel } from "./llama.ts";
 import { GREEDY, type SamplingOptions, sampleToken } from "./sampling.ts";

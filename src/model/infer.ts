@@ -3,9 +3,10 @@
  * (prefill), then one token at a time (decode). LoRA adapters apply unmerged through the same linear layers.
  * Buffers are sized once per session; decoding allocates only a few typed-array views per token.
  */
-import { alignedFloat32 } from "../kernels/aligned.ts";
+
 import type { Kernels } from "../kernels/types.ts";
 import { baseMatmulNT, type LoraCache, linearForward } from "../nn/linear.ts";
+import { alignedFloat32 } from "../tensor/aligned.ts";
 import type { LlamaLayer, LlamaModel } from "./llama.ts";
 
 export interface InferenceSession {

@@ -3,9 +3,10 @@
  * weight ~ N(0, std), biases 0, RMSNorm weights 1. Seeded and deterministic. Used to make new base models
  * (the bundled demo model, benchmarks) and by tests.
  */
-import { Rng } from "../data/rng.ts";
-import type { StoredTensor } from "../io/safetensors.ts";
-import { alignedFloat32 } from "../kernels/aligned.ts";
+
+import { alignedFloat32 } from "../tensor/aligned.ts";
+import { Rng } from "../tensor/rng.ts";
+import type { StoredTensor } from "../tensor/stored-tensor.ts";
 import type { ModelConfig } from "./config.ts";
 
 /** HF-named tensor shapes of a config, in a stable order. */

@@ -4,8 +4,9 @@
  */
 import { LoratuneError } from "../errors.ts";
 import { bf16ToF32 } from "../io/dtype.ts";
-import type { FileDType, StorageDType, StoredTensor } from "../io/safetensors.ts";
+import type { FileDType } from "../io/safetensors.ts";
 import type { Linear } from "../nn/linear.ts";
+import type { StorageDType, StoredTensor } from "../tensor/stored-tensor.ts";
 import type { ModelConfig } from "./config.ts";
 import { buildRopeTables, type RopeTables } from "./rope-tables.ts";
 

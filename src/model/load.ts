@@ -6,7 +6,9 @@ import { existsSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { LoratuneError } from "../errors.ts";
 import { loadModelWeights, openModelWeights } from "../io/model-weights.ts";
-import type { FileDType, StorageDType, StoredTensor } from "../io/safetensors.ts";
+import type { FileDType } from "../io/safetensors.ts";
+import { getKernels } from "../kernels/index.ts";
+import type { StorageDType, StoredTensor } from "../tensor/stored-tensor.ts";
 import { type ModelConfig, readModelConfig } from "./config.ts";
 import { assembleModel, type LlamaModel } from "./llama.ts";
 
@@ -33,6 +35,9 @@ export function loadModel(nameOrPath: string, options: LoadModelOptions = {}): L
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new LoratuneError("ERR_IO", `${dir}: model directory not found`);
   }
+  // Loading the kernels first lets the native loader install the address probe, so the weights read below
+  // start on cache lines (src/tensor/aligned.ts).
+  getKernels();
   const dtype = options.dtype ?? "f32";
   const config = readModelConfig(dir);
   const sourceDtype = checkpointDtype(dir, config);

@@ -3,8 +3,9 @@
  * W is [out, in] (PyTorch order, f32 or bf16); A [r, in]; B [out, r]; x [M, in]; y [M, out].
  * Frozen weights (dWeight null) get no gradient: in LoRA training only dA and dB are computed.
  */
-import type { StoredTensor } from "../io/safetensors.ts";
+
 import type { Kernels } from "../kernels/types.ts";
+import type { StoredTensor } from "../tensor/stored-tensor.ts";
 
 export interface LoraWeights {
   r: number;

@@ -3,7 +3,7 @@
  * trainable parameters; the per-element update is the `adamw` kernel.
  */
 import type { Kernels } from "../kernels/types.ts";
-import type { TrainableParam } from "../lora/adapter.ts";
+import type { TrainableParam } from "../tensor/trainable.ts";
 
 export interface AdamWOptions {
   beta1: number;

@@ -9,7 +9,7 @@ import { LoratuneError } from "../errors.ts";
 import { writeDirAtomic } from "../io/output-dir.ts";
 import { readSafetensors, type TensorToWrite } from "../io/safetensors.ts";
 import { writeSafetensors } from "../io/safetensors-write.ts";
-import type { TrainableParam } from "../lora/adapter.ts";
+import type { TrainableParam } from "../tensor/trainable.ts";
 import type { AdamW } from "./adamw.ts";
 
 export interface TrainerState {

@@ -7,13 +7,13 @@
 import { join } from "node:path";
 import { type Batch, makeBatches } from "../data/batch.ts";
 import type { Example } from "../data/encode.ts";
-import { Rng } from "../data/rng.ts";
 import { LoratuneError } from "../errors.ts";
 import type { Kernels } from "../kernels/types.ts";
-import type { TrainableParam } from "../lora/adapter.ts";
 import { type Activations, allocateActivations } from "../model/activations.ts";
 import type { LlamaModel } from "../model/llama.ts";
 import { evalLossSum, lossAndGrad } from "../model/loss.ts";
+import { Rng } from "../tensor/rng.ts";
+import type { TrainableParam } from "../tensor/trainable.ts";
 import { AdamW, gradNorm } from "./adamw.ts";
 import { loadCheckpoint, saveCheckpoint, type TrainerState } from "./checkpoint.ts";
 import { type LrSchedule, lrAt } from "./schedule.ts";

@@ -10,8 +10,8 @@ import { existsSync, type FSWatcher, mkdtempSync, readdirSync, readFileSync, rmS
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { Rng } from "../../src/data/rng.ts";
 import { readSafetensors } from "../../src/io/safetensors.ts";
+import { Rng } from "../../src/tensor/rng.ts";
 import { listCheckpoints } from "../../src/train/checkpoint.ts";
 import { BIN, cliOk, GOLDEN } from "../helpers/cli.ts";
 

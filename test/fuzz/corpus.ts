@@ -12,13 +12,14 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Rng } from "../../src/data/rng.ts";
 import { saveAdapter } from "../../src/io/peft.ts";
-import type { StoredTensor, TensorToWrite } from "../../src/io/safetensors.ts";
+import type { TensorToWrite } from "../../src/io/safetensors.ts";
 import { writeSafetensors } from "../../src/io/safetensors-write.ts";
 import { attachLora } from "../../src/lora/adapter.ts";
 import { defaultLoraConfig, type LoraConfig } from "../../src/lora/config.ts";
 import { assembleModel, type LlamaModel } from "../../src/model/llama.ts";
+import { Rng } from "../../src/tensor/rng.ts";
+import type { StoredTensor } from "../../src/tensor/stored-tensor.ts";
 import { randomTensors, tinyConfig } from "../helpers/random-model.ts";
 import {
   byteLevelTokenizerJson,

@@ -12,8 +12,8 @@
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Rng } from "../../src/data/rng.ts";
 import { isLoratuneError } from "../../src/errors.ts";
+import { Rng } from "../../src/tensor/rng.ts";
 import type { Seed } from "./corpus.ts";
 import { caseSeed, mutate, pick } from "./mutators.ts";
 import { type FuzzTarget, mutatorsFor } from "./targets.ts";

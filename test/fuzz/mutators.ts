@@ -9,7 +9,7 @@
  *              number, deep nesting, long string, lone surrogate), a key removed, renamed or duplicated
  *   safetensors the length prefix, dtypes, shapes and data_offsets of the header, and NaN/inf in the data
  */
-import { Rng } from "../../src/data/rng.ts";
+import { Rng } from "../../src/tensor/rng.ts";
 
 export type Mutator = (rng: Rng, input: Uint8Array) => Uint8Array;
 

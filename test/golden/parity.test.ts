@@ -9,10 +9,11 @@ import { test } from "node:test";
 import { loadAdapter } from "../../src/io/peft.ts";
 import { getKernels } from "../../src/kernels/index.ts";
 import { refKernels } from "../../src/kernels/ref/index.ts";
-import { loraParams, zeroGrads } from "../../src/lora/adapter.ts";
+import { loraParams } from "../../src/lora/adapter.ts";
 import { allocateActivations } from "../../src/model/activations.ts";
 import { loadModel } from "../../src/model/load.ts";
 import { evalLossSum, lossAndGrad } from "../../src/model/loss.ts";
+import { zeroGrads } from "../../src/tensor/trainable.ts";
 import { GOLDEN, inputFromRows, readDump } from "./golden-helpers.ts";
 
 const cases: [string, string][] = [

@@ -9,10 +9,11 @@ import { test } from "node:test";
 import { loadAdapter } from "../../src/io/peft.ts";
 import { readSafetensors } from "../../src/io/safetensors.ts";
 import { getKernels } from "../../src/kernels/index.ts";
-import { loraParams, zeroGrads } from "../../src/lora/adapter.ts";
+import { loraParams } from "../../src/lora/adapter.ts";
 import { allocateActivations } from "../../src/model/activations.ts";
 import { loadModel } from "../../src/model/load.ts";
 import { countLabelTokens, lossAndGrad } from "../../src/model/loss.ts";
+import { zeroGrads } from "../../src/tensor/trainable.ts";
 import { AdamW } from "../../src/train/adamw.ts";
 import { GOLDEN, inputFromRows } from "./golden-helpers.ts";
 

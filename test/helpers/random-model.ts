@@ -1,11 +1,11 @@
 /** Random-init tiny Llama-family models built in memory, and random batches, for tests. */
 
 import { randomBatch } from "../../src/bench/train-workload.ts";
-import type { StoredTensor } from "../../src/io/safetensors.ts";
 import { type ModelConfig, parseModelConfig } from "../../src/model/config.ts";
 import type { ModelInput } from "../../src/model/forward.ts";
 import { initModelTensors } from "../../src/model/init.ts";
 import { assembleModel, type LlamaModel } from "../../src/model/llama.ts";
+import type { StoredTensor } from "../../src/tensor/stored-tensor.ts";
 
 /** config.json of the tiny test model (tied embeddings unless overridden). */
 export function tinyConfigJson(overrides: Record<string, unknown> = {}): Record<string, unknown> {

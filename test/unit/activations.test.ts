@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Rng } from "../../src/data/rng.ts";
 import { attachLora } from "../../src/lora/adapter.ts";
 import { defaultLoraConfig } from "../../src/lora/config.ts";
 import { activationBytes, allocateActivations } from "../../src/model/activations.ts";
+import { Rng } from "../../src/tensor/rng.ts";
 import { randomModel } from "../helpers/random-model.ts";
 
 test("activationBytes predicts the arena size exactly", () => {

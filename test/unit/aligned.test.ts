@@ -6,8 +6,8 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { readSafetensors } from "../../src/io/safetensors.ts";
 import { writeSafetensors } from "../../src/io/safetensors-write.ts";
-import { alignedFloat32, alignedUint16, WEIGHT_ALIGN } from "../../src/kernels/aligned.ts";
 import { nativeAddressMod } from "../../src/kernels/native/index.ts";
+import { alignedFloat32, alignedUint16, WEIGHT_ALIGN } from "../../src/tensor/aligned.ts";
 import { skipWithoutNative } from "./kernels-native-helpers.ts";
 
 /** Address of a view's first element mod WEIGHT_ALIGN (its buffer's address plus its byte offset). */

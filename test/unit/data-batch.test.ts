@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { collate, countTargets, makeBatches, planBatches, truncateExample } from "../../src/data/batch.ts";
 import type { Example } from "../../src/data/encode.ts";
-import { Rng, shuffleInPlace } from "../../src/data/rng.ts";
+import { Rng, shuffleInPlace } from "../../src/tensor/rng.ts";
 
 const X = -100;
 const A: Example = { ids: [11, 12, 13], labels: [X, 12, 13] };

@@ -5,17 +5,18 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Rng } from "../../src/data/rng.ts";
 import { getKernels } from "../../src/kernels/index.ts";
 import { refKernels } from "../../src/kernels/ref/index.ts";
 import type { Kernels } from "../../src/kernels/types.ts";
-import { attachLora, loraParams, type TrainableParam, zeroGrads } from "../../src/lora/adapter.ts";
+import { attachLora, loraParams } from "../../src/lora/adapter.ts";
 import { defaultLoraConfig } from "../../src/lora/config.ts";
 import { allocateActivations } from "../../src/model/activations.ts";
 import type { ModelInput } from "../../src/model/forward.ts";
 import { enableFullTraining } from "../../src/model/full-params.ts";
 import type { LlamaModel } from "../../src/model/llama.ts";
 import { countLabelTokens, lossAndGrad } from "../../src/model/loss.ts";
+import { Rng } from "../../src/tensor/rng.ts";
+import { type TrainableParam, zeroGrads } from "../../src/tensor/trainable.ts";
 import { randomInput, randomModel } from "../helpers/random-model.ts";
 
 /** Loss and a copy of every gradient after one lossAndGrad; dropout draws from a fresh seeded source. */

@@ -4,7 +4,6 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Rng } from "../../src/data/rng.ts";
 import { refKernels as k } from "../../src/kernels/ref/index.ts";
 import { attachLora } from "../../src/lora/adapter.ts";
 import { defaultLoraConfig } from "../../src/lora/config.ts";
@@ -13,6 +12,7 @@ import { generateTokens } from "../../src/model/generate.ts";
 import { createSession, feedTokens } from "../../src/model/infer.ts";
 import { evalLossSum } from "../../src/model/loss.ts";
 import { argmax } from "../../src/model/sampling.ts";
+import { Rng } from "../../src/tensor/rng.ts";
 import { randomInput, randomModel } from "../helpers/random-model.ts";
 
 for (const [label, overrides] of [

@@ -1,7 +1,6 @@
 /** Merging LoRA into the weights: merged loss = adapter loss, merged tokens = adapter tokens, unmerge restores. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Rng } from "../../src/data/rng.ts";
 import { refKernels as k } from "../../src/kernels/ref/index.ts";
 import { attachLora } from "../../src/lora/adapter.ts";
 import { defaultLoraConfig } from "../../src/lora/config.ts";
@@ -10,6 +9,7 @@ import { allocateActivations } from "../../src/model/activations.ts";
 import { generateTokens } from "../../src/model/generate.ts";
 import { modelLinears } from "../../src/model/llama.ts";
 import { evalLossSum } from "../../src/model/loss.ts";
+import { Rng } from "../../src/tensor/rng.ts";
 import { randomInput, randomModel } from "../helpers/random-model.ts";
 
 test("merged model loss equals adapter loss; greedy tokens are identical", () => {

@@ -5,15 +5,16 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Rng } from "../../src/data/rng.ts";
 import { refKernels as k } from "../../src/kernels/ref/index.ts";
-import { attachLora, loraParams, type TrainableParam, zeroGrads } from "../../src/lora/adapter.ts";
+import { attachLora, loraParams } from "../../src/lora/adapter.ts";
 import { defaultLoraConfig } from "../../src/lora/config.ts";
 import { allocateActivations } from "../../src/model/activations.ts";
 import type { ModelInput } from "../../src/model/forward.ts";
 import { enableFullTraining } from "../../src/model/full-params.ts";
 import type { LlamaModel } from "../../src/model/llama.ts";
 import { countLabelTokens, evalLossSum, lossAndGrad } from "../../src/model/loss.ts";
+import { Rng } from "../../src/tensor/rng.ts";
+import { type TrainableParam, zeroGrads } from "../../src/tensor/trainable.ts";
 import { randomInput, randomModel } from "../helpers/random-model.ts";
 
 function meanLoss(model: LlamaModel, input: ModelInput): number {

@@ -6,10 +6,10 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { collate, makeBatches } from "../../src/data/batch.ts";
 import type { Example } from "../../src/data/encode.ts";
-import { Rng } from "../../src/data/rng.ts";
 import { refKernels as k } from "../../src/kernels/ref/index.ts";
 import { allocateActivations } from "../../src/model/activations.ts";
 import { evalLossSum } from "../../src/model/loss.ts";
+import { Rng } from "../../src/tensor/rng.ts";
 import { randomModel } from "../helpers/random-model.ts";
 
 function examples(vocab: number): Example[] {

@@ -15,6 +15,7 @@ import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { LoratuneError } from "../../errors.ts";
+import { setAddressProbe } from "../../tensor/aligned.ts";
 import type { Kernels } from "../types.ts";
 
 export type NativeIsa = "generic" | "avx2" | "avx512";
@@ -85,6 +86,9 @@ function getBinding(): NativeBinding | undefined {
   }
   try {
     binding = createRequire(import.meta.url)(NATIVE_ADDON_PATH) as NativeBinding;
+    const addressMod = binding.addressMod?.bind(binding);
+    // Weights allocated from now on start on cache lines (src/tensor/aligned.ts).
+    if (addressMod) setAddressProbe((buffer, m) => addressMod(buffer, m));
   } catch (err) {
     bindingError = `the native addon failed to load: ${err instanceof Error ? err.message : String(err)}`;
   }
@@ -108,11 +112,6 @@ export function nativeIsas(): NativeIsa[] {
 export function nativeAddressMod(buffer: ArrayBuffer, m: number): number | null {
   const b = getBinding();
   return b?.addressMod ? b.addressMod(buffer, m) : null;
-}
-
-/** Whether the avx512 kernels multiply bf16 weights with AVX512_BF16 dot products (activations rounded to bf16). */
-export function nativeHasBf16Dot(): boolean {
-  return getBinding()?.hasBf16Dot() ?? false;
 }
 
 /**

@@ -2,10 +2,22 @@
  * Typed arrays whose first element sits on a 64-byte (cache-line) boundary, for model weights. Decoding streams
  * every weight row once per token; rows that start mid-line make every vector load straddle two lines (measured:
  * the `small` batch-1 decode runs 15–25% faster on aligned weights). JavaScript cannot see an address, so the
- * native addon reports where a fresh buffer starts and the view skips to the next boundary; without the addon the
- * arrays are plain ones (alignment only matters to the native kernels).
+ * native addon reports where a fresh buffer starts (through setAddressProbe) and the view skips to the next
+ * boundary; without the addon the arrays are plain ones (alignment only matters to the native kernels).
  */
-import { nativeAddressMod } from "./native/index.ts";
+
+/** Where a buffer's first byte sits, mod m; null when it cannot be told. */
+export type AddressProbe = (buffer: ArrayBuffer, m: number) => number | null;
+
+let probe: AddressProbe | null = null;
+
+/**
+ * Installs the address probe (the native kernels' loader does, when the addon loads). This floor stays free of
+ * the addon: before a probe is installed, buffers are allocated as plain ones.
+ */
+export function setAddressProbe(p: AddressProbe | null): void {
+  probe = p;
+}
 
 /** Cache-line size the weights are aligned to. */
 export const WEIGHT_ALIGN = 64;
@@ -13,7 +25,7 @@ export const WEIGHT_ALIGN = 64;
 /** A zero-filled buffer with room for `bytes` bytes from `offset`, a WEIGHT_ALIGN boundary where the addon can tell. */
 function alignedBytes(bytes: number, elementSize: number): { buffer: ArrayBuffer; offset: number } {
   const buffer = new ArrayBuffer(bytes + WEIGHT_ALIGN);
-  const mod = nativeAddressMod(buffer, WEIGHT_ALIGN);
+  const mod = probe ? probe(buffer, WEIGHT_ALIGN) : null;
   const offset = mod === null ? 0 : (WEIGHT_ALIGN - mod) % WEIGHT_ALIGN;
   return { buffer, offset: offset % elementSize === 0 ? offset : 0 };
 }

@@ -1,0 +1,15 @@
+/**
+ * A trainable f32 tensor with its gradient, named as it is saved (a PEFT key for LoRA, the Hugging Face name for
+ * full fine-tuning). The optimizer, checkpoints and adapter writers walk flat lists of these.
+ */
+export interface TrainableParam {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+  grad: Float32Array;
+}
+
+/** Zeroes every gradient (once per optimizer step; backward accumulates into them). */
+export function zeroGrads(params: TrainableParam[]): void {
+  for (const p of params) p.grad.fill(0);
+}
