@@ -4,8 +4,8 @@
  * difference is refused (it could never take effect), never silently ignored.
  */
 import { LoratuneError } from "../errors.ts";
-import { readAdapterConfig } from "../io/peft.ts";
 import type { LoraConfig } from "../lora/config.ts";
+import { readAdapterConfig } from "../lora/peft-files.ts";
 import type { OptionValues } from "./run-config.ts";
 
 /** The adapter's settings as option values (keys as the flags). */

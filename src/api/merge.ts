@@ -5,14 +5,14 @@
  */
 import { copyFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { writeModelFiles } from "../io/hf-dir.ts";
 import { writeDirAtomic } from "../io/output-dir.ts";
 import { checkOutputDir } from "../io/output-guard.ts";
-import { loadAdapter } from "../io/peft.ts";
 import { writeMarker } from "../io/run-marker.ts";
 import { getKernels } from "../kernels/index.ts";
 import { mergeLora } from "../lora/merge.ts";
+import { loadAdapter } from "../lora/peft-files.ts";
 import { loadModel, resolveModelDir } from "../model/load.ts";
+import { writeModelFiles } from "../model/save-dir.ts";
 
 export interface MergeOptions {
   model: string;

@@ -2,8 +2,8 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { LoratuneError } from "../errors.ts";
-import { loadAdapter } from "../io/peft.ts";
 import type { LoraConfig } from "../lora/config.ts";
+import { loadAdapter } from "../lora/peft-files.ts";
 import type { LlamaModel } from "../model/llama.ts";
 import { loadModel, resolveModelDir } from "../model/load.ts";
 import type { StorageDType } from "../tensor/stored-tensor.ts";

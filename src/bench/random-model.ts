@@ -6,13 +6,13 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { modelStateDict } from "../io/hf-dir.ts";
 import type { TensorToWrite } from "../io/safetensors.ts";
 import { writeSafetensors } from "../io/safetensors-write.ts";
 import type { Kernels } from "../kernels/types.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { modelTensorShapes } from "../model/init.ts";
 import { assembleModel, type LlamaModel } from "../model/llama.ts";
+import { modelStateDict } from "../model/save-dir.ts";
 import { alignedFloat32, alignedUint16 } from "../tensor/aligned.ts";
 import { Rng } from "../tensor/rng.ts";
 import type { StorageDType, StoredTensor } from "../tensor/stored-tensor.ts";

@@ -9,12 +9,12 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { train } from "../api/train.ts";
-import { writeModelFiles } from "../io/hf-dir.ts";
 import { writeDirAtomic } from "../io/output-dir.ts";
 import { writeSafetensors } from "../io/safetensors-write.ts";
 import { parseModelConfig } from "../model/config.ts";
 import { initModelTensors } from "../model/init.ts";
 import { loadModel } from "../model/load.ts";
+import { writeModelFiles } from "../model/save-dir.ts";
 import { trainByteLevelBpe, writeTokenizerDir } from "../tokenizer/train-bpe.ts";
 import type { TrainEvent } from "../train/trainer.ts";
 import { corpusJsonl, generateCorpus } from "./corpus.ts";

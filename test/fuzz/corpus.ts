@@ -12,11 +12,11 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { saveAdapter } from "../../src/io/peft.ts";
 import type { TensorToWrite } from "../../src/io/safetensors.ts";
 import { writeSafetensors } from "../../src/io/safetensors-write.ts";
 import { attachLora } from "../../src/lora/adapter.ts";
 import { defaultLoraConfig, type LoraConfig } from "../../src/lora/config.ts";
+import { saveAdapter } from "../../src/lora/peft-files.ts";
 import { assembleModel, type LlamaModel } from "../../src/model/llama.ts";
 import { Rng } from "../../src/tensor/rng.ts";
 import type { StoredTensor } from "../../src/tensor/stored-tensor.ts";

@@ -6,10 +6,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { test } from "node:test";
-import { loadAdapter } from "../../src/io/peft.ts";
 import { getKernels } from "../../src/kernels/index.ts";
 import { refKernels } from "../../src/kernels/ref/index.ts";
 import { loraParams } from "../../src/lora/adapter.ts";
+import { loadAdapter } from "../../src/lora/peft-files.ts";
 import { allocateActivations } from "../../src/model/activations.ts";
 import { loadModel } from "../../src/model/load.ts";
 import { evalLossSum, lossAndGrad } from "../../src/model/loss.ts";

@@ -9,11 +9,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { isLoratuneError } from "../../src/errors.ts";
-import { loadAdapter, saveAdapter } from "../../src/io/peft.ts";
 import { readSafetensors } from "../../src/io/safetensors.ts";
 import { writeSafetensors } from "../../src/io/safetensors-write.ts";
 import { attachLora, detachLora, loraTensors } from "../../src/lora/adapter.ts";
 import { defaultLoraConfig, type LoraConfig } from "../../src/lora/config.ts";
+import { loadAdapter, saveAdapter } from "../../src/lora/peft-files.ts";
 import type { LlamaModel } from "../../src/model/llama.ts";
 import { randomModel } from "../helpers/random-model.ts";
 

@@ -4,11 +4,11 @@
  */
 import { copyFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import type { LlamaModel } from "../model/llama.ts";
+import { bf16ToF32 } from "../io/dtype.ts";
+import type { FileDType, TensorToWrite } from "../io/safetensors.ts";
+import { writeSafetensors } from "../io/safetensors-write.ts";
 import type { StoredTensor } from "../tensor/stored-tensor.ts";
-import { bf16ToF32 } from "./dtype.ts";
-import type { FileDType, TensorToWrite } from "./safetensors.ts";
-import { writeSafetensors } from "./safetensors-write.ts";
+import type { LlamaModel } from "./llama.ts";
 
 /** Files besides the weights that make a model directory usable (copied when present). */
 export const MODEL_SIDE_FILES = [

@@ -8,7 +8,14 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { LoratuneError } from "../errors.ts";
-import { attachLora, detachLora, loraTensors } from "../lora/adapter.ts";
+import { writeFileAtomic } from "../io/atomic.ts";
+import { readJsonObject } from "../io/json-file.ts";
+import { describeValue, previewJson } from "../io/preview.ts";
+import { readSafetensors, readSafetensorsHeader, type SafetensorsFile, type TensorToWrite } from "../io/safetensors.ts";
+import { writeSafetensors } from "../io/safetensors-write.ts";
+import { type LlamaModel, modelLinears } from "../model/llama.ts";
+import type { StoredTensor } from "../tensor/stored-tensor.ts";
+import { attachLora, detachLora, loraTensors } from "./adapter.ts";
 import {
   type LoraConfig,
   MAX_PATTERN,
@@ -16,14 +23,7 @@ import {
   moduleRankAndScale,
   usablePattern,
   validateLoraConfig,
-} from "../lora/config.ts";
-import { type LlamaModel, modelLinears } from "../model/llama.ts";
-import type { StoredTensor } from "../tensor/stored-tensor.ts";
-import { writeFileAtomic } from "./atomic.ts";
-import { readJsonObject } from "./json-file.ts";
-import { describeValue, previewJson } from "./preview.ts";
-import { readSafetensors, readSafetensorsHeader, type SafetensorsFile, type TensorToWrite } from "./safetensors.ts";
-import { writeSafetensors } from "./safetensors-write.ts";
+} from "./config.ts";
 
 export const ADAPTER_CONFIG = "adapter_config.json";
 export const ADAPTER_WEIGHTS = "adapter_model.safetensors";
