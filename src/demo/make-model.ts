@@ -15,9 +15,9 @@ import { parseModelConfig } from "../model/config.ts";
 import { initModelTensors } from "../model/init.ts";
 import { loadModel } from "../model/load.ts";
 import { writeModelFiles } from "../model/save-dir.ts";
-import { trainByteLevelBpe, writeTokenizerDir } from "../tokenizer/train-bpe.ts";
 import type { TrainEvent } from "../train/trainer.ts";
 import { corpusJsonl, generateCorpus } from "./corpus.ts";
+import { trainByteLevelBpe, writeTokenizerDir } from "./train-bpe.ts";
 
 export const DEMO_SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"];
 

@@ -4,18 +4,9 @@
  */
 import { readFileSync } from "node:fs";
 import { LoratuneError } from "../errors.ts";
+import type { MetricRow } from "../train/metrics.ts";
 
-export interface MetricRow {
-  type: "train" | "eval";
-  step: number;
-  loss?: number;
-  lr?: number;
-  grad_norm?: number;
-  tokens_per_s?: number;
-  elapsed_s?: number;
-  val_loss?: number;
-  val_perplexity?: number;
-}
+export type { MetricRow };
 
 const NUMERIC_FIELDS = [
   "loss",

@@ -7,6 +7,21 @@ import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { writeFileAtomic } from "../io/atomic.ts";
 import type { TrainEvent } from "./trainer.ts";
 
+/** One metrics.jsonl row (the report reads the same type back). */
+export interface MetricRow {
+  type: "train" | "eval";
+  step: number;
+  loss?: number;
+  lr?: number;
+  grad_norm?: number;
+  tokens_per_s?: number;
+  elapsed_s?: number;
+  val_loss?: number;
+  val_perplexity?: number;
+  /** eval: label tokens scored. */
+  tokens?: number;
+}
+
 export class MetricsLog {
   constructor(readonly path: string) {}
 
@@ -27,7 +42,7 @@ export class MetricsLog {
   }
 
   record(e: TrainEvent): void {
-    let row: Record<string, unknown> | null = null;
+    let row: MetricRow | null = null;
     if (e.type === "step") {
       row = {
         type: "train",

@@ -8,10 +8,10 @@ import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { writeTokenizerDir } from "../../src/demo/train-bpe.ts";
 import { writeSafetensors } from "../../src/io/safetensors-write.ts";
 import { parseModelConfig } from "../../src/model/config.ts";
 import { initModelTensors } from "../../src/model/init.ts";
-import { writeTokenizerDir } from "../../src/tokenizer/train-bpe.ts";
 import { cli } from "../helpers/cli.ts";
 import {
   byteLevelTokenizerJson,

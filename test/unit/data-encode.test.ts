@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { alpacaPrompt, type EncodeInfo, type EncodeOptions, type Example, encodeRow } from "../../src/data/encode.ts";
 import type { Row } from "../../src/data/shapes.ts";
+import { trainByteLevelBpe } from "../../src/demo/train-bpe.ts";
 import { Tokenizer } from "../../src/tokenizer/tokenizer.ts";
-import { trainByteLevelBpe } from "../../src/tokenizer/train-bpe.ts";
 import {
   byteLevelTokenizerJson,
   CORPUS,

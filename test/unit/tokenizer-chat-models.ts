@@ -6,8 +6,8 @@
  */
 import { readFileSync } from "node:fs";
 import type { Example } from "../../src/data/encode.ts";
+import { buildSentencePieceBpe, type TokenizerJson, trainByteLevelBpe } from "../../src/demo/train-bpe.ts";
 import { Tokenizer } from "../../src/tokenizer/tokenizer.ts";
-import { buildSentencePieceBpe, type TokenizerJson, trainByteLevelBpe } from "../../src/tokenizer/train-bpe.ts";
 import { CORPUS } from "./tokenizer-helpers.ts";
 
 export const TEMPLATE_DIR = new URL("../fixtures/chat-templates/", import.meta.url);

@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
+import { writeTokenizerDir } from "../../src/demo/train-bpe.ts";
 import { loadChatTemplateFile, renderChat, resolveChatTemplate } from "../../src/tokenizer/chat-template.ts";
 import { loadTokenizer } from "../../src/tokenizer/tokenizer.ts";
-import { writeTokenizerDir } from "../../src/tokenizer/train-bpe.ts";
 import { readTemplate } from "./tokenizer-chat-models.ts";
 import {
   byteLevelTokenizerJson,

@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Example } from "../../src/data/encode.ts";
+import { buildSentencePieceBpe, trainByteLevelBpe } from "../../src/demo/train-bpe.ts";
 import { Tokenizer } from "../../src/tokenizer/tokenizer.ts";
-import { buildSentencePieceBpe, trainByteLevelBpe } from "../../src/tokenizer/train-bpe.ts";
 
 export const CORPUS: string[] = [
   "Hello world! Hello there, world. The quick brown fox jumps over the lazy dog.",

@@ -2,14 +2,14 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { loadTokenizer, Tokenizer } from "../../src/tokenizer/tokenizer.ts";
 import {
   buildSentencePieceBpe,
   byteLevelAlphabet,
   learnMerges,
   trainByteLevelBpe,
   writeTokenizerDir,
-} from "../../src/tokenizer/train-bpe.ts";
+} from "../../src/demo/train-bpe.ts";
+import { loadTokenizer, Tokenizer } from "../../src/tokenizer/tokenizer.ts";
 import {
   byteLevelTokenizerJson,
   CHATML_TEMPLATE,
