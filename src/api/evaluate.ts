@@ -57,7 +57,7 @@ export function evaluate(o: EvaluateOptions): EvaluateResult {
       );
     }
   }
-  const seqLen = Math.min(o.seqLen ?? model.rope.maxPositions, model.rope.maxPositions);
+  const seqLen = Math.min(o.seqLen ?? model.positions, model.positions);
   const data = readDataset(o.data, tokenizer, { seqLen, vocabSize: model.config.vocabSize });
   const batches = makeBatches(data.examples, { batchSize, seqLen, padId: tokenizer?.pad?.id ?? 0 });
   const longest = Math.max(...batches.map((b) => b.T));

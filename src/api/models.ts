@@ -4,8 +4,8 @@ import { join } from "node:path";
 import { LoratuneError } from "../errors.ts";
 import type { LoraConfig } from "../lora/config.ts";
 import { loadAdapter } from "../lora/peft-files.ts";
-import type { LlamaModel } from "../model/llama.ts";
 import { loadModel, resolveModelDir } from "../model/load.ts";
+import type { Model } from "../model/model.ts";
 import type { StorageDType } from "../tensor/stored-tensor.ts";
 import { loadTokenizer, type Tokenizer } from "../tokenizer/tokenizer.ts";
 
@@ -14,7 +14,7 @@ export const RUN_CHAT_TEMPLATE = "chat_template.jinja";
 
 export interface LoadedModel {
   dir: string;
-  model: LlamaModel;
+  model: Model;
   adapter: LoraConfig | null;
   tokenizer: Tokenizer | null;
 }

@@ -20,8 +20,8 @@ import { defaultLoraConfig, type LoraConfig, parseTargets } from "../lora/config
 import { loadAdapter, saveAdapter } from "../lora/peft-files.ts";
 import { readModelConfig } from "../model/config.ts";
 import { enableFullTraining } from "../model/full-params.ts";
-import { countBaseParameters, type LlamaModel } from "../model/llama.ts";
 import { loadModel, resolveModelDir } from "../model/load.ts";
+import { countBaseParameters, type Model } from "../model/model.ts";
 import { writeModelFiles } from "../model/save-dir.ts";
 import { readMetrics, writeReport } from "../report/html.ts";
 import { Rng } from "../tensor/rng.ts";
@@ -160,7 +160,7 @@ function prepare(o: TrainOptions, warn: (m: string) => void) {
   const resumeState = resumeFrom ? readCheckpointState(resumeFrom) : null;
   const config = readModelConfig(modelDir);
   reportPreflight(checkSeqLen(o.seqLen, config), warn);
-  const model = loadModel(modelDir, { dtype: o.dtype, ropePositions: o.seqLen });
+  const model = loadModel(modelDir, { dtype: o.dtype, ropePositions: o.seqLen, config });
   const tok = existsSync(join(modelDir, "tokenizer.json"))
     ? loadTokenizer(modelDir, o.chatTemplate ? { chatTemplateFile: o.chatTemplate } : {})
     : null;
@@ -284,7 +284,7 @@ function readData(o: TrainOptions, tok: Tokenizer | null, vocabSize: number): { 
 }
 
 /** Ids a tokenizer produced must also fit the model (a tokenizer can be larger than the model's embedding). */
-function checkVocabulary(data: Dataset, model: LlamaModel, file: string): void {
+function checkVocabulary(data: Dataset, model: Model, file: string): void {
   const V = model.config.vocabSize;
   for (const ex of data.examples) {
     for (const id of ex.ids) {
@@ -311,7 +311,7 @@ function loraSettings(o: TrainOptions): LoraConfig {
 /** Trainable parameters: all weights (--full), an existing adapter's (--init-adapter), or a fresh adapter's. */
 function setupTrainable(
   o: TrainOptions,
-  model: LlamaModel,
+  model: Model,
   fresh: LoraConfig | null,
 ): { params: TrainableParam[]; lora: LoraConfig | null } {
   if (o.full) return { params: enableFullTraining(model), lora: null };
@@ -327,7 +327,7 @@ function setupTrainable(
 
 function summarize(
   o: TrainOptions,
-  model: LlamaModel,
+  model: Model,
   params: TrainableParam[],
   train: Dataset,
   val: Dataset | null,

@@ -18,27 +18,19 @@
  * Element-wise work (norms, RoPE, softmax, SwiGLU, cross-entropy, AdamW) is not counted.
  */
 import type { ModelConfig } from "../model/config.ts";
+import { modelParamSpecs } from "../model/specs.ts";
 
-/** LoRA target sets the bench trains: q,k,v,o (the default) or every linear layer. */
+/** LoRA target sets the bench trains: the attention linears (q,k,v,o: the default) or every linear layer. */
 export type BenchTargets = "qkvo" | "all-linear";
 
+/** The attention linears of the bench's Llama-family shapes, as LoRA target_modules. */
 export const QKVO_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"];
 
-/** [in, out] of each linear of one layer, with its module suffix. */
-export function layerLinearShapes(c: ModelConfig): [name: string, inF: number, outF: number][] {
-  const C = c.hiddenSize;
-  const hq = c.numHeads * c.headDim;
-  const hkv = c.numKvHeads * c.headDim;
-  const F = c.intermediateSize;
-  return [
-    ["q_proj", C, hq],
-    ["k_proj", C, hkv],
-    ["v_proj", C, hkv],
-    ["o_proj", hq, C],
-    ["gate_proj", C, F],
-    ["up_proj", C, F],
-    ["down_proj", F, C],
-  ];
+/** [in, out] of each linear of one layer (from the family's specs), its module suffix and sub-layer. */
+export function layerLinearShapes(c: ModelConfig): [name: string, inF: number, outF: number, group?: string][] {
+  return modelParamSpecs(c)
+    .filter((s) => s.role === "linear" && s.layer === 0)
+    .map((s) => [s.name.slice(0, -".weight".length).split(".").at(-1)!, s.shape[1]!, s.shape[0]!, s.group]);
 }
 
 /** N: parameters of every matmul weight, the output head included. */
@@ -50,7 +42,7 @@ export function matmulParams(c: ModelConfig): number {
 /** N_lora: LoRA parameters for rank r on the given targets (every layer). */
 export function loraParamCount(c: ModelConfig, targets: BenchTargets, r: number): number {
   const perLayer = layerLinearShapes(c)
-    .filter(([name]) => targets === "all-linear" || QKVO_TARGETS.includes(name))
+    .filter(([, , , group]) => targets === "all-linear" || group === "attention")
     .reduce((n, [, i, o]) => n + r * (i + o), 0);
   return c.numLayers * perLayer;
 }

@@ -9,10 +9,12 @@ import { join } from "node:path";
 import type { TensorToWrite } from "../io/safetensors.ts";
 import { writeSafetensors } from "../io/safetensors-write.ts";
 import type { Kernels } from "../kernels/types.ts";
+import { assembleModel, fileShape } from "../model/assemble.ts";
 import type { ModelConfig } from "../model/config.ts";
-import { modelTensorShapes } from "../model/init.ts";
-import { assembleModel, type LlamaModel } from "../model/llama.ts";
+import { initKind } from "../model/init.ts";
+import type { Model } from "../model/model.ts";
 import { modelStateDict } from "../model/save-dir.ts";
+import { modelParamSpecs } from "../model/specs.ts";
 import { alignedFloat32, alignedUint16 } from "../tensor/aligned.ts";
 import { Rng } from "../tensor/rng.ts";
 import type { StorageDType, StoredTensor } from "../tensor/stored-tensor.ts";
@@ -33,18 +35,18 @@ function fillNormal(out: Float32Array, n: number, std: number, rng: Rng): void {
   }
 }
 
-/** One tensor of `kind` in `dtype`: norms are f32 ones, weights random (bf16 converted chunk by chunk). */
+/** One tensor of `kind` in `dtype`: norms are f32 ones, biases zeros, weights random (bf16 chunk by chunk). */
 function makeTensor(
   k: Kernels,
   shape: number[],
-  kind: "weight" | "norm" | "bias",
+  kind: "normal" | "ones" | "zeros",
   dtype: StorageDType,
   rng: Rng,
   scratch: Float32Array,
 ): StoredTensor {
   const n = shape.reduce((a, b) => a * b, 1);
-  if (kind === "norm") return { dtype: "f32", shape, data: new Float32Array(n).fill(1) };
-  if (kind === "bias") return { dtype: "f32", shape, data: new Float32Array(n) };
+  if (kind === "ones") return { dtype: "f32", shape, data: new Float32Array(n).fill(1) };
+  if (kind === "zeros") return { dtype: "f32", shape, data: new Float32Array(n) };
   if (dtype === "f32") {
     const data = alignedFloat32(n);
     fillNormal(data, n, WEIGHT_STD, rng);
@@ -59,13 +61,13 @@ function makeTensor(
   return { dtype, shape, data };
 }
 
-/** A Llama model of `config` with seeded random weights, base weights stored as `dtype`. */
-export function makeRandomModel(k: Kernels, config: ModelConfig, dtype: StorageDType, seed: number): LlamaModel {
+/** A model of `config` with seeded random weights, base weights stored as `dtype`. */
+export function makeRandomModel(k: Kernels, config: ModelConfig, dtype: StorageDType, seed: number): Model {
   const rng = new Rng(seed);
   const scratch = new Float32Array(dtype === "bf16" ? CHUNK : 0);
   const tensors = new Map<string, StoredTensor>();
-  for (const [name, shape, kind] of modelTensorShapes(config)) {
-    tensors.set(name, makeTensor(k, shape, kind, dtype, rng, scratch));
+  for (const spec of modelParamSpecs(config)) {
+    tensors.set(spec.name, makeTensor(k, fileShape(spec), initKind(spec), dtype, rng, scratch));
   }
   return assembleModel(config, tensors, dtype, "bench (random weights)", config.maxPositions, "F32");
 }

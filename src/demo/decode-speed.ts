@@ -6,7 +6,7 @@
 import { median } from "../bench/stats.ts";
 import type { Kernels } from "../kernels/types.ts";
 import { generateTokens } from "../model/generate.ts";
-import type { LlamaModel } from "../model/llama.ts";
+import type { Model } from "../model/model.ts";
 
 export interface DecodeSpeed {
   /** Median tokens/s of each model. */
@@ -16,15 +16,15 @@ export interface DecodeSpeed {
   ratio: number;
 }
 
-function tokensPerS(k: Kernels, model: LlamaModel, prompt: number[], tokens: number): number {
+function tokensPerS(k: Kernels, model: Model, prompt: number[], tokens: number): number {
   const r = generateTokens(k, model, prompt, { maxTokens: tokens, stopIds: [] });
   return r.ids.length / Math.max(r.decodeSeconds, 1e-9);
 }
 
 export function compareDecodeSpeed(
   k: Kernels,
-  a: LlamaModel,
-  b: LlamaModel,
+  a: Model,
+  b: Model,
   prompt: number[],
   tokens = 64,
   rounds = 7,

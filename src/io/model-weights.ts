@@ -80,8 +80,13 @@ function isPlainRelative(p: string): boolean {
 
 /** The weight files of `dir`: [model.safetensors], or the distinct shards of the index in order of appearance. */
 export function listModelWeightFiles(dir: string): string[] {
+  return locateWeightFiles(dir).files;
+}
+
+/** The weight files of `dir`, and the index's weight_map when the weights are sharded (the index read once). */
+function locateWeightFiles(dir: string): { files: string[]; weightMap: Map<string, string> | null } {
   const single = nodePath.join(dir, SINGLE_WEIGHTS_FILE);
-  if (fs.existsSync(single)) return [single];
+  if (fs.existsSync(single)) return { files: [single], weightMap: null };
   const indexPath = nodePath.join(dir, WEIGHTS_INDEX_FILE);
   if (!fs.existsSync(indexPath)) {
     throw new LoratuneError(
@@ -89,26 +94,27 @@ export function listModelWeightFiles(dir: string): string[] {
       `${dir}: no ${SINGLE_WEIGHTS_FILE} or ${WEIGHTS_INDEX_FILE} (safetensors weights)`,
     );
   }
-  const shards = [...new Set(readWeightMap(indexPath).values())];
+  const weightMap = readWeightMap(indexPath);
+  const shards = [...new Set(weightMap.values())];
   for (const shard of shards) {
     const path = nodePath.join(dir, shard);
     if (!fs.existsSync(path)) throw indexError(indexPath, `shard "${previewName(shard)}" does not exist in ${dir}`);
   }
-  return shards.map((shard) => nodePath.join(dir, shard));
+  return { files: shards.map((shard) => nodePath.join(dir, shard)), weightMap };
 }
 
 /** Reads every weight file's header (no data) and locates each weight; checks the index against the shards. */
 export function openModelWeights(dir: string): ModelWeightsIndex {
-  const files = listModelWeightFiles(dir);
+  const { files, weightMap } = locateWeightFiles(dir);
   const headers = new Map(files.map((f) => [f, readSafetensorsHeader(f)]));
   const located: [string, WeightLocation][] = [];
   const indexPath = nodePath.join(dir, WEIGHTS_INDEX_FILE);
-  if (files.length === 1 && files[0] === nodePath.join(dir, SINGLE_WEIGHTS_FILE)) {
-    const file = headers.get(files[0])!;
+  if (weightMap === null) {
+    const file = headers.get(files[0]!)!;
     for (const info of file.tensors.values()) located.push([info.name, { file, info }]);
   } else {
     const missing: string[] = [];
-    for (const [name, shard] of readWeightMap(indexPath)) {
+    for (const [name, shard] of weightMap) {
       const file = headers.get(nodePath.join(dir, shard))!;
       const info = file.tensors.get(name);
       if (info === undefined) missing.push(`"${previewName(name)}" (in ${previewName(shard)})`);
@@ -124,11 +130,11 @@ export function openModelWeights(dir: string): ModelWeightsIndex {
 }
 
 /**
- * Loads every weight of the model directory `dir`, converted to `as`, keyed by its Hugging Face name (sorted).
- * All headers and dtypes are checked before any tensor data is read.
+ * Loads every weight of the model directory `dir` (or of its already opened index), converted to `as`, keyed by
+ * its Hugging Face name (sorted). All headers and dtypes are checked before any tensor data is read.
  */
-export function loadModelWeights(dir: string, as: StorageDType): Map<string, StoredTensor> {
-  const index = openModelWeights(dir);
+export function loadModelWeights(dir: string | ModelWeightsIndex, as: StorageDType): Map<string, StoredTensor> {
+  const index = typeof dir === "string" ? openModelWeights(dir) : dir;
   const unreadable = [...index.tensors.values()].filter(({ info }) => !READABLE_DTYPES.has(info.dtype));
   if (unreadable.length > 0) {
     const shown = unreadable.slice(0, 10).map(({ info }) => `"${previewName(info.name)}" (${info.dtype})`);

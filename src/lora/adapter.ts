@@ -3,7 +3,7 @@
  * trainable parameters (named with PEFT's keys) that the optimizer and the adapter writer walk.
  */
 import { LoratuneError } from "../errors.ts";
-import { type LlamaModel, modelLinears } from "../model/llama.ts";
+import { layerOfName, type Model } from "../model/model.ts";
 import type { Linear, Uniform } from "../nn/linear.ts";
 import type { TrainableParam } from "../tensor/trainable.ts";
 import { type LoraConfig, matchesTarget, moduleRankAndScale } from "./config.ts";
@@ -16,10 +16,10 @@ export function peftKey(linear: Linear, which: "lora_A" | "lora_B"): string {
  * Adds LoRA pairs to every linear the config targets; returns the adapted linears.
  * `uniform` draws the initialisation (PEFT: A kaiming-uniform(a=√5) = U(±1/√in), B = 0).
  */
-export function attachLora(model: LlamaModel, config: LoraConfig, uniform: Uniform, withGrad = true): Linear[] {
+export function attachLora(model: Model, config: LoraConfig, uniform: Uniform, withGrad = true): Linear[] {
   const adapted: Linear[] = [];
-  for (const lin of modelLinears(model)) {
-    if (!matchesTarget(config, lin.name)) continue;
+  for (const lin of model.linears) {
+    if (!matchesTarget(config, lin.name, layerOfName(model, lin.name))) continue;
     const { r, scale } = moduleRankAndScale(config, lin.name);
     const A = new Float32Array(r * lin.inFeatures);
     const B = new Float32Array(lin.outFeatures * r);
@@ -36,9 +36,7 @@ export function attachLora(model: LlamaModel, config: LoraConfig, uniform: Unifo
     adapted.push(lin);
   }
   if (adapted.length === 0) {
-    const names = modelLinears(model)
-      .slice(0, 7)
-      .map((l) => l.name.split(".").at(-1));
+    const names = [...new Set(model.linears.map((l) => l.name.split(".").at(-1)))];
     throw new LoratuneError(
       "ERR_ADAPTER_CONFIG",
       `target_modules ${JSON.stringify(config.targetModules)} matches no linear layer of this model (its linear layers are named ${names.join(", ")})`,
@@ -74,9 +72,9 @@ function gaussian(uniform: Uniform): number {
 }
 
 /** Trainable parameters of the attached LoRA pairs, in PEFT key order (A then B per module). */
-export function loraParams(model: LlamaModel): TrainableParam[] {
+export function loraParams(model: Model): TrainableParam[] {
   const params: TrainableParam[] = [];
-  for (const lin of modelLinears(model)) {
+  for (const lin of model.linears) {
     const lora = lin.lora;
     if (!lora?.dA || !lora.dB) continue;
     params.push({ name: peftKey(lin, "lora_A"), shape: [lora.r, lin.inFeatures], data: lora.A, grad: lora.dA });
@@ -86,9 +84,9 @@ export function loraParams(model: LlamaModel): TrainableParam[] {
 }
 
 /** Every attached LoRA tensor (with or without gradients), in PEFT key order. */
-export function loraTensors(model: LlamaModel): { name: string; shape: number[]; data: Float32Array }[] {
+export function loraTensors(model: Model): { name: string; shape: number[]; data: Float32Array }[] {
   const out: { name: string; shape: number[]; data: Float32Array }[] = [];
-  for (const lin of modelLinears(model)) {
+  for (const lin of model.linears) {
     const lora = lin.lora;
     if (!lora) continue;
     out.push({ name: peftKey(lin, "lora_A"), shape: [lora.r, lin.inFeatures], data: lora.A });
@@ -98,6 +96,6 @@ export function loraTensors(model: LlamaModel): { name: string; shape: number[];
 }
 
 /** Removes every LoRA pair (back to the plain base model). */
-export function detachLora(model: LlamaModel): void {
-  for (const lin of modelLinears(model)) lin.lora = null;
+export function detachLora(model: Model): void {
+  for (const lin of model.linears) lin.lora = null;
 }

@@ -93,18 +93,19 @@ export function parseTargets(value: string): string[] | string {
   return names;
 }
 
-const LAYER_INDEX = /\.layers\.(\d+)\./;
-
-/** Whether the LoRA config adapts the linear module `name` (never the output head). */
-export function matchesTarget(c: LoraConfig, name: string): boolean {
+/**
+ * Whether the LoRA config adapts the linear module `name` of block `layer` (null outside the blocks; the model's
+ * family knows which block a module is in, whatever its naming: "model.layers.3.", "transformer.h.3."). Callers
+ * never pass the output head.
+ */
+export function matchesTarget(c: LoraConfig, name: string, layer: number | null): boolean {
   if (name === "lm_head" || name.endsWith(".lm_head")) return false;
   let hit: boolean;
   if (c.targetModules === "all-linear") hit = true;
   else if (typeof c.targetModules === "string") hit = new RegExp(`^(?:${c.targetModules})$`).test(name);
   else hit = c.targetModules.some((t) => name === t || name.endsWith(`.${t}`));
   if (!hit || c.layersToTransform === null) return hit;
-  const m = LAYER_INDEX.exec(name);
-  return m !== null && c.layersToTransform.includes(Number(m[1]));
+  return layer !== null && c.layersToTransform.includes(layer);
 }
 
 /** r and alpha for one module after rank_pattern / alpha_pattern, and its scaling factor. */

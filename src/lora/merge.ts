@@ -6,12 +6,12 @@
 import { LoratuneError } from "../errors.ts";
 import { bf16ToF32, f32ToBf16 } from "../io/dtype.ts";
 import type { Kernels } from "../kernels/types.ts";
-import { type LlamaModel, modelLinears } from "../model/llama.ts";
+import type { Model } from "../model/model.ts";
 import type { Linear } from "../nn/linear.ts";
 
 /** Adds (sign +1) or subtracts (−1) s·B·A into each adapted weight; detaches LoRA when merging. */
-export function mergeLora(k: Kernels, model: LlamaModel, sign: 1 | -1 = 1): number {
-  const adapted = modelLinears(model).filter((l) => l.lora);
+export function mergeLora(k: Kernels, model: Model, sign: 1 | -1 = 1): number {
+  const adapted = model.linears.filter((l) => l.lora);
   if (adapted.length === 0) throw new LoratuneError("ERR_USAGE", "there is no LoRA adapter attached to merge");
   // Check every module before changing any, so a refused merge leaves the model untouched.
   const updated = adapted.map((lin) => ({ lin, weight: mergedWeight(k, lin, sign) }));

@@ -13,7 +13,7 @@ import { readJsonObject } from "../io/json-file.ts";
 import { describeValue, previewJson } from "../io/preview.ts";
 import { readSafetensors, readSafetensorsHeader, type SafetensorsFile, type TensorToWrite } from "../io/safetensors.ts";
 import { writeSafetensors } from "../io/safetensors-write.ts";
-import { type LlamaModel, modelLinears } from "../model/llama.ts";
+import { layerOfName, type Model } from "../model/model.ts";
 import type { StoredTensor } from "../tensor/stored-tensor.ts";
 import { attachLora, detachLora, loraTensors } from "./adapter.ts";
 import {
@@ -55,7 +55,7 @@ export function peftConfigJson(c: LoraConfig, baseModel: string | null): Record<
 }
 
 /** Writes the model's attached LoRA weights as a PEFT adapter directory (each file written atomically). */
-export function saveAdapter(dir: string, model: LlamaModel, config: LoraConfig, baseModel: string | null): void {
+export function saveAdapter(dir: string, model: Model, config: LoraConfig, baseModel: string | null): void {
   const tensors = new Map<string, TensorToWrite>();
   for (const p of loraTensors(model)) tensors.set(p.name, { dtype: "F32", shape: p.shape, data: p.data });
   if (tensors.size === 0) throw new LoratuneError("ERR_ADAPTER_KEYS", `${dir}: the model has no LoRA weights to save`);
@@ -155,7 +155,7 @@ function patternMap(
  * size, layer count, attention widths); genuinely missing or unexpected keys are listed. Loaded values must be
  * finite. On an error the model is left without LoRA.
  */
-export function loadAdapter(dir: string, model: LlamaModel, withGrad = false): LoraConfig {
+export function loadAdapter(dir: string, model: Model, withGrad = false): LoraConfig {
   const config = readAdapterConfig(dir);
   const weightsPath = join(dir, ADAPTER_WEIGHTS);
   if (!existsSync(weightsPath)) {
@@ -202,26 +202,16 @@ const DIMS = {
   kv: { order: 4, say: (v: number | string) => `key/value width (key/value heads × head dim) ${v}` },
 } satisfies Record<string, Dimension>;
 
-/** The dimension an adapted linear's input or output size is, by the module's name (Llama family). */
-function dimensionOf(module: string, side: "in" | "out"): Dimension | null {
-  const name = module.split(".").at(-1) ?? module;
-  const table: Record<string, { in: Dimension; out: Dimension }> = {
-    q_proj: { in: DIMS.hidden, out: DIMS.attention },
-    k_proj: { in: DIMS.hidden, out: DIMS.kv },
-    v_proj: { in: DIMS.hidden, out: DIMS.kv },
-    o_proj: { in: DIMS.attention, out: DIMS.hidden },
-    gate_proj: { in: DIMS.hidden, out: DIMS.intermediate },
-    up_proj: { in: DIMS.hidden, out: DIMS.intermediate },
-    down_proj: { in: DIMS.intermediate, out: DIMS.hidden },
-  };
-  return table[name]?.[side] ?? null;
+/** The dimension an adapted linear's input or output size is, by the axes its model's spec gives it. */
+function dimensionOf(model: Model, module: string, side: "in" | "out"): Dimension | null {
+  const axis = model.specs.find((s) => s.name === `${module}.weight`)?.axes?.[side];
+  return axis !== undefined && Object.hasOwn(DIMS, axis) ? DIMS[axis as keyof typeof DIMS] : null;
 }
 
-const LORA_LAYER = /\.layers\.(\d+)\./;
-const layerOf = (key: string): number | null => {
-  const m = LORA_LAYER.exec(key);
-  return m ? Number(m[1]) : null;
-};
+/** The block index of an adapter key (base_model.model.<module>.lora_X.weight) in this model's naming. */
+const layerOf = (model: Model, key: string): number | null =>
+  layerOfName(model, key.startsWith(PEFT_PREFIX) ? key.slice(PEFT_PREFIX.length) : key);
+const PEFT_PREFIX = "base_model.model.";
 const normalKey = (key: string) => key.replace(/\.default\.weight$/, ".weight");
 const clip = (key: string) => (key.length > 200 ? `${key.slice(0, 199)}…` : key);
 
@@ -229,10 +219,10 @@ const clip = (key: string) => (key.length > 200 ? `${key.slice(0, 199)}…` : ke
  * Compares the weights file's header with the tensors the config implies for this model, before anything is
  * allocated (a config whose r does not belong to the weights cannot drive a huge allocation).
  */
-function checkAdapterFits(dir: string, config: LoraConfig, model: LlamaModel, file: SafetensorsFile): void {
+function checkAdapterFits(dir: string, config: LoraConfig, model: Model, file: SafetensorsFile): void {
   const expected: ExpectedTensor[] = [];
-  for (const lin of modelLinears(model)) {
-    if (!matchesTarget(config, lin.name)) continue;
+  for (const lin of model.linears) {
+    if (!matchesTarget(config, lin.name, layerOfName(model, lin.name))) continue;
     const { r } = moduleRankAndScale(config, lin.name);
     const base = `base_model.model.${lin.name}`;
     expected.push({ key: `${base}.lora_A.weight`, module: lin.name, which: "lora_A", shape: [r, lin.inFeatures] });
@@ -268,7 +258,7 @@ function checkAdapterFits(dir: string, config: LoraConfig, model: LlamaModel, fi
     if (fileR !== e.shape[rAt])
       rankProblems.push(`${e.module} (r ${e.shape[rAt]} in the config, ${fileR} in the weights)`);
     if (fileFeat !== e.shape[featAt]) {
-      const dim = dimensionOf(e.module, side);
+      const dim = dimensionOf(model, e.module, side);
       if (dim) note(dim, fileFeat, e.shape[featAt]);
       else problems.push(`${e.key} has shape [${shape.join(", ")}], expected [${e.shape.join(", ")}]`);
     }
@@ -276,16 +266,16 @@ function checkAdapterFits(dir: string, config: LoraConfig, model: LlamaModel, fi
 
   // A different layer count: the adapter has keys for layers this model lacks, or none for its last layers.
   const modelLayers = model.layers.length;
-  const fileLayerIds = [...inFile.keys()].map(layerOf).filter((l): l is number => l !== null);
+  const fileLayerIds = [...inFile.keys()].map((key) => layerOf(model, key)).filter((l): l is number => l !== null);
   const fileLayers = fileLayerIds.length > 0 ? Math.max(...fileLayerIds) + 1 : 0;
   if (fileLayers > modelLayers) {
     note(DIMS.layers, fileLayers, modelLayers);
-    unexpected = unexpected.filter((k) => (layerOf(k) ?? -1) < modelLayers);
+    unexpected = unexpected.filter((k) => (layerOf(model, k) ?? -1) < modelLayers);
   } else if (fileLayers > 0 && fileLayers < modelLayers && config.layersToTransform === null) {
-    const beyond = expected.filter((e) => (layerOf(e.key) ?? -1) >= fileLayers);
+    const beyond = expected.filter((e) => (layerOf(model, e.key) ?? -1) >= fileLayers);
     if (beyond.length > 0 && beyond.every((e) => !inFile.has(e.key))) {
       note(DIMS.layers, fileLayers, modelLayers);
-      missing = missing.filter((e) => (layerOf(e.key) ?? -1) < fileLayers);
+      missing = missing.filter((e) => (layerOf(model, e.key) ?? -1) < fileLayers);
     }
   }
 
@@ -330,7 +320,7 @@ function differentBase(dir: string, differs: Map<Dimension, Map<number, number>>
 }
 
 /** Copies the file's tensors into the attached LoRA pairs; lists every missing, unexpected or mis-shaped key. */
-function fillAdapter(model: LlamaModel, tensors: Map<string, StoredTensor>, weightsPath: string): void {
+function fillAdapter(model: Model, tensors: Map<string, StoredTensor>, weightsPath: string): void {
   const expected = loraTensors(model);
   const problems: string[] = [];
   const seen = new Set<string>();

@@ -1,11 +1,12 @@
 /**
- * Llama forward pass over a (B, T) batch, llm.c style: every layer op writes into the activation arena and saves
- * what backward needs. The loss is computed in row chunks so the full (N × V) logits never exist at once.
+ * The forward pass over a (B, T) batch, llm.c style: the family's embedding, its blocks (each writes into the
+ * activation arena and saves what backward needs), its final norm, then the head and the loss in row chunks so
+ * the full (N × V) logits never exist at once.
  */
 import type { Kernels } from "../kernels/types.ts";
-import { baseMatmulNT, type DropoutSource, linearForward, type Uniform } from "../nn/linear.ts";
-import type { Activations, LayerActivations } from "./activations.ts";
-import type { LlamaLayer, LlamaModel } from "./llama.ts";
+import { baseMatmulNT, type Uniform } from "../nn/linear.ts";
+import type { Activations } from "./activations.ts";
+import type { Model } from "./model.ts";
 
 /** One batch of token rows, as the data pipeline produces it (layout [B*T] row-major). */
 export interface ModelInput {
@@ -28,64 +29,22 @@ export interface ForwardOptions {
 }
 
 /** Runs the forward pass (and the loss gradient into acts.dlnf when gradScale > 0); returns Σ token losses. */
-export function forward(
-  k: Kernels,
-  model: LlamaModel,
-  acts: Activations,
-  input: ModelInput,
-  opt: ForwardOptions,
-): number {
+export function forward(k: Kernels, model: Model, acts: Activations, input: ModelInput, opt: ForwardOptions): number {
   const c = model.config;
+  const f = model.family;
   const N = input.B * input.T;
   if (N > acts.N) throw new Error(`batch of ${input.B}×${input.T} tokens exceeds the activation arena (${acts.N})`);
-  if (model.embed.dtype === "f32")
-    k.embeddingForward(acts.layers[0]!.resid, input.ids, model.embed.data as Float32Array, N, c.hiddenSize);
-  else k.embeddingForwardBf16(acts.layers[0]!.resid, input.ids, model.embed.data as Uint16Array, N, c.hiddenSize);
+  f.embedForward(k, model, acts.layers[0]!.resid, input.ids, input.pos, N);
   for (let l = 0; l < c.numLayers; l++) {
     const out = l + 1 < c.numLayers ? acts.layers[l + 1]!.resid : acts.final;
-    layerForward(k, model, model.layers[l]!, acts.layers[l]!, out, input, opt.uniform);
+    f.layerForward(k, model, model.layers[l], acts.layers[l]!, out, input, opt.uniform);
   }
-  k.rmsnormForward(acts.lnf, acts.rstdf, acts.final, model.norm.data, N, c.hiddenSize, c.rmsNormEps);
+  f.finalForward(k, model, acts.lnf, acts.final, acts.top, N);
   return lossForward(k, model, acts, input, opt);
 }
 
-/** One layer: a.resid → out, saving what backward needs into `a`. Also backward's recompute (checkpointing). */
-export function layerForward(
-  k: Kernels,
-  model: LlamaModel,
-  w: LlamaLayer,
-  a: LayerActivations,
-  out: Float32Array,
-  input: ModelInput,
-  dropout: DropoutSource,
-): void {
-  const c = model.config;
-  const N = input.B * input.T;
-  const C = c.hiddenSize;
-  k.rmsnormForward(a.ln1, a.rstd1, a.resid, w.inputNorm.data, N, C, c.rmsNormEps);
-  const lc = (name: string) => a.lora.get(name) ?? null;
-  linearForward(k, a.qPre ?? a.q, a.ln1, w.q, N, lc(w.q.name), dropout);
-  linearForward(k, a.kPre ?? a.k, a.ln1, w.k, N, lc(w.k.name), dropout);
-  linearForward(k, a.v, a.ln1, w.v, N, lc(w.v.name), dropout);
-  if (w.qNorm && w.kNorm && a.qPre && a.kPre && a.qRstd && a.kRstd) {
-    k.rmsnormForward(a.q, a.qRstd, a.qPre, w.qNorm.data, N * c.numHeads, c.headDim, c.rmsNormEps);
-    k.rmsnormForward(a.k, a.kRstd, a.kPre, w.kNorm.data, N * c.numKvHeads, c.headDim, c.rmsNormEps);
-  }
-  k.ropeForward(a.q, input.pos, model.rope.cos, model.rope.sin, N, c.numHeads, c.headDim);
-  k.ropeForward(a.k, input.pos, model.rope.cos, model.rope.sin, N, c.numKvHeads, c.headDim);
-  k.attentionForward(a.att, a.lse, a.q, a.k, a.v, input.seg, input.B, input.T, c.numHeads, c.numKvHeads, c.headDim);
-  linearForward(k, a.h, a.att, w.o, N, lc(w.o.name), dropout);
-  k.addInPlace(a.h, a.resid, N * C);
-  k.rmsnormForward(a.ln2, a.rstd2, a.h, w.postNorm.data, N, C, c.rmsNormEps);
-  linearForward(k, a.gate, a.ln2, w.gate, N, lc(w.gate.name), dropout);
-  linearForward(k, a.up, a.ln2, w.up, N, lc(w.up.name), dropout);
-  k.swigluForward(a.act, a.gate, a.up, N * c.intermediateSize);
-  linearForward(k, out, a.act, w.down, N, lc(w.down.name), dropout);
-  k.addInPlace(out, a.h, N * C);
-}
-
 /** Logits and cross-entropy chunk by chunk; with gradScale > 0 also dlnf = dlogits·head (and the head's gradient). */
-function lossForward(k: Kernels, model: LlamaModel, acts: Activations, input: ModelInput, opt: ForwardOptions): number {
+function lossForward(k: Kernels, model: Model, acts: Activations, input: ModelInput, opt: ForwardOptions): number {
   const c = model.config;
   const V = c.vocabSize;
   const C = c.hiddenSize;

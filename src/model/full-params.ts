@@ -1,32 +1,32 @@
 /**
  * Full-parameter training: gives every weight of the model a gradient buffer and lists them as trainable
- * parameters under their Hugging Face names. Needs f32 weights.
+ * parameters under their Hugging Face names. Needs f32 weights. Order (it fixes the gradient-norm sum and the
+ * checkpoint layout): the embedding, every block's norm weights, every linear (weight, then bias), the weights
+ * outside the blocks, the untied head.
  */
 import { LoratuneError } from "../errors.ts";
 import type { TrainableParam } from "../tensor/trainable.ts";
-import { type LlamaModel, modelLinears } from "./llama.ts";
+import { embeddingSpec, type F32Param, type Model } from "./model.ts";
 
-export function enableFullTraining(model: LlamaModel): TrainableParam[] {
+export function enableFullTraining(model: Model): TrainableParam[] {
   if (model.dtype !== "f32") {
     throw new LoratuneError("ERR_USAGE", "full fine-tuning needs f32 weights (use --dtype f32)");
   }
+  const f = model.family;
   const params: TrainableParam[] = [];
-  const c = model.config;
+  const dense = (p: F32Param) => {
+    p.grad = new Float32Array(p.data.length);
+    params.push({ name: p.name, shape: p.shape, data: p.data, grad: p.grad });
+  };
   model.dEmbed = new Float32Array(model.embed.data.length);
   params.push({
-    name: "model.embed_tokens.weight",
-    shape: [c.vocabSize, c.hiddenSize],
+    name: embeddingSpec(model.specs).name,
+    shape: model.embed.shape,
     data: model.embed.data as Float32Array,
     grad: model.dEmbed,
   });
-  for (const layer of model.layers) {
-    for (const vec of [layer.inputNorm, layer.qNorm, layer.kNorm, layer.postNorm]) {
-      if (!vec) continue;
-      vec.grad = new Float32Array(vec.data.length);
-      params.push({ name: vec.name, shape: [vec.data.length], data: vec.data, grad: vec.grad });
-    }
-  }
-  for (const lin of modelLinears(model)) {
+  for (const layer of model.layers) for (const p of f.blockParams(layer)) dense(p);
+  for (const lin of model.linears) {
     lin.dWeight = new Float32Array(lin.weight.data.length);
     params.push({
       name: `${lin.name}.weight`,
@@ -39,13 +39,12 @@ export function enableFullTraining(model: LlamaModel): TrainableParam[] {
       params.push({ name: `${lin.name}.bias`, shape: [lin.outFeatures], data: lin.bias, grad: lin.dBias });
     }
   }
-  model.norm.grad = new Float32Array(model.norm.data.length);
-  params.push({ name: "model.norm.weight", shape: [c.hiddenSize], data: model.norm.data, grad: model.norm.grad });
+  for (const p of f.topParams(model.top)) dense(p);
   if (model.lmHead !== model.embed) {
     model.dLmHead = new Float32Array(model.lmHead.data.length);
     params.push({
-      name: "lm_head.weight",
-      shape: [c.vocabSize, c.hiddenSize],
+      name: model.specs.find((s) => s.role === "head")?.name ?? model.family.headName,
+      shape: model.lmHead.shape,
       data: model.lmHead.data as Float32Array,
       grad: model.dLmHead,
     });

@@ -7,7 +7,7 @@ import { LoratuneError } from "../errors.ts";
 import type { Kernels } from "../kernels/types.ts";
 import { Rng } from "../tensor/rng.ts";
 import { createSession, feedTokens } from "./infer.ts";
-import type { LlamaModel } from "./llama.ts";
+import type { Model } from "./model.ts";
 import { GREEDY, type SamplingOptions, sampleToken } from "./sampling.ts";
 
 export interface GenerateOptions extends Partial<SamplingOptions> {
@@ -27,7 +27,7 @@ export interface GenerateResult {
   decodeSeconds: number;
 }
 
-export function generateTokens(k: Kernels, model: LlamaModel, prompt: number[], o: GenerateOptions): GenerateResult {
+export function generateTokens(k: Kernels, model: Model, prompt: number[], o: GenerateOptions): GenerateResult {
   if (prompt.length === 0) throw new Error("generate: the prompt is empty");
   const sampling: SamplingOptions = {
     temperature: o.temperature ?? GREEDY.temperature,
@@ -36,7 +36,7 @@ export function generateTokens(k: Kernels, model: LlamaModel, prompt: number[], 
     repetitionPenalty: o.repetitionPenalty ?? GREEDY.repetitionPenalty,
   };
   // Positions the rope tables cover: max_position_embeddings, or fewer when the model was loaded with fewer.
-  const context = model.rope.maxPositions;
+  const context = model.positions;
   if (prompt.length >= context) {
     const source =
       context < model.config.maxPositions

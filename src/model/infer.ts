@@ -5,12 +5,13 @@
  */
 
 import type { Kernels } from "../kernels/types.ts";
-import { baseMatmulNT, type LoraCache, linearForward } from "../nn/linear.ts";
+import { baseMatmulNT, type LoraCache } from "../nn/linear.ts";
 import { alignedFloat32 } from "../tensor/aligned.ts";
-import type { LlamaLayer, LlamaModel } from "./llama.ts";
+import type { Buffers } from "./arch/spec.ts";
+import type { Model } from "./model.ts";
 
 export interface InferenceSession {
-  model: LlamaModel;
+  model: Model;
   maxTokens: number;
   chunkTokens: number;
   /** Tokens already in the cache. */
@@ -18,31 +19,27 @@ export interface InferenceSession {
   kCache: Float32Array[]; // per layer [maxTokens, Hkv]
   vCache: Float32Array[]; // per layer [maxTokens, Hkv]
   buf: {
-    x: Float32Array; // [chunk, C]
-    ln: Float32Array; // [chunk, C]
-    rstd: Float32Array; // [chunk·max(heads,1)]
-    q: Float32Array; // [chunk, Hq]
-    k: Float32Array; // [chunk, Hkv]
-    v: Float32Array; // [chunk, Hkv]
-    att: Float32Array; // [chunk, Hq]
-    h: Float32Array; // [chunk, C]
-    gate: Float32Array; // [chunk, F]
-    up: Float32Array; // [chunk, F]
+    x: Float32Array; // [chunk, C] the residual stream
     pos: Int32Array; // [chunk]
     ids: Int32Array; // [chunk]
+    last: Float32Array; // [C] the final norm of the last row
+    top: Buffers; // what the final norm saves, for one row
     logits: Float32Array; // [V] of the last token
   };
+  /** The family's work buffers for one chunk. */
+  work: Buffers;
   lora: LoraCache;
 }
 
-export function createSession(model: LlamaModel, maxTokens: number, chunkTokens = 64): InferenceSession {
+const allocate = (sizes: Record<string, number>): Buffers =>
+  Object.fromEntries(Object.entries(sizes).map(([name, n]) => [name, new Float32Array(n)]));
+
+export function createSession(model: Model, maxTokens: number, chunkTokens = 64): InferenceSession {
   const c = model.config;
-  const hq = c.numHeads * c.headDim;
   const hkv = c.numKvHeads * c.headDim;
   const n = chunkTokens;
   let maxRank = 1;
-  for (const l of model.layers)
-    for (const lin of [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]) maxRank = Math.max(maxRank, lin.lora?.r ?? 1);
+  for (const lin of model.linears) maxRank = Math.max(maxRank, lin.lora?.r ?? 1);
   return {
     model,
     maxTokens,
@@ -52,19 +49,13 @@ export function createSession(model: LlamaModel, maxTokens: number, chunkTokens 
     vCache: model.layers.map(() => alignedFloat32(maxTokens * hkv)),
     buf: {
       x: new Float32Array(n * c.hiddenSize),
-      ln: new Float32Array(n * c.hiddenSize),
-      rstd: new Float32Array(n * c.numHeads),
-      q: new Float32Array(n * hq),
-      k: new Float32Array(n * hkv),
-      v: new Float32Array(n * hkv),
-      att: new Float32Array(n * hq),
-      h: new Float32Array(n * c.hiddenSize),
-      gate: new Float32Array(n * c.intermediateSize),
-      up: new Float32Array(n * c.intermediateSize),
       pos: new Int32Array(n),
       ids: new Int32Array(n),
+      last: new Float32Array(c.hiddenSize),
+      top: allocate(model.family.activations(c, 1).top),
       logits: new Float32Array(c.vocabSize),
     },
+    work: allocate(model.family.inferenceBuffers(c, n)),
     lora: { xa: new Float32Array(n * maxRank), dropScale: null, xDrop: null },
   };
 }
@@ -91,6 +82,7 @@ function runChunk(
   last: boolean,
 ): void {
   const { model, buf } = s;
+  const f = model.family;
   const c = model.config;
   const C = c.hiddenSize;
   const ids = buf.ids;
@@ -98,45 +90,29 @@ function runChunk(
     ids[i] = tokens[start + i]!;
     buf.pos[i] = s.length + i;
   }
-  if (model.embed.dtype === "f32") k.embeddingForward(buf.x, ids, model.embed.data as Float32Array, n, C);
-  else k.embeddingForwardBf16(buf.x, ids, model.embed.data as Uint16Array, n, C);
-  for (let l = 0; l < model.layers.length; l++) layerStep(k, s, model.layers[l]!, l, n);
+  const pos = buf.pos.subarray(0, n);
+  f.embedForward(k, model, buf.x, ids, pos, n);
+  const step = {
+    x: buf.x,
+    n,
+    past: s.length,
+    pos,
+    kCache: s.kCache[0]!,
+    vCache: s.vCache[0]!,
+    work: s.work,
+    lora: s.lora,
+  };
+  for (let l = 0; l < model.layers.length; l++) {
+    step.kCache = s.kCache[l]!;
+    step.vCache = s.vCache[l]!;
+    f.inferenceStep(k, model, model.layers[l], step);
+  }
   if (!last) {
     s.length += n;
     return;
   }
   const lastRow = buf.x.subarray((n - 1) * C, n * C);
-  k.rmsnormForward(buf.ln, buf.rstd, lastRow, model.norm.data, 1, C, c.rmsNormEps);
-  baseMatmulNT(k, buf.logits, buf.ln, model.lmHead, 1, c.vocabSize, C, false);
+  f.finalForward(k, model, buf.last, lastRow, buf.top, 1);
+  baseMatmulNT(k, buf.logits, buf.last, model.lmHead, 1, c.vocabSize, C, false);
   s.length += n;
-}
-
-function layerStep(k: Kernels, s: InferenceSession, w: LlamaLayer, l: number, n: number): void {
-  const { model, buf } = s;
-  const c = model.config;
-  const C = c.hiddenSize;
-  const hkv = c.numKvHeads * c.headDim;
-  const pos = buf.pos.subarray(0, n);
-  const lora = s.lora;
-  k.rmsnormForward(buf.ln, buf.rstd, buf.x, w.inputNorm.data, n, C, c.rmsNormEps);
-  linearForward(k, buf.q, buf.ln, w.q, n, lora, null);
-  linearForward(k, buf.k, buf.ln, w.k, n, lora, null);
-  linearForward(k, buf.v, buf.ln, w.v, n, lora, null);
-  if (w.qNorm && w.kNorm) {
-    k.rmsnormForward(buf.q, buf.rstd, buf.q, w.qNorm.data, n * c.numHeads, c.headDim, c.rmsNormEps);
-    k.rmsnormForward(buf.k, buf.rstd, buf.k, w.kNorm.data, n * c.numKvHeads, c.headDim, c.rmsNormEps);
-  }
-  k.ropeForward(buf.q, pos, model.rope.cos, model.rope.sin, n, c.numHeads, c.headDim);
-  k.ropeForward(buf.k, pos, model.rope.cos, model.rope.sin, n, c.numKvHeads, c.headDim);
-  s.kCache[l]!.set(buf.k.subarray(0, n * hkv), s.length * hkv);
-  s.vCache[l]!.set(buf.v.subarray(0, n * hkv), s.length * hkv);
-  k.attentionKV(buf.att, buf.q, s.kCache[l]!, s.vCache[l]!, n, s.length, c.numHeads, c.numKvHeads, c.headDim);
-  linearForward(k, buf.h, buf.att, w.o, n, lora, null);
-  k.addInPlace(buf.h, buf.x, n * C);
-  k.rmsnormForward(buf.ln, buf.rstd, buf.h, w.postNorm.data, n, C, c.rmsNormEps);
-  linearForward(k, buf.gate, buf.ln, w.gate, n, lora, null);
-  linearForward(k, buf.up, buf.ln, w.up, n, lora, null);
-  k.swigluForward(buf.gate, buf.gate, buf.up, n * c.intermediateSize);
-  linearForward(k, buf.x, buf.gate, w.down, n, lora, null);
-  k.addInPlace(buf.x, buf.h, n * C);
 }

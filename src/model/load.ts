@@ -1,16 +1,19 @@
 /**
- * Loading a Hugging Face model directory (config.json + safetensors weights, single or sharded) into a
- * LlamaModel with weights kept in f32 or bf16. `demo` names the bundled demo model.
+ * Loading a Hugging Face model directory (config.json + safetensors weights, single or sharded) into a Model
+ * of its family, with weights kept in f32 or bf16. `demo` names the bundled demo model. config.json and each
+ * weight file's header are read once per load.
  */
 import { existsSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { LoratuneError } from "../errors.ts";
-import { loadModelWeights, openModelWeights } from "../io/model-weights.ts";
+import { loadModelWeights, type ModelWeightsIndex, openModelWeights } from "../io/model-weights.ts";
 import type { FileDType } from "../io/safetensors.ts";
 import { getKernels } from "../kernels/index.ts";
 import type { StorageDType, StoredTensor } from "../tensor/stored-tensor.ts";
+import { familyOf } from "./arch/registry.ts";
+import { assembleModel } from "./assemble.ts";
 import { type ModelConfig, readModelConfig } from "./config.ts";
-import { assembleModel, type LlamaModel } from "./llama.ts";
+import { embeddingSpec, type Model } from "./model.ts";
 
 export interface LoadModelOptions {
   /** How base weights are kept in memory (default f32). Norms and biases are always f32. */
@@ -20,6 +23,8 @@ export interface LoadModelOptions {
    * context does not allocate gigabytes of tables; training passes its sequence length).
    */
   ropePositions?: number;
+  /** The directory's config.json as already read (readModelConfig), so that it is not read again. */
+  config?: ModelConfig;
 }
 
 /** The bundled demo model's directory. */
@@ -30,7 +35,7 @@ export function resolveModelDir(nameOrPath: string): string {
   return nameOrPath === "demo" ? DEMO_MODEL_DIR : nameOrPath;
 }
 
-export function loadModel(nameOrPath: string, options: LoadModelOptions = {}): LlamaModel {
+export function loadModel(nameOrPath: string, options: LoadModelOptions = {}): Model {
   const dir = resolveModelDir(nameOrPath);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new LoratuneError("ERR_IO", `${dir}: model directory not found`);
@@ -39,35 +44,42 @@ export function loadModel(nameOrPath: string, options: LoadModelOptions = {}): L
   // start on cache lines (src/tensor/aligned.ts).
   getKernels();
   const dtype = options.dtype ?? "f32";
-  const config = readModelConfig(dir);
-  const sourceDtype = checkpointDtype(dir, config);
-  const tensors = tieEmbeddingAlias(config, loadModelWeights(dir, dtype));
+  const config = options.config ?? readModelConfig(dir);
+  const index = openModelWeights(dir);
+  const sourceDtype = checkpointDtype(config, index);
+  const tensors = tieEmbeddingAlias(config, loadModelWeights(index, dtype));
   const positions = Math.min(config.maxPositions, options.ropePositions ?? 32768);
   return assembleModel(config, tensors, dtype, dir, positions, sourceDtype);
 }
 
-const EMBED = "model.embed_tokens.weight";
-const HEAD = "lm_head.weight";
+/** The embedding's name and the name a tied checkpoint may store it under instead. */
+function embeddingNames(config: ModelConfig): { embed: string; head: string } {
+  const family = familyOf(config);
+  return { embed: embeddingSpec(family.params(config)).name, head: family.headName };
+}
 
 /**
- * A tied model stores its one embedding table under one name. transformers writes model.embed_tokens.weight,
- * but some exporters keep only lm_head.weight (safetensors' removal of shared tensors may keep either name, and
- * may note the other in __metadata__). With tie_word_embeddings and no embed_tokens, lm_head.weight is used as
- * the embedding (and so as the head). An untied model still needs both (assembleModel lists what is missing).
+ * A tied model stores its one embedding table under one name. transformers writes the embedding's name (Llama:
+ * model.embed_tokens.weight), but some exporters keep only the head's (lm_head.weight): safetensors' removal of
+ * shared tensors may keep either name, and may note the other in __metadata__. With tie_word_embeddings and no
+ * embedding, the head's tensor is used as the embedding (and so as the head). An untied model still needs both
+ * (assembleModel lists what is missing).
  */
 export function tieEmbeddingAlias(config: ModelConfig, tensors: Map<string, StoredTensor>): Map<string, StoredTensor> {
-  if (!config.tieWordEmbeddings || tensors.has(EMBED)) return tensors;
-  const head = tensors.get(HEAD);
-  if (head !== undefined) {
-    tensors.set(EMBED, head);
-    tensors.delete(HEAD);
+  const { embed, head } = embeddingNames(config);
+  if (!config.tieWordEmbeddings || tensors.has(embed)) return tensors;
+  const stored = tensors.get(head);
+  if (stored !== undefined) {
+    tensors.set(embed, stored);
+    tensors.delete(head);
   }
   return tensors;
 }
 
-/** The on-disk dtype of the embedding table (the checkpoint's dtype); for a tied model it may be lm_head's. */
-function checkpointDtype(dir: string, config: ModelConfig): FileDType {
-  const stored = openModelWeights(dir).tensors;
-  const info = (stored.get(EMBED) ?? (config.tieWordEmbeddings ? stored.get(HEAD) : undefined))?.info;
+/** The on-disk dtype of the embedding table (the checkpoint's dtype); for a tied model it may be the head's. */
+function checkpointDtype(config: ModelConfig, index: ModelWeightsIndex): FileDType {
+  const { embed, head } = embeddingNames(config);
+  const stored = index.tensors;
+  const info = (stored.get(embed) ?? (config.tieWordEmbeddings ? stored.get(head) : undefined))?.info;
   return info && (info.dtype === "BF16" || info.dtype === "F16") ? info.dtype : "F32";
 }

@@ -7,7 +7,7 @@ import type { Uniform } from "../nn/linear.ts";
 import type { Activations } from "./activations.ts";
 import { backward } from "./backward.ts";
 import { forward, type ModelInput } from "./forward.ts";
-import type { LlamaModel } from "./llama.ts";
+import type { Model } from "./model.ts";
 
 export function countLabelTokens(targets: Int32Array): number {
   let n = 0;
@@ -18,7 +18,7 @@ export function countLabelTokens(targets: Int32Array): number {
 /** Σ token losses of the batch without gradients. */
 export function evalLossSum(
   k: Kernels,
-  model: LlamaModel,
+  model: Model,
   acts: Activations,
   input: ModelInput,
   logitsOut?: Float32Array,
@@ -33,7 +33,7 @@ export function evalLossSum(
  */
 export function lossAndGrad(
   k: Kernels,
-  model: LlamaModel,
+  model: Model,
   acts: Activations,
   input: ModelInput,
   gradScale: number,

@@ -8,7 +8,8 @@ import { bf16ToF32 } from "../io/dtype.ts";
 import type { FileDType, TensorToWrite } from "../io/safetensors.ts";
 import { writeSafetensors } from "../io/safetensors-write.ts";
 import type { StoredTensor } from "../tensor/stored-tensor.ts";
-import type { LlamaModel } from "./llama.ts";
+import { transpose2d } from "./assemble.ts";
+import type { Model } from "./model.ts";
 
 /** Files besides the weights that make a model directory usable (copied when present). */
 export const MODEL_SIDE_FILES = [
@@ -25,24 +26,16 @@ export const MODEL_SIDE_FILES = [
   "chat_template.json",
 ];
 
-/** Every weight of the model under its Hugging Face name (the tied head is not stored, as transformers does). */
-export function modelStateDict(model: LlamaModel): Map<string, StoredTensor> {
-  const c = model.config;
+/**
+ * Every weight of the model under its Hugging Face name, in the file's layout (transposed specs transposed back;
+ * the tied head is not stored, as transformers does).
+ */
+export function modelStateDict(model: Model): Map<string, StoredTensor> {
   const out = new Map<string, StoredTensor>();
-  const vec = (name: string, data: Float32Array) => out.set(name, { dtype: "f32", shape: [data.length], data });
-  out.set("model.embed_tokens.weight", model.embed);
-  model.layers.forEach((l, i) => {
-    vec(`model.layers.${i}.input_layernorm.weight`, l.inputNorm.data);
-    vec(`model.layers.${i}.post_attention_layernorm.weight`, l.postNorm.data);
-    if (l.qNorm) vec(l.qNorm.name, l.qNorm.data);
-    if (l.kNorm) vec(l.kNorm.name, l.kNorm.data);
-    for (const lin of [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]) {
-      out.set(`${lin.name}.weight`, lin.weight);
-      if (lin.bias) vec(`${lin.name}.bias`, lin.bias);
-    }
-  });
-  vec("model.norm.weight", model.norm.data);
-  if (!c.tieWordEmbeddings) out.set("lm_head.weight", model.lmHead);
+  for (const spec of model.specs) {
+    const t = model.tensors.get(spec.name)!;
+    out.set(spec.name, spec.transposed ? transpose2d(t) : t);
+  }
   return out;
 }
 
@@ -55,7 +48,7 @@ function toWrite(t: StoredTensor, dtype: FileDType): TensorToWrite {
 }
 
 /** Writes the model's files (weights in `dtype`, side files copied from `sourceDir`) into an existing `dir`. */
-export function writeModelFiles(dir: string, model: LlamaModel, sourceDir: string, dtype: FileDType): void {
+export function writeModelFiles(dir: string, model: Model, sourceDir: string, dtype: FileDType): void {
   const tensors = new Map<string, TensorToWrite>();
   for (const [name, t] of modelStateDict(model)) tensors.set(name, toWrite(t, dtype));
   writeSafetensors(join(dir, "model.safetensors"), tensors, { format: "pt" });

@@ -4,13 +4,13 @@
  * allowance for Node, V8, tsx and the native addon.
  */
 import { activationBytes } from "../model/activations.ts";
-import { countBaseParameters, type LlamaModel } from "../model/llama.ts";
+import { countBaseParameters, type Model } from "../model/model.ts";
 
 /** Node, V8, tsx and the addon before any model is loaded (measured: 85-90 MiB). */
 export const RUNTIME_BASE_BYTES = 90 * 2 ** 20;
 
 export function estimateTrainingPeakBytes(
-  model: LlamaModel,
+  model: Model,
   trainableValues: number,
   B: number,
   T: number,

@@ -28,7 +28,7 @@ import { detectShape, type RowShape } from "../data/shapes.ts";
 import { type ErrorCode, LoratuneError } from "../errors.ts";
 import { type LoraConfig, matchesTarget } from "../lora/config.ts";
 import type { ModelConfig } from "../model/config.ts";
-import { modelTensorShapes } from "../model/init.ts";
+import { blockLinearModules, defaultTargetModules } from "../model/specs.ts";
 import type { SpecialToken } from "../tokenizer/tokenizer.ts";
 import { closestMatch } from "../util/closest.ts";
 
@@ -138,26 +138,26 @@ export function checkChatTemplate(
   return [issue("error", "no_chat_template", "ERR_TOKENIZER", message)];
 }
 
-/** Linear module names of a Llama-family model (HF names without ".weight"), in layer order. */
+/** Linear module names of the model's blocks (HF names without ".weight"), in block order. */
 export function linearModuleNames(model: ModelConfig): string[] {
-  return modelTensorShapes(model)
-    .filter(([name, shape, kind]) => kind === "weight" && shape.length === 2 && name.startsWith("model.layers."))
-    .map(([name]) => name.slice(0, -".weight".length));
+  return blockLinearModules(model).map((m) => m.name);
 }
 
 export function checkTargets(lora: LoraConfig, model: ModelConfig): PreflightIssue[] {
-  const names = linearModuleNames(model);
+  const modules = blockLinearModules(model);
+  const names = modules.map((m) => m.name);
   const short = [...new Set(names.map((n) => n.split(".").at(-1)!))];
   const out: PreflightIssue[] = [];
   const listed = `this model's linear layers are ${short.join(", ")}`;
-  if (!names.some((n) => matchesTarget(lora, n))) {
+  const fix = defaultTargetModules(model).join(",");
+  if (!modules.some((m) => matchesTarget(lora, m.name, m.layer))) {
     out.push(
       issue(
         "error",
         "targets_match_nothing",
         "ERR_ADAPTER_CONFIG",
         `LoRA target_modules ${JSON.stringify(lora.targetModules)}${lora.layersToTransform ? ` (layers ${lora.layersToTransform.join(",")})` : ""} ` +
-          `match no linear layer, so there would be nothing to train; ${listed}. Fix: --targets q_proj,v_proj ` +
+          `match no linear layer, so there would be nothing to train; ${listed}. Fix: --targets ${fix} ` +
           "(or all-linear).",
       ),
     );

@@ -10,8 +10,8 @@ import type { Example } from "../data/encode.ts";
 import { LoratuneError } from "../errors.ts";
 import type { Kernels } from "../kernels/types.ts";
 import { type Activations, allocateActivations } from "../model/activations.ts";
-import type { LlamaModel } from "../model/llama.ts";
 import { evalLossSum, lossAndGrad } from "../model/loss.ts";
+import type { Model } from "../model/model.ts";
 import { Rng } from "../tensor/rng.ts";
 import type { TrainableParam } from "../tensor/trainable.ts";
 import { AdamW, gradNorm } from "./adamw.ts";
@@ -63,7 +63,7 @@ export type TrainEvent =
 
 export interface TrainerInputs {
   kernels: Kernels;
-  model: LlamaModel;
+  model: Model;
   params: TrainableParam[];
   train: Example[];
   val: Example[] | null;
@@ -238,7 +238,7 @@ function resume(from: string, params: TrainableParam[], opt: AdamW, fingerprint:
 /** Mean loss over all label tokens of the batches (no gradients). */
 export function evaluateBatches(
   k: Kernels,
-  model: LlamaModel,
+  model: Model,
   acts: Activations,
   batches: Batch[],
 ): { loss: number; tokens: number } {

@@ -17,7 +17,8 @@ import { writeSafetensors } from "../../src/io/safetensors-write.ts";
 import { attachLora } from "../../src/lora/adapter.ts";
 import { defaultLoraConfig, type LoraConfig } from "../../src/lora/config.ts";
 import { saveAdapter } from "../../src/lora/peft-files.ts";
-import { assembleModel, type LlamaModel } from "../../src/model/llama.ts";
+import { assembleModel } from "../../src/model/assemble.ts";
+import type { Model } from "../../src/model/model.ts";
 import { Rng } from "../../src/tensor/rng.ts";
 import type { StoredTensor } from "../../src/tensor/stored-tensor.ts";
 import { randomTensors, tinyConfig } from "../helpers/random-model.ts";
@@ -119,7 +120,7 @@ export function tinyModelTensors(): Map<string, StoredTensor> {
 }
 
 /** A fresh tiny model (no LoRA attached). */
-export function tinyModel(): LlamaModel {
+export function tinyModel(): Model {
   return assembleModel(tinyConfig(TINY_CONFIG_JSON), tinyModelTensors(), "f32", "fuzz-model");
 }
 
@@ -158,7 +159,7 @@ function adapterSeed(name: string, overrides: Partial<LoraConfig>): Seed {
   const rng = new Rng(11);
   attachLora(model, config, () => rng.next());
   // B is zero at init; give it values so a load that drops data is visible.
-  for (const lin of model.layers.flatMap((l) => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down])) {
+  for (const lin of model.linears) {
     if (lin.lora) lin.lora.B.set(ramp(lin.lora.B.length));
   }
   return { name, files: captureDir((dir) => saveAdapter(dir, model, config, "fuzz-model")) };

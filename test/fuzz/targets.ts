@@ -10,8 +10,9 @@ import { loadModelWeights } from "../../src/io/model-weights.ts";
 import { READABLE_DTYPES, readSafetensors, readSafetensorsHeader, readTensors } from "../../src/io/safetensors.ts";
 import { detachLora, loraTensors } from "../../src/lora/adapter.ts";
 import { loadAdapter } from "../../src/lora/peft-files.ts";
+import { assembleModel } from "../../src/model/assemble.ts";
 import { readModelConfig } from "../../src/model/config.ts";
-import { assembleModel, type LlamaModel } from "../../src/model/llama.ts";
+import type { Model } from "../../src/model/model.ts";
 import { loadTokenizer, type Tokenizer } from "../../src/tokenizer/tokenizer.ts";
 import { chatmlTokenizer } from "../unit/tokenizer-helpers.ts";
 import {
@@ -88,7 +89,7 @@ function runModel(dir: string): void {
   check(model.embed.data.length === config.vocabSize * config.hiddenSize, "embedding size differs from the config");
 }
 
-let adapterModel: LlamaModel | null = null;
+let adapterModel: Model | null = null;
 
 function runAdapter(dir: string): void {
   adapterModel ??= tinyModel();

@@ -1,10 +1,12 @@
 /** Random-init tiny Llama-family models built in memory, and random batches, for tests. */
 
 import { randomBatch } from "../../src/bench/train-workload.ts";
+import type { LlamaLayer, LlamaTop } from "../../src/model/arch/llama-style.ts";
+import { assembleModel } from "../../src/model/assemble.ts";
 import { type ModelConfig, parseModelConfig } from "../../src/model/config.ts";
 import type { ModelInput } from "../../src/model/forward.ts";
 import { initModelTensors } from "../../src/model/init.ts";
-import { assembleModel, type LlamaModel } from "../../src/model/llama.ts";
+import type { Model } from "../../src/model/model.ts";
 import type { StoredTensor } from "../../src/tensor/stored-tensor.ts";
 
 /** config.json of the tiny test model (tied embeddings unless overridden). */
@@ -33,9 +35,12 @@ export function randomTensors(c: ModelConfig, seed: number, std = 0.2): Map<stri
   return initModelTensors(c, { seed, std, normJitter: 0.1, biasStd: std });
 }
 
+/** A model of the Llama-style families (its blocks typed). */
+export type LlamaModel = Model<LlamaLayer, LlamaTop>;
+
 export function randomModel(overrides: Record<string, unknown> = {}, seed = 1): LlamaModel {
   const config = tinyConfig(overrides);
-  return assembleModel(config, randomTensors(config, seed), "f32", "random-model");
+  return assembleModel(config, randomTensors(config, seed), "f32", "random-model") as LlamaModel;
 }
 
 /** A batch of random ids with next-token targets; with maskEvery > 0 also every maskEvery-th position masked. */

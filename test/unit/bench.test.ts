@@ -149,7 +149,7 @@ test("the random model directory for PyTorch loads back with the shape's config"
     const model = loadModel(join(dir, "tiny"));
     assert.deepEqual(model.config, shapeConfig("tiny"));
     assert.equal(model.lmHead, model.embed);
-    const w = model.layers[0]!.q.weight.data as Float32Array;
+    const w = model.linears[0]!.weight.data as Float32Array; // layer 0 q_proj
     let sq = 0;
     for (const x of w) sq += x * x;
     const std = Math.sqrt(sq / w.length);

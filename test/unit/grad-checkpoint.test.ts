@@ -13,14 +13,14 @@ import { defaultLoraConfig } from "../../src/lora/config.ts";
 import { allocateActivations } from "../../src/model/activations.ts";
 import type { ModelInput } from "../../src/model/forward.ts";
 import { enableFullTraining } from "../../src/model/full-params.ts";
-import type { LlamaModel } from "../../src/model/llama.ts";
 import { countLabelTokens, lossAndGrad } from "../../src/model/loss.ts";
+import type { Model } from "../../src/model/model.ts";
 import { Rng } from "../../src/tensor/rng.ts";
 import { type TrainableParam, zeroGrads } from "../../src/tensor/trainable.ts";
 import { randomInput, randomModel } from "../helpers/random-model.ts";
 
 /** Loss and a copy of every gradient after one lossAndGrad; dropout draws from a fresh seeded source. */
-function run(k: Kernels, model: LlamaModel, params: TrainableParam[], input: ModelInput, checkpoint: boolean) {
+function run(k: Kernels, model: Model, params: TrainableParam[], input: ModelInput, checkpoint: boolean) {
   const acts = allocateActivations(model, input.B, input.T, { checkpoint });
   assert.equal(acts.checkpoint, checkpoint);
   zeroGrads(params);
@@ -29,7 +29,7 @@ function run(k: Kernels, model: LlamaModel, params: TrainableParam[], input: Mod
   return { loss, grads: params.map((p) => p.grad.slice()), bytes: acts.bytes };
 }
 
-function assertSameRun(label: string, k: Kernels, model: LlamaModel, params: TrainableParam[], input: ModelInput) {
+function assertSameRun(label: string, k: Kernels, model: Model, params: TrainableParam[], input: ModelInput) {
   const plain = run(k, model, params, input, false);
   const ckpt = run(k, model, params, input, true);
   assert.ok(ckpt.bytes < plain.bytes, `${label}: checkpointing uses less memory (${ckpt.bytes} < ${plain.bytes})`);

@@ -87,7 +87,7 @@ test("sampling with a seed is reproducible and respects top-k = 1", () => {
 
 test("generation stops when the context is full, and a prompt that fills it is a usage error", () => {
   const model = randomModel({}, 31);
-  const context = model.rope.maxPositions;
+  const context = model.positions;
   const prompt = Array.from({ length: context - 3 }, (_, i) => 4 + (i % 20));
   const res = generateTokens(k, model, prompt, { maxTokens: 10, stopIds: [] });
   assert.equal(res.stoppedBy, "context");

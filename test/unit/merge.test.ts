@@ -7,7 +7,6 @@ import { defaultLoraConfig } from "../../src/lora/config.ts";
 import { mergeLora } from "../../src/lora/merge.ts";
 import { allocateActivations } from "../../src/model/activations.ts";
 import { generateTokens } from "../../src/model/generate.ts";
-import { modelLinears } from "../../src/model/llama.ts";
 import { evalLossSum } from "../../src/model/loss.ts";
 import { Rng } from "../../src/tensor/rng.ts";
 import { randomInput, randomModel } from "../helpers/random-model.ts";
@@ -26,7 +25,7 @@ test("merged model loss equals adapter loss; greedy tokens are identical", () =>
   const adapterLoss = evalLossSum(k, model, acts, input);
   const adapterTokens = generateTokens(k, model, [1, 2, 3], { maxTokens: 10, stopIds: [] }).ids;
   assert.equal(mergeLora(k, model), 14);
-  assert.ok(modelLinears(model).every((l) => l.lora === null));
+  assert.ok(model.linears.every((l) => l.lora === null));
   const mergedLoss = evalLossSum(k, model, acts, input);
   assert.ok(Math.abs(mergedLoss - adapterLoss) <= 1e-5 * Math.abs(adapterLoss), `${mergedLoss} vs ${adapterLoss}`);
   assert.deepEqual(generateTokens(k, model, [1, 2, 3], { maxTokens: 10, stopIds: [] }).ids, adapterTokens);
@@ -34,7 +33,7 @@ test("merged model loss equals adapter loss; greedy tokens are identical", () =>
 
 test("unmerge restores the base weights within f32 rounding", () => {
   const model = randomModel({}, 32);
-  const before = modelLinears(model).map((l) => Float32Array.from(l.weight.data as Float32Array));
+  const before = model.linears.map((l) => Float32Array.from(l.weight.data as Float32Array));
   const rng = new Rng(4);
   attachLora(
     model,
@@ -42,13 +41,13 @@ test("unmerge restores the base weights within f32 rounding", () => {
     () => rng.next(),
     false,
   );
-  const saved = modelLinears(model).map((l) => l.lora);
+  const saved = model.linears.map((l) => l.lora);
   mergeLora(k, model, 1);
-  modelLinears(model).forEach((l, i) => {
+  model.linears.forEach((l, i) => {
     l.lora = saved[i]!;
   });
   mergeLora(k, model, -1);
-  modelLinears(model).forEach((l, i) => {
+  model.linears.forEach((l, i) => {
     const w = l.weight.data as Float32Array;
     const ref = before[i]!;
     for (let j = 0; j < w.length; j++)
@@ -60,12 +59,12 @@ test("merge refuses non-finite results and leaves the weights untouched", () => 
   const model = randomModel({}, 33);
   const rng = new Rng(5);
   attachLora(model, defaultLoraConfig({ initLoraWeights: false }), () => rng.next(), false);
-  const lin = modelLinears(model).find((l) => l.lora)!;
+  const lin = model.linears.find((l) => l.lora)!;
   lin.lora!.B[0] = Number.POSITIVE_INFINITY;
-  const w0 = Float32Array.from(modelLinears(model)[0]!.weight.data as Float32Array);
+  const w0 = Float32Array.from(model.linears[0]!.weight.data as Float32Array);
   assert.throws(
     () => mergeLora(k, model),
     (e: Error & { code?: string }) => e.code === "ERR_NONFINITE" && e.message.includes(lin.name),
   );
-  assert.deepEqual(modelLinears(model)[0]!.weight.data, w0);
+  assert.deepEqual(model.linears[0]!.weight.data, w0);
 });

@@ -11,19 +11,19 @@ import { defaultLoraConfig } from "../../src/lora/config.ts";
 import { allocateActivations } from "../../src/model/activations.ts";
 import type { ModelInput } from "../../src/model/forward.ts";
 import { enableFullTraining } from "../../src/model/full-params.ts";
-import type { LlamaModel } from "../../src/model/llama.ts";
 import { countLabelTokens, evalLossSum, lossAndGrad } from "../../src/model/loss.ts";
+import type { Model } from "../../src/model/model.ts";
 import { Rng } from "../../src/tensor/rng.ts";
 import { type TrainableParam, zeroGrads } from "../../src/tensor/trainable.ts";
 import { randomInput, randomModel } from "../helpers/random-model.ts";
 
-function meanLoss(model: LlamaModel, input: ModelInput): number {
+function meanLoss(model: Model, input: ModelInput): number {
   const acts = allocateActivations(model, input.B, input.T, { withGrad: false });
   return evalLossSum(k, model, acts, input) / countLabelTokens(input.targets);
 }
 
 /** Compares ∇L·d with (L(θ+εd) − L(θ−εd)) / 2ε for a few random unit directions d over all params. */
-function checkDirectional(model: LlamaModel, params: TrainableParam[], input: ModelInput, seed: number): void {
+function checkDirectional(model: Model, params: TrainableParam[], input: ModelInput, seed: number): void {
   const acts = allocateActivations(model, input.B, input.T, { withGrad: true });
   zeroGrads(params);
   lossAndGrad(k, model, acts, input, 1 / countLabelTokens(input.targets), null);

@@ -14,7 +14,7 @@ import { writeSafetensors } from "../../src/io/safetensors-write.ts";
 import { attachLora, detachLora, loraTensors } from "../../src/lora/adapter.ts";
 import { defaultLoraConfig, type LoraConfig } from "../../src/lora/config.ts";
 import { loadAdapter, saveAdapter } from "../../src/lora/peft-files.ts";
-import type { LlamaModel } from "../../src/model/llama.ts";
+import type { Model } from "../../src/model/model.ts";
 import { randomModel } from "../helpers/random-model.ts";
 
 const work = mkdtempSync(join(tmpdir(), "lt-peft-mismatch-"));
@@ -32,7 +32,7 @@ function adapterFor(overrides: Record<string, unknown>, lora: Partial<LoraConfig
 }
 
 /** The error loading `dir` onto `model` throws (asserting that it throws a LoratuneError), and that model has no LoRA left. */
-function loadError(dir: string, model: LlamaModel): string {
+function loadError(dir: string, model: Model): string {
   let caught: unknown = null;
   try {
     loadAdapter(dir, model);

@@ -3,7 +3,11 @@
  * angle(p, i) = p · inv_freq[i], inv_freq[i] = 1 / theta^(2i/headDim), with Llama-3 or linear frequency scaling.
  * Values are rounded through f32 at the same points as the PyTorch reference.
  */
-import type { RopeScaling } from "./config.ts";
+
+/** Frequency scaling of RoPE from config.json's rope_scaling (or rope_parameters). */
+export type RopeScaling =
+  | { type: "linear"; factor: number }
+  | { type: "llama3"; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number };
 
 export interface RopeTables {
   cos: Float32Array; // [maxPositions, headDim/2]

@@ -1,0 +1,252 @@
+/**
+ * The Llama-style block, forward and backward (llm.c style: every op writes into the activation arena and saves
+ * what backward needs), its inference step with a KV cache, and the embedding and final RMSNorm around the blocks.
+ * N = B·T rows; C hidden; Hq = heads·hd; Hkv = kvHeads·hd; F = intermediate size.
+ */
+import type { Kernels } from "../../kernels/types.ts";
+import { embeddingBackward, embeddingForward } from "../../nn/embedding.ts";
+import { type DropoutSource, linearBackward, linearForward } from "../../nn/linear.ts";
+import type { Activations, LayerActivations } from "../activations.ts";
+import type { ModelInput } from "../forward.ts";
+import type { Model } from "../model.ts";
+import type { LlamaLayer, LlamaTop } from "./llama-style.ts";
+import type { Buffers, InferenceStep } from "./spec.ts";
+
+type LlamaModel = Model<LlamaLayer, LlamaTop>;
+
+/** What the block's forward saves (sizes in llama-style.ts activations()); the q/k-norm buffers only with qk norms. */
+interface Saved {
+  ln1: Float32Array; // [N, C]
+  rstd1: Float32Array; // [N]
+  qPre?: Float32Array; // [N, Hq] q before q_norm (qwen3)
+  kPre?: Float32Array; // [N, Hkv]
+  qRstd?: Float32Array; // [N·heads]
+  kRstd?: Float32Array; // [N·kvHeads]
+  q: Float32Array; // [N, Hq] after RoPE
+  k: Float32Array; // [N, Hkv] after RoPE
+  v: Float32Array; // [N, Hkv]
+  att: Float32Array; // [N, Hq]
+  lse: Float32Array; // [B, heads, T]
+  h: Float32Array; // [N, C] residual after attention
+  ln2: Float32Array; // [N, C]
+  rstd2: Float32Array; // [N]
+  gate: Float32Array; // [N, F]
+  up: Float32Array; // [N, F]
+  act: Float32Array; // [N, F]
+}
+
+/** Backward scratch shared by the blocks. */
+interface Scratch {
+  dln: Float32Array; // [N, C]
+  dq: Float32Array; // [N, Hq]
+  dk: Float32Array; // [N, Hkv]
+  dv: Float32Array; // [N, Hkv]
+  dqPre?: Float32Array; // [N, Hq]
+  dkPre?: Float32Array; // [N, Hkv]
+  datt: Float32Array; // [N, Hq]
+  dact: Float32Array; // [N, F]
+  dgate: Float32Array; // [N, F]
+  dup: Float32Array; // [N, F]
+}
+
+export function llamaEmbedForward(
+  k: Kernels,
+  model: LlamaModel,
+  x: Float32Array,
+  ids: Int32Array,
+  _pos: Int32Array,
+  N: number,
+): void {
+  embeddingForward(k, x, ids, model.embed, N, model.config.hiddenSize);
+}
+
+export function llamaEmbedBackward(
+  k: Kernels,
+  model: LlamaModel,
+  dx: Float32Array,
+  ids: Int32Array,
+  _pos: Int32Array,
+  N: number,
+): void {
+  if (model.dEmbed) embeddingBackward(k, model.dEmbed, dx, ids, N, model.config.hiddenSize);
+}
+
+export function llamaFinalForward(
+  k: Kernels,
+  model: LlamaModel,
+  out: Float32Array,
+  x: Float32Array,
+  saved: Buffers,
+  N: number,
+): void {
+  const c = model.config;
+  k.rmsnormForward(out, saved.rstdf!, x, model.top.norm.data, N, c.hiddenSize, c.normEps);
+}
+
+export function llamaFinalBackward(
+  k: Kernels,
+  model: LlamaModel,
+  dx: Float32Array,
+  dout: Float32Array,
+  x: Float32Array,
+  saved: Buffers,
+  N: number,
+): void {
+  const norm = model.top.norm;
+  k.rmsnormBackward(dx, norm.grad, dout, x, norm.data, saved.rstdf!, N, model.config.hiddenSize);
+}
+
+/** One block: a.resid → out, saving what backward needs into `a`. Also backward's recompute (checkpointing). */
+export function llamaLayerForward(
+  k: Kernels,
+  model: LlamaModel,
+  w: LlamaLayer,
+  la: LayerActivations,
+  out: Float32Array,
+  input: ModelInput,
+  dropout: DropoutSource,
+): void {
+  const c = model.config;
+  const N = input.B * input.T;
+  const C = c.hiddenSize;
+  const eps = c.normEps;
+  const rope = model.top.rope;
+  const a = la.saved as unknown as Saved;
+  k.rmsnormForward(a.ln1, a.rstd1, la.resid, w.inputNorm.data, N, C, eps);
+  const lc = (name: string) => la.lora.get(name) ?? null;
+  linearForward(k, a.qPre ?? a.q, a.ln1, w.q, N, lc(w.q.name), dropout);
+  linearForward(k, a.kPre ?? a.k, a.ln1, w.k, N, lc(w.k.name), dropout);
+  linearForward(k, a.v, a.ln1, w.v, N, lc(w.v.name), dropout);
+  if (w.qNorm && w.kNorm && a.qPre && a.kPre && a.qRstd && a.kRstd) {
+    k.rmsnormForward(a.q, a.qRstd, a.qPre, w.qNorm.data, N * c.numHeads, c.headDim, eps);
+    k.rmsnormForward(a.k, a.kRstd, a.kPre, w.kNorm.data, N * c.numKvHeads, c.headDim, eps);
+  }
+  k.ropeForward(a.q, input.pos, rope.cos, rope.sin, N, c.numHeads, c.headDim);
+  k.ropeForward(a.k, input.pos, rope.cos, rope.sin, N, c.numKvHeads, c.headDim);
+  k.attentionForward(a.att, a.lse, a.q, a.k, a.v, input.seg, input.B, input.T, c.numHeads, c.numKvHeads, c.headDim);
+  linearForward(k, a.h, a.att, w.o, N, lc(w.o.name), dropout);
+  k.addInPlace(a.h, la.resid, N * C);
+  k.rmsnormForward(a.ln2, a.rstd2, a.h, w.postNorm.data, N, C, eps);
+  linearForward(k, a.gate, a.ln2, w.gate, N, lc(w.gate.name), dropout);
+  linearForward(k, a.up, a.ln2, w.up, N, lc(w.up.name), dropout);
+  k.swigluForward(a.act, a.gate, a.up, N * c.intermediateSize);
+  linearForward(k, out, a.act, w.down, N, lc(w.down.name), dropout);
+  k.addInPlace(out, a.h, N * C);
+}
+
+/**
+ * On entry acts.dres = d(block output); on exit acts.dres = d(block input) (unless neither something below nor
+ * the input norm's weight trains).
+ */
+export function llamaLayerBackward(
+  k: Kernels,
+  model: LlamaModel,
+  w: LlamaLayer,
+  la: LayerActivations,
+  acts: Activations,
+  input: ModelInput,
+  needInputGrad: boolean,
+): void {
+  const c = model.config;
+  const N = input.B * input.T;
+  const C = c.hiddenSize;
+  const F = c.intermediateSize;
+  const rope = model.top.rope;
+  const a = la.saved as unknown as Saved;
+  const s = acts.scratch as unknown as Scratch;
+  const { dres, dtmp, dxa } = acts;
+  const dln = s.dln;
+  const lc = (name: string) => la.lora.get(name) ?? null;
+  // The input norm's weight takes its gradient from d(ln1), so it needs the input-gradient path too.
+  const needDln = needInputGrad || w.inputNorm.grad !== null;
+
+  // MLP: out = h + down(silu(gate(ln2)) * up(ln2)), ln2 = rmsnorm(h)
+  linearBackward(k, s.dact, dres, a.act, w.down, N, lc(w.down.name), dxa, false);
+  k.swigluBackward(s.dgate, s.dup, s.dact, a.gate, a.up, N * F);
+  linearBackward(k, dln, s.dgate, a.ln2, w.gate, N, lc(w.gate.name), dxa, false);
+  linearBackward(k, dln, s.dup, a.ln2, w.up, N, lc(w.up.name), dxa, true);
+  k.rmsnormBackward(dtmp, w.postNorm.grad, dln, a.h, w.postNorm.data, a.rstd2, N, C);
+  k.addInPlace(dres, dtmp, N * C); // dres = d(h)
+
+  // Attention: h = resid + o(attn(rope(q(ln1)), rope(k(ln1)), v(ln1))), ln1 = rmsnorm(resid)
+  linearBackward(k, s.datt, dres, a.att, w.o, N, lc(w.o.name), dxa, false);
+  k.attentionBackward(
+    s.dq,
+    s.dk,
+    s.dv,
+    s.datt,
+    a.q,
+    a.k,
+    a.v,
+    a.att,
+    a.lse,
+    input.seg,
+    input.B,
+    input.T,
+    c.numHeads,
+    c.numKvHeads,
+    c.headDim,
+  );
+  k.ropeBackward(s.dq, input.pos, rope.cos, rope.sin, N, c.numHeads, c.headDim);
+  k.ropeBackward(s.dk, input.pos, rope.cos, rope.sin, N, c.numKvHeads, c.headDim);
+  let dq = s.dq;
+  let dk = s.dk;
+  if (w.qNorm && w.kNorm && a.qPre && a.kPre && a.qRstd && a.kRstd && s.dqPre && s.dkPre) {
+    k.rmsnormBackward(s.dqPre, w.qNorm.grad, dq, a.qPre, w.qNorm.data, a.qRstd, N * c.numHeads, c.headDim);
+    k.rmsnormBackward(s.dkPre, w.kNorm.grad, dk, a.kPre, w.kNorm.data, a.kRstd, N * c.numKvHeads, c.headDim);
+    dq = s.dqPre;
+    dk = s.dkPre;
+  }
+  const dIn = needDln ? dln : null;
+  linearBackward(k, dIn, dq, a.ln1, w.q, N, lc(w.q.name), dxa, false);
+  linearBackward(k, dIn, dk, a.ln1, w.k, N, lc(w.k.name), dxa, true);
+  linearBackward(k, dIn, s.dv, a.ln1, w.v, N, lc(w.v.name), dxa, true);
+  if (!needDln) return;
+  k.rmsnormBackward(dtmp, w.inputNorm.grad, dln, la.resid, w.inputNorm.data, a.rstd1, N, C);
+  k.addInPlace(dres, dtmp, N * C); // dres = d(resid)
+}
+
+/** Inference work buffers (sizes in llama-style.ts inferenceBuffers()). */
+interface Work {
+  ln: Float32Array; // [n, C]
+  rstd: Float32Array; // [n·heads]
+  q: Float32Array; // [n, Hq]
+  k: Float32Array; // [n, Hkv]
+  v: Float32Array; // [n, Hkv]
+  att: Float32Array; // [n, Hq]
+  h: Float32Array; // [n, C]
+  gate: Float32Array; // [n, F]
+  up: Float32Array; // [n, F]
+}
+
+/** One block over an inference chunk of n rows, appending its keys and values to the cache. */
+export function llamaInferenceStep(k: Kernels, model: LlamaModel, w: LlamaLayer, s: InferenceStep): void {
+  const c = model.config;
+  const C = c.hiddenSize;
+  const eps = c.normEps;
+  const hkv = c.numKvHeads * c.headDim;
+  const rope = model.top.rope;
+  const { x, n, pos, lora } = s;
+  const buf = s.work as unknown as Work;
+  k.rmsnormForward(buf.ln, buf.rstd, x, w.inputNorm.data, n, C, eps);
+  linearForward(k, buf.q, buf.ln, w.q, n, lora, null);
+  linearForward(k, buf.k, buf.ln, w.k, n, lora, null);
+  linearForward(k, buf.v, buf.ln, w.v, n, lora, null);
+  if (w.qNorm && w.kNorm) {
+    k.rmsnormForward(buf.q, buf.rstd, buf.q, w.qNorm.data, n * c.numHeads, c.headDim, eps);
+    k.rmsnormForward(buf.k, buf.rstd, buf.k, w.kNorm.data, n * c.numKvHeads, c.headDim, eps);
+  }
+  k.ropeForward(buf.q, pos, rope.cos, rope.sin, n, c.numHeads, c.headDim);
+  k.ropeForward(buf.k, pos, rope.cos, rope.sin, n, c.numKvHeads, c.headDim);
+  s.kCache.set(buf.k.subarray(0, n * hkv), s.past * hkv);
+  s.vCache.set(buf.v.subarray(0, n * hkv), s.past * hkv);
+  k.attentionKV(buf.att, buf.q, s.kCache, s.vCache, n, s.past, c.numHeads, c.numKvHeads, c.headDim);
+  linearForward(k, buf.h, buf.att, w.o, n, lora, null);
+  k.addInPlace(buf.h, x, n * C);
+  k.rmsnormForward(buf.ln, buf.rstd, buf.h, w.postNorm.data, n, C, eps);
+  linearForward(k, buf.gate, buf.ln, w.gate, n, lora, null);
+  linearForward(k, buf.up, buf.ln, w.up, n, lora, null);
+  k.swigluForward(buf.gate, buf.gate, buf.up, n * c.intermediateSize);
+  linearForward(k, x, buf.gate, w.down, n, lora, null);
+  k.addInPlace(x, buf.h, n * C);
+}

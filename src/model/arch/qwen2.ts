@@ -1,0 +1,4 @@
+/** Qwen2 / Qwen2.5: the Llama block with biases on the q, k and v projections. */
+import { llamaStyleFamily } from "./llama-style.ts";
+
+export const qwen2 = llamaStyleFamily({ name: "qwen2", modelTypes: ["qwen2"], alwaysQkvBias: true });
