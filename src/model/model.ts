@@ -49,11 +49,6 @@ export interface Model<L = unknown, T = unknown> {
   positions: number;
 }
 
-/** Every linear of the model except the output head, in a stable order (block by block). */
-export function modelLinears(model: Model): Linear[] {
-  return model.linears;
-}
-
 /** Parameter count of the base model (the tied head counted once). */
 export function countBaseParameters(model: Model): number {
   return countSpecParameters(model.specs);
