@@ -5,15 +5,53 @@ import { LoratuneError } from "../errors.ts";
 import { getKernels } from "../kernels/index.ts";
 import { allocateActivations } from "../model/activations.ts";
 import { evalLossSum } from "../model/loss.ts";
-import { firstRowShapes } from "../train/preflight.ts";
 import { loadForInference } from "./models.ts";
+import { type OptionDef, resolveOptions } from "./options.ts";
 
+/** `loratune eval`'s options; `evaluate()` takes the same, camelCased, and defaults the rest from here. */
+export const EVAL_OPTIONS: readonly OptionDef[] = [
+  { key: "model", kind: "string", help: "model directory, or 'demo'", metavar: "dir", required: true },
+  {
+    key: "data",
+    kind: "string",
+    help: "JSONL dataset (any shape `train` reads; pre-tokenized rows are used as they are)",
+    metavar: "file",
+    required: true,
+  },
+  { key: "adapter", kind: "string", help: "PEFT adapter or run directory to apply", metavar: "dir" },
+  {
+    key: "chat-template",
+    kind: "string",
+    help: 'chat template for {"messages"} rows',
+    defaultText: "the adapter's chat_template.jinja, else the model's",
+    metavar: "file",
+  },
+  {
+    key: "dtype",
+    kind: "choice",
+    help: "in-memory dtype of the base weights: f32 or bf16",
+    default: "f32",
+    choices: ["f32", "bf16"],
+  },
+  { key: "batch-size", kind: "int", help: "rows per batch", default: 4, min: 1 },
+  {
+    key: "seq-len",
+    kind: "int",
+    help: "truncate rows to this many tokens",
+    defaultText: "the model's maximum",
+    min: 2,
+  },
+  { key: "json", kind: "bool", help: 'print one JSON object: {"loss", "perplexity", "tokens"}', control: true },
+];
+
+/** What `evaluate()` takes: the model and the data, and any option that differs from EVAL_OPTIONS' defaults. */
 export interface EvaluateOptions {
   model: string;
   adapter?: string;
   data: string;
   dtype?: "f32" | "bf16";
   batchSize?: number;
+  /** Default: the model's maximum (max_position_embeddings). */
   seqLen?: number;
   /**
    * A chat template file for {"messages"} rows. Default: the adapter directory's chat_template.jinja (kept by
@@ -39,26 +77,28 @@ export interface EvaluateResult {
   tokens: number;
 }
 
-export function evaluate(o: EvaluateOptions): EvaluateResult {
-  const batchSize = o.batchSize ?? 4;
-  if (!Number.isInteger(batchSize) || batchSize < 1)
-    throw new LoratuneError("ERR_USAGE", `--batch-size: expected an integer ≥ 1, got ${batchSize}`);
-  if (o.seqLen !== undefined && !(Number.isInteger(o.seqLen) && o.seqLen >= 2))
-    throw new LoratuneError("ERR_USAGE", `--seq-len: expected an integer ≥ 2, got ${o.seqLen}`);
+export function evaluate(options: EvaluateOptions): EvaluateResult {
+  const o = resolveOptions<EvaluateOptions & { dtype: "f32" | "bf16"; batchSize: number }>(
+    "eval",
+    EVAL_OPTIONS,
+    options,
+  );
+  const { batchSize } = o;
   const { dir, model, tokenizer } = loadForInference(o);
-  if (tokenizer && tokenizer.chatTemplate === null) {
-    const chat = firstRowShapes([o.data]).find((s) => s === "messages" || s === "sharegpt");
-    if (chat) {
-      const adapter = o.adapter ? `, nor does the adapter ${o.adapter} (no chat_template.jinja)` : "";
-      throw new LoratuneError(
-        "ERR_TOKENIZER",
-        `${o.data}: the rows are "${chat}" conversations, but ${dir} has no chat template${adapter}; pass ` +
-          "--chat-template FILE (a Jinja template, or a tokenizer_config.json holding one)",
-      );
-    }
-  }
+  // Conversations need a chat template: refused as the file's shape is detected, before a row is encoded.
+  const needsTemplate = (shape: string) =>
+    tokenizer !== null && tokenizer.chatTemplate === null && (shape === "messages" || shape === "sharegpt");
+  const onShape = (_file: string, shape: string) => {
+    if (!needsTemplate(shape)) return;
+    const adapter = o.adapter ? `, nor does the adapter ${o.adapter} (no chat_template.jinja)` : "";
+    throw new LoratuneError(
+      "ERR_TOKENIZER",
+      `${o.data}: the rows are "${shape}" conversations, but ${dir} has no chat template${adapter}; pass ` +
+        "--chat-template FILE (a Jinja template, or a tokenizer_config.json holding one)",
+    );
+  };
   const seqLen = Math.min(o.seqLen ?? model.positions, model.positions);
-  const data = readDataset(o.data, tokenizer, { seqLen, vocabSize: model.config.vocabSize });
+  const data = readDataset(o.data, tokenizer, { seqLen, vocabSize: model.config.vocabSize, onShape });
   const batches = makeBatches(data.examples, { batchSize, seqLen, padId: tokenizer?.pad?.id ?? 0 });
   const longest = Math.max(...batches.map((b) => b.T));
   const acts = allocateActivations(model, batchSize, longest, { withGrad: false });

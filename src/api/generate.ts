@@ -2,10 +2,93 @@
 import { LoratuneError } from "../errors.ts";
 import { getKernels } from "../kernels/index.ts";
 import { generateTokens, type GenerateOptions as TokenOptions } from "../model/generate.ts";
+import { GREEDY } from "../model/sampling.ts";
 import { type LoadedModel, loadForInference } from "./models.ts";
+import { type OptionDef, resolveOptions } from "./options.ts";
 
-export interface GenerateOptions extends Omit<TokenOptions, "stopIds"> {
+/** `loratune generate`'s options; `generate()` takes the same, camelCased, and defaults the rest from here. */
+export const GENERATE_OPTIONS: readonly OptionDef[] = [
+  { key: "model", kind: "string", help: "model directory, or 'demo'", metavar: "dir", required: true },
+  { key: "adapter", kind: "string", help: "PEFT adapter or run directory to apply (unmerged)", metavar: "dir" },
+  {
+    key: "prompt",
+    kind: "string",
+    help: "prompt text (needs the model's tokenizer.json); or --prompt-ids",
+    metavar: "text",
+  },
+  {
+    key: "prompt-ids",
+    kind: "ints",
+    help: "prompt as comma-separated token ids; or --prompt",
+    metavar: "ids",
+    item: "token id",
+    min: 0,
+  },
+  { key: "chat", kind: "bool", help: "wrap --prompt as a user message with the chat template" },
+  {
+    key: "chat-template",
+    kind: "string",
+    help: "chat template for --chat",
+    defaultText: "the adapter's chat_template.jinja, else the model's",
+    metavar: "file",
+  },
+  { key: "max-tokens", kind: "int", help: "tokens to generate at most", default: 64, min: 1 },
+  {
+    key: "temperature",
+    kind: "number",
+    help: "sampling temperature; 0 = greedy",
+    default: GREEDY.temperature,
+    min: 0,
+    metavar: "t",
+  },
+  {
+    key: "top-k",
+    kind: "int",
+    help: "sample among the k most likely tokens (0 = off)",
+    default: GREEDY.topK,
+    min: 0,
+    metavar: "k",
+  },
+  {
+    key: "top-p",
+    kind: "number",
+    help: "nucleus sampling threshold in (0, 1] (1 = off)",
+    default: GREEDY.topP,
+    above: 0,
+    max: 1,
+    metavar: "p",
+  },
+  {
+    key: "repetition-penalty",
+    kind: "number",
+    help: "penalty > 0 for tokens already present (1 = off)",
+    default: GREEDY.repetitionPenalty,
+    above: 0,
+    metavar: "x",
+  },
+  { key: "seed", kind: "int", help: "sampling seed", default: 0, min: 0 },
+  {
+    key: "dtype",
+    kind: "choice",
+    help: "in-memory dtype of the base weights: f32 or bf16",
+    default: "f32",
+    choices: ["f32", "bf16"],
+  },
+  {
+    key: "json",
+    kind: "bool",
+    help: 'print {"ids": [...], "text": "..." or null, "prompt_tokens": n, "stopped_by": "eos" | "max_tokens" | "context"}',
+    control: true,
+  },
+];
+
+/**
+ * What `generate()` takes: the model (a directory, or one already loaded) and the prompt, and any option that
+ * differs from GENERATE_OPTIONS' defaults.
+ */
+export interface GenerateOptions extends Omit<TokenOptions, "stopIds" | "maxTokens"> {
   model: string | LoadedModel;
+  maxTokens?: number;
   adapter?: string;
   prompt?: string;
   promptIds?: number[];
@@ -28,16 +111,10 @@ export interface GenerateOutput {
   tokensPerS: number;
 }
 
-/**
- * Checks the sampling options (the CLI's parsers check them too, naming the flags; library callers get the
- * same rules): usage errors naming the option.
- */
-export function checkGenerateOptions(o: Partial<GenerateOptions>): void {
+/** The prompt is given once, as text or as token ids: usage errors naming the options. */
+function checkPrompt(o: Partial<GenerateOptions>): void {
   const fail = (msg: string): never => {
     throw new LoratuneError("ERR_USAGE", msg);
-  };
-  const num = (v: number | undefined, name: string, ok: (x: number) => boolean, want: string) => {
-    if (v !== undefined && !(Number.isFinite(v) && ok(v))) fail(`${name}: expected ${want}, got ${v}`);
   };
   if (o.prompt !== undefined && o.promptIds !== undefined)
     fail("give the prompt once: --prompt TEXT or --prompt-ids 1,2,3, not both");
@@ -46,19 +123,18 @@ export function checkGenerateOptions(o: Partial<GenerateOptions>): void {
   if (o.promptIds !== undefined && o.promptIds.length === 0) fail("--prompt-ids: no token ids given");
   if (o.chat && o.promptIds !== undefined)
     fail("--chat wraps --prompt text in the chat template; it cannot take --prompt-ids");
-  num(o.maxTokens, "--max-tokens", (x) => Number.isInteger(x) && x >= 1, "an integer ≥ 1");
-  num(o.temperature, "--temperature", (x) => x >= 0, "a number ≥ 0");
-  num(o.topK, "--top-k", (x) => Number.isInteger(x) && x >= 0, "an integer ≥ 0");
-  num(o.topP, "--top-p", (x) => x > 0 && x <= 1, "a number in (0, 1]");
-  num(o.repetitionPenalty, "--repetition-penalty", (x) => x > 0, "a number > 0");
-  num(o.seed, "--seed", (x) => Number.isSafeInteger(x) && x >= 0, "an integer ≥ 0");
 }
 
-export function generate(o: GenerateOptions): GenerateOutput {
-  checkGenerateOptions(o);
+/** A loaded model (not a directory) is not an option of the table. */
+const WITHOUT_MODEL = GENERATE_OPTIONS.filter((d) => d.key !== "model");
+
+export function generate(options: GenerateOptions): GenerateOutput {
+  checkPrompt(options);
+  const table = typeof options.model === "string" ? GENERATE_OPTIONS : WITHOUT_MODEL;
+  const o = resolveOptions<GenerateOptions & { maxTokens: number; dtype: "f32" | "bf16" }>("generate", table, options);
   const loaded =
     typeof o.model === "string"
-      ? loadForInference({ model: o.model, adapter: o.adapter, dtype: o.dtype ?? "f32", chatTemplate: o.chatTemplate })
+      ? loadForInference({ model: o.model, adapter: o.adapter, dtype: o.dtype, chatTemplate: o.chatTemplate })
       : o.model;
   const { model, tokenizer } = loaded;
   let promptIds: number[];

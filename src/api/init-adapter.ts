@@ -6,7 +6,7 @@
 import { LoratuneError } from "../errors.ts";
 import type { LoraConfig } from "../lora/config.ts";
 import { readAdapterConfig } from "../lora/peft-files.ts";
-import type { OptionValues } from "./run-config.ts";
+import type { OptionValues } from "./options.ts";
 
 /** The adapter's settings as option values (keys as the flags). */
 export function adapterOptionValues(lora: LoraConfig): OptionValues {

@@ -13,6 +13,21 @@ import { mergeLora } from "../lora/merge.ts";
 import { loadAdapter } from "../lora/peft-files.ts";
 import { loadModel, resolveModelDir } from "../model/load.ts";
 import { writeModelFiles } from "../model/save-dir.ts";
+import { type OptionDef, resolveOptions } from "./options.ts";
+
+/** `loratune merge`'s options; `merge()` takes the same, camelCased. */
+export const MERGE_OPTIONS: readonly OptionDef[] = [
+  { key: "model", kind: "string", help: "base model directory, or 'demo'", metavar: "dir", required: true },
+  { key: "adapter", kind: "string", help: "PEFT adapter or run directory", metavar: "dir", required: true },
+  {
+    key: "out",
+    kind: "string",
+    help: "output model directory (config, tokenizer files and weights in the base's dtype)",
+    metavar: "dir",
+    required: true,
+  },
+  { key: "overwrite", kind: "bool", help: "replace a non-empty --out directory", default: false },
+];
 
 export interface MergeOptions {
   model: string;
@@ -22,7 +37,8 @@ export interface MergeOptions {
   overwrite?: boolean;
 }
 
-export function merge(o: MergeOptions): { modules: number; dtype: string; out: string } {
+export function merge(options: MergeOptions): { modules: number; dtype: string; out: string } {
+  const o = resolveOptions<Required<MergeOptions>>("merge", MERGE_OPTIONS, options);
   const dir = resolveModelDir(o.model);
   checkOutputDir({
     out: o.out,
@@ -30,7 +46,7 @@ export function merge(o: MergeOptions): { modules: number; dtype: string; out: s
       { flag: "--model", path: dir },
       { flag: "--adapter", path: o.adapter },
     ],
-    overwrite: o.overwrite ?? false,
+    overwrite: o.overwrite,
     replaceable: ["merged-model"],
   });
   const model = loadModel(dir, { dtype: "f32" });

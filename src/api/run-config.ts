@@ -9,14 +9,11 @@
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
-import { z } from "zod";
 import { LoratuneError } from "../errors.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { closestMatch } from "../util/closest.ts";
-import { type OptionDef, TRAIN_OPTIONS, trainOption } from "./train-options.ts";
-
-export type OptionValue = string | number | boolean;
-export type OptionValues = Record<string, OptionValue | undefined>;
+import type { OptionDef, OptionValue, OptionValues } from "./options.ts";
+import { TRAIN_OPTIONS, trainOption } from "./train-options.ts";
 
 /** Options whose value is a comma-separated list (a YAML list is accepted too). */
 const LIST_KEYS = new Set(["data", "targets", "layers"]);
@@ -64,67 +61,6 @@ export function readConfigFile(path: string): OptionValues {
     out[key] = def.path && typeof v === "string" ? mapPaths(def, v, (p) => resolve(dirname(path), p)) : v;
   }
   return out;
-}
-
-/** Validates every present value against its option (type, bounds, choices); `origin` names where values came from. */
-export function validateOptions(values: OptionValues, origin?: string): OptionValues {
-  const out: OptionValues = {};
-  for (const d of TRAIN_OPTIONS) {
-    const v = values[d.key];
-    if (v === undefined) continue;
-    const result = schemaFor(d).safeParse(v);
-    if (!result.success) {
-      const where = origin ? ` (${origin})` : "";
-      throw new LoratuneError(
-        "ERR_USAGE",
-        `--${d.key}${where}: ${result.error.issues[0]?.message ?? "invalid value"} (got ${JSON.stringify(v)})`,
-      );
-    }
-    out[d.key] = result.data as OptionValue;
-  }
-  if (typeof out.layers === "string") checkLayers(out.layers);
-  return out;
-}
-
-function checkLayers(list: string): void {
-  for (const s of list.split(",")) {
-    if (!/^\s*\d+\s*$/.test(s))
-      throw new LoratuneError("ERR_USAGE", `--layers: "${s}" is not a layer index (expected e.g. 0,1,2)`);
-  }
-}
-
-function schemaFor(d: OptionDef): z.ZodType {
-  const num = z.coerce.number({ message: "expected a number" }).refine(Number.isFinite, "expected a finite number");
-  let n = z.number();
-  if (d.kind === "int") n = n.int("expected an integer");
-  if (d.min !== undefined) n = n.min(d.min, `must be at least ${d.min}`);
-  if (d.above !== undefined) n = n.gt(d.above, `must be greater than ${d.above}`);
-  if (d.below !== undefined) n = n.lt(d.below, `must be below ${d.below}`);
-  switch (d.kind) {
-    case "int":
-    case "number":
-      return num.pipe(n);
-    case "bool":
-      return z.boolean({ message: "expected true or false" });
-    case "choice":
-      return z.enum(d.choices as [string, ...string[]], { message: `expected one of ${d.choices?.join(", ")}` });
-    default:
-      return z.string({ message: "expected a string" }).min(1, "must not be empty");
-  }
-}
-
-/** Values with every unset option at its default. */
-export function withDefaults(values: OptionValues): OptionValues {
-  const out: OptionValues = {};
-  for (const d of TRAIN_OPTIONS) out[d.key] = values[d.key] ?? d.default;
-  return out;
-}
-
-/** Required options that have no value, as their flags ("--model <dir>", …). */
-export function missingRequired(values: OptionValues): string[] {
-  return TRAIN_OPTIONS.filter((d) => d.required && values[d.key] === undefined).map(
-    (d) => `--${d.key} <${d.metavar ?? "value"}>`,
-  );
 }
 
 /** A run's settings as config.yaml text: every setting (not the control options), paths relative to `runDir`. */

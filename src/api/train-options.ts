@@ -5,34 +5,19 @@
  * `config.yaml` is always a valid `--config`.
  */
 import { LR_SCHEDULES } from "../train/schedule.ts";
+import type { OptionDef } from "./options.ts";
 
-export type OptionKind = "int" | "number" | "string" | "bool" | "choice";
+export { camelKey, type OptionDef, type OptionKind } from "./options.ts";
 
-export interface OptionDef {
-  key: string;
-  kind: OptionKind;
-  help: string;
-  default?: string | number | boolean;
-  choices?: readonly string[];
-  /** Inclusive lower bound, or exclusive with `above`. */
-  min?: number;
-  above?: number;
-  /** Exclusive upper bound. */
-  below?: number;
-  /** Needed unless --resume supplies it. */
-  required?: boolean;
-  /** A path (or comma-separated paths): relative values in a config file resolve against the file's folder. */
-  path?: boolean;
-  /** May differ from the run's own value when resuming (does not change what the run computes). */
-  resumable?: boolean;
-  /** Not a setting of the run (not written to config.yaml, not compared on resume). */
-  control?: boolean;
-  /** Flag spelling --no-KEY (for options on by default). */
-  negate?: boolean;
-  metavar?: string;
+/** A --layers value: comma-separated layer indices. */
+function layerList(value: unknown): string | null {
+  for (const s of String(value).split(",")) {
+    if (!/^\s*\d+\s*$/.test(s)) return `"${s}" is not a layer index (expected e.g. 0,1,2)`;
+  }
+  return null;
 }
 
-export const TRAIN_OPTIONS: OptionDef[] = [
+export const TRAIN_OPTIONS: readonly OptionDef[] = [
   {
     key: "model",
     kind: "string",
@@ -119,7 +104,13 @@ export const TRAIN_OPTIONS: OptionDef[] = [
     default: "q_proj,v_proj",
   },
   { key: "rslora", kind: "bool", help: "rank-stabilised scaling alpha/sqrt(r)", default: false },
-  { key: "layers", kind: "string", help: "only adapt these layer indices (comma-separated)", metavar: "list" },
+  {
+    key: "layers",
+    kind: "string",
+    help: "only adapt these layer indices (comma-separated)",
+    metavar: "list",
+    check: layerList,
+  },
   {
     key: "init-adapter",
     kind: "string",
@@ -222,6 +213,3 @@ export const TRAIN_OPTIONS: OptionDef[] = [
 export function trainOption(key: string): OptionDef | undefined {
   return TRAIN_OPTIONS.find((d) => d.key === key);
 }
-
-/** The option's attribute name in TrainOptions (camelCase of the key). */
-export const camelKey = (key: string): string => key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());

@@ -27,6 +27,7 @@ import { readMetrics, writeReport } from "../report/html.ts";
 import { Rng } from "../tensor/rng.ts";
 import type { TrainableParam } from "../tensor/trainable.ts";
 import { loadTokenizer, type Tokenizer } from "../tokenizer/tokenizer.ts";
+import { ADAMW_DEFAULTS } from "../train/adamw.ts";
 import { readCheckpointState, resolveCheckpoint, runDirOf } from "../train/checkpoint.ts";
 import { estimateTrainingPeakBytes } from "../train/memory.ts";
 import { MetricsLog } from "../train/metrics.ts";
@@ -43,12 +44,16 @@ import {
   type TrainSettings,
 } from "../train/trainer.ts";
 import { checkInitAdapter } from "./init-adapter.ts";
-import { type OptionValue, type OptionValues, writeRunConfig } from "./run-config.ts";
+import { camelKey, type OptionValue, type OptionValues, resolveOptions } from "./options.ts";
+import { writeRunConfig } from "./run-config.ts";
 import { RunDir, type RunDirMode } from "./run-dir.ts";
-import { camelKey, TRAIN_OPTIONS, trainOption } from "./train-options.ts";
+import { TRAIN_OPTIONS, trainOption } from "./train-options.ts";
 
-/** Every option of a training run (the CLI's flags, camelCased; see train-options.ts for defaults and bounds). */
-export interface TrainOptions extends TrainSettings {
+/**
+ * Every setting of a training run, as train() runs it: the CLI's flags camelCased (defaults and bounds in
+ * TRAIN_OPTIONS, src/api/train-options.ts) and the AdamW constants (ADAMW_DEFAULTS), which have no flag.
+ */
+export interface TrainRunOptions extends TrainSettings {
   model: string;
   data: string;
   out: string;
@@ -69,6 +74,24 @@ export interface TrainOptions extends TrainSettings {
   chatTemplate?: string;
   /** The config file the options were read from (only checked as an input: --out may not hold it). */
   config?: string;
+}
+
+/**
+ * What a library caller passes: the model, the data and the run directory, and any setting that differs
+ * from its default, e.g. `train({ model: "demo", data: "train.jsonl", out: "runs/a", steps: 100 })`.
+ */
+export type TrainOptions = Pick<TrainRunOptions, "model" | "data" | "out"> &
+  Partial<Omit<TrainRunOptions, "model" | "data" | "out">>;
+
+/** The options with every unset one at its default; each given value checked against its bounds. */
+export function trainRunOptions(options: TrainOptions): TrainRunOptions {
+  const o = resolveOptions<TrainRunOptions>("train", TRAIN_OPTIONS, options);
+  return {
+    ...o,
+    beta1: options.beta1 ?? ADAMW_DEFAULTS.beta1,
+    beta2: options.beta2 ?? ADAMW_DEFAULTS.beta2,
+    adamEps: options.adamEps ?? ADAMW_DEFAULTS.eps,
+  };
 }
 
 export interface TrainSummary {
@@ -100,7 +123,8 @@ export interface TrainOutcome extends TrainResult {
   totalSteps: number;
 }
 
-export async function train(o: TrainOptions, hooks: TrainHooks = {}): Promise<TrainOutcome> {
+export async function train(options: TrainOptions, hooks: TrainHooks = {}): Promise<TrainOutcome> {
+  const o = trainRunOptions(options);
   const k = getKernels();
   const warn = hooks.onMessage ?? ((m: string) => console.error(m));
   const mode = checkTarget(o);
@@ -154,7 +178,7 @@ export async function train(o: TrainOptions, hooks: TrainHooks = {}): Promise<Tr
 }
 
 /** Everything read and validated before the run directory is touched. */
-function prepare(o: TrainOptions, warn: (m: string) => void) {
+function prepare(o: TrainRunOptions, warn: (m: string) => void) {
   const modelDir = resolveModelDir(o.model);
   const resumeFrom = o.resume ? resolveCheckpoint(o.resume) : undefined;
   const resumeState = resumeFrom ? readCheckpointState(resumeFrom) : null;
@@ -189,7 +213,7 @@ function prepare(o: TrainOptions, warn: (m: string) => void) {
  * Where the run goes, checked before anything is read: a resumed run continues in its own directory; a new run
  * never replaces an input, the current directory, or anything loratune did not write.
  */
-function checkTarget(o: TrainOptions): RunDirMode {
+function checkTarget(o: TrainRunOptions): RunDirMode {
   if (o.resume) {
     const runDir = runDirOf(o.resume);
     if (canonicalPath(o.out) !== canonicalPath(runDir)) {
@@ -216,7 +240,7 @@ function checkTarget(o: TrainOptions): RunDirMode {
 }
 
 /** Says what a longer (or shorter) run does to a decaying schedule, using the run's recorded length. */
-function noteExtension(o: TrainOptions, done: number, totalSteps: number, warn: (m: string) => void): void {
+function noteExtension(o: TrainRunOptions, done: number, totalSteps: number, warn: (m: string) => void): void {
   const oldTotal = readMarker(o.out)?.total_steps;
   if (oldTotal === undefined) return;
   const note = scheduleExtensionNote(o, done, oldTotal, totalSteps, (step, total) =>
@@ -225,7 +249,7 @@ function noteExtension(o: TrainOptions, done: number, totalSteps: number, warn: 
   if (note) warn(`note: ${note}`);
 }
 
-function writeRunReport(o: TrainOptions, summary: TrainSummary, result: TrainResult): void {
+function writeRunReport(o: TrainRunOptions, summary: TrainSummary, result: TrainResult): void {
   writeReport(join(o.out, "report.html"), {
     title: `loratune run: ${o.out}`,
     metrics: readMetrics(join(o.out, "metrics.jsonl")),
@@ -244,23 +268,27 @@ function writeRunReport(o: TrainOptions, summary: TrainSummary, result: TrainRes
 }
 
 /** The user's settings for the report: the saved ones (as in config.yaml), without control options. */
-function reportSettings(o: TrainOptions): Record<string, string | number | boolean> {
+function reportSettings(o: TrainRunOptions): Record<string, string | number | boolean> {
   const out: Record<string, string | number | boolean> = {};
   for (const [key, v] of Object.entries(optionValuesOf(o))) {
-    if (v !== undefined && !trainOption(key)?.control) out[key] = v;
+    if (v !== undefined && !Array.isArray(v) && !trainOption(key)?.control) out[key] = v;
   }
   return out;
 }
 
 /** The options as values keyed by option key (kebab-case), as config files and config.yaml hold them. */
-export function optionValuesOf(o: TrainOptions): OptionValues {
+export function optionValuesOf(o: TrainRunOptions): OptionValues {
   const out: OptionValues = {};
   const rec = o as unknown as Record<string, OptionValue | undefined>;
   for (const d of TRAIN_OPTIONS) out[d.key] = rec[camelKey(d.key)];
   return out;
 }
 
-function readData(o: TrainOptions, tok: Tokenizer | null, vocabSize: number): { train: Dataset; val: Dataset | null } {
+function readData(
+  o: TrainRunOptions,
+  tok: Tokenizer | null,
+  vocabSize: number,
+): { train: Dataset; val: Dataset | null } {
   const files = dataFiles(o);
   // vocabSize: pre-tokenized ids are checked against the model's vocabulary with file:line errors.
   const opts = { seqLen: o.seqLen, trainOnPrompt: o.trainOnPrompt, trainOnAllMessages: o.trainOnPrompt, vocabSize };
@@ -294,10 +322,10 @@ function checkVocabulary(data: Dataset, model: Model, file: string): void {
   }
 }
 
-const dataFiles = (o: TrainOptions) => o.data.split(",").map((f) => f.trim());
+const dataFiles = (o: TrainRunOptions) => o.data.split(",").map((f) => f.trim());
 
 /** The LoRA settings of a fresh adapter from the options. */
-function loraSettings(o: TrainOptions): LoraConfig {
+function loraSettings(o: TrainRunOptions): LoraConfig {
   return defaultLoraConfig({
     r: o.rank,
     loraAlpha: o.alpha,
@@ -310,7 +338,7 @@ function loraSettings(o: TrainOptions): LoraConfig {
 
 /** Trainable parameters: all weights (--full), an existing adapter's (--init-adapter), or a fresh adapter's. */
 function setupTrainable(
-  o: TrainOptions,
+  o: TrainRunOptions,
   model: Model,
   fresh: LoraConfig | null,
 ): { params: TrainableParam[]; lora: LoraConfig | null } {
@@ -326,7 +354,7 @@ function setupTrainable(
 }
 
 function summarize(
-  o: TrainOptions,
+  o: TrainRunOptions,
   model: Model,
   params: TrainableParam[],
   train: Dataset,
@@ -350,9 +378,9 @@ function summarize(
 }
 
 /** What must not change across a resume: the data and everything that shapes the optimization. */
-function fingerprint(o: TrainOptions, examples: Example[]): string {
+function fingerprint(o: TrainRunOptions, examples: Example[]): string {
   const h = createHash("sha256");
-  const keys: (keyof TrainOptions)[] = [
+  const keys: (keyof TrainRunOptions)[] = [
     "batchSize",
     "gradAccum",
     "seqLen",

@@ -4,6 +4,7 @@
  * /usr/bin/python3 has torch, the same workloads under PyTorch (../shared/reference/bench_lora.py) side by side.
  */
 import type { Command } from "commander";
+import { camelKey, type OptionDef, withDefaults } from "../api/options.ts";
 import { formatReport } from "../bench/report.ts";
 import { type BenchOptions, runBench, WORKLOAD_NAMES, type WorkloadName } from "../bench/run.ts";
 import { parseShapeList, SHAPE_NAMES } from "../bench/shapes.ts";
@@ -11,8 +12,9 @@ import { DEFAULT_PYTHON, DEFAULT_REFERENCE_DIR } from "../bench/torch.ts";
 import { LoratuneError } from "../errors.ts";
 import type { StorageDType } from "../tensor/stored-tensor.ts";
 import { snakeCaseKeys } from "./json-keys.ts";
-import { parseInteger } from "./parse.ts";
+import { addOptions } from "./options.ts";
 
+/** The bench flags, camelCased (BENCH_OPTIONS). */
 interface BenchFlags {
   shapes?: string[];
   workloads: WorkloadName[];
@@ -25,9 +27,9 @@ interface BenchFlags {
   python: string;
   torchReference: string;
   json?: boolean;
-  quick?: boolean;
-  profile?: boolean;
-  gradCheckpoint?: boolean;
+  quick: boolean;
+  profile: boolean;
+  gradCheckpoint: boolean;
 }
 
 function parseWorkloads(value: string): WorkloadName[] {
@@ -55,7 +57,83 @@ function parseDtypes(value: string): StorageDType[] {
   return names as StorageDType[];
 }
 
-export function benchOptions(f: BenchFlags, onProgress?: (line: string) => void): BenchOptions {
+/** `loratune bench`'s options (camelCased as BenchFlags); benchOptions() fills the defaults from here. */
+export const BENCH_OPTIONS: readonly OptionDef[] = [
+  {
+    key: "shapes",
+    kind: "string",
+    help: `shapes to run: ${SHAPE_NAMES.join(", ")}`,
+    defaultText: "all; with --quick: tiny",
+    metavar: "list",
+    parse: parseShapeList,
+  },
+  {
+    key: "workloads",
+    kind: "string",
+    help: `workloads per shape: ${WORKLOAD_NAMES.join(", ")}`,
+    default: [...WORKLOAD_NAMES],
+    metavar: "list",
+    parse: parseWorkloads,
+  },
+  { key: "steps", kind: "int", help: "timed runs per workload", defaultText: "5; smollm135: 3", min: 1 },
+  { key: "warmup", kind: "int", help: "untimed runs first", defaultText: "2; smollm135: 1", min: 0 },
+  {
+    key: "dtype",
+    kind: "string",
+    help: "in-memory dtype of the base weights: f32, bf16, or f32,bf16 for both in one run (PyTorch runs f32 once)",
+    default: "f32",
+    metavar: "list",
+  },
+  { key: "threads", kind: "int", help: "kernel threads (and PyTorch threads)", defaultText: "every core", min: 1 },
+  { key: "vs-torch", kind: "bool", help: "require the PyTorch comparison (error when torch is missing)" },
+  {
+    key: "torch",
+    kind: "bool",
+    negate: true,
+    help: "skip the PyTorch comparison even when torch is installed",
+    default: true,
+  },
+  {
+    key: "python",
+    kind: "string",
+    help: "Python with torch for the comparison",
+    default: DEFAULT_PYTHON,
+    metavar: "path",
+  },
+  {
+    key: "torch-reference",
+    kind: "string",
+    help: "directory holding bench_lora.py",
+    default: DEFAULT_REFERENCE_DIR,
+    metavar: "dir",
+  },
+  { key: "json", kind: "bool", help: "print one JSON object, snake_case keys (progress still goes to stderr)" },
+  { key: "quick", kind: "bool", help: "fast smoke run: tiny shape, batch 2×64, 2 timed runs", default: false },
+  {
+    key: "profile",
+    kind: "bool",
+    help: "time every kernel call of the training steps and list the slowest",
+    default: false,
+  },
+  {
+    key: "grad-checkpoint",
+    kind: "bool",
+    help: "train with activation checkpointing (less memory, one more forward of time)",
+    default: false,
+  },
+];
+
+/** The flags given (camelCase, as commander hands them over) with the rest at BENCH_OPTIONS' defaults. */
+function withBenchDefaults(given: Partial<BenchFlags>): BenchFlags {
+  const defaults = withDefaults(BENCH_OPTIONS, {});
+  const out: Record<string, unknown> = {};
+  for (const d of BENCH_OPTIONS) out[camelKey(d.key)] = defaults[d.key];
+  for (const [k, v] of Object.entries(given)) if (v !== undefined) out[k] = v;
+  return out as unknown as BenchFlags;
+}
+
+export function benchOptions(given: Partial<BenchFlags>, onProgress?: (line: string) => void): BenchOptions {
+  const f = withBenchDefaults(given);
   const dtypes = parseDtypes(f.dtype);
   if (f.vsTorch && !f.torch) throw new LoratuneError("ERR_USAGE", "--vs-torch and --no-torch contradict each other");
   return {
@@ -66,9 +144,9 @@ export function benchOptions(f: BenchFlags, onProgress?: (line: string) => void)
     ...(f.warmup !== undefined ? { warmup: f.warmup } : {}),
     ...(f.threads !== undefined ? { threads: f.threads } : {}),
     torch: f.vsTorch ? "on" : f.torch ? "auto" : "off",
-    quick: f.quick ?? false,
-    profile: f.profile ?? false,
-    gradCheckpoint: f.gradCheckpoint ?? false,
+    quick: f.quick,
+    profile: f.profile,
+    gradCheckpoint: f.gradCheckpoint,
     python: f.python,
     referenceDir: f.torchReference,
     ...(onProgress ? { onProgress } : {}),
@@ -76,39 +154,16 @@ export function benchOptions(f: BenchFlags, onProgress?: (line: string) => void)
 }
 
 export function registerBench(program: Command): void {
-  program
+  const cmd = program
     .command("bench")
-    .description("measure training/prefill/decode throughput on model shapes with random weights (vs PyTorch)")
-    .option(
-      "--shapes <list>",
-      `shapes to run: ${SHAPE_NAMES.join(", ")} (default: all; with --quick: tiny)`,
-      parseShapeList,
-    )
-    .option("--workloads <list>", `workloads per shape: ${WORKLOAD_NAMES.join(", ")}`, parseWorkloads, [
-      ...WORKLOAD_NAMES,
-    ])
-    .option("--steps <n>", "timed runs per workload (default: 5; smollm135: 3)", parseInteger("--steps", 1))
-    .option("--warmup <n>", "untimed runs first (default: 2; smollm135: 1)", parseInteger("--warmup", 0))
-    .option(
-      "--dtype <list>",
-      "in-memory dtype of the base weights: f32, bf16, or f32,bf16 for both in one run (PyTorch runs f32 once)",
-      "f32",
-    )
-    .option("--threads <n>", "kernel threads (and PyTorch threads) (default: every core)", parseInteger("--threads", 1))
-    .option("--vs-torch", "require the PyTorch comparison (error when torch is missing)")
-    .option("--no-torch", "skip the PyTorch comparison even when torch is installed")
-    .option("--python <path>", "Python with torch for the comparison", DEFAULT_PYTHON)
-    .option("--torch-reference <dir>", "directory holding bench_lora.py", DEFAULT_REFERENCE_DIR)
-    .option("--json", "print one JSON object, snake_case keys (progress still goes to stderr)")
-    .option("--quick", "fast smoke run: tiny shape, batch 2×64, 2 timed runs")
-    .option("--profile", "time every kernel call of the training steps and list the slowest")
-    .option("--grad-checkpoint", "train with activation checkpointing (less memory, one more forward of time)")
-    .action(async (f: BenchFlags) => {
-      const options = benchOptions(f, (line) => process.stderr.write(`${line}\n`));
-      const report = await runBench(options);
-      if (f.json) console.log(JSON.stringify(snakeCaseKeys(report)));
-      else console.log(formatReport(report));
-      const failed = report.rows.filter((r) => r.error).length;
-      if (failed > 0) throw new LoratuneError("ERR_IO", `${failed} of ${report.rows.length} bench workloads failed`);
-    });
+    .description("measure training/prefill/decode throughput on model shapes with random weights (vs PyTorch)");
+  addOptions(cmd, BENCH_OPTIONS);
+  cmd.action(async (f: Partial<BenchFlags>) => {
+    const options = benchOptions(f, (line) => process.stderr.write(`${line}\n`));
+    const report = await runBench(options);
+    if (f.json) console.log(JSON.stringify(snakeCaseKeys(report)));
+    else console.log(formatReport(report));
+    const failed = report.rows.filter((r) => r.error).length;
+    if (failed > 0) throw new LoratuneError("ERR_IO", `${failed} of ${report.rows.length} bench workloads failed`);
+  });
 }

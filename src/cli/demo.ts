@@ -1,9 +1,52 @@
 /** `loratune demo`: LoRA on the bundled model and task, end to end, in a few minutes on a laptop CPU. */
 import type { Command } from "commander";
+import { camelKey, type OptionDef, withDefaults } from "../api/options.ts";
+import { trainOption } from "../api/train-options.ts";
 import { markdownTable, runCompare } from "../demo/compare.ts";
 import { DEMO_DEFAULTS, runDemo } from "../demo/run-demo.ts";
-import { parseIdList, parseInteger, parseNumber } from "./parse.ts";
+import { addOptions } from "./options.ts";
 import { createProgress } from "./progress.ts";
+
+/** `loratune demo`'s options; defaults are the demo's own (DEMO_DEFAULTS), bounds those of train's options. */
+export const DEMO_OPTIONS: readonly OptionDef[] = [
+  {
+    key: "out",
+    kind: "string",
+    help: "output folder: the task data, the run (run/) and the report; an earlier demo output there is replaced, nothing else",
+    default: "loratune-demo",
+    metavar: "dir",
+  },
+  {
+    key: "compare",
+    kind: "bool",
+    help: "train LoRA at several ranks and full fine-tuning on the task and compare them",
+  },
+  {
+    key: "ranks",
+    kind: "ints",
+    help: "LoRA ranks for --compare",
+    default: [4, 16, 64],
+    item: "rank",
+    min: 1,
+    metavar: "list",
+  },
+  { key: "steps", kind: "int", help: "LoRA training steps", default: DEMO_DEFAULTS.steps, min: 1 },
+  { ...demoBounds("rank"), help: "LoRA rank", default: DEMO_DEFAULTS.rank, metavar: "r" },
+  { ...demoBounds("lr"), help: "learning rate", default: DEMO_DEFAULTS.lr, metavar: "x" },
+  {
+    ...demoBounds("seed"),
+    help: "seed of the task data, LoRA init and shuffling",
+    default: DEMO_DEFAULTS.seed,
+  },
+];
+
+/** A demo option that is handed to train(): its key, kind and bounds are train's. */
+function demoBounds(key: string): OptionDef {
+  const d = trainOption(key);
+  if (!d) throw new Error(`demo: train has no option ${key}`);
+  const { min, above, max, below } = d;
+  return { key, kind: d.kind, help: d.help, min, above, max, below };
+}
 
 interface DemoFlags {
   out: string;
@@ -15,53 +58,48 @@ interface DemoFlags {
   seed: number;
 }
 
+/** The flags given, with the rest at DEMO_OPTIONS' defaults. */
+function withDemoDefaults(given: Partial<DemoFlags>): DemoFlags {
+  const values = withDefaults(DEMO_OPTIONS, {});
+  const out: Record<string, unknown> = {};
+  for (const d of DEMO_OPTIONS) out[camelKey(d.key)] = values[d.key];
+  for (const [k, v] of Object.entries(given)) if (v !== undefined) out[k] = v;
+  return out as unknown as DemoFlags;
+}
+
 export function registerDemo(program: Command): void {
-  program
+  const cmd = program
     .command("demo")
-    .description("teach the bundled demo model a new task with LoRA: exact match before/after, merge, speed check")
-    .option(
-      "--out <dir>",
-      "output folder: the task data, the run (run/) and the report; an earlier demo output there is replaced, nothing else",
-      "loratune-demo",
-    )
-    .option("--compare", "train LoRA at several ranks and full fine-tuning on the task and compare them")
-    .option("--ranks <list>", "LoRA ranks for --compare", parseIdList("--ranks", "rank", 1), [4, 16, 64])
-    .option("--steps <n>", "LoRA training steps", parseInteger("--steps", 1), DEMO_DEFAULTS.steps)
-    .option("--rank <r>", "LoRA rank", parseInteger("--rank", 1), DEMO_DEFAULTS.rank)
-    .option("--lr <x>", "learning rate", parseNumber("--lr", 0), DEMO_DEFAULTS.lr)
-    .option(
-      "--seed <n>",
-      "seed of the task data, LoRA init and shuffling",
-      parseInteger("--seed", 0),
-      DEMO_DEFAULTS.seed,
-    )
-    .action(async (o: DemoFlags) => {
-      if (o.compare) {
-        const rows = runCompare({
-          out: o.out,
-          seed: o.seed,
-          steps: o.steps,
-          ranks: o.ranks,
-          loraLr: o.lr,
-          fullLr: o.lr / 2,
-          trainSize: DEMO_DEFAULTS.trainSize,
-          testSize: DEMO_DEFAULTS.testSize,
-          say: (t) => console.log(t),
-        });
-        console.log(`\n${markdownTable(rows)}\n\nreport: ${o.out}/report.html`);
-        return;
-      }
-      let progress: ReturnType<typeof createProgress> | null = null;
-      await runDemo({
-        ...DEMO_DEFAULTS,
-        ...o,
+    .description("teach the bundled demo model a new task with LoRA: exact match before/after, merge, speed check");
+  addOptions(cmd, DEMO_OPTIONS);
+  cmd.action(async (given: Partial<DemoFlags>) => {
+    const o = withDemoDefaults(given);
+    if (o.compare) {
+      const rows = runCompare({
+        out: o.out,
+        seed: o.seed,
+        steps: o.steps,
+        ranks: o.ranks,
+        loraLr: o.lr,
+        fullLr: o.lr / 2,
+        trainSize: DEMO_DEFAULTS.trainSize,
+        testSize: DEMO_DEFAULTS.testSize,
         say: (t) => console.log(t),
-        onEvent: (e) => {
-          if (e.type === "start")
-            progress = createProgress({ json: false, isTTY: process.stderr.isTTY === true, totalSteps: e.totalSteps });
-          else if (e.type === "step") progress?.step(e);
-          else if (e.type === "end") progress?.done();
-        },
       });
+      console.log(`\n${markdownTable(rows)}\n\nreport: ${o.out}/report.html`);
+      return;
+    }
+    let progress: ReturnType<typeof createProgress> | null = null;
+    await runDemo({
+      ...DEMO_DEFAULTS,
+      ...o,
+      say: (t) => console.log(t),
+      onEvent: (e) => {
+        if (e.type === "start")
+          progress = createProgress({ json: false, isTTY: process.stderr.isTTY === true, totalSteps: e.totalSteps });
+        else if (e.type === "step") progress?.step(e);
+        else if (e.type === "end") progress?.done();
+      },
     });
+  });
 }

@@ -1,45 +1,13 @@
 /** `loratune eval`: mean next-token loss and perplexity of a model (+ adapter) on a JSONL dataset. */
 import type { Command } from "commander";
-import { evaluate } from "../api/evaluate.ts";
+import { EVAL_OPTIONS, type EvaluateOptions, evaluate } from "../api/evaluate.ts";
 import { createEvalProgress } from "./eval-progress.ts";
-import { requireOptions } from "./options.ts";
-import { parseChoice, parseInteger } from "./parse.ts";
-
-interface EvalFlags {
-  model: string;
-  data: string;
-  adapter?: string;
-  chatTemplate?: string;
-  dtype: "f32" | "bf16";
-  batchSize: number;
-  seqLen?: number;
-  json?: boolean;
-}
+import { addOptions } from "./options.ts";
 
 export function registerEval(program: Command): void {
   const cmd = program
     .command("eval")
     .description("mean next-token loss and perplexity over all label tokens of a dataset")
-    .option("--model <dir>", "model directory, or 'demo'")
-    .option("--data <file>", "JSONL dataset (any shape `train` reads; pre-tokenized rows are used as they are)")
-    .option("--adapter <dir>", "PEFT adapter or run directory to apply")
-    .option(
-      "--chat-template <file>",
-      "chat template for {\"messages\"} rows (default: the adapter's chat_template.jinja, else the model's)",
-    )
-    .option(
-      "--dtype <name>",
-      "in-memory dtype of the base weights: f32 or bf16",
-      parseChoice("--dtype", ["f32", "bf16"] as const),
-      "f32",
-    )
-    .option("--batch-size <n>", "rows per batch", parseInteger("--batch-size", 1), 4)
-    .option(
-      "--seq-len <n>",
-      "truncate rows to this many tokens (default: the model's maximum)",
-      parseInteger("--seq-len", 2),
-    )
-    .option("--json", 'print one JSON object: {"loss", "perplexity", "tokens"}')
     .addHelpText(
       "after",
       `
@@ -47,8 +15,8 @@ Progress goes to stderr: a live bar when stderr is a terminal (also with --json)
 once the evaluation has run that long, and nothing with --json.
 With --adapter runs/x, {"messages"} rows use the chat template the run was trained with (runs/x/chat_template.jinja).`,
     );
-  requireOptions(cmd, "--model", "--data");
-  cmd.action((o: EvalFlags) => {
+  addOptions(cmd, EVAL_OPTIONS);
+  cmd.action((o: EvaluateOptions & { json?: boolean }) => {
     const progress = createEvalProgress({
       stream: process.stderr,
       isTTY: process.stderr.isTTY === true,

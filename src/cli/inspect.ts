@@ -4,6 +4,7 @@
  */
 import { cpus, totalmem } from "node:os";
 import type { Command } from "commander";
+import type { OptionDef } from "../api/options.ts";
 import { LoratuneError } from "../errors.ts";
 import {
   type AdapterReport,
@@ -14,6 +15,17 @@ import {
 } from "../inspect/inspect.ts";
 import { getKernels, kernelNotice } from "../kernels/index.ts";
 import { snakeCaseKeys } from "./json-keys.ts";
+import { addOptions } from "./options.ts";
+
+/** `loratune inspect`'s options (the path is an argument). */
+export const INSPECT_OPTIONS: readonly OptionDef[] = [
+  {
+    key: "system",
+    kind: "bool",
+    help: "print the kernel backend, instruction set, thread count and machine (the default without a path)",
+  },
+  { key: "json", kind: "bool", help: "print one JSON object (snake_case keys)" },
+];
 
 export function systemReport(): Record<string, string | number> {
   const k = getKernels();
@@ -31,15 +43,12 @@ export function systemReport(): Record<string, string | number> {
 }
 
 export function registerInspect(program: Command): void {
-  program
+  const cmd = program
     .command("inspect")
     .description("describe a model, adapter or training run directory; --system: the compute backend")
-    .argument("[path]", "model directory (or 'demo'), PEFT adapter directory, or run directory")
-    .option(
-      "--system",
-      "print the kernel backend, instruction set, thread count and machine (the default without a path)",
-    )
-    .option("--json", "print one JSON object (snake_case keys)")
+    .argument("[path]", "model directory (or 'demo'), PEFT adapter directory, or run directory");
+  addOptions(cmd, INSPECT_OPTIONS);
+  cmd
     .addHelpText(
       "after",
       `

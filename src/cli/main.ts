@@ -13,7 +13,7 @@ import { registerEval } from "./eval.ts";
 import { registerGenerate } from "./generate.ts";
 import { registerInspect } from "./inspect.ts";
 import { registerMerge } from "./merge.ts";
-import { checkRequiredOptions, helpConfig } from "./options.ts";
+import { checkRequiredOptions } from "./options.ts";
 import { registerTrain } from "./train.ts";
 
 function packageVersion(): string {
@@ -38,7 +38,6 @@ export function buildProgram(): Command {
     .description("LoRA fine-tuning for Llama-family language models, on the CPU in front of you")
     .version(packageVersion(), "-V, --version")
     .option("--debug", "print full stack traces on errors")
-    .configureHelp(helpConfig)
     .exitOverride()
     .showHelpAfterError("(run with --help for usage)")
     .addHelpText("after", ENVIRONMENT_HELP);

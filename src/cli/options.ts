@@ -1,20 +1,33 @@
 /**
- * One help style for every command, and required options checked all at once.
+ * Flags from option tables (src/api/options.ts), in one help style for every command:
  *
- * - Defaults read "(default: X)": strings unquoted, lists comma-separated. Set them with commander's own
- *   `.option(flags, help, parser, default)` (or put "(default: X)" in the text when the default is applied
- *   later, as train does); `helpConfig` renders them. Boolean flags show no default.
- * - Required options read "(required)": register them with a plain `.option()` and call
- *   `requireOptions(cmd, "--model", "--data")`. commander's `requiredOption` stops at the first missing one;
+ * - Defaults read "(default: X)": strings unquoted, lists comma-separated; boolean flags show none. Defaults
+ *   are not handed to commander: a command's action receives only the flags given, and the library (or, for
+ *   bench and demo, the command) fills the rest from the same table.
+ * - Required options read "(required)". commander's `requiredOption` stops at the first missing one;
  *   `checkRequiredOptions` (run before every action by main.ts) reports every missing one in one usage error.
- *   A command that resolves values from elsewhere too (train's --config) calls `missingOptionsError` itself.
- * - Choices read "(one of: a, b)".
+ *   train resolves values from --config and --resume too, so it checks them itself (`deferred`).
+ * - Choices read "(one of: a, b)" unless the help text names them already.
+ * - Each value is parsed as it is read, with an error naming the flag and the range, e.g.
+ *   `--top-p: expected a number in (0, 1], got "1.5"` (train, `deferred`, checks its values after merging
+ *   them with its config files, in the table's other wording: `--lr: must be greater than 0 (got "0")`).
  */
-import type { Command, HelpConfiguration, Option } from "commander";
-import { LoratuneError } from "../errors.ts";
+import { type Command, Option } from "commander";
+import {
+  flagSpelling,
+  missingOptionsError,
+  missingRequired,
+  type OptionDef,
+  type OptionValue,
+  type OptionValues,
+  rangeOf,
+} from "../api/options.ts";
+import { parseChoice, parseIdList, parseIntegerIn, parseNumberIn } from "./parse.ts";
 
-const REQUIRED = new WeakMap<Command, Option[]>();
-const REQUIRED_OPTIONS = new WeakSet<Option>();
+export { missingOptionsError } from "../api/options.ts";
+
+/** The tables registered on each command, and whether their required options are checked before the action. */
+const TABLES = new WeakMap<Command, { defs: readonly OptionDef[]; checkRequired: boolean }>();
 
 /** How a default value is shown in help. */
 export function formatDefault(value: unknown): string {
@@ -22,53 +35,65 @@ export function formatDefault(value: unknown): string {
   return String(value);
 }
 
-/** Help configuration for the program (inherited by every sub-command). */
-export const helpConfig: HelpConfiguration = {
-  optionDescription(option: Option): string {
-    const extra: string[] = [];
-    if (REQUIRED_OPTIONS.has(option)) extra.push("(required)");
-    if (option.argChoices) extra.push(`(one of: ${option.argChoices.join(", ")})`);
-    const showDefault = option.defaultValue !== undefined && !option.isBoolean() && !option.negate;
-    if (showDefault) extra.push(`(default: ${option.defaultValueDescription ?? formatDefault(option.defaultValue)})`);
-    return [option.description, ...extra].filter((s) => s !== "").join(" ");
-  },
-};
+/** Help text of one option: its help, then "(required)" or "(default: X)", then "(one of: …)". */
+export function optionHelp(d: OptionDef): string {
+  const extra: string[] = [];
+  if (d.required) extra.push("(required)");
+  else if (d.defaultText !== undefined) extra.push(`(default: ${d.defaultText})`);
+  else if (d.default !== undefined && d.kind !== "bool") extra.push(`(default: ${formatDefault(d.default)})`);
+  if (d.choices && !d.choices.every((c) => d.help.includes(c))) extra.push(`(one of: ${d.choices.join(", ")})`);
+  return [d.help, ...extra].join(" ");
+}
 
-/** Marks options of `cmd` (by long flag, e.g. "--model") as required: "(required)" in help, checked before the action. */
-export function requireOptions(cmd: Command, ...flags: string[]): Command {
-  const list = REQUIRED.get(cmd) ?? [];
-  for (const flag of flags) {
-    const opt = cmd.options.find((o) => o.long === flag);
-    if (!opt) throw new Error(`requireOptions: ${cmd.name()} has no option ${flag}`);
-    REQUIRED_OPTIONS.add(opt);
-    list.push(opt);
+/** The parser of one flag's text, from its kind and bounds (strings are taken as they are). */
+function flagParser(d: OptionDef): ((text: string) => OptionValue) | undefined {
+  const flag = `--${d.key}`;
+  if (d.parse) return d.parse;
+  switch (d.kind) {
+    case "int":
+      return parseIntegerIn(flag, rangeOf(d));
+    case "number":
+      return parseNumberIn(flag, rangeOf(d));
+    case "choice":
+      return parseChoice(flag, d.choices ?? []);
+    case "ints":
+      return parseIdList(flag, d.item, d.min);
+    default:
+      return undefined;
   }
-  REQUIRED.set(cmd, list);
+}
+
+/**
+ * Registers every option of the table on the command, in table order. `deferred`: values are kept as typed
+ * (the command validates them later, with its config files) and required options are not checked before
+ * the action.
+ */
+export function addOptions(cmd: Command, defs: readonly OptionDef[], o: { deferred?: boolean } = {}): Command {
+  for (const d of defs) {
+    const opt = new Option(flagSpelling(d), optionHelp(d));
+    const parse = o.deferred ? undefined : flagParser(d);
+    if (parse) opt.argParser(parse);
+    cmd.addOption(opt);
+  }
+  TABLES.set(cmd, { defs, checkRequired: !o.deferred });
   return cmd;
+}
+
+/** The values given on the command line, by option key (not defaults: commander has none). */
+export function givenValues(cmd: Command, defs: readonly OptionDef[]): OptionValues {
+  const flags = cmd.opts() as Record<string, OptionValue | undefined>;
+  const out: OptionValues = {};
+  for (const d of defs) {
+    const name = new Option(flagSpelling(d)).attributeName();
+    if (cmd.getOptionValueSource(name) === "cli" && flags[name] !== undefined) out[d.key] = flags[name];
+  }
+  return out;
 }
 
 /** Throws one usage error naming every required option of `cmd` that was not given. */
 export function checkRequiredOptions(cmd: Command): void {
-  const values = cmd.opts() as Record<string, unknown>;
-  const missing = (REQUIRED.get(cmd) ?? []).filter((o) => values[o.attributeName()] === undefined);
-  if (missing.length > 0)
-    throw missingOptionsError(
-      cmd.name(),
-      missing.map((o) => o.flags),
-    );
-}
-
-/**
- * The usage error for missing required options, e.g. `eval: missing required options --model <dir> and
- * --data <file> (see loratune eval --help)`. `where` says where else they may be given ("on the command line
- * or in --config").
- */
-export function missingOptionsError(command: string, flags: string[], where?: string): LoratuneError {
-  const list =
-    flags.length === 1 ? flags[0] : `${flags.slice(0, -1).join(", ")} and ${flags[flags.length - 1] as string}`;
-  const noun = flags.length === 1 ? "option" : "options";
-  return new LoratuneError(
-    "ERR_USAGE",
-    `${command}: missing required ${noun} ${list}${where ? ` (${where})` : ""}; see loratune ${command} --help`,
-  );
+  const table = TABLES.get(cmd);
+  if (!table?.checkRequired) return;
+  const missing = missingRequired(table.defs, givenValues(cmd, table.defs));
+  if (missing.length > 0) throw missingOptionsError(cmd.name(), missing);
 }

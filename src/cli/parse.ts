@@ -1,60 +1,49 @@
-/** Strict parsers for command-line values; errors are usage errors (exit 2) naming the flag. */
+/**
+ * Strict parsers for command-line values; errors are usage errors (exit 2) naming the flag and what it takes,
+ * e.g. `--top-p: expected a number in (0, 1], got "1.5"`. The ranges come from the option tables
+ * (src/api/options.ts: `rangeOf`, `rangeText`, `inRange`), so a bound is written once.
+ */
+import { inRange, listItemProblem, type Range, rangeText } from "../api/options.ts";
 import { LoratuneError } from "../errors.ts";
 
 export function parseNumber(flag: string, min = Number.NEGATIVE_INFINITY) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (value.trim() === "" || !Number.isFinite(n) || n < min) {
-      throw new LoratuneError(
-        "ERR_USAGE",
-        `${flag}: expected a number${min > Number.NEGATIVE_INFINITY ? ` ≥ ${min}` : ""}, got "${value}"`,
-      );
-    }
-    return n;
-  };
+  return parseNumberIn(flag, { lo: min });
 }
 
 /**
  * A number in an interval; `lo`/`hi` bound it, `loOpen`/`hiOpen` exclude the bound. The message shows the
  * interval in the usual notation, e.g. `--top-p: expected a number in (0, 1], got "1.5"`.
  */
-export function parseNumberIn(flag: string, range: { lo?: number; hi?: number; loOpen?: boolean; hiOpen?: boolean }) {
-  const lo = range.lo ?? Number.NEGATIVE_INFINITY;
-  const hi = range.hi ?? Number.POSITIVE_INFINITY;
-  const want =
-    hi === Number.POSITIVE_INFINITY
-      ? `a number ${range.loOpen ? ">" : "≥"} ${lo}`
-      : `a number in ${range.loOpen ? "(" : "["}${lo}, ${hi}${range.hiOpen ? ")" : "]"}`;
+export function parseNumberIn(flag: string, range: Range) {
   return (value: string): number => {
     const n = Number(value);
-    const ok =
-      value.trim() !== "" &&
-      Number.isFinite(n) &&
-      (range.loOpen ? n > lo : n >= lo) &&
-      (range.hiOpen ? n < hi : n <= hi);
-    if (!ok) throw new LoratuneError("ERR_USAGE", `${flag}: expected ${want}, got "${value}"`);
+    if (value.trim() === "" || !Number.isFinite(n) || !inRange(range, n))
+      throw new LoratuneError("ERR_USAGE", `${flag}: expected ${rangeText(range)}, got "${value}"`);
+    return n;
+  };
+}
+
+/** An integer in an interval, e.g. `--max-tokens: expected an integer ≥ 1, got "0"`. */
+export function parseIntegerIn(flag: string, range: Range) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === "" || !Number.isSafeInteger(n) || !inRange(range, n))
+      throw new LoratuneError("ERR_USAGE", `${flag}: expected ${rangeText(range, true)}, got "${value}"`);
     return n;
   };
 }
 
 export function parseInteger(flag: string, min = 0) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (value.trim() === "" || !Number.isSafeInteger(n) || n < min) {
-      throw new LoratuneError("ERR_USAGE", `${flag}: expected an integer ≥ ${min}, got "${value}"`);
-    }
-    return n;
-  };
+  return parseIntegerIn(flag, { lo: min });
 }
 
 /** A comma-separated list of non-negative integers; `what` names one item in errors ("token id", "rank"). */
 export function parseIdList(flag: string, what = "token id", min = 0) {
   return (value: string): number[] =>
     value.split(",").map((s) => {
-      const n = Number(s.trim());
-      if (s.trim() === "" || !Number.isSafeInteger(n) || n < min)
-        throw new LoratuneError("ERR_USAGE", `${flag}: "${s}" is not a ${what}${min > 0 ? ` (at least ${min})` : ""}`);
-      return n;
+      const problem = listItemProblem({ item: what, min }, s);
+      if (problem) throw new LoratuneError("ERR_USAGE", `${flag}: ${problem}`);
+      return Number(s.trim());
     });
 }
 

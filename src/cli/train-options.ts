@@ -6,58 +6,35 @@
  */
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { type Command, Option } from "commander";
+import type { Command } from "commander";
 import { applyInitAdapter } from "../api/init-adapter.ts";
 import {
+  missingOptionsError,
   missingRequired,
+  type OptionDef,
   type OptionValues,
-  readConfigFile,
   validateOptions,
   withDefaults,
-} from "../api/run-config.ts";
-import { camelKey, type OptionDef, TRAIN_OPTIONS } from "../api/train-options.ts";
+} from "../api/options.ts";
+import { readConfigFile } from "../api/run-config.ts";
+import { TRAIN_OPTIONS } from "../api/train-options.ts";
 import { LoratuneError } from "../errors.ts";
 import { canonicalPath } from "../io/output-guard.ts";
 import { resolveModelDir } from "../model/load.ts";
 import { runDirOf } from "../train/checkpoint.ts";
-import { missingOptionsError } from "./options.ts";
+import { addOptions, givenValues } from "./options.ts";
 
-/** Help text of one option: its help, then "(required)" or "(default: X)". */
-export function optionHelp(d: OptionDef): string {
-  if (d.required) return `${d.help} (required)`;
-  if (d.default === undefined || d.kind === "bool") return d.help;
-  return `${d.help} (default: ${d.default})`;
-}
-
-/** Registers every option on the command (defaults are applied later, so the source of each value is known). */
+/** Registers every option; values are checked and defaulted later, once the config files are read. */
 export function addTrainOptions(cmd: Command): Command {
-  for (const d of TRAIN_OPTIONS) {
-    const meta = d.metavar ?? (d.kind === "int" || d.kind === "number" ? "n" : d.kind === "choice" ? "name" : "value");
-    const flag = d.kind === "bool" ? (d.negate ? `--no-${d.key}` : `--${d.key}`) : `--${d.key} <${meta}>`;
-    const opt = new Option(flag, optionHelp(d));
-    if (d.choices) opt.choices(d.choices);
-    cmd.addOption(opt);
-  }
-  return cmd;
-}
-
-/** The values set on the command line, by option key. */
-function cliValues(cmd: Command): OptionValues {
-  const flags = cmd.opts() as Record<string, string | boolean | undefined>;
-  const out: OptionValues = {};
-  for (const d of TRAIN_OPTIONS) {
-    if (cmd.getOptionValueSource(camelKey(d.key)) === "cli" && flags[camelKey(d.key)] !== undefined)
-      out[d.key] = flags[camelKey(d.key)];
-  }
-  return out;
+  return addOptions(cmd, TRAIN_OPTIONS, { deferred: true });
 }
 
 /** Resolves and validates the options; returns values keyed by option key. */
 export function resolveTrainOptions(cmd: Command): OptionValues {
-  const fromCli = cliValues(cmd);
+  const fromCli = givenValues(cmd, TRAIN_OPTIONS);
   const configPath = fromCli.config as string | undefined;
-  const fromFile = configPath ? validateOptions(readConfigFile(configPath), configPath) : {};
-  let given: OptionValues = { ...fromFile, ...validateOptions(fromCli) };
+  const fromFile = configPath ? validateOptions(TRAIN_OPTIONS, readConfigFile(configPath), configPath) : {};
+  let given: OptionValues = { ...fromFile, ...validateOptions(TRAIN_OPTIONS, fromCli) };
   const explicit = new Set(Object.keys(given));
   let fromRun: OptionValues = {};
   if (typeof given.resume === "string") {
@@ -66,8 +43,8 @@ export function resolveTrainOptions(cmd: Command): OptionValues {
     checkResumeChanges(given, fromRun, runDir);
     given = { ...given, out: given.out ?? runDir };
   }
-  let values = withDefaults({ ...fromRun, ...given });
-  const missing = missingRequired(values);
+  let values = withDefaults(TRAIN_OPTIONS, { ...fromRun, ...given });
+  const missing = missingRequired(TRAIN_OPTIONS, values);
   if (missing.length > 0) throw missingOptionsError("train", missing, "on the command line or in --config");
   if (typeof values["init-adapter"] === "string" && !given.resume)
     values = applyInitAdapter(values["init-adapter"], values, explicit);
@@ -78,7 +55,7 @@ export function resolveTrainOptions(cmd: Command): OptionValues {
 function readRunSettings(runDir: string): OptionValues {
   if (!existsSync(runDir)) throw new LoratuneError("ERR_USAGE", `--resume ${runDir}: no such run directory`);
   const path = join(runDir, "config.yaml");
-  return existsSync(path) ? validateOptions(readConfigFile(path), path) : {};
+  return existsSync(path) ? validateOptions(TRAIN_OPTIONS, readConfigFile(path), path) : {};
 }
 
 /** A comparable form of a value: paths canonical, numbers as numbers. */

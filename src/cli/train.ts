@@ -1,10 +1,8 @@
 /** `loratune train`: fine-tune with LoRA (or fully) and write a run directory. Ctrl-C checkpoints and exits. */
 import type { Command } from "commander";
-import type { OptionValues } from "../api/run-config.ts";
+import { camelKey, type OptionValues } from "../api/options.ts";
 import { type TrainOptions, type TrainSummary, train } from "../api/train.ts";
-import { camelKey } from "../api/train-options.ts";
 import { ALPACA_FORMAT_HELP } from "../data/encode.ts";
-import { ADAMW_DEFAULTS } from "../train/adamw.ts";
 import { createProgress } from "./progress.ts";
 import { addTrainOptions, resolveTrainOptions } from "./train-options.ts";
 
@@ -42,13 +40,10 @@ Examples:
   });
 }
 
-/** Option values (kebab keys) → TrainOptions (camelCase), with the AdamW constants loratune does not expose. */
+/** Option values (kebab keys) → TrainOptions (camelCase). */
 function toTrainOptions(v: OptionValues): TrainOptions {
   const camel: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(v)) if (value !== undefined) camel[camelKey(key)] = value;
-  camel.adamEps = ADAMW_DEFAULTS.eps;
-  camel.beta1 = ADAMW_DEFAULTS.beta1;
-  camel.beta2 = ADAMW_DEFAULTS.beta2;
   return camel as unknown as TrainOptions;
 }
 

@@ -1,6 +1,7 @@
 /**
- * Read JSONL dataset file(s) into Examples: detect each file's row shape from its first row, check every
- * row against it, encode with loss masks, truncate to seqLen, drop rows left with no label token, and count.
+ * Read JSONL dataset file(s) into Examples: detect each file's row shape from its first row (reported to
+ * `onShape` before the file is encoded), check every row against it, encode with loss masks, truncate to
+ * seqLen, drop rows left with no label token, and count. Each file is read once, front to back.
  * Refuses (ERR_DATA) a dataset where no token at all carries loss, showing why and a rendered sample.
  * The result also says, per file, which shape was detected and how many rows were read (Dataset.files), for
  * the training summary.
@@ -20,6 +21,12 @@ export interface ReadDatasetOptions extends EncodeOptions {
   maxRows?: number;
   /** Do not refuse a dataset without any label token (e.g. for previews). Default false. */
   allowNoLabels?: boolean;
+  /**
+   * Called with each file's shape as soon as it is detected from the file's first row, before any row of the
+   * file is encoded: a check that depends on the shape (a chat template for "messages" rows) can refuse the
+   * data before encoding would fail, without the file being opened twice.
+   */
+  onShape?: (file: string, shape: RowShape) => void;
 }
 
 export interface DatasetStats {
@@ -95,6 +102,7 @@ export function readDataset(
       const src = { file, line };
       if (shape === null) {
         shape = detectShape(value, src);
+        opts.onShape?.(file, shape);
         shapeLine = line;
         stats.shapes[file] = shape;
         entry = { path: file, shape, rows: 0, ...(shape === "alpaca" ? { promptFormat: ALPACA_FORMAT_NAME } : {}) };

@@ -147,37 +147,20 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   };
 }
 
+/** The demo run's settings where they differ from train's defaults (TRAIN_OPTIONS, ADAMW_DEFAULTS). */
 function trainDefaults(o: DemoOptions) {
   return {
-    valSplit: 0,
-    overwrite: false,
-    full: false,
-    dtype: "f32" as const,
     rank: o.rank,
     alpha: 2 * o.rank,
-    dropout: 0,
     targets: "all-linear",
-    rslora: false,
-    trainOnPrompt: false,
     steps: o.steps,
-    epochs: 1,
     batchSize: o.batchSize,
-    gradAccum: 1,
     seqLen: 128,
-    pack: false,
-    shuffle: true,
     seed: o.seed,
     lr: o.lr,
     lrSchedule: "cosine" as const,
     warmupSteps: 10,
-    weightDecay: 0,
     maxGradNorm: 1,
-    beta1: 0.9,
-    beta2: 0.999,
-    adamEps: 1e-8,
-    evalEvery: 0,
-    earlyStopping: 0,
-    saveEvery: 0,
     keepCheckpoints: 1,
   };
 }
