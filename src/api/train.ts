@@ -10,6 +10,7 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { type Dataset, type DatasetFile, readDataset } from "../data/dataset.ts";
 import type { Example } from "../data/encode.ts";
+import type { RowShape } from "../data/shapes.ts";
 import { LoratuneError } from "../errors.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { canonicalPath, checkOutputDir, type NamedInput } from "../io/output-guard.ts";
@@ -32,7 +33,7 @@ import { readCheckpointState, resolveCheckpoint, runDirOf } from "../train/check
 import { estimateTrainingPeakBytes } from "../train/memory.ts";
 import { MetricsLog } from "../train/metrics.ts";
 import { checkRunPlan, scheduleExtensionNote } from "../train/plan-checks.ts";
-import { checkChatTemplate, checkSeqLen, firstRowShapes, preflight, reportPreflight } from "../train/preflight.ts";
+import { checkChatTemplate, checkSeqLen, checksAfterReading, reportPreflight } from "../train/preflight.ts";
 import { lrAt } from "../train/schedule.ts";
 import {
   alreadyComplete,
@@ -183,17 +184,18 @@ function prepare(o: TrainRunOptions, warn: (m: string) => void) {
   const resumeFrom = o.resume ? resolveCheckpoint(o.resume) : undefined;
   const resumeState = resumeFrom ? readCheckpointState(resumeFrom) : null;
   const config = readModelConfig(modelDir);
+  // Preflight, one pass: each check once, as soon as what it reads is known (see train/preflight.ts).
   reportPreflight(checkSeqLen(o.seqLen, config), warn);
   const model = loadModel(modelDir, { dtype: o.dtype, ropePositions: o.seqLen, config });
   const tok = existsSync(join(modelDir, "tokenizer.json"))
     ? loadTokenizer(modelDir, o.chatTemplate ? { chatTemplateFile: o.chatTemplate } : {})
     : null;
-  reportPreflight(checkChatTemplate(firstRowShapes(dataFiles(o)), tok, o.data), warn);
-  const { train: trainSet, val: valSet } = readData(o, tok, config.vocabSize);
+  const onShape = (_file: string, shape: RowShape) => reportPreflight(checkChatTemplate([shape], tok, o.data), warn);
+  const { train: trainSet, val: valSet } = readData(o, tok, config.vocabSize, onShape);
   checkVocabulary(trainSet, model, o.data);
   const fresh = o.full || o.initAdapter ? null : loraSettings(o);
   reportPreflight(
-    preflight({
+    checksAfterReading({
       model: config,
       lora: fresh,
       tokenizer: tok,
@@ -284,18 +286,21 @@ export function optionValuesOf(o: TrainRunOptions): OptionValues {
   return out;
 }
 
+/**
+ * The training data (each file read once; `onShape` sees each file's shape before its rows are encoded) and
+ * the validation data: --val, or a --val-split share of the training rows.
+ */
 function readData(
   o: TrainRunOptions,
   tok: Tokenizer | null,
   vocabSize: number,
+  onShape: (file: string, shape: RowShape) => void,
 ): { train: Dataset; val: Dataset | null } {
-  const files = dataFiles(o);
   // vocabSize: pre-tokenized ids are checked against the model's vocabulary with file:line errors.
   const opts = { seqLen: o.seqLen, trainOnPrompt: o.trainOnPrompt, trainOnAllMessages: o.trainOnPrompt, vocabSize };
-  const all = readDataset(files, tok, opts);
+  const all = readDataset(dataFiles(o), tok, { ...opts, onShape });
   if (o.val) return { train: all, val: readDataset(o.val, tok, opts) };
   if (!(o.valSplit > 0)) return { train: all, val: null };
-  if (o.valSplit >= 1) throw new LoratuneError("ERR_USAGE", `--val-split must be below 1 (got ${o.valSplit})`);
   const order = all.examples.map((_, i) => i);
   const rng = new Rng(o.seed + 1);
   for (let i = order.length - 1; i > 0; i--) {
@@ -311,12 +316,15 @@ function readData(
   return { train: pick(order.slice(nVal)), val: pick(order.slice(0, nVal)) };
 }
 
-/** Ids a tokenizer produced must also fit the model (a tokenizer can be larger than the model's embedding). */
+/**
+ * Ids a tokenizer produced must also fit the model (a tokenizer can be larger than the model's embedding).
+ * Pre-tokenized rows were checked as they were read, with file:line (negative ids, ids past the vocabulary).
+ */
 function checkVocabulary(data: Dataset, model: Model, file: string): void {
   const V = model.config.vocabSize;
   for (const ex of data.examples) {
     for (const id of ex.ids) {
-      if (id < 0 || id >= V)
+      if (id >= V)
         throw new LoratuneError("ERR_DATA", `${file}: token id ${id} is outside the model's vocabulary [0, ${V})`);
     }
   }

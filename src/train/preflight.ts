@@ -1,8 +1,15 @@
 /**
  * Checks run before training starts, catching settings and data that would train badly or not at all, each
  * with the fix. Pure functions over what the training job has already loaded (model config, LoRA config,
- * tokenizer, encoded examples and dataset stats), except `firstRowShapes`; `preflight` runs them all and
- * `reportPreflight` throws the first error as a LoratuneError and hands warnings to a callback.
+ * tokenizer, detected row shapes, encoded examples and dataset stats); `reportPreflight` throws the first
+ * error as a LoratuneError and hands warnings to a callback.
+ *
+ * train() makes one pass, each check once, as soon as what it reads is known:
+ *   - `checkSeqLen` once config.json is read, before the model is loaded;
+ *   - `checkChatTemplate` as each data file's shape is detected (readDataset's onShape), before its rows are
+ *     encoded (encoding conversations needs the template);
+ *   - `checksAfterReading` (targets, labels, EOS) on the encoded training data.
+ * `preflight` runs every check at once, on data already read.
  *
  *   seq_len_too_long      --seq-len above the model's max_position_embeddings               error
  *   no_labels             no token of the training set carries loss                         error
@@ -23,8 +30,7 @@
 import { countTargets } from "../data/batch.ts";
 import type { DatasetStats } from "../data/dataset.ts";
 import { type Example, IGNORE } from "../data/encode.ts";
-import { readJsonl } from "../data/jsonl.ts";
-import { detectShape, type RowShape } from "../data/shapes.ts";
+import type { RowShape } from "../data/shapes.ts";
 import { type ErrorCode, LoratuneError } from "../errors.ts";
 import { type LoraConfig, matchesTarget } from "../lora/config.ts";
 import type { ModelConfig } from "../model/config.ts";
@@ -70,16 +76,27 @@ const issue = (level: PreflightIssue["level"], check: string, errorCode: ErrorCo
   message,
 });
 
-/** Every check, errors first. */
+const errorsFirst = (all: PreflightIssue[]) => [
+  ...all.filter((i) => i.level === "error"),
+  ...all.filter((i) => i.level === "warning"),
+];
+
+/** Every check at once, errors first. */
 export function preflight(p: PreflightInput): PreflightIssue[] {
-  const all = [
+  return errorsFirst([
     ...checkSeqLen(p.seqLen, p.model),
     ...checkChatTemplate(Object.values(p.stats.shapes), p.tokenizer, p.dataName),
+    ...checksAfterReading(p),
+  ]);
+}
+
+/** The checks that need the encoded training data (and the LoRA targets, listed with them), errors first. */
+export function checksAfterReading(p: PreflightInput): PreflightIssue[] {
+  return errorsFirst([
     ...(p.lora ? checkTargets(p.lora, p.model) : []),
     ...checkLabels(p.examples, p.stats, p.dataName, p.seqLen),
     ...checkEos(p.examples, p.tokenizer, p.model, p.seqLen, p.dataName),
-  ];
-  return [...all.filter((i) => i.level === "error"), ...all.filter((i) => i.level === "warning")];
+  ]);
 }
 
 /** Throws the first error (all errors listed in its message); passes each warning to `warn`. */
@@ -104,21 +121,7 @@ export function checkSeqLen(seqLen: number, model: ModelConfig): PreflightIssue[
   ];
 }
 
-/**
- * The row shape of each data file from its first row (reads one line per file): lets checkChatTemplate run
- * before the whole dataset is read and encoded. The only function here that touches the disk.
- */
-export function firstRowShapes(files: string[]): RowShape[] {
-  const shapes: RowShape[] = [];
-  for (const file of files) {
-    for (const { line, value } of readJsonl(file)) {
-      shapes.push(detectShape(value, { file, line }));
-      break;
-    }
-  }
-  return shapes;
-}
-
+/** Conversations ("messages", ShareGPT) need a tokenizer with a chat template. */
 export function checkChatTemplate(
   shapes: RowShape[],
   tok: PreflightTokenizer | null,

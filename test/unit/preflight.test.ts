@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { type DatasetStats, readDataset } from "../../src/data/dataset.ts";
 import type { Example } from "../../src/data/encode.ts";
+import type { RowShape } from "../../src/data/shapes.ts";
 import { isLoratuneError } from "../../src/errors.ts";
 import { defaultLoraConfig } from "../../src/lora/config.ts";
 import {
@@ -13,7 +14,6 @@ import {
   checkEos,
   checkLabels,
   checkTargets,
-  firstRowShapes,
   linearModuleNames,
   type PreflightInput,
   type PreflightIssue,
@@ -143,8 +143,18 @@ test("messages without a chat template is an error before any row is rendered", 
   try {
     const chat = writeJsonl(dir, "chat.jsonl", ["", { messages: [{ role: "user", content: "hi" }] }, "not json"]);
     const text = writeJsonl(dir, "text.jsonl", [{ text: "hi" }]);
-    assert.deepEqual(firstRowShapes([chat, text]), ["messages", "text"]);
-    assert.deepEqual(checks(checkChatTemplate(firstRowShapes([chat]), tok, chat)), ["error:no_chat_template"]);
+    // readDataset reports each file's shape before encoding its rows (train() checks the template there): the
+    // conversation is refused before it is rendered, and before the bad line 3 is read.
+    const seen: RowShape[] = [];
+    const onShape = (_file: string, shape: RowShape) => {
+      seen.push(shape);
+      reportPreflight(checkChatTemplate([shape], tok, chat), () => {});
+    };
+    assert.throws(
+      () => readDataset([text, chat], tok, { onShape }),
+      (e: unknown) => isLoratuneError(e) && e.code === "ERR_TOKENIZER" && /no chat_template/.test(e.message),
+    );
+    assert.deepEqual(seen, ["text", "messages"]);
   } finally {
     cleanup();
   }
