@@ -1,11 +1,21 @@
 /**
  * loratune's public library API (re-exports only). The CLI (`loratune`) is built on exactly these functions.
+ * Each takes only what differs from the defaults; the defaults, bounds and help of every option are in the
+ * option tables (TRAIN_OPTIONS, EVAL_OPTIONS, GENERATE_OPTIONS, MERGE_OPTIONS) that the CLI's flags come from.
  */
-export { type EvaluateOptions, type EvaluateResult, evaluate } from "./api/evaluate.ts";
-export { type GenerateOptions, type GenerateOutput, generate } from "./api/generate.ts";
-export { type MergeOptions, merge } from "./api/merge.ts";
+export { EVAL_OPTIONS, type EvaluateOptions, type EvaluateResult, evaluate } from "./api/evaluate.ts";
+export { GENERATE_OPTIONS, type GenerateOptions, type GenerateOutput, generate } from "./api/generate.ts";
+export { MERGE_OPTIONS, type MergeOptions, merge } from "./api/merge.ts";
 export { type LoadedModel, loadForInference } from "./api/models.ts";
-export { type TrainHooks, type TrainOptions, type TrainSummary, train } from "./api/train.ts";
+export type { OptionDef, OptionKind, OptionValue } from "./api/options.ts";
+export {
+  type TrainHooks,
+  type TrainOptions,
+  type TrainRunOptions,
+  type TrainSummary,
+  train,
+} from "./api/train.ts";
+export { TRAIN_OPTIONS } from "./api/train-options.ts";
 export { type ErrorCode, isLoratuneError, LoratuneError } from "./errors.ts";
 export { readSafetensors, readSafetensorsHeader } from "./io/safetensors.ts";
 export { writeSafetensors } from "./io/safetensors-write.ts";

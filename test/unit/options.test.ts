@@ -9,17 +9,24 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { parse as parseYaml } from "yaml";
-import { EVAL_OPTIONS, evaluate } from "../../src/api/evaluate.ts";
-import { GENERATE_OPTIONS, generate } from "../../src/api/generate.ts";
-import { MERGE_OPTIONS, merge } from "../../src/api/merge.ts";
-import { camelKey, flagSpelling, type OptionDef, withDefaults } from "../../src/api/options.ts";
-import { train, trainRunOptions } from "../../src/api/train.ts";
-import { TRAIN_OPTIONS } from "../../src/api/train-options.ts";
+import { camelKey, flagSpelling, withDefaults } from "../../src/api/options.ts";
+import { trainRunOptions } from "../../src/api/train.ts";
 import { BENCH_OPTIONS } from "../../src/cli/bench.ts";
 import { DEMO_OPTIONS } from "../../src/cli/demo.ts";
 import { INSPECT_OPTIONS } from "../../src/cli/inspect.ts";
 import { buildProgram } from "../../src/cli/main.ts";
 import { isLoratuneError } from "../../src/errors.ts";
+import {
+  EVAL_OPTIONS,
+  evaluate,
+  GENERATE_OPTIONS,
+  generate,
+  MERGE_OPTIONS,
+  merge,
+  type OptionDef,
+  TRAIN_OPTIONS,
+  train,
+} from "../../src/index.ts";
 import { GREEDY } from "../../src/model/sampling.ts";
 import { ADAMW_DEFAULTS } from "../../src/train/adamw.ts";
 import { GOLDEN, ROOT } from "../helpers/cli.ts";
@@ -69,7 +76,7 @@ test("defaults have one definition: the tables (and below them GREEDY and ADAMW_
   assert.equal(trainRunOptions({ model: "demo", data: "d.jsonl", out: "o", beta2: 0.95 }).beta2, 0.95);
 });
 
-test("the library takes only the required options: train, evaluate, generate, merge", async () => {
+test("the library (src/index.ts) takes only the required options: train, evaluate, generate, merge", async () => {
   const out = join(work, "run");
   const warnings: string[] = [];
   const r = await train({ model: TINY, data: DATA, out }, { onMessage: (m) => warnings.push(m) });
