@@ -308,6 +308,12 @@ function readData(
     [order[i], order[j]] = [order[j]!, order[i]!];
   }
   const nVal = Math.max(1, Math.round(order.length * o.valSplit));
+  if (nVal >= order.length) {
+    throw new LoratuneError(
+      "ERR_USAGE",
+      `--val-split ${o.valSplit} of ${order.length} row${order.length === 1 ? "" : "s"} leaves no training rows; lower it, or pass a separate --val file`,
+    );
+  }
   const pick = (idx: number[]): Dataset => ({
     examples: idx.map((i) => all.examples[i]!),
     stats: all.stats,

@@ -263,3 +263,11 @@ test("bounds the CLI checks before anything runs: --lr 0, --alpha 0, --dropout 1
     assert.ok(!existsSync(join(work, "bounds")));
   }
 });
+
+test("--val-split that leaves no training rows is a usage error, not 'every label is masked'", () => {
+  const one = join(work, "data", "one.jsonl");
+  writeFileSync(one, `${JSON.stringify({ input_ids: [1, 2, 3, 4] })}\n`);
+  const r = cli("train", ...BASE, "--data", one, "--val-split", "0.5", "--out", join(work, "split"), "--steps", "1");
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--val-split 0\.5 of 1 row leaves no training rows/);
+});
