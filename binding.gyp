@@ -1,7 +1,8 @@
 {
-  # The native kernels addon (build/Release/loratune_native.node). The glue and the portable kernels build
-  # without ISA flags; each x86-64 ISA is a static library compiled with its own flags and chosen at run time
-  # with __builtin_cpu_supports. Never -march=native: the binary must run on any x86-64.
+  # The native kernels addon (build/Release/loratune_native.node). The glue (native/glue/, one translation unit)
+  # and the portable kernels build without ISA flags; each x86-64 ISA is a static library compiled with its own
+  # flags and chosen at run time with __builtin_cpu_supports. Never -march=native: the binary must run on any
+  # x86-64. Every ISA file compiles the same op sources (native/ops/*.inc, included, not listed here).
   "target_defaults": {
     "cflags_cc": ["-std=gnu++17", "-O3", "-fPIC", "-Wno-unused-parameter"],
     "defines": ["NAPI_VERSION=8"]
@@ -9,7 +10,7 @@
   "targets": [
     {
       "target_name": "loratune_native",
-      "sources": ["native/addon.cc", "native/pool.cc", "native/isa_generic.cc"],
+      "sources": ["native/glue/addon.cc", "native/pool.cc", "native/isa_generic.cc"],
       "conditions": [
         ["target_arch=='x64'", { "dependencies": ["loratune_avx2", "loratune_avx512"] }]
       ]

@@ -1,6 +1,7 @@
 // AVX2 + FMA + F16C kernels. Compiled with those flags only; used after __builtin_cpu_supports confirms them.
-// f32 matmul micro-kernel: 6×16 register tile (12 ymm accumulators). bf16 weights are widened to f32 while
-// packing (exact), so bf16 products keep full f32 activations.
+// What an ISA file holds and in which order: see isa_generic.cc. Here: 8-lane V with an 8×8 transpose for the NT
+// packs; f32 matmul micro-kernel with a 6×16 register tile (12 ymm accumulators); bf16 weights are widened to f32
+// while packing (exact), so bf16 products keep full f32 activations; F16C conversions.
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -77,37 +78,12 @@ struct V {
     const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_andnot_ps(tiny, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
   }
+  // The NT packs (matmul_pack.inc) transpose 8×8 tiles in registers: see transpose8 below.
+  static constexpr bool kTransposePacks = true;
+  static inline void transpose(const float* src, int64_t ld, int64_t nrows, float* dst, int64_t dstride, int lanes);
 };
 
-#include "scalar.inc"
-#include "pack.inc"
-#include "gemm.inc"
-#include "gemm_thin.inc"
-
-// ---------------------------------------------------------------------------------------------- micro-kernel
-// C[6, 16] (+)= Ap[6, kc] · Bp[kc, 16]; accumulators are 12 named ymm registers.
-#define LT_ROW(i)                                   \
-  {                                                 \
-    const __m256 a = _mm256_broadcast_ss(A + (i));  \
-    c##i##_0 = _mm256_fmadd_ps(a, b0, c##i##_0);    \
-    c##i##_1 = _mm256_fmadd_ps(a, b1, c##i##_1);    \
-  }
-#define LT_STORE(i)                                                \
-  {                                                                \
-    float* r = C + (i) * ldc;                                      \
-    if (add) {                                                     \
-      c##i##_0 = _mm256_add_ps(_mm256_loadu_ps(r), c##i##_0);      \
-      c##i##_1 = _mm256_add_ps(_mm256_loadu_ps(r + 8), c##i##_1);  \
-    }                                                              \
-    _mm256_storeu_ps(r, c##i##_0);                                 \
-    _mm256_storeu_ps(r + 8, c##i##_1);                             \
-  }
-#define LT_DECL(i) __m256 c##i##_0 = _mm256_setzero_ps(), c##i##_1 = _mm256_setzero_ps();
-#define LT_ALL(M) M(0) M(1) M(2) M(3) M(4) M(5)
-
-// ---------------------------------------------------------------------------------------------- transposing packs
-// NT products read both operands along k, so packing transposes them: 8×8 at a time in registers.
-
+// ---------------------------------------------------------------------------------------------- transpose tile
 // Transposes an 8×8 tile of floats: row i < nrows from src + i·ld (zero rows beyond), column c stored to
 // dst + c·dstride, the first `lanes` values only.
 static inline void transpose8(const float* src, int64_t ld, int64_t nrows, float* dst, int64_t dstride, int lanes) {
@@ -140,34 +116,35 @@ static inline void transpose8(const float* src, int64_t ld, int64_t nrows, float
   }
 }
 
-// A block of an NT/NN product (A stored [M, K]) as 6-row panels: dst[k·6 + r].
-static void pack_a_rows(float* __restrict dst, const GemmArgs& g, int64_t m0, int64_t mc, int64_t k0, int64_t kc) {
-  for (int64_t ir = 0; ir < mc; ir += 6) {
-    const int64_t mr = imin(6, mc - ir);
-    const float* src = g.A + (m0 + ir) * g.lda + k0;
-    float* d = dst + ir * kc;
-    int64_t k = 0;
-    for (; k + 8 <= kc; k += 8) transpose8(src + k, g.lda, mr, d + k * 6, 6, 6);
-    for (; k < kc; ++k)
-      for (int64_t r = 0; r < 6; ++r) d[k * 6 + r] = r < mr ? src[r * g.lda + k] : 0.f;
-  }
+inline void V::transpose(const float* src, int64_t ld, int64_t nrows, float* dst, int64_t dstride, int lanes) {
+  transpose8(src, ld, nrows, dst, dstride, lanes);
 }
 
-// B block of an NT product (B stored [N, K], f32) as 16-column panels: dst[k·16 + j].
-static void pack_b_rows(float* __restrict dst, const GemmArgs& g, int64_t n0, int64_t nc, int64_t k0, int64_t kc) {
-  const float* b = static_cast<const float*>(g.B);
-  for (int64_t jr = 0; jr < nc; jr += 16) {
-    float* d = dst + jr * kc;
-    for (int64_t half = 0; half < 16; half += 8) {
-      const int64_t rows = imax(0, imin(8, nc - jr - half));
-      const float* src = b + (n0 + jr + half) * g.ldb + k0;
-      int64_t k = 0;
-      for (; k + 8 <= kc; k += 8) transpose8(src + k, g.ldb, rows, d + k * 16 + half, 16, 8);
-      for (; k < kc; ++k)
-        for (int64_t j = 0; j < 8; ++j) d[k * 16 + half + j] = j < rows ? src[j * g.ldb + k] : 0.f;
-    }
+static constexpr char kIsaName[] = "avx2";
+
+#include "ops/common.inc"
+#include "ops/matmul_pack.inc"
+
+// ---------------------------------------------------------------------------------------------- micro-kernel
+// C[6, 16] (+)= Ap[6, kc] · Bp[kc, 16]; accumulators are 12 named ymm registers.
+#define LT_ROW(i)                                   \
+  {                                                 \
+    const __m256 a = _mm256_broadcast_ss(A + (i));  \
+    c##i##_0 = _mm256_fmadd_ps(a, b0, c##i##_0);    \
+    c##i##_1 = _mm256_fmadd_ps(a, b1, c##i##_1);    \
   }
-}
+#define LT_STORE(i)                                                \
+  {                                                                \
+    float* r = C + (i) * ldc;                                      \
+    if (add) {                                                     \
+      c##i##_0 = _mm256_add_ps(_mm256_loadu_ps(r), c##i##_0);      \
+      c##i##_1 = _mm256_add_ps(_mm256_loadu_ps(r + 8), c##i##_1);  \
+    }                                                              \
+    _mm256_storeu_ps(r, c##i##_0);                                 \
+    _mm256_storeu_ps(r + 8, c##i##_1);                             \
+  }
+#define LT_DECL(i) __m256 c##i##_0 = _mm256_setzero_ps(), c##i##_1 = _mm256_setzero_ps();
+#define LT_ALL(M) M(0) M(1) M(2) M(3) M(4) M(5)
 
 struct KernF32 {
   static constexpr int MR = 6, NR = 16, KSTEP = 1;
@@ -175,12 +152,10 @@ struct KernF32 {
   using PA = float;
   using PB = float;
   static void packA(float* d, const GemmArgs& g, int64_t m0, int64_t mc, int64_t k0, int64_t kc) {
-    if (g.transA) pack_a_block_f32<MR>(d, g, m0, mc, k0, kc);
-    else pack_a_rows(d, g, m0, mc, k0, kc);
+    pack_a_panels<MR>(d, g, m0, mc, k0, kc);
   }
   static void packB(float* d, const GemmArgs& g, int64_t n0, int64_t nc, int64_t k0, int64_t kc) {
-    if (g.transB && !g.bf16B) pack_b_rows(d, g, n0, nc, k0, kc);
-    else pack_b_block_f32<NR>(d, g, n0, nc, k0, kc);
+    pack_b_panels<NR>(d, g, n0, nc, k0, kc);
   }
   static void ukr(int64_t kc, const float* __restrict A, const float* __restrict B, float* __restrict C, int64_t ldc,
                   bool add) {
@@ -194,6 +169,10 @@ struct KernF32 {
     LT_ALL(LT_STORE)
   }
 };
+
+// No bf16 dot product: bf16 weights take the f32 kernel, widened exactly while packing.
+using KernBf16 = KernF32;
+static inline bool has_bf16_dot() { return false; }
 
 // ---------------------------------------------------------------------------------------------- conversions
 static void cvt_f32_bf16(uint16_t* out, const float* in, int64_t n) {
@@ -240,22 +219,7 @@ static void cvt_f32_f16(uint16_t* out, const float* in, int64_t n) {
   for (; i < n; ++i) out[i] = f16_round(in[i]);
 }
 
-#include "ops.inc"
-#include "attention.inc"
-
-static void k_gemm(Pool& pool, const GemmArgs& g) {
-  if (gemm_is_small(g)) gemm_small(pool, g);
-  else if (gemm_is_skinny(g)) gemm_skinny(pool, g);
-  else gemm_packed<KernF32>(pool, g);
-}
-
-static const KernelTable kTable = {
-    "avx2",            k_gemm,         k_add_in_place,      k_add_bias,         k_bias_backward,
-    k_rmsnorm_forward, k_rmsnorm_backward, k_rope,          k_attention_forward, k_attention_backward,
-    k_attention_kv,    k_swiglu_forward, k_swiglu_backward, k_embedding_forward, k_embedding_forward_bf16,
-    k_embedding_backward, k_cross_entropy, k_adamw,          k_bf16_to_f32,      k_f32_to_bf16,
-    k_f16_to_f32,      k_f32_to_f16,
-};
+#include "ops/all.inc"
 
 }  // namespace avx2
 

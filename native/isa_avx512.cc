@@ -1,6 +1,8 @@
 // AVX-512 kernels (F, BW, VL, DQ; BF16 dot products when the CPU has them). Compiled with the AVX-512 flags
 // only; the glue calls into it only after __builtin_cpu_supports says the CPU has them.
-// f32 matmul micro-kernel: 12×32 register tile (24 zmm accumulators); bf16: vdpbf16ps on k-pairs, f32 sums.
+// What an ISA file holds and in which order: see isa_generic.cc. Here: 16-lane V with a 16×16 transpose for the NT
+// packs; f32 matmul micro-kernel with a 12×32 register tile (24 zmm accumulators); bf16: vdpbf16ps on k-pairs with
+// f32 sums (KernBf16, when the CPU has AVX512_BF16); F16C conversions with exact NaN payloads.
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -58,44 +60,12 @@ struct V {
     const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
     return _mm512_maskz_mul_ps(static_cast<__mmask16>(~tiny), p, _mm512_castsi512_ps(e));
   }
+  // The NT packs (matmul_pack.inc) transpose 16×16 tiles in registers: see transpose16 below.
+  static constexpr bool kTransposePacks = true;
+  static inline void transpose(const float* src, int64_t ld, int64_t nrows, float* dst, int64_t dstride, int lanes);
 };
 
-#include "scalar.inc"
-#include "pack.inc"
-#include "gemm.inc"
-#include "gemm_thin.inc"
-
-// ---------------------------------------------------------------------------------------------- micro-kernels
-// C[12, 32] (+)= Ap[12, kc] · Bp[kc, 32]; accumulators are 24 named zmm registers.
-#define LT_ROW(i)                                      \
-  {                                                    \
-    const __m512 a = _mm512_set1_ps(A[i]);             \
-    c##i##_0 = _mm512_fmadd_ps(a, b0, c##i##_0);       \
-    c##i##_1 = _mm512_fmadd_ps(a, b1, c##i##_1);       \
-  }
-#define LT_ROW_BF(i)                                                          \
-  {                                                                           \
-    const __m512bh a = (__m512bh)_mm512_set1_epi32(static_cast<int>(A[i]));   \
-    c##i##_0 = _mm512_dpbf16_ps(c##i##_0, a, b0);                             \
-    c##i##_1 = _mm512_dpbf16_ps(c##i##_1, a, b1);                             \
-  }
-#define LT_STORE(i)                                                                    \
-  {                                                                                    \
-    float* r = C + (i) * ldc;                                                          \
-    if (add) {                                                                         \
-      c##i##_0 = _mm512_add_ps(_mm512_loadu_ps(r), c##i##_0);                          \
-      c##i##_1 = _mm512_add_ps(_mm512_loadu_ps(r + 16), c##i##_1);                     \
-    }                                                                                  \
-    _mm512_storeu_ps(r, c##i##_0);                                                     \
-    _mm512_storeu_ps(r + 16, c##i##_1);                                                \
-  }
-#define LT_DECL(i) __m512 c##i##_0 = _mm512_setzero_ps(), c##i##_1 = _mm512_setzero_ps();
-#define LT_ALL(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11)
-
-// ---------------------------------------------------------------------------------------------- transposing packs
-// NT products read both operands along k, so packing transposes them. Scalar packing costs ~10% of an NT product;
-// these do it 16×16 at a time in registers.
-
+// ---------------------------------------------------------------------------------------------- transpose tile
 // Transposes a 16×16 tile of 32-bit values: row i < nrows from src + i·ld (zero rows beyond), column c stored to
 // dst + c·dstride under `mask` (its lanes are the rows).
 static inline void transpose16(const float* src, int64_t ld, int64_t nrows, float* dst, int64_t dstride,
@@ -129,58 +99,41 @@ static inline void transpose16(const float* src, int64_t ld, int64_t nrows, floa
   }
 }
 
-// A block of an NT/NN product (A stored [M, K]) as 12-row panels: dst[k·12 + r].
-static void pack_a_rows(float* __restrict dst, const GemmArgs& g, int64_t m0, int64_t mc, int64_t k0, int64_t kc) {
-  for (int64_t ir = 0; ir < mc; ir += 12) {
-    const int64_t mr = imin(12, mc - ir);
-    const float* src = g.A + (m0 + ir) * g.lda + k0;
-    float* d = dst + ir * kc;
-    int64_t k = 0;
-    for (; k + 16 <= kc; k += 16) transpose16(src + k, g.lda, mr, d + k * 12, 12, 0x0fff);
-    for (; k < kc; ++k)
-      for (int64_t r = 0; r < 12; ++r) d[k * 12 + r] = r < mr ? src[r * g.lda + k] : 0.f;
-  }
+inline void V::transpose(const float* src, int64_t ld, int64_t nrows, float* dst, int64_t dstride, int lanes) {
+  transpose16(src, ld, nrows, dst, dstride, mask(lanes));
 }
 
-// B block of an NT product (B stored [N, K], f32) as 32-column panels: dst[k·32 + j].
-static void pack_b_rows(float* __restrict dst, const GemmArgs& g, int64_t n0, int64_t nc, int64_t k0, int64_t kc) {
-  const float* b = static_cast<const float*>(g.B);
-  for (int64_t jr = 0; jr < nc; jr += 32) {
-    float* d = dst + jr * kc;
-    for (int64_t half = 0; half < 32; half += 16) {
-      const int64_t rows = imax(0, imin(16, nc - jr - half));
-      const float* src = b + (n0 + jr + half) * g.ldb + k0;
-      int64_t k = 0;
-      for (; k + 16 <= kc; k += 16) transpose16(src + k, g.ldb, rows, d + k * 32 + half, 32, 0xffff);
-      for (; k < kc; ++k)
-        for (int64_t j = 0; j < 16; ++j) d[k * 32 + half + j] = j < rows ? src[j * g.ldb + k] : 0.f;
-    }
-  }
-}
+static constexpr char kIsaName[] = "avx512";
 
-// bf16 B block of an NT product as 32-column panels of k-pairs: a pair is one 32-bit word of a row of B.
-static void pack_b_rows_pairs(uint32_t* __restrict dst, const GemmArgs& g, int64_t n0, int64_t nc, int64_t k0,
-                              int64_t kc) {
-  const uint16_t* b = static_cast<const uint16_t*>(g.B);
-  const int64_t kp = ceil_div(kc, 2), full = kc / 2;
-  for (int64_t jr = 0; jr < nc; jr += 32) {
-    uint32_t* d = dst + jr * kp;
-    for (int64_t half = 0; half < 32; half += 16) {
-      const int64_t rows = imax(0, imin(16, nc - jr - half));
-      const uint16_t* src = b + (n0 + jr + half) * g.ldb + k0;
-      int64_t p = 0;
-      for (; p + 16 <= full; p += 16)  // 16 rows × 16 pairs, as floats: only bits are moved
-        transpose16(reinterpret_cast<const float*>(src + 2 * p), g.ldb / 2, rows,
-                    reinterpret_cast<float*>(d + p * 32 + half), 32, 0xffff);
-      for (; p < kp; ++p)
-        for (int64_t j = 0; j < 16; ++j) {
-          const uint16_t* row = src + j * g.ldb + 2 * p;
-          const uint32_t lo = j < rows ? row[0] : 0u, hi = j < rows && 2 * p + 1 < kc ? row[1] : 0u;
-          d[p * 32 + half + j] = lo | (hi << 16);
-        }
-    }
+#include "ops/common.inc"
+#include "ops/matmul_pack.inc"
+
+// ---------------------------------------------------------------------------------------------- micro-kernels
+// C[12, 32] (+)= Ap[12, kc] · Bp[kc, 32]; accumulators are 24 named zmm registers.
+#define LT_ROW(i)                                      \
+  {                                                    \
+    const __m512 a = _mm512_set1_ps(A[i]);             \
+    c##i##_0 = _mm512_fmadd_ps(a, b0, c##i##_0);       \
+    c##i##_1 = _mm512_fmadd_ps(a, b1, c##i##_1);       \
   }
-}
+#define LT_ROW_BF(i)                                                          \
+  {                                                                           \
+    const __m512bh a = (__m512bh)_mm512_set1_epi32(static_cast<int>(A[i]));   \
+    c##i##_0 = _mm512_dpbf16_ps(c##i##_0, a, b0);                             \
+    c##i##_1 = _mm512_dpbf16_ps(c##i##_1, a, b1);                             \
+  }
+#define LT_STORE(i)                                                                    \
+  {                                                                                    \
+    float* r = C + (i) * ldc;                                                          \
+    if (add) {                                                                         \
+      c##i##_0 = _mm512_add_ps(_mm512_loadu_ps(r), c##i##_0);                          \
+      c##i##_1 = _mm512_add_ps(_mm512_loadu_ps(r + 16), c##i##_1);                     \
+    }                                                                                  \
+    _mm512_storeu_ps(r, c##i##_0);                                                     \
+    _mm512_storeu_ps(r + 16, c##i##_1);                                                \
+  }
+#define LT_DECL(i) __m512 c##i##_0 = _mm512_setzero_ps(), c##i##_1 = _mm512_setzero_ps();
+#define LT_ALL(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11)
 
 struct KernF32 {
   static constexpr int MR = 12, NR = 32, KSTEP = 1;
@@ -188,12 +141,10 @@ struct KernF32 {
   using PA = float;
   using PB = float;
   static void packA(float* d, const GemmArgs& g, int64_t m0, int64_t mc, int64_t k0, int64_t kc) {
-    if (g.transA) pack_a_block_f32<MR>(d, g, m0, mc, k0, kc);
-    else pack_a_rows(d, g, m0, mc, k0, kc);
+    pack_a_panels<MR>(d, g, m0, mc, k0, kc);
   }
   static void packB(float* d, const GemmArgs& g, int64_t n0, int64_t nc, int64_t k0, int64_t kc) {
-    if (g.transB && !g.bf16B) pack_b_rows(d, g, n0, nc, k0, kc);
-    else pack_b_block_f32<NR>(d, g, n0, nc, k0, kc);
+    pack_b_panels<NR>(d, g, n0, nc, k0, kc);
   }
   static void ukr(int64_t kc, const float* __restrict A, const float* __restrict B, float* __restrict C, int64_t ldc,
                   bool add) {
@@ -215,11 +166,10 @@ struct KernBf16 {
   using PA = uint32_t;
   using PB = uint32_t;
   static void packA(uint32_t* d, const GemmArgs& g, int64_t m0, int64_t mc, int64_t k0, int64_t kc) {
-    pack_a_block_pairs<MR>(d, g, m0, mc, k0, kc);
+    pack_a_panels<MR>(d, g, m0, mc, k0, kc);
   }
   static void packB(uint32_t* d, const GemmArgs& g, int64_t n0, int64_t nc, int64_t k0, int64_t kc) {
-    if (g.transB && g.ldb % 2 == 0) pack_b_rows_pairs(d, g, n0, nc, k0, kc);
-    else pack_b_block_pairs<NR>(d, g, n0, nc, k0, kc);
+    pack_b_panels<NR>(d, g, n0, nc, k0, kc);
   }
   static void ukr(int64_t kp, const uint32_t* __restrict A, const uint32_t* __restrict B, float* __restrict C,
                   int64_t ldc, bool add) {
@@ -233,6 +183,12 @@ struct KernBf16 {
     LT_ALL(LT_STORE)
   }
 };
+
+// Whether the CPU has AVX512_BF16 (vdpbf16ps), so bf16 weights take KernBf16 (matmul.inc).
+static bool has_bf16_dot() {
+  static const bool yes = __builtin_cpu_supports("avx512bf16");
+  return yes;
+}
 
 // ---------------------------------------------------------------------------------------------- conversions
 static void cvt_f32_bf16(uint16_t* out, const float* in, int64_t n) {
@@ -274,28 +230,7 @@ static void cvt_f32_f16(uint16_t* out, const float* in, int64_t n) {
   }
 }
 
-#include "ops.inc"
-#include "attention.inc"
-
-static bool has_bf16_dot() {
-  static const bool yes = __builtin_cpu_supports("avx512bf16");
-  return yes;
-}
-
-static void k_gemm(Pool& pool, const GemmArgs& g) {
-  if (gemm_is_small(g)) gemm_small(pool, g);
-  else if (gemm_is_skinny(g)) gemm_skinny(pool, g);
-  else if (g.bf16B && has_bf16_dot()) gemm_packed<KernBf16>(pool, g);
-  else gemm_packed<KernF32>(pool, g);
-}
-
-static const KernelTable kTable = {
-    "avx512",          k_gemm,         k_add_in_place,      k_add_bias,         k_bias_backward,
-    k_rmsnorm_forward, k_rmsnorm_backward, k_rope,          k_attention_forward, k_attention_backward,
-    k_attention_kv,    k_swiglu_forward, k_swiglu_backward, k_embedding_forward, k_embedding_forward_bf16,
-    k_embedding_backward, k_cross_entropy, k_adamw,          k_bf16_to_f32,      k_f32_to_bf16,
-    k_f16_to_f32,      k_f32_to_f16,
-};
+#include "ops/all.inc"
 
 }  // namespace avx512
 

@@ -1,11 +1,16 @@
 // Portable kernels: no ISA flags, 4-wide GCC/Clang vector extensions (SSE2 on x86-64, NEON on arm64).
 // f32 matmul micro-kernel: 6×8 register tile (12 four-lane accumulators). bf16 weights are widened while packing.
 //
-// The vector contract every ISA file provides as `struct V` (used by gemm.inc, ops.inc, attention.inc):
-//   T, W (lanes); load/store (unaligned), loadn/storen (first n < W lanes, the rest zero / untouched),
-//   keepn (zero lanes ≥ n), load_bf16/loadn_bf16 (bf16 → f32), zero, set1, add, sub, mul, div, max,
-//   fmadd(a,b,c) = a·b + c, fnmadd(a,b,c) = c − a·b, sqrt, hsum, hmax, and exp (≤ 2 ulp; 0 below -87.5 and for
-//   -inf; NaN stays NaN; saturates at exp(88)).
+// An ISA translation unit holds only what differs per ISA; every op is written once in ops/*.inc over `V`:
+//   struct V, the vector contract:
+//     T, W (lanes); load/store (unaligned), loadn/storen (first n < W lanes, the rest zero / untouched),
+//     keepn (zero lanes ≥ n), load_bf16/loadn_bf16 (bf16 → f32), zero, set1, add, sub, mul, div, max,
+//     fmadd(a,b,c) = a·b + c, fnmadd(a,b,c) = c − a·b, sqrt, hsum, hmax, and exp (≤ 2 ulp; 0 below -87.5 and for
+//     -inf; NaN stays NaN; saturates at exp(88)); kTransposePacks, and when true transpose (see matmul_pack.inc);
+//   kIsaName; the matmul kernel traits KernF32 and KernBf16 (register tile, cache blocks, micro-kernel) and
+//   has_bf16_dot(); the conversions cvt_f32_bf16, cvt_f16_f32, cvt_f32_f16 (scalar here).
+// Layout of each: V, then ops/common.inc and ops/matmul_pack.inc, the traits and conversions, then ops/all.inc
+// (every op family and the one KernelTable initialiser).
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -23,6 +28,7 @@ typedef int32_t v4i __attribute__((vector_size(16)));
 struct V {
   using T = v4f;
   static constexpr int64_t W = 4;
+  static constexpr bool kTransposePacks = false;  // scalar packing (pack_*_block_f32)
   static inline T load(const float* p) {
     T v;
     std::memcpy(&v, p, 16);
@@ -87,10 +93,10 @@ struct V {
   }
 };
 
-#include "scalar.inc"
-#include "pack.inc"
-#include "gemm.inc"
-#include "gemm_thin.inc"
+static constexpr char kIsaName[] = "generic";
+
+#include "ops/common.inc"
+#include "ops/matmul_pack.inc"
 
 // ---------------------------------------------------------------------------------------------- micro-kernel
 // C[6, 8] (+)= Ap[6, kc] · Bp[kc, 8]; accumulators are 12 named four-lane vectors.
@@ -119,10 +125,10 @@ struct KernF32 {
   using PA = float;
   using PB = float;
   static void packA(float* d, const GemmArgs& g, int64_t m0, int64_t mc, int64_t k0, int64_t kc) {
-    pack_a_block_f32<MR>(d, g, m0, mc, k0, kc);
+    pack_a_panels<MR>(d, g, m0, mc, k0, kc);
   }
   static void packB(float* d, const GemmArgs& g, int64_t n0, int64_t nc, int64_t k0, int64_t kc) {
-    pack_b_block_f32<NR>(d, g, n0, nc, k0, kc);
+    pack_b_panels<NR>(d, g, n0, nc, k0, kc);
   }
   static void ukr(int64_t kc, const float* __restrict A, const float* __restrict B, float* __restrict C, int64_t ldc,
                   bool add) {
@@ -137,6 +143,10 @@ struct KernF32 {
   }
 };
 
+// No bf16 dot product: bf16 weights take the f32 kernel, widened exactly while packing.
+using KernBf16 = KernF32;
+static inline bool has_bf16_dot() { return false; }
+
 // ---------------------------------------------------------------------------------------------- conversions
 static void cvt_f32_bf16(uint16_t* out, const float* in, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = bf16_round(in[i]);
@@ -148,22 +158,7 @@ static void cvt_f32_f16(uint16_t* out, const float* in, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = f16_round(in[i]);
 }
 
-#include "ops.inc"
-#include "attention.inc"
-
-static void k_gemm(Pool& pool, const GemmArgs& g) {
-  if (gemm_is_small(g)) gemm_small(pool, g);
-  else if (gemm_is_skinny(g)) gemm_skinny(pool, g);
-  else gemm_packed<KernF32>(pool, g);
-}
-
-static const KernelTable kTable = {
-    "generic",         k_gemm,         k_add_in_place,      k_add_bias,         k_bias_backward,
-    k_rmsnorm_forward, k_rmsnorm_backward, k_rope,          k_attention_forward, k_attention_backward,
-    k_attention_kv,    k_swiglu_forward, k_swiglu_backward, k_embedding_forward, k_embedding_forward_bf16,
-    k_embedding_backward, k_cross_entropy, k_adamw,          k_bf16_to_f32,      k_f32_to_bf16,
-    k_f16_to_f32,      k_f32_to_f16,
-};
+#include "ops/all.inc"
 
 }  // namespace generic
 

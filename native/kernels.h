@@ -1,6 +1,7 @@
-// The per-ISA kernel table: plain function pointers on raw pointers, filled by each ISA translation unit
-// (isa_generic.cc, isa_avx2.cc, isa_avx512.cc) and called by the N-API glue (addon.cc) after validation.
-// Dimensions are int64_t; every pointer has been checked to hold the elements the kernel touches.
+// The per-ISA kernel table: plain function pointers on raw pointers, filled by the one initialiser in ops/all.inc,
+// which each ISA translation unit (isa_generic.cc, isa_avx2.cc, isa_avx512.cc) compiles with its own flags, and called
+// by the N-API glue (glue/addon.cc) after validation. Dimensions are int64_t; every pointer has been checked to hold
+// the elements the kernel touches.
 #pragma once
 
 #include <cstdint>
