@@ -4,20 +4,21 @@
  * difference is refused (it could never take effect), never silently ignored.
  */
 import { LoratuneError } from "../errors.ts";
-import type { LoraConfig } from "../lora/config.ts";
+import { isLoraConfig } from "../lora/config.ts";
+import type { AdapterConfig } from "../lora/method.ts";
 import { readAdapterConfig } from "../lora/peft-files.ts";
 import type { OptionValues } from "./options.ts";
 
-/** The adapter's settings as option values (keys as the flags). */
-export function adapterOptionValues(lora: LoraConfig): OptionValues {
-  const t = lora.targetModules;
-  return {
-    rank: lora.r,
-    alpha: lora.loraAlpha,
-    targets: Array.isArray(t) ? t.join(",") : t === "all-linear" ? t : `re:${t}`,
-    rslora: lora.useRslora,
-    layers: lora.layersToTransform ? lora.layersToTransform.join(",") : undefined,
-  };
+/**
+ * The adapter's settings as option values (keys as the flags): its targets and layers, and for LoRA (and its
+ * variants) its rank, alpha and rsLoRA.
+ */
+export function adapterOptionValues(adapter: AdapterConfig): OptionValues {
+  const t = adapter.targetModules;
+  const targets = Array.isArray(t) ? t.join(",") : t === "all-linear" ? t : `re:${t}`;
+  const layers = adapter.layersToTransform ? adapter.layersToTransform.join(",") : undefined;
+  if (!isLoraConfig(adapter)) return { targets, layers };
+  return { rank: adapter.r, alpha: adapter.loraAlpha, targets, rslora: adapter.useRslora, layers };
 }
 
 /** A comparable form of an option value: target lists and layer lists compare as sets. */
@@ -56,8 +57,8 @@ export function applyInitAdapter(dir: string, values: OptionValues, explicit: Se
 }
 
 /** Library check: the options' shape settings must match the adapter's (the CLI fills them in first). */
-export function checkInitAdapter(dir: string, lora: LoraConfig, values: OptionValues): void {
-  const fromAdapter = adapterOptionValues(lora);
+export function checkInitAdapter(dir: string, adapter: AdapterConfig, values: OptionValues): void {
+  const fromAdapter = adapterOptionValues(adapter);
   const diffs = Object.entries(fromAdapter)
     .filter(([key, v]) => canonical(key, values[key]) !== canonical(key, v))
     .map(([key, v]) => `${key} ${values[key] ?? "none"} (the adapter has ${v ?? "none"})`);

@@ -9,7 +9,7 @@ import { writeDirAtomic } from "../io/output-dir.ts";
 import { checkOutputDir } from "../io/output-guard.ts";
 import { writeMarker } from "../io/run-marker.ts";
 import { getKernels } from "../kernels/index.ts";
-import { mergeLora } from "../lora/merge.ts";
+import { mergeAdapter } from "../lora/merge.ts";
 import { loadAdapter } from "../lora/peft-files.ts";
 import { loadModel, resolveModelDir } from "../model/load.ts";
 import { writeModelFiles } from "../model/save-dir.ts";
@@ -51,7 +51,7 @@ export function merge(options: MergeOptions): { modules: number; dtype: string; 
   });
   const model = loadModel(dir, { dtype: "f32" });
   loadAdapter(o.adapter, model, false);
-  const modules = mergeLora(getKernels(), model);
+  const modules = mergeAdapter(getKernels(), model);
   writeDirAtomic(o.out, true, (tmp) => {
     writeModelFiles(tmp, model, dir, model.sourceDtype);
     // A run trained with a chat template keeps it: the merged model chats the way the adapter was trained.

@@ -2,7 +2,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { LoratuneError } from "../errors.ts";
-import type { LoraConfig } from "../lora/config.ts";
+import type { AdapterConfig } from "../lora/method.ts";
 import { loadAdapter } from "../lora/peft-files.ts";
 import { loadModel, resolveModelDir } from "../model/load.ts";
 import type { Model } from "../model/model.ts";
@@ -15,7 +15,7 @@ export const RUN_CHAT_TEMPLATE = "chat_template.jinja";
 export interface LoadedModel {
   dir: string;
   model: Model;
-  adapter: LoraConfig | null;
+  adapter: AdapterConfig | null;
   tokenizer: Tokenizer | null;
 }
 

@@ -101,7 +101,8 @@ export const TRAIN_OPTIONS: readonly OptionDef[] = [
     key: "targets",
     kind: "string",
     help: "modules to adapt: names (q_proj,v_proj), all-linear, or re:<regex>",
-    default: "q_proj,v_proj",
+    // Resolved in train() from the model family's defaultTargets (as PEFT picks them by model type).
+    defaultText: "the model family's; q_proj,v_proj for Llama-style models",
   },
   { key: "rslora", kind: "bool", help: "rank-stabilised scaling alpha/sqrt(r)", default: false },
   {

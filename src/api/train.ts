@@ -16,14 +16,16 @@ import { writeFileAtomic } from "../io/atomic.ts";
 import { canonicalPath, checkOutputDir, type NamedInput } from "../io/output-guard.ts";
 import { readMarker } from "../io/run-marker.ts";
 import { getKernels } from "../kernels/index.ts";
-import { attachLora, loraParams } from "../lora/adapter.ts";
+import { adapterParams, attachAdapter } from "../lora/adapter.ts";
 import { defaultLoraConfig, type LoraConfig, parseTargets } from "../lora/config.ts";
+import type { AdapterConfig } from "../lora/method.ts";
 import { loadAdapter, saveAdapter } from "../lora/peft-files.ts";
 import { readModelConfig } from "../model/config.ts";
 import { enableFullTraining } from "../model/full-params.ts";
 import { loadModel, resolveModelDir } from "../model/load.ts";
 import { countBaseParameters, type Model } from "../model/model.ts";
 import { writeModelFiles } from "../model/save-dir.ts";
+import { defaultTargetModules } from "../model/specs.ts";
 import { readMetrics, writeReport } from "../report/html.ts";
 import { Rng } from "../tensor/rng.ts";
 import type { TrainableParam } from "../tensor/trainable.ts";
@@ -66,7 +68,8 @@ export interface TrainRunOptions extends TrainSettings {
   rank: number;
   alpha: number;
   dropout: number;
-  targets: string;
+  /** Unset: the model family's default targets (filled in by train() once config.json is read). */
+  targets?: string;
   rslora: boolean;
   layers?: string;
   initAdapter?: string;
@@ -184,6 +187,9 @@ function prepare(o: TrainRunOptions, warn: (m: string) => void) {
   const resumeFrom = o.resume ? resolveCheckpoint(o.resume) : undefined;
   const resumeState = resumeFrom ? readCheckpointState(resumeFrom) : null;
   const config = readModelConfig(modelDir);
+  // --targets left unset: the family's default target_modules (PEFT's per model type). Filled in here, before the
+  // fingerprint and config.yaml read it, so a run records what it adapted.
+  o.targets ??= defaultTargetModules(config).join(",");
   // Preflight, one pass: each check once, as soon as what it reads is known (see train/preflight.ts).
   reportPreflight(checkSeqLen(o.seqLen, config), warn);
   const model = loadModel(modelDir, { dtype: o.dtype, ropePositions: o.seqLen, config });
@@ -193,7 +199,7 @@ function prepare(o: TrainRunOptions, warn: (m: string) => void) {
   const onShape = (_file: string, shape: RowShape) => reportPreflight(checkChatTemplate([shape], tok, o.data), warn);
   const { train: trainSet, val: valSet } = readData(o, tok, config.vocabSize, onShape);
   checkVocabulary(trainSet, model, o.data);
-  const fresh = o.full || o.initAdapter ? null : loraSettings(o);
+  const fresh = o.full || o.initAdapter ? null : loraSettings(o, model.family);
   reportPreflight(
     checksAfterReading({
       model: config,
@@ -339,15 +345,18 @@ function checkVocabulary(data: Dataset, model: Model, file: string): void {
 const dataFiles = (o: TrainRunOptions) => o.data.split(",").map((f) => f.trim());
 
 /** The LoRA settings of a fresh adapter from the options. */
-function loraSettings(o: TrainRunOptions): LoraConfig {
-  return defaultLoraConfig({
-    r: o.rank,
-    loraAlpha: o.alpha,
-    loraDropout: o.dropout,
-    targetModules: parseTargets(o.targets),
-    useRslora: o.rslora,
-    layersToTransform: o.layers ? o.layers.split(",").map((s) => Number.parseInt(s, 10)) : null,
-  });
+function loraSettings(o: TrainRunOptions, family: Model["family"]): LoraConfig {
+  return defaultLoraConfig(
+    {
+      r: o.rank,
+      loraAlpha: o.alpha,
+      loraDropout: o.dropout,
+      ...(o.targets !== undefined ? { targetModules: parseTargets(o.targets) } : {}),
+      useRslora: o.rslora,
+      layersToTransform: o.layers ? o.layers.split(",").map((s) => Number.parseInt(s, 10)) : null,
+    },
+    family,
+  );
 }
 
 /** Trainable parameters: all weights (--full), an existing adapter's (--init-adapter), or a fresh adapter's. */
@@ -355,16 +364,16 @@ function setupTrainable(
   o: TrainRunOptions,
   model: Model,
   fresh: LoraConfig | null,
-): { params: TrainableParam[]; lora: LoraConfig | null } {
+): { params: TrainableParam[]; lora: AdapterConfig | null } {
   if (o.full) return { params: enableFullTraining(model), lora: null };
   if (o.initAdapter) {
-    const lora = loadAdapter(o.initAdapter, model, true);
-    checkInitAdapter(o.initAdapter, lora, optionValuesOf(o));
-    return { params: loraParams(model), lora };
+    const adapter = loadAdapter(o.initAdapter, model, true);
+    checkInitAdapter(o.initAdapter, adapter, optionValuesOf(o));
+    return { params: adapterParams(model), lora: adapter };
   }
   const rng = new Rng(o.seed);
-  attachLora(model, fresh!, () => rng.next());
-  return { params: loraParams(model), lora: fresh };
+  attachAdapter(model, fresh!, () => rng.next());
+  return { params: adapterParams(model), lora: fresh };
 }
 
 function summarize(

@@ -16,7 +16,9 @@ import { readJsonObject } from "../io/json-file.ts";
 import { openModelWeights } from "../io/model-weights.ts";
 import { MARKER_FILE, type RunMarker, readMarker } from "../io/run-marker.ts";
 import { readSafetensorsHeader } from "../io/safetensors.ts";
-import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, parsePeftConfig } from "../lora/peft-files.ts";
+import { isLoraConfig } from "../lora/config.ts";
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from "../lora/peft-files.ts";
+import { parseAdapterConfig } from "../lora/registry.ts";
 import { parseModelConfig } from "../model/config.ts";
 import { resolveModelDir } from "../model/load.ts";
 import { type MetricRow, parseMetricLine } from "../report/metrics.ts";
@@ -162,7 +164,13 @@ function modelHasChatTemplate(dir: string): boolean {
 export function inspectAdapter(dir: string): AdapterReport {
   const configPath = join(dir, ADAPTER_CONFIG);
   const raw = readJsonObject(configPath, "ERR_ADAPTER_CONFIG");
-  const c = parsePeftConfig(raw, configPath);
+  const c = parseAdapterConfig(raw, configPath);
+  if (!isLoraConfig(c)) {
+    throw new LoratuneError(
+      "ERR_UNSUPPORTED",
+      `${configPath}: a ${c.method} adapter; inspect describes LoRA adapters (rank, alpha, targets) only`,
+    );
+  }
   const weightsPath = join(dir, ADAPTER_WEIGHTS);
   if (!existsSync(weightsPath)) throw new LoratuneError("ERR_ADAPTER_KEYS", `${dir}: no ${ADAPTER_WEIGHTS}`);
   const header = readSafetensorsHeader(weightsPath);

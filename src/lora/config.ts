@@ -1,5 +1,6 @@
 /**
- * LoRA configuration with PEFT's field names and semantics, and PEFT's target-module matching:
+ * LoRA configuration with PEFT's field names and semantics, and PEFT's target-module matching (shared by every
+ * adapter method):
  * - a list entry matches a module name equal to it or ending in "." + entry;
  * - a string is a full-match regular expression;
  * - "all-linear" is every linear layer except the output head;
@@ -7,34 +8,55 @@
  * - rank_pattern / alpha_pattern override r / lora_alpha for modules whose name matches `(.*\.)?(key)$`.
  */
 import { LoratuneError } from "../errors.ts";
+import { describeValue, previewJson } from "../io/preview.ts";
+import { llama } from "../model/arch/llama.ts";
+import type { ModelFamily } from "../model/arch/spec.ts";
+import type { AdapterConfig } from "./method.ts";
 
 export type InitLoraWeights = boolean | "gaussian";
 
-export interface LoraConfig {
+export interface LoraConfig extends AdapterConfig {
   r: number;
   loraAlpha: number;
   loraDropout: number;
-  targetModules: string[] | string;
   useRslora: boolean;
-  layersToTransform: number[] | null;
   initLoraWeights: InitLoraWeights;
   rankPattern: Record<string, number>;
   alphaPattern: Record<string, number>;
+  /**
+   * PEFT's fan_in_fan_out as an adapter file gave it (true: the base stores the adapted weights [in, out], as
+   * GPT-2's Conv1D), checked against the model's layout on attach; null for a fresh adapter. What is written is
+   * always the model's own layout (the family's `transposed` specs).
+   */
+  fanInFanOut: boolean | null;
 }
 
-export const DEFAULT_LLAMA_TARGETS = ["q_proj", "v_proj"];
+/** Whether an adapter config is LoRA's (or a LoRA variant's: the settings rank, alpha, dropout … apply). */
+export function isLoraConfig(c: AdapterConfig): c is LoraConfig {
+  const l = c as Partial<LoraConfig>;
+  return typeof l.r === "number" && typeof l.loraAlpha === "number" && typeof l.loraDropout === "number";
+}
 
-export function defaultLoraConfig(overrides: Partial<LoraConfig> = {}): LoraConfig {
+/**
+ * A fresh LoRA config: PEFT's defaults (r 8, alpha 16, no dropout), target_modules the family's default
+ * (`defaultTargets` of its record; the Llama record's when no family is given), then `overrides`.
+ */
+export function defaultLoraConfig(
+  overrides: Partial<LoraConfig> = {},
+  family: Pick<ModelFamily, "defaultTargets"> = llama,
+): LoraConfig {
   const config: LoraConfig = {
+    method: "lora",
     r: 8,
     loraAlpha: 16,
     loraDropout: 0,
-    targetModules: [...DEFAULT_LLAMA_TARGETS],
+    targetModules: [...family.defaultTargets],
     useRslora: false,
     layersToTransform: null,
     initLoraWeights: true,
     rankPattern: {},
     alphaPattern: {},
+    fanInFanOut: null,
     ...overrides,
   };
   validateLoraConfig(config, "LoRA settings");
@@ -94,11 +116,49 @@ export function parseTargets(value: string): string[] | string {
 }
 
 /**
- * Whether the LoRA config adapts the linear module `name` of block `layer` (null outside the blocks; the model's
- * family knows which block a module is in, whatever its naming: "model.layers.3.", "transformer.h.3."). Callers
- * never pass the output head.
+ * PEFT's module selection from an adapter_config.json, as every method reads it: target_modules and
+ * layers_to_transform (readTargetModules, readLayersToTransform). `fail` throws naming the file.
  */
-export function matchesTarget(c: LoraConfig, name: string, layer: number | null): boolean {
+export function readSelection(
+  raw: Record<string, unknown>,
+  fail: (msg: string) => never,
+): Pick<AdapterConfig, "targetModules" | "layersToTransform"> {
+  return { targetModules: readTargetModules(raw, fail), layersToTransform: readLayersToTransform(raw, fail) };
+}
+
+/** target_modules: a string (a full-match regular expression, or "all-linear") or a list of module names. */
+export function readTargetModules(raw: Record<string, unknown>, fail: (msg: string) => never): string[] | string {
+  const targets = raw.target_modules;
+  if (!(typeof targets === "string" || (Array.isArray(targets) && targets.every((t) => typeof t === "string")))) {
+    fail(`target_modules must be a string or a list of strings (got ${describeValue(targets)})`);
+  }
+  if (typeof targets === "string" && targets !== "all-linear" && !usablePattern(`^(?:${targets})$`)) {
+    fail(`target_modules ${previewJson(targets)} is not a usable regular expression (invalid, or over ${MAX_PATTERN})`);
+  }
+  return targets as string[] | string;
+}
+
+/** layers_to_transform: null, one layer index, or a list of them. */
+export function readLayersToTransform(raw: Record<string, unknown>, fail: (msg: string) => never): number[] | null {
+  const v = raw.layers_to_transform;
+  if (v == null) return null;
+  const list = typeof v === "number" ? [v] : v;
+  if (!Array.isArray(list) || !list.every((i) => Number.isInteger(i) && i >= 0)) {
+    fail(`layers_to_transform must be a layer index or a list of them (got ${describeValue(v)})`);
+  }
+  return list as number[];
+}
+
+/**
+ * Whether the adapter config adapts the linear module `name` of block `layer` (null outside the blocks; the
+ * model's family knows which block a module is in, whatever its naming: "model.layers.3.", "transformer.h.3.").
+ * Callers never pass the output head.
+ */
+export function matchesTarget(
+  c: Pick<AdapterConfig, "targetModules" | "layersToTransform">,
+  name: string,
+  layer: number | null,
+): boolean {
   if (name === "lm_head" || name.endsWith(".lm_head")) return false;
   let hit: boolean;
   if (c.targetModules === "all-linear") hit = true;

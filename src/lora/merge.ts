@@ -1,47 +1,56 @@
 /**
- * Merging LoRA into the base weights: W' = W + s·B·A, computed in f32 (bf16 weights are widened, updated, then
- * rounded back), refusing to write any non-finite value. Unmerge subtracts the same product.
- * After merging, the model is a plain model: no LoRA branch, no added inference latency.
+ * Merging the attached adapters into the base weights (LoRA: W' = W + s·B·A), computed in f32 (bf16 weights are
+ * widened, updated, then rounded back), refusing to write any non-finite value. Unmerge applies each method's
+ * inverse. After merging, the model is a plain model: no adapter, no added inference latency.
  */
 import { LoratuneError } from "../errors.ts";
 import { bf16ToF32, f32ToBf16 } from "../io/dtype.ts";
 import type { Kernels } from "../kernels/types.ts";
 import type { Model } from "../model/model.ts";
 import type { Linear } from "../nn/linear.ts";
+import { adaptedLinears, attachedAdapter } from "./adapter.ts";
 
-/** Adds (sign +1) or subtracts (−1) s·B·A into each adapted weight; detaches LoRA when merging. */
-export function mergeLora(k: Kernels, model: Model, sign: 1 | -1 = 1): number {
-  const adapted = model.linears.filter((l) => l.lora);
-  if (adapted.length === 0) throw new LoratuneError("ERR_USAGE", "there is no LoRA adapter attached to merge");
+/** Merges (sign +1) or unmerges (−1) each attached adapter into its weight; detaches the adapters when merging. */
+export function mergeAdapter(k: Kernels, model: Model, sign: 1 | -1 = 1): number {
+  const adapted = adaptedLinears(model);
+  if (adapted.length === 0) throw new LoratuneError("ERR_USAGE", "there is no adapter attached to merge");
   // Check every module before changing any, so a refused merge leaves the model untouched.
-  const updated = adapted.map((lin) => ({ lin, weight: mergedWeight(k, lin, sign) }));
-  for (const { lin, weight } of updated) {
+  const updated = adapted.map((lin) => ({ lin, ...mergedWeight(k, lin, sign) }));
+  for (const { lin, weight, bias } of updated) {
     if (lin.weight.dtype === "f32") (lin.weight.data as Float32Array).set(weight);
     else f32ToBf16(lin.weight.data as Uint16Array, weight, weight.length);
-    if (sign === 1) lin.lora = null;
+    if (bias && lin.bias) lin.bias.set(bias);
+    if (sign === 1) lin.adapter = null;
   }
   return adapted.length;
 }
 
-/** W ± s·B·A in f32 for one linear; throws naming the module if any value is not finite. */
-function mergedWeight(k: Kernels, lin: Linear, sign: 1 | -1): Float32Array {
-  const lora = lin.lora!;
+/** LoRA's name for mergeAdapter (the library API's). */
+export const mergeLora = mergeAdapter;
+
+/** The merged (or unmerged) weight and bias of one linear in f32; throws naming the module if any is not finite. */
+function mergedWeight(k: Kernels, lin: Linear, sign: 1 | -1): { weight: Float32Array; bias: Float32Array | null } {
+  const adapter = attachedAdapter(lin)!;
   const n = lin.outFeatures * lin.inFeatures;
   const w = new Float32Array(n);
   if (lin.weight.dtype === "f32") w.set(lin.weight.data as Float32Array);
   else bf16ToF32(w, lin.weight.data as Uint16Array, n);
-  const delta = new Float32Array(n);
-  k.matmulNN(delta, lora.B, lora.A, lin.outFeatures, lin.inFeatures, lora.r, false); // [out, r]·[r, in]
-  const s = sign * lora.scale;
-  for (let i = 0; i < n; i++) {
-    const v = w[i]! + s * delta[i]!;
-    if (!Number.isFinite(v)) {
-      throw new LoratuneError(
-        "ERR_NONFINITE",
-        `merging ${lin.name}: the merged weight at [${Math.floor(i / lin.inFeatures)}, ${i % lin.inFeatures}] is ${v}; refusing to write non-finite weights`,
-      );
-    }
-    w[i] = v;
+  const bias = lin.bias ? Float32Array.from(lin.bias) : null;
+  if (sign === 1) adapter.merge(k, w, bias, lin);
+  else adapter.unmerge(k, w, bias, lin);
+  const bad = w.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) {
+    throw new LoratuneError(
+      "ERR_NONFINITE",
+      `merging ${lin.name}: the merged weight at [${Math.floor(bad / lin.inFeatures)}, ${bad % lin.inFeatures}] is ${w[bad]}; refusing to write non-finite weights`,
+    );
   }
-  return w;
+  const badBias = bias ? bias.findIndex((v) => !Number.isFinite(v)) : -1;
+  if (bias && badBias >= 0) {
+    throw new LoratuneError(
+      "ERR_NONFINITE",
+      `merging ${lin.name}: the merged bias at [${badBias}] is ${bias[badBias]}; refusing to write non-finite weights`,
+    );
+  }
+  return { weight: w, bias };
 }

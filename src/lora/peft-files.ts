@@ -1,8 +1,9 @@
 /**
- * PEFT adapter directories, exactly as Hugging Face PEFT writes and reads them:
- * adapter_config.json (peft_type "LORA", task_type "CAUSAL_LM", r, lora_alpha, …; unknown keys ignored on read)
- * and adapter_model.safetensors (metadata {"format": "pt"}) with keys
- * base_model.model.<module>.lora_A.weight [r, in] and .lora_B.weight [out, r].
+ * Adapter directories, exactly as Hugging Face PEFT writes and reads them, for any registered adapter method:
+ * adapter_config.json (LoRA: peft_type "LORA", task_type "CAUSAL_LM", r, lora_alpha, …; unknown keys ignored on
+ * read; the method that reads it is found by lora/registry.ts) and adapter_model.safetensors (metadata
+ * {"format": "pt"}) with keys base_model.model.<module>.<tensor> (LoRA: lora_A.weight [r, in] and
+ * lora_B.weight [out, r]).
  * Loading is strict: every missing, unexpected or mis-shaped key is listed in one error.
  */
 import { existsSync } from "node:fs";
@@ -10,141 +11,41 @@ import { join } from "node:path";
 import { LoratuneError } from "../errors.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { readJsonObject } from "../io/json-file.ts";
-import { describeValue, previewJson } from "../io/preview.ts";
+import { previewJson } from "../io/preview.ts";
 import { readSafetensors, readSafetensorsHeader, type SafetensorsFile, type TensorToWrite } from "../io/safetensors.ts";
 import { writeSafetensors } from "../io/safetensors-write.ts";
 import { layerOfName, type Model } from "../model/model.ts";
 import type { StoredTensor } from "../tensor/stored-tensor.ts";
-import { attachLora, detachLora, loraTensors } from "./adapter.ts";
-import {
-  type LoraConfig,
-  MAX_PATTERN,
-  matchesTarget,
-  moduleRankAndScale,
-  usablePattern,
-  validateLoraConfig,
-} from "./config.ts";
+import { adaptedLinears, adapterTensors, attachAdapter, detachAdapter, targetedLinears } from "./adapter.ts";
+import type { AdapterConfig, TensorAxis } from "./method.ts";
+import { methodOf, parseAdapterConfig } from "./registry.ts";
 
 export const ADAPTER_CONFIG = "adapter_config.json";
 export const ADAPTER_WEIGHTS = "adapter_model.safetensors";
 
-/** The adapter_config.json PEFT writes for a LoRA causal-LM adapter. */
-export function peftConfigJson(c: LoraConfig, baseModel: string | null): Record<string, unknown> {
-  return {
-    alpha_pattern: c.alphaPattern,
-    auto_mapping: null,
-    base_model_name_or_path: baseModel,
-    bias: "none",
-    fan_in_fan_out: false,
-    inference_mode: true,
-    init_lora_weights: c.initLoraWeights,
-    layers_pattern: null,
-    layers_to_transform: c.layersToTransform,
-    lora_alpha: c.loraAlpha,
-    lora_dropout: c.loraDropout,
-    modules_to_save: null,
-    peft_type: "LORA",
-    r: c.r,
-    rank_pattern: c.rankPattern,
-    revision: null,
-    target_modules: typeof c.targetModules === "string" ? c.targetModules : [...c.targetModules].sort(),
-    task_type: "CAUSAL_LM",
-    use_dora: false,
-    use_rslora: c.useRslora,
-  };
+/** The adapter_config.json PEFT writes for the adapter attached to `model` with `config`. */
+export function peftConfigJson(config: AdapterConfig, model: Model, baseModel: string | null): Record<string, unknown> {
+  return methodOf(config).configJson(config, model, adaptedLinears(model), baseModel);
 }
 
-/** Writes the model's attached LoRA weights as a PEFT adapter directory (each file written atomically). */
-export function saveAdapter(dir: string, model: Model, config: LoraConfig, baseModel: string | null): void {
+/** Writes the model's attached adapter as a PEFT adapter directory (each file written atomically). */
+export function saveAdapter(dir: string, model: Model, config: AdapterConfig, baseModel: string | null): void {
   const tensors = new Map<string, TensorToWrite>();
-  for (const p of loraTensors(model)) tensors.set(p.name, { dtype: "F32", shape: p.shape, data: p.data });
-  if (tensors.size === 0) throw new LoratuneError("ERR_ADAPTER_KEYS", `${dir}: the model has no LoRA weights to save`);
+  for (const p of adapterTensors(model)) tensors.set(p.name, { dtype: "F32", shape: p.shape, data: p.data });
+  if (tensors.size === 0)
+    throw new LoratuneError("ERR_ADAPTER_KEYS", `${dir}: the model has no adapter weights to save`);
   writeSafetensors(join(dir, ADAPTER_WEIGHTS), tensors, { format: "pt" });
-  writeFileAtomic(join(dir, ADAPTER_CONFIG), `${JSON.stringify(peftConfigJson(config, baseModel), null, 2)}\n`);
+  const json = peftConfigJson(config, model, baseModel);
+  writeFileAtomic(join(dir, ADAPTER_CONFIG), `${JSON.stringify(json, null, 2)}\n`);
 }
 
-/** Reads and validates adapter_config.json. */
-export function readAdapterConfig(dir: string): LoraConfig {
+/** Reads and validates adapter_config.json (with the method that reads it). */
+export function readAdapterConfig(dir: string): AdapterConfig {
   const path = join(dir, ADAPTER_CONFIG);
   if (!existsSync(path))
     throw new LoratuneError("ERR_ADAPTER_CONFIG", `${dir}: not a PEFT adapter directory (no ${ADAPTER_CONFIG})`);
   const raw = readJsonObject(path, "ERR_ADAPTER_CONFIG");
-  return parsePeftConfig(raw, path);
-}
-
-export function parsePeftConfig(raw: Record<string, unknown>, path: string): LoraConfig {
-  const fail = (msg: string): never => {
-    throw new LoratuneError("ERR_ADAPTER_CONFIG", `${path}: ${msg}`);
-  };
-  if (raw.peft_type !== "LORA") fail(`peft_type is ${previewJson(raw.peft_type)}; only "LORA" adapters are supported`);
-  if (raw.use_dora === true) fail("use_dora is true; DoRA adapters are not supported");
-  if (raw.fan_in_fan_out === true)
-    fail("fan_in_fan_out is true; Llama-family linears store [out, in], so this adapter is not for this model family");
-  if (raw.bias != null && raw.bias !== "none") fail(`bias is ${previewJson(raw.bias)}; only "none" is supported`);
-  const toSave = raw.modules_to_save;
-  if (toSave != null && !(Array.isArray(toSave) && toSave.length === 0)) {
-    fail(`modules_to_save (${previewJson(toSave)}) is not supported`);
-  }
-  const targets = raw.target_modules;
-  if (!(typeof targets === "string" || (Array.isArray(targets) && targets.every((t) => typeof t === "string")))) {
-    fail(`target_modules must be a string or a list of strings (got ${describeValue(targets)})`);
-  }
-  if (typeof targets === "string" && targets !== "all-linear" && !usablePattern(`^(?:${targets})$`)) {
-    fail(`target_modules ${previewJson(targets)} is not a usable regular expression (invalid, or over ${MAX_PATTERN})`);
-  }
-  const number = (key: string, fallback: number, ok: (v: number) => boolean, want: string): number => {
-    const v = raw[key] ?? fallback;
-    if (typeof v !== "number" || !ok(v)) fail(`${key} must be ${want} (got ${describeValue(raw[key])})`);
-    return v as number;
-  };
-  const init = raw.init_lora_weights;
-  const config: LoraConfig = {
-    r: number("r", Number.NaN, (v) => Number.isInteger(v) && v > 0, "a positive integer"),
-    loraAlpha: number("lora_alpha", 8, (v) => Number.isFinite(v) && v > 0, "a positive number"),
-    loraDropout: number("lora_dropout", 0, (v) => v >= 0 && v < 1, "a number in [0, 1)"),
-    targetModules: targets as string[] | string,
-    useRslora: raw.use_rslora === true,
-    layersToTransform: layerList(raw.layers_to_transform, fail),
-    initLoraWeights: init === false || init === "gaussian" ? init : true,
-    rankPattern: patternMap(raw.rank_pattern, "rank_pattern", (v) => Number.isInteger(v) && v > 0, fail),
-    alphaPattern: patternMap(raw.alpha_pattern, "alpha_pattern", (v) => Number.isFinite(v) && v > 0, fail),
-  };
-  validateLoraConfig(config, path);
-  return config;
-}
-
-/** layers_to_transform: null, one layer index, or a list of them. */
-function layerList(v: unknown, fail: (msg: string) => never): number[] | null {
-  if (v == null) return null;
-  const list = typeof v === "number" ? [v] : v;
-  if (!Array.isArray(list) || !list.every((i) => Number.isInteger(i) && i >= 0)) {
-    fail(`layers_to_transform must be a layer index or a list of them (got ${describeValue(v)})`);
-  }
-  return list as number[];
-}
-
-/**
- * rank_pattern / alpha_pattern: an object of module-name patterns to numbers. Each key is used inside a regular
- * expression when modules are matched (lora/config.ts), so it must compile here, where the file can be named.
- */
-function patternMap(
-  v: unknown,
-  key: string,
-  ok: (x: number) => boolean,
-  fail: (msg: string) => never,
-): Record<string, number> {
-  if (v == null) return {};
-  if (typeof v !== "object" || Array.isArray(v)) fail(`${key} must be an object (got ${describeValue(v)})`);
-  const out: Record<string, number> = {};
-  for (const [pattern, value] of Object.entries(v as Record<string, unknown>)) {
-    const name = previewJson(pattern);
-    if (typeof value !== "number" || !ok(value)) fail(`${key}[${name}] has a bad value ${describeValue(value)}`);
-    if (!usablePattern(`^(?:.*\\.)?(?:${pattern})$`)) {
-      fail(`${key} key ${name} is not a usable regular expression (invalid, or over ${MAX_PATTERN})`);
-    }
-    Object.defineProperty(out, pattern, { value, enumerable: true, writable: true, configurable: true });
-  }
-  return out;
+  return parseAdapterConfig(raw, path);
 }
 
 /**
@@ -153,10 +54,12 @@ function patternMap(
  * adapter_model.safetensors is compared with the shapes adapter_config.json implies for this model: an adapter
  * for a different base model is named in one line by the dimension that differs (hidden size, intermediate
  * size, layer count, attention widths); genuinely missing or unexpected keys are listed. Loaded values must be
- * finite. On an error the model is left without LoRA.
+ * finite. On an error the model is left without an adapter.
  */
-export function loadAdapter(dir: string, model: Model, withGrad = false): LoraConfig {
+export function loadAdapter(dir: string, model: Model, withGrad = false): AdapterConfig {
   const config = readAdapterConfig(dir);
+  const targeted = targetedLinears(model, config);
+  if (targeted.length > 0) inAdapterDir(dir, () => methodOf(config).checkModel?.(config, model, targeted));
   const weightsPath = join(dir, ADAPTER_WEIGHTS);
   if (!existsSync(weightsPath)) {
     throw new LoratuneError(
@@ -166,25 +69,36 @@ export function loadAdapter(dir: string, model: Model, withGrad = false): LoraCo
   }
   checkAdapterFits(dir, config, model, readSafetensorsHeader(weightsPath));
   const tensors = readSafetensors(weightsPath, "f32");
+  inAdapterDir(dir, () => {
+    try {
+      attachAdapter(model, config, () => 0.5, withGrad);
+      fillAdapter(model, tensors, weightsPath);
+    } catch (err) {
+      detachAdapter(model);
+      throw err;
+    }
+  });
+  return config;
+}
+
+/** Runs `f`; an error that does not name the adapter directory is said to come from its adapter_config.json. */
+function inAdapterDir(dir: string, f: () => void): void {
   try {
-    attachLora(model, config, () => 0.5, withGrad);
-    fillAdapter(model, tensors, weightsPath);
+    f();
   } catch (err) {
-    detachLora(model);
     if (err instanceof LoratuneError && !err.message.includes(dir)) {
       throw new LoratuneError(err.code, `${join(dir, ADAPTER_CONFIG)}: ${err.message}`, { cause: err });
     }
     throw err;
   }
-  return config;
 }
 
-/** One LoRA tensor the config implies for this model. */
+/** One adapter tensor the config implies for this model. */
 interface ExpectedTensor {
   key: string;
   module: string;
-  which: "lora_A" | "lora_B";
-  shape: [number, number];
+  shape: number[];
+  axes: TensorAxis[];
 }
 
 /** What the adapter's and the model's values of one dimension are called in messages. */
@@ -219,16 +133,15 @@ const clip = (key: string) => (key.length > 200 ? `${key.slice(0, 199)}…` : ke
  * Compares the weights file's header with the tensors the config implies for this model, before anything is
  * allocated (a config whose r does not belong to the weights cannot drive a huge allocation).
  */
-function checkAdapterFits(dir: string, config: LoraConfig, model: Model, file: SafetensorsFile): void {
+function checkAdapterFits(dir: string, config: AdapterConfig, model: Model, file: SafetensorsFile): void {
+  const method = methodOf(config);
   const expected: ExpectedTensor[] = [];
-  for (const lin of model.linears) {
-    if (!matchesTarget(config, lin.name, layerOfName(model, lin.name))) continue;
-    const { r } = moduleRankAndScale(config, lin.name);
-    const base = `base_model.model.${lin.name}`;
-    expected.push({ key: `${base}.lora_A.weight`, module: lin.name, which: "lora_A", shape: [r, lin.inFeatures] });
-    expected.push({ key: `${base}.lora_B.weight`, module: lin.name, which: "lora_B", shape: [lin.outFeatures, r] });
+  for (const lin of targetedLinears(model, config)) {
+    for (const t of method.tensorSpecs(config, lin)) {
+      expected.push({ key: `base_model.model.${lin.name}.${t.name}`, module: lin.name, shape: t.shape, axes: t.axes });
+    }
   }
-  if (expected.length === 0) return; // attachLora says that target_modules matches nothing
+  if (expected.length === 0) return; // attachAdapter says that target_modules matches nothing
   const inFile = new Map<string, number[]>();
   for (const info of file.tensors.values()) inFile.set(normalKey(info.name), info.shape);
 
@@ -247,21 +160,26 @@ function checkAdapterFits(dir: string, config: LoraConfig, model: Model, file: S
 
   for (const e of expected) {
     const shape = inFile.get(e.key);
-    if (shape === undefined || (shape[0] === e.shape[0] && shape[1] === e.shape[1] && shape.length === 2)) continue;
-    if (shape.length !== 2) {
-      problems.push(`${e.key} has shape [${shape.join(", ")}], expected [${e.shape.join(", ")}]`);
+    if (shape === undefined || sameShape(shape, e.shape)) continue;
+    const shapes = `${e.key} has shape [${shape.join(", ")}], expected [${e.shape.join(", ")}]`;
+    if (shape.length !== e.shape.length) {
+      problems.push(shapes);
       continue;
     }
-    const [rAt, featAt, side] = e.which === "lora_A" ? ([0, 1, "in"] as const) : ([1, 0, "out"] as const);
-    const fileR = shape[rAt] as number;
-    const fileFeat = shape[featAt] as number;
-    if (fileR !== e.shape[rAt])
-      rankProblems.push(`${e.module} (r ${e.shape[rAt]} in the config, ${fileR} in the weights)`);
-    if (fileFeat !== e.shape[featAt]) {
-      const dim = dimensionOf(model, e.module, side);
-      if (dim) note(dim, fileFeat, e.shape[featAt]);
-      else problems.push(`${e.key} has shape [${shape.join(", ")}], expected [${e.shape.join(", ")}]`);
-    }
+    let byShape = false;
+    e.axes.forEach((axis, i) => {
+      const fileSize = shape[i] as number;
+      const size = e.shape[i] as number;
+      if (fileSize === size) return;
+      if (axis === "rank") {
+        rankProblems.push(`${e.module} (r ${size} in the config, ${fileSize} in the weights)`);
+        return;
+      }
+      const dim = axis === "in" || axis === "out" ? dimensionOf(model, e.module, axis) : null;
+      if (dim) note(dim, fileSize, size);
+      else byShape = true;
+    });
+    if (byShape) problems.push(shapes);
   }
 
   // A different layer count: the adapter has keys for layers this model lacks, or none for its last layers.
@@ -319,9 +237,11 @@ function differentBase(dir: string, differs: Map<Dimension, Map<number, number>>
   );
 }
 
-/** Copies the file's tensors into the attached LoRA pairs; lists every missing, unexpected or mis-shaped key. */
+const sameShape = (a: number[], b: number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+
+/** Copies the file's tensors into the attached adapters; lists every missing, unexpected or mis-shaped key. */
 function fillAdapter(model: Model, tensors: Map<string, StoredTensor>, weightsPath: string): void {
-  const expected = loraTensors(model);
+  const expected = adapterTensors(model);
   const problems: string[] = [];
   const seen = new Set<string>();
   for (const p of expected) {

@@ -4,11 +4,14 @@
  * N = B·T rows; C hidden; V vocab. The family names its own buffers (ActivationSpec, model/arch/spec.ts); the
  * ones here are those every family has.
  *
- * With activation checkpointing each layer keeps only its input (`resid`) and its LoRA state; the family's
+ * Each adapted linear gets the buffers its adapter asks for (AdapterHooks.cacheSizes, f32 values per row), and
+ * backward one shared scratch buffer sized for the largest adapter (`dxa`).
+ *
+ * With activation checkpointing each layer keeps only its input (`resid`) and its adapters' state; the family's
  * saved buffers are one set shared by every layer, which backward refills by running the layer's forward
  * again just before its backward (one extra forward of the layers for L − 1 layers' worth of memory).
  */
-import type { LoraCache } from "../nn/linear.ts";
+import type { AdapterCache, AdapterHooks } from "../nn/adapter-hooks.ts";
 import type { BufferSizes, Buffers } from "./arch/spec.ts";
 import type { Model } from "./model.ts";
 
@@ -16,8 +19,8 @@ export interface LayerActivations {
   resid: Float32Array; // [N, C] the layer's input (residual stream)
   /** What the family's layer forward saves for backward (its ActivationSpec.saved). */
   saved: Buffers;
-  /** LoRA state per adapted linear, keyed by the linear's name (never shared: dropout masks are replayed). */
-  lora: Map<string, LoraCache>;
+  /** Adapter state per adapted linear, keyed by the linear's name (never shared: dropout masks are replayed). */
+  adapters: Map<string, AdapterCache>;
 }
 
 /** Sized for batches of at most B·T tokens (any smaller B' × T' batch runs in the same buffers). */
@@ -40,7 +43,8 @@ export interface Activations {
   // backward scratch
   dres: Float32Array; // [N, C] gradient of the residual stream
   dtmp: Float32Array; // [N, C] (also the output of a recomputed layer with checkpointing)
-  dxa: Float32Array; // [N, max r]
+  /** Adapter backward scratch [N, the largest adapter's scratchPerRow] (LoRA: r). */
+  dxa: Float32Array;
   dlnf: Float32Array; // [N, C]
   /** The family's backward scratch (its ActivationSpec.scratch). */
   scratch: Buffers;
@@ -63,7 +67,15 @@ export interface ArenaOptions {
   checkpoint?: boolean;
 }
 
+/** Per-row sizes times N rows. */
+const mapSizes = (perRow: BufferSizes, N: number): BufferSizes =>
+  Object.fromEntries(Object.entries(perRow).map(([name, n]) => [name, N * n]));
+
 const total = (sizes: BufferSizes) => Object.values(sizes).reduce((a, b) => a + b, 0);
+
+/** Backward scratch per row for these adapters: the largest need (at least 1). */
+const scratchPerRow = (adapters: (AdapterHooks | null)[]) =>
+  adapters.reduce((m, a) => (a ? Math.max(m, a.scratchPerRow) : m), 1);
 
 export function allocateActivations(model: Model, B: number, T: number, o: ArenaOptions = {}): Activations {
   const withGrad = o.withGrad ?? true;
@@ -80,21 +92,14 @@ export function allocateActivations(model: Model, B: number, T: number, o: Arena
   const grad = (n: number): Float32Array => (withGrad ? f32(n) : new Float32Array(0));
   const buffers = (sizes: BufferSizes, make: (n: number) => Float32Array): Buffers =>
     Object.fromEntries(Object.entries(sizes).map(([name, n]) => [name, make(n)]));
-  let maxRank = 1;
   const shared = checkpoint ? buffers(spec.saved, f32) : null;
   const layers: LayerActivations[] = model.layers.map((layer) => {
-    const lora = new Map<string, LoraCache>();
+    const adapters = new Map<string, AdapterCache>();
     for (const lin of model.family.blockLinears(layer)) {
-      if (!lin.lora) continue;
-      maxRank = Math.max(maxRank, lin.lora.r);
-      const withDrop = lin.lora.dropout > 0 && withGrad;
-      lora.set(lin.name, {
-        xa: f32(N * lin.lora.r),
-        dropScale: withDrop ? f32(N * lin.inFeatures) : null,
-        xDrop: withDrop ? f32(N * lin.inFeatures) : null,
-      });
+      if (!lin.adapter) continue;
+      adapters.set(lin.name, buffers(mapSizes(lin.adapter.cacheSizes(withGrad), N), f32));
     }
-    return { resid: f32(N * C), saved: shared ?? buffers(spec.saved, f32), lora };
+    return { resid: f32(N * C), saved: shared ?? buffers(spec.saved, f32), adapters };
   });
   const rowsPerChunk = lossChunkRows(N, c.vocabSize);
   return {
@@ -111,7 +116,7 @@ export function allocateActivations(model: Model, B: number, T: number, o: Arena
     losses: f32(N),
     dres: grad(N * C),
     dtmp: grad(N * C),
-    dxa: grad(N * maxRank),
+    dxa: grad(N * scratchPerRow(model.linears.map((l) => l.adapter))),
     dlnf: grad(N * C),
     scratch: buffers(spec.scratch, grad),
     bytes,
@@ -127,14 +132,9 @@ export function activationBytes(model: Model, B: number, T: number, o: ArenaOpti
   const spec = model.family.activations(c, N);
   const work = total(spec.saved);
   const layerBuffers = o.checkpoint ? c.numLayers * N * C + work : c.numLayers * (N * C + work);
-  let lora = 0;
-  let maxRank = 1;
-  for (const lin of model.linears) {
-    if (!lin.lora) continue;
-    maxRank = Math.max(maxRank, lin.lora.r);
-    lora += N * lin.lora.r + (lin.lora.dropout > 0 && withGrad ? 2 * N * lin.inFeatures : 0);
-  }
+  let adapters = 0;
+  for (const lin of model.linears) if (lin.adapter) adapters += N * total(lin.adapter.cacheSizes(withGrad));
   const fixed = 2 * N * C + total(spec.top) + N + lossChunkRows(N, c.vocabSize) * c.vocabSize;
-  const grads = withGrad ? 3 * N * C + N * maxRank + total(spec.scratch) : 0;
-  return 4 * (layerBuffers + lora + fixed + grads);
+  const grads = withGrad ? 3 * N * C + N * scratchPerRow(model.linears.map((l) => l.adapter)) + total(spec.scratch) : 0;
+  return 4 * (layerBuffers + adapters + fixed + grads);
 }

@@ -75,7 +75,7 @@ export function assembleModel(
         bias,
         dWeight: null,
         dBias: null,
-        lora: null,
+        adapter: null,
       };
     },
   };

@@ -5,7 +5,8 @@
  */
 
 import type { Kernels } from "../kernels/types.ts";
-import { baseMatmulNT, type LoraCache } from "../nn/linear.ts";
+import type { AdapterCache } from "../nn/adapter-hooks.ts";
+import { baseMatmulNT } from "../nn/linear.ts";
 import { alignedFloat32 } from "../tensor/aligned.ts";
 import type { Buffers } from "./arch/spec.ts";
 import type { Model } from "./model.ts";
@@ -28,7 +29,8 @@ export interface InferenceSession {
   };
   /** The family's work buffers for one chunk. */
   work: Buffers;
-  lora: LoraCache;
+  /** Scratch for every linear's adapter in turn: each buffer an adapter names, sized for the largest. */
+  adapter: AdapterCache;
 }
 
 const allocate = (sizes: Record<string, number>): Buffers =>
@@ -38,8 +40,11 @@ export function createSession(model: Model, maxTokens: number, chunkTokens = 64)
   const c = model.config;
   const hkv = c.numKvHeads * c.headDim;
   const n = chunkTokens;
-  let maxRank = 1;
-  for (const lin of model.linears) maxRank = Math.max(maxRank, lin.lora?.r ?? 1);
+  const perRow: Record<string, number> = {};
+  for (const lin of model.linears) {
+    for (const [name, size] of Object.entries(lin.adapter?.cacheSizes(false) ?? {}))
+      perRow[name] = Math.max(perRow[name] ?? 0, size);
+  }
   return {
     model,
     maxTokens,
@@ -56,7 +61,7 @@ export function createSession(model: Model, maxTokens: number, chunkTokens = 64)
       logits: new Float32Array(c.vocabSize),
     },
     work: allocate(model.family.inferenceBuffers(c, n)),
-    lora: { xa: new Float32Array(n * maxRank), dropScale: null, xDrop: null },
+    adapter: Object.fromEntries(Object.entries(perRow).map(([name, size]) => [name, new Float32Array(n * size)])),
   };
 }
 
@@ -100,7 +105,7 @@ function runChunk(
     kCache: s.kCache[0]!,
     vCache: s.vCache[0]!,
     work: s.work,
-    lora: s.lora,
+    adapter: s.adapter,
   };
   for (let l = 0; l < model.layers.length; l++) {
     step.kCache = s.kCache[l]!;

@@ -16,6 +16,7 @@ import type { TensorToWrite } from "../../src/io/safetensors.ts";
 import { writeSafetensors } from "../../src/io/safetensors-write.ts";
 import { attachLora } from "../../src/lora/adapter.ts";
 import { defaultLoraConfig, type LoraConfig } from "../../src/lora/config.ts";
+import { LoraAdapter } from "../../src/lora/methods/lora.ts";
 import { saveAdapter } from "../../src/lora/peft-files.ts";
 import { assembleModel } from "../../src/model/assemble.ts";
 import type { Model } from "../../src/model/model.ts";
@@ -160,7 +161,7 @@ function adapterSeed(name: string, overrides: Partial<LoraConfig>): Seed {
   attachLora(model, config, () => rng.next());
   // B is zero at init; give it values so a load that drops data is visible.
   for (const lin of model.linears) {
-    if (lin.lora) lin.lora.B.set(ramp(lin.lora.B.length));
+    if (lin.adapter instanceof LoraAdapter) lin.adapter.B.set(ramp(lin.adapter.B.length));
   }
   return { name, files: captureDir((dir) => saveAdapter(dir, model, config, "fuzz-model")) };
 }

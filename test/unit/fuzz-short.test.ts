@@ -191,7 +191,7 @@ test("regression: NaN in adapter weights is refused, naming the tensor", () => {
   const model = tinyModel();
   rejects(() => loadAdapter(dir, model), "ERR_NONFINITE", weights, /tensor "base_model\.model\..*" holds NaN/);
   assert.ok(
-    model.linears.every((l) => l.lora === null),
+    model.linears.every((l) => l.adapter === null),
     "a failed load leaves no LoRA attached",
   );
 });

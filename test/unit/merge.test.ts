@@ -5,6 +5,7 @@ import { refKernels as k } from "../../src/kernels/ref/index.ts";
 import { attachLora } from "../../src/lora/adapter.ts";
 import { defaultLoraConfig } from "../../src/lora/config.ts";
 import { mergeLora } from "../../src/lora/merge.ts";
+import type { LoraAdapter } from "../../src/lora/methods/lora.ts";
 import { allocateActivations } from "../../src/model/activations.ts";
 import { generateTokens } from "../../src/model/generate.ts";
 import { evalLossSum } from "../../src/model/loss.ts";
@@ -25,7 +26,7 @@ test("merged model loss equals adapter loss; greedy tokens are identical", () =>
   const adapterLoss = evalLossSum(k, model, acts, input);
   const adapterTokens = generateTokens(k, model, [1, 2, 3], { maxTokens: 10, stopIds: [] }).ids;
   assert.equal(mergeLora(k, model), 14);
-  assert.ok(model.linears.every((l) => l.lora === null));
+  assert.ok(model.linears.every((l) => l.adapter === null));
   const mergedLoss = evalLossSum(k, model, acts, input);
   assert.ok(Math.abs(mergedLoss - adapterLoss) <= 1e-5 * Math.abs(adapterLoss), `${mergedLoss} vs ${adapterLoss}`);
   assert.deepEqual(generateTokens(k, model, [1, 2, 3], { maxTokens: 10, stopIds: [] }).ids, adapterTokens);
@@ -41,10 +42,10 @@ test("unmerge restores the base weights within f32 rounding", () => {
     () => rng.next(),
     false,
   );
-  const saved = model.linears.map((l) => l.lora);
+  const saved = model.linears.map((l) => l.adapter);
   mergeLora(k, model, 1);
   model.linears.forEach((l, i) => {
-    l.lora = saved[i]!;
+    l.adapter = saved[i]!;
   });
   mergeLora(k, model, -1);
   model.linears.forEach((l, i) => {
@@ -59,8 +60,8 @@ test("merge refuses non-finite results and leaves the weights untouched", () => 
   const model = randomModel({}, 33);
   const rng = new Rng(5);
   attachLora(model, defaultLoraConfig({ initLoraWeights: false }), () => rng.next(), false);
-  const lin = model.linears.find((l) => l.lora)!;
-  lin.lora!.B[0] = Number.POSITIVE_INFINITY;
+  const lin = model.linears.find((l) => l.adapter)!;
+  (lin.adapter as LoraAdapter).B[0] = Number.POSITIVE_INFINITY;
   const w0 = Float32Array.from(model.linears[0]!.weight.data as Float32Array);
   assert.throws(
     () => mergeLora(k, model),

@@ -113,7 +113,7 @@ export function llamaLayerForward(
   const rope = model.top.rope;
   const a = la.saved as unknown as Saved;
   k.rmsnormForward(a.ln1, a.rstd1, la.resid, w.inputNorm.data, N, C, eps);
-  const lc = (name: string) => la.lora.get(name) ?? null;
+  const lc = (name: string) => la.adapters.get(name) ?? null;
   linearForward(k, a.qPre ?? a.q, a.ln1, w.q, N, lc(w.q.name), dropout);
   linearForward(k, a.kPre ?? a.k, a.ln1, w.k, N, lc(w.k.name), dropout);
   linearForward(k, a.v, a.ln1, w.v, N, lc(w.v.name), dropout);
@@ -156,7 +156,7 @@ export function llamaLayerBackward(
   const s = acts.scratch as unknown as Scratch;
   const { dres, dtmp, dxa } = acts;
   const dln = s.dln;
-  const lc = (name: string) => la.lora.get(name) ?? null;
+  const lc = (name: string) => la.adapters.get(name) ?? null;
   // The input norm's weight takes its gradient from d(ln1), so it needs the input-gradient path too.
   const needDln = needInputGrad || w.inputNorm.grad !== null;
 
@@ -226,12 +226,12 @@ export function llamaInferenceStep(k: Kernels, model: LlamaModel, w: LlamaLayer,
   const eps = c.normEps;
   const hkv = c.numKvHeads * c.headDim;
   const rope = model.top.rope;
-  const { x, n, pos, lora } = s;
+  const { x, n, pos, adapter } = s;
   const buf = s.work as unknown as Work;
   k.rmsnormForward(buf.ln, buf.rstd, x, w.inputNorm.data, n, C, eps);
-  linearForward(k, buf.q, buf.ln, w.q, n, lora, null);
-  linearForward(k, buf.k, buf.ln, w.k, n, lora, null);
-  linearForward(k, buf.v, buf.ln, w.v, n, lora, null);
+  linearForward(k, buf.q, buf.ln, w.q, n, adapter, null);
+  linearForward(k, buf.k, buf.ln, w.k, n, adapter, null);
+  linearForward(k, buf.v, buf.ln, w.v, n, adapter, null);
   if (w.qNorm && w.kNorm) {
     k.rmsnormForward(buf.q, buf.rstd, buf.q, w.qNorm.data, n * c.numHeads, c.headDim, eps);
     k.rmsnormForward(buf.k, buf.rstd, buf.k, w.kNorm.data, n * c.numKvHeads, c.headDim, eps);
@@ -241,12 +241,12 @@ export function llamaInferenceStep(k: Kernels, model: LlamaModel, w: LlamaLayer,
   s.kCache.set(buf.k.subarray(0, n * hkv), s.past * hkv);
   s.vCache.set(buf.v.subarray(0, n * hkv), s.past * hkv);
   k.attentionKV(buf.att, buf.q, s.kCache, s.vCache, n, s.past, c.numHeads, c.numKvHeads, c.headDim);
-  linearForward(k, buf.h, buf.att, w.o, n, lora, null);
+  linearForward(k, buf.h, buf.att, w.o, n, adapter, null);
   k.addInPlace(buf.h, x, n * C);
   k.rmsnormForward(buf.ln, buf.rstd, buf.h, w.postNorm.data, n, C, eps);
-  linearForward(k, buf.gate, buf.ln, w.gate, n, lora, null);
-  linearForward(k, buf.up, buf.ln, w.up, n, lora, null);
+  linearForward(k, buf.gate, buf.ln, w.gate, n, adapter, null);
+  linearForward(k, buf.up, buf.ln, w.up, n, adapter, null);
   k.swigluForward(buf.gate, buf.gate, buf.up, n * c.intermediateSize);
-  linearForward(k, x, buf.gate, w.down, n, lora, null);
+  linearForward(k, x, buf.gate, w.down, n, adapter, null);
   k.addInPlace(x, buf.h, n * C);
 }

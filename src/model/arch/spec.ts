@@ -9,7 +9,7 @@
  * checks all derive from these, so the trainer, data, CLI and LoRA code never name a family.
  */
 import type { Kernels } from "../../kernels/types.ts";
-import type { DropoutSource, Linear, LoraCache } from "../../nn/linear.ts";
+import type { AdapterCache, DropoutSource, Linear } from "../../nn/linear.ts";
 import type { StoredTensor } from "../../tensor/stored-tensor.ts";
 import type { Activations, LayerActivations } from "../activations.ts";
 import type { ModelConfig } from "../config.ts";
@@ -67,7 +67,7 @@ export type Buffers = Record<string, Float32Array>;
 /**
  * The activation buffers a family needs for N = B·T rows, beyond the ones every family gets (each block's input
  * `resid`, the residual after the last block `final`, the final norm's output `lnf`, the logits chunk, the
- * losses, LoRA state, and the backward scratch `dres`, `dtmp`, `dlnf`, `dxa`).
+ * losses, adapter state, and the backward scratch `dres`, `dtmp`, `dlnf`, `dxa`).
  */
 export interface ActivationSpec {
   /** What one block's forward saves for its backward; one set per block (one shared set with checkpointing). */
@@ -78,7 +78,7 @@ export interface ActivationSpec {
   scratch: BufferSizes;
 }
 
-/** One block's step of inference with a KV cache (batch 1, no gradients, LoRA unmerged). */
+/** One block's step of inference with a KV cache (batch 1, no gradients, adapters unmerged). */
 export interface InferenceStep {
   /** [n, C]: the block's input on entry, its output on exit. */
   x: Float32Array;
@@ -93,8 +93,8 @@ export interface InferenceStep {
   vCache: Float32Array;
   /** The family's work buffers (sized by `inferenceBuffers`). */
   work: Buffers;
-  /** Scratch for the LoRA branch of every linear (no dropout). */
-  lora: LoraCache;
+  /** Scratch for the adapter of every linear (no dropout; pass it to linearForward as the cache). */
+  adapter: AdapterCache;
 }
 
 /**

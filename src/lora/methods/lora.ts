@@ -1,0 +1,322 @@
+/**
+ * LoRA as an adapter method, exactly PEFT's: for each targeted linear W [out, in], A [r, in] and B [out, r];
+ * y = W·x + s·B·(A·dropout(x)) with s = alpha/r, or alpha/√r with rsLoRA (rank_pattern / alpha_pattern per
+ * module). Init: A kaiming-uniform(a=√5) = U(±1/√in), B zeros ("gaussian": A ~ N(0, 1/r); false: B uniform too).
+ * Saved as `lora_A.weight` [r, in] and `lora_B.weight` [out, r]; adapter_config.json with peft_type "LORA".
+ * Merge: W' = W + s·B·A (unmerge subtracts), in f32.
+ *
+ * The arithmetic order is fixed (golden tests compare it bit for bit): xa = s·(dropout(x)·Aᵀ), then y += xa·Bᵀ;
+ * the dropout scale is the f32 1/(1-p), kept per element so checkpointing replays a mask exactly.
+ */
+import { LoratuneError } from "../../errors.ts";
+import { describeValue, previewJson } from "../../io/preview.ts";
+import type { Kernels } from "../../kernels/types.ts";
+import type { Model } from "../../model/model.ts";
+import type { AdapterCache, DropoutSource, Uniform } from "../../nn/adapter-hooks.ts";
+import type { Linear } from "../../nn/linear.ts";
+import {
+  type LoraConfig,
+  MAX_PATTERN,
+  moduleRankAndScale,
+  readLayersToTransform,
+  readTargetModules,
+  usablePattern,
+  validateLoraConfig,
+} from "../config.ts";
+import type { AdapterMethod, AdapterTensor, AdapterTensorSpec, AttachedAdapter } from "../method.ts";
+
+/** What LoRA's forward keeps for backward (its cacheSizes). */
+interface LoraCache {
+  /** [M, r]: s·(dropout(x)·Aᵀ). */
+  xa: Float32Array;
+  /** [M, in]: 0 or 1/(1-p) per element; absent without dropout (or without gradients). */
+  dropScale?: Float32Array;
+  /** [M, in]: dropout(x); absent without dropout. */
+  xDrop?: Float32Array;
+}
+
+/** LoRA attached to one linear. */
+export class LoraAdapter implements AttachedAdapter {
+  readonly method = "lora";
+  readonly tensors: readonly AdapterTensor[];
+  readonly scratchPerRow: number;
+
+  constructor(
+    readonly nIn: number,
+    readonly nOut: number,
+    readonly r: number,
+    /** alpha/r, or alpha/√r with rsLoRA. */
+    readonly scale: number,
+    readonly dropout: number,
+    readonly A: Float32Array, // [r, in]
+    readonly B: Float32Array, // [out, r]
+    readonly dA: Float32Array | null,
+    readonly dB: Float32Array | null,
+  ) {
+    this.scratchPerRow = r;
+    this.tensors = [
+      { ...tensorSpecsFor(nIn, nOut, r)[0]!, data: A, grad: dA },
+      { ...tensorSpecsFor(nIn, nOut, r)[1]!, data: B, grad: dB },
+    ];
+  }
+
+  cacheSizes(training: boolean): Record<string, number> {
+    if (training && this.dropout > 0) return { xa: this.r, dropScale: this.nIn, xDrop: this.nIn };
+    return { xa: this.r };
+  }
+
+  forward(
+    k: Kernels,
+    y: Float32Array,
+    x: Float32Array,
+    lin: Linear,
+    M: number,
+    cache: AdapterCache,
+    dropout: DropoutSource,
+  ): void {
+    const c = cache as unknown as LoraCache;
+    const xIn = applyDropout(x, this.dropout, c, M * lin.inFeatures, dropout);
+    k.matmulNT(c.xa, xIn, this.A, M, this.r, lin.inFeatures, false);
+    scale(c.xa, M * this.r, this.scale);
+    k.matmulNT(y, c.xa, this.B, M, lin.outFeatures, this.r, true);
+  }
+
+  backward(
+    k: Kernels,
+    dx: Float32Array | null,
+    dy: Float32Array,
+    x: Float32Array,
+    lin: Linear,
+    M: number,
+    cache: AdapterCache,
+    dxa: Float32Array,
+  ): void {
+    const { inFeatures: nIn, outFeatures: nOut } = lin;
+    const c = cache as unknown as LoraCache;
+    const r = this.r;
+    if (this.dB) k.matmulTN(this.dB, dy, c.xa, nOut, r, M, true);
+    // d(x·Aᵀ) = s · dy·B   [M, r]
+    k.matmulNN(dxa, dy, this.B, M, r, nOut, false);
+    scale(dxa, M * r, this.scale);
+    if (this.dA) k.matmulTN(this.dA, dxa, c.xDrop ?? x, r, nIn, M, true);
+    if (!dx) return;
+    if (!c.dropScale) {
+      k.matmulNN(dx, dxa, this.A, M, nIn, r, true);
+      return;
+    }
+    // With dropout the input gradient passes through the same mask: dx += (dxa·A) ⊙ dropScale.
+    const tmp = c.xDrop!; // reuse: xDrop is no longer needed once dA is done
+    k.matmulNN(tmp, dxa, this.A, M, nIn, r, false);
+    const ds = c.dropScale;
+    const n = M * nIn;
+    for (let i = 0; i < n; i++) dx[i]! += tmp[i]! * ds[i]!;
+  }
+
+  merge(k: Kernels, w: Float32Array): void {
+    this.addDelta(k, w, this.scale);
+  }
+
+  unmerge(k: Kernels, w: Float32Array): void {
+    this.addDelta(k, w, -this.scale);
+  }
+
+  /** w += s·B·A (f32 [out, in]). */
+  private addDelta(k: Kernels, w: Float32Array, s: number): void {
+    const n = this.nOut * this.nIn;
+    const delta = new Float32Array(n);
+    k.matmulNN(delta, this.B, this.A, this.nOut, this.nIn, this.r, false); // [out, r]·[r, in]
+    for (let i = 0; i < n; i++) w[i] = w[i]! + s * delta[i]!;
+  }
+}
+
+function tensorSpecsFor(nIn: number, nOut: number, r: number): AdapterTensorSpec[] {
+  return [
+    { name: "lora_A.weight", shape: [r, nIn], axes: ["rank", "in"] },
+    { name: "lora_B.weight", shape: [nOut, r], axes: ["out", "rank"] },
+  ];
+}
+
+function applyDropout(x: Float32Array, p: number, cache: LoraCache, n: number, src: DropoutSource): Float32Array {
+  if (p <= 0 || !cache.dropScale || !cache.xDrop || !src) return x;
+  // The f32 scale, as stored in dropScale: a replayed mask then gives bit-identical inputs (and PyTorch scales
+  // float tensors by the float 1/(1-p) too).
+  const keep = Math.fround(1 / (1 - p));
+  const ds = cache.dropScale;
+  const xd = cache.xDrop;
+  if (src === "replay") {
+    for (let i = 0; i < n; i++) xd[i] = x[i]! * ds[i]!;
+    return xd;
+  }
+  const uniform = src;
+  for (let i = 0; i < n; i++) {
+    const s = uniform() < p ? 0 : keep;
+    ds[i] = s;
+    xd[i] = x[i]! * s;
+  }
+  return xd;
+}
+
+function scale(a: Float32Array, n: number, s: number): void {
+  if (s === 1) return;
+  for (let i = 0; i < n; i++) a[i]! *= s;
+}
+
+function initLora(
+  A: Float32Array,
+  B: Float32Array,
+  nIn: number,
+  r: number,
+  init: LoraConfig["initLoraWeights"],
+  uniform: Uniform,
+): void {
+  if (init === "gaussian") {
+    const std = 1 / r;
+    for (let i = 0; i < A.length; i++) A[i] = gaussian(uniform) * std;
+    return;
+  }
+  const boundA = 1 / Math.sqrt(nIn);
+  for (let i = 0; i < A.length; i++) A[i] = (2 * uniform() - 1) * boundA;
+  if (init === false) {
+    const boundB = 1 / Math.sqrt(r);
+    for (let i = 0; i < B.length; i++) B[i] = (2 * uniform() - 1) * boundB;
+  }
+}
+
+function gaussian(uniform: Uniform): number {
+  const u1 = Math.max(uniform(), 1e-300);
+  return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * uniform());
+}
+
+/** Whether the model's file stores this linear's weight transposed ([in, out], GPT-2's Conv1D). */
+function storedTransposed(model: Model, lin: Linear): boolean {
+  return model.specs.find((s) => s.name === `${lin.name}.weight`)?.transposed === true;
+}
+
+/** PEFT's fan_in_fan_out for these linears: true when all are stored [in, out], false when none, null when mixed. */
+function fanInFanOutOf(model: Model, adapted: readonly Linear[]): boolean | null {
+  const transposed = adapted.filter((l) => storedTransposed(model, l)).length;
+  if (transposed === 0) return false;
+  return transposed === adapted.length ? true : null;
+}
+
+/** LoRA's adapter_config.json → LoraConfig (PEFT's defaults for absent keys; unknown keys ignored). */
+export function parseLoraConfig(raw: Record<string, unknown>, path: string): LoraConfig {
+  const fail = (msg: string): never => {
+    throw new LoratuneError("ERR_ADAPTER_CONFIG", `${path}: ${msg}`);
+  };
+  if (raw.peft_type !== "LORA") fail(`peft_type is ${previewJson(raw.peft_type)}; only "LORA" adapters are supported`);
+  if (raw.use_dora === true) fail("use_dora is true; DoRA adapters are not supported");
+  if (raw.bias != null && raw.bias !== "none") fail(`bias is ${previewJson(raw.bias)}; only "none" is supported`);
+  const toSave = raw.modules_to_save;
+  if (toSave != null && !(Array.isArray(toSave) && toSave.length === 0)) {
+    fail(`modules_to_save (${previewJson(toSave)}) is not supported`);
+  }
+  const targetModules = readTargetModules(raw, fail);
+  const number = (key: string, fallback: number, ok: (v: number) => boolean, want: string): number => {
+    const v = raw[key] ?? fallback;
+    if (typeof v !== "number" || !ok(v)) fail(`${key} must be ${want} (got ${describeValue(raw[key])})`);
+    return v as number;
+  };
+  const init = raw.init_lora_weights;
+  const config: LoraConfig = {
+    method: "lora",
+    r: number("r", Number.NaN, (v) => Number.isInteger(v) && v > 0, "a positive integer"),
+    loraAlpha: number("lora_alpha", 8, (v) => Number.isFinite(v) && v > 0, "a positive number"),
+    loraDropout: number("lora_dropout", 0, (v) => v >= 0 && v < 1, "a number in [0, 1)"),
+    targetModules,
+    useRslora: raw.use_rslora === true,
+    layersToTransform: readLayersToTransform(raw, fail),
+    initLoraWeights: init === false || init === "gaussian" ? init : true,
+    rankPattern: patternMap(raw.rank_pattern, "rank_pattern", (v) => Number.isInteger(v) && v > 0, fail),
+    alphaPattern: patternMap(raw.alpha_pattern, "alpha_pattern", (v) => Number.isFinite(v) && v > 0, fail),
+    fanInFanOut: typeof raw.fan_in_fan_out === "boolean" ? raw.fan_in_fan_out : null,
+  };
+  validateLoraConfig(config, path);
+  return config;
+}
+
+/**
+ * rank_pattern / alpha_pattern: an object of module-name patterns to numbers. Each key is used inside a regular
+ * expression when modules are matched (lora/config.ts), so it must compile here, where the file can be named.
+ */
+function patternMap(
+  v: unknown,
+  key: string,
+  ok: (x: number) => boolean,
+  fail: (msg: string) => never,
+): Record<string, number> {
+  if (v == null) return {};
+  if (typeof v !== "object" || Array.isArray(v)) fail(`${key} must be an object (got ${describeValue(v)})`);
+  const out: Record<string, number> = {};
+  for (const [pattern, value] of Object.entries(v as Record<string, unknown>)) {
+    const name = previewJson(pattern);
+    if (typeof value !== "number" || !ok(value)) fail(`${key}[${name}] has a bad value ${describeValue(value)}`);
+    if (!usablePattern(`^(?:.*\\.)?(?:${pattern})$`)) {
+      fail(`${key} key ${name} is not a usable regular expression (invalid, or over ${MAX_PATTERN})`);
+    }
+    Object.defineProperty(out, pattern, { value, enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
+/** The adapter_config.json PEFT writes for a LoRA causal-LM adapter. */
+export function loraConfigJson(
+  c: LoraConfig,
+  model: Model,
+  adapted: readonly Linear[],
+  baseModel: string | null,
+): Record<string, unknown> {
+  return {
+    alpha_pattern: c.alphaPattern,
+    auto_mapping: null,
+    base_model_name_or_path: baseModel,
+    bias: "none",
+    // PEFT's own flag for [in, out] weights (GPT-2's Conv1D); PEFT corrects it per module when they are mixed.
+    fan_in_fan_out: fanInFanOutOf(model, adapted) === true,
+    inference_mode: true,
+    init_lora_weights: c.initLoraWeights,
+    layers_pattern: null,
+    layers_to_transform: c.layersToTransform,
+    lora_alpha: c.loraAlpha,
+    lora_dropout: c.loraDropout,
+    modules_to_save: null,
+    peft_type: "LORA",
+    r: c.r,
+    rank_pattern: c.rankPattern,
+    revision: null,
+    target_modules: typeof c.targetModules === "string" ? c.targetModules : [...c.targetModules].sort(),
+    task_type: "CAUSAL_LM",
+    use_dora: false,
+    use_rslora: c.useRslora,
+  };
+}
+
+export const lora: AdapterMethod<LoraConfig> = {
+  name: "lora",
+  peftType: "LORA",
+  parseConfig: parseLoraConfig,
+  configJson: loraConfigJson,
+  checkModel(c, model, adapted) {
+    if (c.fanInFanOut === null) return;
+    const layout = fanInFanOutOf(model, adapted);
+    if (layout === null || layout === c.fanInFanOut) return;
+    const stored = layout ? "[in, out] (fan_in_fan_out true)" : "[out, in] (fan_in_fan_out false)";
+    throw new LoratuneError(
+      "ERR_ADAPTER_CONFIG",
+      `fan_in_fan_out is ${c.fanInFanOut}, but the ${model.family.name} family stores the adapted linears' weights ` +
+        `as ${stored}, so this adapter is not for this model family`,
+    );
+  },
+  tensorSpecs(c, lin) {
+    return tensorSpecsFor(lin.inFeatures, lin.outFeatures, moduleRankAndScale(c, lin.name).r);
+  },
+  attach(c, lin, uniform, withGrad) {
+    const { r, scale } = moduleRankAndScale(c, lin.name);
+    const A = new Float32Array(r * lin.inFeatures);
+    const B = new Float32Array(lin.outFeatures * r);
+    initLora(A, B, lin.inFeatures, r, c.initLoraWeights, uniform);
+    const dA = withGrad ? new Float32Array(A.length) : null;
+    const dB = withGrad ? new Float32Array(B.length) : null;
+    return new LoraAdapter(lin.inFeatures, lin.outFeatures, r, scale, c.loraDropout, A, B, dA, dB);
+  },
+};
