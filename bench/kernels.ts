@@ -4,7 +4,8 @@
  * (numpy under /usr/bin/python3, when it has numpy) on the same shapes in the same run, with the ratio.
  *
  * Each forward shape x[M,K]·W[N,K]ᵀ brings its backward shapes: NT (M,N,K) and NTBf16 for the forward,
- * NN (M,K,N) and NNBf16 for dx = dy·W, TN (N,K,M) for dW = dyᵀ·x. OpenBLAS runs the f32 product of the same
+ * NN (M,K,N) and NNBf16 for dx = dy·W, TN (N,K,M) for dW = dyᵀ·x. The Bf16 rows are the weight entries
+ * (matmulWNT, matmulWNN) with bf16 weights. OpenBLAS runs the f32 product of the same
  * shape for every row (the bf16 rows show the gain of bf16 weights over f32 sgemm). Medians of several runs.
  *
  * Options: --isa=avx512,avx2 (default: every ISA the CPU has; generic only runs 1024³, it is ~20× slower)
@@ -91,7 +92,8 @@ function measure(
   warm: boolean,
 ): number {
   const call = () => {
-    if (c.variant === "matmulNTBf16" || c.variant === "matmulNNBf16") k[c.variant](out, a, bh, c.M, c.N, c.K, false);
+    if (c.variant === "matmulNTBf16") k.matmulWNT(out, a, bh, "bf16", c.M, c.N, c.K, false);
+    else if (c.variant === "matmulNNBf16") k.matmulWNN(out, a, bh, "bf16", c.M, c.N, c.K, false);
     else k[c.variant](out, a, b, c.M, c.N, c.K, false);
   };
   const flops = 2 * c.M * c.N * c.K;

@@ -10,10 +10,34 @@
 
 namespace lt {
 
+// ---------------------------------------------------------------------------------------------- weight formats
+// The formats a base weight may be stored in (the registry of src/tensor/formats/), by id: ggml's type number, as
+// JavaScript passes it. Each has reading routines in ops/formats.inc; the glue checks a weight's TypedArray against
+// its entry here (element_bytes: 4 Float32Array, 2 Uint16Array, 1 Uint8Array). A format's rows are whole blocks.
+enum WeightFormatId : int32_t { kFmtF32 = 0, kFmtBf16 = 30 };
+
+struct WeightFormatInfo {
+  int32_t id;
+  const char* name;
+  int64_t block_values, block_bytes, element_bytes;
+};
+
+inline constexpr WeightFormatInfo kWeightFormats[] = {
+    {kFmtF32, "f32", 1, 4, 4},
+    {kFmtBf16, "bf16", 1, 2, 2},
+};
+
+// The entry of format `id`, or null when this build does not know it.
+inline const WeightFormatInfo* weight_format_info(int32_t id) {
+  for (const WeightFormatInfo& f : kWeightFormats)
+    if (f.id == id) return &f;
+  return nullptr;
+}
+
 // C[M,N] (+)= op(A)·op(B) on strided row-major storage.
 //   transA=false: A(m,k) = A[m*lda + k]   (A stored [M,K]);  transA=true: A(m,k) = A[k*lda + m]  (stored [K,M])
 //   transB=true:  B(k,n) = B[n*ldb + k]   (B stored [N,K]);  transB=false: B(k,n) = B[k*ldb + n] (stored [K,N])
-// With bf16B, B points at uint16 bf16 values instead of floats.
+// B holds values in weight format fmtB (kFmtF32 for activations); ldb counts values.
 struct GemmArgs {
   int64_t M, N, K;
   const float* A;
@@ -22,7 +46,7 @@ struct GemmArgs {
   const void* B;
   int64_t ldb;
   bool transB;
-  bool bf16B;
+  int32_t fmtB;
   float* C;
   int64_t ldc;
   bool accumulate;
@@ -74,12 +98,21 @@ struct KernelTable {
   void (*swiglu_forward)(Pool&, float* out, const float* gate, const float* up, int64_t n);
   void (*swiglu_backward)(Pool&, float* dgate, float* dup, const float* dout, const float* gate, const float* up,
                           int64_t n);
-  void (*embedding_forward)(Pool&, float* out, const int32_t* ids, const float* table, int64_t N, int64_t C);
-  void (*embedding_forward_bf16)(Pool&, float* out, const int32_t* ids, const uint16_t* table, int64_t N, int64_t C);
+  void (*embedding_forward)(Pool&, float* out, const int32_t* ids, const void* table, int32_t fmt, int64_t N,
+                            int64_t C);
   void (*embedding_backward)(Pool&, float* dtable, const float* dout, const int32_t* ids, int64_t N, int64_t C);
   double (*cross_entropy)(Pool&, float* losses, float* dlogits, const float* logits, const int32_t* targets,
                           int64_t N, int64_t V, float grad_scale);
   void (*adamw)(Pool&, float* param, const float* grad, float* m, float* v, int64_t n, const AdamArgs&);
+  void (*zero)(Pool&, float* out, int64_t n);
+  void (*scale)(Pool&, float* out, int64_t n, double s);
+  void (*axpy)(Pool&, float* out, const float* a, int64_t n, double s);
+  void (*mul)(Pool&, float* out, const float* a, const float* b, int64_t n);
+  void (*add_mul)(Pool&, float* out, const float* a, const float* b, int64_t n);
+  double (*sum_squares)(Pool&, const float* a, int64_t n, double acc);
+  int64_t (*first_non_finite)(Pool&, const float* a, int64_t n);
+  void (*weight_to_f32)(Pool&, float* out, const void* b, int32_t fmt, int64_t n);
+  void (*weight_from_f32)(Pool&, void* b, int32_t fmt, const float* in, int64_t n);
   void (*bf16_to_f32)(Pool&, float* out, const uint16_t* in, int64_t n);
   void (*f32_to_bf16)(Pool&, uint16_t* out, const float* in, int64_t n);
   void (*f16_to_f32)(Pool&, float* out, const uint16_t* in, int64_t n);

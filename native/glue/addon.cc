@@ -65,6 +65,7 @@ const KernelTable* table_for(const char* isa) {
 #include "embedding.inc"
 #include "cross_entropy.inc"
 #include "adamw.inc"
+#include "vector.inc"
 #include "convert.inc"
 
 // ---------------------------------------------------------------------------------------------- module
@@ -77,8 +78,11 @@ const Method kMethods[] = {
     {"matmulNT", matmul<MM::NT>},
     {"matmulNN", matmul<MM::NN>},
     {"matmulTN", matmul<MM::TN>},
-    {"matmulNTBf16", matmul<MM::NTBf16>},
-    {"matmulNNBf16", matmul<MM::NNBf16>},
+    {"matmulWNT", matmul<MM::WNT>},
+    {"matmulWNN", matmul<MM::WNN>},
+    {"embeddingWForward", embedding_forward},
+    {"weightToF32", weight_to_f32},
+    {"weightFromF32", weight_from_f32},
     {"addInPlace", add_in_place},
     {"addBias", add_bias},
     {"biasBackward", bias_backward},
@@ -91,11 +95,16 @@ const Method kMethods[] = {
     {"attentionKV", attention_kv},
     {"swigluForward", swiglu_forward},
     {"swigluBackward", swiglu_backward},
-    {"embeddingForward", embedding_forward<false>},
-    {"embeddingForwardBf16", embedding_forward<true>},
     {"embeddingBackward", embedding_backward},
     {"crossEntropy", cross_entropy},
     {"adamw", adamw},
+    {"zero", zero},
+    {"scale", scale},
+    {"axpy", axpy},
+    {"mul", product<false>},
+    {"addMul", product<true>},
+    {"sumSquares", sum_squares},
+    {"firstNonFinite", first_non_finite},
     {"bf16ToF32", convert<0>},
     {"f32ToBf16", convert<1>},
     {"f16ToF32", convert<2>},

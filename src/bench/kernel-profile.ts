@@ -39,7 +39,14 @@ export class KernelProfile {
   }
 }
 
-const MATMULS = new Set(["matmulNT", "matmulNN", "matmulTN", "matmulNTBf16", "matmulNNBf16"]);
+/** Matmul entries: where their M, N, K arguments start (the weight entries take the weight's format before them). */
+const MATMULS = new Map([
+  ["matmulNT", 3],
+  ["matmulNN", 3],
+  ["matmulTN", 3],
+  ["matmulWNT", 4],
+  ["matmulWNN", 4],
+]);
 
 /** A Kernels object that calls `k` and records each call's time into `profile`. */
 export function profiledKernels(k: Kernels, profile: KernelProfile): Kernels {
@@ -47,18 +54,19 @@ export function profiledKernels(k: Kernels, profile: KernelProfile): Kernels {
   const source = k as unknown as Record<string, unknown>;
   for (const key of kernelMethodNames(k)) {
     const fn = source[key] as (...args: unknown[]) => unknown;
-    const isMatmul = MATMULS.has(key);
+    const dims = MATMULS.get(key);
     wrapped[key] = (...args: unknown[]): unknown => {
       if (!profile.recording) return fn.apply(k, args);
       const t0 = performance.now();
       const result = fn.apply(k, args);
       const ms = performance.now() - t0;
-      if (isMatmul) {
-        // (out, a, b, M, N, K, accumulate)
-        const M = args[3] as number;
-        const N = args[4] as number;
-        const K = args[5] as number;
-        profile.record(`${key} ${M}×${N}×${K}`, ms, 2 * M * N * K);
+      if (dims !== undefined) {
+        // (out, a, b, M, N, K, accumulate), or (out, a, b, bFormat, M, N, K, accumulate): "matmulWNT[bf16] …"
+        const M = args[dims] as number;
+        const N = args[dims + 1] as number;
+        const K = args[dims + 2] as number;
+        const name = dims === 4 ? `${key}[${String(args[3])}]` : key;
+        profile.record(`${name} ${M}×${N}×${K}`, ms, 2 * M * N * K);
       } else {
         profile.record(key, ms, 0);
       }

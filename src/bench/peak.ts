@@ -58,7 +58,7 @@ export function measurePeak(k: Kernels, spec: PeakSpec): PeakResult {
       M,
       N,
       K,
-      gflops: bestGflops(() => k.matmulNTBf16(out, a, b16, M, N, K, false), flops, spec.reps),
+      gflops: bestGflops(() => k.matmulWNT(out, a, b16, "bf16", M, N, K, false), flops, spec.reps),
     });
   }
   const best = (variant: string) => Math.max(...entries.filter((e) => e.variant === variant).map((e) => e.gflops));

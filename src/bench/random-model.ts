@@ -1,7 +1,8 @@
 /**
  * Random-weight models for the bench, made in memory: every linear and embedding weight ~ N(0, 0.02), norms 1
- * (as transformers' init and make_model.py). Tensors are filled one at a time through a small f32 scratch, so
- * a bf16 model never holds an f32 copy of its weights (the peak RSS measured is that of the bf16 model).
+ * (as transformers' init and make_model.py). Tensors are filled one at a time through a small f32 scratch encoded
+ * into the weight format by the kernels, so a bf16 model never holds an f32 copy of its weights (the peak RSS
+ * measured is that of the bf16 model).
  * Also writes such a model as a Hugging Face directory (config.json + model.safetensors) for the PyTorch side.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -15,7 +16,7 @@ import { initKind } from "../model/init.ts";
 import type { Model } from "../model/model.ts";
 import { modelStateDict } from "../model/save-dir.ts";
 import { modelParamSpecs } from "../model/specs.ts";
-import { alignedFloat32, alignedUint16 } from "../tensor/aligned.ts";
+import { formatLength, weightFormat } from "../tensor/formats/index.ts";
 import { Rng } from "../tensor/rng.ts";
 import type { StorageDType, StoredTensor } from "../tensor/stored-tensor.ts";
 import { shapeConfig, shapeConfigJson } from "./shapes.ts";
@@ -35,7 +36,7 @@ function fillNormal(out: Float32Array, n: number, std: number, rng: Rng): void {
   }
 }
 
-/** One tensor of `kind` in `dtype`: norms are f32 ones, biases zeros, weights random (bf16 chunk by chunk). */
+/** One tensor of `kind` in `dtype`: norms are f32 ones, biases zeros, weights random (chunk by chunk). */
 function makeTensor(
   k: Kernels,
   shape: number[],
@@ -47,16 +48,13 @@ function makeTensor(
   const n = shape.reduce((a, b) => a * b, 1);
   if (kind === "ones") return { dtype: "f32", shape, data: new Float32Array(n).fill(1) };
   if (kind === "zeros") return { dtype: "f32", shape, data: new Float32Array(n) };
-  if (dtype === "f32") {
-    const data = alignedFloat32(n);
-    fillNormal(data, n, WEIGHT_STD, rng);
-    return { dtype, shape, data };
-  }
-  const data = alignedUint16(n);
+  const format = weightFormat(dtype);
+  const data = format.alloc(n);
+  // CHUNK is even, so the Box–Muller pairs fall as they would in one pass over the whole tensor.
   for (let start = 0; start < n; start += CHUNK) {
     const len = Math.min(CHUNK, n - start);
     fillNormal(scratch, len, WEIGHT_STD, rng);
-    k.f32ToBf16(data.subarray(start, start + len), scratch, len);
+    k.weightFromF32(data.subarray(formatLength(format, start)), dtype, scratch, len);
   }
   return { dtype, shape, data };
 }
@@ -64,7 +62,7 @@ function makeTensor(
 /** A model of `config` with seeded random weights, base weights stored as `dtype`. */
 export function makeRandomModel(k: Kernels, config: ModelConfig, dtype: StorageDType, seed: number): Model {
   const rng = new Rng(seed);
-  const scratch = new Float32Array(dtype === "bf16" ? CHUNK : 0);
+  const scratch = new Float32Array(CHUNK);
   const tensors = new Map<string, StoredTensor>();
   for (const spec of modelParamSpecs(config)) {
     tensors.set(spec.name, makeTensor(k, fileShape(spec), initKind(spec), dtype, rng, scratch));

@@ -98,7 +98,7 @@ export interface PeakResult {
   entries: PeakEntry[];
   /** Best GFLOP/s of the f32 product (matmulNT): the machine's f32 matmul peak. */
   peakGflops: number;
-  /** Best GFLOP/s with bf16 weights (matmulNTBf16), when the spec asked for bf16; bf16 rows are reported against it. */
+  /** Best GFLOP/s with bf16 weights (matmulWNT on bf16, reported as matmulNTBf16), when the spec asked for bf16; bf16 rows are reported against it. */
   peakBf16Gflops: number | null;
   kernels: KernelInfo;
 }

@@ -7,25 +7,10 @@
  * Rounding is round-to-nearest-even everywhere; NaN stays NaN (quiet, sign kept); f16 overflow goes to ±inf.
  */
 
-/** out[i] = f32(bf16 bits inp[i]); exact. */
-export function bf16ToF32(out: Float32Array, inp: Uint16Array, n: number): void {
-  const o = new Uint32Array(out.buffer, out.byteOffset, n);
-  for (let i = 0; i < n; i++) o[i] = inp[i]! << 16;
-}
+import { f32BitsToBf16 } from "../tensor/formats/bf16.ts";
 
-/** out[i] = bf16 bits of inp[i], round to nearest even; NaN stays a quiet NaN. */
-export function f32ToBf16(out: Uint16Array, inp: Float32Array, n: number): void {
-  const x = new Uint32Array(inp.buffer, inp.byteOffset, n);
-  for (let i = 0; i < n; i++) out[i] = f32BitsToBf16(x[i]!);
-}
-
-/** bf16 bits nearest to the f32 with bits `b` (unsigned 32-bit integer). */
-export function f32BitsToBf16(b: number): number {
-  if ((b & 0x7fffffff) > 0x7f800000) return (b >>> 16) | 0x0040; // NaN: keep sign and payload top, force quiet
-  // Adding 0x7fff plus the lowest kept bit rounds half to even; a carry into the exponent is the correct
-  // result (including overflow of the largest finite values to inf).
-  return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
-}
+// bf16 is a weight format (tensor/formats/bf16.ts); its conversions are re-exported for the readers and writers.
+export { bf16ToF32, f32BitsToBf16, f32ToBf16 } from "../tensor/formats/bf16.ts";
 
 /** f32 value of the f16 bits `h`; exact for normals, subnormals, ±0, ±inf and NaN. */
 export function f16BitsToF32(h: number): number {

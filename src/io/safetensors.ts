@@ -15,9 +15,9 @@
  */
 import * as fs from "node:fs";
 import { LoratuneError } from "../errors.ts";
-import { alignedFloat32, alignedUint16 } from "../tensor/aligned.ts";
+import { weightFormat } from "../tensor/formats/index.ts";
 import type { StorageDType, StoredTensor } from "../tensor/stored-tensor.ts";
-import { bf16ToF32, f16ToBf16, f16ToF32, f32ToBf16, HOST_IS_BIG_ENDIAN, swapBytes } from "./dtype.ts";
+import { bf16ToF32, f16ToF32, HOST_IS_BIG_ENDIAN, swapBytes } from "./dtype.ts";
 import { previewJson } from "./preview.ts";
 
 export type FileDType = "F32" | "F16" | "BF16";
@@ -278,36 +278,35 @@ export function readSafetensors(path: string, as: StorageDType): Map<string, Sto
   return readTensors(file, file.tensors.keys(), as);
 }
 
-/** Positioned read of one tensor into a fresh, cache-line-aligned array of the requested storage dtype. */
+/**
+ * Positioned read of one tensor into fresh, cache-line-aligned storage in the weight format `as`: the file's bytes
+ * as they are when they are the format's own (its fileDType), else chunk by chunk widened to f32 (exact) and
+ * encoded by the format.
+ */
 function readTensorAt(fd: number, file: string, info: TensorInfo, as: StorageDType): StoredTensor {
   const src = info.dtype as FileDType;
   const width = src === "F32" ? 4 : 2;
   const numel = (info.end - info.begin) / width;
   const shape = [...info.shape];
   const what = `tensor "${shortName(info.name)}"`;
-  if (as === "f32") {
-    const out = alignedFloat32(numel);
-    if (src === "F32") readRaw(fd, file, what, info.begin, bytesOf(out), 4);
-    else {
-      const convert = src === "BF16" ? bf16ToF32 : f16ToF32;
-      readConverted(fd, file, what, info.begin, numel, 2, (chunk, at, n) =>
-        convert(out.subarray(at), chunk as Uint16Array, n),
-      );
+  const format = weightFormat(as);
+  const out = format.alloc(numel);
+  if (format.fileDType === src) {
+    readRaw(fd, file, what, info.begin, bytesOf(out), width);
+    return { dtype: as, shape, data: out };
+  }
+  const widen = src === "BF16" ? bf16ToF32 : src === "F16" ? f16ToF32 : null;
+  let wide = new Float32Array(0);
+  readConverted(fd, file, what, info.begin, numel, width, (chunk, at, n) => {
+    if (widen === null) {
+      format.fromF32(out, at, chunk as Float32Array, n);
+      return;
     }
-    return { dtype: "f32", shape, data: out };
-  }
-  const out = alignedUint16(numel);
-  if (src === "BF16") readRaw(fd, file, what, info.begin, bytesOf(out), 2);
-  else if (src === "F16") {
-    readConverted(fd, file, what, info.begin, numel, 2, (chunk, at, n) =>
-      f16ToBf16(out.subarray(at), chunk as Uint16Array, n),
-    );
-  } else {
-    readConverted(fd, file, what, info.begin, numel, 4, (chunk, at, n) =>
-      f32ToBf16(out.subarray(at), chunk as Float32Array, n),
-    );
-  }
-  return { dtype: "bf16", shape, data: out };
+    if (wide.length < n) wide = new Float32Array(n);
+    widen(wide, chunk as Uint16Array, n);
+    format.fromF32(out, at, wide, n);
+  });
+  return { dtype: as, shape, data: out };
 }
 
 /** The bytes of a typed-array view (its own range of its buffer). */

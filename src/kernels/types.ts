@@ -12,7 +12,14 @@
  * - Unless stated, an output must not alias an input.
  * - bf16 tensors are `Uint16Array` holding the upper 16 bits of an IEEE f32; f16 tensors are `Uint16Array`
  *   holding IEEE binary16.
+ * - Base weights come in any format of the registry (src/tensor/formats/): an argument `b: WeightData` is followed
+ *   by `bFormat`, the format's name, and the backend dispatches on it (natively: a packing routine per format).
+ *   Shapes count values; a weight's rows (its last dimension) are whole blocks of its format.
+ * - Scalars documented "f64" are used at double precision, as the TypeScript loops they replace did: a result
+ *   computed in f64 is rounded to f32 once, when stored.
  */
+import type { StorageDType, WeightData } from "../tensor/formats/index.ts";
+
 export interface Kernels {
   /** Which implementation this is: "ref" (TypeScript) or "native" (C++ addon). */
   readonly name: "ref" | "native";
@@ -52,26 +59,49 @@ export interface Kernels {
     K: number,
     accumulate: boolean,
   ): void;
-  /** As matmulNT with bf16 weights: out[M,N] (+)= a[M,K] · bf16(b[N,K])ᵀ, f32 accumulation. */
-  matmulNTBf16(
+
+  // ---------------------------------------------------------------- weights in any format
+  /**
+   * out[M,N] (+)= a[M,K] · W[N,K]ᵀ for a weight W stored in format `bFormat` (the linear forward y = x·Wᵀ),
+   * f32 accumulation; f32 weights take exactly matmulNT's path.
+   */
+  matmulWNT(
     out: Float32Array,
     a: Float32Array,
-    b: Uint16Array,
+    b: WeightData,
+    bFormat: StorageDType,
     M: number,
     N: number,
     K: number,
     accumulate: boolean,
   ): void;
-  /** As matmulNN with bf16 weights: out[M,N] (+)= a[M,K] · bf16(b[K,N]), f32 accumulation. */
-  matmulNNBf16(
+  /**
+   * out[M,N] (+)= a[M,K] · W[K,N] for a weight W stored in format `bFormat` (the linear input gradient dx = dy·W,
+   * rows of W of length N), f32 accumulation; f32 weights take exactly matmulNN's path.
+   */
+  matmulWNN(
     out: Float32Array,
     a: Float32Array,
-    b: Uint16Array,
+    b: WeightData,
+    bFormat: StorageDType,
     M: number,
     N: number,
     K: number,
     accumulate: boolean,
   ): void;
+  /** out[N,C] = f32(table[ids[n], :]) for a table [V,C] stored in format `tableFormat`. Ids are checked. */
+  embeddingWForward(
+    out: Float32Array,
+    ids: Int32Array,
+    table: WeightData,
+    tableFormat: StorageDType,
+    N: number,
+    C: number,
+  ): void;
+  /** out[0, n) = f32 values of the first n values of b (format bFormat; n whole blocks). Exact for f32 and bf16. */
+  weightToF32(out: Float32Array, b: WeightData, bFormat: StorageDType, n: number): void;
+  /** The first n values of b (format bFormat; n whole blocks) = inp[0, n) encoded (bf16: round to nearest even). */
+  weightFromF32(b: WeightData, bFormat: StorageDType, inp: Float32Array, n: number): void;
 
   // ---------------------------------------------------------------- elementwise
   /** out[i] += a[i] for i < n (residual connections, gradient sums). */
@@ -210,10 +240,7 @@ export interface Kernels {
   ): void;
 
   // ---------------------------------------------------------------- embedding
-  /** out[N,C] = table[ids[n], :] (table [V,C] f32). */
-  embeddingForward(out: Float32Array, ids: Int32Array, table: Float32Array, N: number, C: number): void;
-  /** As embeddingForward with a bf16 table. */
-  embeddingForwardBf16(out: Float32Array, ids: Int32Array, table: Uint16Array, N: number, C: number): void;
+  // (the forward is embeddingWForward, above: a table in any weight format)
   /** dtable[ids[n], :] += dout[n, :] (scatter-add). */
   embeddingBackward(dtable: Float32Array, dout: Float32Array, ids: Int32Array, N: number, C: number): void;
 
@@ -253,6 +280,28 @@ export interface Kernels {
     weightDecay: number,
     step: number,
   ): void;
+
+  // ---------------------------------------------------------------- vectors (optimizer, clipping, merge, adapters)
+  /** out[i] = 0 for i < n (gradient zeroing, once per optimizer step). */
+  zero(out: Float32Array, n: number): void;
+  /** out[i] = out[i] · s for i < n, s f64 (gradient clipping, LoRA scaling). */
+  scale(out: Float32Array, n: number, s: number): void;
+  /**
+   * out[i] = out[i] + s · a[i] for i < n, in f64 with the product and the sum each rounded (never a fused
+   * multiply-add), s f64 (merging: W += s·ΔW).
+   */
+  axpy(out: Float32Array, a: Float32Array, n: number, s: number): void;
+  /** out[i] = a[i] · b[i] for i < n (dropout: x ⊙ mask). `out` may alias `a` or `b`. */
+  mul(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void;
+  /** out[i] = out[i] + a[i] · b[i] for i < n, in f64 (dropout backward: dx += g ⊙ mask). */
+  addMul(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void;
+  /**
+   * acc + Σ_{i<n} a[i]², summed in f64 one element after the other in index order (no tree, no threads), so that
+   * a norm over many tensors, each call continuing the last one's sum, has the same bits on every backend.
+   */
+  sumSquares(a: Float32Array, n: number, acc: number): number;
+  /** The smallest i < n with a[i] NaN or ±inf, or -1 when all n are finite. */
+  firstNonFinite(a: Float32Array, n: number): number;
 
   // ---------------------------------------------------------------- dtype conversion
   /** out[i] = bf16 → f32 (exact). */

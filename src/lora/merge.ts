@@ -1,10 +1,9 @@
 /**
- * Merging the attached adapters into the base weights (LoRA: W' = W + s·B·A), computed in f32 (bf16 weights are
- * widened, updated, then rounded back), refusing to write any non-finite value. Unmerge applies each method's
+ * Merging the attached adapters into the base weights (LoRA: W' = W + s·B·A), computed in f32 (weights in another
+ * format, as bf16, are widened, updated, then encoded back by the kernels), refusing to write any non-finite value. Unmerge applies each method's
  * inverse. After merging, the model is a plain model: no adapter, no added inference latency.
  */
 import { LoratuneError } from "../errors.ts";
-import { bf16ToF32, f32ToBf16 } from "../io/dtype.ts";
 import type { Kernels } from "../kernels/types.ts";
 import type { Model } from "../model/model.ts";
 import type { Linear } from "../nn/linear.ts";
@@ -17,8 +16,7 @@ export function mergeAdapter(k: Kernels, model: Model, sign: 1 | -1 = 1): number
   // Check every module before changing any, so a refused merge leaves the model untouched.
   const updated = adapted.map((lin) => ({ lin, ...mergedWeight(k, lin, sign) }));
   for (const { lin, weight, bias } of updated) {
-    if (lin.weight.dtype === "f32") (lin.weight.data as Float32Array).set(weight);
-    else f32ToBf16(lin.weight.data as Uint16Array, weight, weight.length);
+    k.weightFromF32(lin.weight.data, lin.weight.dtype, weight, weight.length);
     if (bias && lin.bias) lin.bias.set(bias);
     if (sign === 1) lin.adapter = null;
   }
@@ -33,19 +31,18 @@ function mergedWeight(k: Kernels, lin: Linear, sign: 1 | -1): { weight: Float32A
   const adapter = attachedAdapter(lin)!;
   const n = lin.outFeatures * lin.inFeatures;
   const w = new Float32Array(n);
-  if (lin.weight.dtype === "f32") w.set(lin.weight.data as Float32Array);
-  else bf16ToF32(w, lin.weight.data as Uint16Array, n);
+  k.weightToF32(w, lin.weight.data, lin.weight.dtype, n);
   const bias = lin.bias ? Float32Array.from(lin.bias) : null;
   if (sign === 1) adapter.merge(k, w, bias, lin);
   else adapter.unmerge(k, w, bias, lin);
-  const bad = w.findIndex((v) => !Number.isFinite(v));
+  const bad = k.firstNonFinite(w, n);
   if (bad >= 0) {
     throw new LoratuneError(
       "ERR_NONFINITE",
       `merging ${lin.name}: the merged weight at [${Math.floor(bad / lin.inFeatures)}, ${bad % lin.inFeatures}] is ${w[bad]}; refusing to write non-finite weights`,
     );
   }
-  const badBias = bias ? bias.findIndex((v) => !Number.isFinite(v)) : -1;
+  const badBias = bias ? k.firstNonFinite(bias, bias.length) : -1;
   if (bias && badBias >= 0) {
     throw new LoratuneError(
       "ERR_NONFINITE",

@@ -5,10 +5,9 @@
  * error.
  */
 import { LoratuneError } from "../errors.ts";
-import { bf16ToF32 } from "../io/dtype.ts";
 import type { FileDType } from "../io/safetensors.ts";
 import type { Linear } from "../nn/linear.ts";
-import { alignedFloat32, alignedUint16 } from "../tensor/aligned.ts";
+import { valuesAsF32, weightFormat } from "../tensor/formats/index.ts";
 import type { StorageDType, StoredTensor } from "../tensor/stored-tensor.ts";
 import { familyOf } from "./arch/registry.ts";
 import type { ParamSource, ParamSpec } from "./arch/spec.ts";
@@ -43,7 +42,7 @@ export function assembleModel(
     let out: StoredTensor;
     if (!t) {
       problems.push(`missing ${name} [${shape.join(", ")}]`);
-      out = { dtype, shape: spec.shape, data: dtype === "f32" ? new Float32Array(0) : new Uint16Array(0) };
+      out = { dtype, shape: spec.shape, data: weightFormat(dtype).alloc(0) };
     } else if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
       problems.push(`${name} has shape [${t.shape.join(", ")}], expected [${shape.join(", ")}]`);
       out = t;
@@ -111,17 +110,23 @@ export function assembleModel(
 }
 
 function toF32(t: StoredTensor): Float32Array {
-  if (t.dtype === "f32") return t.data as Float32Array;
-  const out = new Float32Array(t.data.length);
-  bf16ToF32(out, t.data as Uint16Array, out.length);
-  return out;
+  return valuesAsF32(
+    t.dtype,
+    t.data,
+    t.shape.reduce((a, b) => a * b, 1),
+  );
 }
 
-/** The 2-D tensor [a, b] as [b, a] (same dtype, fresh aligned storage). */
+/**
+ * The 2-D tensor [a, b] as [b, a] (same format, fresh aligned storage). Element formats only: a block format's
+ * blocks run along rows, so transposing one would mean requantizing (refused).
+ */
 export function transpose2d(t: StoredTensor): StoredTensor {
   const [rows, cols] = t.shape as [number, number];
+  const format = weightFormat(t.dtype);
+  if (format.blockValues !== 1) throw new Error(`cannot transpose a ${t.dtype} tensor (blocks run along its rows)`);
   const src = t.data;
-  const dst = t.dtype === "f32" ? alignedFloat32(src.length) : alignedUint16(src.length);
+  const dst = format.alloc(src.length);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) dst[c * rows + r] = src[r * cols + c]!;
   return { dtype: t.dtype, shape: [cols, rows], data: dst };
 }

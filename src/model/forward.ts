@@ -4,7 +4,7 @@
  * the full (N × V) logits never exist at once.
  */
 import type { Kernels } from "../kernels/types.ts";
-import { baseMatmulNT, type Uniform } from "../nn/linear.ts";
+import { baseMatmulNN, baseMatmulNT, type Uniform } from "../nn/linear.ts";
 import type { Activations } from "./activations.ts";
 import type { Model } from "./model.ts";
 
@@ -63,8 +63,7 @@ function lossForward(k: Kernels, model: Model, acts: Activations, input: ModelIn
     sum += k.crossEntropy(losses, train ? logits : null, logits, targets, rows, V, opt.gradScale);
     if (!train) continue;
     const dlnf = acts.dlnf.subarray(start * C, (start + rows) * C);
-    if (model.lmHead.dtype === "f32") k.matmulNN(dlnf, logits, model.lmHead.data as Float32Array, rows, C, V, false);
-    else k.matmulNNBf16(dlnf, logits, model.lmHead.data as Uint16Array, rows, C, V, false);
+    baseMatmulNN(k, dlnf, logits, model.lmHead, rows, C, V, false);
     if (dHead) k.matmulTN(dHead, logits, lnf, V, C, rows, true);
   }
   return sum;

@@ -4,9 +4,9 @@
  */
 import { copyFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { bf16ToF32 } from "../io/dtype.ts";
 import type { FileDType, TensorToWrite } from "../io/safetensors.ts";
 import { writeSafetensors } from "../io/safetensors-write.ts";
+import { valuesAsF32, weightFormat } from "../tensor/formats/index.ts";
 import type { StoredTensor } from "../tensor/stored-tensor.ts";
 import { transpose2d } from "./assemble.ts";
 import type { Model } from "./model.ts";
@@ -39,12 +39,11 @@ export function modelStateDict(model: Model): Map<string, StoredTensor> {
   return out;
 }
 
+/** The tensor as `dtype` in the file: its own bytes when its format is that dtype, else its values as f32. */
 function toWrite(t: StoredTensor, dtype: FileDType): TensorToWrite {
-  if (t.dtype === "bf16" && dtype === "BF16") return { dtype, shape: t.shape, data: t.data };
-  if (t.dtype === "f32") return { dtype, shape: t.shape, data: t.data };
-  const f32 = new Float32Array(t.data.length);
-  bf16ToF32(f32, t.data as Uint16Array, f32.length);
-  return { dtype, shape: t.shape, data: f32 };
+  if (weightFormat(t.dtype).fileDType === dtype) return { dtype, shape: t.shape, data: t.data as Float32Array };
+  const n = t.shape.reduce((a, b) => a * b, 1);
+  return { dtype, shape: t.shape, data: valuesAsF32(t.dtype, t.data, n) };
 }
 
 /** Writes the model's files (weights in `dtype`, side files copied from `sourceDir`) into an existing `dir`. */

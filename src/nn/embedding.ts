@@ -1,4 +1,7 @@
-/** Token embedding lookup over a table stored f32 or bf16, and its backward (rows of dx added into the table's gradient). */
+/**
+ * Token embedding lookup over a table in any weight format, and its backward (rows of dx added into the table's
+ * gradient).
+ */
 import type { Kernels } from "../kernels/types.ts";
 import type { StoredTensor } from "../tensor/stored-tensor.ts";
 
@@ -11,8 +14,7 @@ export function embeddingForward(
   N: number,
   C: number,
 ): void {
-  if (table.dtype === "f32") k.embeddingForward(out, ids, table.data as Float32Array, N, C);
-  else k.embeddingForwardBf16(out, ids, table.data as Uint16Array, N, C);
+  k.embeddingWForward(out, ids, table.data, table.dtype, N, C);
 }
 
 /** dTable[ids[i]] += dx[i] for each of the N rows (dTable [V, C]). */

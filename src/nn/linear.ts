@@ -71,7 +71,7 @@ export function linearBackward(
   adapter.backward(k, dx, dy, x, lin, M, cache, scratch);
 }
 
-/** out[M,N] (+)= a[M,K]·Wᵀ for W [N,K] stored f32 or bf16. */
+/** out[M,N] (+)= a[M,K]·Wᵀ for W [N,K] in any weight format (the backend dispatches on it). */
 export function baseMatmulNT(
   k: Kernels,
   out: Float32Array,
@@ -82,11 +82,10 @@ export function baseMatmulNT(
   K: number,
   accumulate: boolean,
 ): void {
-  if (w.dtype === "f32") k.matmulNT(out, a, w.data as Float32Array, M, N, K, accumulate);
-  else k.matmulNTBf16(out, a, w.data as Uint16Array, M, N, K, accumulate);
+  k.matmulWNT(out, a, w.data, w.dtype, M, N, K, accumulate);
 }
 
-/** out[M,N] (+)= a[M,K]·W for W [K,N] stored f32 or bf16. */
+/** out[M,N] (+)= a[M,K]·W for W [K,N] in any weight format (the backend dispatches on it). */
 export function baseMatmulNN(
   k: Kernels,
   out: Float32Array,
@@ -97,6 +96,5 @@ export function baseMatmulNN(
   K: number,
   accumulate: boolean,
 ): void {
-  if (w.dtype === "f32") k.matmulNN(out, a, w.data as Float32Array, M, N, K, accumulate);
-  else k.matmulNNBf16(out, a, w.data as Uint16Array, M, N, K, accumulate);
+  k.matmulWNN(out, a, w.data, w.dtype, M, N, K, accumulate);
 }

@@ -2,13 +2,14 @@
  * The in-memory weight: its storage format, shape (PyTorch order, outermost first) and data. Every floor above
  * (io reads and writes it, nn/model compute with it, lora adapts it) shares this one type.
  */
+import type { StorageDType, WeightData } from "./formats/index.ts";
 
-/** How a weight is kept in memory: f32 values, or bf16 bits (the upper half of an f32) in a Uint16Array. */
-export type StorageDType = "f32" | "bf16";
+/** How a weight is kept in memory: the name of a format in the registry (tensor/formats/): "f32" or "bf16". */
+export type { StorageDType } from "./formats/index.ts";
 
-/** A tensor in memory: f32 values, or bf16 bits in a Uint16Array. */
+/** A tensor in memory: its format's name and its data in that format (f32 values, bf16 bits, or blocks). */
 export interface StoredTensor {
   dtype: StorageDType;
   shape: number[];
-  data: Float32Array | Uint16Array;
+  data: WeightData;
 }

@@ -38,12 +38,4 @@ export class AdamW {
   }
 }
 
-/** Global L2 norm of all gradients (f64 accumulation). */
-export function gradNorm(params: TrainableParam[]): number {
-  let sum = 0;
-  for (const p of params) {
-    const g = p.grad;
-    for (let i = 0; i < g.length; i++) sum += g[i]! * g[i]!;
-  }
-  return Math.sqrt(sum);
-}
+// The gradient norm and clipping that precede an update: grads.ts.

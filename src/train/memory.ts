@@ -5,6 +5,7 @@
  */
 import { activationBytes } from "../model/activations.ts";
 import { countBaseParameters, type Model } from "../model/model.ts";
+import { formatBytes, weightFormat } from "../tensor/formats/index.ts";
 
 /** Node, V8, tsx and the addon before any model is loaded (measured: 85-90 MiB). */
 export const RUNTIME_BASE_BYTES = 90 * 2 ** 20;
@@ -16,7 +17,7 @@ export function estimateTrainingPeakBytes(
   T: number,
   checkpoint = false,
 ): number {
-  const weightBytes = countBaseParameters(model) * (model.dtype === "bf16" ? 2 : 4);
+  const weightBytes = formatBytes(weightFormat(model.dtype), countBaseParameters(model));
   const optimizerBytes = trainableValues * 4 * 3; // gradient + two AdamW moments
   return weightBytes + optimizerBytes + activationBytes(model, B, T, { checkpoint }) + RUNTIME_BASE_BYTES;
 }

@@ -14,8 +14,9 @@ import { evalLossSum, lossAndGrad } from "../model/loss.ts";
 import type { Model } from "../model/model.ts";
 import { Rng } from "../tensor/rng.ts";
 import type { TrainableParam } from "../tensor/trainable.ts";
-import { AdamW, gradNorm } from "./adamw.ts";
+import { AdamW } from "./adamw.ts";
 import { loadCheckpoint, saveCheckpoint, type TrainerState } from "./checkpoint.ts";
+import { firstNonFiniteGrad, gradNorm, scaleGrads, zeroGrads } from "./grads.ts";
 import { type LrSchedule, lrAt } from "./schedule.ts";
 
 export interface TrainSettings {
@@ -148,15 +149,15 @@ export async function runTraining(inp: TrainerInputs): Promise<TrainResult> {
     }
     const micro = data.take(state, s.gradAccum, s.steps === 0 ? s.epochs : Number.POSITIVE_INFINITY);
     const labelTokens = micro.reduce((n, b) => n + b.nLabelTokens, 0);
-    for (const p of params) p.grad.fill(0);
+    zeroGrads(k, params);
     let lossSum = 0;
     for (const b of micro) {
       if (b.nLabelTokens > 0) lossSum += lossAndGrad(k, model, acts, b, 1 / labelTokens, () => rng.next());
     }
     const loss = labelTokens > 0 ? lossSum / labelTokens : 0;
-    const norm = gradNorm(params);
-    if (!Number.isFinite(loss) || !Number.isFinite(norm)) throw nonFiniteError(state.step + 1, loss, params);
-    if (s.maxGradNorm > 0 && norm > s.maxGradNorm) scaleGrads(params, s.maxGradNorm / (norm + 1e-6));
+    const norm = gradNorm(k, params);
+    if (!Number.isFinite(loss) || !Number.isFinite(norm)) throw nonFiniteError(k, state.step + 1, loss, params);
+    if (s.maxGradNorm > 0 && norm > s.maxGradNorm) scaleGrads(k, params, s.maxGradNorm / (norm + 1e-6));
     const lr = lrAt(state.step, s.lr, s.lrSchedule, s.warmupSteps, totalSteps);
     opt.update(k, lr);
     state.step += 1;
@@ -252,12 +253,8 @@ export function evaluateBatches(
   return { loss: tokens > 0 ? sum / tokens : Number.NaN, tokens };
 }
 
-function scaleGrads(params: TrainableParam[], factor: number): void {
-  for (const p of params) for (let i = 0; i < p.grad.length; i++) p.grad[i]! *= factor;
-}
-
-function nonFiniteError(step: number, loss: number, params: TrainableParam[]): LoratuneError {
-  const bad = params.find((p) => p.grad.some((g) => !Number.isFinite(g)));
+function nonFiniteError(k: Kernels, step: number, loss: number, params: TrainableParam[]): LoratuneError {
+  const bad = firstNonFiniteGrad(k, params);
   const what = !Number.isFinite(loss)
     ? `the loss is ${loss}`
     : `the gradient of ${bad?.name ?? "a parameter"} is not finite`;

@@ -1,5 +1,6 @@
 /**
- * Native matmul parity: every variant (NT, NN, TN, NTBf16, NNBf16; overwrite and accumulate) against the reference
+ * Native matmul parity: every variant (NT, NN, TN, and the weight entries WNT, WNN on f32 and bf16 weights;
+ * overwrite and accumulate) against the reference
  * kernels, under every ISA this CPU has at 1 and 2 threads (plus 4 for the 2-D thread grid), on odd shapes and
  * shapes that cross the cache blocks (K > 384, M > 240), the small-M path (M ≤ 4) and the skinny NT path (N ≤ 16). Errors are bounded per
  * element by rtol·Σ_k|a||b|: f32 rounding for f32 kernels, bf16 rounding of the activations for the
@@ -20,8 +21,23 @@ import {
   skipWithoutNative,
 } from "./kernels-native-helpers.ts";
 
-type Variant = "matmulNT" | "matmulNN" | "matmulTN" | "matmulNTBf16" | "matmulNNBf16";
-const VARIANTS: Variant[] = ["matmulNT", "matmulNN", "matmulTN", "matmulNTBf16", "matmulNNBf16"];
+type Variant =
+  | "matmulNT"
+  | "matmulNN"
+  | "matmulTN"
+  | "matmulWNT:f32"
+  | "matmulWNN:f32"
+  | "matmulWNT:bf16"
+  | "matmulWNN:bf16";
+const VARIANTS: Variant[] = [
+  "matmulNT",
+  "matmulNN",
+  "matmulTN",
+  "matmulWNT:f32",
+  "matmulWNN:f32",
+  "matmulWNT:bf16",
+  "matmulWNN:bf16",
+];
 
 // [M, N, K]: odd sizes, degenerate ones, and sizes crossing MR/NR tiles and the K/M cache blocks.
 const SHAPES: [number, number, number][] = [
@@ -51,11 +67,20 @@ function bf16Widen(b: Uint16Array): Float32Array {
   return f;
 }
 
-/** Runs a variant on kernels k; `out` has one extra sentinel element past M·N. */
-function run(k: Kernels, v: Variant, out: Float32Array, a: Float32Array, b: Float32Array | Uint16Array, s: number[]) {
+/** Runs a variant on kernels k (the weight entries with the format after the colon). */
+function run(
+  k: Kernels,
+  v: Variant,
+  out: Float32Array,
+  a: Float32Array,
+  b: Float32Array | Uint16Array,
+  s: number[],
+  accumulate: boolean,
+) {
   const [M, N, K] = s as [number, number, number];
-  if (v === "matmulNTBf16" || v === "matmulNNBf16") k[v](out, a, b as Uint16Array, M, N, K, false);
-  else k[v](out, a, b as Float32Array, M, N, K, false);
+  const [name, format] = v.split(":") as [string, "f32" | "bf16" | undefined];
+  if (name === "matmulWNT" || name === "matmulWNN") k[name](out, a, b, format!, M, N, K, accumulate);
+  else k[name as "matmulNT"](out, a, b as Float32Array, M, N, K, accumulate);
 }
 
 test("native matmul matches the reference on every ISA, thread count and shape", (t) => {
@@ -63,7 +88,7 @@ test("native matmul matches the reference on every ISA, thread count and shape",
   const kernels = [...nativeVariants([1, 2]), ...nativeVariants([4]).slice(-1)];
   const rand = rng(11);
   for (const v of VARIANTS) {
-    const bf16 = v.endsWith("Bf16");
+    const bf16 = v.endsWith("bf16");
     for (const [M, N, K] of SHAPES) {
       const a = randArray(rand, M * K);
       const b = bf16 ? randBf16(rand, N * K) : randArray(rand, N * K);
@@ -73,15 +98,10 @@ test("native matmul matches the reference on every ISA, thread count and shape",
       const want = new Float32Array(M * N);
       const wantAcc = init.slice();
       const bound = new Float32Array(M * N);
-      const absVariant = v === "matmulNTBf16" ? "matmulNT" : v === "matmulNNBf16" ? "matmulNN" : v;
-      if (bf16) {
-        refKernels[v as "matmulNTBf16"](want, a, b as Uint16Array, M, N, K, false);
-        refKernels[v as "matmulNTBf16"](wantAcc, a, b as Uint16Array, M, N, K, true);
-      } else {
-        refKernels[v as "matmulNT"](want, a, b as Float32Array, M, N, K, false);
-        refKernels[v as "matmulNT"](wantAcc, a, b as Float32Array, M, N, K, true);
-      }
-      refKernels[absVariant](bound, abs(a), bAbs, M, N, K, false);
+      const absVariant = v.startsWith("matmulWNT") ? "matmulNT" : v.startsWith("matmulWNN") ? "matmulNN" : v;
+      run(refKernels, v, want, a, b, [M, N, K], false);
+      run(refKernels, v, wantAcc, a, b, [M, N, K], true);
+      refKernels[absVariant as "matmulNT"](bound, abs(a), bAbs, M, N, K, false);
       for (let i = 0; i < bound.length; i++) bound[i] = bound[i]! + Math.abs(init[i]!) * 1e-2;
       for (const k of kernels) {
         // bf16 dot products round the activations to bf16 (relative error ≤ 2^-9 per product).
@@ -89,16 +109,37 @@ test("native matmul matches the reference on every ISA, thread count and shape",
         const name = `${v} ${M}x${N}x${K} ${label(k)}`;
         const out = new Float32Array(M * N + 1).fill(Number.NaN);
         out[M * N] = SENTINEL;
-        run(k, v, out, a, b, [M, N, K]);
+        run(k, v, out, a, b, [M, N, K], false);
         assertScaledClose(name, out.subarray(0, M * N), want, bound, rtol);
         assert.equal(out[M * N], SENTINEL, `${name}: wrote past M·N`);
         const acc = new Float32Array(M * N + 1);
         acc.set(init);
         acc[M * N] = SENTINEL;
-        if (bf16) k[v as "matmulNTBf16"](acc, a, b as Uint16Array, M, N, K, true);
-        else k[v as "matmulNT"](acc, a, b as Float32Array, M, N, K, true);
+        run(k, v, acc, a, b, [M, N, K], true);
         assertScaledClose(`${name} accumulate`, acc.subarray(0, M * N), wantAcc, bound, rtol);
         assert.equal(acc[M * N], SENTINEL, `${name} accumulate: wrote past M·N`);
+      }
+    }
+  }
+});
+
+test("native weight entries on f32 weights give exactly the bits of matmulNT and matmulNN", (t) => {
+  if (skipWithoutNative(t)) return;
+  const rand = rng(17);
+  for (const [M, N, K] of SHAPES) {
+    const a = randArray(rand, M * K);
+    const b = randArray(rand, N * K);
+    const init = randArray(rand, M * N);
+    for (const k of nativeVariants([1, 2])) {
+      for (const acc of [false, true]) {
+        const plain = init.slice();
+        const viaW = init.slice();
+        k.matmulNT(plain, a, b, M, N, K, acc);
+        k.matmulWNT(viaW, a, b, "f32", M, N, K, acc);
+        assert.deepEqual(viaW, plain, `matmulWNT f32 ${M}x${N}x${K} acc=${acc} ${label(k)}`);
+        k.matmulNN(plain, a, b, M, N, K, acc);
+        k.matmulWNN(viaW, a, b, "f32", M, N, K, acc);
+        assert.deepEqual(viaW, plain, `matmulWNN f32 ${M}x${N}x${K} acc=${acc} ${label(k)}`);
       }
     }
   }
@@ -131,10 +172,8 @@ test("native matmul rejects wrong types and short arrays", (t) => {
   const f = (n: number) => new Float32Array(n);
   assert.throws(() => k.matmulNT(f(5), f(6), f(6), 2, 3, 3, false), /out has 5 elements, needs at least 6/);
   assert.throws(() => k.matmulNT(f(6), f(6), f(5), 2, 3, 3, false), /b has 5 elements/);
-  assert.throws(
-    () => k.matmulNTBf16(f(6), f(6), f(9) as unknown as Uint16Array, 2, 3, 3, false),
-    /b must be a Uint16Array/,
-  );
+  assert.throws(() => k.matmulWNT(f(6), f(6), f(9), "bf16", 2, 3, 3, false), /b must be a Uint16Array/);
+  assert.throws(() => k.matmulWNN(f(6), f(6), new Uint16Array(9), "f32", 2, 3, 3, false), /b must be a Float32Array/);
   assert.throws(() => k.matmulNN(f(6), f(6), f(9), 2, 3, -1, false), /K must be an integer/);
   assert.throws(() => k.matmulNN(f(6), f(6), f(9), 2, 3, 1.5, false), /K must be an integer/);
 });

@@ -179,18 +179,18 @@ test("native embedding forward (f32, bf16) and backward (repeated ids) match the
     const tableBf = randBf16(rand, V * C);
     const dout = randArray(rand, N * C);
     const want = new Float32Array(N * C);
-    refKernels.embeddingForward(want, ids, table, N, C);
+    refKernels.embeddingWForward(want, ids, table, "f32", N, C);
     const wantBf = new Float32Array(N * C);
-    refKernels.embeddingForwardBf16(wantBf, ids, tableBf, N, C);
+    refKernels.embeddingWForward(wantBf, ids, tableBf, "bf16", N, C);
     const dt0 = randArray(rand, V * C);
     const wantDt = dt0.slice();
     refKernels.embeddingBackward(wantDt, dout, ids, N, C);
     for (const k of nativeVariants()) {
       const out = new Float32Array(N * C);
-      k.embeddingForward(out, ids, table, N, C);
-      assert.deepEqual(out, want, `embeddingForward ${N}x${C} ${label(k)}`);
-      k.embeddingForwardBf16(out, ids, tableBf, N, C);
-      assert.deepEqual(out, wantBf, `embeddingForwardBf16 ${N}x${C} ${label(k)}`);
+      k.embeddingWForward(out, ids, table, "f32", N, C);
+      assert.deepEqual(out, want, `embeddingWForward f32 ${N}x${C} ${label(k)}`);
+      k.embeddingWForward(out, ids, tableBf, "bf16", N, C);
+      assert.deepEqual(out, wantBf, `embeddingWForward bf16 ${N}x${C} ${label(k)}`);
       const dt = dt0.slice();
       k.embeddingBackward(dt, dout, ids, N, C);
       assertNormClose(`embeddingBackward ${N}x${C} ${label(k)}`, dt, wantDt, RTOL);
@@ -198,7 +198,7 @@ test("native embedding forward (f32, bf16) and backward (repeated ids) match the
   }
   const k = nativeVariants([1])[0]!;
   assert.throws(
-    () => k.embeddingForward(new Float32Array(4), new Int32Array([0, 2]), new Float32Array(4), 2, 2),
+    () => k.embeddingWForward(new Float32Array(4), new Int32Array([0, 2]), new Float32Array(4), "f32", 2, 2),
     /ids\[1\] = 2 is outside/,
   );
 });

@@ -150,7 +150,7 @@ test("embedding forward (f32 and bf16) gathers rows; backward scatter-adds repea
   const ids = new Int32Array([4, 1, 4, 0]);
   const N = ids.length;
   const out = new Float32Array(N * C);
-  ref.embeddingForward(out, ids, table, N, C);
+  ref.embeddingWForward(out, ids, table, "f32", N, C);
   assert.deepEqual([...out.subarray(0, 3)], [...table.subarray(12, 15)]);
   assert.deepEqual([...out.subarray(6, 9)], [...table.subarray(12, 15)]);
   const tBf = new Uint16Array(V * C);
@@ -158,11 +158,11 @@ test("embedding forward (f32 and bf16) gathers rows; backward scatter-adds repea
   const tRound = new Float32Array(V * C);
   ref.bf16ToF32(tRound, tBf, V * C);
   const outBf = new Float32Array(N * C);
-  ref.embeddingForwardBf16(outBf, ids, tBf, N, C);
+  ref.embeddingWForward(outBf, ids, tBf, "bf16", N, C);
   assert.deepEqual([...outBf.subarray(3, 6)], [...tRound.subarray(3, 6)]);
   const w = randArray(rand, N * C);
   const loss = () => {
-    ref.embeddingForward(out, ids, table, N, C);
+    ref.embeddingWForward(out, ids, table, "f32", N, C);
     return project(w, out);
   };
   const prior = randArray(rand, V * C);
@@ -171,7 +171,10 @@ test("embedding forward (f32 and bf16) gathers rows; backward scatter-adds repea
   for (let i = 0; i < dtable.length; i++) dtable[i] = dtable[i]! - prior[i]!;
   fdCheck("embedding dtable", table, dtable, loss);
   assert.equal(dtable[2 * C], 0); // id 2 unused: untouched
-  assert.throws(() => ref.embeddingForward(out, new Int32Array([0, 5, 0, 0]), table, N, C), /token id 5 at position 1/);
+  assert.throws(
+    () => ref.embeddingWForward(out, new Int32Array([0, 5, 0, 0]), table, "f32", N, C),
+    /token id 5 at position 1/,
+  );
 });
 
 test("cross-entropy: losses, ignored rows, stability, gradient by finite differences, in-place dlogits", () => {

@@ -76,8 +76,8 @@ function runCase(layout: Layout, bf16: boolean, accumulate: boolean, M: number, 
   for (let i = 0; i < bBits.length; i++) bBits[i] = Math.floor(rand() * 65536) & 0xbfff; // finite, |x| < 2
   const init = randArray(rand, M * N, 3);
   const out = accumulate ? Float32Array.from(init) : new Float32Array(M * N).fill(Number.NaN);
-  if (bf16 && layout === "NT") ref.matmulNTBf16(out, a, bBits, M, N, K, accumulate);
-  else if (bf16 && layout === "NN") ref.matmulNNBf16(out, a, bBits, M, N, K, accumulate);
+  if (bf16 && layout === "NT") ref.matmulWNT(out, a, bBits, "bf16", M, N, K, accumulate);
+  else if (bf16 && layout === "NN") ref.matmulWNN(out, a, bBits, "bf16", M, N, K, accumulate);
   else if (layout === "NT") ref.matmulNT(out, a, bF, M, N, K, accumulate);
   else if (layout === "NN") ref.matmulNN(out, a, bF, M, N, K, accumulate);
   else ref.matmulTN(out, a, bF, M, N, K, accumulate);
@@ -100,7 +100,7 @@ for (const layout of ["NT", "NN", "TN"] as const) {
 }
 
 for (const layout of ["NT", "NN"] as const) {
-  test(`matmul${layout}Bf16 matches a naive loop over independently decoded bf16 weights`, () => {
+  test(`matmulW${layout} on bf16 weights matches a naive loop over independently decoded bf16 weights`, () => {
     let seed = 100;
     for (const [M, N, K] of SHAPES) for (const acc of [false, true]) runCase(layout, true, acc, M, N, K, seed++);
   });

@@ -4,7 +4,9 @@
  *
  * The addon exports cpuIsas() (ISAs this build has and this CPU runs, best last), hasBf16Dot() and
  * create(isa, threads), which returns an object holding every Kernels method as a native function (same positional
- * arguments; TypedArrays are passed zero-copy; calls are synchronous and run on a persistent thread pool).
+ * arguments; TypedArrays are passed zero-copy; calls are synchronous and run on a persistent thread pool). The
+ * weight entries take the weight's format as its id (the registry's `id`, ggml's type number) where Kernels takes
+ * its name: this loader translates, and the C++ dispatches on the id.
  *
  * Environment: LORATUNE_ISA=generic|avx2|avx512 forces the instruction set (an error if this CPU lacks it);
  * LORATUNE_THREADS=n sets the thread count (default: every core Node reports as available).
@@ -16,6 +18,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { LoratuneError } from "../../errors.ts";
 import { setAddressProbe } from "../../tensor/aligned.ts";
+import { type StorageDType, type WeightData, weightFormat } from "../../tensor/formats/index.ts";
 import type { Kernels } from "../types.ts";
 
 export type NativeIsa = "generic" | "avx2" | "avx512";
@@ -27,8 +30,11 @@ const METHODS = [
   "matmulNT",
   "matmulNN",
   "matmulTN",
-  "matmulNTBf16",
-  "matmulNNBf16",
+  "matmulWNT",
+  "matmulWNN",
+  "embeddingWForward",
+  "weightToF32",
+  "weightFromF32",
   "addInPlace",
   "addBias",
   "biasBackward",
@@ -41,11 +47,16 @@ const METHODS = [
   "attentionKV",
   "swigluForward",
   "swigluBackward",
-  "embeddingForward",
-  "embeddingForwardBf16",
   "embeddingBackward",
   "crossEntropy",
   "adamw",
+  "zero",
+  "scale",
+  "axpy",
+  "mul",
+  "addMul",
+  "sumSquares",
+  "firstNonFinite",
   "bf16ToF32",
   "f32ToBf16",
   "f16ToF32",
@@ -53,6 +64,49 @@ const METHODS = [
 ] as const satisfies readonly (keyof Kernels)[];
 
 type KernelMethods = Omit<Kernels, "name" | "isa" | "threads">;
+
+/** The addon's weight entries: as in Kernels, with the format's id in place of its name. */
+interface NativeWeightEntries {
+  matmulWNT(
+    o: Float32Array,
+    a: Float32Array,
+    b: WeightData,
+    f: number,
+    M: number,
+    N: number,
+    K: number,
+    acc: boolean,
+  ): void;
+  matmulWNN(
+    o: Float32Array,
+    a: Float32Array,
+    b: WeightData,
+    f: number,
+    M: number,
+    N: number,
+    K: number,
+    acc: boolean,
+  ): void;
+  embeddingWForward(o: Float32Array, ids: Int32Array, t: WeightData, f: number, N: number, C: number): void;
+  weightToF32(o: Float32Array, b: WeightData, f: number, n: number): void;
+  weightFromF32(b: WeightData, f: number, inp: Float32Array, n: number): void;
+}
+
+/** The id the addon knows a format by (ggml's type number), for a format name of the registry. */
+function formatId(name: StorageDType): number {
+  return weightFormat(name).id;
+}
+
+/** Kernels' weight entries over the addon's: the format's name becomes its id (the C++ dispatches on it). */
+function weightEntries(n: NativeWeightEntries): Pick<Kernels, keyof NativeWeightEntries> {
+  return {
+    matmulWNT: (out, a, b, f, M, N, K, acc) => n.matmulWNT(out, a, b, formatId(f), M, N, K, acc),
+    matmulWNN: (out, a, b, f, M, N, K, acc) => n.matmulWNN(out, a, b, formatId(f), M, N, K, acc),
+    embeddingWForward: (out, ids, t, f, N, C) => n.embeddingWForward(out, ids, t, formatId(f), N, C),
+    weightToF32: (out, b, f, count) => n.weightToF32(out, b, formatId(f), count),
+    weightFromF32: (b, f, inp, count) => n.weightFromF32(b, formatId(f), inp, count),
+  };
+}
 
 interface NativeBinding {
   cpuIsas(): string[];
@@ -147,6 +201,7 @@ export function createNativeKernels(isa: NativeIsa, threads: number): Kernels {
     isa,
     threads,
     ...(fns as unknown as KernelMethods),
+    ...weightEntries(fns as unknown as NativeWeightEntries),
   });
   cache.set(key, kernels);
   return kernels;

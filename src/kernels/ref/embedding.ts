@@ -3,7 +3,7 @@ import { LoratuneError } from "../../errors.ts";
 import { bf16Lut } from "./convert.ts";
 
 /** Throws when a token id is outside the table, naming the row (a typed-array read would give NaN silently). */
-function checkIds(ids: Int32Array, N: number, V: number, what: string): void {
+export function checkIds(ids: Int32Array, N: number, V: number, what: string): void {
   for (let n = 0; n < N; n++) {
     const id = ids[n]!;
     if (id < 0 || id >= V) {
@@ -15,8 +15,14 @@ function checkIds(ids: Int32Array, N: number, V: number, what: string): void {
   }
 }
 
-/** out[N,C] = table[ids[n], :]. */
-export function embeddingForward(out: Float32Array, ids: Int32Array, table: Float32Array, N: number, C: number): void {
+/** out[N,C] = table[ids[n], :] (the f32 routine of embeddingWForward, weights.ts). */
+export function embeddingForwardF32(
+  out: Float32Array,
+  ids: Int32Array,
+  table: Float32Array,
+  N: number,
+  C: number,
+): void {
   checkIds(ids, N, Math.floor(table.length / C), "embeddingForward");
   for (let n = 0; n < N; n++) {
     const src = ids[n]! * C;
@@ -24,7 +30,7 @@ export function embeddingForward(out: Float32Array, ids: Int32Array, table: Floa
   }
 }
 
-/** out[N,C] = f32(table[ids[n], :]) for a bf16 table. */
+/** out[N,C] = f32(table[ids[n], :]) for a bf16 table (the bf16 routine of embeddingWForward). */
 export function embeddingForwardBf16(
   out: Float32Array,
   ids: Int32Array,

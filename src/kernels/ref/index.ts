@@ -8,11 +8,13 @@ import { attentionBackward, attentionForward, attentionKV } from "./attention.ts
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from "./convert.ts";
 import { crossEntropy } from "./cross-entropy.ts";
 import { addBias, addInPlace, biasBackward } from "./elementwise.ts";
-import { embeddingBackward, embeddingForward, embeddingForwardBf16 } from "./embedding.ts";
-import { matmulNN, matmulNNBf16, matmulNT, matmulNTBf16, matmulTN } from "./matmul.ts";
+import { embeddingBackward } from "./embedding.ts";
+import { matmulNN, matmulNT, matmulTN } from "./matmul.ts";
 import { rmsnormBackward, rmsnormForward } from "./rmsnorm.ts";
 import { ropeBackward, ropeForward } from "./rope.ts";
 import { swigluBackward, swigluForward } from "./swiglu.ts";
+import { addMul, axpy, firstNonFinite, mul, scale, sumSquares, zero } from "./vector.ts";
+import { embeddingWForward, matmulWNN, matmulWNT, weightFromF32, weightToF32 } from "./weights.ts";
 
 export const refKernels: Kernels = {
   name: "ref",
@@ -21,8 +23,11 @@ export const refKernels: Kernels = {
   matmulNT,
   matmulNN,
   matmulTN,
-  matmulNTBf16,
-  matmulNNBf16,
+  matmulWNT,
+  matmulWNN,
+  embeddingWForward,
+  weightToF32,
+  weightFromF32,
   addInPlace,
   addBias,
   biasBackward,
@@ -35,11 +40,16 @@ export const refKernels: Kernels = {
   attentionKV,
   swigluForward,
   swigluBackward,
-  embeddingForward,
-  embeddingForwardBf16,
   embeddingBackward,
   crossEntropy,
   adamw,
+  zero,
+  scale,
+  axpy,
+  mul,
+  addMul,
+  sumSquares,
+  firstNonFinite,
   bf16ToF32,
   f32ToBf16,
   f16ToF32,

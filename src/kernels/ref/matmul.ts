@@ -6,6 +6,7 @@
  *   of b) reuses every load, about 3× faster than one dot at a time in V8.
  * - NN / TN: out[m,:] = Σ_k a(m,k) · b[k,:], an axpy of contiguous rows of b into an f64 row accumulator, four
  *   values of k per pass over the row.
+ * These are the f32 and bf16 routines of the weight entries (weights.ts: matmulWNT, matmulWNN).
  * bf16 weights are decoded exactly: NT decodes 4 weight rows at a time into an f32 panel reused by all rows of a
  * (or, for fewer than 4 rows of a, through a table inline);
  * NN decodes through a 65536-entry table.
@@ -35,7 +36,7 @@ function dot(a: Float32Array, ao: number, b: Float32Array, bo: number, K: number
  * out[:, n0 … n0+3] (+)= a[M,K] · (4 rows of b starting at offset bo, each of length K)ᵀ.
  * Rows of a are taken two at a time (8 accumulators), the last odd row alone.
  */
-function ntPanel4(
+export function ntPanel4(
   out: Float32Array,
   a: Float32Array,
   b: Float32Array,
@@ -111,7 +112,7 @@ function ntPanel4(
 }
 
 /** out[:, n] (+)= a[M,K] · (the row of b at offset bo)ᵀ: one output column. */
-function ntPanel1(
+export function ntPanel1(
   out: Float32Array,
   a: Float32Array,
   b: Float32Array,
