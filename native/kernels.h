@@ -105,6 +105,7 @@ struct KernelTable {
                           int64_t N, int64_t V, float grad_scale);
   void (*adamw)(Pool&, float* param, const float* grad, float* m, float* v, int64_t n, const AdamArgs&);
   void (*zero)(Pool&, float* out, int64_t n);
+  void (*copy)(Pool&, float* out, const float* a, int64_t n);
   void (*scale)(Pool&, float* out, int64_t n, double s);
   void (*axpy)(Pool&, float* out, const float* a, int64_t n, double s);
   void (*mul)(Pool&, float* out, const float* a, const float* b, int64_t n);

@@ -99,6 +99,7 @@ const Method kMethods[] = {
     {"crossEntropy", cross_entropy},
     {"adamw", adamw},
     {"zero", zero},
+    {"copy", copy},
     {"scale", scale},
     {"axpy", axpy},
     {"mul", product<false>},

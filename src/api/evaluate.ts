@@ -5,6 +5,7 @@ import { LoratuneError } from "../errors.ts";
 import { getKernels } from "../kernels/index.ts";
 import { allocateActivations } from "../model/activations.ts";
 import { evalLossSum } from "../model/loss.ts";
+import { STORAGE_DTYPES, type StorageDType } from "../tensor/formats/index.ts";
 import { loadForInference } from "./models.ts";
 import { type OptionDef, resolveOptions } from "./options.ts";
 
@@ -29,9 +30,9 @@ export const EVAL_OPTIONS: readonly OptionDef[] = [
   {
     key: "dtype",
     kind: "choice",
-    help: "in-memory dtype of the base weights: f32 or bf16",
+    help: `in-memory dtype of the base weights: ${STORAGE_DTYPES.join(" or ")}`,
     default: "f32",
-    choices: ["f32", "bf16"],
+    choices: STORAGE_DTYPES,
   },
   { key: "batch-size", kind: "int", help: "rows per batch", default: 4, min: 1 },
   {
@@ -49,7 +50,7 @@ export interface EvaluateOptions {
   model: string;
   adapter?: string;
   data: string;
-  dtype?: "f32" | "bf16";
+  dtype?: StorageDType;
   batchSize?: number;
   /** Default: the model's maximum (max_position_embeddings). */
   seqLen?: number;
@@ -78,11 +79,7 @@ export interface EvaluateResult {
 }
 
 export function evaluate(options: EvaluateOptions): EvaluateResult {
-  const o = resolveOptions<EvaluateOptions & { dtype: "f32" | "bf16"; batchSize: number }>(
-    "eval",
-    EVAL_OPTIONS,
-    options,
-  );
+  const o = resolveOptions<EvaluateOptions & { dtype: StorageDType; batchSize: number }>("eval", EVAL_OPTIONS, options);
   const { batchSize } = o;
   const { dir, model, tokenizer } = loadForInference(o);
   // Conversations need a chat template: refused as the file's shape is detected, before a row is encoded.

@@ -3,6 +3,7 @@ import { LoratuneError } from "../errors.ts";
 import { getKernels } from "../kernels/index.ts";
 import { generateTokens, type GenerateOptions as TokenOptions } from "../model/generate.ts";
 import { GREEDY } from "../model/sampling.ts";
+import { STORAGE_DTYPES, type StorageDType } from "../tensor/formats/index.ts";
 import { type LoadedModel, loadForInference } from "./models.ts";
 import { type OptionDef, resolveOptions } from "./options.ts";
 
@@ -70,9 +71,9 @@ export const GENERATE_OPTIONS: readonly OptionDef[] = [
   {
     key: "dtype",
     kind: "choice",
-    help: "in-memory dtype of the base weights: f32 or bf16",
+    help: `in-memory dtype of the base weights: ${STORAGE_DTYPES.join(" or ")}`,
     default: "f32",
-    choices: ["f32", "bf16"],
+    choices: STORAGE_DTYPES,
   },
   {
     key: "json",
@@ -99,7 +100,7 @@ export interface GenerateOptions extends Omit<TokenOptions, "stopIds" | "maxToke
    * chat_template.jinja (kept by the run that trained it), else the model's template.
    */
   chatTemplate?: string;
-  dtype?: "f32" | "bf16";
+  dtype?: StorageDType;
 }
 
 export interface GenerateOutput {
@@ -131,7 +132,7 @@ const WITHOUT_MODEL = GENERATE_OPTIONS.filter((d) => d.key !== "model");
 export function generate(options: GenerateOptions): GenerateOutput {
   checkPrompt(options);
   const table = typeof options.model === "string" ? GENERATE_OPTIONS : WITHOUT_MODEL;
-  const o = resolveOptions<GenerateOptions & { maxTokens: number; dtype: "f32" | "bf16" }>("generate", table, options);
+  const o = resolveOptions<GenerateOptions & { maxTokens: number; dtype: StorageDType }>("generate", table, options);
   const loaded =
     typeof o.model === "string"
       ? loadForInference({ model: o.model, adapter: o.adapter, dtype: o.dtype, chatTemplate: o.chatTemplate })

@@ -4,6 +4,8 @@
  * config.yaml are read and validated against it, and a run's settings are written back with the same keys, so
  * `config.yaml` is always a valid `--config`.
  */
+
+import { STORAGE_DTYPES } from "../tensor/formats/index.ts";
 import { LR_SCHEDULES } from "../train/schedule.ts";
 import type { OptionDef } from "./options.ts";
 
@@ -79,7 +81,7 @@ export const TRAIN_OPTIONS: readonly OptionDef[] = [
     kind: "choice",
     help: "in-memory dtype of the frozen base weights",
     default: "f32",
-    choices: ["f32", "bf16"],
+    choices: STORAGE_DTYPES,
   },
   { key: "rank", kind: "int", help: "LoRA rank r", default: 8, min: 1 },
   {

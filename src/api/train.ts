@@ -27,6 +27,7 @@ import { countBaseParameters, type Model } from "../model/model.ts";
 import { writeModelFiles } from "../model/save-dir.ts";
 import { defaultTargetModules } from "../model/specs.ts";
 import { readMetrics, writeReport } from "../report/html.ts";
+import type { StorageDType } from "../tensor/formats/index.ts";
 import { Rng } from "../tensor/rng.ts";
 import type { TrainableParam } from "../tensor/trainable.ts";
 import { loadTokenizer, type Tokenizer } from "../tokenizer/tokenizer.ts";
@@ -64,7 +65,7 @@ export interface TrainRunOptions extends TrainSettings {
   valSplit: number;
   overwrite: boolean;
   full: boolean;
-  dtype: "f32" | "bf16";
+  dtype: StorageDType;
   rank: number;
   alpha: number;
   dropout: number;

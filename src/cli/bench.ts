@@ -10,7 +10,7 @@ import { type BenchOptions, runBench, WORKLOAD_NAMES, type WorkloadName } from "
 import { parseShapeList, SHAPE_NAMES } from "../bench/shapes.ts";
 import { DEFAULT_PYTHON, DEFAULT_REFERENCE_DIR } from "../bench/torch.ts";
 import { LoratuneError } from "../errors.ts";
-import type { StorageDType } from "../tensor/stored-tensor.ts";
+import { STORAGE_DTYPES, type StorageDType } from "../tensor/formats/index.ts";
 import { snakeCaseKeys } from "./json-keys.ts";
 import { addOptions } from "./options.ts";
 
@@ -45,12 +45,13 @@ function parseWorkloads(value: string): WorkloadName[] {
   return names as WorkloadName[];
 }
 
-/** "f32", "bf16" or a comma list of both ("f32,bf16"), without repeats. */
+/** A weight format's name ("f32", "bf16") or a comma list of them ("f32,bf16"), without repeats. */
 function parseDtypes(value: string): StorageDType[] {
   const names = value.split(",").map((s) => s.trim());
   for (const n of names) {
-    if (n !== "f32" && n !== "bf16") {
-      throw new LoratuneError("ERR_USAGE", `--dtype: expected f32, bf16 or f32,bf16, got "${value}"`);
+    if (!(STORAGE_DTYPES as string[]).includes(n)) {
+      const all = `${STORAGE_DTYPES.join(", ")} or ${STORAGE_DTYPES.join(",")}`; // "f32, bf16 or f32,bf16"
+      throw new LoratuneError("ERR_USAGE", `--dtype: expected ${all}, got "${value}"`);
     }
   }
   if (new Set(names).size !== names.length) throw new LoratuneError("ERR_USAGE", `--dtype: "${value}" repeats a dtype`);

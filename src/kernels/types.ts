@@ -284,6 +284,8 @@ export interface Kernels {
   // ---------------------------------------------------------------- vectors (optimizer, clipping, merge, adapters)
   /** out[i] = 0 for i < n (gradient zeroing, once per optimizer step). */
   zero(out: Float32Array, n: number): void;
+  /** out[i] = a[i] for i < n (appending keys and values to the KV cache). `out` must not overlap `a`. */
+  copy(out: Float32Array, a: Float32Array, n: number): void;
   /** out[i] = out[i] · s for i < n, s f64 (gradient clipping, LoRA scaling). */
   scale(out: Float32Array, n: number, s: number): void;
   /**

@@ -1,5 +1,5 @@
 /**
- * Native matmul parity: every variant (NT, NN, TN, and the weight entries WNT, WNN on f32 and bf16 weights;
+ * Native matmul parity: every variant (NT, NN, TN, and the weight entries WNT, WNN on every format of the registry;
  * overwrite and accumulate) against the reference
  * kernels, under every ISA this CPU has at 1 and 2 threads (plus 4 for the 2-D thread grid), on odd shapes and
  * shapes that cross the cache blocks (K > 384, M > 240), the small-M path (M ≤ 4) and the skinny NT path (N ≤ 16). Errors are bounded per
@@ -10,33 +10,24 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { refKernels } from "../../src/kernels/ref/index.ts";
 import type { Kernels } from "../../src/kernels/types.ts";
+import { STORAGE_DTYPES, type StorageDType, type WeightData, weightFormat } from "../../src/tensor/formats/index.ts";
 import {
   abs,
   assertScaledClose,
   label,
   nativeVariants,
   randArray,
-  randBf16,
   rng,
   skipWithoutNative,
 } from "./kernels-native-helpers.ts";
 
-type Variant =
-  | "matmulNT"
-  | "matmulNN"
-  | "matmulTN"
-  | "matmulWNT:f32"
-  | "matmulWNN:f32"
-  | "matmulWNT:bf16"
-  | "matmulWNN:bf16";
+/** "matmulNT" …, or a weight entry with its format after the colon: every format of the registry is tested. */
+type Variant = string;
 const VARIANTS: Variant[] = [
   "matmulNT",
   "matmulNN",
   "matmulTN",
-  "matmulWNT:f32",
-  "matmulWNN:f32",
-  "matmulWNT:bf16",
-  "matmulWNN:bf16",
+  ...STORAGE_DTYPES.flatMap((f) => [`matmulWNT:${f}`, `matmulWNN:${f}`]),
 ];
 
 // [M, N, K]: odd sizes, degenerate ones, and sizes crossing MR/NR tiles and the K/M cache blocks.
@@ -61,10 +52,14 @@ const SHAPES: [number, number, number][] = [
 
 const SENTINEL = 12345.5;
 
-function bf16Widen(b: Uint16Array): Float32Array {
-  const f = new Float32Array(b.length);
-  refKernels.bf16ToF32(f, b, b.length);
-  return f;
+/** n random values in format `name` (uniform in [-1, 1) encoded), and their values widened back. */
+function randWeight(rand: () => number, name: string, n: number): { data: WeightData; values: Float32Array } {
+  const f = weightFormat(name);
+  const data = f.alloc(n);
+  f.fromF32(data, 0, randArray(rand, n), n);
+  const values = new Float32Array(n);
+  f.toF32(values, data, 0, n);
+  return { data, values };
 }
 
 /** Runs a variant on kernels k (the weight entries with the format after the colon). */
@@ -73,12 +68,12 @@ function run(
   v: Variant,
   out: Float32Array,
   a: Float32Array,
-  b: Float32Array | Uint16Array,
+  b: WeightData,
   s: number[],
   accumulate: boolean,
 ) {
   const [M, N, K] = s as [number, number, number];
-  const [name, format] = v.split(":") as [string, "f32" | "bf16" | undefined];
+  const [name, format] = v.split(":") as [string, StorageDType | undefined];
   if (name === "matmulWNT" || name === "matmulWNN") k[name](out, a, b, format!, M, N, K, accumulate);
   else k[name as "matmulNT"](out, a, b as Float32Array, M, N, K, accumulate);
 }
@@ -88,12 +83,12 @@ test("native matmul matches the reference on every ISA, thread count and shape",
   const kernels = [...nativeVariants([1, 2]), ...nativeVariants([4]).slice(-1)];
   const rand = rng(11);
   for (const v of VARIANTS) {
-    const bf16 = v.endsWith("bf16");
+    const format = v.split(":")[1] ?? "f32";
     for (const [M, N, K] of SHAPES) {
       const a = randArray(rand, M * K);
-      const b = bf16 ? randBf16(rand, N * K) : randArray(rand, N * K);
+      const { data: b, values } = randWeight(rand, format, N * K);
       const init = randArray(rand, M * N);
-      const bAbs = bf16 ? abs(bf16Widen(b as Uint16Array)) : abs(b as Float32Array);
+      const bAbs = abs(values);
       // Reference results: plain and accumulated, and Σ|a||b| for the error bound.
       const want = new Float32Array(M * N);
       const wantAcc = init.slice();
@@ -105,7 +100,7 @@ test("native matmul matches the reference on every ISA, thread count and shape",
       for (let i = 0; i < bound.length; i++) bound[i] = bound[i]! + Math.abs(init[i]!) * 1e-2;
       for (const k of kernels) {
         // bf16 dot products round the activations to bf16 (relative error ≤ 2^-9 per product).
-        const rtol = bf16 && k.isa === "avx512" ? 4e-3 : 1e-5;
+        const rtol = format === "bf16" && k.isa === "avx512" ? 4e-3 : 1e-5;
         const name = `${v} ${M}x${N}x${K} ${label(k)}`;
         const out = new Float32Array(M * N + 1).fill(Number.NaN);
         out[M * N] = SENTINEL;

@@ -1,5 +1,5 @@
 /**
- * The vector kernels (zero, scale, axpy, mul, addMul, sumSquares, firstNonFinite): the loops the trainer, the
+ * The vector kernels (zero, copy, scale, axpy, mul, addMul, sumSquares, firstNonFinite): the loops the trainer, the
  * merge and the adapters ran in TypeScript before they became kernels. The reference must give the bits of those
  * loops (written out here as they were), and the native kernels the bits of the reference, on every ISA and thread
  * count, on odd sizes, with the scalars as the callers pass them (f64 values that are not f32 ones).
@@ -67,6 +67,12 @@ function checkAgainstLoops(k: Kernels, n: number, rand: () => number, what: stri
     `${what} zero n=${n}`,
   );
   assert.equal(z[n], 7, `${what} zero wrote past n`);
+
+  const dst = values(rand, n + 1);
+  const tail = dst[n];
+  k.copy(dst, a, n); // KV cache: cache.set(k.subarray(0, n), at)
+  assert.deepEqual(dst.subarray(0, n), a, `${what} copy n=${n}`);
+  assert.equal(dst[n], tail, `${what} copy wrote past n`);
 
   assert.equal(k.firstNonFinite(a, n), -1, `${what} firstNonFinite (all finite) n=${n}`);
   for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {

@@ -1,8 +1,9 @@
 /**
  * The weight-format registry (src/tensor/formats/) and the reference weight entries: every format's record round
  * trips (values → format → values), the generic reference path — what a new format gets without reference code
- * of its own — reproduces the bits of the f32 and bf16 routines when run over their records, and the weight
- * entries on f32 weights are exactly matmulNT / matmulNN.
+ * of its own — reproduces the bits of the f32 and bf16 routines when run over their records, the weight entries on
+ * f32 weights are exactly matmulNT / matmulNN, and the native weight entries give the reference's bits for every
+ * format (the native matmul parity for every format is in kernels-native-matmul.test.ts).
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -15,12 +16,13 @@ import {
   formatBytes,
   formatLength,
   STORAGE_DTYPES,
+  type StorageDType,
   valuesAsF32,
   WEIGHT_FORMATS,
   type WeightFormat,
   weightFormat,
 } from "../../src/tensor/formats/index.ts";
-import { randArray, rng } from "./kernels-ref-helpers.ts";
+import { label, nativeVariants, randArray, rng, skipWithoutNative } from "./kernels-native-helpers.ts";
 
 const SHAPES: [number, number, number][] = [
   [1, 1, 1],
@@ -159,4 +161,41 @@ test("the generic embedding widens each row with the format's toF32 and checks i
     assert.deepEqual(generic, own, f.name);
     assert.throws(() => genericEmbedding(generic, Int32Array.of(6), data, f, 1, C), /token id 6 at position 0/);
   }
+});
+
+test("native weight entries give the reference's bits for every format on every ISA (embedding, to and from f32)", (t) => {
+  if (skipWithoutNative(t)) return;
+  const rand = rng(12);
+  for (const f of Object.values(WEIGHT_FORMATS) as WeightFormat[]) {
+    const name = f.name as StorageDType;
+    for (const [V, C] of [
+      [1, 1],
+      [11, 7],
+      [5, 64],
+      [40, 1030],
+    ] as [number, number][]) {
+      const x = randArray(rand, V * C, 3);
+      const table = f.alloc(V * C);
+      ref.weightFromF32(table, name, x, V * C);
+      const ids = Int32Array.from({ length: 2 * V + 1 }, () => Math.floor(rand() * V));
+      const want = new Float32Array(ids.length * C);
+      ref.embeddingWForward(want, ids, table, name, ids.length, C);
+      const wide = new Float32Array(V * C);
+      ref.weightToF32(wide, table, name, V * C);
+      for (const k of nativeVariants([1, 2])) {
+        const tag = `${f.name} ${V}x${C} ${label(k)}`;
+        const enc = f.alloc(V * C);
+        k.weightFromF32(enc, name, x, V * C);
+        assert.deepEqual(enc, table, `weightFromF32 ${tag}`);
+        const back = new Float32Array(V * C);
+        k.weightToF32(back, table, name, V * C);
+        assert.deepEqual(back, wide, `weightToF32 ${tag}`);
+        const out = new Float32Array(ids.length * C);
+        k.embeddingWForward(out, ids, table, name, ids.length, C);
+        assert.deepEqual(out, want, `embeddingWForward ${tag}`);
+      }
+    }
+  }
+  const k = nativeVariants([1])[0]!;
+  assert.throws(() => k.weightToF32(new Float32Array(4), new Float32Array(4), "q9_9" as StorageDType, 4), /format/);
 });

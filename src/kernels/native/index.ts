@@ -51,6 +51,7 @@ const METHODS = [
   "crossEntropy",
   "adamw",
   "zero",
+  "copy",
   "scale",
   "axpy",
   "mul",

@@ -13,7 +13,7 @@ import { matmulNN, matmulNT, matmulTN } from "./matmul.ts";
 import { rmsnormBackward, rmsnormForward } from "./rmsnorm.ts";
 import { ropeBackward, ropeForward } from "./rope.ts";
 import { swigluBackward, swigluForward } from "./swiglu.ts";
-import { addMul, axpy, firstNonFinite, mul, scale, sumSquares, zero } from "./vector.ts";
+import { addMul, axpy, copy, firstNonFinite, mul, scale, sumSquares, zero } from "./vector.ts";
 import { embeddingWForward, matmulWNN, matmulWNT, weightFromF32, weightToF32 } from "./weights.ts";
 
 export const refKernels: Kernels = {
@@ -44,6 +44,7 @@ export const refKernels: Kernels = {
   crossEntropy,
   adamw,
   zero,
+  copy,
   scale,
   axpy,
   mul,

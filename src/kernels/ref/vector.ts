@@ -1,12 +1,17 @@
 /**
  * Reference vector kernels: the loops over tensor data that the trainer, the merge and the adapters run between
- * the layer kernels (gradient zeroing, norm and clipping, W += s·ΔW, dropout masks). Each is the plain loop it
+ * the layer kernels (gradient zeroing, norm and clipping, W += s·ΔW, dropout masks, KV-cache appends). Each is the plain loop it
  * replaces, with the same f64 arithmetic, so every backend reproduces the bits the TypeScript loops gave.
  */
 
 /** out[i] = 0. */
 export function zero(out: Float32Array, n: number): void {
   out.fill(0, 0, n);
+}
+
+/** out[i] = a[i]. */
+export function copy(out: Float32Array, a: Float32Array, n: number): void {
+  out.set(a.subarray(0, n));
 }
 
 /** out[i] *= s (the product in f64, rounded to f32 when stored). */

@@ -238,8 +238,8 @@ export function llamaInferenceStep(k: Kernels, model: LlamaModel, w: LlamaLayer,
   }
   k.ropeForward(buf.q, pos, rope.cos, rope.sin, n, c.numHeads, c.headDim);
   k.ropeForward(buf.k, pos, rope.cos, rope.sin, n, c.numKvHeads, c.headDim);
-  s.kCache.set(buf.k.subarray(0, n * hkv), s.past * hkv);
-  s.vCache.set(buf.v.subarray(0, n * hkv), s.past * hkv);
+  k.copy(s.kCache.subarray(s.past * hkv), buf.k, n * hkv);
+  k.copy(s.vCache.subarray(s.past * hkv), buf.v, n * hkv);
   k.attentionKV(buf.att, buf.q, s.kCache, s.vCache, n, s.past, c.numHeads, c.numKvHeads, c.headDim);
   linearForward(k, buf.h, buf.att, w.o, n, adapter, null);
   k.addInPlace(buf.h, x, n * C);
