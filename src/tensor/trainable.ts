@@ -9,7 +9,10 @@ export interface TrainableParam {
   grad: Float32Array;
 }
 
-/** Zeroes every gradient (once per optimizer step; backward accumulates into them). */
+/**
+ * Zeroes every gradient on the host (tests use it). The trainer zeroes through the kernels instead
+ * (train/grads.ts), so that a backend owning its memory does it.
+ */
 export function zeroGrads(params: TrainableParam[]): void {
   for (const p of params) p.grad.fill(0);
 }

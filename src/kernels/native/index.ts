@@ -18,7 +18,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { LoratuneError } from "../../errors.ts";
 import { setAddressProbe } from "../../tensor/aligned.ts";
-import { type StorageDType, type WeightData, weightFormat } from "../../tensor/formats/index.ts";
+import { type StorageDType, WEIGHT_FORMATS, type WeightData, weightFormat } from "../../tensor/formats/index.ts";
 import type { Kernels } from "../types.ts";
 
 export type NativeIsa = "generic" | "avx2" | "avx512";
@@ -93,19 +93,29 @@ interface NativeWeightEntries {
   weightFromF32(b: WeightData, f: number, inp: Float32Array, n: number): void;
 }
 
-/** The id the addon knows a format by (ggml's type number), for a format name of the registry. */
+/** Each format's id (ggml's type number) by its name in the registry: what the addon takes. */
+const FORMAT_IDS: Readonly<Record<string, number>> = Object.freeze(
+  Object.fromEntries(Object.entries(WEIGHT_FORMATS).map(([name, f]) => [name, f.id])),
+);
+
+/** The id the addon knows a format by; a name the registry lacks throws, naming the known ones. */
 function formatId(name: StorageDType): number {
-  return weightFormat(name).id;
+  const id = FORMAT_IDS[name];
+  return id === undefined ? weightFormat(name).id : id;
 }
 
-/** Kernels' weight entries over the addon's: the format's name becomes its id (the C++ dispatches on it). */
+/**
+ * Kernels' weight entries over the addon's: the format's name becomes its id (the C++ dispatches on it). The addon's
+ * functions are taken out of its method object once (a property lookup on it per call costs decode time).
+ */
 function weightEntries(n: NativeWeightEntries): Pick<Kernels, keyof NativeWeightEntries> {
+  const { matmulWNT: wnt, matmulWNN: wnn, embeddingWForward: emb, weightToF32: toF32, weightFromF32: fromF32 } = n;
   return {
-    matmulWNT: (out, a, b, f, M, N, K, acc) => n.matmulWNT(out, a, b, formatId(f), M, N, K, acc),
-    matmulWNN: (out, a, b, f, M, N, K, acc) => n.matmulWNN(out, a, b, formatId(f), M, N, K, acc),
-    embeddingWForward: (out, ids, t, f, N, C) => n.embeddingWForward(out, ids, t, formatId(f), N, C),
-    weightToF32: (out, b, f, count) => n.weightToF32(out, b, formatId(f), count),
-    weightFromF32: (b, f, inp, count) => n.weightFromF32(b, formatId(f), inp, count),
+    matmulWNT: (out, a, b, f, M, N, K, acc) => wnt(out, a, b, formatId(f), M, N, K, acc),
+    matmulWNN: (out, a, b, f, M, N, K, acc) => wnn(out, a, b, formatId(f), M, N, K, acc),
+    embeddingWForward: (out, ids, t, f, N, C) => emb(out, ids, t, formatId(f), N, C),
+    weightToF32: (out, b, f, count) => toF32(out, b, formatId(f), count),
+    weightFromF32: (b, f, inp, count) => fromF32(b, formatId(f), inp, count),
   };
 }
 
