@@ -24,8 +24,8 @@ export { adapterParams, attachAdapter, attachLora, detachAdapter, loraParams } f
 export { defaultLoraConfig, type LoraConfig, matchesTarget } from "./lora/config.ts";
 export { mergeAdapter, mergeLora } from "./lora/merge.ts";
 export type { AdapterConfig, AdapterMethod, AttachedAdapter } from "./lora/method.ts";
-export { registerMethod, registeredMethods } from "./lora/registry.ts";
 export { loadAdapter, readAdapterConfig, saveAdapter } from "./lora/peft-files.ts";
+export { registeredMethods, registerMethod } from "./lora/registry.ts";
 export { registerFamily, supportedModelTypes } from "./model/arch/registry.ts";
 export type { ModelFamily, ParamSpec } from "./model/arch/spec.ts";
 export { type ModelConfig, readModelConfig } from "./model/config.ts";
