@@ -10,6 +10,7 @@ const FLOORS = [
   ["tensor"],
   ["kernels"],
   ["io"],
+  ["gguf"],
   ["tokenizer"],
   ["nn"],
   ["model"],

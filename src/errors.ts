@@ -7,6 +7,7 @@ export type ErrorCode =
   | "ERR_SAFETENSORS_HEADER"
   | "ERR_SAFETENSORS_TENSOR"
   | "ERR_SAFETENSORS_INDEX"
+  | "ERR_GGUF"
   | "ERR_IO"
   | "ERR_CONFIG"
   | "ERR_UNSUPPORTED"

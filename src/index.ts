@@ -4,6 +4,7 @@
  * option tables (TRAIN_OPTIONS, EVAL_OPTIONS, GENERATE_OPTIONS, MERGE_OPTIONS) that the CLI's flags come from.
  */
 export { EVAL_OPTIONS, type EvaluateOptions, type EvaluateResult, evaluate } from "./api/evaluate.ts";
+export { EXPORT_OPTIONS, type ExportOptions, type ExportResult, exportModel } from "./api/export.ts";
 export { GENERATE_OPTIONS, type GenerateOptions, type GenerateOutput, generate } from "./api/generate.ts";
 export { MERGE_OPTIONS, type MergeOptions, merge } from "./api/merge.ts";
 export { type LoadedModel, loadForInference } from "./api/models.ts";

@@ -10,6 +10,7 @@ import { kernelWarning } from "../kernels/index.ts";
 import { registerBench } from "./bench.ts";
 import { registerDemo } from "./demo.ts";
 import { registerEval } from "./eval.ts";
+import { registerExport } from "./export.ts";
 import { registerGenerate } from "./generate.ts";
 import { registerInspect } from "./inspect.ts";
 import { registerMerge } from "./merge.ts";
@@ -22,7 +23,15 @@ function packageVersion(): string {
 }
 
 /** Commands that run the kernels: they check LORATUNE_BACKEND first and warn once when native is missing. */
-export const COMPUTING_COMMANDS: ReadonlySet<string> = new Set(["train", "eval", "generate", "merge", "bench", "demo"]);
+export const COMPUTING_COMMANDS: ReadonlySet<string> = new Set([
+  "train",
+  "eval",
+  "generate",
+  "merge",
+  "export",
+  "bench",
+  "demo",
+]);
 
 /** The environment variables loratune reads, as `loratune --help` lists them. */
 export const ENVIRONMENT_HELP = `
@@ -55,6 +64,7 @@ export function buildProgram(): Command {
   registerEval(program);
   registerGenerate(program);
   registerMerge(program);
+  registerExport(program);
   registerInspect(program);
   registerBench(program);
   return program;

@@ -6,17 +6,18 @@
  * lora_B.weight [out, r]).
  * Loading is strict: every missing, unexpected or mis-shaped key is listed in one error.
  */
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { LoratuneError } from "../errors.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { readJsonObject } from "../io/json-file.ts";
 import { previewJson } from "../io/preview.ts";
-import { readSafetensors, readSafetensorsHeader, type SafetensorsFile, type TensorToWrite } from "../io/safetensors.ts";
+import { readSafetensors, readSafetensorsHeader, type TensorToWrite } from "../io/safetensors.ts";
 import { writeSafetensors } from "../io/safetensors-write.ts";
 import { layerOfName, type Model } from "../model/model.ts";
 import type { StoredTensor } from "../tensor/stored-tensor.ts";
 import { adaptedLinears, adapterTensors, attachAdapter, detachAdapter, targetedLinears } from "./adapter.ts";
+import { readGgufAdapter, unfoldGgufAdapter } from "./gguf-adapter.ts";
 import type { AdapterConfig, TensorAxis } from "./method.ts";
 import { methodOf, parseAdapterConfig } from "./registry.ts";
 
@@ -57,6 +58,7 @@ export function readAdapterConfig(dir: string): AdapterConfig {
  * finite. On an error the model is left without an adapter.
  */
 export function loadAdapter(dir: string, model: Model, withGrad = false): AdapterConfig {
+  if (isGgufFile(dir)) return loadGgufAdapter(dir, model, withGrad);
   const config = readAdapterConfig(dir);
   const targeted = targetedLinears(model, config);
   if (targeted.length > 0) inAdapterDir(dir, () => methodOf(config).checkModel?.(config, model, targeted));
@@ -67,18 +69,44 @@ export function loadAdapter(dir: string, model: Model, withGrad = false): Adapte
       `${dir}: no ${ADAPTER_WEIGHTS} (adapter_model.bin pickles are never loaded)`,
     );
   }
-  checkAdapterFits(dir, config, model, readSafetensorsHeader(weightsPath));
+  const base = () => readJsonObject(join(dir, ADAPTER_CONFIG), "ERR_ADAPTER_CONFIG").base_model_name_or_path;
+  checkAdapterFits(dir, config, model, readSafetensorsHeader(weightsPath).tensors.values(), base);
   const tensors = readSafetensors(weightsPath, "f32");
-  inAdapterDir(dir, () => {
-    try {
-      attachAdapter(model, config, () => 0.5, withGrad);
-      fillAdapter(model, tensors, weightsPath);
-    } catch (err) {
-      detachAdapter(model);
-      throw err;
-    }
-  });
+  inAdapterDir(dir, () => attachAndFill(model, config, tensors, weightsPath, withGrad));
   return config;
+}
+
+/** Whether `path` is a GGUF file (an adapter exported for llama.cpp) rather than a PEFT directory. */
+export function isGgufFile(path: string): boolean {
+  return path.endsWith(".gguf") && existsSync(path) && statSync(path).isFile();
+}
+
+/** A GGUF LoRA (llama.cpp's layout), loaded under PEFT's names with the same strict checks. */
+function loadGgufAdapter(path: string, model: Model, withGrad: boolean): AdapterConfig {
+  const { config, tensors, alpha } = readGgufAdapter(path, model);
+  const targeted = targetedLinears(model, config);
+  if (targeted.length > 0) methodOf(config).checkModel?.(config, model, targeted);
+  const shapes = [...tensors].map(([name, t]) => ({ name, shape: t.shape }));
+  checkAdapterFits(path, config, model, shapes, () => null);
+  attachAndFill(model, config, tensors, path, withGrad);
+  unfoldGgufAdapter(model, alpha);
+  return config;
+}
+
+function attachAndFill(
+  model: Model,
+  config: AdapterConfig,
+  tensors: Map<string, StoredTensor>,
+  weightsPath: string,
+  withGrad: boolean,
+): void {
+  try {
+    attachAdapter(model, config, () => 0.5, withGrad);
+    fillAdapter(model, tensors, weightsPath);
+  } catch (err) {
+    detachAdapter(model);
+    throw err;
+  }
 }
 
 /** Runs `f`; an error that does not name the adapter directory is said to come from its adapter_config.json. */
@@ -133,7 +161,13 @@ const clip = (key: string) => (key.length > 200 ? `${key.slice(0, 199)}…` : ke
  * Compares the weights file's header with the tensors the config implies for this model, before anything is
  * allocated (a config whose r does not belong to the weights cannot drive a huge allocation).
  */
-function checkAdapterFits(dir: string, config: AdapterConfig, model: Model, file: SafetensorsFile): void {
+function checkAdapterFits(
+  dir: string,
+  config: AdapterConfig,
+  model: Model,
+  fileTensors: Iterable<{ name: string; shape: number[] }>,
+  baseModel: () => unknown,
+): void {
   const method = methodOf(config);
   const expected: ExpectedTensor[] = [];
   for (const lin of targetedLinears(model, config)) {
@@ -143,7 +177,7 @@ function checkAdapterFits(dir: string, config: AdapterConfig, model: Model, file
   }
   if (expected.length === 0) return; // attachAdapter says that target_modules matches nothing
   const inFile = new Map<string, number[]>();
-  for (const info of file.tensors.values()) inFile.set(normalKey(info.name), info.shape);
+  for (const info of fileTensors) inFile.set(normalKey(info.name), info.shape);
 
   // Differences by dimension: label -> adapter value -> model value.
   const differs = new Map<Dimension, Map<number, number>>();
@@ -203,7 +237,7 @@ function checkAdapterFits(dir: string, config: AdapterConfig, model: Model, file
   if (unexpected.length > 20) problems.push(`… ${unexpected.length} unexpected keys in all`);
 
   const lines: string[] = [];
-  if (differs.size > 0) lines.push(differentBase(dir, differs));
+  if (differs.size > 0) lines.push(differentBase(dir, differs, baseModel));
   if (rankProblems.length > 0) {
     const shown =
       rankProblems.slice(0, 3).join(", ") + (rankProblems.length > 3 ? `, … (${rankProblems.length} modules)` : "");
@@ -223,14 +257,14 @@ function checkAdapterFits(dir: string, config: AdapterConfig, model: Model, file
  * "runs/x: adapter was trained on a model with hidden size 576; this model has hidden size 288". Attention
  * widths follow from the hidden size in most models, so they are named only when nothing bigger differs.
  */
-function differentBase(dir: string, differs: Map<Dimension, Map<number, number>>): string {
+function differentBase(dir: string, differs: Map<Dimension, Map<number, number>>, baseModel: () => unknown): string {
+  const base = baseModel();
   let dims = [...differs.keys()].sort((a, b) => a.order - b.order);
   if (dims.some((d) => d.order <= DIMS.layers.order)) dims = dims.filter((d) => d.order <= DIMS.layers.order);
   const side = (pick: (pair: [number, number]) => number) => {
     const parts = dims.map((d) => d.say([...new Set([...(differs.get(d) ?? [])].map(pick))].join("/")));
     return parts.length === 1 ? parts[0] : `${parts.slice(0, -1).join(", ")} and ${parts.at(-1)}`;
   };
-  const base = readJsonObject(join(dir, ADAPTER_CONFIG), "ERR_ADAPTER_CONFIG").base_model_name_or_path;
   const named = typeof base === "string" && base !== "" ? ` (its base model: ${previewJson(base)})` : "";
   return (
     `${dir}: adapter was trained on a model with ${side(([a]) => a)}${named}; ` + `this model has ${side(([, m]) => m)}`

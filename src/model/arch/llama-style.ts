@@ -20,6 +20,7 @@ import {
   llamaLayerBackward,
   llamaLayerForward,
 } from "./llama-block.ts";
+import { llamaGguf } from "./llama-gguf.ts";
 import type { ModelFamily, ParamSpec } from "./spec.ts";
 
 /** ModelConfig.arch of the Llama-style families. */
@@ -67,6 +68,8 @@ export interface LlamaStyleOptions {
   alwaysQkvBias?: boolean;
   /** q/k RMSNorm (Qwen3). */
   qkNorm?: boolean;
+  /** llama.cpp's architecture for it (GGUF export). */
+  ggufArch: "llama" | "qwen2" | "qwen3";
 }
 
 const PREFIX = "model.layers.";
@@ -79,6 +82,7 @@ export function llamaStyleFamily(o: LlamaStyleOptions): ModelFamily<LlamaLayer, 
     blockPrefix: PREFIX,
     headName: "lm_head.weight",
     defaultTargets: ["q_proj", "v_proj"],
+    gguf: llamaGguf(o.ggufArch),
     parseConfig: (raw, where) => parseLlamaConfig(raw, where, o),
     params: llamaParams,
     assemble(c, take, positions) {

@@ -8,6 +8,7 @@
  * Loading, random init, state dicts, full fine-tuning, parameter counts, LoRA target matching and the pre-training
  * checks all derive from these, so the trainer, data, CLI and LoRA code never name a family.
  */
+import type { GgufValue } from "../../gguf/metadata.ts";
 import type { Kernels } from "../../kernels/types.ts";
 import type { AdapterCache, DropoutSource, Linear } from "../../nn/linear.ts";
 import type { StoredTensor } from "../../tensor/stored-tensor.ts";
@@ -110,6 +111,35 @@ export interface ParamSource {
   stored(name: string): StoredTensor;
 }
 
+/** A tensor llama.cpp needs that the Hugging Face checkpoint does not have (rope_freqs for Llama-3 RoPE scaling). */
+export interface GgufExtraTensor {
+  name: string;
+  /** Outermost first. */
+  shape: number[];
+  values: Float32Array;
+}
+
+/**
+ * How llama.cpp knows the family: its GGUF architecture, tensor names, hyperparameter keys, and the row order its
+ * graph expects. A family without this record cannot be exported for llama.cpp.
+ */
+export interface GgufNaming {
+  /** general.architecture, the prefix of the hyperparameter keys ("llama", "qwen2", "qwen3"). */
+  readonly arch: string;
+  /** The GGUF name of a Hugging Face tensor name ("model.layers.3.self_attn.q_proj.weight" → "blk.3.attn_q.weight"). */
+  tensorName(hfName: string): string | null;
+  /**
+   * Rows of this tensor (a weight [out, in] or a bias [out], or a LoRA B [out, r]) are reordered per head for
+   * llama.cpp's RoPE: the number of heads to reorder over, or null to keep them (only q/k of a rotate-half family
+   * whose llama.cpp graph rotates adjacent pairs).
+   */
+  permuteHeads(hfName: string, c: ModelConfig): number | null;
+  /** The hyperparameters as GGUF metadata (`${arch}.context_length`, …). */
+  metadata(c: ModelConfig): [string, GgufValue][];
+  /** Tensors llama.cpp needs beyond the checkpoint's. */
+  extraTensors(c: ModelConfig): GgufExtraTensor[];
+}
+
 /**
  * A model family. `L` is the family's block (its linears and norm weights, typed), `T` its weights outside the
  * blocks other than the token embedding and the head (final norm, RoPE tables, position embeddings).
@@ -128,6 +158,8 @@ export interface ModelFamily<L = unknown, T = unknown> {
   readonly headName: string;
   /** LoRA target_modules PEFT uses for this model type when none are given (["q_proj", "v_proj"]). */
   readonly defaultTargets: readonly string[];
+  /** llama.cpp's names for the family (GGUF export); absent when llama.cpp has no architecture for it. */
+  readonly gguf?: GgufNaming;
 
   /** config.json (already known to be one of modelTypes) → ModelConfig; throws ERR_CONFIG / ERR_UNSUPPORTED. */
   parseConfig(raw: Record<string, unknown>, where: string): ModelConfig;

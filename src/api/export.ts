@@ -1,0 +1,195 @@
+/**
+ * `exportModel()`: a model, an adapter, or both, as GGUF files for llama.cpp and Ollama, in one output directory:
+ *  - `--adapter` alone: adapter.gguf (a GGUF LoRA for the adapter's base model) and a Modelfile whose FROM is
+ *    the base model's Hugging Face directory;
+ *  - `--model` (optionally with `--adapter`, merged): model.gguf and a Modelfile;
+ *  - `--model --adapter --separate-adapter`: the base as model.gguf, the adapter as adapter.gguf, and a Modelfile
+ *    with FROM and ADAPTER.
+ * Each GGUF file streams tensor by tensor and is written atomically; the directory follows the output rules
+ * of every command (checked before anything is read, built under a temporary name, marked "export").
+ */
+import { existsSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import { LoratuneError } from "../errors.ts";
+import type { GgufMetadata } from "../gguf/metadata.ts";
+import { availableOuttypes, GGUF_OUTTYPES, type GgufOuttype, ggufOuttype } from "../gguf/outtype.ts";
+import { writeGguf } from "../gguf/writer.ts";
+import { writeFileAtomic } from "../io/atomic.ts";
+import { readJsonObject } from "../io/json-file.ts";
+import { writeDirAtomic } from "../io/output-dir.ts";
+import { checkOutputDir } from "../io/output-guard.ts";
+import { writeMarker } from "../io/run-marker.ts";
+import { getKernels } from "../kernels/index.ts";
+import { writeGgufAdapter } from "../lora/gguf-adapter.ts";
+import { mergeAdapter } from "../lora/merge.ts";
+import { ADAPTER_CONFIG, isGgufFile, loadAdapter, peftConfigJson } from "../lora/peft-files.ts";
+import { modelGgufMetadata, modelGgufTensors } from "../model/gguf-tensors.ts";
+import { loadModel, resolveModelDir } from "../model/load.ts";
+import type { Model } from "../model/model.ts";
+import { ggufVocab } from "../tokenizer/gguf-vocab.ts";
+import { loadTokenizer, type Tokenizer } from "../tokenizer/tokenizer.ts";
+import { modelfileText } from "./modelfile.ts";
+import { type OptionDef, resolveOptions } from "./options.ts";
+
+const DEFAULT_OUTTYPE = availableOuttypes().includes("f16") ? "f16" : "f32";
+
+/** `loratune export`'s options; `exportModel()` takes the same, camelCased. */
+export const EXPORT_OPTIONS: readonly OptionDef[] = [
+  {
+    key: "model",
+    kind: "string",
+    help: "base model directory, or 'demo'",
+    metavar: "dir",
+    defaultText: "the adapter's base model",
+  },
+  {
+    key: "adapter",
+    kind: "string",
+    help: "PEFT adapter or run directory (or a GGUF LoRA); with --model it is merged unless --separate-adapter",
+    metavar: "dir",
+  },
+  { key: "format", kind: "choice", choices: ["gguf"], default: "gguf", help: "output format (llama.cpp, Ollama)" },
+  {
+    key: "outtype",
+    kind: "string",
+    default: DEFAULT_OUTTYPE,
+    help: `type of the model's 2-D weights: ${GGUF_OUTTYPES.filter((t) => availableOuttypes().includes(t)).join(", ")} (norms and biases stay f32; an adapter is always f32)`,
+  },
+  { key: "out", kind: "string", help: "output directory (GGUF files and a Modelfile)", metavar: "dir", required: true },
+  {
+    key: "separate-adapter",
+    kind: "bool",
+    default: false,
+    help: "with --model and --adapter: write the base and the adapter as two GGUF files instead of merging",
+  },
+  { key: "overwrite", kind: "bool", help: "replace a --out directory loratune exported before", default: false },
+];
+
+export interface ExportOptions {
+  model?: string;
+  adapter?: string;
+  format?: "gguf";
+  outtype?: string;
+  out: string;
+  separateAdapter?: boolean;
+  overwrite?: boolean;
+}
+
+export interface ExportResult {
+  out: string;
+  /** Files written, relative to `out`. */
+  files: string[];
+  /** Adapted modules merged into model.gguf (0 when nothing was merged). */
+  merged: number;
+  /** Adapted modules in adapter.gguf (0 when none was written). */
+  adapterModules: number;
+  outtype: string;
+  /** tokenizer.ggml.pre of model.gguf (null without one). */
+  pre: string | null;
+  /** 2-D tensors written in another type than --outtype (rows not whole blocks). */
+  fallbacks: string[];
+}
+
+export const MODEL_GGUF = "model.gguf";
+export const ADAPTER_GGUF = "adapter.gguf";
+export const MODELFILE = "Modelfile";
+
+export function exportModel(options: ExportOptions): ExportResult {
+  const o = resolveOptions<Required<ExportOptions> & { model?: string; adapter?: string }>(
+    "export",
+    EXPORT_OPTIONS,
+    options,
+  );
+  const outtype = ggufOuttype(o.outtype);
+  if (o.model === undefined && o.adapter === undefined) {
+    throw new LoratuneError("ERR_USAGE", "export needs --model, --adapter, or both");
+  }
+  if (o.separateAdapter && (o.model === undefined || o.adapter === undefined)) {
+    throw new LoratuneError("ERR_USAGE", "--separate-adapter needs both --model and --adapter");
+  }
+  const modelDir = resolveModelDir(o.model ?? adapterBase(o.adapter!));
+  checkOutputDir({
+    out: o.out,
+    inputs: [
+      { flag: "--model", path: modelDir },
+      ...(o.adapter !== undefined ? [{ flag: "--adapter", path: o.adapter }] : []),
+    ],
+    overwrite: o.overwrite,
+    replaceable: ["export"],
+  });
+  const model = loadModel(modelDir, { dtype: "f32", ropePositions: 1 });
+  const adapterConfig = o.adapter !== undefined ? loadAdapter(o.adapter, model, false) : null;
+  const writeModel = o.model !== undefined;
+  const writeAdapter = adapterConfig !== null && (!writeModel || o.separateAdapter);
+  const merge = adapterConfig !== null && writeModel && !o.separateAdapter;
+  // A merged model chats the way the adapter was trained: a run's chat_template.jinja wins.
+  const tok = loadTokenizer(modelDir, merge ? runTemplate(o.adapter!) : {});
+  const name = basename(resolve(writeModel ? modelDir : o.out));
+  const result: ExportResult = {
+    out: o.out,
+    files: [],
+    merged: 0,
+    adapterModules: 0,
+    outtype: outtype.name,
+    pre: null,
+    fallbacks: [],
+  };
+  writeDirAtomic(o.out, true, (tmp) => {
+    if (writeAdapter) {
+      const peft = peftConfigJson(adapterConfig, model, resolve(modelDir));
+      result.adapterModules = writeGgufAdapter(join(tmp, ADAPTER_GGUF), model, peft, `${name} adapter`);
+      result.files.push(ADAPTER_GGUF);
+    }
+    if (writeModel) {
+      if (merge) result.merged = mergeAdapter(getKernels(), model);
+      const written = writeModelGguf(join(tmp, MODEL_GGUF), model, modelDir, tok, name, outtype);
+      result.pre = written.pre;
+      result.fallbacks = written.fallbacks;
+      result.files.push(MODEL_GGUF);
+    }
+    const from = writeModel ? `./${MODEL_GGUF}` : resolve(modelDir);
+    writeFileAtomic(
+      join(tmp, MODELFILE),
+      modelfileText({ from, adapter: writeAdapter ? `./${ADAPTER_GGUF}` : null }, tok, model.config.maxPositions),
+    );
+    result.files.push(MODELFILE);
+    writeMarker(tmp, { kind: "export" });
+  });
+  return result;
+}
+
+/** The base model an adapter names (base_model_name_or_path); --model is needed when it names none here. */
+function adapterBase(adapter: string): string {
+  const path = join(adapter, ADAPTER_CONFIG);
+  const base =
+    !isGgufFile(adapter) && existsSync(path)
+      ? readJsonObject(path, "ERR_ADAPTER_CONFIG").base_model_name_or_path
+      : null;
+  if (typeof base === "string" && (base === "demo" || existsSync(join(base, "config.json")))) return base;
+  throw new LoratuneError(
+    "ERR_USAGE",
+    `${adapter}: give --model (the adapter's base model${typeof base === "string" ? `, ${JSON.stringify(base)},` : ""} is not a model directory here)`,
+  );
+}
+
+/** The chat template a training run kept (chat_template.jinja in the run directory), if any. */
+function runTemplate(adapter: string): { chatTemplateFile?: string } {
+  const path = join(adapter, "chat_template.jinja");
+  return !isGgufFile(adapter) && existsSync(path) ? { chatTemplateFile: path } : {};
+}
+
+/** model.gguf: general and hyperparameter metadata, the tokenizer, then the weights streamed one by one. */
+function writeModelGguf(
+  path: string,
+  model: Model,
+  modelDir: string,
+  tok: Tokenizer,
+  name: string,
+  outtype: GgufOuttype,
+): { pre: string; fallbacks: string[] } {
+  const vocab = ggufVocab(modelDir, tok, model.config.vocabSize);
+  const meta: GgufMetadata = new Map([...modelGgufMetadata(model, name, outtype), ...vocab.metadata]);
+  const { tensors, fallbacks } = modelGgufTensors(model, outtype);
+  writeGguf(path, meta, tensors);
+  return { pre: vocab.pre, fallbacks };
+}

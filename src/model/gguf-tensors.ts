@@ -1,0 +1,96 @@
+/**
+ * A model's weights as GGUF tensors for llama.cpp, produced one at a time while the file is written: each tensor
+ * is widened to f32 (no copy when it already is), reordered per head where the family's llama.cpp graph expects
+ * it (q/k rows of llama), and encoded in the output type; only that one tensor's converted copy exists at once.
+ * 2-D weights take the output type (rows that are not whole blocks of it fall back to F16, else F32, as llama.cpp's
+ * converter does); 1-D tensors (norms, biases) are always F32.
+ */
+import { LoratuneError } from "../errors.ts";
+import { type GgufValue, str, u32 } from "../gguf/metadata.ts";
+import { encodeValues, type GgufOuttype } from "../gguf/outtype.ts";
+import type { GgufTensorOut } from "../gguf/writer.ts";
+import { valuesAsF32, WEIGHT_FORMATS, type WeightFormat } from "../tensor/formats/index.ts";
+import { permuteHeadRows } from "./arch/llama-gguf.ts";
+import type { GgufNaming } from "./arch/spec.ts";
+import type { Model } from "./model.ts";
+
+/** The family's llama.cpp naming; ERR_UNSUPPORTED naming the family when llama.cpp has no architecture for it. */
+export function ggufNamingOf(model: Model): GgufNaming {
+  const naming = model.family.gguf;
+  if (naming === undefined) {
+    throw new LoratuneError(
+      "ERR_UNSUPPORTED",
+      `the ${model.family.name} family (model_type ${model.config.modelType}) has no llama.cpp architecture; it cannot be exported to GGUF`,
+    );
+  }
+  return naming;
+}
+
+/** general.* and the family's hyperparameters. */
+export function modelGgufMetadata(model: Model, name: string, outtype: GgufOuttype): [string, GgufValue][] {
+  const naming = ggufNamingOf(model);
+  return [
+    ["general.architecture", str(naming.arch)],
+    ["general.name", str(name)],
+    ["general.file_type", u32(outtype.fileType)],
+    ...(outtype.format.blockValues > 1 ? [["general.quantization_version", u32(2)] as [string, GgufValue]] : []),
+    ...naming.metadata(model.config),
+  ];
+}
+
+/** The format a 2-D tensor with rows of `row` values is written in. */
+function formatFor(outtype: GgufOuttype, row: number): WeightFormat {
+  if (row % outtype.format.blockValues === 0) return outtype.format;
+  const f16 = (WEIGHT_FORMATS as Record<string, WeightFormat>).f16;
+  return f16 ?? WEIGHT_FORMATS.f32;
+}
+
+export interface GgufModelTensors {
+  tensors: GgufTensorOut[];
+  /** Tensors written in another type than the output type (rows not whole blocks): "name (type)". */
+  fallbacks: string[];
+}
+
+/** The model's tensors (and the family's extra ones) to stream into a GGUF file. */
+export function modelGgufTensors(model: Model, outtype: GgufOuttype): GgufModelTensors {
+  const naming = ggufNamingOf(model);
+  const tensors: GgufTensorOut[] = [];
+  const fallbacks: string[] = [];
+  for (const extra of naming.extraTensors(model.config)) {
+    tensors.push({
+      name: extra.name,
+      shape: extra.shape,
+      type: WEIGHT_FORMATS.f32.id,
+      data: () => f32Bytes(extra.values),
+    });
+  }
+  for (const spec of model.specs) {
+    const name = naming.tensorName(spec.name);
+    if (name === null) {
+      throw new LoratuneError(
+        "ERR_UNSUPPORTED",
+        `tensor ${spec.name} has no name in llama.cpp's ${naming.arch} architecture`,
+      );
+    }
+    const t = model.tensors.get(spec.name)!;
+    const format = t.shape.length === 1 ? WEIGHT_FORMATS.f32 : formatFor(outtype, t.shape.at(-1)!);
+    if (t.shape.length > 1 && format !== outtype.format) fallbacks.push(`${name} (${format.name})`);
+    const heads = naming.permuteHeads(spec.name, model.config);
+    tensors.push({
+      name,
+      shape: t.shape,
+      type: format.id,
+      data: () => {
+        const n = t.shape.reduce((a, b) => a * b, 1);
+        let values = valuesAsF32(t.dtype, t.data, n);
+        if (heads !== null) values = permuteHeadRows(values, heads, n / t.shape[0]!);
+        return format === WEIGHT_FORMATS.f32 ? f32Bytes(values) : encodeValues(format, values);
+      },
+    });
+  }
+  return { tensors, fallbacks };
+}
+
+function f32Bytes(values: Float32Array): Uint8Array {
+  return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+}
