@@ -14,7 +14,16 @@ namespace lt {
 // The formats a base weight may be stored in (the registry of src/tensor/formats/), by id: ggml's type number, as
 // JavaScript passes it. Each has reading routines in ops/formats.inc; the glue checks a weight's TypedArray against
 // its entry here (element_bytes: 4 Float32Array, 2 Uint16Array, 1 Uint8Array). A format's rows are whole blocks.
-enum WeightFormatId : int32_t { kFmtF32 = 0, kFmtBf16 = 30 };
+enum WeightFormatId : int32_t {
+  kFmtF32 = 0,
+  kFmtF16 = 1,
+  kFmtQ4_0 = 2,
+  kFmtQ8_0 = 8,
+  kFmtQ4K = 12,
+  kFmtQ5K = 13,
+  kFmtQ6K = 14,
+  kFmtBf16 = 30,
+};
 
 struct WeightFormatInfo {
   int32_t id;
@@ -25,6 +34,12 @@ struct WeightFormatInfo {
 inline constexpr WeightFormatInfo kWeightFormats[] = {
     {kFmtF32, "f32", 1, 4, 4},
     {kFmtBf16, "bf16", 1, 2, 2},
+    {kFmtF16, "f16", 1, 2, 2},
+    {kFmtQ8_0, "q8_0", 32, 34, 1},
+    {kFmtQ4_0, "q4_0", 32, 18, 1},
+    {kFmtQ4K, "q4_k", 256, 144, 1},
+    {kFmtQ5K, "q5_k", 256, 176, 1},
+    {kFmtQ6K, "q6_k", 256, 210, 1},
 };
 
 // The entry of format `id`, or null when this build does not know it.

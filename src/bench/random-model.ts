@@ -78,7 +78,8 @@ export function writeRandomModelDir(k: Kernels, shape: string, dir: string, seed
   mkdirSync(dir, { recursive: true });
   const model = makeRandomModel(k, shapeConfig(shape), "f32", seed);
   const tensors = new Map<string, TensorToWrite>();
-  for (const [name, t] of modelStateDict(model)) tensors.set(name, { dtype: "F32", shape: t.shape, data: t.data });
+  for (const [name, t] of modelStateDict(model))
+    tensors.set(name, { dtype: "F32", shape: t.shape, data: t.data as Float32Array });
   writeSafetensors(join(dir, "model.safetensors"), tensors, { format: "pt" });
   writeFileSync(join(dir, "config.json"), `${JSON.stringify(shapeConfigJson(shape), null, 2)}\n`);
   return dir;

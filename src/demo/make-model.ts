@@ -115,7 +115,7 @@ export async function makeDemoModel(o: DemoModelOptions): Promise<void> {
     writeFileSync(join(initDir, "config.json"), `${JSON.stringify(configJson, null, 2)}\n`);
     const weights = initModelTensors(parseModelConfig(configJson), { seed: o.seed });
     const toWrite = new Map(
-      [...weights].map(([name, t]) => [name, { dtype: "F32" as const, shape: t.shape, data: t.data }]),
+      [...weights].map(([name, t]) => [name, { dtype: "F32" as const, shape: t.shape, data: t.data as Float32Array }]),
     );
     writeSafetensors(join(initDir, "model.safetensors"), toWrite, { format: "pt" });
     say(`model: ${vocab} tokens, hidden ${o.hiddenSize}, ${o.layers} layers; pretraining ${o.steps} steps`);

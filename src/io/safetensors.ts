@@ -15,7 +15,7 @@
  */
 import * as fs from "node:fs";
 import { LoratuneError } from "../errors.ts";
-import { weightFormat } from "../tensor/formats/index.ts";
+import { type WeightData, weightFormat } from "../tensor/formats/index.ts";
 import type { StorageDType, StoredTensor } from "../tensor/stored-tensor.ts";
 import { bf16ToF32, f16ToF32, HOST_IS_BIG_ENDIAN, swapBytes } from "./dtype.ts";
 import { previewJson } from "./preview.ts";
@@ -45,7 +45,8 @@ export interface SafetensorsFile {
 export interface TensorToWrite {
   dtype: FileDType;
   shape: number[];
-  data: Float32Array | Uint16Array;
+  /** Float32Array or Uint16Array (checked when written; a block format's bytes have no safetensors dtype). */
+  data: WeightData;
 }
 
 /** Largest header accepted, as in the reference implementation. */
@@ -310,7 +311,7 @@ function readTensorAt(fd: number, file: string, info: TensorInfo, as: StorageDTy
 }
 
 /** The bytes of a typed-array view (its own range of its buffer). */
-function bytesOf(a: Float32Array | Uint16Array): Uint8Array {
+function bytesOf(a: Float32Array | Uint16Array | Uint8Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 

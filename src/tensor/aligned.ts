@@ -43,3 +43,10 @@ export function alignedUint16(n: number): Uint16Array {
   const { buffer, offset } = alignedBytes(n * 2, 2);
   return new Uint16Array(buffer, offset, n);
 }
+
+/** new Uint8Array(n), 64-byte aligned (block-quantized weights). */
+export function alignedUint8(n: number): Uint8Array {
+  if (n === 0) return new Uint8Array(0);
+  const { buffer, offset } = alignedBytes(n, 1);
+  return new Uint8Array(buffer, offset, n);
+}

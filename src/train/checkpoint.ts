@@ -9,6 +9,7 @@ import { LoratuneError } from "../errors.ts";
 import { writeDirAtomic } from "../io/output-dir.ts";
 import { readSafetensors, type TensorToWrite } from "../io/safetensors.ts";
 import { writeSafetensors } from "../io/safetensors-write.ts";
+import type { WeightData } from "../tensor/formats/index.ts";
 import type { TrainableParam } from "../tensor/trainable.ts";
 import type { AdamW } from "./adamw.ts";
 
@@ -142,7 +143,7 @@ export function loadCheckpoint(dir: string, params: TrainableParam[], opt: AdamW
   const p = readSafetensors(join(dir, PARAMS), "f32");
   const o = readSafetensors(join(dir, OPTIMIZER), "f32");
   params.forEach((param, i) => {
-    const take = (map: Map<string, { data: Float32Array | Uint16Array }>, key: string, file: string) => {
+    const take = (map: Map<string, { data: WeightData }>, key: string, file: string) => {
       const t = map.get(key);
       if (!t || t.data.length !== param.data.length) {
         throw new LoratuneError(

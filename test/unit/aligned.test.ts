@@ -11,7 +11,7 @@ import { alignedFloat32, alignedUint16, WEIGHT_ALIGN } from "../../src/tensor/al
 import { skipWithoutNative } from "./kernels-native-helpers.ts";
 
 /** Address of a view's first element mod WEIGHT_ALIGN (its buffer's address plus its byte offset). */
-function misalignment(a: Float32Array | Uint16Array): number {
+function misalignment(a: Float32Array | Uint16Array | Uint8Array): number {
   const base = nativeAddressMod(a.buffer as ArrayBuffer, WEIGHT_ALIGN);
   assert.notEqual(base, null);
   return (base! + a.byteOffset) % WEIGHT_ALIGN;

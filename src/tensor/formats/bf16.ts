@@ -32,6 +32,7 @@ export const BF16: WeightFormat<Uint16Array> = {
   blockBytes: 2,
   elementBytes: 2,
   fileDType: "BF16",
+  quantized: false,
   alloc: alignedUint16,
   toF32(out, data, from, n) {
     bf16ToF32(out, data.subarray(from, from + n), n);

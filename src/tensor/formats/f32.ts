@@ -9,6 +9,7 @@ export const F32: WeightFormat<Float32Array> = {
   blockBytes: 4,
   elementBytes: 4,
   fileDType: "F32",
+  quantized: false,
   alloc: alignedFloat32,
   toF32(out, data, from, n) {
     out.set(data.subarray(from, from + n));

@@ -9,10 +9,10 @@
  */
 
 /**
- * The typed arrays the registered formats keep their data in: f32 values, or 16-bit words (bf16). A block format
- * (Q8_0, K-quants) adds Uint8Array here.
+ * The typed arrays the registered formats keep their data in: f32 values, 16-bit words (bf16, f16), or the bytes
+ * of a block format's blocks (Q8_0, Q4_0, K-quants; ggml's block layouts, byte for byte).
  */
-export type WeightData = Float32Array | Uint16Array;
+export type WeightData = Float32Array | Uint16Array | Uint8Array;
 
 export interface WeightFormat<D extends WeightData = WeightData> {
   /** Its name in memory: `--dtype`, StoredTensor.dtype, the Kernels' `bFormat` argument. */
@@ -22,14 +22,19 @@ export interface WeightFormat<D extends WeightData = WeightData> {
    * so that a GGUF tensor's type names its format directly.
    */
   readonly id: number;
-  /** Values per block (1 for element formats; 32 for Q8_0, 256 for K-quants). */
+  /** Values per block (1 for element formats; 32 for Q8_0 and Q4_0, 256 for K-quants). */
   readonly blockValues: number;
   /** Bytes per block. */
   readonly blockBytes: number;
   /** Bytes per element of the data's typed array (4 for Float32Array, 2 for Uint16Array, 1 for Uint8Array). */
   readonly elementBytes: number;
   /** The safetensors dtype whose bytes are this format's bytes (read and written without conversion), if any. */
-  readonly fileDType: "F32" | "BF16" | null;
+  readonly fileDType: "F32" | "BF16" | "F16" | null;
+  /**
+   * Whether values are quantized in blocks with shared scales (Q8_0, Q4_0, K-quants): such a format is reached by
+   * `--quantize` or a GGUF file, never by `--dtype`, and encoding into it loses more than a rounding per value.
+   */
+  readonly quantized: boolean;
   /** Zero-filled storage for n values (n a multiple of blockValues), starting on a cache line. */
   alloc(n: number): D;
   /** out[0, n) = the values of data from value index `from` (n and from multiples of blockValues). */
