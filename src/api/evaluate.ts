@@ -5,9 +5,10 @@ import { LoratuneError } from "../errors.ts";
 import { getKernels } from "../kernels/index.ts";
 import { allocateActivations } from "../model/activations.ts";
 import { evalLossSum } from "../model/loss.ts";
-import { STORAGE_DTYPES, type StorageDType } from "../tensor/formats/index.ts";
+import { type QuantizeChoice, STORAGE_DTYPES, type StorageDType } from "../tensor/formats/index.ts";
 import { loadForInference } from "./models.ts";
 import { type OptionDef, resolveOptions } from "./options.ts";
+import { QUANTIZE_OPTION } from "./quantize-option.ts";
 
 /** `loratune eval`'s options; `evaluate()` takes the same, camelCased, and defaults the rest from here. */
 export const EVAL_OPTIONS: readonly OptionDef[] = [
@@ -34,6 +35,7 @@ export const EVAL_OPTIONS: readonly OptionDef[] = [
     default: "f32",
     choices: STORAGE_DTYPES,
   },
+  QUANTIZE_OPTION,
   { key: "batch-size", kind: "int", help: "rows per batch", default: 4, min: 1 },
   {
     key: "seq-len",
@@ -51,6 +53,8 @@ export interface EvaluateOptions {
   adapter?: string;
   data: string;
   dtype?: StorageDType;
+  /** Quantize the base's linear weights on load (--quantize). */
+  quantize?: QuantizeChoice;
   batchSize?: number;
   /** Default: the model's maximum (max_position_embeddings). */
   seqLen?: number;

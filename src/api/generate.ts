@@ -3,9 +3,10 @@ import { LoratuneError } from "../errors.ts";
 import { getKernels } from "../kernels/index.ts";
 import { generateTokens, type GenerateOptions as TokenOptions } from "../model/generate.ts";
 import { GREEDY } from "../model/sampling.ts";
-import { STORAGE_DTYPES, type StorageDType } from "../tensor/formats/index.ts";
+import { type QuantizeChoice, STORAGE_DTYPES, type StorageDType } from "../tensor/formats/index.ts";
 import { type LoadedModel, loadForInference } from "./models.ts";
 import { type OptionDef, resolveOptions } from "./options.ts";
+import { QUANTIZE_OPTION } from "./quantize-option.ts";
 
 /** `loratune generate`'s options; `generate()` takes the same, camelCased, and defaults the rest from here. */
 export const GENERATE_OPTIONS: readonly OptionDef[] = [
@@ -75,6 +76,7 @@ export const GENERATE_OPTIONS: readonly OptionDef[] = [
     default: "f32",
     choices: STORAGE_DTYPES,
   },
+  QUANTIZE_OPTION,
   {
     key: "json",
     kind: "bool",
@@ -101,6 +103,8 @@ export interface GenerateOptions extends Omit<TokenOptions, "stopIds" | "maxToke
    */
   chatTemplate?: string;
   dtype?: StorageDType;
+  /** Quantize the base's linear weights on load (--quantize). */
+  quantize?: QuantizeChoice;
 }
 
 export interface GenerateOutput {
@@ -135,7 +139,13 @@ export function generate(options: GenerateOptions): GenerateOutput {
   const o = resolveOptions<GenerateOptions & { maxTokens: number; dtype: StorageDType }>("generate", table, options);
   const loaded =
     typeof o.model === "string"
-      ? loadForInference({ model: o.model, adapter: o.adapter, dtype: o.dtype, chatTemplate: o.chatTemplate })
+      ? loadForInference({
+          model: o.model,
+          adapter: o.adapter,
+          dtype: o.dtype,
+          quantize: o.quantize,
+          chatTemplate: o.chatTemplate,
+        })
       : o.model;
   const { model, tokenizer } = loaded;
   let promptIds: number[];

@@ -13,7 +13,9 @@ import { mergeAdapter } from "../lora/merge.ts";
 import { loadAdapter } from "../lora/peft-files.ts";
 import { loadModel, resolveModelDir } from "../model/load.ts";
 import { writeModelFiles } from "../model/save-dir.ts";
+import type { QuantizeChoice } from "../tensor/formats/index.ts";
 import { type OptionDef, resolveOptions } from "./options.ts";
+import { QUANTIZE_OPTION } from "./quantize-option.ts";
 
 /** `loratune merge`'s options; `merge()` takes the same, camelCased. */
 export const MERGE_OPTIONS: readonly OptionDef[] = [
@@ -27,6 +29,7 @@ export const MERGE_OPTIONS: readonly OptionDef[] = [
     required: true,
   },
   { key: "overwrite", kind: "bool", help: "replace a non-empty --out directory", default: false },
+  QUANTIZE_OPTION,
 ];
 
 export interface MergeOptions {
@@ -35,6 +38,11 @@ export interface MergeOptions {
   out: string;
   /** Replace --out when it is an earlier merged model written by loratune. */
   overwrite?: boolean;
+  /**
+   * Merge into the base as it was trained on with --quantize: the quantized linear weights are dequantized and
+   * W + s·B·A is written in the base's dtype (the quantization error of W stays in the merged model).
+   */
+  quantize?: QuantizeChoice;
 }
 
 export function merge(options: MergeOptions): { modules: number; dtype: string; out: string } {
@@ -49,7 +57,7 @@ export function merge(options: MergeOptions): { modules: number; dtype: string; 
     overwrite: o.overwrite,
     replaceable: ["merged-model"],
   });
-  const model = loadModel(dir, { dtype: "f32" });
+  const model = loadModel(dir, { dtype: "f32", quantize: o.quantize });
   loadAdapter(o.adapter, model, false);
   const modules = mergeAdapter(getKernels(), model);
   writeDirAtomic(o.out, true, (tmp) => {

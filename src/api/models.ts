@@ -6,6 +6,7 @@ import type { AdapterConfig } from "../lora/method.ts";
 import { loadAdapter } from "../lora/peft-files.ts";
 import { loadModel, resolveModelDir } from "../model/load.ts";
 import type { Model } from "../model/model.ts";
+import type { QuantizeChoice } from "../tensor/formats/index.ts";
 import type { StorageDType } from "../tensor/stored-tensor.ts";
 import { loadTokenizer, type Tokenizer } from "../tokenizer/tokenizer.ts";
 
@@ -27,10 +28,11 @@ export function loadForInference(o: {
   model: string;
   adapter?: string | undefined;
   dtype?: StorageDType;
+  quantize?: QuantizeChoice | undefined;
   chatTemplate?: string | undefined;
 }): LoadedModel {
   const dir = resolveModelDir(o.model);
-  const model = loadModel(dir, { dtype: o.dtype ?? "f32" });
+  const model = loadModel(dir, { dtype: o.dtype ?? "f32", quantize: o.quantize });
   const hasTokenizer = existsSync(join(dir, "tokenizer.json"));
   if (o.chatTemplate !== undefined) {
     if (!existsSync(o.chatTemplate))

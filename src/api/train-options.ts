@@ -8,6 +8,7 @@
 import { STORAGE_DTYPES } from "../tensor/formats/index.ts";
 import { LR_SCHEDULES } from "../train/schedule.ts";
 import type { OptionDef } from "./options.ts";
+import { QUANTIZE_OPTION } from "./quantize-option.ts";
 
 export { camelKey, type OptionDef, type OptionKind } from "./options.ts";
 
@@ -83,6 +84,7 @@ export const TRAIN_OPTIONS: readonly OptionDef[] = [
     default: "f32",
     choices: STORAGE_DTYPES,
   },
+  QUANTIZE_OPTION,
   { key: "rank", kind: "int", help: "LoRA rank r", default: 8, min: 1 },
   {
     key: "alpha",

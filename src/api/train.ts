@@ -27,7 +27,7 @@ import { countBaseParameters, type Model } from "../model/model.ts";
 import { writeModelFiles } from "../model/save-dir.ts";
 import { defaultTargetModules } from "../model/specs.ts";
 import { readMetrics, writeReport } from "../report/html.ts";
-import type { StorageDType } from "../tensor/formats/index.ts";
+import type { QuantizeChoice, StorageDType } from "../tensor/formats/index.ts";
 import { Rng } from "../tensor/rng.ts";
 import type { TrainableParam } from "../tensor/trainable.ts";
 import { loadTokenizer, type Tokenizer } from "../tokenizer/tokenizer.ts";
@@ -66,6 +66,8 @@ export interface TrainRunOptions extends TrainSettings {
   overwrite: boolean;
   full: boolean;
   dtype: StorageDType;
+  /** Quantize the base's linear weights on load (--quantize). */
+  quantize?: QuantizeChoice;
   rank: number;
   alpha: number;
   dropout: number;
@@ -193,7 +195,7 @@ function prepare(o: TrainRunOptions, warn: (m: string) => void) {
   o.targets ??= defaultTargetModules(config).join(",");
   // Preflight, one pass: each check once, as soon as what it reads is known (see train/preflight.ts).
   reportPreflight(checkSeqLen(o.seqLen, config), warn);
-  const model = loadModel(modelDir, { dtype: o.dtype, ropePositions: o.seqLen, config });
+  const model = loadModel(modelDir, { dtype: o.dtype, quantize: o.quantize, ropePositions: o.seqLen, config });
   const tok = existsSync(join(modelDir, "tokenizer.json"))
     ? loadTokenizer(modelDir, o.chatTemplate ? { chatTemplateFile: o.chatTemplate } : {})
     : null;
@@ -423,6 +425,7 @@ function fingerprint(o: TrainRunOptions, examples: Example[]): string {
     "targets",
     "rslora",
     "dtype",
+    "quantize",
   ];
   // Not the run's length: a resumed run may be extended (steps/epochs), and the schedule is laid out again.
   h.update(JSON.stringify(keys.map((key) => o[key])));

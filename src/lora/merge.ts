@@ -1,12 +1,13 @@
 /**
  * Merging the attached adapters into the base weights (LoRA: W' = W + s·B·A), computed in f32 (weights in another
- * format, as bf16, are widened, updated, then encoded back by the kernels), refusing to write any non-finite value. Unmerge applies each method's
+ * format, as bf16, are widened, updated, then encoded back by the kernels; quantized ones stay f32), refusing to write any non-finite value. Unmerge applies each method's
  * inverse. After merging, the model is a plain model: no adapter, no added inference latency.
  */
 import { LoratuneError } from "../errors.ts";
 import type { Kernels } from "../kernels/types.ts";
 import type { Model } from "../model/model.ts";
 import type { Linear } from "../nn/linear.ts";
+import { F32, weightFormat } from "../tensor/formats/index.ts";
 import { adaptedLinears, attachedAdapter } from "./adapter.ts";
 
 /** Merges (sign +1) or unmerges (−1) each attached adapter into its weight; detaches the adapters when merging. */
@@ -16,7 +17,14 @@ export function mergeAdapter(k: Kernels, model: Model, sign: 1 | -1 = 1): number
   // Check every module before changing any, so a refused merge leaves the model untouched.
   const updated = adapted.map((lin) => ({ lin, ...mergedWeight(k, lin, sign) }));
   for (const { lin, weight, bias } of updated) {
-    k.weightFromF32(lin.weight.data, lin.weight.dtype, weight, weight.length);
+    if (weightFormat(lin.weight.dtype).quantized) {
+      // A quantized base (--quantize, GGUF) merges into f32: dequantized W + s·B·A. Re-quantizing here would round
+      // most of a small update away; a writer may still quantize the result on export.
+      const wide = F32.alloc(weight.length);
+      wide.set(weight);
+      lin.weight.dtype = "f32";
+      lin.weight.data = wide;
+    } else k.weightFromF32(lin.weight.data, lin.weight.dtype, weight, weight.length);
     if (bias && lin.bias) lin.bias.set(bias);
     if (sign === 1) lin.adapter = null;
   }

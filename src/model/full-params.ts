@@ -12,6 +12,9 @@ export function enableFullTraining(model: Model): TrainableParam[] {
   if (model.dtype !== "f32") {
     throw new LoratuneError("ERR_USAGE", "full fine-tuning needs f32 weights (use --dtype f32)");
   }
+  if (model.linears.some((l) => l.weight.dtype !== "f32")) {
+    throw new LoratuneError("ERR_USAGE", "full fine-tuning needs f32 weights, not a quantized base (drop --quantize)");
+  }
   const f = model.family;
   const params: TrainableParam[] = [];
   const dense = (p: F32Param) => {

@@ -9,11 +9,13 @@ import { LoratuneError } from "../errors.ts";
 import { loadModelWeights, type ModelWeightsIndex, openModelWeights } from "../io/model-weights.ts";
 import type { FileDType } from "../io/safetensors.ts";
 import { getKernels } from "../kernels/index.ts";
+import type { QuantizeChoice } from "../tensor/formats/index.ts";
 import type { StorageDType, StoredTensor } from "../tensor/stored-tensor.ts";
 import { familyOf } from "./arch/registry.ts";
 import { assembleModel } from "./assemble.ts";
 import { type ModelConfig, readModelConfig } from "./config.ts";
 import { embeddingSpec, type Model } from "./model.ts";
+import { quantizeLinears } from "./quantize.ts";
 
 export interface LoadModelOptions {
   /** How base weights are kept in memory (default f32). Norms and biases are always f32. */
@@ -25,6 +27,8 @@ export interface LoadModelOptions {
   ropePositions?: number;
   /** The directory's config.json as already read (readModelConfig), so that it is not read again. */
   config?: ModelConfig;
+  /** Quantize the linear weights on load (model/quantize.ts); the rest stays in `dtype`. */
+  quantize?: QuantizeChoice | undefined;
 }
 
 /** The bundled demo model's directory. */
@@ -49,7 +53,9 @@ export function loadModel(nameOrPath: string, options: LoadModelOptions = {}): M
   const sourceDtype = checkpointDtype(config, index);
   const tensors = tieEmbeddingAlias(config, loadModelWeights(index, dtype));
   const positions = Math.min(config.maxPositions, options.ropePositions ?? 32768);
-  return assembleModel(config, tensors, dtype, dir, positions, sourceDtype);
+  const model = assembleModel(config, tensors, dtype, dir, positions, sourceDtype);
+  if (options.quantize !== undefined) quantizeLinears(getKernels(), model, options.quantize);
+  return model;
 }
 
 /** The embedding's name and the name a tied checkpoint may store it under instead. */

@@ -1,0 +1,49 @@
+/**
+ * `--quantize q8_0|q4_k`: a safetensors base's linear weights quantized on load to one of ggml's block formats, kept
+ * that way in memory (the kernels dequantize block by block inside the matmuls). Only the linear layers: the token
+ * embedding and the LM head, norms and biases stay in the load dtype (f32 or bf16), as many GGUF quantization
+ * schemes keep them wider. A weight's blocks run along its rows (in_features): a row that is not whole blocks of the
+ * chosen format falls back, as llama.cpp's quantizer does — q4_k (256) falls back to q8_0 (32; llama.cpp would use
+ * q5_0, which loratune lacks), and a row not a multiple of 32 stays in the load dtype. describeQuantization says
+ * which weights went where.
+ */
+import type { Kernels } from "../kernels/types.ts";
+import { type QuantizeChoice, valuesAsF32, weightFormat } from "../tensor/formats/index.ts";
+import type { StorageDType } from "../tensor/stored-tensor.ts";
+import type { Model } from "./model.ts";
+
+/** The format a weight with rows of `inFeatures` values gets under `choice` (fallbacks as described above). */
+export function quantizedFormatFor(choice: QuantizeChoice, inFeatures: number, loaded: StorageDType): StorageDType {
+  for (const name of [choice, "q8_0"] as StorageDType[])
+    if (inFeatures % weightFormat(name).blockValues === 0) return name;
+  return loaded;
+}
+
+/** Quantizes every linear weight of the model in place (the StoredTensor objects the model shares are updated). */
+export function quantizeLinears(k: Kernels, model: Model, choice: QuantizeChoice): void {
+  for (const lin of model.linears) {
+    const t = lin.weight;
+    const to = quantizedFormatFor(choice, lin.inFeatures, t.dtype);
+    if (to === t.dtype) continue;
+    const n = lin.outFeatures * lin.inFeatures;
+    const values = valuesAsF32(t.dtype, t.data, n);
+    const data = weightFormat(to).alloc(n);
+    k.weightFromF32(data, to, values, n);
+    t.dtype = to;
+    t.data = data;
+  }
+}
+
+/** "q4_k: 24 weights, q8_0: 4 (rows of 704 values are not whole 256-value blocks)": where each linear weight went. */
+export function describeQuantization(model: Model): string {
+  const counts = new Map<string, number>();
+  const odd = new Set<number>();
+  for (const lin of model.linears) {
+    counts.set(lin.weight.dtype, (counts.get(lin.weight.dtype) ?? 0) + 1);
+    if (weightFormat(lin.weight.dtype).blockValues < 256) odd.add(lin.inFeatures);
+  }
+  const parts = [...counts].map(([f, c]) => `${f}: ${c} weight${c === 1 ? "" : "s"}`);
+  return odd.size > 0 && counts.size > 1
+    ? `${parts.join(", ")} (rows of ${[...odd].join(", ")} values are not whole 256-value blocks)`
+    : parts.join(", ");
+}
