@@ -23,7 +23,9 @@ import { getKernels } from "../kernels/index.ts";
 import { writeGgufAdapter } from "../lora/gguf-adapter.ts";
 import { mergeAdapter } from "../lora/merge.ts";
 import { ADAPTER_CONFIG, isGgufFile, loadAdapter, peftConfigJson } from "../lora/peft-files.ts";
-import { modelGgufMetadata, modelGgufTensors } from "../model/gguf-tensors.ts";
+import { familyOf } from "../model/arch/registry.ts";
+import { readModelConfig } from "../model/config.ts";
+import { ggufNamingFor, modelGgufMetadata, modelGgufTensors } from "../model/gguf-tensors.ts";
 import { loadModel, resolveModelDir } from "../model/load.ts";
 import type { Model } from "../model/model.ts";
 import { ggufVocab } from "../tokenizer/gguf-vocab.ts";
@@ -117,7 +119,10 @@ export function exportModel(options: ExportOptions): ExportResult {
     overwrite: o.overwrite,
     replaceable: ["export"],
   });
-  const model = loadModel(modelDir, { dtype: "f32", ropePositions: 1 });
+  // Before any weight is read: the family must have a llama.cpp architecture.
+  const config = readModelConfig(modelDir);
+  ggufNamingFor(familyOf(config), config.modelType);
+  const model = loadModel(modelDir, { dtype: "f32", ropePositions: 1, config });
   const adapterConfig = o.adapter !== undefined ? loadAdapter(o.adapter, model, false) : null;
   const writeModel = o.model !== undefined;
   const writeAdapter = adapterConfig !== null && (!writeModel || o.separateAdapter);

@@ -54,13 +54,13 @@ function foldOf(a: LoraAdapter, alpha: number): number {
   return Math.abs(fold - 1) < 1e-6 ? 1 : fold;
 }
 
-/** The GGUF name of the weight an adapted linear's tensors belong to. */
+/** The GGUF name of the weight an adapted linear's tensors belong to ("blk.0.attn_q.weight"; llama.cpp strips .lora_a). */
 function baseName(model: Model, lin: Linear): string {
   const name = ggufNamingOf(model).tensorName(`${lin.name}.weight`);
   if (name === null) {
     throw new LoratuneError("ERR_UNSUPPORTED", `${lin.name}: no llama.cpp tensor for this module's LoRA`);
   }
-  return name.replace(/\.weight$/, "");
+  return name;
 }
 
 /** Writes the adapter attached to `model` as a GGUF LoRA (atomically), with its PEFT config in the metadata. */
@@ -137,7 +137,7 @@ export function readGgufAdapter(path: string, model: Model): GgufAdapter {
   const byBase = new Map<string, Linear>();
   for (const lin of model.linears) {
     const n = naming.tensorName(`${lin.name}.weight`);
-    if (n !== null) byBase.set(n.replace(/\.weight$/, ""), lin);
+    if (n !== null) byBase.set(n, lin);
   }
   const tensors = new Map<string, StoredTensor>();
   const targets = new Set<string>();

@@ -11,19 +11,23 @@ import { encodeValues, type GgufOuttype } from "../gguf/outtype.ts";
 import type { GgufTensorOut } from "../gguf/writer.ts";
 import { valuesAsF32, WEIGHT_FORMATS, type WeightFormat } from "../tensor/formats/index.ts";
 import { permuteHeadRows } from "./arch/llama-gguf.ts";
-import type { GgufNaming } from "./arch/spec.ts";
+import type { GgufNaming, ModelFamily } from "./arch/spec.ts";
 import type { Model } from "./model.ts";
 
 /** The family's llama.cpp naming; ERR_UNSUPPORTED naming the family when llama.cpp has no architecture for it. */
 export function ggufNamingOf(model: Model): GgufNaming {
-  const naming = model.family.gguf;
-  if (naming === undefined) {
+  return ggufNamingFor(model.family, model.config.modelType);
+}
+
+/** The llama.cpp naming of `family`, read for `modelType`; ERR_UNSUPPORTED when it has none. */
+export function ggufNamingFor(family: ModelFamily, modelType: string): GgufNaming {
+  if (family.gguf === undefined) {
     throw new LoratuneError(
       "ERR_UNSUPPORTED",
-      `the ${model.family.name} family (model_type ${model.config.modelType}) has no llama.cpp architecture; it cannot be exported to GGUF`,
+      `the ${family.name} family (model_type ${modelType}) has no llama.cpp architecture; it cannot be exported to GGUF`,
     );
   }
-  return naming;
+  return family.gguf;
 }
 
 /** general.* and the family's hyperparameters. */

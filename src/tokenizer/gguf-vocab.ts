@@ -27,7 +27,7 @@ const UNUSED = 5;
 const BYTE = 6;
 
 /** Split patterns of byte-level tokenizers, by the pre-tokenizer name llama.cpp uses for them. */
-const SPLIT_PATTERNS: Record<string, string> = {
+export const SPLIT_PATTERNS: Record<string, string> = {
   "llama-bpe":
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
   qwen2:
