@@ -1,6 +1,6 @@
 /**
- * Child processes of the bench: bench workers (worker.ts in a fresh Node with tsx's loader, answering one JSON
- * line) and the PyTorch script. Children are tracked while they run so that an interrupted bench ends them
+ * Child processes of the bench: bench workers (worker.js in a fresh Node, or worker.ts with tsx's loader when
+ * running from the sources, answering one JSON line) and the PyTorch script. Children are tracked while they run so that an interrupted bench ends them
  * (killActiveChildren) instead of leaving them to disturb the machine. Worker stderr is passed through.
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -8,7 +8,11 @@ import { fileURLToPath } from "node:url";
 import { LoratuneError } from "../errors.ts";
 import type { WorkerResult, WorkerSpec } from "./spec.ts";
 
-const WORKER = fileURLToPath(new URL("./worker.ts", import.meta.url));
+/** True when this module runs from src/ through tsx (a checkout), false in the compiled package (dist/). */
+const FROM_SOURCES = import.meta.url.endsWith(".ts");
+const WORKER = fileURLToPath(new URL(FROM_SOURCES ? "./worker.ts" : "./worker.js", import.meta.url));
+/** Node arguments that load the worker: tsx's loader only when the worker is TypeScript. */
+const WORKER_LOADER = FROM_SOURCES ? ["--import", import.meta.resolve("tsx")] : [];
 const active = new Set<ChildProcess>();
 
 export interface ChildResult {
@@ -67,7 +71,7 @@ export interface SpawnOptions {
 export async function runWorker(spec: WorkerSpec, o: SpawnOptions = {}): Promise<WorkerResult> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   if (o.threads !== undefined) env.LORATUNE_THREADS = String(o.threads);
-  const args = ["--import", import.meta.resolve("tsx"), WORKER, JSON.stringify(spec)];
+  const args = [...WORKER_LOADER, WORKER, JSON.stringify(spec)];
   const r = await runChild(process.execPath, args, env, true);
   const line = lastJsonLine(r.stdout);
   if (r.status !== 0 || line === null) {

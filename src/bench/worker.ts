@@ -1,5 +1,6 @@
 /**
- * Bench worker process: `node --import tsx src/bench/worker.ts '<WorkerSpec JSON>'` runs one measurement and
+ * Bench worker process: `node dist/bench/worker.js '<WorkerSpec JSON>'` (from the sources:
+ * `node --import tsx src/bench/worker.ts ...`) runs one measurement and
  * prints its result as one JSON line on stdout (the last line; anything else goes to stderr). Exit 1 on error,
  * with the message on stderr. A process per workload keeps each peak RSS to that workload alone.
  */

@@ -14,6 +14,7 @@ import {
   type RunReport,
 } from "../inspect/inspect.ts";
 import { getKernels, kernelNotice } from "../kernels/index.ts";
+import { nativeAddonPath } from "../kernels/native/index.ts";
 import { snakeCaseKeys } from "./json-keys.ts";
 import { addOptions } from "./options.ts";
 
@@ -30,6 +31,8 @@ export const INSPECT_OPTIONS: readonly OptionDef[] = [
 export function systemReport(): Record<string, string | number> {
   const k = getKernels();
   const notice = kernelNotice();
+  // The native addon's file: prebuilt in the package, or built from source (build/Release).
+  const addon = k.name === "native" ? nativeAddonPath() : undefined;
   return {
     backend: k.name,
     isa: k.isa,
@@ -38,6 +41,7 @@ export function systemReport(): Record<string, string | number> {
     cores: cpus().length,
     memory_gib: Math.round((totalmem() / 2 ** 30) * 10) / 10,
     node: process.version,
+    ...(addon ? { addon } : {}),
     ...(notice ? { notice } : {}),
   };
 }

@@ -8,6 +8,7 @@
  */
 import { isLoratuneError, LoratuneError } from "../errors.ts";
 import { loadNativeKernels } from "./native/index.ts";
+import { buildFromSourceCommand } from "./native/locate.ts";
 import { refKernels } from "./ref/index.ts";
 import type { Kernels } from "./types.ts";
 
@@ -45,8 +46,7 @@ export function kernelWarning(): string | undefined {
   if (why === undefined) return undefined;
   return (
     `${why}, ${REF_SLOWDOWN} slower than the native ones (more for larger models). Fix: build them with ` +
-    "'npm run build:native' " +
-    "(needs a C++ toolchain: python3, make and g++ or clang++)"
+    `'${buildFromSourceCommand()}' (needs a C++ toolchain: python3, make and g++ or clang++)`
   );
 }
 
@@ -78,9 +78,7 @@ export function getKernels(): Kernels {
         `LORATUNE_BACKEND=native but the native kernels are unavailable: ${loaded.reason}`,
       );
     }
-    // The loader's reason may already say how to build; the warning says it once, with the toolchain.
-    const reason = (loaded.reason ?? "unknown reason").replace(/; run 'npm run build:native'\)$/, ")");
-    notice = `native kernels unavailable (${reason}); using the TypeScript reference kernels`;
+    notice = `native kernels unavailable (${loaded.reason ?? "unknown reason"}); using the TypeScript reference kernels`;
   }
   active = refKernels;
   return active;
@@ -88,7 +86,7 @@ export function getKernels(): Kernels {
 
 function loadNativeSafely(): { kernels?: Kernels; reason?: string } {
   if (process.env.LORATUNE_TEST_NATIVE_MISSING === "1") {
-    return { reason: "the native addon is not built (simulated by LORATUNE_TEST_NATIVE_MISSING=1)" };
+    return { reason: "no binary (simulated by LORATUNE_TEST_NATIVE_MISSING=1)" };
   }
   try {
     return loadNativeKernels();

@@ -1,6 +1,6 @@
 /**
- * Loader for the C++ kernel addon (build/Release/loratune_native.node, built by scripts/build-native.mjs during
- * `npm install`), adapting it to the Kernels interface.
+ * Loader for the C++ kernel addon (prebuilt inside the package, or built from source by `npm run build:native`;
+ * see locate.ts), adapting it to the Kernels interface.
  *
  * The addon exports cpuIsas() (ISAs this build has and this CPU runs, best last), hasBf16Dot() and
  * create(isa, threads), which returns an object holding every Kernels method as a native function (same positional
@@ -11,15 +11,13 @@
  * Environment: LORATUNE_ISA=generic|avx2|avx512 forces the instruction set (an error if this CPU lacks it);
  * LORATUNE_THREADS=n sets the thread count (default: every core Node reports as available).
  */
-import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { LoratuneError } from "../../errors.ts";
 import { setAddressProbe } from "../../tensor/aligned.ts";
 import { type StorageDType, WEIGHT_FORMATS, type WeightData, weightFormat } from "../../tensor/formats/index.ts";
 import type { Kernels } from "../types.ts";
+import { buildFromSourceCommand, locateAddon } from "./locate.ts";
 
 export type NativeIsa = "generic" | "avx2" | "avx512";
 
@@ -127,37 +125,36 @@ interface NativeBinding {
   create(isa: string, threads: number): Record<string, unknown>;
 }
 
-/** Where the built addon lives (the package root's build/Release). */
-export const NATIVE_ADDON_PATH = join(
-  dirname(fileURLToPath(import.meta.url)),
-  "..",
-  "..",
-  "..",
-  "build",
-  "Release",
-  "loratune_native.node",
-);
-
 let binding: NativeBinding | undefined;
 let bindingError: string | undefined;
+/** The file the addon was loaded from (set once it loads). */
+let bindingPath: string | undefined;
 const cache = new Map<string, Kernels>();
 
-/** The addon, or undefined with bindingError set (missing build, unloadable binary). Loaded once. */
+/** The addon, or undefined with bindingError set (no binary for this platform, unloadable binary). Loaded once. */
 function getBinding(): NativeBinding | undefined {
   if (binding || bindingError) return binding;
-  if (!existsSync(NATIVE_ADDON_PATH)) {
-    bindingError = `the native addon is not built (${NATIVE_ADDON_PATH} is missing; run 'npm run build:native')`;
+  const where = locateAddon();
+  if ("reason" in where) {
+    bindingError = where.reason;
     return undefined;
   }
   try {
-    binding = createRequire(import.meta.url)(NATIVE_ADDON_PATH) as NativeBinding;
+    binding = createRequire(import.meta.url)(where.path) as NativeBinding;
+    bindingPath = where.path;
     const addressMod = binding.addressMod?.bind(binding);
     // Weights allocated from now on start on cache lines (src/tensor/aligned.ts).
     if (addressMod) setAddressProbe((buffer, m) => addressMod(buffer, m));
   } catch (err) {
-    bindingError = `the native addon failed to load: ${err instanceof Error ? err.message : String(err)}`;
+    bindingError = `the native addon ${where.path} failed to load: ${err instanceof Error ? err.message : String(err)}`;
   }
   return binding;
+}
+
+/** The file the native addon was loaded from, or undefined when it is unavailable. */
+export function nativeAddonPath(): string | undefined {
+  getBinding();
+  return bindingPath;
 }
 
 /** Why the addon cannot be used, or undefined when it loads. */
@@ -204,7 +201,7 @@ export function createNativeKernels(isa: NativeIsa, threads: number): Kernels {
   if (missing.length > 0) {
     throw new LoratuneError(
       "ERR_NATIVE",
-      `the native addon at ${NATIVE_ADDON_PATH} is out of date (missing ${missing.join(", ")}); run 'npm run build:native'`,
+      `the native addon at ${bindingPath} is out of date (missing ${missing.join(", ")}); run '${buildFromSourceCommand()}'`,
     );
   }
   const kernels: Kernels = Object.freeze({
