@@ -33,7 +33,8 @@ export interface BenchOptions {
   /** Training workloads with activation checkpointing. */
   gradCheckpoint: boolean;
   python: string;
-  referenceDir: string;
+  /** bench_lora.py's folder; undefined when none was given (no comparison, saying how to give one). */
+  referenceDir: string | undefined;
   onProgress?: (line: string) => void;
 }
 
@@ -120,7 +121,9 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const spawnOpts = o.threads !== undefined ? { threads: o.threads } : {};
   const torchInfo = setupTorch(o, say);
   const torch: TorchSetup | null =
-    torchInfo && "version" in torchInfo ? { ...torchInfo, referenceDir: o.referenceDir } : null;
+    torchInfo && "version" in torchInfo && o.referenceDir !== undefined
+      ? { ...torchInfo, referenceDir: o.referenceDir }
+      : null;
   // The f32 peak always; the bf16-weight peak too when a bf16 run is asked for.
   const peakDtype: StorageDType = o.dtypes.includes("bf16") ? "bf16" : "f32";
   const peakSpec = { kind: "peak" as const, dtype: peakDtype, sizes: o.quick ? QUICK_PEAK_SIZES : PEAK_SIZES };

@@ -1,28 +1,34 @@
 /**
- * The PyTorch side of `loratune bench`: ../shared/reference/bench_lora.py run by /usr/bin/python3 on a model
- * directory holding the same shape (random weights written by a bench worker), with the same batch, steps,
- * LoRA settings and threads, and glibc told to keep freed memory (MALLOC_MMAP_MAX_=0,
- * MALLOC_TRIM_THRESHOLD_=68719476736) so PyTorch runs at its best. Optional: loratune never needs Python.
+ * The PyTorch side of `loratune bench`: bench_lora.py from loratune's PyTorch reference (kept beside the
+ * repository, shared/reference/, never in the package) run by /usr/bin/python3 on a model directory holding the
+ * same shape (random weights written by a bench worker), with the same batch, steps, LoRA settings and threads,
+ * and glibc told to keep freed memory (MALLOC_MMAP_MAX_=0, MALLOC_TRIM_THRESHOLD_=68719476736) so PyTorch runs at
+ * its best. Optional: loratune never needs Python. The reference is used only where it is given: --torch-reference
+ * or LORATUNE_TORCH_REFERENCE.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { LoratuneError } from "../errors.ts";
 import { lastJsonLine, runChild } from "./spawn.ts";
 import type { ModelWorkloadSpec } from "./spec.ts";
 
 export const DEFAULT_PYTHON = "/usr/bin/python3";
 
-/** ../shared/reference next to the package root (this file is src/bench/torch.ts). */
-export const DEFAULT_REFERENCE_DIR = resolve(
-  dirname(fileURLToPath(import.meta.url)),
-  "..",
-  "..",
-  "..",
-  "shared",
-  "reference",
-);
+/** The environment variable naming the reference's folder when --torch-reference is not given. */
+export const TORCH_REFERENCE_ENV = "LORATUNE_TORCH_REFERENCE";
+
+/** The reference folder: the flag, else LORATUNE_TORCH_REFERENCE, else none (no comparison). */
+export function torchReferenceDir(flag: string | undefined): string | undefined {
+  if (flag !== undefined && flag !== "") return flag;
+  const env = process.env[TORCH_REFERENCE_ENV];
+  return env === undefined || env === "" ? undefined : env;
+}
+
+/** Why there is no comparison when no reference was given, and how to give one. */
+export const NO_REFERENCE =
+  `no PyTorch reference given: pass --torch-reference DIR or set ${TORCH_REFERENCE_ENV}=DIR, a folder holding ` +
+  "bench_lora.py (loratune's PyTorch reference, kept beside its repository in shared/reference/, not in the package)";
 
 export interface TorchSetup {
   python: string;
@@ -46,7 +52,8 @@ export interface TorchResult {
 }
 
 /** Whether `python` imports torch and `referenceDir` has bench_lora.py; the reason when not. */
-export function probeTorch(python: string, referenceDir: string): TorchSetup | { reason: string } {
+export function probeTorch(python: string, referenceDir: string | undefined): TorchSetup | { reason: string } {
+  if (referenceDir === undefined) return { reason: NO_REFERENCE };
   if (!existsSync(join(referenceDir, "bench_lora.py"))) {
     return { reason: `${join(referenceDir, "bench_lora.py")} not found` };
   }

@@ -1,14 +1,15 @@
 /**
  * `loratune bench` (`npm run bench`): training, prefill and decode throughput of named model shapes with random
  * weights, peak RSS, achieved GFLOP/s as a fraction of the matmul peak measured in the same run and, when
- * /usr/bin/python3 has torch, the same workloads under PyTorch (../shared/reference/bench_lora.py) side by side.
+ * /usr/bin/python3 has torch and the PyTorch reference is given (--torch-reference or LORATUNE_TORCH_REFERENCE), the
+ * same workloads under PyTorch (bench_lora.py) side by side.
  */
 import type { Command } from "commander";
 import { camelKey, type OptionDef, withDefaults } from "../api/options.ts";
 import { formatReport } from "../bench/report.ts";
 import { type BenchOptions, runBench, WORKLOAD_NAMES, type WorkloadName } from "../bench/run.ts";
 import { parseShapeList, SHAPE_NAMES } from "../bench/shapes.ts";
-import { DEFAULT_PYTHON, DEFAULT_REFERENCE_DIR } from "../bench/torch.ts";
+import { DEFAULT_PYTHON, TORCH_REFERENCE_ENV, torchReferenceDir } from "../bench/torch.ts";
 import { LoratuneError } from "../errors.ts";
 import { STORAGE_DTYPES, type StorageDType } from "../tensor/formats/index.ts";
 import { snakeCaseKeys } from "./json-keys.ts";
@@ -25,7 +26,7 @@ interface BenchFlags {
   vsTorch?: boolean;
   torch: boolean;
   python: string;
-  torchReference: string;
+  torchReference?: string;
   json?: boolean;
   quick: boolean;
   profile: boolean;
@@ -104,8 +105,8 @@ export const BENCH_OPTIONS: readonly OptionDef[] = [
   {
     key: "torch-reference",
     kind: "string",
-    help: "directory holding bench_lora.py",
-    default: DEFAULT_REFERENCE_DIR,
+    help: "folder holding bench_lora.py, loratune's PyTorch reference (shared/reference/ beside the repository)",
+    defaultText: `$${TORCH_REFERENCE_ENV}; unset: no PyTorch comparison`,
     metavar: "dir",
   },
   { key: "json", kind: "bool", help: "print one JSON object, snake_case keys (progress still goes to stderr)" },
@@ -149,7 +150,7 @@ export function benchOptions(given: Partial<BenchFlags>, onProgress?: (line: str
     profile: f.profile,
     gradCheckpoint: f.gradCheckpoint,
     python: f.python,
-    referenceDir: f.torchReference,
+    referenceDir: torchReferenceDir(f.torchReference),
     ...(onProgress ? { onProgress } : {}),
   };
 }

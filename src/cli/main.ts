@@ -39,8 +39,9 @@ Environment:
   LORATUNE_BACKEND=ref|native       force the kernel backend (default: native when built, else ref)
   LORATUNE_ISA=generic|avx2|avx512  force the native kernels' instruction set (default: the best this CPU has)
   LORATUNE_THREADS=n                kernel threads (default: every available core)
-  LORATUNE_SKIP_NATIVE_BUILD=1      npm install: do not build the native kernels (they need a C++ toolchain;
-                                    build them later with 'npm run build:native')`;
+  LORATUNE_TORCH_REFERENCE=dir      bench: the PyTorch reference's folder (bench_lora.py) for the comparison
+  LORATUNE_SKIP_NATIVE_BUILD=1      npm install in a checkout of the repository: do not build the native kernels
+                                    from source (the package itself ships them prebuilt)`;
 
 export function buildProgram(): Command {
   const program = new Command("loratune")
