@@ -1,22 +1,46 @@
 /**
  * loratune's public library API (re-exports only). The CLI (`loratune`) is built on exactly these functions.
  * Each takes only what differs from the defaults; the defaults, bounds and help of every option are in the
- * option tables (TRAIN_OPTIONS, EVAL_OPTIONS, GENERATE_OPTIONS, MERGE_OPTIONS) that the CLI's flags come from.
+ * option tables (TRAIN_OPTIONS, EVAL_OPTIONS, GENERATE_OPTIONS, MERGE_OPTIONS) that the CLI's flags come from,
+ * and by library name in TRAIN_DEFAULTS, EVAL_DEFAULTS, GENERATE_DEFAULTS and MERGE_DEFAULTS. Errors name the
+ * options as the caller passed them (`seqLen`; the CLI's say `--seq-len`).
  */
-export { EVAL_OPTIONS, type EvaluateOptions, type EvaluateResult, evaluate } from "./api/evaluate.ts";
+export {
+  EVAL_DEFAULTS,
+  EVAL_OPTIONS,
+  type EvaluateOptions,
+  type EvaluateProgress,
+  type EvaluateResult,
+  evaluate,
+} from "./api/evaluate.ts";
 export { EXPORT_OPTIONS, type ExportOptions, type ExportResult, exportModel } from "./api/export.ts";
-export { GENERATE_OPTIONS, type GenerateOptions, type GenerateOutput, generate } from "./api/generate.ts";
-export { MERGE_OPTIONS, type MergeOptions, merge } from "./api/merge.ts";
-export { type LoadedModel, loadForInference } from "./api/models.ts";
+export {
+  GENERATE_DEFAULTS,
+  GENERATE_OPTIONS,
+  type GeneratedToken,
+  type GenerateOptions,
+  type GenerateOutput,
+  generate,
+  generateStream,
+} from "./api/generate.ts";
+export { MERGE_DEFAULTS, MERGE_OPTIONS, type MergeOptions, type MergeResult, merge } from "./api/merge.ts";
+export {
+  type LoadedModel,
+  type LoadModelOptions,
+  loadAdapter,
+  loadForInference,
+  loadModel,
+} from "./api/models.ts";
 export type { OptionDef, OptionKind, OptionValue } from "./api/options.ts";
 export {
   type TrainHooks,
   type TrainOptions,
+  type TrainOutcome,
   type TrainRunOptions,
   type TrainSummary,
   train,
 } from "./api/train.ts";
-export { TRAIN_OPTIONS } from "./api/train-options.ts";
+export { TRAIN_DEFAULTS, TRAIN_OPTIONS } from "./api/train-options.ts";
 export { type ErrorCode, isLoratuneError, LoratuneError } from "./errors.ts";
 export { readSafetensors, readSafetensorsHeader } from "./io/safetensors.ts";
 export { writeSafetensors } from "./io/safetensors-write.ts";
@@ -25,12 +49,12 @@ export { adapterParams, attachAdapter, attachLora, detachAdapter, loraParams } f
 export { defaultLoraConfig, type LoraConfig, matchesTarget } from "./lora/config.ts";
 export { mergeAdapter, mergeLora } from "./lora/merge.ts";
 export type { AdapterConfig, AdapterMethod, AttachedAdapter } from "./lora/method.ts";
-export { loadAdapter, readAdapterConfig, saveAdapter } from "./lora/peft-files.ts";
+export { readAdapterConfig, saveAdapter } from "./lora/peft-files.ts";
 export { registeredMethods, registerMethod } from "./lora/registry.ts";
 export { registerFamily, supportedModelTypes } from "./model/arch/registry.ts";
 export type { ModelFamily, ParamSpec } from "./model/arch/spec.ts";
 export { type ModelConfig, readModelConfig } from "./model/config.ts";
-export { DEMO_MODEL_DIR, loadModel } from "./model/load.ts";
+export { DEMO_MODEL_DIR } from "./model/load.ts";
 export type { Model } from "./model/model.ts";
 export { loadTokenizer, Tokenizer } from "./tokenizer/tokenizer.ts";
 export type { TrainEvent } from "./train/trainer.ts";

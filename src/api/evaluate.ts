@@ -1,4 +1,7 @@
-/** `evaluate()`: mean next-token loss and perplexity over all label tokens of a dataset (not a mean of row means). */
+/**
+ * `evaluate()`: mean next-token loss and perplexity over all label tokens of a dataset (not a mean of row means).
+ * Asynchronous: it yields to the event loop after every batch, so progress can be shown and `signal` can stop it.
+ */
 import { makeBatches } from "../data/batch.ts";
 import { readDataset } from "../data/dataset.ts";
 import { LoratuneError } from "../errors.ts";
@@ -6,8 +9,9 @@ import { getKernels } from "../kernels/index.ts";
 import { allocateActivations } from "../model/activations.ts";
 import { evalLossSum } from "../model/loss.ts";
 import { type QuantizeChoice, STORAGE_DTYPES, type StorageDType } from "../tensor/formats/index.ts";
-import { loadForInference } from "./models.ts";
-import { type OptionDef, resolveOptions } from "./options.ts";
+import { checkLoadedModelOptions, type LoadedModel, loadForInference } from "./models.ts";
+import { inCallerTerms } from "./option-names.ts";
+import { defaultsOf, type OptionDef, resolveOptions } from "./options.ts";
 import { QUANTIZE_OPTION } from "./quantize-option.ts";
 
 /** `loratune eval`'s options; `evaluate()` takes the same, camelCased, and defaults the rest from here. */
@@ -44,28 +48,50 @@ export const EVAL_OPTIONS: readonly OptionDef[] = [
     defaultText: "the model's maximum",
     min: 2,
   },
-  { key: "json", kind: "bool", help: 'print one JSON object: {"loss", "perplexity", "tokens"}', control: true },
+  {
+    key: "json",
+    kind: "bool",
+    help: 'print one JSON object: {"loss", "perplexity", "tokens"}',
+    control: true,
+    cliOnly: true,
+  },
 ];
 
-/** What `evaluate()` takes: the model and the data, and any option that differs from EVAL_OPTIONS' defaults. */
+/** What `evaluate()` takes: the model and the data, and any option that differs from its default (EVAL_DEFAULTS). */
 export interface EvaluateOptions {
-  model: string;
-  adapter?: string;
+  /** Model directory ("demo": the bundled model), or a model already loaded with `loadModel()`. */
+  model: string | LoadedModel;
+  /** JSONL dataset (any shape `train` reads; pre-tokenized rows are used as they are). */
   data: string;
-  dtype?: StorageDType;
-  /** Quantize the base's linear weights on load (--quantize). */
-  quantize?: QuantizeChoice;
-  batchSize?: number;
-  /** Default: the model's maximum (max_position_embeddings). */
-  seqLen?: number;
+  /** PEFT adapter or run directory to apply (a directory `model` only; a loaded model brings its own). */
+  adapter?: string;
   /**
    * A chat template file for {"messages"} rows. Default: the adapter directory's chat_template.jinja (kept by
    * the run that trained it), else the model's template.
    */
   chatTemplate?: string;
+  /**
+   * In-memory dtype of the base weights.
+   * @defaultValue "f32"
+   */
+  dtype?: StorageDType;
+  /** Quantize the base's linear weights on load (ggml's Q8_0 or Q4_K blocks; costs accuracy). */
+  quantize?: QuantizeChoice;
+  /**
+   * Rows per batch.
+   * @defaultValue 4
+   */
+  batchSize?: number;
+  /** Truncate rows to this many tokens, at least 2. Default: the model's maximum (max_position_embeddings). */
+  seqLen?: number;
   /** Called after each batch (and once before the first, with done = 0). */
   onProgress?: (p: EvaluateProgress) => void;
+  /** Stops the evaluation after the current batch: `evaluate()` then rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
+
+/** Every eval option's default, by its library name. */
+export const EVAL_DEFAULTS = defaultsOf<EvaluateOptions>(EVAL_OPTIONS);
 
 export interface EvaluateProgress {
   /** Batches evaluated so far, of `batches`. */
@@ -82,16 +108,29 @@ export interface EvaluateResult {
   tokens: number;
 }
 
-export function evaluate(options: EvaluateOptions): EvaluateResult {
-  const o = resolveOptions<EvaluateOptions & { dtype: StorageDType; batchSize: number }>("eval", EVAL_OPTIONS, options);
+/** The options a loaded model does not take: it was loaded already (with its adapter and template). */
+const LOADING = ["model", "adapter", "chat-template", "dtype", "quantize"];
+const WITHOUT_LOADING = EVAL_OPTIONS.filter((d) => !LOADING.includes(d.key));
+
+/** Mean loss and perplexity of the model (and adapter) over every label token of `data`. */
+export function evaluate(options: EvaluateOptions): Promise<EvaluateResult> {
+  return inCallerTerms(EVAL_OPTIONS, () => runEvaluate(options));
+}
+
+async function runEvaluate(options: EvaluateOptions): Promise<EvaluateResult> {
+  options.signal?.throwIfAborted();
+  checkLoadedModelOptions("evaluate", options);
+  const table = typeof options.model === "string" ? EVAL_OPTIONS : WITHOUT_LOADING;
+  const o = resolveOptions<EvaluateOptions & { dtype: StorageDType; batchSize: number }>("evaluate", table, options);
   const { batchSize } = o;
-  const { dir, model, tokenizer } = loadForInference(o);
+  const { dir, model, tokenizer, adapterPath } =
+    typeof o.model === "string" ? loadForInference({ ...o, model: o.model }) : o.model;
   // Conversations need a chat template: refused as the file's shape is detected, before a row is encoded.
   const needsTemplate = (shape: string) =>
     tokenizer !== null && tokenizer.chatTemplate === null && (shape === "messages" || shape === "sharegpt");
   const onShape = (_file: string, shape: string) => {
     if (!needsTemplate(shape)) return;
-    const adapter = o.adapter ? `, nor does the adapter ${o.adapter} (no chat_template.jinja)` : "";
+    const adapter = adapterPath ? `, nor does the adapter ${adapterPath} (no chat_template.jinja)` : "";
     throw new LoratuneError(
       "ERR_TOKENIZER",
       `${o.data}: the rows are "${shape}" conversations, but ${dir} has no chat template${adapter}; pass ` +
@@ -109,13 +148,15 @@ export function evaluate(options: EvaluateOptions): EvaluateResult {
   let sum = 0;
   let tokens = 0;
   o.onProgress?.({ done: 0, batches: batches.length, tokens: 0, totalTokens });
-  batches.forEach((b, i) => {
+  for (const [i, b] of batches.entries()) {
     if (b.nLabelTokens > 0) {
       sum += evalLossSum(k, model, acts, b);
       tokens += b.nLabelTokens;
     }
     o.onProgress?.({ done: i + 1, batches: batches.length, tokens, totalTokens });
-  });
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    o.signal?.throwIfAborted();
+  }
   const loss = tokens > 0 ? sum / tokens : Number.NaN;
   return { loss, perplexity: Math.exp(loss), tokens };
 }

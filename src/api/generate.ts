@@ -1,12 +1,13 @@
-/** `generate()`: text or token ids from a prompt, with an optional unmerged adapter, using the KV cache. */
-import { LoratuneError } from "../errors.ts";
 import { getKernels } from "../kernels/index.ts";
-import { generateTokens, type GenerateOptions as TokenOptions } from "../model/generate.ts";
+import { generateSteps } from "../model/generate.ts";
 import { GREEDY } from "../model/sampling.ts";
 import { type QuantizeChoice, STORAGE_DTYPES, type StorageDType } from "../tensor/formats/index.ts";
-import { type LoadedModel, loadForInference } from "./models.ts";
-import { type OptionDef, resolveOptions } from "./options.ts";
+import { encodePrompt } from "./generate-prompt.ts";
+import { checkLoadedModelOptions, type LoadedModel, loadForInference } from "./models.ts";
+import { callerError } from "./option-names.ts";
+import { defaultsOf, type OptionDef, resolveOptions } from "./options.ts";
 import { QUANTIZE_OPTION } from "./quantize-option.ts";
+import { TextPieces } from "./text-pieces.ts";
 
 /** `loratune generate`'s options; `generate()` takes the same, camelCased, and defaults the rest from here. */
 export const GENERATE_OPTIONS: readonly OptionDef[] = [
@@ -82,18 +83,22 @@ export const GENERATE_OPTIONS: readonly OptionDef[] = [
     kind: "bool",
     help: 'print {"ids": [...], "text": "..." or null, "prompt_tokens": n, "stopped_by": "eos" | "max_tokens" | "context"}',
     control: true,
+    cliOnly: true,
   },
 ];
 
 /**
- * What `generate()` takes: the model (a directory, or one already loaded) and the prompt, and any option that
- * differs from GENERATE_OPTIONS' defaults.
+ * What `generate()` and `generateStream()` take: the model (a directory, or one loaded with `loadModel()`) and
+ * the prompt (`prompt` text or `promptIds`), and any option that differs from its default (GENERATE_DEFAULTS).
  */
-export interface GenerateOptions extends Omit<TokenOptions, "stopIds" | "maxTokens"> {
+export interface GenerateOptions {
+  /** Model directory ("demo": the bundled model), or a model already loaded with `loadModel()`. */
   model: string | LoadedModel;
-  maxTokens?: number;
+  /** PEFT adapter or run directory to apply, unmerged (a directory `model` only; a loaded model brings its own). */
   adapter?: string;
+  /** Prompt text (needs the model's tokenizer.json); or `promptIds`. */
   prompt?: string;
+  /** Prompt as token ids; or `prompt`. */
   promptIds?: number[];
   /** Render `prompt` as a user message with the chat template (and the generation prompt). */
   chat?: boolean;
@@ -102,93 +107,123 @@ export interface GenerateOptions extends Omit<TokenOptions, "stopIds" | "maxToke
    * chat_template.jinja (kept by the run that trained it), else the model's template.
    */
   chatTemplate?: string;
+  /**
+   * Tokens to generate at most.
+   * @defaultValue 64
+   */
+  maxTokens?: number;
+  /**
+   * Sampling temperature; 0 = greedy.
+   * @defaultValue 0
+   */
+  temperature?: number;
+  /**
+   * Sample among the k most likely tokens (0 = off).
+   * @defaultValue 0
+   */
+  topK?: number;
+  /**
+   * Nucleus sampling threshold in (0, 1] (1 = off).
+   * @defaultValue 1
+   */
+  topP?: number;
+  /**
+   * Penalty above 0 for tokens already present (1 = off).
+   * @defaultValue 1
+   */
+  repetitionPenalty?: number;
+  /**
+   * Sampling seed.
+   * @defaultValue 0
+   */
+  seed?: number;
+  /**
+   * In-memory dtype of the base weights.
+   * @defaultValue "f32"
+   */
   dtype?: StorageDType;
-  /** Quantize the base's linear weights on load (--quantize). */
+  /** Quantize the base's linear weights on load (ggml's Q8_0 or Q4_K blocks; costs accuracy). */
   quantize?: QuantizeChoice;
+  /** Stops generating before the next token: `generate()` rejects, and the stream throws, with its reason. */
+  signal?: AbortSignal;
+}
+
+/** Every generate option's default, by its library name. */
+export const GENERATE_DEFAULTS = defaultsOf<GenerateOptions>(GENERATE_OPTIONS);
+
+/** One generated token, as the stream yields it. */
+export interface GeneratedToken {
+  id: number;
+  /**
+   * The text this token adds: "" while it leaves a character incomplete (and without a tokenizer). Joined, the
+   * pieces are the output's `text`.
+   */
+  text: string;
 }
 
 export interface GenerateOutput {
+  /** The generated token ids (a stop token included). */
   ids: number[];
+  /** The ids decoded, special tokens left out; null when the model has no tokenizer. */
   text: string | null;
   promptIds: number[];
   /** eos: a stop token was emitted; max_tokens: maxTokens were generated; context: the model's context is full. */
   stoppedBy: "eos" | "max_tokens" | "context";
+  /** Decoding speed (the prompt's prefill not counted). */
   tokensPerS: number;
 }
 
-/** The prompt is given once, as text or as token ids: usage errors naming the options. */
-function checkPrompt(o: Partial<GenerateOptions>): void {
-  const fail = (msg: string): never => {
-    throw new LoratuneError("ERR_USAGE", msg);
-  };
-  if (o.prompt !== undefined && o.promptIds !== undefined)
-    fail("give the prompt once: --prompt TEXT or --prompt-ids 1,2,3, not both");
-  if (o.prompt === undefined && o.promptIds === undefined) fail("give a prompt (--prompt TEXT or --prompt-ids 1,2,3)");
-  if (o.prompt !== undefined && o.prompt === "") fail('--prompt: the prompt is empty (got "")');
-  if (o.promptIds !== undefined && o.promptIds.length === 0) fail("--prompt-ids: no token ids given");
-  if (o.chat && o.promptIds !== undefined)
-    fail("--chat wraps --prompt text in the chat template; it cannot take --prompt-ids");
+/**
+ * Generates a continuation of the prompt, yielding each token as it is sampled; the generator's return value
+ * (what `generate()` resolves with) is the whole output. Leaving a `for await` loop early stops generating.
+ */
+export async function* generateStream(options: GenerateOptions): AsyncGenerator<GeneratedToken, GenerateOutput> {
+  try {
+    return yield* tokens(options);
+  } catch (err) {
+    throw callerError(err, GENERATE_OPTIONS);
+  }
 }
 
-/** A loaded model (not a directory) is not an option of the table. */
-const WITHOUT_MODEL = GENERATE_OPTIONS.filter((d) => d.key !== "model");
-
-export function generate(options: GenerateOptions): GenerateOutput {
-  checkPrompt(options);
-  const table = typeof options.model === "string" ? GENERATE_OPTIONS : WITHOUT_MODEL;
-  const o = resolveOptions<GenerateOptions & { maxTokens: number; dtype: StorageDType }>("generate", table, options);
-  const loaded =
-    typeof o.model === "string"
-      ? loadForInference({
-          model: o.model,
-          adapter: o.adapter,
-          dtype: o.dtype,
-          quantize: o.quantize,
-          chatTemplate: o.chatTemplate,
-        })
-      : o.model;
-  const { model, tokenizer } = loaded;
-  let promptIds: number[];
-  if (o.promptIds) {
-    promptIds = o.promptIds;
-    const vocab = model.config.vocabSize;
-    const bad = promptIds.find((id) => id >= vocab);
-    if (bad !== undefined) {
-      throw new LoratuneError(
-        "ERR_USAGE",
-        `--prompt-ids: token id ${bad} is outside the model's vocabulary (ids 0 to ${vocab - 1})`,
-      );
-    }
-  } else {
-    const prompt = o.prompt as string;
-    if (!tokenizer)
-      throw new LoratuneError(
-        "ERR_USAGE",
-        `${loaded.dir} has no tokenizer.json, so text cannot be encoded; pass --prompt-ids instead of --prompt`,
-      );
-    if (o.chat && tokenizer.chatTemplate === null) {
-      throw new LoratuneError(
-        "ERR_USAGE",
-        `--chat: ${loaded.dir} has no chat template (tokenizer_config.json or chat_template.jinja)` +
-          `${o.adapter ? `, nor does the adapter ${o.adapter} (chat_template.jinja)` : ""}; pass --chat-template FILE`,
-      );
-    }
-    promptIds = o.chat
-      ? tokenizer.encodeText(
-          tokenizer.applyChatTemplate([{ role: "user", content: prompt }], { addGenerationPrompt: true }),
-        )
-      : tokenizer.encode(prompt, { eos: false });
-    if (promptIds.length === 0) {
-      throw new LoratuneError("ERR_USAGE", `--prompt: ${JSON.stringify(prompt)} encodes to no tokens`);
-    }
+/** Generates a continuation of the prompt (the stream run to its end). */
+export async function generate(options: GenerateOptions): Promise<GenerateOutput> {
+  const stream = generateStream(options);
+  for (;;) {
+    const next = await stream.next();
+    if (next.done) return next.value;
   }
+}
+
+/** The options a loaded model does not take: it was loaded already (with its adapter and template). */
+const LOADING = ["model", "adapter", "chat-template", "dtype", "quantize"];
+const WITHOUT_LOADING = GENERATE_OPTIONS.filter((d) => !LOADING.includes(d.key));
+
+async function* tokens(options: GenerateOptions): AsyncGenerator<GeneratedToken, GenerateOutput> {
+  options.signal?.throwIfAborted();
+  checkLoadedModelOptions("generate", options);
+  const table = typeof options.model === "string" ? GENERATE_OPTIONS : WITHOUT_LOADING;
+  const o = resolveOptions<GenerateOptions & { maxTokens: number; dtype: StorageDType }>("generate", table, options);
+  const loaded = typeof o.model === "string" ? loadForInference({ ...o, model: o.model }) : o.model;
+  const { model, tokenizer } = loaded;
+  const promptIds = encodePrompt(loaded, o);
   const stopIds = tokenizer?.stopIds.length ? tokenizer.stopIds : model.config.eosTokenIds;
-  const res = generateTokens(getKernels(), model, promptIds, { ...o, stopIds });
-  return {
-    ids: res.ids,
-    text: tokenizer ? tokenizer.decode(res.ids, { skipSpecialTokens: true }) : null,
-    promptIds,
-    stoppedBy: res.stoppedBy,
-    tokensPerS: res.ids.length / Math.max(res.decodeSeconds, 1e-9),
-  };
+  const steps = generateSteps(getKernels(), model, promptIds, { ...o, stopIds });
+  const pieces = new TextPieces(tokenizer);
+  for (;;) {
+    const next = steps.next();
+    if (next.done) {
+      const res = next.value;
+      return {
+        ids: res.ids,
+        text: tokenizer ? tokenizer.decode(res.ids, { skipSpecialTokens: true }) : null,
+        promptIds,
+        stoppedBy: res.stoppedBy,
+        tokensPerS: res.ids.length / Math.max(res.decodeSeconds, 1e-9),
+      };
+    }
+    yield { id: next.value, text: pieces.push(next.value) };
+    // Between tokens: let timers and I/O run (an abort among them), then honour the signal.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    o.signal?.throwIfAborted();
+  }
 }

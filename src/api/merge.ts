@@ -14,7 +14,8 @@ import { loadAdapter } from "../lora/peft-files.ts";
 import { loadModel, resolveModelDir } from "../model/load.ts";
 import { writeModelFiles } from "../model/save-dir.ts";
 import type { QuantizeChoice } from "../tensor/formats/index.ts";
-import { type OptionDef, resolveOptions } from "./options.ts";
+import { inCallerTerms } from "./option-names.ts";
+import { defaultsOf, type OptionDef, resolveOptions } from "./options.ts";
 import { QUANTIZE_OPTION } from "./quantize-option.ts";
 
 /** `loratune merge`'s options; `merge()` takes the same, camelCased. */
@@ -32,20 +33,44 @@ export const MERGE_OPTIONS: readonly OptionDef[] = [
   QUANTIZE_OPTION,
 ];
 
+/** What `merge()` takes: the base model, the adapter and the output directory (MERGE_DEFAULTS for the rest). */
 export interface MergeOptions {
+  /** Base model directory, or "demo" for the bundled model. */
   model: string;
+  /** PEFT adapter or run directory. */
   adapter: string;
+  /** Output model directory (config, tokenizer files and weights in the base's dtype). */
   out: string;
-  /** Replace --out when it is an earlier merged model written by loratune. */
+  /**
+   * Replace `out` when it is an earlier merged model written by loratune (never anything else).
+   * @defaultValue false
+   */
   overwrite?: boolean;
   /**
-   * Merge into the base as it was trained on with --quantize: the quantized linear weights are dequantized and
+   * Merge into the base as it was trained on with `quantize`: the quantized linear weights are dequantized and
    * W + s·B·A is written in the base's dtype (the quantization error of W stays in the merged model).
    */
   quantize?: QuantizeChoice;
 }
 
-export function merge(options: MergeOptions): { modules: number; dtype: string; out: string } {
+/** Every merge option's default, by its library name. */
+export const MERGE_DEFAULTS = defaultsOf<MergeOptions>(MERGE_OPTIONS);
+
+export interface MergeResult {
+  /** Linear layers the adapter changed. */
+  modules: number;
+  /** The dtype the weights were written in (the base's). */
+  dtype: string;
+  /** The merged model's directory. */
+  out: string;
+}
+
+/** Folds the adapter into the base weights (W + s·B·A) and writes a plain model directory to `out`. */
+export function merge(options: MergeOptions): Promise<MergeResult> {
+  return inCallerTerms(MERGE_OPTIONS, async () => runMerge(options));
+}
+
+function runMerge(options: MergeOptions): MergeResult {
   const o = resolveOptions<Required<MergeOptions>>("merge", MERGE_OPTIONS, options);
   const dir = resolveModelDir(o.model);
   checkOutputDir({

@@ -1,23 +1,101 @@
-/** Loading a model (and optionally a PEFT adapter and the tokenizer) for evaluation and generation. */
+/**
+ * Loading a model (and optionally a PEFT adapter and the tokenizer) for evaluation and generation: the library's
+ * `loadModel` / `loadAdapter`, whose LoadedModel `generate()` and `evaluate()` take in place of a directory, and
+ * `loadForInference`, the same in one synchronous call for the commands.
+ */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { LoratuneError } from "../errors.ts";
+import { detachAdapter } from "../lora/adapter.ts";
 import type { AdapterConfig } from "../lora/method.ts";
-import { loadAdapter } from "../lora/peft-files.ts";
-import { loadModel, resolveModelDir } from "../model/load.ts";
+import { loadAdapter as attachAdapterFiles } from "../lora/peft-files.ts";
+import { loadModel as loadModelDir, resolveModelDir } from "../model/load.ts";
 import type { Model } from "../model/model.ts";
-import type { QuantizeChoice } from "../tensor/formats/index.ts";
-import type { StorageDType } from "../tensor/stored-tensor.ts";
+import { QUANTIZE_CHOICES, type QuantizeChoice, STORAGE_DTYPES, type StorageDType } from "../tensor/formats/index.ts";
 import { loadTokenizer, type Tokenizer } from "../tokenizer/tokenizer.ts";
+import { inCallerTerms } from "./option-names.ts";
+import { type OptionDef, resolveOptions } from "./options.ts";
 
 /** The chat template a training run keeps next to its adapter (the template it was trained with). */
 export const RUN_CHAT_TEMPLATE = "chat_template.jinja";
 
+/** A model in memory, with its tokenizer and the adapter attached to it (unmerged), if any. */
 export interface LoadedModel {
+  /** The model directory. */
   dir: string;
   model: Model;
+  /** The attached adapter's settings (rank, alpha, targets…), or null. */
   adapter: AdapterConfig | null;
+  /** The attached adapter's directory (or .gguf file), or null. */
+  adapterPath: string | null;
+  /** null when the model directory has no tokenizer.json (then only token ids go in and out). */
   tokenizer: Tokenizer | null;
+  /** The chat template file given when loading (null: the adapter's chat_template.jinja, else the model's). */
+  chatTemplate: string | null;
+}
+
+/** `loadModel()`'s options: what a model directory is loaded with. */
+export interface LoadModelOptions {
+  /**
+   * In-memory dtype of the base weights.
+   * @defaultValue "f32"
+   */
+  dtype?: StorageDType;
+  /** Quantize the base's linear weights on load (ggml's Q8_0 or Q4_K blocks; costs accuracy). */
+  quantize?: QuantizeChoice;
+  /** A PEFT adapter or run directory (or a GGUF LoRA file) to attach, unmerged; `loadAdapter` can do it later. */
+  adapter?: string;
+  /**
+   * A chat template file (Jinja, or JSON with "chat_template") to use instead of the model's. Default: the
+   * adapter directory's chat_template.jinja (kept by the run that trained it), else the model's template.
+   */
+  chatTemplate?: string;
+}
+
+/** The options of `loadModel` (the same keys as generate's and eval's). */
+export const LOAD_OPTIONS: readonly OptionDef[] = [
+  { key: "model", kind: "string", help: "model directory, or 'demo'", required: true },
+  { key: "adapter", kind: "string", help: "PEFT adapter or run directory to attach" },
+  { key: "chat-template", kind: "string", help: "chat template file" },
+  {
+    key: "dtype",
+    kind: "choice",
+    help: "in-memory dtype of the base weights",
+    default: "f32",
+    choices: STORAGE_DTYPES,
+  },
+  { key: "quantize", kind: "choice", help: "quantize the linear weights on load", choices: QUANTIZE_CHOICES },
+];
+
+/**
+ * Loads a model directory ("demo": the bundled model) and its tokenizer, and attaches `options.adapter` if
+ * given. The result goes to `generate({ model })`, `generateStream({ model })` and `evaluate({ model })`, which
+ * then skip loading, and to `loadAdapter` to switch adapters.
+ */
+export function loadModel(model: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
+  return inCallerTerms(LOAD_OPTIONS, async () => {
+    const o = resolveOptions<LoadModelOptions & { model: string }>("loadModel", LOAD_OPTIONS, { ...options, model });
+    return loadForInference(o);
+  });
+}
+
+/**
+ * Attaches a PEFT adapter (a run directory, an adapter directory or a GGUF LoRA file) to a loaded model,
+ * unmerged, in place of the one attached before, and returns the model. A run's chat_template.jinja becomes
+ * the tokenizer's chat template unless the model was loaded with `chatTemplate`.
+ */
+export function loadAdapter(loaded: LoadedModel, adapter: string): Promise<LoadedModel> {
+  return inCallerTerms(LOAD_OPTIONS, async () => {
+    checkIsAdapter(adapter);
+    if (loaded.adapter !== null) detachAdapter(loaded.model);
+    loaded.adapter = null;
+    loaded.adapterPath = null;
+    loaded.adapter = attachAdapterFiles(adapter, loaded.model, false);
+    loaded.adapterPath = adapter;
+    const template = chatTemplateFile(loaded.chatTemplate ?? undefined, adapter);
+    if (loaded.tokenizer && template) loaded.tokenizer = loadTokenizer(loaded.dir, { chatTemplateFile: template });
+    return loaded;
+  });
 }
 
 /**
@@ -32,7 +110,7 @@ export function loadForInference(o: {
   chatTemplate?: string | undefined;
 }): LoadedModel {
   const dir = resolveModelDir(o.model);
-  const model = loadModel(dir, { dtype: o.dtype ?? "f32", quantize: o.quantize });
+  const model = loadModelDir(dir, { dtype: o.dtype ?? "f32", quantize: o.quantize });
   const hasTokenizer = existsSync(join(dir, "tokenizer.json"));
   if (o.chatTemplate !== undefined) {
     if (!existsSync(o.chatTemplate))
@@ -44,16 +122,37 @@ export function loadForInference(o: {
       );
     }
   }
-  if (o.adapter && !existsSync(join(o.adapter, "adapter_config.json")) && existsSync(join(o.adapter, "config.json"))) {
-    throw new LoratuneError(
-      "ERR_USAGE",
-      `${o.adapter} holds a whole model (a full fine-tuning run or a merged model), not an adapter: pass it as --model ${o.adapter}`,
-    );
-  }
-  const adapter = o.adapter ? loadAdapter(o.adapter, model, false) : null;
+  if (o.adapter) checkIsAdapter(o.adapter);
+  const adapter = o.adapter ? attachAdapterFiles(o.adapter, model, false) : null;
   const template = chatTemplateFile(o.chatTemplate, o.adapter);
   const tokenizer = hasTokenizer ? loadTokenizer(dir, template ? { chatTemplateFile: template } : {}) : null;
-  return { dir, model, adapter, tokenizer };
+  return { dir, model, adapter, adapterPath: o.adapter ?? null, tokenizer, chatTemplate: o.chatTemplate ?? null };
+}
+
+/**
+ * A loaded model comes with its adapter, chat template and dtype: options that would load it differently are
+ * refused rather than ignored.
+ */
+export function checkLoadedModelOptions(command: string, o: { model: unknown } & LoadModelOptions): void {
+  if (typeof o.model === "string") return;
+  const given = (["adapter", "chatTemplate", "dtype", "quantize"] as const).filter((key) => o[key] !== undefined);
+  if (given.length === 0) return;
+  const them = given.length === 1 ? "it" : "them";
+  throw new LoratuneError(
+    "ERR_USAGE",
+    `${command}: the model given is loaded already, so ${given.join(" and ")} cannot apply; pass ${them} to ` +
+      `loadModel()${given.includes("adapter") ? " (or the adapter to loadAdapter())" : ""}`,
+  );
+}
+
+/** Refuses a whole model given as an adapter (a full fine-tuning run or a merged model). */
+function checkIsAdapter(path: string): void {
+  if (!existsSync(join(path, "adapter_config.json")) && existsSync(join(path, "config.json"))) {
+    throw new LoratuneError(
+      "ERR_USAGE",
+      `${path} holds a whole model (a full fine-tuning run or a merged model), not an adapter: pass it as --model ${path}`,
+    );
+  }
 }
 
 /** The chat template file to use instead of the model's, if any: an explicit file, else the adapter's. */

@@ -6,7 +6,8 @@
  *   "(required)", and a parser per flag whose errors read `--top-p: expected a number in (0, 1], got "1.5"`.
  * - The library (`train`, `evaluate`, `generate`, `merge`) takes only what differs from the defaults:
  *   `resolveOptions` checks every given value against the same bounds, fills the rest from the defaults and
- *   names missing required options; its errors read `--alpha: must be greater than 0 (got 0)`.
+ *   names missing required options. Messages are written in flags; a library caller reads them in its own
+ *   property names (`alpha: must be greater than 0 (got 0)`, see option-names.ts).
  * - train's config files and a run's config.yaml use the keys of the table (src/api/run-config.ts).
  *
  * A key is the flag without "--" (kebab-case); the library's property is its camelCase (`camelKey`).
@@ -43,6 +44,8 @@ export interface OptionDef {
   resumable?: boolean;
   /** Not a setting of what is computed (how it runs or prints): not written to config.yaml, not compared on resume. */
   control?: boolean;
+  /** Only the command line has it (how results are printed, e.g. --json): not an option of the library. */
+  cliOnly?: boolean;
   /** Flag spelling --no-KEY (for options on by default). */
   negate?: boolean;
   metavar?: string;
@@ -211,8 +214,12 @@ export function resolveOptions<T>(command: string, defs: readonly OptionDef[], g
   const values: OptionValues = {};
   for (const d of defs) values[d.key] = rec[camelKey(d.key)] as OptionValue | undefined;
   const resolved = withDefaults(defs, validateOptions(defs, values));
-  const missing = missingRequired(defs, resolved);
-  if (missing.length > 0) throw missingOptionsError(command, missing);
+  const missing = defs.filter((d) => d.required && resolved[d.key] === undefined).map((d) => camelKey(d.key));
+  if (missing.length > 0) {
+    // Only a library call gets here (the CLI checks its required flags before the action): its property names.
+    const noun = missing.length === 1 ? "option" : "options";
+    throw new LoratuneError("ERR_USAGE", `${command}: missing required ${noun} ${missing.join(", ")}`);
+  }
   const out: Record<string, unknown> = { ...rec };
   for (const d of defs) {
     const v = resolved[d.key];
@@ -220,4 +227,14 @@ export function resolveOptions<T>(command: string, defs: readonly OptionDef[], g
     else out[camelKey(d.key)] = v;
   }
   return out as T;
+}
+
+/**
+ * The defaults of a command's options under the library's property names (TRAIN_DEFAULTS.seqLen is 512):
+ * every option that has a fixed default, none that is decided later or belongs to the command line only.
+ */
+export function defaultsOf<T>(defs: readonly OptionDef[]): Readonly<Partial<T>> {
+  const out: Record<string, OptionValue> = {};
+  for (const d of defs) if (d.default !== undefined && !d.cliOnly) out[camelKey(d.key)] = d.default;
+  return Object.freeze(out) as Partial<T>;
 }

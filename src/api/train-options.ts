@@ -6,9 +6,11 @@
  */
 
 import { STORAGE_DTYPES } from "../tensor/formats/index.ts";
+import { ADAMW_DEFAULTS } from "../train/adamw.ts";
 import { LR_SCHEDULES } from "../train/schedule.ts";
-import type { OptionDef } from "./options.ts";
+import { defaultsOf, type OptionDef } from "./options.ts";
 import { QUANTIZE_OPTION } from "./quantize-option.ts";
+import type { TrainOptions } from "./train-types.ts";
 
 export { camelKey, type OptionDef, type OptionKind } from "./options.ts";
 
@@ -212,9 +214,17 @@ export const TRAIN_OPTIONS: readonly OptionDef[] = [
     metavar: "file",
     path: true,
   },
-  { key: "json", kind: "bool", help: "print progress as JSON lines", default: false, control: true },
+  { key: "json", kind: "bool", help: "print progress as JSON lines", default: false, control: true, cliOnly: true },
 ];
 
 export function trainOption(key: string): OptionDef | undefined {
   return TRAIN_OPTIONS.find((d) => d.key === key);
 }
+
+/** Every train option's default, by its library name: what `train()` uses for an option not given. */
+export const TRAIN_DEFAULTS: Readonly<Partial<TrainOptions>> = Object.freeze({
+  ...defaultsOf<TrainOptions>(TRAIN_OPTIONS),
+  beta1: ADAMW_DEFAULTS.beta1,
+  beta2: ADAMW_DEFAULTS.beta2,
+  adamEps: ADAMW_DEFAULTS.eps,
+});

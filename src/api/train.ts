@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { type Dataset, type DatasetFile, readDataset } from "../data/dataset.ts";
+import { type Dataset, readDataset } from "../data/dataset.ts";
 import type { Example } from "../data/encode.ts";
 import type { RowShape } from "../data/shapes.ts";
 import { LoratuneError } from "../errors.ts";
@@ -43,15 +43,18 @@ import {
   isComplete,
   plannedSteps,
   runTraining,
-  type TrainEvent,
   type TrainResult,
   type TrainSettings,
 } from "../train/trainer.ts";
 import { checkInitAdapter } from "./init-adapter.ts";
+import { callerText, inCallerTerms } from "./option-names.ts";
 import { camelKey, type OptionValue, type OptionValues, resolveOptions } from "./options.ts";
 import { writeRunConfig } from "./run-config.ts";
 import { RunDir, type RunDirMode } from "./run-dir.ts";
 import { TRAIN_OPTIONS, trainOption } from "./train-options.ts";
+import type { TrainHooks, TrainOptions, TrainOutcome, TrainSummary } from "./train-types.ts";
+
+export type { TrainHooks, TrainOptions, TrainOutcome, TrainSummary } from "./train-types.ts";
 
 /**
  * Every setting of a training run, as train() runs it: the CLI's flags camelCased (defaults and bounds in
@@ -83,13 +86,6 @@ export interface TrainRunOptions extends TrainSettings {
   config?: string;
 }
 
-/**
- * What a library caller passes: the model, the data and the run directory, and any setting that differs
- * from its default, e.g. `train({ model: "demo", data: "train.jsonl", out: "runs/a", steps: 100 })`.
- */
-export type TrainOptions = Pick<TrainRunOptions, "model" | "data" | "out"> &
-  Partial<Omit<TrainRunOptions, "model" | "data" | "out">>;
-
 /** The options with every unset one at its default; each given value checked against its bounds. */
 export function trainRunOptions(options: TrainOptions): TrainRunOptions {
   const o = resolveOptions<TrainRunOptions>("train", TRAIN_OPTIONS, options);
@@ -101,39 +97,32 @@ export function trainRunOptions(options: TrainOptions): TrainRunOptions {
   };
 }
 
-export interface TrainSummary {
-  model: string;
-  mode: "lora" | "full";
-  /** Each training data file with its detected row shape (and, for Alpaca rows, the prompt format used). */
-  dataFiles: DatasetFile[];
-  trainExamples: number;
-  valExamples: number;
-  trainTokens: number;
-  labelTokens: number;
-  truncated: number;
-  trainableParams: number;
-  totalParams: number;
-  estimatedPeakBytes: number;
+/**
+ * Fine-tunes `model` on `data` into the run directory `out`; every other option at its default unless given.
+ * Resolves when the run completes, stops early, or is interrupted by `signal` (then checkpointed and
+ * resumable). Errors name the options as given here (`seqLen`), the command line's as flags (`--seq-len`).
+ */
+export function train(options: TrainOptions, hooks: TrainHooks = {}): Promise<TrainOutcome> {
+  return inCallerTerms(TRAIN_OPTIONS, () => runTrain(options, { ...hooks, ...callbacksOf(options) }));
 }
 
-export interface TrainHooks {
-  onSummary?: (s: TrainSummary) => void;
-  onEvent?: (e: TrainEvent) => void;
-  onMessage?: (text: string) => void;
-  signal?: AbortSignal;
+/** The callbacks and signal given in the options (they are not settings of the run). */
+function callbacksOf(o: TrainOptions): TrainHooks {
+  const { onSummary, onEvent, onMessage, signal } = o;
+  return {
+    ...(onSummary ? { onSummary } : {}),
+    ...(onEvent ? { onEvent } : {}),
+    ...(onMessage ? { onMessage } : {}),
+    ...(signal ? { signal } : {}),
+  };
 }
 
-export interface TrainOutcome extends TrainResult {
-  outDir: string;
-  summary: TrainSummary;
-  /** The optimizer steps the run is set up for. */
-  totalSteps: number;
-}
-
-export async function train(options: TrainOptions, hooks: TrainHooks = {}): Promise<TrainOutcome> {
+async function runTrain(options: TrainOptions, hooks: TrainHooks): Promise<TrainOutcome> {
+  hooks.signal?.throwIfAborted();
   const o = trainRunOptions(options);
   const k = getKernels();
-  const warn = hooks.onMessage ?? ((m: string) => console.error(m));
+  const say = hooks.onMessage ?? ((m: string) => console.error(m));
+  const warn = (m: string) => say(callerText(m, TRAIN_OPTIONS));
   const mode = checkTarget(o);
   const { model, tok, trainSet, valSet, params, adapterConfig, summary, resumeFrom, resumeState } = prepare(o, warn);
   hooks.onSummary?.(summary);

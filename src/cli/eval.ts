@@ -16,15 +16,15 @@ once the evaluation has run that long, and nothing with --json.
 With --adapter runs/x, {"messages"} rows use the chat template the run was trained with (runs/x/chat_template.jinja).`,
     );
   addOptions(cmd, EVAL_OPTIONS);
-  cmd.action((o: EvaluateOptions & { json?: boolean }) => {
+  cmd.action(async (o: EvaluateOptions & { json?: boolean }) => {
     const progress = createEvalProgress({
       stream: process.stderr,
       isTTY: process.stderr.isTTY === true,
       json: o.json === true,
     });
-    let r: ReturnType<typeof evaluate>;
+    let r: Awaited<ReturnType<typeof evaluate>>;
     try {
-      r = evaluate({ ...o, onProgress: (p) => progress.update(p) });
+      r = await evaluate({ ...o, onProgress: (p) => progress.update(p) });
     } finally {
       progress.done();
     }

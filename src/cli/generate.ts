@@ -17,8 +17,8 @@ Example:
   loratune generate --model demo --adapter runs/first --chat --prompt "Hello"`,
     );
   addOptions(cmd, GENERATE_OPTIONS);
-  cmd.action((o: GenerateOptions & { json?: boolean }) => {
-    const out = generate(o);
+  cmd.action(async (o: GenerateOptions & { json?: boolean }) => {
+    const out = await generate(o);
     if (o.json) {
       console.log(
         JSON.stringify({

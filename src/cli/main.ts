@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
+import { asCommandLine } from "../api/option-names.ts";
 import { isLoratuneError } from "../errors.ts";
 import { kernelWarning } from "../kernels/index.ts";
 import { registerBench } from "./bench.ts";
@@ -75,7 +76,8 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
-    await program.parseAsync(argv);
+    // Messages name options as flags here; library callers read the same messages in property names.
+    await asCommandLine(() => program.parseAsync(argv));
     // A command may set a non-zero status without throwing (train interrupted by a signal: 130).
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (err) {

@@ -8,8 +8,8 @@ export function registerMerge(program: Command): void {
     .command("merge")
     .description("merge a PEFT LoRA adapter into the base weights (W + s·B·A) and write a plain model directory");
   addOptions(cmd, MERGE_OPTIONS);
-  cmd.action((o: MergeOptions) => {
-    const r = merge(o);
+  cmd.action(async (o: MergeOptions) => {
+    const r = await merge(o);
     console.log(`merged ${r.modules} adapted modules; wrote ${r.out} (${r.dtype} weights)`);
   });
 }

@@ -28,6 +28,24 @@ export interface GenerateResult {
 }
 
 export function generateTokens(k: Kernels, model: Model, prompt: number[], o: GenerateOptions): GenerateResult {
+  const steps = generateSteps(k, model, prompt, o);
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+    o.onToken?.(next.value);
+  }
+}
+
+/**
+ * The same generation one token at a time: yields each new id as soon as it is sampled and returns how it
+ * stopped. A caller may stop between tokens (`return()`); the time it spends between them is not counted.
+ */
+export function* generateSteps(
+  k: Kernels,
+  model: Model,
+  prompt: number[],
+  o: GenerateOptions,
+): Generator<number, GenerateResult, void> {
   if (prompt.length === 0) throw new Error("generate: the prompt is empty");
   const sampling: SamplingOptions = {
     temperature: o.temperature ?? GREEDY.temperature,
@@ -56,14 +74,17 @@ export function generateTokens(k: Kernels, model: Model, prompt: number[], o: Ge
   const out: number[] = [];
   const t0 = performance.now();
   let logits = feedTokens(k, session, prompt);
-  const t1 = performance.now();
+  const prefillSeconds = (performance.now() - t0) / 1000;
+  let decodeMs = 0;
   let stoppedBy: GenerateResult["stoppedBy"] = "max_tokens";
   // The prompt and the generated tokens together never exceed the model's context.
   while (out.length < o.maxTokens) {
+    let t = performance.now();
     const id = sampleToken(logits, history, sampling, () => rng.next());
     out.push(id);
     history.push(id);
-    o.onToken?.(id);
+    decodeMs += performance.now() - t;
+    yield id;
     if (stop.has(id)) {
       stoppedBy = "eos";
       break;
@@ -73,8 +94,9 @@ export function generateTokens(k: Kernels, model: Model, prompt: number[], o: Ge
       stoppedBy = "context";
       break;
     }
+    t = performance.now();
     logits = feedTokens(k, session, [id]);
+    decodeMs += performance.now() - t;
   }
-  const t2 = performance.now();
-  return { ids: out, stoppedBy, prefillSeconds: (t1 - t0) / 1000, decodeSeconds: (t2 - t1) / 1000 };
+  return { ids: out, stoppedBy, prefillSeconds, decodeSeconds: decodeMs / 1000 };
 }
