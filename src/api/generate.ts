@@ -156,7 +156,7 @@ export interface GeneratedToken {
   id: number;
   /**
    * The text this token adds: "" while it leaves a character incomplete (and without a tokenizer). Joined, the
-   * pieces are the output's `text`.
+   * pieces are the output's `text` (but for a character the last token leaves incomplete).
    */
   text: string;
 }
