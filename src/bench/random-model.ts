@@ -14,9 +14,10 @@ import { assembleModel, fileShape } from "../model/assemble.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { initKind } from "../model/init.ts";
 import type { Model } from "../model/model.ts";
+import { quantizeLinears } from "../model/quantize.ts";
 import { modelStateDict } from "../model/save-dir.ts";
 import { modelParamSpecs } from "../model/specs.ts";
-import { formatLength, weightFormat } from "../tensor/formats/index.ts";
+import { formatLength, type QuantizeChoice, weightFormat } from "../tensor/formats/index.ts";
 import { Rng } from "../tensor/rng.ts";
 import type { StorageDType, StoredTensor } from "../tensor/stored-tensor.ts";
 import { shapeConfig, shapeConfigJson } from "./shapes.ts";
@@ -59,8 +60,16 @@ function makeTensor(
   return { dtype, shape, data };
 }
 
-/** A model of `config` with seeded random weights, base weights stored as `dtype`. */
+/**
+ * A model of `config` with seeded random weights, base weights stored as `dtype`; a quantized dtype (q8_0, q4_k)
+ * is a bf16 model whose linear weights are then quantized, as `--quantize` does (model/quantize.ts).
+ */
 export function makeRandomModel(k: Kernels, config: ModelConfig, dtype: StorageDType, seed: number): Model {
+  if (weightFormat(dtype).quantized) {
+    const model = makeRandomModel(k, config, "bf16", seed);
+    quantizeLinears(k, model, dtype as QuantizeChoice);
+    return model;
+  }
   const rng = new Rng(seed);
   const scratch = new Float32Array(CHUNK);
   const tensors = new Map<string, StoredTensor>();

@@ -59,9 +59,24 @@ const SHAPES: Record<string, Record<string, unknown>> = {
     bos_token_id: 0,
     eos_token_id: 0,
   },
+  // Not a published model: a Llama whose every linear has rows of whole 256-value blocks (hidden 512,
+  // intermediate 1536), so that --dtype q4_k quantizes all of them (the shapes above fall back to q8_0).
+  llama512: {
+    hidden_size: 512,
+    num_hidden_layers: 8,
+    num_attention_heads: 8,
+    num_key_value_heads: 4,
+    intermediate_size: 1536,
+    vocab_size: 8192,
+    max_position_embeddings: 1024,
+    tie_word_embeddings: true,
+  },
 };
 
 export const SHAPE_NAMES: readonly string[] = Object.keys(SHAPES);
+
+/** The shapes a run without --shapes takes (llama512 only when asked for). */
+export const DEFAULT_SHAPES: readonly string[] = ["tiny", "small", "smollm135"];
 
 /** The config.json object of a named shape (what the PyTorch side loads). */
 export function shapeConfigJson(name: string): Record<string, unknown> {

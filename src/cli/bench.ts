@@ -8,10 +8,10 @@ import type { Command } from "commander";
 import { camelKey, type OptionDef, withDefaults } from "../api/options.ts";
 import { formatReport } from "../bench/report.ts";
 import { type BenchOptions, runBench, WORKLOAD_NAMES, type WorkloadName } from "../bench/run.ts";
-import { parseShapeList, SHAPE_NAMES } from "../bench/shapes.ts";
+import { DEFAULT_SHAPES, parseShapeList, SHAPE_NAMES } from "../bench/shapes.ts";
 import { DEFAULT_PYTHON, TORCH_REFERENCE_ENV, torchReferenceDir } from "../bench/torch.ts";
 import { LoratuneError } from "../errors.ts";
-import { STORAGE_DTYPES, type StorageDType } from "../tensor/formats/index.ts";
+import { QUANTIZE_CHOICES, STORAGE_DTYPES, type StorageDType } from "../tensor/formats/index.ts";
 import { snakeCaseKeys } from "./json-keys.ts";
 import { addOptions } from "./options.ts";
 
@@ -49,9 +49,10 @@ function parseWorkloads(value: string): WorkloadName[] {
 /** A weight format's name ("f32", "bf16") or a comma list of them ("f32,bf16"), without repeats. */
 function parseDtypes(value: string): StorageDType[] {
   const names = value.split(",").map((s) => s.trim());
+  const known: string[] = [...STORAGE_DTYPES, ...QUANTIZE_CHOICES];
   for (const n of names) {
-    if (!(STORAGE_DTYPES as string[]).includes(n)) {
-      const all = `${STORAGE_DTYPES.join(", ")} or ${STORAGE_DTYPES.join(",")}`; // "f32, bf16 or f32,bf16"
+    if (!known.includes(n)) {
+      const all = `${known.join(", ")} or a comma list of them`;
       throw new LoratuneError("ERR_USAGE", `--dtype: expected ${all}, got "${value}"`);
     }
   }
@@ -65,7 +66,7 @@ export const BENCH_OPTIONS: readonly OptionDef[] = [
     key: "shapes",
     kind: "string",
     help: `shapes to run: ${SHAPE_NAMES.join(", ")}`,
-    defaultText: "all; with --quick: tiny",
+    defaultText: `${DEFAULT_SHAPES.join(",")}; with --quick: tiny`,
     metavar: "list",
     parse: parseShapeList,
   },
@@ -82,7 +83,7 @@ export const BENCH_OPTIONS: readonly OptionDef[] = [
   {
     key: "dtype",
     kind: "string",
-    help: "in-memory dtype of the base weights: f32, bf16, or f32,bf16 for both in one run (PyTorch runs f32 once)",
+    help: "in-memory dtype of the base weights: f32, bf16, f16, or q8_0/q4_k (bf16 with the linear weights quantized), or a comma list run in one go, e.g. bf16,q8_0,q4_k (PyTorch runs f32 once)",
     default: "f32",
     metavar: "list",
   },
@@ -139,7 +140,7 @@ export function benchOptions(given: Partial<BenchFlags>, onProgress?: (line: str
   const dtypes = parseDtypes(f.dtype);
   if (f.vsTorch && !f.torch) throw new LoratuneError("ERR_USAGE", "--vs-torch and --no-torch contradict each other");
   return {
-    shapes: f.shapes ?? (f.quick ? ["tiny"] : [...SHAPE_NAMES]),
+    shapes: f.shapes ?? (f.quick ? ["tiny"] : [...DEFAULT_SHAPES]),
     workloads: f.workloads,
     dtypes,
     ...(f.steps !== undefined ? { steps: f.steps } : {}),
