@@ -261,7 +261,7 @@ test("CLI: bench --quick --json runs workers and prints one JSON report", () => 
 test("bad options are usage errors", () => {
   const flags = { workloads: [], dtype: "f32", torch: true, python: "p", torchReference: "r" };
   const usage = (e: Error & { code?: string }) => e.code === "ERR_USAGE";
-  assert.throws(() => benchOptions({ ...flags, dtype: "q4_0" }) // a format, but not one bench runs, usage);
+  assert.throws(() => benchOptions({ ...flags, dtype: "q4_0" }), usage); // a format, but not one bench runs
   assert.throws(() => benchOptions({ ...flags, dtype: "f32,f32" }), usage);
   assert.throws(() => benchOptions({ ...flags, dtype: "f32,fp8" }), usage);
   assert.deepEqual(benchOptions({ ...flags, dtype: "f32,bf16" }).dtypes, ["f32", "bf16"]);
