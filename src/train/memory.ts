@@ -4,7 +4,7 @@
  * allowance for Node, V8, tsx and the native addon.
  */
 import { activationBytes } from "../model/activations.ts";
-import { countBaseParameters, type Model } from "../model/model.ts";
+import type { Model } from "../model/model.ts";
 import { formatBytes, weightFormat } from "../tensor/formats/index.ts";
 
 /** Node, V8, tsx and the addon before any model is loaded (measured: 85-90 MiB). */
@@ -17,7 +17,18 @@ export function estimateTrainingPeakBytes(
   T: number,
   checkpoint = false,
 ): number {
-  const weightBytes = formatBytes(weightFormat(model.dtype), countBaseParameters(model));
+  const weightBytes = baseWeightBytes(model);
   const optimizerBytes = trainableValues * 4 * 3; // gradient + two AdamW moments
   return weightBytes + optimizerBytes + activationBytes(model, B, T, { checkpoint }) + RUNTIME_BASE_BYTES;
+}
+
+/** Bytes of the base weights as held: each tensor in its own format (quantized linears, f32 norms). */
+export function baseWeightBytes(model: Model): number {
+  let bytes = 0;
+  for (const t of new Set(model.tensors.values()))
+    bytes += formatBytes(
+      weightFormat(t.dtype),
+      t.shape.reduce((a, b) => a * b, 1),
+    );
+  return bytes;
 }
