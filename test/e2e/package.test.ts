@@ -80,6 +80,19 @@ const DEMO_ROW = JSON.stringify({
   completion: "name: Lila, job: farmer, town: Bellcross, item: scarf",
 });
 
+/**
+ * `npm ci` in the app with install scripts disabled, offline: every package comes from the tarball and npm's cache
+ * (filled by the repository's own `npm ci`). A cache that lacks one (cleaned since) falls back to the registry.
+ */
+function installApp(): void {
+  const args = ["ci", "--ignore-scripts", "--no-audit", "--no-fund"];
+  const offline = sh("npm", [...args, "--offline"], { cwd: app });
+  if (offline.code === 0) return;
+  assert.match(offline.stderr, /ENOTCACHED/, `npm ci --offline failed:\n${offline.stderr}`);
+  console.log("# package test: npm's cache lacks a dependency; installing with --prefer-offline");
+  ok("npm", [...args, "--prefer-offline"], { cwd: app });
+}
+
 const can = capability();
 const work = mkdtempSync(join(tmpdir(), "loratune-pack-"));
 const app = join(work, "app");
@@ -102,7 +115,7 @@ describe("the npm package", { skip: can.reason }, () => {
     files = packed[0]!.files.map((f) => f.path);
     mkdirSync(app);
     writeOfflineApp(app, tarball, ROOT);
-    ok("npm", ["ci", "--offline", "--ignore-scripts", "--no-audit", "--no-fund"], { cwd: app });
+    installApp();
     writeFileSync(join(app, "data.jsonl"), `${Array(8).fill(DEMO_ROW).join("\n")}\n`);
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     console.log(
