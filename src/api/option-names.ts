@@ -28,8 +28,8 @@ export function optionLabel(key: string): string {
 
 /**
  * The text with each flag of `defs` spelled as the caller knows it: for a library caller `--seq-len 4096`
- * becomes `seqLen 4096` and `--no-shuffle` becomes `shuffle: false`. Flags of no option in `defs` (`--help`)
- * and the command line's own text stay as they are.
+ * becomes `seqLen 4096`, `--overwrite` becomes `overwrite: true` and `--no-shuffle` becomes `shuffle: false`.
+ * Flags of no option in `defs` (`--help`) and the command line's own text stay as they are.
  */
 export function callerText(text: string, defs: readonly OptionDef[]): string {
   if (isCommandLine()) return text;
@@ -40,12 +40,18 @@ export function callerText(text: string, defs: readonly OptionDef[]): string {
     .join("");
 }
 
+/**
+ * `--seq-len` → `seqLen`; a switch reads as the value that sets it (`pass --overwrite` → `pass overwrite: true`,
+ * `--no-shuffle` → `shuffle: false`) except where the message is about the option itself (`--overwrite: …`).
+ */
 function renameFlags(text: string, defs: readonly OptionDef[]): string {
-  return text.replace(/--(no-)?([a-z][a-z0-9]*(?:-[a-z0-9]+)*)/g, (flag, no: string | undefined, key: string) => {
+  const flags = /--(no-)?([a-z][a-z0-9]*(?:-[a-z0-9]+)*)(:?)/g;
+  return text.replace(flags, (flag, no: string | undefined, key: string, colon: string) => {
     const d = defs.find((o) => o.key === key);
-    if (!d) return flag;
-    if (no) return d.negate ? `${camelKey(key)}: false` : flag;
-    return camelKey(key);
+    if (!d || (no && !d.negate)) return flag;
+    const name = camelKey(key);
+    if (colon || d.kind !== "bool") return `${name}${colon}`;
+    return `${name}: ${!no}`;
   });
 }
 

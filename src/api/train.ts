@@ -47,7 +47,7 @@ import {
   type TrainSettings,
 } from "../train/trainer.ts";
 import { checkInitAdapter } from "./init-adapter.ts";
-import { callerText, inCallerTerms } from "./option-names.ts";
+import { callerText, inCallerTerms, isCommandLine } from "./option-names.ts";
 import { camelKey, type OptionValue, type OptionValues, resolveOptions } from "./options.ts";
 import { writeRunConfig } from "./run-config.ts";
 import { RunDir, type RunDirMode } from "./run-dir.ts";
@@ -219,7 +219,7 @@ function checkTarget(o: TrainRunOptions): RunDirMode {
     if (canonicalPath(o.out) !== canonicalPath(runDir)) {
       throw new LoratuneError(
         "ERR_USAGE",
-        `--resume continues the run in its own directory (${runDir}); leave --out out, or give that directory`,
+        `--resume continues the run in its own directory (${runDir}): --out must be that directory${isCommandLine() ? " (or left out)" : ""}`,
       );
     }
     return "resume";

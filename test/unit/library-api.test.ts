@@ -223,6 +223,8 @@ test("errors and warnings name options as the caller passed them; the command li
 test("callerText renames only the command's flags, and leaves quoted commands alone", () => {
   assert.equal(callerText("--lr-schedule: expected one of a, b", TRAIN_OPTIONS), "lrSchedule: expected one of a, b");
   assert.equal(callerText("with --no-shuffle", TRAIN_OPTIONS), "with shuffle: false");
+  assert.equal(callerText("pass --overwrite to replace it", TRAIN_OPTIONS), "pass overwrite: true to replace it");
+  assert.equal(callerText("--overwrite: expected true or false", TRAIN_OPTIONS), "overwrite: expected true or false");
   assert.equal(callerText("--help and --nonsense stay", TRAIN_OPTIONS), "--help and --nonsense stay");
   assert.equal(
     callerText("runs/x is kept; continue it with: loratune train --resume runs/x", TRAIN_OPTIONS),
