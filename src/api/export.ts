@@ -90,6 +90,8 @@ export interface ExportResult {
   pre: string | null;
   /** 2-D tensors written in another type than --outtype (rows not whole blocks). */
   fallbacks: string[];
+  /** Where llama.cpp's tokenizer is known to differ from loratune's for this tokenizer. */
+  notes: string[];
 }
 
 export const MODEL_GGUF = "model.gguf";
@@ -138,6 +140,7 @@ export function exportModel(options: ExportOptions): ExportResult {
     outtype: outtype.name,
     pre: null,
     fallbacks: [],
+    notes: [],
   };
   writeDirAtomic(o.out, true, (tmp) => {
     if (writeAdapter) {
@@ -149,6 +152,7 @@ export function exportModel(options: ExportOptions): ExportResult {
       if (merge) result.merged = mergeAdapter(getKernels(), model);
       const written = writeModelGguf(join(tmp, MODEL_GGUF), model, modelDir, tok, name, outtype);
       result.pre = written.pre;
+      result.notes = written.notes;
       result.fallbacks = written.fallbacks;
       result.files.push(MODEL_GGUF);
     }
@@ -191,10 +195,10 @@ function writeModelGguf(
   tok: Tokenizer,
   name: string,
   outtype: GgufOuttype,
-): { pre: string; fallbacks: string[] } {
+): { pre: string; fallbacks: string[]; notes: string[] } {
   const vocab = ggufVocab(modelDir, tok, model.config.vocabSize);
   const meta: GgufMetadata = new Map([...modelGgufMetadata(model, name, outtype), ...vocab.metadata]);
   const { tensors, fallbacks } = modelGgufTensors(model, outtype);
   writeGguf(path, meta, tensors);
-  return { pre: vocab.pre, fallbacks };
+  return { pre: vocab.pre, fallbacks, notes: vocab.notes };
 }

@@ -23,6 +23,7 @@ export function registerExport(program: Command): void {
     if (r.fallbacks.length > 0) {
       console.log(`  rows not whole ${r.outtype} blocks, written as another type: ${r.fallbacks.join(", ")}`);
     }
+    for (const note of r.notes) console.log(`  note: ${note}`);
     const model = r.files.includes("model.gguf") ? `${r.out}/model.gguf` : "BASE.gguf";
     const lora = r.adapterModules > 0 ? ` --lora ${r.out}/adapter.gguf` : "";
     console.log(`  llama.cpp: llama-cli -m ${model}${lora}`);

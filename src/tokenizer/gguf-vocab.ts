@@ -40,6 +40,8 @@ export interface GgufVocab {
   /** tokenizer.ggml.model and tokenizer.ggml.pre. */
   model: "gpt2" | "llama";
   pre: string;
+  /** Where llama.cpp's tokenizer is known to differ from tokenizer.json's (said to the user, one line each). */
+  notes: string[];
 }
 
 const isObj = (v: unknown): v is Json => v !== null && typeof v === "object" && !Array.isArray(v);
@@ -74,7 +76,7 @@ export function ggufVocab(dir: string, tok: Tokenizer, vocabSize: number): GgufV
     ...(kind.model === "llama" ? [["tokenizer.ggml.add_space_prefix", bool(true)] as [string, GgufValue]] : []),
     ...(tok.chatTemplate !== null ? [["tokenizer.chat_template", str(tok.chatTemplate)] as [string, GgufValue]] : []),
   ];
-  return { metadata, model: kind.model, pre: kind.pre };
+  return { metadata, model: kind.model, pre: kind.pre, notes: differences(raw) };
 }
 
 interface Pieces {
@@ -193,6 +195,30 @@ function spmPieces(path: string, raw: Json, model: Json, tok: Tokenizer, vocabSi
     return r !== undefined ? -r : types[id] === NORMAL && [...t].length > 1 ? -(rank.size + id) : 0;
   });
   return { model: "llama", pre: "default", tokens, types, scores };
+}
+
+/**
+ * Known differences between llama.cpp's tokenizer and tokenizer.json's, for the user: llama.cpp applies no
+ * normalizer, and its SentencePiece-style tokenizer puts "▁" before every text piece (after special tokens, and
+ * before a text that already starts with a space), where a Metaspace pre-tokenizer does not.
+ */
+function differences(raw: Json): string[] {
+  const notes: string[] = [];
+  const norm = raw.normalizer;
+  if (isObj(norm) && (norm.type === "NFC" || norm.type === "NFKC")) {
+    notes.push(
+      `tokenizer.json normalizes text to ${norm.type} and llama.cpp does not: text not already in ${norm.type} may tokenize differently`,
+    );
+  }
+  const pre = raw.pre_tokenizer;
+  if (isObj(pre) && pre.type === "Metaspace") {
+    const scheme = typeof pre.prepend_scheme === "string" ? pre.prepend_scheme : "always";
+    notes.push(
+      `tokenizer.json's Metaspace (prepend_scheme "${scheme}") adds "▁" ${scheme === "first" ? "only at the start of the text" : "before each text piece"} and not before a leading space; ` +
+        "llama.cpp adds it before every text piece, after special tokens too: such texts tokenize differently",
+    );
+  }
+  return notes;
 }
 
 /** BOS/EOS/UNK/padding ids and the add-BOS/EOS flags. */

@@ -23,7 +23,7 @@ import { loadAdapter } from "../../src/lora/peft-files.ts";
 import { DEMO_MODEL_DIR, loadModel } from "../../src/model/load.ts";
 import type { Model } from "../../src/model/model.ts";
 import { loadTokenizer, type Tokenizer } from "../../src/tokenizer/tokenizer.ts";
-import { GOLDEN_MODELS, goldenModelWithTokenizer } from "../helpers/gguf-models.ts";
+import { GOLDEN_MODELS, goldenModelWithTokenizer, writeTestTokenizer } from "../helpers/gguf-models.ts";
 import {
   agreeing,
   type Greedy,
@@ -217,4 +217,24 @@ test("f16, bf16, q8_0 exports: how far llama.cpp's greedy output agrees with lor
       "| model | outtype | leading tokens equal | max prob. gap on them |\n|---|---|---|---|\n" +
       rows.join("\n"),
   );
+});
+
+test("a Metaspace tokenizer (Mistral-style tokenizer.json): plain text as loratune; where llama.cpp differs is said", {
+  skip,
+}, async () => {
+  const dir = join(work, "models", "tiny-metaspace");
+  mkdirSync(dir, { recursive: true });
+  for (const f of ["config.json", "model.safetensors"]) copyFileSync(join(GOLDEN_MODELS, "tiny", f), join(dir, f));
+  writeTestTokenizer(dir, "spm-metaspace");
+  const out = join(work, "exports", "tiny-metaspace");
+  const r = exportModel({ model: dir, out, outtype: "f32" });
+  assert.ok(
+    r.notes.some((n) => /Metaspace \(prepend_scheme "first"\).*llama.cpp adds it before every text piece/.test(n)),
+  );
+  const m = await gguf(join(out, "model.gguf"));
+  const tok = loadTokenizer(dir);
+  // Texts that start with no space and hold no special token: the prefix "▁" is added once, as in llama.cpp.
+  for (const s of STRINGS.filter((t) => !/^\s/.test(t) && !t.includes("<|"))) {
+    assert.deepEqual([...m.tokenize(s, true)], tok.encodeText(s), JSON.stringify(s));
+  }
 });
