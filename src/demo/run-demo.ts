@@ -136,6 +136,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   say(
     `\ndemo folder: ${o.out} (train.jsonl, test.jsonl, report.html); the run: ${runDir} (adapter, config.yaml, metrics.jsonl)`,
   );
+  say(`for llama.cpp and Ollama: ${exportCommand(o.out, runDir)}`);
   return {
     before: before.accuracy,
     after: after.accuracy,
@@ -145,6 +146,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     decodeRatio: ratio,
     outDir: runDir,
   };
+}
+
+/** The one command that exports the demo's result (the merged model as GGUF, with a Modelfile). */
+export function exportCommand(out: string, runDir: string): string {
+  return `loratune export --model demo --adapter ${runDir} --out ${join(out, "gguf")}`;
 }
 
 /** The demo run's settings where they differ from train's defaults (TRAIN_OPTIONS, ADAMW_DEFAULTS). */
