@@ -8,9 +8,8 @@ export interface PromptOptions {
   chat?: boolean | undefined;
 }
 
-/** The prompt's token ids, checked against the model's vocabulary; usage errors name the options. */
+/** The prompt's token ids (a prompt `checkPrompt` let pass), checked against the model's vocabulary. */
 export function encodePrompt(loaded: LoadedModel, o: PromptOptions): number[] {
-  checkPrompt(o);
   if (o.promptIds) return checkedIds(loaded, o.promptIds);
   const prompt = o.prompt as string;
   const { tokenizer, dir } = loaded;
@@ -36,8 +35,8 @@ export function encodePrompt(loaded: LoadedModel, o: PromptOptions): number[] {
   return ids;
 }
 
-/** The prompt is given once, as text or as token ids. */
-function checkPrompt(o: PromptOptions): void {
+/** The prompt is given once, as text or as token ids (checked before the other options, with its own words). */
+export function checkPrompt(o: PromptOptions): void {
   const fail = (msg: string): never => {
     throw new LoratuneError("ERR_USAGE", msg);
   };

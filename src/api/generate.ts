@@ -2,7 +2,7 @@ import { getKernels } from "../kernels/index.ts";
 import { generateSteps } from "../model/generate.ts";
 import { GREEDY } from "../model/sampling.ts";
 import { type QuantizeChoice, STORAGE_DTYPES, type StorageDType } from "../tensor/formats/index.ts";
-import { encodePrompt } from "./generate-prompt.ts";
+import { checkPrompt, encodePrompt } from "./generate-prompt.ts";
 import { checkLoadedModelOptions, type LoadedModel, loadForInference } from "./models.ts";
 import { callerError } from "./option-names.ts";
 import { defaultsOf, type OptionDef, resolveOptions } from "./options.ts";
@@ -200,6 +200,7 @@ const WITHOUT_LOADING = GENERATE_OPTIONS.filter((d) => !LOADING.includes(d.key))
 
 async function* tokens(options: GenerateOptions): AsyncGenerator<GeneratedToken, GenerateOutput> {
   options.signal?.throwIfAborted();
+  checkPrompt(options);
   checkLoadedModelOptions("generate", options);
   const table = typeof options.model === "string" ? GENERATE_OPTIONS : WITHOUT_LOADING;
   const o = resolveOptions<GenerateOptions & { maxTokens: number; dtype: StorageDType }>("generate", table, options);
