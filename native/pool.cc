@@ -6,6 +6,15 @@
 #include <cstdlib>
 #include <cstring>
 
+// Bind condition_variable::wait to its GLIBCXX_3.4.11 version instead of the GLIBCXX_3.4.30 one that GCC 12's
+// headers pick (the same function, made cancellable in GCC 12; the pool never cancels threads). That one symbol is
+// all that tied a binary built with GCC 12 to GCC 12's libstdc++; without it the prebuilt binaries load with the
+// libstdc++ of GCC 6 and later (Ubuntu 20.04, Debian 11, RHEL 9).
+#if defined(__linux__) && defined(__GLIBCXX__)
+__asm__(".symver _ZNSt18condition_variable4waitERSt11unique_lockISt5mutexE,"
+        "_ZNSt18condition_variable4waitERSt11unique_lockISt5mutexE@GLIBCXX_3.4.11");
+#endif
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 static inline void cpu_relax() { _mm_pause(); }
