@@ -40,6 +40,15 @@ function ok(cmd: string, args: string[], opts: SpawnSyncOptions = {}): string {
 
 const works = (cmd: string) => sh(cmd, ["--version"]).code === 0;
 
+/** Orders dotted version numbers ([2, 29] < [2, 29, 1] < [2, 30]). */
+function compareVersions(a: number[], b: number[]): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const d = (a[i] ?? 0) - (b[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
 /** Why this machine cannot build the package (undefined when it can); the architectures it can build. */
 function capability(): { reason?: string; archs: string[] } {
   if (!works("npm")) return { reason: "npm is not on PATH", archs: [] };
@@ -142,6 +151,21 @@ describe("the npm package", { skip: REQUIRE ? false : can.reason }, () => {
         /^tsconfig|^biome/.test(f),
     );
     assert.deepEqual(dev, []);
+  });
+
+  it("ships binaries that ask for no newer glibc than 2.29 and no newer libstdc++ than GCC 6's", () => {
+    const newest = (versions: string[]) =>
+      versions
+        .map((v) => v.split(".").map(Number))
+        .sort(compareVersions)
+        .at(-1);
+    for (const arch of can.archs) {
+      const dynamic = ok("objdump", ["-T", join(installed, "prebuilds", `linux-${arch}`, "loratune_native.node")]);
+      const glibc = [...dynamic.matchAll(/\(GLIBC_([0-9.]+)\)/g)].map((m) => m[1]!);
+      const glibcxx = [...dynamic.matchAll(/\(GLIBCXX_([0-9.]+)\)/g)].map((m) => m[1]!);
+      assert.ok(compareVersions(newest(glibc)!, [2, 29]) <= 0, `${arch}: GLIBC_${newest(glibc)?.join(".")}`);
+      assert.ok(compareVersions(newest(glibcxx)!, [3, 4, 22]) <= 0, `${arch}: GLIBCXX_${newest(glibcxx)?.join(".")}`);
+    }
   });
 
   it("trains 5 steps on the native kernels from plain Node ESM", () => {
