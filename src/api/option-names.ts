@@ -21,11 +21,6 @@ export function isCommandLine(): boolean {
   return commandLine.getStore() === true;
 }
 
-/** How the caller spells the option with this key: `--seq-len` on the command line, `seqLen` in the library. */
-export function optionLabel(key: string): string {
-  return isCommandLine() ? `--${key}` : camelKey(key);
-}
-
 /**
  * The text with each flag of `defs` spelled as the caller knows it: for a library caller `--seq-len 4096`
  * becomes `seqLen 4096`, `--overwrite` becomes `overwrite: true` and `--no-shuffle` becomes `shuffle: false`.
