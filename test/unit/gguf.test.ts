@@ -194,7 +194,7 @@ for (const [modelName, parity] of [
       t2.map((t) => t.name),
       t1.map((t) => t.name),
     );
-    t1.forEach((t, i) => assert.deepEqual(t2[i]!.data, t.data, t.name));
+    for (const [i, t] of t1.entries()) assert.deepEqual(t2[i]!.data, t.data, t.name);
 
     // As llama.cpp's own converter writes it: no PEFT config inside; r, lora_alpha and the targets come back.
     const bare = join(out, "bare.gguf");
@@ -215,7 +215,7 @@ for (const [modelName, parity] of [
     assert.equal(c3.r, want.r);
     assert.deepEqual([...c3.targetModules].sort(), [...want.targetModules].sort());
     assert.equal(c3.useRslora ? 0 : c3.loraAlpha, want.useRslora ? want.loraAlpha * Math.sqrt(want.r) : want.loraAlpha);
-    adapterTensors(viaBare).forEach((t, i) => assert.deepEqual(t.data, t1[i]!.data, t.name));
+    for (const [i, t] of adapterTensors(viaBare).entries()) assert.deepEqual(t.data, t1[i]!.data, t.name);
   });
 }
 
