@@ -16,8 +16,9 @@ import type { TensorToWrite } from "../../src/io/safetensors.ts";
 import { writeSafetensors } from "../../src/io/safetensors-write.ts";
 import { attachLora } from "../../src/lora/adapter.ts";
 import { defaultLoraConfig, type LoraConfig } from "../../src/lora/config.ts";
+import { writeGgufAdapter } from "../../src/lora/gguf-adapter.ts";
 import { LoraAdapter } from "../../src/lora/methods/lora.ts";
-import { saveAdapter } from "../../src/lora/peft-files.ts";
+import { peftConfigJson, saveAdapter } from "../../src/lora/peft-files.ts";
 import { assembleModel } from "../../src/model/assemble.ts";
 import type { Model } from "../../src/model/model.ts";
 import { Rng } from "../../src/tensor/rng.ts";
@@ -154,7 +155,7 @@ export function modelSeeds(): Seed[] {
   return [single, sharded];
 }
 
-function adapterSeed(name: string, overrides: Partial<LoraConfig>): Seed {
+function adapterSeed(name: string, overrides: Partial<LoraConfig>, gguf = false): Seed {
   const config = defaultLoraConfig({ r: 4, ...overrides });
   const model = tinyModel();
   const rng = new Rng(11);
@@ -163,7 +164,29 @@ function adapterSeed(name: string, overrides: Partial<LoraConfig>): Seed {
   for (const lin of model.linears) {
     if (lin.adapter instanceof LoraAdapter) lin.adapter.B.set(ramp(lin.adapter.B.length));
   }
+  if (gguf) {
+    const write = (dir: string) =>
+      writeGgufAdapter(join(dir, "adapter.gguf"), model, peftConfigJson(config, model, "fuzz-model"), name);
+    return { name, files: captureDir(write), main: "adapter.gguf" };
+  }
   return { name, files: captureDir((dir) => saveAdapter(dir, model, config, "fuzz-model")) };
+}
+
+/** The adapter seeds as GGUF LoRA files (llama.cpp's layout, the PEFT config in the metadata). */
+export function ggufAdapterSeeds(): Seed[] {
+  return [
+    adapterSeed("gguf-qv", {}, true),
+    adapterSeed(
+      "gguf-patterns",
+      {
+        targetModules: "all-linear",
+        rankPattern: { "mlp.down_proj": 2 },
+        alphaPattern: { q_proj: 4 },
+        useRslora: true,
+      },
+      true,
+    ),
+  ];
 }
 
 export function adapterSeeds(): Seed[] {

@@ -17,6 +17,7 @@ import { loadTokenizer, type Tokenizer } from "../../src/tokenizer/tokenizer.ts"
 import { chatmlTokenizer } from "../unit/tokenizer-helpers.ts";
 import {
   adapterSeeds,
+  ggufAdapterSeeds,
   jsonlSeeds,
   modelSeeds,
   type Seed,
@@ -91,11 +92,12 @@ function runModel(dir: string): void {
 
 let adapterModel: Model | null = null;
 
-function runAdapter(dir: string): void {
+/** A PEFT adapter directory, or (seeds with a main file) a GGUF LoRA file in it. */
+function runAdapter(dir: string, seed: Seed): void {
   adapterModel ??= tinyModel();
   const model = adapterModel;
   try {
-    loadAdapter(dir, model);
+    loadAdapter(seed.main !== undefined ? join(dir, seed.main) : dir, model);
     const tensors = loraTensors(model);
     check(tensors.length > 0, "no LoRA tensors attached");
     for (const t of tensors) {
@@ -158,6 +160,7 @@ export const TARGETS: readonly FuzzTarget[] = [
   { name: "safetensors", seeds: safetensorsSeeds, run: runSafetensors },
   { name: "model", seeds: modelSeeds, run: runModel },
   { name: "adapter", seeds: adapterSeeds, run: runAdapter },
+  { name: "gguf-adapter", seeds: ggufAdapterSeeds, run: runAdapter },
   { name: "jsonl", seeds: jsonlSeeds, run: runJsonl },
   { name: "tokenizer", seeds: tokenizerSeeds, run: runTokenizer },
 ];
