@@ -28,6 +28,7 @@ import { readModelConfig } from "../model/config.ts";
 import { ggufNamingFor, modelGgufMetadata, modelGgufTensors } from "../model/gguf-tensors.ts";
 import { loadModel, resolveModelDir } from "../model/load.ts";
 import type { Model } from "../model/model.ts";
+import { STORAGE_DTYPES, type StorageDType } from "../tensor/formats/index.ts";
 import { ggufVocab } from "../tokenizer/gguf-vocab.ts";
 import { loadTokenizer, type Tokenizer } from "../tokenizer/tokenizer.ts";
 import { modelfileText } from "./modelfile.ts";
@@ -124,11 +125,11 @@ export function exportModel(options: ExportOptions): ExportResult {
   // Before any weight is read: the family must have a llama.cpp architecture.
   const config = readModelConfig(modelDir);
   ggufNamingFor(familyOf(config), config.modelType);
-  const model = loadModel(modelDir, { dtype: "f32", ropePositions: 1, config });
-  const adapterConfig = o.adapter !== undefined ? loadAdapter(o.adapter, model, false) : null;
   const writeModel = o.model !== undefined;
+  const merge = o.adapter !== undefined && writeModel && !o.separateAdapter;
+  const model = loadModel(modelDir, { dtype: memoryDtype(outtype, merge), ropePositions: 1, config });
+  const adapterConfig = o.adapter !== undefined ? loadAdapter(o.adapter, model, false) : null;
   const writeAdapter = adapterConfig !== null && (!writeModel || o.separateAdapter);
-  const merge = adapterConfig !== null && writeModel && !o.separateAdapter;
   // A merged model chats the way the adapter was trained: a run's chat_template.jinja wins.
   const tok = loadTokenizer(modelDir, merge ? runTemplate(o.adapter!) : {});
   const name = basename(resolve(writeModel ? modelDir : o.out));
@@ -165,6 +166,16 @@ export function exportModel(options: ExportOptions): ExportResult {
     writeMarker(tmp, { kind: "export" });
   });
   return result;
+}
+
+/**
+ * How the weights are held while exporting: f32 to merge (merging is f32) or to quantize (from exact values);
+ * otherwise the output type itself when it is a storage format (f16, bf16: loading rounds as the export would,
+ * and the model takes half the memory).
+ */
+function memoryDtype(outtype: GgufOuttype, merge: boolean): StorageDType {
+  if (merge) return "f32";
+  return (STORAGE_DTYPES as readonly string[]).includes(outtype.name) ? (outtype.name as StorageDType) : "f32";
 }
 
 /** The base model an adapter names (base_model_name_or_path); --model is needed when it names none here. */
