@@ -277,3 +277,66 @@ test("export follows the output rules: a non-empty --out is refused, replaced wi
   assert.throws(() => exportModel({ model: tiny, out: other, overwrite: true }), /not a directory loratune wrote/);
   assert.throws(() => exportModel({ model: tiny, out: tiny }), /is the --model input/);
 });
+
+test("model.gguf carries the hyperparameters, the tokenizer and the output head as llama.cpp reads them", () => {
+  const out = join(work, "hp");
+  exportModel({ model: withTokenizer("tiny-llama3"), out, outtype: "f32" });
+  const f = readGgufHeader(join(out, "model.gguf"));
+  const v = (k: string) => f.metadata.get(k)?.value;
+  assert.equal(v("general.architecture"), "llama");
+  assert.equal(v("general.file_type"), 0);
+  assert.equal(v("llama.context_length"), 4096);
+  assert.equal(v("llama.embedding_length"), 64);
+  assert.equal(v("llama.block_count"), 2);
+  assert.equal(v("llama.feed_forward_length"), 128);
+  assert.equal(v("llama.attention.head_count"), 4);
+  assert.equal(v("llama.attention.head_count_kv"), 1);
+  assert.equal(v("llama.rope.dimension_count"), 16);
+  assert.equal(v("llama.rope.freq_base"), 500000);
+  assert.equal(v("llama.attention.layer_norm_rms_epsilon"), Math.fround(1e-5));
+  assert.equal(v("tokenizer.ggml.model"), "gpt2");
+  assert.equal(v("tokenizer.ggml.pre"), "llama-bpe");
+  assert.equal((v("tokenizer.ggml.tokens") as string[]).length, 512, "one token per embedding row (padded)");
+  assert.equal(v("tokenizer.ggml.add_bos_token"), true);
+  const names = f.tensors.map((t) => t.name);
+  // Llama-3 RoPE scaling as per-frequency factors: 1 for high frequencies, the factor (8) for the lowest.
+  const freqs = readGgufTensorF32(f, f.tensors.find((t) => t.name === "rope_freqs.weight")!);
+  assert.equal(freqs.length, 8);
+  assert.equal(freqs[0], 1);
+  assert.ok(Math.abs(freqs[7]! - 8) < 1e-4, `lowest frequency factor ${freqs[7]}`);
+  assert.ok(names.includes("output.weight"), "untied: its own output head");
+  assert.equal(f.tensors.find((t) => t.name === "blk.0.attn_k.weight")!.shape.join(","), "16,64");
+
+  const tied = join(work, "hp-tied");
+  exportModel({ model: withTokenizer("tiny-qwen3"), out: tied, outtype: "f32" });
+  const q = readGgufHeader(join(tied, "model.gguf"));
+  assert.equal(q.metadata.get("qwen3.attention.key_length")?.value, 32, "head_dim 32 with hidden 64 and 4 heads");
+  assert.ok(!q.tensors.some((t) => t.name === "output.weight"), "tied: no output head, llama.cpp uses token_embd");
+  assert.ok(q.tensors.some((t) => t.name === "blk.1.attn_k_norm.weight"));
+  assert.equal(q.metadata.get("tokenizer.ggml.pre")?.value, "smollm");
+  assert.ok(String(q.metadata.get("tokenizer.chat_template")?.value).includes("<|im_start|>"));
+});
+
+test("an adapter alone is exported for the base its adapter_config.json names", () => {
+  const base = withTokenizer("tiny-qwen2");
+  const run = join(work, "run-qwen2");
+  mkdirSync(run, { recursive: true });
+  const src = join(PARITY, "tiny-qwen2-qv", "adapter");
+  writeFileSync(join(run, "adapter_model.safetensors"), readFileSync(join(src, "adapter_model.safetensors")));
+  const config = JSON.parse(readFileSync(join(src, "adapter_config.json"), "utf8"));
+  writeFileSync(join(run, "adapter_config.json"), JSON.stringify({ ...config, base_model_name_or_path: base }));
+  const out = join(work, "adapter-only");
+  const r = exportModel({ adapter: run, out });
+  assert.deepEqual(r.files.sort(), ["Modelfile", "adapter.gguf"]);
+  assert.match(
+    readFileSync(join(out, "Modelfile"), "utf8"),
+    new RegExp(`^FROM ${base}\\nADAPTER \\./adapter\\.gguf$`, "m"),
+  );
+  assert.equal(readGgufHeader(join(out, "adapter.gguf")).metadata.get("general.architecture")?.value, "qwen2");
+  // Without a base model it can find, --model is asked for.
+  writeFileSync(join(run, "adapter_config.json"), JSON.stringify({ ...config, base_model_name_or_path: "nowhere" }));
+  assert.throws(
+    () => exportModel({ adapter: run, out: join(work, "adapter-only-2") }),
+    /give --model \(the adapter's base model, "nowhere", is not a model directory here\)/,
+  );
+});
