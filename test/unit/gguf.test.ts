@@ -14,14 +14,15 @@ import type { GgufMetadata } from "../../src/gguf/metadata.ts";
 import { readGgufHeader, readGgufTensorBytes, readGgufTensorF32 } from "../../src/gguf/reader.ts";
 import { writeGguf } from "../../src/gguf/writer.ts";
 import { writeSafetensors } from "../../src/io/safetensors-write.ts";
-import { adapterTensors } from "../../src/lora/adapter.ts";
+import { adapterTensors, attachAdapter } from "../../src/lora/adapter.ts";
 import type { LoraConfig } from "../../src/lora/config.ts";
 import { PEFT_CONFIG_KEY } from "../../src/lora/gguf-adapter.ts";
-import { loadAdapter } from "../../src/lora/peft-files.ts";
+import { loadAdapter, saveAdapter } from "../../src/lora/peft-files.ts";
 import { permuteHeadRows } from "../../src/model/arch/llama-gguf.ts";
 import { parseModelConfig } from "../../src/model/config.ts";
 import { initModelTensors } from "../../src/model/init.ts";
 import { loadModel } from "../../src/model/load.ts";
+import { inScaleConfig } from "../fixtures/in-scale-method.ts";
 import { toyConfigJson } from "../fixtures/toy-family.ts";
 import { GOLDEN_MODELS, goldenModelWithTokenizer } from "../helpers/gguf-models.ts";
 
@@ -339,4 +340,21 @@ test("an adapter alone is exported for the base its adapter_config.json names", 
     () => exportModel({ adapter: run, out: join(work, "adapter-only-2") }),
     /give --model \(the adapter's base model, "nowhere", is not a model directory here\)/,
   );
+});
+
+test("an adapter method llama.cpp cannot apply is refused by name; merging it into model.gguf is not", () => {
+  const base = withTokenizer("tiny");
+  const model = loadModel(base);
+  attachAdapter(model, inScaleConfig({ targetModules: ["q_proj"], init: "uniform" }), () => 0.25, false);
+  const run = join(work, "in-scale");
+  saveAdapter(run, model, inScaleConfig({ targetModules: ["q_proj"], init: "uniform" }), base);
+  assert.throws(
+    () => exportModel({ model: base, adapter: run, separateAdapter: true, out: join(work, "in-scale-out") }),
+    (e: Error & { code?: string }) =>
+      e.code === "ERR_UNSUPPORTED" &&
+      /q_proj: the adapter is not plain LoRA; llama.cpp applies only LoRA adapters/.test(e.message),
+  );
+  // Merged, the method is only a change of weights, which llama.cpp runs like any other.
+  const merged = exportModel({ model: base, adapter: run, out: join(work, "in-scale-merged"), outtype: "f32" });
+  assert.equal(merged.merged, 5);
 });
