@@ -26,14 +26,39 @@ export const REF_SLOWDOWN = "10 to 100 times";
 
 let active: Kernels | undefined;
 let notice: string | undefined;
+/** Whether a caller took the notice to show it (the CLI's warning, inspect, bench reports). */
+let noticeTaken = false;
 
 /**
  * Why the native backend is not in use, when it is not and LORATUNE_BACKEND did not ask for the reference
  * kernels (for `loratune inspect --system` and bench reports). Undefined when native is active or ref was chosen.
+ * The caller shows it: the process warning for library callers is then not emitted.
  */
 export function kernelNotice(): string | undefined {
   getKernels();
+  noticeTaken = true;
   return notice;
+}
+
+/** The warning's text for a notice: the reason, the slowdown and the fix. */
+function warningText(why: string): string {
+  return (
+    `${why}, ${REF_SLOWDOWN} slower than the native ones (more for larger models). Fix: build them with ` +
+    `'${buildFromSourceCommand()}' (needs a C++ toolchain: python3, make and g++ or clang++)`
+  );
+}
+
+/**
+ * Library callers (which never ask for the notice) still hear about the fallback, once, as a process warning
+ * (type LoratuneWarning, code LORATUNE_NO_NATIVE). Deferred to the next tick so that a caller that takes the
+ * notice right after choosing the kernels, as the CLI does, is not warned twice.
+ */
+function warnLibraryCallerOnce(): void {
+  process.nextTick(() => {
+    if (noticeTaken || notice === undefined) return;
+    noticeTaken = true;
+    process.emitWarning(warningText(notice), { type: "LoratuneWarning", code: "LORATUNE_NO_NATIVE" });
+  });
 }
 
 /**
@@ -43,11 +68,7 @@ export function kernelNotice(): string | undefined {
  */
 export function kernelWarning(): string | undefined {
   const why = kernelNotice();
-  if (why === undefined) return undefined;
-  return (
-    `${why}, ${REF_SLOWDOWN} slower than the native ones (more for larger models). Fix: build them with ` +
-    `'${buildFromSourceCommand()}' (needs a C++ toolchain: python3, make and g++ or clang++)`
-  );
+  return why === undefined ? undefined : warningText(why);
 }
 
 /** LORATUNE_BACKEND, validated: "auto" when unset or empty. */
@@ -79,6 +100,7 @@ export function getKernels(): Kernels {
       );
     }
     notice = `native kernels unavailable (${loaded.reason ?? "unknown reason"}); using the TypeScript reference kernels`;
+    warnLibraryCallerOnce();
   }
   active = refKernels;
   return active;

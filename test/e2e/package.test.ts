@@ -200,7 +200,7 @@ describe("the npm package", { skip: REQUIRE ? false : can.reason }, () => {
     assert.equal(report.addon, join(installed, "prebuilds", platformTag(), "loratune_native.node"));
   });
 
-  it("says once, with the fix, when no binary fits this platform", () => {
+  it("says once, with the fix, when no binary fits this platform (commands and library callers)", () => {
     rmSync(join(installed, "prebuilds", platformTag()), { recursive: true });
     const gen = npx("generate", "--model", "demo", "--prompt-ids", "1,2", "--max-tokens", "2", "--json");
     assert.equal(gen.code, 0, gen.stderr);
@@ -210,5 +210,12 @@ describe("the npm package", { skip: REQUIRE ? false : can.reason }, () => {
     assert.ok(warnings[0]!.includes(`'npm --prefix ${installed} run build:native'`), warnings[0]);
     const sys = npx("inspect", "--system", "--json");
     assert.equal((JSON.parse(sys.stdout) as { backend: string }).backend, "ref");
+    // A library caller hears it too, once, as a process warning.
+    const lib = sh(process.execPath, ["train.mjs", "run-fallback", "data.jsonl"], { cwd: app });
+    assert.equal(lib.code, 0, lib.stderr);
+    assert.equal((JSON.parse(lib.stdout.trim().split("\n").at(-1)!) as { backend: string }).backend, "ref");
+    const said = lib.stderr.split("\n").filter((l) => l.includes("native kernels unavailable"));
+    assert.equal(said.length, 1, lib.stderr);
+    assert.match(said[0]!, /\[LORATUNE_NO_NATIVE\] LoratuneWarning: .*no binary for .*Fix: build them with/);
   });
 });
