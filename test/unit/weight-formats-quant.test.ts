@@ -136,6 +136,9 @@ test("every block format round-trips within its error bound, zeros stay zeros", 
       }
     }
     const zeros = decode(f, encode(f, new Float32Array(f.blockValues)), f.blockValues);
-    assert.ok(zeros.every((v) => v === 0), `${f.name}: zeros`); // q4_0's d = 0/−8 is −0: its zeros are ±0
+    assert.ok(
+      zeros.every((v) => v === 0),
+      `${f.name}: zeros`,
+    ); // q4_0's d = 0/−8 is −0: its zeros are ±0
   }
 });

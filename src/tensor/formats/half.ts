@@ -48,5 +48,5 @@ export function nearestInt(fval: number): number {
 
 /** Clamps l into [lo, hi]. */
 export function clampInt(l: number, lo: number, hi: number): number {
-  return l < lo ? lo : l > hi ? hi : l;
+  return Math.min(hi, Math.max(lo, l));
 }

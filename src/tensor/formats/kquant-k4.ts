@@ -67,7 +67,7 @@ export function requantizeK(x: Float32Array, i0: number, d: Uint8Array, p: numbe
     const min = fr(dm * m);
     for (let i = 0; i < 32; i++) {
       const l = nearestInt(fr(fr(x[i0 + 32 * j + i]! + min) / scale));
-      L[32 * j + i] = l < 0 ? 0 : l > nmax ? nmax : l;
+      L[32 * j + i] = Math.min(nmax, Math.max(0, l));
     }
   }
 }
