@@ -50,14 +50,14 @@ function warningText(why: string): string {
 
 /**
  * Library callers (which never ask for the notice) still hear about the fallback, once, as a process warning
- * (type LoratuneWarning, code LORATUNE_NO_NATIVE). Deferred to the next tick so that a caller that takes the
+ * (type LoratuneWarning, code NATIVE_KERNELS_MISSING). Deferred to the next tick so that a caller that takes the
  * notice right after choosing the kernels, as the CLI does, is not warned twice.
  */
 function warnLibraryCallerOnce(): void {
   process.nextTick(() => {
     if (noticeTaken || notice === undefined) return;
     noticeTaken = true;
-    process.emitWarning(warningText(notice), { type: "LoratuneWarning", code: "LORATUNE_NO_NATIVE" });
+    process.emitWarning(warningText(notice), { type: "LoratuneWarning", code: "NATIVE_KERNELS_MISSING" });
   });
 }
 

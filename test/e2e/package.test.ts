@@ -216,6 +216,6 @@ describe("the npm package", { skip: REQUIRE ? false : can.reason }, () => {
     assert.equal((JSON.parse(lib.stdout.trim().split("\n").at(-1)!) as { backend: string }).backend, "ref");
     const said = lib.stderr.split("\n").filter((l) => l.includes("native kernels unavailable"));
     assert.equal(said.length, 1, lib.stderr);
-    assert.match(said[0]!, /\[LORATUNE_NO_NATIVE\] LoratuneWarning: .*no binary for .*Fix: build them with/);
+    assert.match(said[0]!, /\[NATIVE_KERNELS_MISSING\] LoratuneWarning: .*no binary for .*Fix: build them with/);
   });
 });

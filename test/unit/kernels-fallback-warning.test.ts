@@ -1,6 +1,6 @@
 /**
  * Issue 13: a library caller that falls back to the reference kernels hears it once, as a process warning
- * (LoratuneWarning, LORATUNE_NO_NATIVE), unless it took the notice to show it itself as the CLI and inspect do,
+ * (LoratuneWarning, NATIVE_KERNELS_MISSING), unless it took the notice to show it itself as the CLI and inspect do,
  * or chose the reference kernels on purpose.
  */
 import assert from "node:assert/strict";
@@ -29,7 +29,7 @@ test("a library caller is warned once when the native kernels are missing", () =
   const stderr = stderrOf(TWICE, MISSING);
   const lines = stderr.split("\n").filter((l) => l.includes("native kernels unavailable"));
   assert.equal(lines.length, 1, stderr);
-  assert.match(lines[0]!, /\[LORATUNE_NO_NATIVE\] LoratuneWarning: .*10 to 100 times slower.*Fix: build them with/);
+  assert.match(lines[0]!, /\[NATIVE_KERNELS_MISSING\] LoratuneWarning: .*10 to 100 times slower.*Fix: build them with/);
 });
 
 test("no process warning when the caller shows the notice itself, chose ref, or has the native kernels", () => {
