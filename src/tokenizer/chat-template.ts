@@ -168,13 +168,15 @@ export interface ChatTemplateSources {
 /**
  * The chat template of directory `dir` and the file it came from: the override file when given, else the
  * first present of chat_template.jinja, chat_template.json and tokenizer_config.json (transformers' precedence).
- * `name` picks one of several named templates. Null when there is none.
+ * `name` picks one of several named templates. Null when there is none. `configFile` names where `sources.config`
+ * came from (default: tokenizer_config.json in `dir`).
  */
 export function chooseChatTemplate(
   dir: string,
   sources: ChatTemplateSources,
   overrideFile?: string,
   name?: string,
+  configFile = `${dir}/tokenizer_config.json`,
 ): { template: string; origin: string } | null {
   if (overrideFile !== undefined) return { template: loadChatTemplateFile(overrideFile, name), origin: overrideFile };
   if (sources.jinja !== undefined && sources.jinja !== null) {
@@ -187,7 +189,6 @@ export function chooseChatTemplate(
     if (template === null) throw new LoratuneError("ERR_TOKENIZER", `${origin}: no "chat_template" key`);
     return { template, origin };
   }
-  const origin = `${dir}/tokenizer_config.json`;
-  const template = resolveChatTemplate(sources.config, origin, name);
-  return template === null ? null : { template, origin };
+  const template = resolveChatTemplate(sources.config, configFile, name);
+  return template === null ? null : { template, origin: configFile };
 }

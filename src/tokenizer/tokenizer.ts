@@ -43,6 +43,9 @@ export interface TokenizerSources {
   chatTemplateJinja?: string | null;
   /** The parsed chat_template.json ({"chat_template": string or named list}); preferred over tokenizer_config.json. */
   chatTemplateJson?: Record<string, unknown> | null;
+  /** How errors name the tokenizer and its config (default: tokenizer.json and tokenizer_config.json in `origin`). */
+  tokenizerFile?: string;
+  configFile?: string;
 }
 
 type Json = Record<string, unknown>;
@@ -97,11 +100,16 @@ export class Tokenizer {
   /** Text of every added token (special or not) by id: the pieces the library splits text on first. */
   private readonly addedTexts: Map<number, string>;
   private readonly cleanUpSpaces: boolean;
+  /** The names of the tokenizer file and its config in errors. */
+  private readonly file: string;
+  private readonly configFile: string;
 
   constructor(src: TokenizerSources, opts: LoadTokenizerOptions = {}) {
     this.origin = src.origin;
+    this.file = src.tokenizerFile ?? `${src.origin}/tokenizer.json`;
+    this.configFile = src.configFile ?? `${src.origin}/tokenizer_config.json`;
     const config = src.config ?? {};
-    const { impl, maxId } = createImpl(src.tokenizer, config, src.origin);
+    const { impl, maxId } = createImpl(src.tokenizer, config, this.file);
     this.impl = impl;
     this.vocabSize = maxId + 1;
     this.specialIds = new Set();
@@ -116,7 +124,7 @@ export class Tokenizer {
     this.eos = this.special("eos_token", config, map, gen.eos_token_id);
     this.pad = this.special("pad_token", config, map, gen.pad_token_id);
     this.unk = this.special("unk_token", config, map, undefined);
-    const probe = guard(this.origin, "encoding a probe text", () => this.probePostProcessor());
+    const probe = guard(this.file, "encoding a probe text", () => this.probePostProcessor());
     this.addBos = this.bos !== null && (typeof config.add_bos_token === "boolean" ? config.add_bos_token : probe.bos);
     this.addEos = this.eos !== null && (typeof config.add_eos_token === "boolean" ? config.add_eos_token : probe.eos);
     this.stopIds = stopIds(this.eos, gen.eos_token_id);
@@ -126,15 +134,16 @@ export class Tokenizer {
       { jinja: src.chatTemplateJinja, json: src.chatTemplateJson, config: config.chat_template },
       opts.chatTemplateFile,
       opts.chatTemplateName,
+      this.configFile,
     );
     this.chatTemplate = chosen?.template ?? null;
-    this.chatTemplateOrigin = chosen?.origin ?? `${src.origin}/tokenizer_config.json`;
+    this.chatTemplateOrigin = chosen?.origin ?? this.configFile;
   }
 
   /** Token ids of `text` without any special tokens added (special-token text inside `text` is still matched). */
   encodeText(text: string): number[] {
     if (text === "") return [];
-    const enc = guard(this.origin, "encoding", () => this.impl.encode(text, { add_special_tokens: false }));
+    const enc = guard(this.file, "encoding", () => this.impl.encode(text, { add_special_tokens: false }));
     // A piece missing from the vocabulary of a tokenizer without unk_token comes back as an undefined id.
     const bad = enc.ids.findIndex(
       (id: number | undefined) => !(id !== undefined && Number.isInteger(id) && id >= 0 && id < this.vocabSize),
@@ -142,7 +151,7 @@ export class Tokenizer {
     if (bad >= 0) {
       throw new LoratuneError(
         "ERR_TOKENIZER",
-        `${this.origin}/tokenizer.json: the piece ${previewJson(enc.tokens[bad])} of the text has no id in the ` +
+        `${this.file}: the piece ${previewJson(enc.tokens[bad])} of the text has no id in the ` +
           "vocabulary (and there is no unk_token); the tokenizer file is incomplete or corrupt",
       );
     }
@@ -170,7 +179,7 @@ export class Tokenizer {
         );
       }
     }
-    return guard(this.origin, "decoding", () =>
+    return guard(this.file, "decoding", () =>
       this.impl.decode(kept, { clean_up_tokenization_spaces: this.cleanUpSpaces }),
     );
   }
@@ -233,15 +242,15 @@ export class Tokenizer {
   private special(key: string, config: Json, map: Json, genId: unknown): SpecialToken | null {
     const [text, file] =
       config[key] !== undefined
-        ? [tokenText(config[key]), "tokenizer_config.json"]
-        : [tokenText(map[key]), "special_tokens_map.json"];
+        ? [tokenText(config[key]), this.configFile]
+        : [tokenText(map[key]), `${this.origin}/special_tokens_map.json`];
     if (text !== null) {
       const id = this.impl.token_to_id(text);
       if (id === undefined && (key === "pad_token" || key === "unk_token")) return null; // only a filler: tolerate
       if (id === undefined) {
         throw new LoratuneError(
           "ERR_TOKENIZER",
-          `${this.origin}/${file}: ${key} ${previewJson(text)} is not in the vocabulary of tokenizer.json`,
+          `${file}: ${key} ${previewJson(text)} is not in the vocabulary of ${this.file}`,
         );
       }
       return { text, id };
@@ -271,8 +280,7 @@ export class Tokenizer {
 /** Largest token id accepted (16.7M; the largest vocabularies have ~262k tokens). */
 export const MAX_TOKEN_ID = (1 << 24) - 1;
 
-function createImpl(tokenizer: unknown, config: Json, origin: string): { impl: HfTokenizer; maxId: number } {
-  const path = `${origin}/tokenizer.json`;
+function createImpl(tokenizer: unknown, config: Json, path: string): { impl: HfTokenizer; maxId: number } {
   if (tokenizer === null || typeof tokenizer !== "object" || Array.isArray(tokenizer)) {
     throw new LoratuneError("ERR_TOKENIZER", `${path}: expected a JSON object`);
   }
@@ -342,13 +350,13 @@ function maxTokenId(t: Json, path: string): number {
   return max;
 }
 
-/** Runs a library call, turning anything it throws into ERR_TOKENIZER naming the tokenizer. */
-function guard<T>(origin: string, what: string, fn: () => T): T {
+/** Runs a library call, turning anything it throws into ERR_TOKENIZER naming the tokenizer file. */
+function guard<T>(file: string, what: string, fn: () => T): T {
   try {
     return fn();
   } catch (err) {
     if (err instanceof LoratuneError) throw err;
-    throw new LoratuneError("ERR_TOKENIZER", `${origin}/tokenizer.json: ${what} failed (${(err as Error).message})`, {
+    throw new LoratuneError("ERR_TOKENIZER", `${file}: ${what} failed (${(err as Error).message})`, {
       cause: err,
     });
   }
