@@ -221,11 +221,17 @@ function differences(raw: Json): string[] {
   return notes;
 }
 
-/** BOS/EOS/UNK/padding ids and the add-BOS/EOS flags. */
+/**
+ * BOS/EOS/UNK/padding ids and the add-BOS/EOS flags. A stop id besides EOS (generation_config.json's eos_token_id,
+ * e.g. <|im_end|> or <|eot_id|>) is written as the end-of-turn token, the one slot GGUF has for it (a third stop
+ * id has none).
+ */
 function specialIds(tok: Tokenizer): [string, GgufValue][] {
   const out: [string, GgufValue][] = [];
   if (tok.bos) out.push(["tokenizer.ggml.bos_token_id", u32(tok.bos.id)]);
   if (tok.eos) out.push(["tokenizer.ggml.eos_token_id", u32(tok.eos.id)]);
+  const eot = tok.stopIds.find((id) => id !== tok.eos?.id);
+  if (eot !== undefined) out.push(["tokenizer.ggml.eot_token_id", u32(eot)]);
   if (tok.unk) out.push(["tokenizer.ggml.unknown_token_id", u32(tok.unk.id)]);
   if (tok.pad) out.push(["tokenizer.ggml.padding_token_id", u32(tok.pad.id)]);
   out.push(["tokenizer.ggml.add_bos_token", bool(tok.addBos)], ["tokenizer.ggml.add_eos_token", bool(tok.addEos)]);

@@ -83,7 +83,7 @@ export function writeTestTokenizer(dir: string, kind: TokenizerKind): void {
     writeTokenizerDir(dir, {
       tokenizer: tok,
       config: { bos_token: "<|begin_of_text|>", eos_token: "<|end_of_text|>", add_bos_token: true },
-      generationConfig: { eos_token_id: [tok.model.vocab["<|end_of_text|>"] ?? 0] },
+      generationConfig: { eos_token_id: [tok.added_tokens.find((t) => t.content === "<|end_of_text|>")?.id] },
     });
     return;
   }
