@@ -4,7 +4,7 @@
  * tokenizer, Llama-3 RoPE scaling with Llama 3's byte-level split, qwen2 with biases, qwen3 with q/k norms) and the
  * bundled demo model:
  *  1. llama.cpp tokenizes plain text, unicode, whitespace runs and special tokens written in the text exactly as
- *     loratune does, with the same BOS;
+ *     loratune does, with the same BOS, both from tokenizer.json and from the tokenizer read back from the GGUF;
  *  2. the f32 GGUF merged with the family's golden adapter continues prompts greedily exactly as loratune does
  *     with the PEFT adapter, for 32 tokens;
  *  3. the base GGUF with the GGUF LoRA applied by llama.cpp at scale 1 gives the same tokens;
@@ -22,6 +22,7 @@ import { availableOuttypes } from "../../src/gguf/outtype.ts";
 import { loadAdapter } from "../../src/lora/peft-files.ts";
 import { DEMO_MODEL_DIR, loadModel } from "../../src/model/load.ts";
 import type { Model } from "../../src/model/model.ts";
+import { loadGgufTokenizer } from "../../src/tokenizer/gguf-tokenizer.ts";
 import { loadTokenizer, type Tokenizer } from "../../src/tokenizer/tokenizer.ts";
 import { GOLDEN_MODELS, goldenModelWithTokenizer, writeTestTokenizer } from "../helpers/gguf-models.ts";
 import {
@@ -153,12 +154,17 @@ function judged(c: Case, text: string, prompt: number[], theirs: number[]): void
 
 for (const c of CASES.length > 0 ? CASES : [{ name: "every family", dir: "", adapter: null }]) {
   test(`llama.cpp tokenizes as loratune does: ${c.name}`, { skip }, async () => {
-    const m = await gguf(join(exportOf(c, "merged-f32"), "model.gguf"));
+    const path = join(exportOf(c, "merged-f32"), "model.gguf");
+    const m = await gguf(path);
     const { tok } = oursOf(c);
-    if (tok.bos) assert.equal(m.tokens.bos, tok.bos.id, "BOS id");
-    assert.equal(m.tokens.shouldPrependBosToken, tok.addBos, "add-BOS flag");
-    for (const s of STRINGS) {
-      assert.deepEqual([...m.tokenize(s, true)], tok.encodeText(s), JSON.stringify(s));
+    // The tokenizer loratune reads back from the GGUF file tokenizes as llama.cpp does too.
+    const fromGguf = loadGgufTokenizer(path);
+    for (const t of [tok, fromGguf]) {
+      if (t.bos) assert.equal(m.tokens.bos, t.bos.id, "BOS id");
+      assert.equal(m.tokens.shouldPrependBosToken, t.addBos, "add-BOS flag");
+      for (const s of STRINGS) {
+        assert.deepEqual([...m.tokenize(s, true)], t.encodeText(s), JSON.stringify(s));
+      }
     }
   });
 
@@ -238,4 +244,7 @@ test("a Metaspace tokenizer (Mistral-style tokenizer.json): plain text as loratu
   for (const s of STRINGS.filter((t) => !/^\s/.test(t) && !t.includes("<|"))) {
     assert.deepEqual([...m.tokenize(s, true)], tok.encodeText(s), JSON.stringify(s));
   }
+  // The tokenizer read back from the GGUF file is llama.cpp's on every text, those included.
+  const fromGguf = loadGgufTokenizer(join(out, "model.gguf"));
+  for (const s of STRINGS) assert.deepEqual([...m.tokenize(s, true)], fromGguf.encodeText(s), JSON.stringify(s));
 });
