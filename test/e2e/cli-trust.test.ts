@@ -220,7 +220,10 @@ test("user mistakes in generate and eval are one-line usage errors, never 'unexp
     [["generate", "--model", TINY, "--prompt-ids", "1", "--top-k", "-1"], /--top-k: expected an integer ≥ 0/],
     [["generate", "--model", TINY, "--prompt-ids", "1", "--max-tokens", "0"], /--max-tokens: expected an integer ≥ 1/],
     [["generate", "--model", TINY, "--prompt-ids", "1", "--repetition-penalty", "0"], /expected a number > 0/],
-    [["generate", "--model", TINY, "--prompt-ids", "1", "--dtype", "q8_0"], /--dtype: expected one of f32, bf16 or f16, got "q8_0"/],
+    [
+      ["generate", "--model", TINY, "--prompt-ids", "1", "--dtype", "q8_0"],
+      /--dtype: expected one of f32, bf16 or f16, got "q8_0"/,
+    ],
     [["generate", "--model", TINY, "--prompt", "hello"], /has no tokenizer\.json.*pass --prompt-ids/],
     [["generate", "--model", TINY], /give a prompt/],
     [["generate", "--model", TINY, "--adapter", TINY, "--prompt-ids", "1"], /holds a whole model .*pass it as --model/],
