@@ -57,7 +57,7 @@ function result(
 export function runPrefillWorkload(k: Kernels, spec: ModelWorkloadSpec): WorkloadResult {
   const t0 = performance.now();
   const config = shapeConfig(spec.shape);
-  const model = makeRandomModel(k, config, spec.dtype, spec.seed);
+  const model = makeRandomModel(k, config, spec.dtype, spec.seed, Math.min(config.maxPositions, spec.T));
   const acts = allocateActivations(model, spec.B, spec.T, { withGrad: false });
   const input = randomBatch(spec.B, spec.T, config.vocabSize, spec.seed + 2);
   const setupS = (performance.now() - t0) / 1000;
@@ -78,9 +78,9 @@ function argmax(x: Float32Array): number {
 export function runDecodeWorkload(k: Kernels, spec: ModelWorkloadSpec): WorkloadResult {
   const t0 = performance.now();
   const config = shapeConfig(spec.shape);
-  const model = makeRandomModel(k, config, spec.dtype, spec.seed);
-  const prompt = randomBatch(1, spec.promptTokens, config.vocabSize, spec.seed + 2).ids;
   const maxTokens = spec.promptTokens + spec.genTokens;
+  const model = makeRandomModel(k, config, spec.dtype, spec.seed, Math.min(config.maxPositions, maxTokens));
+  const prompt = randomBatch(1, spec.promptTokens, config.vocabSize, spec.seed + 2).ids;
   const sessions = Array.from({ length: spec.warmup + spec.steps }, () => createSession(model, maxTokens));
   const next = new Int32Array(1);
   const setupS = (performance.now() - t0) / 1000;

@@ -25,7 +25,7 @@ function cells(values: string[], widths: number[]): string {
 }
 
 /** "busy" columns: CPU cores other processes used during the measurement (above 0.1 the figures are disturbed). */
-const WIDTHS = [10, 24, 9, 8, 8, 6, 8, 5, 2, 9, 7, 8, 8, 5];
+const WIDTHS = [12, 24, 9, 8, 8, 6, 8, 5, 2, 9, 7, 8, 8, 5];
 const HEADER = [
   "shape",
   "workload",
@@ -86,7 +86,7 @@ function header(r: BenchReport): string[] {
   const best = r.peak.entries.reduce((a, b) => (b.gflops > a.gflops ? b : a));
   const lines = [
     `loratune bench: ${k.backend} kernels (${k.isa}), ${s.threads} threads, ${s.dtypes.join(" and ")} base weights, ` +
-      `batch ${s.B}×${s.T}, LoRA r=8 alpha 16${s.gradCheckpoint ? ", activation checkpointing (training rows)" : ""}` +
+      `batch ${s.B}×${s.T}, LoRA r=${s.rank} alpha ${2 * s.rank}${s.gradCheckpoint ? ", activation checkpointing (training rows)" : ""}` +
       `${s.quick ? " (quick)" : ""}`,
     `matmul peak in this run: ${r.peak.peakGflops.toFixed(1)} GFLOP/s f32${
       r.peak.peakBf16Gflops === null ? "" : `, ${r.peak.peakBf16Gflops.toFixed(1)} GFLOP/s bf16 weights`
@@ -115,6 +115,29 @@ function memoryLines(rows: BenchRow[]): string[] {
     );
   }
   return out.length ? ["", "training memory (peak RSS vs the pre-training summary's estimate):", ...out] : [];
+}
+
+/**
+ * Each base-weight dtype against bf16 in the same run (when bf16 and another dtype ran): tokens/s and peak RSS as
+ * ratios, per shape and workload.
+ */
+function dtypeRatioLines(rows: BenchRow[]): string[] {
+  const out: string[] = [];
+  for (const base of rows) {
+    if (base.dtype !== "bf16" || !base.ours) continue;
+    const others = rows.filter(
+      (r) => r !== base && r.shape === base.shape && r.workload === base.workload && r.ours && r.dtype !== "bf16",
+    );
+    if (others.length === 0) continue;
+    const parts = others.map((r) => {
+      const o = r.ours!;
+      const speed = (o.tokensPerS / base.ours!.tokensPerS).toFixed(2);
+      const rss = (o.peakRssMiB / base.ours!.peakRssMiB).toFixed(2);
+      return `${r.dtype} ${speed}× tokens/s, ${rss}× peak RSS`;
+    });
+    out.push(`  ${base.shape} ${LABELS[base.workload]}: ${parts.join("; ")}`);
+  }
+  return out.length ? ["", "against bf16 base weights, same run:", ...out] : [];
 }
 
 function phaseLines(rows: BenchRow[]): string[] {
@@ -180,6 +203,7 @@ export function formatReport(r: BenchReport): string {
     ...header(r),
     "",
     ...table,
+    ...dtypeRatioLines(r.rows),
     ...memoryLines(r.rows),
     ...phaseLines(r.rows),
     ...profileLines(r.rows),

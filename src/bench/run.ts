@@ -32,6 +32,11 @@ export interface BenchOptions {
   profile: boolean;
   /** Training workloads with activation checkpointing. */
   gradCheckpoint: boolean;
+  /** LoRA rank of the training workloads (alpha = 2·rank); default 8. */
+  rank?: number;
+  /** Batch rows and sequence length of training and prefill; defaults 4 × 256 (--quick: 2 × 64). */
+  batchSize?: number;
+  seqLen?: number;
   python: string;
   /** bench_lora.py's folder; undefined when none was given (no comparison, saying how to give one). */
   referenceDir: string | undefined;
@@ -61,17 +66,24 @@ export interface BenchReport {
     threads: number;
     B: number;
     T: number;
+    /** LoRA rank (alpha is twice it). */
+    rank: number;
     gradCheckpoint: boolean;
   };
   rows: BenchRow[];
   totalS: number;
 }
 
-/** Timed/warm-up runs per shape: a smollm135 training step of 1024 tokens takes seconds. */
+/**
+ * Timed/warm-up runs per shape: a smollm135 training step of 1024 tokens takes seconds, a Llama-3.2-1B step of
+ * 2048 tokens a minute or more on two cores, a Llama-3.1-8B one several.
+ */
 const SHAPE_RUNS: Record<string, { steps: number; warmup: number }> = {
   tiny: { steps: 5, warmup: 2 },
   small: { steps: 5, warmup: 2 },
   smollm135: { steps: 3, warmup: 1 },
+  "llama-3.2-1b": { steps: 2, warmup: 1 },
+  "llama-3.1-8b": { steps: 1, warmup: 1 },
 };
 
 export function workloadSpec(
@@ -86,10 +98,10 @@ export function workloadSpec(
     shape,
     dtype,
     targets: workload === "train-all" ? "all-linear" : "qkvo",
-    r: 8,
-    alpha: 16,
-    B: o.quick ? 2 : 4,
-    T: o.quick ? 64 : 256,
+    r: o.rank ?? 8,
+    alpha: 2 * (o.rank ?? 8),
+    B: o.batchSize ?? (o.quick ? 2 : 4),
+    T: o.seqLen ?? (o.quick ? 64 : 256),
     promptTokens: o.quick ? 8 : 16,
     genTokens: o.quick ? 8 : 64,
     steps: o.steps ?? runs.steps,
@@ -159,7 +171,15 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   return {
     peak,
     torch: torchInfo,
-    settings: { dtypes: o.dtypes, quick: o.quick, threads, B: first.B, T: first.T, gradCheckpoint: o.gradCheckpoint },
+    settings: {
+      dtypes: o.dtypes,
+      quick: o.quick,
+      threads,
+      B: first.B,
+      T: first.T,
+      rank: first.r,
+      gradCheckpoint: o.gradCheckpoint,
+    },
     rows,
     totalS: (performance.now() - started) / 1000,
   };

@@ -25,6 +25,23 @@ const COMMON: Record<string, unknown> = {
   pretraining_tp: 1,
 };
 
+/** What the Llama-3 family's config.json files share. */
+const LLAMA3: Record<string, unknown> = {
+  vocab_size: 128256,
+  max_position_embeddings: 131072,
+  rope_theta: 500000.0,
+  bos_token_id: 128000,
+  eos_token_id: 128001,
+};
+
+/** Llama-3.1/3.2's rope_scaling (the factor differs: 8 for 3.1, 32 for 3.2). */
+const LLAMA3_ROPE_SCALING = {
+  rope_type: "llama3",
+  low_freq_factor: 1.0,
+  high_freq_factor: 4.0,
+  original_max_position_embeddings: 8192,
+};
+
 /** Per-shape fields. tiny = stories260K, small = stories15M, smollm135 = SmolLM2-135M (all tied embeddings). */
 const SHAPES: Record<string, Record<string, unknown>> = {
   tiny: {
@@ -71,11 +88,35 @@ const SHAPES: Record<string, Record<string, unknown>> = {
     max_position_embeddings: 1024,
     tie_word_embeddings: true,
   },
+  // Real configurations (random weights): Llama-3.2-1B and Llama-3.1-8B as their config.json files have them,
+  // Llama-3 RoPE scaling included. Run only when named (their models take gigabytes and minutes per step).
+  "llama-3.2-1b": {
+    ...LLAMA3,
+    hidden_size: 2048,
+    num_hidden_layers: 16,
+    num_attention_heads: 32,
+    num_key_value_heads: 8,
+    head_dim: 64,
+    intermediate_size: 8192,
+    tie_word_embeddings: true,
+    rope_scaling: { ...LLAMA3_ROPE_SCALING, factor: 32.0 },
+  },
+  "llama-3.1-8b": {
+    ...LLAMA3,
+    hidden_size: 4096,
+    num_hidden_layers: 32,
+    num_attention_heads: 32,
+    num_key_value_heads: 8,
+    head_dim: 128,
+    intermediate_size: 14336,
+    tie_word_embeddings: false,
+    rope_scaling: { ...LLAMA3_ROPE_SCALING, factor: 8.0 },
+  },
 };
 
 export const SHAPE_NAMES: readonly string[] = Object.keys(SHAPES);
 
-/** The shapes a run without --shapes takes (llama512 only when asked for). */
+/** The shapes a run without --shapes takes (llama512 and the real-scale Llama shapes only when asked for). */
 export const DEFAULT_SHAPES: readonly string[] = ["tiny", "small", "smollm135"];
 
 /** The config.json object of a named shape (what the PyTorch side loads). */

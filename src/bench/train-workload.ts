@@ -51,7 +51,7 @@ export function runTrainWorkload(base: Kernels, spec: ModelWorkloadSpec): Worklo
   const profile = spec.profile ? new KernelProfile() : null;
   const k = profile ? profiledKernels(base, profile) : base;
   const config = shapeConfig(spec.shape);
-  const model = makeRandomModel(base, config, spec.dtype, spec.seed);
+  const model = makeRandomModel(base, config, spec.dtype, spec.seed, Math.min(config.maxPositions, spec.T));
   const lora = defaultLoraConfig({
     r: spec.r,
     loraAlpha: spec.alpha,

@@ -31,6 +31,9 @@ interface BenchFlags {
   quick: boolean;
   profile: boolean;
   gradCheckpoint: boolean;
+  rank?: number;
+  batchSize?: number;
+  seqLen?: number;
 }
 
 function parseWorkloads(value: string): WorkloadName[] {
@@ -124,6 +127,27 @@ export const BENCH_OPTIONS: readonly OptionDef[] = [
     help: "train with activation checkpointing (less memory, one more forward of time)",
     default: false,
   },
+  {
+    key: "rank",
+    kind: "int",
+    help: "LoRA rank of the training workloads (alpha = 2 × rank)",
+    defaultText: "8",
+    min: 1,
+  },
+  {
+    key: "batch-size",
+    kind: "int",
+    help: "batch rows of training and prefill",
+    defaultText: "4; with --quick: 2",
+    min: 1,
+  },
+  {
+    key: "seq-len",
+    kind: "int",
+    help: "sequence length of training and prefill",
+    defaultText: "256; with --quick: 64",
+    min: 2,
+  },
 ];
 
 /** The flags given (camelCase, as commander hands them over) with the rest at BENCH_OPTIONS' defaults. */
@@ -150,6 +174,9 @@ export function benchOptions(given: Partial<BenchFlags>, onProgress?: (line: str
     quick: f.quick,
     profile: f.profile,
     gradCheckpoint: f.gradCheckpoint,
+    ...(f.rank !== undefined ? { rank: f.rank } : {}),
+    ...(f.batchSize !== undefined ? { batchSize: f.batchSize } : {}),
+    ...(f.seqLen !== undefined ? { seqLen: f.seqLen } : {}),
     python: f.python,
     referenceDir: torchReferenceDir(f.torchReference),
     ...(onProgress ? { onProgress } : {}),

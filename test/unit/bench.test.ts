@@ -185,7 +185,7 @@ test("text report: ratio column and the 20% memory verdict", () => {
       kernels: ours.kernels,
     },
     torch: { version: "x", python: "/p", ompWaitPolicy: null },
-    settings: { dtypes: ["f32"], quick: true, threads: 2, B: 2, T: 64, gradCheckpoint: false },
+    settings: { dtypes: ["f32"], quick: true, threads: 2, B: 2, T: 64, rank: 8, gradCheckpoint: false },
     rows: [
       {
         shape: "tiny",
