@@ -22,7 +22,7 @@ import { assembleModel, fileShape } from "../model/assemble.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { initKind } from "../model/init.ts";
 import type { Model } from "../model/model.ts";
-import { quantizedFormatFor, quantizeLinears } from "../model/quantize.ts";
+import { quantizeLinears, specQuantizedFormat } from "../model/quantize.ts";
 import { modelStateDict } from "../model/save-dir.ts";
 import { modelParamSpecs } from "../model/specs.ts";
 import { formatLength, type QuantizeChoice, type WeightData, weightFormat } from "../tensor/formats/index.ts";
@@ -128,9 +128,7 @@ function makeTensor(
  * linear stored transposed in the file (GPT-2's Conv1D) is made bf16 and quantized once assembled.
  */
 function tensorDtype(spec: ParamSpec, dtype: StorageDType): StorageDType {
-  if (!weightFormat(dtype).quantized) return dtype;
-  if (spec.role !== "linear" || spec.transposed || spec.shape.length !== 2) return "bf16";
-  return quantizedFormatFor(dtype as QuantizeChoice, spec.shape[1]!, "bf16");
+  return weightFormat(dtype).quantized ? specQuantizedFormat(spec, dtype as QuantizeChoice, "bf16") : dtype;
 }
 
 /**

@@ -19,6 +19,7 @@ import {
   readTensors,
   type SafetensorsFile,
   type TensorInfo,
+  type TensorTransform,
 } from "./safetensors.ts";
 
 export const SINGLE_WEIGHTS_FILE = "model.safetensors";
@@ -131,9 +132,14 @@ export function openModelWeights(dir: string): ModelWeightsIndex {
 
 /**
  * Loads every weight of the model directory `dir` (or of its already opened index), converted to `as`, keyed by
- * its Hugging Face name (sorted). All headers and dtypes are checked before any tensor data is read.
+ * its Hugging Face name (sorted). All headers and dtypes are checked before any tensor data is read. `onTensor`
+ * transforms each tensor as soon as it is read.
  */
-export function loadModelWeights(dir: string | ModelWeightsIndex, as: StorageDType): Map<string, StoredTensor> {
+export function loadModelWeights(
+  dir: string | ModelWeightsIndex,
+  as: StorageDType,
+  onTensor?: TensorTransform,
+): Map<string, StoredTensor> {
   const index = typeof dir === "string" ? openModelWeights(dir) : dir;
   const unreadable = [...index.tensors.values()].filter(({ info }) => !READABLE_DTYPES.has(info.dtype));
   if (unreadable.length > 0) {
@@ -156,7 +162,7 @@ export function loadModelWeights(dir: string | ModelWeightsIndex, as: StorageDTy
   for (const [file, infos] of byFile) {
     infos.sort((a, b) => a.begin - b.begin);
     const names = infos.map((i) => i.name);
-    for (const [name, t] of readTensors(file, names, as)) loaded.set(name, t);
+    for (const [name, t] of readTensors(file, names, as, onTensor)) loaded.set(name, t);
   }
   const out = new Map<string, StoredTensor>();
   for (const name of index.tensors.keys()) out.set(name, loaded.get(name)!);

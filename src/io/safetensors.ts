@@ -234,11 +234,18 @@ export function readTensor(file: SafetensorsFile, name: string, as: StorageDType
   return readTensors(file, [name], as).get(name)!;
 }
 
+/**
+ * Applied to each tensor as soon as it is read, before the next is (loading with --quantize quantizes a weight
+ * there, so that no more than one weight is ever held in the load dtype).
+ */
+export type TensorTransform = (name: string, t: StoredTensor) => StoredTensor;
+
 /** Reads the named tensors of one file (opened once), converting to `as`; in the order given. */
 export function readTensors(
   file: SafetensorsFile,
   names: Iterable<string>,
   as: StorageDType,
+  onTensor?: TensorTransform,
 ): Map<string, StoredTensor> {
   const infos: TensorInfo[] = [];
   for (const name of names) infos.push(readableInfo(file, name));
@@ -250,7 +257,10 @@ export function readTensors(
     if (size !== file.fileSize) {
       throw ioError(`${file.path}: file size changed from ${file.fileSize} to ${size} bytes since its header was read`);
     }
-    for (const info of infos) out.set(info.name, readTensorAt(fd, file.path, info, as));
+    for (const info of infos) {
+      const t = readTensorAt(fd, file.path, info, as);
+      out.set(info.name, onTensor ? onTensor(info.name, t) : t);
+    }
   } finally {
     closeQuietly(fd);
   }

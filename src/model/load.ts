@@ -7,15 +7,16 @@ import { existsSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { LoratuneError } from "../errors.ts";
 import { loadModelWeights, type ModelWeightsIndex, openModelWeights } from "../io/model-weights.ts";
-import type { FileDType } from "../io/safetensors.ts";
+import type { FileDType, TensorTransform } from "../io/safetensors.ts";
 import { getKernels } from "../kernels/index.ts";
 import type { QuantizeChoice } from "../tensor/formats/index.ts";
 import type { StorageDType, StoredTensor } from "../tensor/stored-tensor.ts";
 import { familyOf } from "./arch/registry.ts";
+import type { ParamSpec } from "./arch/spec.ts";
 import { assembleModel } from "./assemble.ts";
 import { type ModelConfig, readModelConfig } from "./config.ts";
 import { embeddingSpec, type Model } from "./model.ts";
-import { quantizeLinears } from "./quantize.ts";
+import { convertTensor, quantizeLinears, specQuantizedFormat } from "./quantize.ts";
 
 export interface LoadModelOptions {
   /** How base weights are kept in memory (default f32). Norms and biases are always f32. */
@@ -51,11 +52,28 @@ export function loadModel(nameOrPath: string, options: LoadModelOptions = {}): M
   const config = options.config ?? readModelConfig(dir);
   const index = openModelWeights(dir);
   const sourceDtype = checkpointDtype(config, index);
-  const tensors = tieEmbeddingAlias(config, loadModelWeights(index, dtype));
+  // With --quantize each linear weight is quantized as soon as it is read, so the load never holds more than one
+  // weight in `dtype` (an 8B model is never 16 GB of bf16 on its way to 5 GB of q4_k).
+  const specs = new Map(
+    familyOf(config)
+      .params(config)
+      .map((s) => [s.name, s]),
+  );
+  const choice = options.quantize;
+  const onTensor = choice === undefined ? undefined : quantizeOnRead(specs, choice);
+  const tensors = tieEmbeddingAlias(config, loadModelWeights(index, dtype, onTensor));
   const positions = Math.min(config.maxPositions, options.ropePositions ?? 32768);
   const model = assembleModel(config, tensors, dtype, dir, positions, sourceDtype);
   if (options.quantize !== undefined) quantizeLinears(getKernels(), model, options.quantize);
   return model;
+}
+
+/** Quantizes a linear weight of `specs` as it is read (quantizedFormatFor's rule); anything else passes unchanged. */
+function quantizeOnRead(specs: Map<string, ParamSpec>, choice: QuantizeChoice): TensorTransform {
+  return (name, t) => {
+    const spec = specs.get(name);
+    return spec === undefined ? t : convertTensor(getKernels(), t, specQuantizedFormat(spec, choice, t.dtype));
+  };
 }
 
 /** The embedding's name and the name a tied checkpoint may store it under instead. */

@@ -9,7 +9,8 @@
  */
 import type { Kernels } from "../kernels/types.ts";
 import { type QuantizeChoice, valuesAsF32, weightFormat } from "../tensor/formats/index.ts";
-import type { StorageDType } from "../tensor/stored-tensor.ts";
+import type { StorageDType, StoredTensor } from "../tensor/stored-tensor.ts";
+import type { ParamSpec } from "./arch/spec.ts";
 import type { Model } from "./model.ts";
 
 /** The format a weight with rows of `inFeatures` values gets under `choice` (fallbacks as described above). */
@@ -17,6 +18,25 @@ export function quantizedFormatFor(choice: QuantizeChoice, inFeatures: number, l
   for (const name of [choice, "q8_0"] as StorageDType[])
     if (inFeatures % weightFormat(name).blockValues === 0) return name;
   return loaded;
+}
+
+/**
+ * The format the tensor of `spec` is held in under `choice` when it was read as `loaded`: a linear weight's block
+ * format (with the fallbacks), anything else `loaded`. A linear stored transposed in the file (GPT-2's Conv1D) is
+ * `loaded` here: it is quantized once assembled, in its memory layout (quantizeLinears).
+ */
+export function specQuantizedFormat(spec: ParamSpec, choice: QuantizeChoice, loaded: StorageDType): StorageDType {
+  if (spec.role !== "linear" || spec.transposed || spec.shape.length !== 2) return loaded;
+  return quantizedFormatFor(choice, spec.shape[1]!, loaded);
+}
+
+/** `t` (n values) in format `to`: itself when it already is, else a new tensor of the same shape. */
+export function convertTensor(k: Kernels, t: StoredTensor, to: StorageDType): StoredTensor {
+  if (t.dtype === to) return t;
+  const n = t.shape.reduce((a, b) => a * b, 1);
+  const data = weightFormat(to).alloc(n);
+  k.weightFromF32(data, to, valuesAsF32(t.dtype, t.data, n), n);
+  return { dtype: to, shape: t.shape, data };
 }
 
 /** Quantizes every linear weight of the model in place (the StoredTensor objects the model shares are updated). */
