@@ -2,8 +2,8 @@
  * A model's weights as GGUF tensors for llama.cpp, produced one at a time while the file is written: each tensor
  * is widened to f32 (no copy when it already is), reordered per head where the family's llama.cpp graph expects
  * it (q/k rows of llama), and encoded in the output type; only that one tensor's converted copy exists at once.
- * 2-D weights take the output type (rows that are not whole blocks of it fall back to F16, else F32, as llama.cpp's
- * converter does); 1-D tensors (norms, biases) are always F32.
+ * 2-D weights take the output type (rows that are not whole blocks of it fall back: K-quants to Q8_0, then F16, as
+ * llama.cpp's quantizer falls back to a smaller block); 1-D tensors (norms, biases) are always F32.
  */
 import { LoratuneError } from "../errors.ts";
 import { type GgufValue, str, u32 } from "../gguf/metadata.ts";
@@ -42,11 +42,15 @@ export function modelGgufMetadata(model: Model, name: string, outtype: GgufOutty
   ];
 }
 
-/** The format a 2-D tensor with rows of `row` values is written in. */
-function formatFor(outtype: GgufOuttype, row: number): WeightFormat {
-  if (row % outtype.format.blockValues === 0) return outtype.format;
-  const f16 = (WEIGHT_FORMATS as Record<string, WeightFormat>).f16;
-  return f16 ?? WEIGHT_FORMATS.f32;
+/**
+ * The format a 2-D tensor with rows of `row` values is written in: the output type's, else (rows not whole blocks
+ * of it) Q8_0 for a K-quant whose rows are whole 32-value blocks (what `--quantize` falls back to as well), else F16.
+ */
+export function ggufFormatFor(outtype: GgufOuttype, row: number): WeightFormat {
+  const f16 = (WEIGHT_FORMATS as Record<string, WeightFormat>).f16 ?? WEIGHT_FORMATS.f32;
+  const q8 = WEIGHT_FORMATS.q8_0;
+  const choices = outtype.format.blockValues > q8.blockValues ? [outtype.format, q8, f16] : [outtype.format, f16];
+  return choices.find((f) => row % f.blockValues === 0) ?? WEIGHT_FORMATS.f32;
 }
 
 export interface GgufModelTensors {
@@ -77,7 +81,7 @@ export function modelGgufTensors(model: Model, outtype: GgufOuttype): GgufModelT
       );
     }
     const t = model.tensors.get(spec.name)!;
-    const format = t.shape.length === 1 ? WEIGHT_FORMATS.f32 : formatFor(outtype, t.shape.at(-1)!);
+    const format = t.shape.length === 1 ? WEIGHT_FORMATS.f32 : ggufFormatFor(outtype, t.shape.at(-1)!);
     if (t.shape.length > 1 && format !== outtype.format) fallbacks.push(`${name} (${format.name})`);
     const heads = naming.permuteHeads(spec.name, model.config);
     tensors.push({

@@ -101,7 +101,7 @@ test("the demo's export, scored through llama.cpp, matches loratune's exact matc
   exportModel({ model: "demo", adapter: runDir, separateAdapter: true, out: separate, outtype: "f32" });
   const viaLora = await judge("f32 base + GGUF LoRA", join(separate, "model.gguf"), join(separate, "adapter.gguf"));
   assert.ok(viaLora >= 0.95, `only ${pct(viaLora)} of the GGUF LoRA's answers are loratune's`);
-  for (const outtype of availableOuttypes()) {
+  for (const outtype of availableOuttypes().filter((t) => ["f32", "f16", "bf16", "q8_0"].includes(t))) {
     const out = join(work, `gguf-${outtype}`);
     exportModel({ model: "demo", adapter: runDir, out, outtype });
     const same = await judge(`merged ${outtype}`, join(out, "model.gguf"));
