@@ -205,6 +205,13 @@ function placeTensors(c: FileCursor, infos: RawInfo[], alignment: number, dataOf
 /** The raw bytes of one tensor. */
 export function readGgufTensorBytes(file: GgufFile, info: GgufTensorInfo): Uint8Array {
   const out = new Uint8Array(info.bytes);
+  readGgufTensorInto(file, info, out);
+  return out;
+}
+
+/** Reads one tensor's raw bytes into `out` (exactly info.bytes long), e.g. the bytes of a weight's own storage. */
+export function readGgufTensorInto(file: GgufFile, info: GgufTensorInfo, out: Uint8Array): void {
+  if (out.length !== info.bytes) throw new Error(`${info.name}: ${out.length} bytes given for ${info.bytes}`);
   const fd = openSync(file.path, "r");
   try {
     let done = 0;
@@ -216,7 +223,6 @@ export function readGgufTensorBytes(file: GgufFile, info: GgufTensorInfo): Uint8
   } finally {
     closeSync(fd);
   }
-  return out;
 }
 
 /** One tensor's values as f32, widened through the weight-format registry (its format's id is the ggml type). */

@@ -15,18 +15,22 @@ import { familyOf } from "./arch/registry.ts";
 import type { ParamSpec } from "./arch/spec.ts";
 import { assembleModel } from "./assemble.ts";
 import { type ModelConfig, readModelConfig } from "./config.ts";
+import { isGgufPath, loadGgufModel } from "./load-gguf.ts";
 import { embeddingSpec, type Model } from "./model.ts";
 import { convertTensor, quantizeLinears, specQuantizedFormat } from "./quantize.ts";
 
 export interface LoadModelOptions {
-  /** How base weights are kept in memory (default f32). Norms and biases are always f32. */
+  /**
+   * How base weights are kept in memory (default f32). Norms and biases are always f32. A GGUF file's float 2-D
+   * tensors (F32, F16, BF16) follow it; its block-quantized tensors stay as stored.
+   */
   dtype?: StorageDType;
   /**
    * Positions the RoPE tables cover (default: max_position_embeddings, capped at 32768 so a config with a huge
    * context does not allocate gigabytes of tables; training passes its sequence length).
    */
   ropePositions?: number;
-  /** The directory's config.json as already read (readModelConfig), so that it is not read again. */
+  /** The directory's config.json as already read (readModelConfig), so that it is not read again (not for GGUF). */
   config?: ModelConfig;
   /** Quantize the linear weights on load (model/quantize.ts); the rest stays in `dtype`. */
   quantize?: QuantizeChoice | undefined;
@@ -40,7 +44,16 @@ export function resolveModelDir(nameOrPath: string): string {
   return nameOrPath === "demo" ? DEMO_MODEL_DIR : nameOrPath;
 }
 
+/** Loads a model directory, "demo", or a GGUF file (a path ending in .gguf: model/load-gguf.ts). */
 export function loadModel(nameOrPath: string, options: LoadModelOptions = {}): Model {
+  if (isGgufPath(nameOrPath)) {
+    const { dtype, ropePositions, quantize } = options;
+    return loadGgufModel(nameOrPath, {
+      ...(dtype !== undefined ? { dtype } : {}),
+      ...(ropePositions !== undefined ? { ropePositions } : {}),
+      quantize,
+    });
+  }
   const dir = resolveModelDir(nameOrPath);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new LoratuneError("ERR_IO", `${dir}: model directory not found`);

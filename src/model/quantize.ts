@@ -39,10 +39,12 @@ export function convertTensor(k: Kernels, t: StoredTensor, to: StorageDType): St
   return { dtype: to, shape: t.shape, data };
 }
 
-/** Quantizes every linear weight of the model in place (the StoredTensor objects the model shares are updated). */
+/** Quantizes every float linear weight of the model in place (the StoredTensor objects the model shares are updated). */
 export function quantizeLinears(k: Kernels, model: Model, choice: QuantizeChoice): void {
   for (const lin of model.linears) {
     const t = lin.weight;
+    // A weight already in a block format (a quantized GGUF base) stays as stored: requantizing only loses more.
+    if (weightFormat(t.dtype).quantized) continue;
     const to = quantizedFormatFor(choice, lin.inFeatures, t.dtype);
     if (to === t.dtype) continue;
     const n = lin.outFeatures * lin.inFeatures;

@@ -31,6 +31,16 @@ export function ropeInvFreq(headDim: number, theta: number, scaling: RopeScaling
   });
 }
 
+/**
+ * Llama-3 RoPE scaling as llama.cpp's `rope_freqs` tensor [headDim/2]: the factor each inverse frequency is
+ * divided by (the plain inverse frequency over the scaled one), rounded to f32.
+ */
+export function ropeFreqFactors(headDim: number, theta: number, scaling: RopeScaling): Float32Array {
+  const plain = ropeInvFreq(headDim, theta, null);
+  const scaled = ropeInvFreq(headDim, theta, scaling);
+  return Float32Array.from(plain, (f, i) => f / scaled[i]!);
+}
+
 export function buildRopeTables(
   headDim: number,
   theta: number,

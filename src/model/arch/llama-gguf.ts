@@ -10,8 +10,9 @@
  */
 import { LoratuneError } from "../../errors.ts";
 import { f32, type GgufValue, str, u32 } from "../../gguf/metadata.ts";
-import { ropeInvFreq } from "../../nn/rope-tables.ts";
+import { ropeFreqFactors } from "../../nn/rope-tables.ts";
 import type { ModelConfig } from "../config.ts";
+import { llamaConfigJson, ROPE_FREQS } from "./llama-gguf-config.ts";
 import type { LlamaArch } from "./llama-style.ts";
 import type { GgufExtraTensor, GgufNaming } from "./spec.ts";
 
@@ -44,12 +45,28 @@ function tensorName(hf: string): string | null {
   return m && part ? `blk.${m[1]}.${part}.${m[3]}` : null;
 }
 
-/** The GGUF naming of a Llama-style family under llama.cpp's architecture `arch`. */
-export function llamaGguf(arch: "llama" | "qwen2" | "qwen3"): GgufNaming {
+const TOP_HF = new Map(Object.entries(TOP).map(([hf, gg]) => [gg, hf]));
+const BLOCK_HF = new Map(Object.entries(BLOCK).map(([hf, gg]) => [gg, hf]));
+const GGUF_BLOCK_NAME = /^blk\.(0|[1-9]\d*)\.([a-z_]+)\.(weight|bias)$/;
+
+/** The inverse of tensorName ("blk.3.attn_q.weight" → "model.layers.3.self_attn.q_proj.weight"). */
+function hfTensorName(gguf: string): string | null {
+  const top = TOP_HF.get(gguf);
+  if (top !== undefined) return top;
+  const m = GGUF_BLOCK_NAME.exec(gguf);
+  const part = m ? BLOCK_HF.get(m[2]!) : undefined;
+  return m && part ? `model.layers.${m[1]}.${part}.${m[3]}` : null;
+}
+
+/** The GGUF naming of a Llama-style family under llama.cpp's architecture `arch`, read back as `modelType`. */
+export function llamaGguf(arch: "llama" | "qwen2" | "qwen3", modelType: string = arch): GgufNaming {
   const permute = arch === "llama";
   return {
     arch,
     tensorName,
+    hfTensorName,
+    configJson: (view) => llamaConfigJson(view, arch, modelType),
+    configTensors: arch === "llama" ? [ROPE_FREQS] : [],
     permuteHeads(hf, c) {
       if (!permute) return null;
       if (/\.self_attn\.q_proj\.(weight|bias)$/.test(hf)) return c.numHeads;
@@ -96,10 +113,7 @@ function ropeFreqs(arch: string, c: ModelConfig): GgufExtraTensor[] {
       `llama.cpp's ${arch} architecture does not apply Llama-3 RoPE scaling (rope_freqs); this model cannot be exported for it`,
     );
   }
-  const plain = ropeInvFreq(c.headDim, a.ropeTheta, null);
-  const scaled = ropeInvFreq(c.headDim, a.ropeTheta, a.ropeScaling);
-  const values = Float32Array.from(plain, (f, i) => f / scaled[i]!);
-  return [{ name: "rope_freqs.weight", shape: [c.headDim / 2], values }];
+  return [{ name: ROPE_FREQS, shape: [c.headDim / 2], values: ropeFreqFactors(c.headDim, a.ropeTheta, a.ropeScaling) }];
 }
 
 /**
@@ -107,10 +121,25 @@ function ropeFreqs(arch: string, c: ModelConfig): GgufExtraTensor[] {
  * (`inverse`: back). Returns a new array.
  */
 export function permuteHeadRows(src: Float32Array, heads: number, cols: number, inverse = false): Float32Array {
+  const out = new Float32Array(src.length);
+  permuteRowsInto(out, src, heads, cols, inverse);
+  return out;
+}
+
+/**
+ * The same reordering of rows of `rowLength` elements of any typed array into `out` (same type and length): a
+ * block format's rows are whole runs of blocks, so its bytes move row by row unchanged.
+ */
+export function permuteRowsInto<T extends Float32Array | Uint16Array | Uint8Array>(
+  out: T,
+  src: T,
+  heads: number,
+  cols: number,
+  inverse = false,
+): void {
   const rows = src.length / cols;
   const hd = rows / heads;
   const half = hd / 2;
-  const out = new Float32Array(src.length);
   for (let h = 0; h < heads; h++) {
     for (let i = 0; i < half; i++) {
       for (let j = 0; j < 2; j++) {
@@ -121,5 +150,4 @@ export function permuteHeadRows(src: Float32Array, heads: number, cols: number, 
       }
     }
   }
-  return out;
 }

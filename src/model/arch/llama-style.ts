@@ -82,7 +82,7 @@ export function llamaStyleFamily(o: LlamaStyleOptions): ModelFamily<LlamaLayer, 
     blockPrefix: PREFIX,
     headName: "lm_head.weight",
     defaultTargets: ["q_proj", "v_proj"],
-    gguf: llamaGguf(o.ggufArch),
+    gguf: llamaGguf(o.ggufArch, o.modelTypes[0]),
     parseConfig: (raw, where) => parseLlamaConfig(raw, where, o),
     params: llamaParams,
     assemble(c, take, positions) {

@@ -43,6 +43,26 @@ export function familyForType(modelType: string, where: string): ModelFamily {
   return family;
 }
 
+/** Every GGUF architecture (general.architecture) a family reads, in registration order. */
+export function supportedGgufArchs(): string[] {
+  return [...new Set([...byType.values()].flatMap((f) => (f.gguf ? [f.gguf.arch] : [])))];
+}
+
+/**
+ * The family that reads GGUF files of llama.cpp's architecture `arch` (the first registered: "llama" files,
+ * which llama.cpp also writes for Mistral, read as llama); ERR_UNSUPPORTED naming `where` and the supported ones.
+ */
+export function familyForGgufArch(arch: string, where: string): ModelFamily {
+  const family = [...byType.values()].find((f) => f.gguf?.arch === arch);
+  if (family === undefined) {
+    throw new LoratuneError(
+      "ERR_UNSUPPORTED",
+      `${where}: general.architecture ${previewJson(arch)} is not supported (supported: ${supportedGgufArchs().join(", ")})`,
+    );
+  }
+  return family;
+}
+
 /** The family of a parsed config. */
 export function familyOf(config: ModelConfig): ModelFamily {
   return familyForType(config.modelType, "model config");

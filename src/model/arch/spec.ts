@@ -8,7 +8,7 @@
  * Loading, random init, state dicts, full fine-tuning, parameter counts, LoRA target matching and the pre-training
  * checks all derive from these, so the trainer, data, CLI and LoRA code never name a family.
  */
-import type { GgufValue } from "../../gguf/metadata.ts";
+import type { GgufMetadata, GgufValue } from "../../gguf/metadata.ts";
 import type { Kernels } from "../../kernels/types.ts";
 import type { AdapterCache, DropoutSource, Linear } from "../../nn/linear.ts";
 import type { StoredTensor } from "../../tensor/stored-tensor.ts";
@@ -119,9 +119,21 @@ export interface GgufExtraTensor {
   values: Float32Array;
 }
 
+/** What a family's GGUF reader sees of a file before any weight is read: its metadata and tensor shapes. */
+export interface GgufModelView {
+  /** The .gguf path (for messages). */
+  path: string;
+  metadata: GgufMetadata;
+  /** The shape (outermost first) of a tensor of the file, or undefined when the file has none of that name. */
+  shape(ggufName: string): number[] | undefined;
+  /** The values of a (small) tensor of the file as f32 (rope_freqs). */
+  f32(ggufName: string): Float32Array;
+}
+
 /**
  * How llama.cpp knows the family: its GGUF architecture, tensor names, hyperparameter keys, and the row order its
- * graph expects. A family without this record cannot be exported for llama.cpp.
+ * graph expects, both ways (export writes them; a GGUF base model is read back through the inverses). A family
+ * without this record cannot be exported for llama.cpp nor loaded from a GGUF file.
  */
 export interface GgufNaming {
   /** general.architecture, the prefix of the hyperparameter keys ("llama", "qwen2", "qwen3"). */
@@ -138,6 +150,16 @@ export interface GgufNaming {
   metadata(c: ModelConfig): [string, GgufValue][];
   /** Tensors llama.cpp needs beyond the checkpoint's. */
   extraTensors(c: ModelConfig): GgufExtraTensor[];
+  /** The inverse of tensorName: the Hugging Face name of a GGUF weight, or null for one the family lacks. */
+  hfTensorName(ggufName: string): string | null;
+  /**
+   * The inverse of metadata and extraTensors: the Hugging Face config.json equivalent to the file (model_type,
+   * sizes from the metadata and the tensor shapes, RoPE scaling from rope_freqs), which the family's parseConfig
+   * then reads. Throws ERR_GGUF / ERR_UNSUPPORTED naming the file and the key or tensor.
+   */
+  configJson(view: GgufModelView): Record<string, unknown>;
+  /** GGUF tensors that configJson reads and that are no weight of the model (rope_freqs.weight). */
+  readonly configTensors: readonly string[];
 }
 
 /**
