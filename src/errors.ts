@@ -18,7 +18,8 @@ export type ErrorCode =
   | "ERR_NONFINITE"
   | "ERR_CHECKPOINT"
   | "ERR_OUTPUT_EXISTS"
-  | "ERR_NATIVE";
+  | "ERR_NATIVE"
+  | "ERR_MEMORY";
 
 export class LoratuneError extends Error {
   readonly code: ErrorCode;

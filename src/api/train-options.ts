@@ -26,7 +26,7 @@ export const TRAIN_OPTIONS: readonly OptionDef[] = [
   {
     key: "model",
     kind: "string",
-    help: "model directory (Hugging Face layout), or 'demo' for the bundled model",
+    help: "model directory (Hugging Face layout), a GGUF file, or 'demo' for the bundled model",
     metavar: "dir",
     required: true,
     path: true,
@@ -156,6 +156,14 @@ export const TRAIN_OPTIONS: readonly OptionDef[] = [
     help: "activation checkpointing: keep only each layer's input and recompute the layer during backward (less memory, bit-identical results, about 1.5x the time)",
     default: false,
     resumable: true,
+  },
+  {
+    key: "memory-check",
+    kind: "bool",
+    negate: true,
+    help: "train even when the memory estimate exceeds the memory available (by default such a run is refused before the weights load)",
+    default: true,
+    control: true,
   },
   {
     key: "pack",

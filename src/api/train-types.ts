@@ -112,6 +112,12 @@ export interface TrainOptions {
    */
   gradCheckpoint?: boolean;
   /**
+   * Before loading the weights, compare the run's memory estimate with the memory available (MemAvailable and any
+   * cgroup limit, or LORATUNE_MEMORY_LIMIT) and refuse a run that would not fit (false: train anyway).
+   * @defaultValue true
+   */
+  memoryCheck?: boolean;
+  /**
    * Pack several examples per sequence (they never attend to each other).
    * @defaultValue false
    */

@@ -19,8 +19,9 @@ import { getKernels } from "../kernels/index.ts";
 import { adapterParams, attachAdapter } from "../lora/adapter.ts";
 import { defaultLoraConfig, type LoraConfig, parseTargets } from "../lora/config.ts";
 import type { AdapterConfig } from "../lora/method.ts";
-import { loadAdapter, saveAdapter } from "../lora/peft-files.ts";
-import { readModelConfig } from "../model/config.ts";
+import { isGgufFile, loadAdapter, readAdapterConfig, saveAdapter } from "../lora/peft-files.ts";
+import { familyOf } from "../model/arch/registry.ts";
+import { type ModelConfig, readModelConfig } from "../model/config.ts";
 import { enableFullTraining } from "../model/full-params.ts";
 import { loadModel, resolveModelDir } from "../model/load.ts";
 import { countBaseParameters, type Model } from "../model/model.ts";
@@ -33,7 +34,8 @@ import type { TrainableParam } from "../tensor/trainable.ts";
 import { loadTokenizer, type Tokenizer } from "../tokenizer/tokenizer.ts";
 import { ADAMW_DEFAULTS } from "../train/adamw.ts";
 import { readCheckpointState, resolveCheckpoint, runDirOf } from "../train/checkpoint.ts";
-import { estimateTrainingPeakBytes } from "../train/memory.ts";
+import { estimateTrainingPeakBytes, heldFormat, planTrainingMemory } from "../train/memory.ts";
+import { availableMemory, checkMemoryFits } from "../train/memory-check.ts";
 import { MetricsLog } from "../train/metrics.ts";
 import { checkRunPlan, scheduleExtensionNote } from "../train/plan-checks.ts";
 import { checkChatTemplate, checkSeqLen, checksAfterReading, reportPreflight } from "../train/preflight.ts";
@@ -84,6 +86,8 @@ export interface TrainRunOptions extends TrainSettings {
   chatTemplate?: string;
   /** The config file the options were read from (only checked as an input: --out may not hold it). */
   config?: string;
+  /** Refuse, before loading, a run whose memory estimate exceeds the memory available (--no-memory-check: false). */
+  memoryCheck: boolean;
 }
 
 /** The options with every unset one at its default; each given value checked against its bounds. */
@@ -184,6 +188,7 @@ function prepare(o: TrainRunOptions, warn: (m: string) => void) {
   o.targets ??= defaultTargetModules(config).join(",");
   // Preflight, one pass: each check once, as soon as what it reads is known (see train/preflight.ts).
   reportPreflight(checkSeqLen(o.seqLen, config), warn);
+  if (o.memoryCheck) checkTrainingMemory(o, config);
   const model = loadModel(modelDir, { dtype: o.dtype, quantize: o.quantize, ropePositions: o.seqLen, config });
   const tok = existsSync(join(modelDir, "tokenizer.json"))
     ? loadTokenizer(modelDir, o.chatTemplate ? { chatTemplateFile: o.chatTemplate } : {})
@@ -207,6 +212,33 @@ function prepare(o: TrainRunOptions, warn: (m: string) => void) {
   const { params, lora: adapterConfig } = setupTrainable(o, model, fresh);
   const summary = summarize(o, model, params, trainSet, valSet);
   return { model, tok, trainSet, valSet, params, adapterConfig, summary, resumeFrom, resumeState };
+}
+
+/**
+ * Refuses a run whose memory estimate (from config.json and the options alone: nothing is loaded yet) exceeds the
+ * memory available, naming both and the settings that would lower it.
+ */
+function checkTrainingMemory(o: TrainRunOptions, config: ModelConfig): void {
+  let adapter: AdapterConfig | null = null;
+  if (!o.full) {
+    if (!o.initAdapter) adapter = loraSettings(o, familyOf(config));
+    else if (!isGgufFile(o.initAdapter)) adapter = readAdapterConfig(o.initAdapter);
+    else return; // a GGUF adapter's config is read with its tensors, once the model is loaded
+  }
+  const memory = planTrainingMemory({
+    config,
+    formatOf: (spec) => heldFormat(spec, o.dtype, o.quantize),
+    adapter,
+    B: o.batchSize,
+    T: o.seqLen,
+    checkpoint: o.gradCheckpoint ?? false,
+  });
+  const remedies = [
+    ...(o.full ? ["LoRA instead of --full"] : o.quantize !== "q4_k" ? ["--quantize q4_k"] : []),
+    ...(o.gradCheckpoint ? [] : ["--grad-checkpoint"]),
+    `a smaller --batch-size (${o.batchSize}) or --seq-len (${o.seqLen})`,
+  ];
+  checkMemoryFits(memory, availableMemory(), remedies, "--no-memory-check");
 }
 
 /**

@@ -127,7 +127,7 @@ function makeTensor(
  * weights, which get the block format by the same rule (and fallbacks) as `--quantize` (model/quantize.ts). A
  * linear stored transposed in the file (GPT-2's Conv1D) is made bf16 and quantized once assembled.
  */
-function tensorDtype(spec: ParamSpec, dtype: StorageDType): StorageDType {
+export function randomTensorFormat(spec: ParamSpec, dtype: StorageDType): StorageDType {
   return weightFormat(dtype).quantized ? specQuantizedFormat(spec, dtype as QuantizeChoice, "bf16") : dtype;
 }
 
@@ -149,7 +149,7 @@ export function makeRandomModel(
   const filler = total > POOLED_ABOVE ? pooledFiller(k, rng) : drawingFiller(rng);
   const tensors = new Map<string, StoredTensor>();
   for (const spec of specs) {
-    tensors.set(spec.name, makeTensor(k, fileShape(spec), initKind(spec), tensorDtype(spec, dtype), filler));
+    tensors.set(spec.name, makeTensor(k, fileShape(spec), initKind(spec), randomTensorFormat(spec, dtype), filler));
   }
   const quantized = weightFormat(dtype).quantized;
   const modelDtype = quantized ? "bf16" : dtype;

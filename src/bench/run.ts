@@ -32,6 +32,8 @@ export interface BenchOptions {
   profile: boolean;
   /** Training workloads with activation checkpointing. */
   gradCheckpoint: boolean;
+  /** Refuse a training workload whose memory estimate exceeds the memory available (default true). */
+  memoryCheck?: boolean;
   /** LoRA rank of the training workloads (alpha = 2·rank); default 8. */
   rank?: number;
   /** Batch rows and sequence length of training and prefill; defaults 4 × 256 (--quick: 2 × 64). */
@@ -108,6 +110,7 @@ export function workloadSpec(
     warmup: o.warmup ?? runs.warmup,
     profile: o.profile && workload.startsWith("train"),
     gradCheckpoint: o.gradCheckpoint && workload.startsWith("train"),
+    ...(o.memoryCheck === false ? { memoryCheck: false } : {}),
     seed: 0,
   };
 }

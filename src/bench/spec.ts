@@ -29,6 +29,8 @@ export interface ModelWorkloadSpec {
   profile: boolean;
   /** Activation checkpointing (train only; `bench --grad-checkpoint`). */
   gradCheckpoint: boolean;
+  /** Train: refuse before making the model when the memory estimate exceeds the memory available (default true). */
+  memoryCheck?: boolean;
   seed: number;
 }
 

@@ -7,18 +7,20 @@
 
 import type { Kernels } from "../kernels/types.ts";
 import { attachLora, loraParams } from "../lora/adapter.ts";
-import { defaultLoraConfig } from "../lora/config.ts";
+import { defaultLoraConfig, type LoraConfig } from "../lora/config.ts";
 import { allocateActivations } from "../model/activations.ts";
 import { backward } from "../model/backward.ts";
+import type { ModelConfig } from "../model/config.ts";
 import { forward, type ModelInput } from "../model/forward.ts";
 import { countLabelTokens } from "../model/loss.ts";
 import { Rng } from "../tensor/rng.ts";
 import { AdamW } from "../train/adamw.ts";
 import { gradNorm, zeroGrads } from "../train/grads.ts";
-import { estimateTrainingPeakBytes } from "../train/memory.ts";
+import { estimateTrainingPeakBytes, planTrainingMemory } from "../train/memory.ts";
+import { availableMemory, checkMemoryFits } from "../train/memory-check.ts";
 import { QKVO_TARGETS, trainFlopsPerToken } from "./flops.ts";
 import { KernelProfile, profiledKernels } from "./kernel-profile.ts";
-import { makeRandomModel } from "./random-model.ts";
+import { makeRandomModel, randomTensorFormat } from "./random-model.ts";
 import { shapeConfig } from "./shapes.ts";
 import type { ModelWorkloadSpec, WorkloadResult } from "./spec.ts";
 import { kernelInfo, median, peakRssMiB, startContentionMeter } from "./stats.ts";
@@ -46,17 +48,36 @@ export function randomBatch(B: number, T: number, vocab: number, seed: number): 
   return { B, T, ids, targets, pos, seg: null };
 }
 
+/** As `loratune train` does: refuses, before the model is made, a workload whose estimate exceeds the memory. */
+function checkWorkloadMemory(spec: ModelWorkloadSpec, config: ModelConfig, lora: LoraConfig): void {
+  const memory = planTrainingMemory({
+    config,
+    formatOf: (s) => randomTensorFormat(s, spec.dtype),
+    adapter: lora,
+    B: spec.B,
+    T: spec.T,
+    checkpoint: spec.gradCheckpoint,
+  });
+  const remedies = [
+    ...(spec.dtype === "q4_k" ? [] : ["--dtype q4_k"]),
+    ...(spec.gradCheckpoint ? [] : ["--grad-checkpoint"]),
+    `a smaller --batch-size (${spec.B}) or --seq-len (${spec.T})`,
+  ];
+  checkMemoryFits(memory, availableMemory(), remedies, "--no-memory-check");
+}
+
 export function runTrainWorkload(base: Kernels, spec: ModelWorkloadSpec): WorkloadResult {
   const t0 = performance.now();
   const profile = spec.profile ? new KernelProfile() : null;
   const k = profile ? profiledKernels(base, profile) : base;
   const config = shapeConfig(spec.shape);
-  const model = makeRandomModel(base, config, spec.dtype, spec.seed, Math.min(config.maxPositions, spec.T));
   const lora = defaultLoraConfig({
     r: spec.r,
     loraAlpha: spec.alpha,
     targetModules: spec.targets === "all-linear" ? "all-linear" : [...QKVO_TARGETS],
   });
+  if (spec.memoryCheck !== false) checkWorkloadMemory(spec, config, lora);
+  const model = makeRandomModel(base, config, spec.dtype, spec.seed, Math.min(config.maxPositions, spec.T));
   const rng = new Rng(spec.seed + 1);
   attachLora(model, lora, () => rng.next());
   const params = loraParams(model);

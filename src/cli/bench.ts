@@ -34,6 +34,7 @@ interface BenchFlags {
   rank?: number;
   batchSize?: number;
   seqLen?: number;
+  memoryCheck: boolean;
 }
 
 function parseWorkloads(value: string): WorkloadName[] {
@@ -135,6 +136,13 @@ export const BENCH_OPTIONS: readonly OptionDef[] = [
     min: 1,
   },
   {
+    key: "memory-check",
+    kind: "bool",
+    negate: true,
+    help: "run training workloads even when their memory estimate exceeds the memory available (refused by default)",
+    default: true,
+  },
+  {
     key: "batch-size",
     kind: "int",
     help: "batch rows of training and prefill",
@@ -174,6 +182,7 @@ export function benchOptions(given: Partial<BenchFlags>, onProgress?: (line: str
     quick: f.quick,
     profile: f.profile,
     gradCheckpoint: f.gradCheckpoint,
+    ...(f.memoryCheck ? {} : { memoryCheck: false }),
     ...(f.rank !== undefined ? { rank: f.rank } : {}),
     ...(f.batchSize !== undefined ? { batchSize: f.batchSize } : {}),
     ...(f.seqLen !== undefined ? { seqLen: f.seqLen } : {}),

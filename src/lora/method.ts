@@ -85,6 +85,12 @@ export interface AdapterMethod<C extends AdapterConfig = AdapterConfig> {
   /** The tensors attaching `c` to `lin` creates (names, shapes, axes), without allocating them. */
   tensorSpecs(c: C, lin: Linear): AdapterTensorSpec[];
   /**
+   * What attaching `c` to `lin` would ask of the activation arena per row, without allocating anything: the
+   * attached adapter's `cacheSizes(training)` and `scratchPerRow` (the memory estimate made before a model is
+   * loaded reads it). Optional: without it, the estimate attaches to a stand-in linear whose weight holds no data.
+   */
+  arenaSizes?(c: C, lin: Linear, training: boolean): { cacheSizes: Record<string, number>; scratchPerRow: number };
+  /**
    * Attaches to one linear: allocates its tensors (gradients too when `withGrad`) and initialises them from
    * `uniform` (draws in a fixed order: seeded runs depend on it).
    */

@@ -12,7 +12,8 @@
  * again just before its backward (one extra forward of the layers for L − 1 layers' worth of memory).
  */
 import type { AdapterCache, AdapterHooks } from "../nn/adapter-hooks.ts";
-import type { BufferSizes, Buffers } from "./arch/spec.ts";
+import type { BufferSizes, Buffers, ModelFamily } from "./arch/spec.ts";
+import type { ModelConfig } from "./config.ts";
 import type { Model } from "./model.ts";
 
 export interface LayerActivations {
@@ -74,7 +75,10 @@ const mapSizes = (perRow: BufferSizes, N: number): BufferSizes =>
 const total = (sizes: BufferSizes) => Object.values(sizes).reduce((a, b) => a + b, 0);
 
 /** Backward scratch per row for these adapters: the largest need (at least 1). */
-const scratchPerRow = (adapters: (AdapterHooks | null)[]) =>
+/** The part of an adapter's hooks that sizes the arena. */
+export type ArenaNeeds = Pick<AdapterHooks, "cacheSizes" | "scratchPerRow">;
+
+const scratchPerRow = (adapters: (ArenaNeeds | null)[]) =>
   adapters.reduce((m, a) => (a ? Math.max(m, a.scratchPerRow) : m), 1);
 
 export function allocateActivations(model: Model, B: number, T: number, o: ArenaOptions = {}): Activations {
@@ -123,18 +127,48 @@ export function allocateActivations(model: Model, B: number, T: number, o: Arena
   };
 }
 
+/**
+ * What adapters add to the arena per row: their cache values summed over the adapted linears, and the largest
+ * backward scratch (at least 1, as allocateActivations sizes `dxa`).
+ */
+export interface AdapterRows {
+  cacheValues: number;
+  scratchValues: number;
+}
+
+/** The AdapterRows of attached adapters (null: a linear without one). */
+export function adapterRows(adapters: (ArenaNeeds | null)[], withGrad: boolean): AdapterRows {
+  let cacheValues = 0;
+  for (const a of adapters) if (a) cacheValues += total(a.cacheSizes(withGrad));
+  return { cacheValues, scratchValues: scratchPerRow(adapters) };
+}
+
 /** Bytes allocateActivations(model, B, T, o) will take, without allocating. */
 export function activationBytes(model: Model, B: number, T: number, o: ArenaOptions = {}): number {
+  const rows = adapterRows(
+    model.linears.map((l) => l.adapter),
+    o.withGrad ?? true,
+  );
+  return arenaBytes(model.config, model.family, rows, B, T, o);
+}
+
+/** Bytes of the arena of a model of `config` with adapters needing `rows`, from the config alone (no model). */
+export function arenaBytes(
+  c: ModelConfig,
+  family: ModelFamily,
+  rows: AdapterRows,
+  B: number,
+  T: number,
+  o: ArenaOptions = {},
+): number {
   const withGrad = o.withGrad ?? true;
-  const c = model.config;
   const N = B * T;
   const C = c.hiddenSize;
-  const spec = model.family.activations(c, N);
+  const spec = family.activations(c, N);
   const work = total(spec.saved);
   const layerBuffers = o.checkpoint ? c.numLayers * N * C + work : c.numLayers * (N * C + work);
-  let adapters = 0;
-  for (const lin of model.linears) if (lin.adapter) adapters += N * total(lin.adapter.cacheSizes(withGrad));
+  const adapters = N * rows.cacheValues;
   const fixed = 2 * N * C + total(spec.top) + N + lossChunkRows(N, c.vocabSize) * c.vocabSize;
-  const grads = withGrad ? 3 * N * C + N * scratchPerRow(model.linears.map((l) => l.adapter)) + total(spec.scratch) : 0;
+  const grads = withGrad ? 3 * N * C + N * rows.scratchValues + total(spec.scratch) : 0;
   return 4 * (layerBuffers + adapters + fixed + grads);
 }

@@ -61,8 +61,7 @@ export class LoraAdapter implements AttachedAdapter {
   }
 
   cacheSizes(training: boolean): Record<string, number> {
-    if (training && this.dropout > 0) return { xa: this.r, dropScale: this.nIn, xDrop: this.nIn };
-    return { xa: this.r };
+    return loraCacheSizes(this.r, this.nIn, this.dropout, training);
   }
 
   forward(
@@ -127,6 +126,12 @@ export class LoraAdapter implements AttachedAdapter {
     k.matmulNN(delta, this.B, this.A, this.nOut, this.nIn, this.r, false); // [out, r]·[r, in]
     for (let i = 0; i < n; i++) w[i] = w[i]! + s * delta[i]!;
   }
+}
+
+/** f32 values per row LoRA's forward keeps: xa [r]; with dropout (when training) its mask and dropped input too. */
+function loraCacheSizes(r: number, nIn: number, dropout: number, training: boolean): Record<string, number> {
+  if (training && dropout > 0) return { xa: r, dropScale: nIn, xDrop: nIn };
+  return { xa: r };
 }
 
 function tensorSpecsFor(nIn: number, nOut: number, r: number): AdapterTensorSpec[] {
@@ -309,6 +314,10 @@ export const lora: AdapterMethod<LoraConfig> = {
   },
   tensorSpecs(c, lin) {
     return tensorSpecsFor(lin.inFeatures, lin.outFeatures, moduleRankAndScale(c, lin.name).r);
+  },
+  arenaSizes(c, lin, training) {
+    const { r } = moduleRankAndScale(c, lin.name);
+    return { cacheSizes: loraCacheSizes(r, lin.inFeatures, c.loraDropout, training), scratchPerRow: r };
   },
   attach(c, lin, uniform, withGrad) {
     const { r, scale } = moduleRankAndScale(c, lin.name);

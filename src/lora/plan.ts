@@ -1,0 +1,61 @@
+/**
+ * An adapter's size before any model is loaded: which linears of a config it targets (PEFT's target_modules and
+ * layers_to_transform, as attachAdapter matches them), the values its tensors take, and what it adds to the
+ * activation arena per row. The memory estimate that decides whether a training run fits reads it (train/memory.ts),
+ * so that a run that would not fit is refused before its weights are read.
+ */
+import { type AdapterRows, type ArenaNeeds, adapterRows } from "../model/activations.ts";
+import type { ParamSpec } from "../model/arch/spec.ts";
+import type { Linear } from "../nn/linear.ts";
+import { matchesTarget } from "./config.ts";
+import type { AdapterConfig, AdapterMethod } from "./method.ts";
+import { methodOf } from "./registry.ts";
+
+export interface AdapterPlan {
+  /** Linears the config targets. */
+  adapted: number;
+  /** Values of every adapter tensor (each trains: it also gets a gradient and two AdamW moments). */
+  values: number;
+  /** What the adapters add to the activation arena per row. */
+  rows: AdapterRows;
+}
+
+/** A linear as the family's specs declare it, holding no weight data (enough for sizes and target matching). */
+function standIn(spec: ParamSpec): Linear {
+  const [outFeatures, inFeatures] = spec.shape as [number, number];
+  return {
+    name: spec.name.slice(0, -".weight".length),
+    inFeatures,
+    outFeatures,
+    weight: { dtype: "f32", shape: spec.shape, data: new Float32Array(0) },
+    bias: null,
+    dWeight: null,
+    dBias: null,
+    adapter: null,
+  };
+}
+
+/** The arena sizes of the method on `lin`: its arenaSizes, or those of an adapter attached to the stand-in. */
+function arenaNeeds(method: AdapterMethod, c: AdapterConfig, lin: Linear, training: boolean): ArenaNeeds {
+  if (method.arenaSizes) {
+    const { cacheSizes, scratchPerRow } = method.arenaSizes(c, lin, training);
+    return { scratchPerRow, cacheSizes: () => cacheSizes };
+  }
+  return method.attach(c, lin, () => 0.5, false);
+}
+
+/** The plan of `c` on a model whose tensors are `specs` (the family's params() for its config). */
+export function planAdapter(c: AdapterConfig, specs: ParamSpec[], training = true): AdapterPlan {
+  const method = methodOf(c);
+  const linears = specs
+    .filter((s) => s.role === "linear" && s.name.endsWith(".weight") && s.shape.length === 2)
+    .map((s) => ({ lin: standIn(s), layer: s.layer }))
+    .filter(({ lin, layer }) => matchesTarget(c, lin.name, layer));
+  let values = 0;
+  const needs: ArenaNeeds[] = [];
+  for (const { lin } of linears) {
+    for (const t of method.tensorSpecs(c, lin)) values += t.shape.reduce((a, b) => a * b, 1);
+    needs.push(arenaNeeds(method, c, lin, training));
+  }
+  return { adapted: linears.length, values, rows: adapterRows(needs, training) };
+}
