@@ -11,8 +11,9 @@
 import { existsSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { LoratuneError } from "../errors.ts";
-import type { GgufMetadata } from "../gguf/metadata.ts";
+import { type GgufMetadata, type GgufValue, str, stringOf } from "../gguf/metadata.ts";
 import { availableOuttypes, GGUF_OUTTYPES, type GgufOuttype, ggufOuttype } from "../gguf/outtype.ts";
+import { readGgufHeader } from "../gguf/reader.ts";
 import { writeGguf } from "../gguf/writer.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { readJsonObject } from "../io/json-file.ts";
@@ -24,13 +25,13 @@ import { writeGgufAdapter } from "../lora/gguf-adapter.ts";
 import { mergeAdapter } from "../lora/merge.ts";
 import { ADAPTER_CONFIG, isGgufFile, loadAdapter, peftConfigJson } from "../lora/peft-files.ts";
 import { familyOf } from "../model/arch/registry.ts";
-import { readModelConfig } from "../model/config.ts";
 import { ggufNamingFor, modelGgufMetadata, modelGgufTensors } from "../model/gguf-tensors.ts";
 import { loadModel, resolveModelDir } from "../model/load.ts";
 import type { Model } from "../model/model.ts";
 import { STORAGE_DTYPES, type StorageDType } from "../tensor/formats/index.ts";
 import { ggufVocab } from "../tokenizer/gguf-vocab.ts";
-import { loadTokenizer, type Tokenizer } from "../tokenizer/tokenizer.ts";
+import type { Tokenizer } from "../tokenizer/tokenizer.ts";
+import { isGgufPath, loadBaseTokenizer, readBaseConfig } from "./model-source.ts";
 import { modelfileText } from "./modelfile.ts";
 import { type OptionDef, resolveOptions } from "./options.ts";
 
@@ -41,7 +42,7 @@ export const EXPORT_OPTIONS: readonly OptionDef[] = [
   {
     key: "model",
     kind: "string",
-    help: "base model directory, or 'demo'",
+    help: "base model directory, GGUF file, or 'demo'",
     metavar: "dir",
     defaultText: "the adapter's base model",
   },
@@ -123,7 +124,7 @@ export function exportModel(options: ExportOptions): ExportResult {
     replaceable: ["export"],
   });
   // Before any weight is read: the family must have a llama.cpp architecture.
-  const config = readModelConfig(modelDir);
+  const config = readBaseConfig(modelDir);
   ggufNamingFor(familyOf(config), config.modelType);
   const writeModel = o.model !== undefined;
   const merge = o.adapter !== undefined && writeModel && !o.separateAdapter;
@@ -131,8 +132,8 @@ export function exportModel(options: ExportOptions): ExportResult {
   const adapterConfig = o.adapter !== undefined ? loadAdapter(o.adapter, model, false) : null;
   const writeAdapter = adapterConfig !== null && (!writeModel || o.separateAdapter);
   // A merged model chats the way the adapter was trained: a run's chat_template.jinja wins.
-  const tok = loadTokenizer(modelDir, merge ? runTemplate(o.adapter!) : {});
-  const name = basename(resolve(writeModel ? modelDir : o.out));
+  const tok = loadBaseTokenizer(modelDir, merge ? runTemplate(o.adapter!) : {});
+  const name = basename(resolve(writeModel ? modelDir : o.out)).replace(/\.gguf$/i, "");
   const result: ExportResult = {
     out: o.out,
     files: [],
@@ -186,6 +187,7 @@ function adapterBase(adapter: string): string {
       ? readJsonObject(path, "ERR_ADAPTER_CONFIG").base_model_name_or_path
       : null;
   if (typeof base === "string" && (base === "demo" || existsSync(join(base, "config.json")))) return base;
+  if (typeof base === "string" && isGgufPath(base) && existsSync(base)) return base;
   throw new LoratuneError(
     "ERR_USAGE",
     `${adapter}: give --model (the adapter's base model${typeof base === "string" ? `, ${JSON.stringify(base)},` : ""} is not a model directory here)`,
@@ -207,9 +209,21 @@ function writeModelGguf(
   name: string,
   outtype: GgufOuttype,
 ): { pre: string; fallbacks: string[]; notes: string[] } {
-  const vocab = ggufVocab(modelDir, tok, model.config.vocabSize);
+  const vocab = isGgufPath(modelDir) ? sourceVocab(modelDir, tok) : ggufVocab(modelDir, tok, model.config.vocabSize);
   const meta: GgufMetadata = new Map([...modelGgufMetadata(model, name, outtype), ...vocab.metadata]);
   const { tensors, fallbacks } = modelGgufTensors(model, outtype);
   writeGguf(path, meta, tensors);
   return { pre: vocab.pre, fallbacks, notes: vocab.notes };
+}
+
+/**
+ * A GGUF base's tokenizer written back as it was: its tokenizer.* metadata unchanged, but for the chat template
+ * in use (a merged run's chat_template.jinja replaces the file's).
+ */
+function sourceVocab(path: string, tok: Tokenizer): { metadata: [string, GgufValue][]; pre: string; notes: string[] } {
+  const meta = readGgufHeader(path).metadata;
+  const metadata = [...meta].filter(([key]) => key.startsWith("tokenizer.") && key !== "tokenizer.chat_template");
+  if (tok.chatTemplate !== null) metadata.push(["tokenizer.chat_template", str(tok.chatTemplate)]);
+  const pre = stringOf(meta, "tokenizer.ggml.pre") ?? stringOf(meta, "tokenizer.ggml.model") ?? "default";
+  return { metadata, pre, notes: [] };
 }

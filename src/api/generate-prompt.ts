@@ -1,5 +1,6 @@
 /** generate()'s prompt: given once, as text (plain, or as a chat message) or as token ids, and encoded. */
 import { LoratuneError } from "../errors.ts";
+import { missingTokenizerText } from "./model-source.ts";
 import type { LoadedModel } from "./models.ts";
 
 export interface PromptOptions {
@@ -16,7 +17,7 @@ export function encodePrompt(loaded: LoadedModel, o: PromptOptions): number[] {
   if (!tokenizer)
     throw new LoratuneError(
       "ERR_USAGE",
-      `${dir} has no tokenizer.json, so text cannot be encoded; pass --prompt-ids instead of --prompt`,
+      `${dir} ${missingTokenizerText(dir)}, so text cannot be encoded; pass --prompt-ids instead of --prompt`,
     );
   if (o.chat && tokenizer.chatTemplate === null) {
     const adapter = loaded.adapterPath ? `, nor does the adapter ${loaded.adapterPath} (chat_template.jinja)` : "";

@@ -14,13 +14,20 @@ import { loadAdapter } from "../lora/peft-files.ts";
 import { loadModel, resolveModelDir } from "../model/load.ts";
 import { writeModelFiles } from "../model/save-dir.ts";
 import type { QuantizeChoice } from "../tensor/formats/index.ts";
+import { writeGgufSideFiles } from "./model-source.ts";
 import { inCallerTerms } from "./option-names.ts";
 import { defaultsOf, type OptionDef, resolveOptions } from "./options.ts";
 import { QUANTIZE_OPTION } from "./quantize-option.ts";
 
 /** `loratune merge`'s options; `merge()` takes the same, camelCased. */
 export const MERGE_OPTIONS: readonly OptionDef[] = [
-  { key: "model", kind: "string", help: "base model directory, or 'demo'", metavar: "dir", required: true },
+  {
+    key: "model",
+    kind: "string",
+    help: "base model directory, GGUF file (merged into f32), or 'demo'",
+    metavar: "dir",
+    required: true,
+  },
   { key: "adapter", kind: "string", help: "PEFT adapter or run directory", metavar: "dir", required: true },
   {
     key: "out",
@@ -35,7 +42,7 @@ export const MERGE_OPTIONS: readonly OptionDef[] = [
 
 /** What `merge()` takes: the base model, the adapter and the output directory (MERGE_DEFAULTS for the rest). */
 export interface MergeOptions {
-  /** Base model directory, or "demo" for the bundled model. */
+  /** Base model directory, a GGUF file (the merged model is a Hugging Face directory in f32), or "demo". */
   model: string;
   /** PEFT adapter or run directory. */
   adapter: string;
@@ -87,6 +94,8 @@ function runMerge(options: MergeOptions): MergeResult {
   const modules = mergeAdapter(getKernels(), model);
   writeDirAtomic(o.out, true, (tmp) => {
     writeModelFiles(tmp, model, dir, model.sourceDtype);
+    // A GGUF base: config.json and the tokenizer files from its metadata, weights in f32 (sourceDtype).
+    writeGgufSideFiles(tmp, dir);
     // A run trained with a chat template keeps it: the merged model chats the way the adapter was trained.
     const template = join(o.adapter, "chat_template.jinja");
     if (existsSync(template)) copyFileSync(template, join(tmp, "chat_template.jinja"));

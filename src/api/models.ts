@@ -12,7 +12,8 @@ import { loadAdapter as attachAdapterFiles } from "../lora/peft-files.ts";
 import { loadModel as loadModelDir, resolveModelDir } from "../model/load.ts";
 import type { Model } from "../model/model.ts";
 import { QUANTIZE_CHOICES, type QuantizeChoice, STORAGE_DTYPES, type StorageDType } from "../tensor/formats/index.ts";
-import { loadTokenizer, type Tokenizer } from "../tokenizer/tokenizer.ts";
+import type { Tokenizer } from "../tokenizer/tokenizer.ts";
+import { baseHasTokenizer, loadBaseTokenizer, missingTokenizerText } from "./model-source.ts";
 import { inCallerTerms } from "./option-names.ts";
 import { type OptionDef, resolveOptions } from "./options.ts";
 
@@ -21,14 +22,14 @@ export const RUN_CHAT_TEMPLATE = "chat_template.jinja";
 
 /** A model in memory, with its tokenizer and the adapter attached to it (unmerged), if any. */
 export interface LoadedModel {
-  /** The model directory. */
+  /** The model directory (or the GGUF file). */
   dir: string;
   model: Model;
   /** The attached adapter's settings (rank, alpha, targets…), or null. */
   adapter: AdapterConfig | null;
   /** The attached adapter's directory (or .gguf file), or null. */
   adapterPath: string | null;
-  /** null when the model directory has no tokenizer.json (then only token ids go in and out). */
+  /** null when the model has no tokenizer (no tokenizer.json; a GGUF file without tokenizer.ggml.*): ids only. */
   tokenizer: Tokenizer | null;
   /** The chat template file given when loading (null: the adapter's chat_template.jinja, else the model's). */
   chatTemplate: string | null;
@@ -54,7 +55,7 @@ export interface LoadModelOptions {
 
 /** The options of `loadModel` (the same keys as generate's and eval's). */
 export const LOAD_OPTIONS: readonly OptionDef[] = [
-  { key: "model", kind: "string", help: "model directory, or 'demo'", required: true },
+  { key: "model", kind: "string", help: "model directory, GGUF file, or 'demo'", required: true },
   { key: "adapter", kind: "string", help: "PEFT adapter or run directory to attach" },
   { key: "chat-template", kind: "string", help: "chat template file" },
   {
@@ -93,7 +94,7 @@ export function loadAdapter(loaded: LoadedModel, adapter: string): Promise<Loade
     loaded.adapter = attachAdapterFiles(adapter, loaded.model, false);
     loaded.adapterPath = adapter;
     const template = chatTemplateFile(loaded.chatTemplate ?? undefined, adapter);
-    if (loaded.tokenizer && template) loaded.tokenizer = loadTokenizer(loaded.dir, { chatTemplateFile: template });
+    if (loaded.tokenizer && template) loaded.tokenizer = loadBaseTokenizer(loaded.dir, { chatTemplateFile: template });
     return loaded;
   });
 }
@@ -111,21 +112,21 @@ export function loadForInference(o: {
 }): LoadedModel {
   const dir = resolveModelDir(o.model);
   const model = loadModelDir(dir, { dtype: o.dtype ?? "f32", quantize: o.quantize });
-  const hasTokenizer = existsSync(join(dir, "tokenizer.json"));
+  const hasTokenizer = baseHasTokenizer(dir);
   if (o.chatTemplate !== undefined) {
     if (!existsSync(o.chatTemplate))
       throw new LoratuneError("ERR_USAGE", `--chat-template ${o.chatTemplate}: no such file`);
     if (!hasTokenizer) {
       throw new LoratuneError(
         "ERR_USAGE",
-        `--chat-template needs the model's tokenizer, and ${dir} has no tokenizer.json`,
+        `--chat-template needs the model's tokenizer, and ${dir} ${missingTokenizerText(dir)}`,
       );
     }
   }
   if (o.adapter) checkIsAdapter(o.adapter);
   const adapter = o.adapter ? attachAdapterFiles(o.adapter, model, false) : null;
   const template = chatTemplateFile(o.chatTemplate, o.adapter);
-  const tokenizer = hasTokenizer ? loadTokenizer(dir, template ? { chatTemplateFile: template } : {}) : null;
+  const tokenizer = hasTokenizer ? loadBaseTokenizer(dir, template ? { chatTemplateFile: template } : {}) : null;
   return { dir, model, adapter, adapterPath: o.adapter ?? null, tokenizer, chatTemplate: o.chatTemplate ?? null };
 }
 

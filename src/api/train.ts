@@ -6,7 +6,6 @@
  * the loratune.json marker with the run's status.
  */
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { type Dataset, readDataset } from "../data/dataset.ts";
 import type { Example } from "../data/encode.ts";
@@ -21,7 +20,7 @@ import { defaultLoraConfig, type LoraConfig, parseTargets } from "../lora/config
 import type { AdapterConfig } from "../lora/method.ts";
 import { isGgufFile, loadAdapter, readAdapterConfig, saveAdapter } from "../lora/peft-files.ts";
 import { familyOf } from "../model/arch/registry.ts";
-import { type ModelConfig, readModelConfig } from "../model/config.ts";
+import type { ModelConfig } from "../model/config.ts";
 import { enableFullTraining } from "../model/full-params.ts";
 import { loadModel, resolveModelDir } from "../model/load.ts";
 import { countBaseParameters, type Model } from "../model/model.ts";
@@ -31,7 +30,7 @@ import { readMetrics, writeReport } from "../report/html.ts";
 import type { QuantizeChoice, StorageDType } from "../tensor/formats/index.ts";
 import { Rng } from "../tensor/rng.ts";
 import type { TrainableParam } from "../tensor/trainable.ts";
-import { loadTokenizer, type Tokenizer } from "../tokenizer/tokenizer.ts";
+import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { ADAMW_DEFAULTS } from "../train/adamw.ts";
 import { readCheckpointState, resolveCheckpoint, runDirOf } from "../train/checkpoint.ts";
 import { estimateTrainingPeakBytes, heldFormat, planTrainingMemory } from "../train/memory.ts";
@@ -49,6 +48,13 @@ import {
   type TrainSettings,
 } from "../train/trainer.ts";
 import { checkInitAdapter } from "./init-adapter.ts";
+import {
+  baseHasTokenizer,
+  baseHeldFormats,
+  loadBaseTokenizer,
+  readBaseConfig,
+  writeGgufSideFiles,
+} from "./model-source.ts";
 import { callerText, inCallerTerms, isCommandLine } from "./option-names.ts";
 import { camelKey, type OptionValue, type OptionValues, resolveOptions } from "./options.ts";
 import { writeRunConfig } from "./run-config.ts";
@@ -167,7 +173,10 @@ async function runTrain(options: TrainOptions, hooks: TrainHooks): Promise<Train
       },
     });
     if (adapterConfig) saveAdapter(o.out, model, adapterConfig, resolve(resolveModelDir(o.model)));
-    else writeModelFiles(o.out, model, resolveModelDir(o.model), model.sourceDtype);
+    else {
+      writeModelFiles(o.out, model, resolveModelDir(o.model), model.sourceDtype);
+      writeGgufSideFiles(o.out, o.model);
+    }
     writeRunReport(o, summary, result);
     run.finish(result.reason === "already_complete" ? "completed" : result.reason, result.steps, result.bestValLoss);
     return { ...result, outDir: o.out, summary, totalSteps };
@@ -182,7 +191,7 @@ function prepare(o: TrainRunOptions, warn: (m: string) => void) {
   const modelDir = resolveModelDir(o.model);
   const resumeFrom = o.resume ? resolveCheckpoint(o.resume) : undefined;
   const resumeState = resumeFrom ? readCheckpointState(resumeFrom) : null;
-  const config = readModelConfig(modelDir);
+  const config = readBaseConfig(modelDir);
   // --targets left unset: the family's default target_modules (PEFT's per model type). Filled in here, before the
   // fingerprint and config.yaml read it, so a run records what it adapted.
   o.targets ??= defaultTargetModules(config).join(",");
@@ -190,8 +199,8 @@ function prepare(o: TrainRunOptions, warn: (m: string) => void) {
   reportPreflight(checkSeqLen(o.seqLen, config), warn);
   if (o.memoryCheck) checkTrainingMemory(o, config);
   const model = loadModel(modelDir, { dtype: o.dtype, quantize: o.quantize, ropePositions: o.seqLen, config });
-  const tok = existsSync(join(modelDir, "tokenizer.json"))
-    ? loadTokenizer(modelDir, o.chatTemplate ? { chatTemplateFile: o.chatTemplate } : {})
+  const tok = baseHasTokenizer(modelDir)
+    ? loadBaseTokenizer(modelDir, o.chatTemplate ? { chatTemplateFile: o.chatTemplate } : {})
     : null;
   const onShape = (_file: string, shape: RowShape) => reportPreflight(checkChatTemplate([shape], tok, o.data), warn);
   const { train: trainSet, val: valSet } = readData(o, tok, config.vocabSize, onShape);
@@ -227,7 +236,7 @@ function checkTrainingMemory(o: TrainRunOptions, config: ModelConfig): void {
   }
   const memory = planTrainingMemory({
     config,
-    formatOf: (spec) => heldFormat(spec, o.dtype, o.quantize),
+    formatOf: baseHeldFormats(o.model, o.dtype, o.quantize) ?? ((spec) => heldFormat(spec, o.dtype, o.quantize)),
     adapter,
     B: o.batchSize,
     T: o.seqLen,

@@ -1,7 +1,9 @@
 /**
  * A model's weights as GGUF tensors for llama.cpp, produced one at a time while the file is written: each tensor
  * is widened to f32 (no copy when it already is), reordered per head where the family's llama.cpp graph expects
- * it (q/k rows of llama), and encoded in the output type; only that one tensor's converted copy exists at once.
+ * it (q/k rows of llama), and encoded in the output type; only that one tensor's converted copy exists at once. A
+ * tensor already held in the type it is written in (a GGUF base's blocks, a bf16 model written as bf16) is written
+ * as its own bytes, rows reordered whole.
  * 2-D weights take the output type (rows that are not whole blocks of it fall back: K-quants to Q8_0, then F16, as
  * llama.cpp's quantizer falls back to a smaller block); 1-D tensors (norms, biases) are always F32.
  */
@@ -9,8 +11,14 @@ import { LoratuneError } from "../errors.ts";
 import { type GgufValue, str, u32 } from "../gguf/metadata.ts";
 import { encodeValues, type GgufOuttype } from "../gguf/outtype.ts";
 import type { GgufTensorOut } from "../gguf/writer.ts";
-import { valuesAsF32, WEIGHT_FORMATS, type WeightFormat } from "../tensor/formats/index.ts";
-import { permuteHeadRows } from "./arch/llama-gguf.ts";
+import {
+  formatBytes,
+  valuesAsF32,
+  WEIGHT_FORMATS,
+  type WeightData,
+  type WeightFormat,
+} from "../tensor/formats/index.ts";
+import { permuteHeadRows, permuteRowsInto } from "./arch/llama-gguf.ts";
 import type { GgufNaming, ModelFamily } from "./arch/spec.ts";
 import type { Model } from "./model.ts";
 
@@ -90,6 +98,7 @@ export function modelGgufTensors(model: Model, outtype: GgufOuttype): GgufModelT
       type: format.id,
       data: () => {
         const n = t.shape.reduce((a, b) => a * b, 1);
+        if (t.dtype === format.name) return storedBytes(t.data, heads, formatBytes(format, n / t.shape[0]!));
         let values = valuesAsF32(t.dtype, t.data, n);
         if (heads !== null) values = permuteHeadRows(values, heads, n / t.shape[0]!);
         return format === WEIGHT_FORMATS.f32 ? f32Bytes(values) : encodeValues(format, values);
@@ -97,6 +106,18 @@ export function modelGgufTensors(model: Model, outtype: GgufOuttype): GgufModelT
     });
   }
   return { tensors, fallbacks };
+}
+
+/**
+ * A tensor already in the format it is written in, as its own bytes (rows of `rowBytes` reordered per head when
+ * `heads` is set): a GGUF base's blocks go back out unchanged, never dequantized and quantized again.
+ */
+function storedBytes(data: WeightData, heads: number | null, rowBytes: number): Uint8Array {
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (heads === null) return bytes;
+  const out = new Uint8Array(bytes.length);
+  permuteRowsInto(out, bytes, heads, rowBytes);
+  return out;
 }
 
 function f32Bytes(values: Float32Array): Uint8Array {

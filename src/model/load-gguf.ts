@@ -37,7 +37,7 @@ import type { GgufModelView, GgufNaming, ModelFamily, ParamSpec } from "./arch/s
 import { assembleModel, fileShape } from "./assemble.ts";
 import type { ModelConfig } from "./config.ts";
 import type { Model } from "./model.ts";
-import { quantizeLinears } from "./quantize.ts";
+import { quantizeLinears, specQuantizedFormat } from "./quantize.ts";
 
 /** Whether a --model value names a GGUF file (by its extension). */
 export function isGgufPath(path: string): boolean {
@@ -161,6 +161,25 @@ function planTensors(h: GgufModelHeader): PlannedTensor[] {
     );
   }
   return plan;
+}
+
+/**
+ * The format each tensor of the model will be held in once loaded with `dtype` and `quantize` (for the memory
+ * estimate made before any weight is read): the file's type for block formats and 1-D tensors (f32), else dtype,
+ * or --quantize's format for a float linear.
+ */
+export function ggufHeldFormats(
+  h: GgufModelHeader,
+  dtype: StorageDType,
+  quantize?: QuantizeChoice,
+): (spec: ParamSpec) => StorageDType {
+  const types = new Map(h.file.tensors.map((t) => [h.naming.hfTensorName(t.name), formatById(t.type.id)]));
+  return (spec) => {
+    if (spec.shape.length === 1) return "f32";
+    const stored = types.get(spec.name);
+    if (stored?.quantized) return stored.name as StorageDType;
+    return quantize !== undefined ? specQuantizedFormat(spec, quantize, dtype) : dtype;
+  };
 }
 
 /** The format a tensor is kept in: 1-D and block-quantized ones as stored, float 2-D ones in `dtype`. */
