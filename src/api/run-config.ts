@@ -11,6 +11,7 @@ import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { LoratuneError } from "../errors.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
+import { OLLAMA_PREFIX } from "../io/ollama-store.ts";
 import { closestMatch } from "../util/closest.ts";
 import type { OptionDef, OptionValue, OptionValues } from "./options.ts";
 import { TRAIN_OPTIONS, trainOption } from "./train-options.ts";
@@ -18,8 +19,9 @@ import { TRAIN_OPTIONS, trainOption } from "./train-options.ts";
 /** Options whose value is a comma-separated list (a YAML list is accepted too). */
 const LIST_KEYS = new Set(["data", "targets", "layers"]);
 
-/** "demo" names the bundled model, never a path. */
-const isBundledName = (def: OptionDef, value: string) => def.key === "model" && value === "demo";
+/** "demo" names the bundled model and "ollama:NAME" a model in Ollama's store, never a path. */
+const isBundledName = (def: OptionDef, value: string) =>
+  def.key === "model" && (value === "demo" || value.startsWith(OLLAMA_PREFIX));
 
 /** Maps each comma-separated path of a path option through `f`. */
 function mapPaths(def: OptionDef, value: string, f: (p: string) => string): string {

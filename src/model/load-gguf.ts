@@ -10,7 +10,7 @@
  * tensors stay as stored, and 1-D tensors (norms, biases) become f32 as in every model. The whole header is checked
  * before any weight is read: every missing, mis-shaped, unknown or unsupported tensor is listed in one error.
  */
-import { existsSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import { LoratuneError } from "../errors.ts";
 import { stringOf } from "../gguf/metadata.ts";
 import {
@@ -39,9 +39,24 @@ import type { ModelConfig } from "./config.ts";
 import type { Model } from "./model.ts";
 import { quantizeLinears, specQuantizedFormat } from "./quantize.ts";
 
-/** Whether a --model value names a GGUF file (by its extension). */
+/**
+ * Whether a --model path names a GGUF file: by its extension, or, for a file without one (Ollama's blobs are named
+ * sha256-<hex>), by the GGUF magic in its first four bytes.
+ */
 export function isGgufPath(path: string): boolean {
-  return /\.gguf$/i.test(path);
+  if (/\.gguf$/i.test(path)) return true;
+  try {
+    if (!statSync(path).isFile()) return false;
+    const fd = openSync(path, "r");
+    try {
+      const magic = Buffer.alloc(4);
+      return readSync(fd, magic, 0, 4, 0) === 4 && magic.toString("latin1") === "GGUF";
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
 }
 
 /** A GGUF base model's header, family and config (no weight read yet). */

@@ -7,6 +7,7 @@ import { existsSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { LoratuneError } from "../errors.ts";
 import { loadModelWeights, type ModelWeightsIndex, openModelWeights } from "../io/model-weights.ts";
+import { OLLAMA_PREFIX, resolveOllamaModel } from "../io/ollama-store.ts";
 import type { FileDType, TensorTransform } from "../io/safetensors.ts";
 import { getKernels } from "../kernels/index.ts";
 import type { QuantizeChoice } from "../tensor/formats/index.ts";
@@ -39,22 +40,28 @@ export interface LoadModelOptions {
 /** The bundled demo model's directory. */
 export const DEMO_MODEL_DIR = fileURLToPath(new URL("../../models/demo", import.meta.url));
 
-/** Maps a --model value to a directory: "demo" is the bundled model, anything else a path. */
+/**
+ * Maps a --model value to a path: "demo" is the bundled model's directory, "ollama:NAME[:TAG]" the GGUF file Ollama
+ * keeps for that model (io/ollama-store.ts), anything else a path (a model directory or a GGUF file).
+ */
 export function resolveModelDir(nameOrPath: string): string {
-  return nameOrPath === "demo" ? DEMO_MODEL_DIR : nameOrPath;
+  if (nameOrPath === "demo") return DEMO_MODEL_DIR;
+  if (nameOrPath.startsWith(OLLAMA_PREFIX)) return resolveOllamaModel(nameOrPath.slice(OLLAMA_PREFIX.length));
+  return nameOrPath;
 }
 
 /** Loads a model directory, "demo", or a GGUF file (a path ending in .gguf: model/load-gguf.ts). */
 export function loadModel(nameOrPath: string, options: LoadModelOptions = {}): Model {
-  if (isGgufPath(nameOrPath)) {
+  const path = resolveModelDir(nameOrPath);
+  if (isGgufPath(path)) {
     const { dtype, ropePositions, quantize } = options;
-    return loadGgufModel(nameOrPath, {
+    return loadGgufModel(path, {
       ...(dtype !== undefined ? { dtype } : {}),
       ...(ropePositions !== undefined ? { ropePositions } : {}),
       quantize,
     });
   }
-  const dir = resolveModelDir(nameOrPath);
+  const dir = path;
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new LoratuneError("ERR_IO", `${dir}: model directory not found`);
   }
