@@ -1,5 +1,6 @@
 /**
- * `evaluate()`: mean next-token loss and perplexity over all label tokens of a dataset (not a mean of row means).
+ * `evaluate()`: mean next-token loss and perplexity over all label tokens of a dataset (not a mean of row means),
+ * and with `metric: "exact-match"` the task metric of train/task-metric.ts (greedy completions of each row's prompt).
  * Asynchronous: it yields to the event loop after every batch, so progress can be shown and `signal` can stop it.
  */
 import { makeBatches } from "../data/batch.ts";
@@ -9,6 +10,13 @@ import { getKernels } from "../kernels/index.ts";
 import { allocateActivations } from "../model/activations.ts";
 import { evalLossSum } from "../model/loss.ts";
 import { type QuantizeChoice, STORAGE_DTYPES, type StorageDType } from "../tensor/formats/index.ts";
+import {
+  checkTaskMetricData,
+  scoreCompletions,
+  TASK_METRICS,
+  type TaskMetric,
+  taskItems,
+} from "../train/task-metric.ts";
 import { checkLoadedModelOptions, type LoadedModel, loadForInference } from "./models.ts";
 import { inCallerTerms } from "./option-names.ts";
 import { defaultsOf, type OptionDef, resolveOptions } from "./options.ts";
@@ -49,9 +57,16 @@ export const EVAL_OPTIONS: readonly OptionDef[] = [
     min: 2,
   },
   {
+    key: "metric",
+    kind: "choice",
+    help: "also score the task metric: exact-match adds exact match and token accuracy of greedy completions of each row's prompt (prompt/completion and chat data)",
+    default: "loss",
+    choices: TASK_METRICS,
+  },
+  {
     key: "json",
     kind: "bool",
-    help: 'print one JSON object: {"loss", "perplexity", "tokens"}',
+    help: 'print one JSON object: {"loss", "perplexity", "tokens"} (with --metric exact-match also "exact_match", "token_accuracy", "scored_rows")',
     control: true,
     cliOnly: true,
   },
@@ -84,6 +99,12 @@ export interface EvaluateOptions {
   batchSize?: number;
   /** Truncate rows to this many tokens, at least 2. Default: the model's maximum (max_position_embeddings). */
   seqLen?: number;
+  /**
+   * Also score the task metric: "exact-match" adds exact match and token accuracy of greedy completions of each
+   * row's prompt (prompt/completion and chat data).
+   * @defaultValue "loss"
+   */
+  metric?: "loss" | "exact-match";
   /** Called after each batch (and once before the first, with done = 0). */
   onProgress?: (p: EvaluateProgress) => void;
   /** Stops the evaluation after the current batch: `evaluate()` then rejects with the signal's reason. */
@@ -106,6 +127,10 @@ export interface EvaluateResult {
   loss: number;
   perplexity: number;
   tokens: number;
+  /** With metric "exact-match": the share of rows completed exactly, of reference tokens predicted, and the rows. */
+  exactMatch?: number;
+  tokenAccuracy?: number;
+  scoredRows?: number;
 }
 
 /** The options a loaded model does not take: it was loaded already (with its adapter and template). */
@@ -121,7 +146,11 @@ async function runEvaluate(options: EvaluateOptions): Promise<EvaluateResult> {
   options.signal?.throwIfAborted();
   checkLoadedModelOptions("evaluate", options);
   const table = typeof options.model === "string" ? EVAL_OPTIONS : WITHOUT_LOADING;
-  const o = resolveOptions<EvaluateOptions & { dtype: StorageDType; batchSize: number }>("evaluate", table, options);
+  const o = resolveOptions<EvaluateOptions & { dtype: StorageDType; batchSize: number; metric: TaskMetric }>(
+    "evaluate",
+    table,
+    options,
+  );
   const { batchSize } = o;
   const { dir, model, tokenizer, adapterPath } =
     typeof o.model === "string" ? loadForInference({ ...o, model: o.model }) : o.model;
@@ -139,6 +168,7 @@ async function runEvaluate(options: EvaluateOptions): Promise<EvaluateResult> {
   };
   const seqLen = Math.min(o.seqLen ?? model.positions, model.positions);
   const data = readDataset(o.data, tokenizer, { seqLen, vocabSize: model.config.vocabSize, onShape });
+  if (o.metric === "exact-match") checkTaskMetricData(data.files, false);
   const batches = makeBatches(data.examples, { batchSize, seqLen, padId: tokenizer?.pad?.id ?? 0 });
   const longest = Math.max(...batches.map((b) => b.T));
   const acts = allocateActivations(model, batchSize, longest, { withGrad: false });
@@ -158,5 +188,8 @@ async function runEvaluate(options: EvaluateOptions): Promise<EvaluateResult> {
     o.signal?.throwIfAborted();
   }
   const loss = tokens > 0 ? sum / tokens : Number.NaN;
-  return { loss, perplexity: Math.exp(loss), tokens };
+  const result: EvaluateResult = { loss, perplexity: Math.exp(loss), tokens };
+  if (o.metric !== "exact-match") return result;
+  const task = scoreCompletions(k, model, taskItems(data.examples), tokenizer);
+  return { ...result, exactMatch: task.exactMatch, tokenAccuracy: task.tokenAccuracy, scoredRows: task.rows };
 }

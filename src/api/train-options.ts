@@ -8,6 +8,7 @@
 import { STORAGE_DTYPES } from "../tensor/formats/index.ts";
 import { ADAMW_DEFAULTS } from "../train/adamw.ts";
 import { LR_SCHEDULES } from "../train/schedule.ts";
+import { TASK_METRICS } from "../train/task-metric.ts";
 import { defaultsOf, type OptionDef } from "./options.ts";
 import { QUANTIZE_OPTION } from "./quantize-option.ts";
 import type { TrainOptions } from "./train-types.ts";
@@ -198,6 +199,14 @@ export const TRAIN_OPTIONS: readonly OptionDef[] = [
     help: "stop after N evaluations without improvement (0: off)",
     default: 0,
     min: 0,
+    resumable: true,
+  },
+  {
+    key: "metric",
+    kind: "choice",
+    help: "what each evaluation scores besides the validation loss: exact-match adds held-out exact match and token accuracy of greedy completions (prompt/completion and chat data)",
+    default: "loss",
+    choices: TASK_METRICS,
     resumable: true,
   },
   {

@@ -168,6 +168,12 @@ export interface TrainOptions {
    */
   earlyStopping?: number;
   /**
+   * What each evaluation scores besides the validation loss: "exact-match" adds held-out exact match and token
+   * accuracy of greedy completions (prompt/completion and chat data).
+   * @defaultValue "loss"
+   */
+  metric?: "loss" | "exact-match";
+  /**
    * Write a checkpoint every N steps (0: only at the end and on interruption).
    * @defaultValue 0
    */

@@ -39,6 +39,7 @@ import { MetricsLog } from "../train/metrics.ts";
 import { checkRunPlan, scheduleExtensionNote } from "../train/plan-checks.ts";
 import { checkChatTemplate, checkSeqLen, checksAfterReading, reportPreflight } from "../train/preflight.ts";
 import { lrAt } from "../train/schedule.ts";
+import { checkTaskMetricData, scoreCompletions, type TaskMetric, taskItems } from "../train/task-metric.ts";
 import {
   alreadyComplete,
   isComplete,
@@ -94,6 +95,8 @@ export interface TrainRunOptions extends TrainSettings {
   config?: string;
   /** Refuse, before loading, a run whose memory estimate exceeds the memory available (--no-memory-check: false). */
   memoryCheck: boolean;
+  /** What evaluations score besides the validation loss (--metric). */
+  metric: TaskMetric;
 }
 
 /** The options with every unset one at its default; each given value checked against its bounds. */
@@ -134,7 +137,10 @@ async function runTrain(options: TrainOptions, hooks: TrainHooks): Promise<Train
   const say = hooks.onMessage ?? ((m: string) => console.error(m));
   const warn = (m: string) => say(callerText(m, TRAIN_OPTIONS));
   const mode = checkTarget(o);
-  const { model, tok, trainSet, valSet, params, adapterConfig, summary, resumeFrom, resumeState } = prepare(o, warn);
+  const { model, tok, trainSet, valSet, params, adapterConfig, summary, resumeFrom, resumeState, taskMetric } = prepare(
+    o,
+    warn,
+  );
   hooks.onSummary?.(summary);
   const padId = tok?.pad?.id ?? 0;
   const totalSteps = plannedSteps(trainSet.examples, o, padId);
@@ -165,6 +171,7 @@ async function runTrain(options: TrainOptions, hooks: TrainHooks): Promise<Train
       padId,
       fingerprint: fingerprint(o, trainSet.examples),
       ...(hooks.signal ? { signal: hooks.signal } : {}),
+      ...(taskMetric ? { taskMetric } : {}),
       onEvent: (e) => {
         metrics.record(e);
         if (e.type === "eval") best = best === null ? e.valLoss : Math.min(best, e.valLoss);
@@ -205,6 +212,7 @@ function prepare(o: TrainRunOptions, warn: (m: string) => void) {
   const onShape = (_file: string, shape: RowShape) => reportPreflight(checkChatTemplate([shape], tok, o.data), warn);
   const { train: trainSet, val: valSet } = readData(o, tok, config.vocabSize, onShape);
   checkVocabulary(trainSet, model, o.data);
+  const taskMetric = taskMetricOf(o, model, tok, trainSet, valSet);
   const fresh = o.full || o.initAdapter ? null : loraSettings(o, model.family);
   reportPreflight(
     checksAfterReading({
@@ -220,7 +228,22 @@ function prepare(o: TrainRunOptions, warn: (m: string) => void) {
   );
   const { params, lora: adapterConfig } = setupTrainable(o, model, fresh);
   const summary = summarize(o, model, params, trainSet, valSet);
-  return { model, tok, trainSet, valSet, params, adapterConfig, summary, resumeFrom, resumeState };
+  return { model, tok, trainSet, valSet, params, adapterConfig, summary, resumeFrom, resumeState, taskMetric };
+}
+
+/** The task metric over the validation rows (--metric exact-match), checked before the run starts; else none. */
+function taskMetricOf(o: TrainRunOptions, model: Model, tok: Tokenizer | null, train: Dataset, val: Dataset | null) {
+  if (o.metric !== "exact-match") return undefined;
+  if (!val) {
+    throw new LoratuneError(
+      "ERR_USAGE",
+      "--metric exact-match scores the validation rows: give --val FILE or --val-split FRACTION",
+    );
+  }
+  checkTaskMetricData((o.val ? val.files : train.files) ?? [], o.trainOnPrompt);
+  const items = taskItems(val.examples);
+  const k = getKernels();
+  return () => scoreCompletions(k, model, items, tok);
 }
 
 /**

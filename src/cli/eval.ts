@@ -7,7 +7,9 @@ import { addOptions } from "./options.ts";
 export function registerEval(program: Command): void {
   const cmd = program
     .command("eval")
-    .description("mean next-token loss and perplexity over all label tokens of a dataset")
+    .description(
+      "mean next-token loss and perplexity over all label tokens of a dataset (--metric exact-match: task metric)",
+    )
     .addHelpText(
       "after",
       `
@@ -28,7 +30,17 @@ With --adapter runs/x, {"messages"} rows use the chat template the run was train
     } finally {
       progress.done();
     }
-    if (o.json) console.log(JSON.stringify({ loss: r.loss, perplexity: r.perplexity, tokens: r.tokens }));
-    else console.log(`loss ${r.loss.toFixed(6)}  perplexity ${r.perplexity.toFixed(4)}  (${r.tokens} label tokens)`);
+    const task =
+      r.exactMatch === undefined
+        ? {}
+        : { exact_match: r.exactMatch, token_accuracy: r.tokenAccuracy, scored_rows: r.scoredRows };
+    if (o.json) console.log(JSON.stringify({ loss: r.loss, perplexity: r.perplexity, tokens: r.tokens, ...task }));
+    else {
+      console.log(`loss ${r.loss.toFixed(6)}  perplexity ${r.perplexity.toFixed(4)}  (${r.tokens} label tokens)`);
+      if (r.exactMatch !== undefined)
+        console.log(
+          `exact match ${(100 * r.exactMatch).toFixed(1)}%  token accuracy ${(100 * r.tokenAccuracy!).toFixed(1)}%  (${r.scoredRows} rows, greedy)`,
+        );
+    }
   });
 }

@@ -25,6 +25,8 @@ export interface EvalProgress {
   step: number;
   valLoss: number;
   valPerplexity: number;
+  exactMatch?: number;
+  tokenAccuracy?: number;
 }
 
 export interface Progress {
@@ -93,7 +95,11 @@ export function formatStepLine(e: StepProgress, etaS: number): string {
 }
 
 export function formatEvalLine(e: EvalProgress): string {
-  return `eval step ${e.step}  val_loss ${fixed(e.valLoss, 4)}  ppl ${fixed(e.valPerplexity, 2)}`;
+  const task =
+    e.exactMatch === undefined
+      ? ""
+      : `  exact_match ${fixed(100 * e.exactMatch, 1)}%  token_acc ${fixed(100 * (e.tokenAccuracy ?? 0), 1)}%`;
+  return `eval step ${e.step}  val_loss ${fixed(e.valLoss, 4)}  ppl ${fixed(e.valPerplexity, 2)}${task}`;
 }
 
 function jsonProgress(out: NodeJS.WritableStream, messages: NodeJS.WritableStream): Progress {

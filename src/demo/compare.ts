@@ -10,11 +10,11 @@ import { fileURLToPath } from "node:url";
 import { type LoadedModel, loadForInference } from "../api/models.ts";
 import { LoratuneError } from "../errors.ts";
 import { getKernels } from "../kernels/index.ts";
-import { generateTokens } from "../model/generate.ts";
 import { DEMO_MODEL_DIR } from "../model/load.ts";
 import { writeReport } from "../report/html.ts";
+import { scoreCompletions } from "../train/task-metric.ts";
 import { prepareDemoDir } from "./demo-dir.ts";
-import { exactMatch, generateTask, type PromptRow } from "./task.ts";
+import { demoTaskItems, generateTask, type PromptRow } from "./task.ts";
 
 export interface CompareOptions {
   out: string;
@@ -127,16 +127,7 @@ export function runCompare(o: CompareOptions): CompareRow[] {
 }
 
 function exactMatchRate(m: LoadedModel, rows: PromptRow[]): number {
-  const tok = m.tokenizer!;
-  let correct = 0;
-  for (const row of rows) {
-    const r = generateTokens(getKernels(), m.model, tok.encode(row.prompt, { eos: false }), {
-      maxTokens: 48,
-      stopIds: tok.stopIds,
-    });
-    if (exactMatch(tok.decode(r.ids, { skipSpecialTokens: true }).split("\n")[0] ?? "", row.completion)) correct++;
-  }
-  return correct / rows.length;
+  return scoreCompletions(getKernels(), m.model, demoTaskItems(m.tokenizer!, rows), m.tokenizer).exactMatch;
 }
 
 export const TABLE_COLUMNS = [

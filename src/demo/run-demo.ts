@@ -9,14 +9,14 @@ import { train } from "../api/train.ts";
 import { LoratuneError } from "../errors.ts";
 import { getKernels } from "../kernels/index.ts";
 import { mergeLora } from "../lora/merge.ts";
-import { generateTokens } from "../model/generate.ts";
 import { DEMO_MODEL_DIR } from "../model/load.ts";
 import { writeReport } from "../report/html.ts";
 import { readMetrics } from "../report/metrics.ts";
+import { scoreCompletions } from "../train/task-metric.ts";
 import type { TrainEvent } from "../train/trainer.ts";
 import { compareDecodeSpeed } from "./decode-speed.ts";
 import { prepareDemoDir } from "./demo-dir.ts";
-import { exactMatch, generateTask, type PromptRow, parseAnswer } from "./task.ts";
+import { demoTaskItems, exactMatch, generateTask, type PromptRow, parseAnswer } from "./task.ts";
 
 export interface DemoOptions {
   out: string;
@@ -50,23 +50,11 @@ interface Scored {
   fields: Record<string, number>;
 }
 
-/** Greedy answers for every test prompt; the first line of each completion is compared exactly. */
+/** Greedy answers for every test prompt, scored by the task metric (the first line of each is compared). */
 function score(m: LoadedModel, rows: PromptRow[]): Scored {
-  const k = getKernels();
   const tok = m.tokenizer!;
-  const predictions = rows.map((row) => {
-    const r = generateTokens(k, m.model, tok.encode(row.prompt, { eos: false }), {
-      maxTokens: 48,
-      stopIds: tok.stopIds,
-    });
-    return tok.decode(r.ids, { skipSpecialTokens: true }).split("\n")[0] ?? "";
-  });
-  const correct = predictions.filter((p, i) => exactMatch(p, rows[i]!.completion)).length;
-  return {
-    predictions,
-    accuracy: correct / rows.length,
-    fields: fieldAccuracy(predictions, rows),
-  };
+  const { predictions, exactMatch } = scoreCompletions(getKernels(), m.model, demoTaskItems(tok, rows), tok);
+  return { predictions, accuracy: exactMatch, fields: fieldAccuracy(predictions, rows) };
 }
 
 /** Per-field accuracy: a field counts when the prediction parses and has that field's exact value. */

@@ -22,8 +22,11 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, rename, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { encodeRow } from "../data/encode.ts";
 import { LoratuneError } from "../errors.ts";
 import type { Rng } from "../tensor/rng.ts";
+import type { Tokenizer } from "../tokenizer/tokenizer.ts";
+import { exactMatch, type TaskItem, taskItems } from "../train/task-metric.ts";
 import { CARD_TEMPLATES, demoRng, drawPerson, pick } from "./world.ts";
 
 /** The four fields of an answer. */
@@ -129,9 +132,12 @@ export function toChatRow(row: PromptRow): ChatRow {
   };
 }
 
-/** Exact match after removing trailing whitespace from both sides (nothing else is normalized). */
-export function exactMatch(predicted: string, expected: string): boolean {
-  return predicted.trimEnd() === expected.trimEnd();
+export { exactMatch };
+
+/** The rows as the task metric scores them (train/task-metric.ts): encoded as train and eval encode them. */
+export function demoTaskItems(tok: Tokenizer, rows: readonly PromptRow[]): TaskItem[] {
+  const src = { file: "demo task", line: 0 };
+  return taskItems(rows.map((r) => encodeRow({ shape: "prompt_completion", ...r }, tok, {}, src)));
 }
 
 export interface ExactMatchScore {

@@ -1,7 +1,8 @@
 /**
  * The training report: one self-contained HTML page (inline CSS and SVG, no scripts, no external resources)
- * with a summary (and the best validation loss with its step), training curves (loss with validation loss,
- * learning rate, gradient norm; loss and gradient norm on a log axis when they span orders of magnitude),
+ * with a summary (and the best validation loss with its step, and the best exact match when evaluations scored
+ * the task metric), training curves (loss with validation loss, learning rate, gradient norm, and exact match
+ * with token accuracy when present; loss and gradient norm on a log axis when they span orders of magnitude),
  * optional tables and sample generations, and the run's settings. All text from the input is escaped.
  */
 import { writeFileAtomic } from "../io/atomic.ts";
@@ -39,7 +40,7 @@ export interface ReportInput {
   samples?: { title: string; rows: SampleRow[] };
 }
 
-const COLORS = { train: "#2f6fdf", val: "#e0662a", lr: "#2a9d5c", grad: "#8e44ad" };
+const COLORS = { train: "#2f6fdf", val: "#e0662a", lr: "#2a9d5c", grad: "#8e44ad", task: "#c0392b" };
 
 const CSS = `
 :root { color-scheme: light dark; --fg: #1d2330; --muted: #5b6475; --bg: #fff; --card: #f4f6fa; --line: #d9dee8; }
@@ -67,7 +68,7 @@ td.key { font-family: ui-monospace, Menlo, Consolas, monospace; }
 export function renderReport(input: ReportInput): string {
   const body = [
     `<h1>${escapeHtml(input.title)}</h1>`,
-    summarySection(input.summary, bestValidation(input.metrics)),
+    summarySection(input.summary, bestValidation(input.metrics), bestExactMatch(input.metrics)),
     chartsSection(input.metrics),
     ...(input.tables ?? []).map(tableSection),
     samplesSection(input.samples),
@@ -110,6 +111,16 @@ export function bestValidation(metrics: readonly MetricRow[]): { loss: number; s
   return best;
 }
 
+/** The highest exact match and the first step it was reached at, or null when no evaluation scored it. */
+export function bestExactMatch(metrics: readonly MetricRow[]): { value: number; step: number } | null {
+  const { xs, ys } = metricSeries(metrics, "eval", "exact_match");
+  let best: { value: number; step: number } | null = null;
+  ys.forEach((value, i) => {
+    if (Number.isFinite(value) && (best === null || value > best.value)) best = { value, step: xs[i] as number };
+  });
+  return best;
+}
+
 function card(key: string, value: string, sub?: string): string {
   const s = sub === undefined ? "" : `<div class="s">${escapeHtml(sub)}</div>`;
   return `<div class="card"><div class="k">${escapeHtml(key)}</div><div class="v">${escapeHtml(value)}</div>${s}</div>`;
@@ -118,9 +129,12 @@ function card(key: string, value: string, sub?: string): string {
 function summarySection(
   summary: Record<string, string | number> | undefined,
   best: { loss: number; step: number } | null,
+  bestTask: { value: number; step: number } | null,
 ): string {
   const cards = Object.entries(summary ?? {}).map(([k, v]) => card(k, formatValue(v)));
   if (best) cards.push(card("best val loss", best.loss.toFixed(4), `at step ${best.step}`));
+  if (bestTask)
+    cards.push(card("best exact match", `${(100 * bestTask.value).toFixed(1)}%`, `at step ${bestTask.step}`));
   if (cards.length === 0) return "";
   return `<section class="cards">\n${cards.join("\n")}\n</section>`;
 }
@@ -165,6 +179,11 @@ function chartsSection(metrics: readonly MetricRow[]): string {
       yScale: "auto",
     }),
   ];
+  const exact = series("exact match", "eval", "exact_match", COLORS.task, true);
+  if (exact.xs.length > 0) {
+    const tokenAcc = series("token accuracy", "eval", "token_accuracy", COLORS.lr, true);
+    charts.push(lineChartSvg({ title: "Task metric", xLabel: "step", yLabel: "share", series: [exact, tokenAcc] }));
+  }
   return `<h2>Training curves</h2>\n<section class="charts">\n${charts.map((c) => `<figure>${c}</figure>`).join("\n")}\n</section>`;
 }
 

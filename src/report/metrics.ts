@@ -16,6 +16,8 @@ const NUMERIC_FIELDS = [
   "elapsed_s",
   "val_loss",
   "val_perplexity",
+  "exact_match",
+  "token_accuracy",
 ] as const satisfies readonly (keyof MetricRow)[];
 
 /**

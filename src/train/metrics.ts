@@ -1,6 +1,7 @@
 /**
  * metrics.jsonl: one JSON object per optimizer step ({type:"train", step, loss, lr, grad_norm, tokens_per_s,
- * elapsed_s}) and per evaluation ({type:"eval", step, val_loss, val_perplexity, tokens}). Appended line by line,
+ * elapsed_s}) and per evaluation ({type:"eval", step, val_loss, val_perplexity, tokens, and with --metric exact-match
+ * exact_match and token_accuracy}). Appended line by line,
  * so a killed run keeps every completed step; a resumed run first drops the lines after its checkpoint's step.
  */
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
@@ -20,6 +21,9 @@ export interface MetricRow {
   val_perplexity?: number;
   /** eval: label tokens scored. */
   tokens?: number;
+  /** eval with --metric exact-match: shares in [0, 1]. */
+  exact_match?: number;
+  token_accuracy?: number;
 }
 
 export class MetricsLog {
@@ -55,6 +59,8 @@ export class MetricsLog {
       };
     } else if (e.type === "eval") {
       row = { type: "eval", step: e.step, val_loss: e.valLoss, val_perplexity: e.valPerplexity, tokens: e.tokens };
+      if (e.exactMatch !== undefined) row.exact_match = e.exactMatch;
+      if (e.tokenAccuracy !== undefined) row.token_accuracy = e.tokenAccuracy;
     }
     if (row) appendFileSync(this.path, `${JSON.stringify(row)}\n`);
   }

@@ -58,7 +58,16 @@ export type TrainEvent =
       tokensPerS: number;
       elapsedS: number;
     }
-  | { type: "eval"; step: number; valLoss: number; valPerplexity: number; tokens: number }
+  | {
+      type: "eval";
+      step: number;
+      valLoss: number;
+      valPerplexity: number;
+      tokens: number;
+      /** With --metric exact-match: held-out exact match and token accuracy of greedy completions. */
+      exactMatch?: number;
+      tokenAccuracy?: number;
+    }
   | { type: "checkpoint"; step: number; dir: string }
   | { type: "end"; step: number; reason: "completed" | "early_stopping" | "interrupted" };
 
@@ -78,6 +87,8 @@ export interface TrainerInputs {
   fingerprint: string;
   signal?: AbortSignal;
   onEvent?: (e: TrainEvent) => void;
+  /** The task metric on the validation rows (--metric exact-match), run after each validation loss. */
+  taskMetric?: () => { exactMatch: number; tokenAccuracy: number };
 }
 
 export interface TrainResult {
@@ -134,7 +145,9 @@ export async function runTraining(inp: TrainerInputs): Promise<TrainResult> {
   const evaluate = () => {
     const { loss: valLoss, tokens } = evaluateBatches(k, model, acts, valBatches!);
     lastEvalStep = state.step;
-    emit({ type: "eval", step: state.step, valLoss, valPerplexity: Math.exp(valLoss), tokens });
+    const task = inp.taskMetric?.();
+    const scores = task ? { exactMatch: task.exactMatch, tokenAccuracy: task.tokenAccuracy } : {};
+    emit({ type: "eval", step: state.step, valLoss, valPerplexity: Math.exp(valLoss), tokens, ...scores });
     if (state.bestValLoss === null || valLoss < state.bestValLoss) {
       state.bestValLoss = valLoss;
       state.evalsWithoutImprovement = 0;
