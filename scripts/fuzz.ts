@@ -1,6 +1,6 @@
 /**
- * Long fuzz run of the file loaders (`npm run fuzz`): for each target (safetensors, model, adapter, jsonl,
- * tokenizer) a worker process runs `--cases` mutated inputs (test/fuzz/) and reports every case that ended in
+ * Long fuzz run of the file loaders (`npm run fuzz`): for each target (safetensors, model, adapter, gguf-adapter,
+ * gguf-model, jsonl, tokenizer) a worker process runs `--cases` mutated inputs (test/fuzz/) and reports every case that ended in
  * anything but success or a typed LoratuneError naming the file. A watchdog kills a worker that makes no
  * progress for `--hang-ms` (a hang) or whose resident memory passes `--rss-mb` (out of memory), records that
  * case and restarts the worker after it, so one bad case never hides the rest. A case slower than `--slow-ms`

@@ -3,16 +3,21 @@
  * the (possibly corrupted) directory the way loratune does and checks what a success returned; it throws
  * whatever the loader throws. `check` failures are thrown as InvariantError (a loader accepted garbage).
  */
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { baseHeldFormats, readBaseConfig, writeGgufSideFiles } from "../../src/api/model-source.ts";
 import { readDataset } from "../../src/data/dataset.ts";
 import { isLoratuneError } from "../../src/errors.ts";
 import { loadModelWeights } from "../../src/io/model-weights.ts";
 import { READABLE_DTYPES, readSafetensors, readSafetensorsHeader, readTensors } from "../../src/io/safetensors.ts";
 import { detachLora, loraTensors } from "../../src/lora/adapter.ts";
 import { loadAdapter } from "../../src/lora/peft-files.ts";
+import { familyOf } from "../../src/model/arch/registry.ts";
 import { assembleModel } from "../../src/model/assemble.ts";
 import { readModelConfig } from "../../src/model/config.ts";
+import { loadModel } from "../../src/model/load.ts";
 import type { Model } from "../../src/model/model.ts";
+import { loadGgufTokenizer } from "../../src/tokenizer/gguf-tokenizer.ts";
 import { loadTokenizer, type Tokenizer } from "../../src/tokenizer/tokenizer.ts";
 import { chatmlTokenizer } from "../unit/tokenizer-helpers.ts";
 import {
@@ -26,6 +31,8 @@ import {
   tinyModel,
   tokenizerSeeds,
 } from "./corpus.ts";
+import { ggufModelSeeds } from "./gguf-corpus.ts";
+import { GGUF_MUTATORS } from "./gguf-mutator.ts";
 import { BYTE_MUTATORS, jsonlMutator, jsonMutator, type Mutator, safetensorsMutator } from "./mutators.ts";
 
 /** A loader returned something inconsistent for a corrupted input (silent garbage instead of an error). */
@@ -54,6 +61,7 @@ const JSONL_MUTATORS = weighted(jsonlMutator);
 export function mutatorsFor(file: string): readonly Mutator[] {
   if (file.endsWith(".safetensors")) return SAFETENSORS_MUTATORS;
   if (file.endsWith(".jsonl")) return JSONL_MUTATORS;
+  if (file.endsWith(".gguf")) return GGUF_MUTATORS;
   if (file.endsWith(".json")) return JSON_MUTATORS;
   return BYTE_MUTATORS;
 }
@@ -138,7 +146,11 @@ function runJsonl(dir: string, seed: Seed): void {
 }
 
 function runTokenizer(dir: string): void {
-  const tok = loadTokenizer(dir);
+  checkTokenizer(loadTokenizer(dir));
+}
+
+/** Encodes, decodes and renders a chat with `tok`, checking the ids it gives. */
+function checkTokenizer(tok: Tokenizer): void {
   const ids = tok.encode("Hello world! What is two plus two?");
   check(
     ids.every((id) => Number.isInteger(id) && id >= 0 && id < tok.vocabSize),
@@ -156,11 +168,41 @@ function runTokenizer(dir: string): void {
   }
 }
 
+/**
+ * A GGUF base model as the commands read it: loadModel (bf16, RoPE tables for at most 4096 positions), the
+ * tokenizer from its metadata, and model-source's config, memory-estimate formats and the side files a model
+ * directory written from it gets. The tokenizer is tried even when the weights were refused (its checks are
+ * separate); a crash there outranks the weights' typed error.
+ */
+function runGgufModel(dir: string, seed: Seed): void {
+  const path = join(dir, seed.main!);
+  let first: unknown = null;
+  try {
+    const config = readBaseConfig(path);
+    const held = baseHeldFormats(path, "bf16", "q8_0");
+    for (const spec of familyOf(config).params(config)) held?.(spec);
+    const model = loadModel(path, { dtype: "bf16", ropePositions: Math.min(config.maxPositions, 4096) });
+    check(model.layers.length === config.numLayers, "layer count differs from the config");
+    check(model.embed.data.length > 0, "empty embedding");
+  } catch (err) {
+    first = err;
+  }
+  try {
+    checkTokenizer(loadGgufTokenizer(path));
+    mkdirSync(join(dir, "side"), { recursive: true });
+    writeGgufSideFiles(join(dir, "side"), path);
+  } catch (err) {
+    if (first === null || !isLoratuneError(err)) first = err;
+  }
+  if (first !== null) throw first;
+}
+
 export const TARGETS: readonly FuzzTarget[] = [
   { name: "safetensors", seeds: safetensorsSeeds, run: runSafetensors },
   { name: "model", seeds: modelSeeds, run: runModel },
   { name: "adapter", seeds: adapterSeeds, run: runAdapter },
   { name: "gguf-adapter", seeds: ggufAdapterSeeds, run: runAdapter },
+  { name: "gguf-model", seeds: ggufModelSeeds, run: runGgufModel },
   { name: "jsonl", seeds: jsonlSeeds, run: runJsonl },
   { name: "tokenizer", seeds: tokenizerSeeds, run: runTokenizer },
 ];

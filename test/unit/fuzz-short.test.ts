@@ -14,8 +14,11 @@ import { readJsonObject } from "../../src/io/json-file.ts";
 import { readSafetensors } from "../../src/io/safetensors.ts";
 import { loadAdapter } from "../../src/lora/peft-files.ts";
 import { readModelConfig } from "../../src/model/config.ts";
+import { loadModel } from "../../src/model/load.ts";
+import { loadGgufTokenizer } from "../../src/tokenizer/gguf-tokenizer.ts";
 import { loadTokenizer } from "../../src/tokenizer/tokenizer.ts";
 import { adapterSeeds, modelSeeds, type Seed, safetensorsSeeds, tinyModel, tokenizerSeeds } from "../fuzz/corpus.ts";
+import { ggufModelSeeds } from "../fuzz/gguf-corpus.ts";
 import { type FuzzStats, runFuzz } from "../fuzz/harness.ts";
 import { TARGETS } from "../fuzz/targets.ts";
 import { chatmlTokenizer } from "./tokenizer-helpers.ts";
@@ -216,4 +219,39 @@ test("regression: JSON files are size-checked before reading and must be UTF-8",
   rejects(() => readJsonObject(path, "ERR_CONFIG", "a JSON object", 1024), "ERR_CONFIG", path, /more than the 1024/);
   writeFileSync(path, Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xc3, 0x28, 0x22, 0x7d]));
   rejects(() => readJsonObject(path, "ERR_CONFIG"), "ERR_CONFIG", path, /not valid UTF-8/);
+});
+
+test("regression: GGUF lengths beyond the file are refused before anything of that length is allocated", () => {
+  const [seed] = ggufModelSeeds();
+  const bytes = seed!.files["model.gguf"]!;
+  /** The seed with the u64 at `at` bytes after the end of key `key` (its type ids skipped) set to `value`. */
+  const withU64 = (key: string, skip: number, value: bigint) => {
+    const k = new TextEncoder().encode(key);
+    const at = Buffer.from(bytes).indexOf(Buffer.from(k)) + k.length + skip;
+    const out = bytes.slice();
+    new DataView(out.buffer).setBigUint64(at, value, true);
+    return out;
+  };
+  const cases: [string, Uint8Array, RegExp][] = [
+    [
+      "huge-tokens",
+      withU64("tokenizer.ggml.tokens", 8, 2n ** 40n),
+      /the length of tokenizer\.ggml\.tokens is 1099511627776, more than the file can hold/,
+    ],
+    [
+      "huge-template",
+      withU64("tokenizer.chat_template", 4, 2n ** 62n),
+      /the length of tokenizer\.chat_template is \d+, more than the file can hold/,
+    ],
+    [
+      "huge-dim",
+      withU64("token_embd.weight", 4, 2n ** 40n),
+      /dimension 0 of token_embd\.weight is 1099511627776, more than the file can hold/,
+    ],
+  ];
+  for (const [name, file, pattern] of cases) {
+    const dir = writeSeed(seed!, name, { "model.gguf": file });
+    rejects(() => loadModel(join(dir, "model.gguf")), "ERR_GGUF", dir, pattern, 500);
+    rejects(() => loadGgufTokenizer(join(dir, "model.gguf")), "ERR_GGUF", dir, pattern, 500);
+  }
 });
