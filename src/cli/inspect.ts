@@ -13,6 +13,7 @@ import {
   type ModelReport,
   type RunReport,
 } from "../inspect/inspect.ts";
+import type { GgufAdapterReport, GgufModelReport } from "../inspect/inspect-gguf.ts";
 import { getKernels, kernelNotice } from "../kernels/index.ts";
 import { nativeAddonPath } from "../kernels/native/index.ts";
 import { snakeCaseKeys } from "./json-keys.ts";
@@ -49,8 +50,8 @@ export function systemReport(): Record<string, string | number> {
 export function registerInspect(program: Command): void {
   const cmd = program
     .command("inspect")
-    .description("describe a model, adapter or training run directory; --system: the compute backend")
-    .argument("[path]", "model directory (or 'demo'), PEFT adapter directory, or run directory");
+    .description("describe a model, adapter or training run directory, or a GGUF file; --system: the compute backend")
+    .argument("[path]", "model directory (or 'demo'), PEFT adapter directory, run directory, or .gguf file");
   addOptions(cmd, INSPECT_OPTIONS);
   cmd
     .addHelpText(
@@ -59,10 +60,13 @@ export function registerInspect(program: Command): void {
 A model directory: family, parameters, dtype, vocabulary, layers and sizes, tokenizer, chat template.
 An adapter directory: r, alpha, scale, target modules, rsLoRA, base model, trainable parameters.
 A run directory: its adapter (or model), status, steps done of total, best validation loss, and its settings.
+A GGUF model: architecture and family, parameters, tensors per type, file size, tokenizer, chat template,
+context length, and whether loratune can load it. A GGUF LoRA adapter: base architecture, alpha, ranks, targets.
 
 Examples:
   loratune inspect runs/first
   loratune inspect demo --json
+  loratune inspect model.gguf
   loratune inspect --system`,
     )
     .action((path: string | undefined, opts: { system?: boolean; json?: boolean }) => {
@@ -104,6 +108,8 @@ const num = (v: number) => String(Number(v.toPrecision(6)));
 export function formatInspect(r: InspectReport): string {
   if (r.kind === "model") return modelLines(r).join("\n");
   if (r.kind === "adapter") return adapterLines(r).join("\n");
+  if (r.kind === "gguf-model") return ggufModelLines(r).join("\n");
+  if (r.kind === "gguf-adapter") return ggufAdapterLines(r).join("\n");
   return runLines(r).join("\n");
 }
 
@@ -138,6 +144,86 @@ function adapterLines(a: AdapterReport, heading = "adapter"): string[] {
   if (Object.keys(a.rank_pattern).length > 0) lines.push(line("rank pattern", JSON.stringify(a.rank_pattern)));
   if (Object.keys(a.alpha_pattern).length > 0) lines.push(line("alpha pattern", JSON.stringify(a.alpha_pattern)));
   lines.push(line("chat template", a.chat_template ? "chat_template.jinja" : "none"));
+  return lines;
+}
+
+/** "q4_k 112, q6_k 16, f32 45". */
+const histogram = (types: Record<string, number>) =>
+  Object.entries(types)
+    .map(([t, n]) => `${t} ${n}`)
+    .join(", ");
+
+/** "637.8 MiB". */
+export function formatBytes(n: number): string {
+  const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} bytes` : `${n.toFixed(1)} ${units[i]}`;
+}
+
+const orUnknown = (v: number | null) => (v === null ? "?" : String(v));
+
+function ggufModelLines(m: GgufModelReport): string[] {
+  const family = m.model_type !== null ? `read as ${m.model_type}` : "no loratune family";
+  const tokenizer =
+    m.tokenizer === null
+      ? "none (no tokenizer.ggml.model: pre-tokenized data only)"
+      : `${m.tokenizer === "gpt2" ? "byte-level BPE" : m.tokenizer === "llama" ? "SentencePiece-style BPE" : m.tokenizer} (tokenizer.ggml.model ${m.tokenizer}${m.tokenizer_pre !== null ? `, pre ${m.tokenizer_pre}` : ""})`;
+  return [
+    line("gguf model", `${m.path} (${m.architecture ?? "no general.architecture"}, ${family})`),
+    ...(m.name !== null ? [line("name", m.name)] : []),
+    line("parameters", `${formatParams(m.parameters)} (${count(m.parameters)})`),
+    line("tensor types", histogram(m.tensor_types)),
+    line("file size", `${formatBytes(m.file_bytes)} (${count(m.file_bytes)} bytes)`),
+    line("vocabulary", m.vocab_size === null ? "?" : `${count(m.vocab_size)} tokens`),
+    line(
+      "layers",
+      `${orUnknown(m.layers)}, hidden size ${orUnknown(m.hidden_size)}, intermediate size ${orUnknown(m.intermediate_size)}`,
+    ),
+    line(
+      "attention",
+      `${orUnknown(m.attention_heads)} heads, ${orUnknown(m.key_value_heads)} key/value heads, head dim ${orUnknown(m.head_dim)}`,
+    ),
+    line("context", m.max_positions === null ? "?" : `${count(m.max_positions)} positions`),
+    line(
+      "embeddings",
+      m.tied_embeddings ? "tied (no output.weight: the output head is the embedding table)" : "untied",
+    ),
+    line("tokenizer", tokenizer),
+    line("chat template", m.chat_template ? "yes" : "none"),
+    line("loratune", m.loadable ? "loads it as a base model (--model)" : `cannot load it: ${m.problem}`),
+  ];
+}
+
+function ggufAdapterLines(a: GgufAdapterReport): string[] {
+  const ranks = a.ranks.length === 0 ? "?" : a.ranks.join(", ");
+  const lines = [
+    line(
+      "gguf adapter",
+      `${a.path} (LoRA for ${a.architecture ?? "no general.architecture"}${a.model_type !== null ? `, read as ${a.model_type}` : ""})`,
+    ),
+    line("rank", `r ${ranks}, alpha ${a.alpha === null ? "?" : num(a.alpha)} (llama.cpp scales by alpha / r)`),
+    line("targets", a.target_modules.join(", ")),
+    line(
+      "trainable",
+      `${count(a.trainable_params)} parameters in ${a.adapted_modules} modules (${histogram(a.tensor_types)})`,
+    ),
+    line("file size", `${formatBytes(a.file_bytes)} (${count(a.file_bytes)} bytes)`),
+  ];
+  if (a.peft !== null) {
+    const targets =
+      typeof a.peft.target_modules === "string" ? a.peft.target_modules : a.peft.target_modules.join(", ");
+    lines.push(
+      line(
+        "peft config",
+        `r ${a.peft.r}, lora_alpha ${num(a.peft.lora_alpha)}${a.peft.use_rslora ? ", rsLoRA" : ""}, target_modules ${targets}`,
+      ),
+    );
+  }
+  lines.push(line("base model", a.base_model ?? "not recorded"));
   return lines;
 }
 

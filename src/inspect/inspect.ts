@@ -5,6 +5,7 @@
  *   trainable parameters;
  * - a training run directory (loratune.json of kind "run", or, for runs written before the marker existed,
  *   config.yaml + metrics.jsonl): the adapter (or full model), status, steps, best validation loss, settings.
+ * - a GGUF file (inspect-gguf.ts): a model or a LoRA adapter, from its header.
  * Reports use snake_case keys, so `--json` prints them as they are.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
@@ -21,7 +22,9 @@ import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from "../lora/peft-files.ts";
 import { parseAdapterConfig } from "../lora/registry.ts";
 import { parseModelConfig } from "../model/config.ts";
 import { resolveModelDir } from "../model/load.ts";
+import { isGgufPath } from "../model/load-gguf.ts";
 import { type MetricRow, parseMetricLine } from "../report/metrics.ts";
+import { type GgufReport, inspectGguf } from "./inspect-gguf.ts";
 
 export interface ModelReport {
   kind: "model";
@@ -94,14 +97,18 @@ export interface RunReport {
   report_html: boolean;
 }
 
-export type InspectReport = ModelReport | AdapterReport | RunReport;
+export type InspectReport = ModelReport | AdapterReport | RunReport | GgufReport;
 
-/** Describes the model, adapter or run directory at `path` ("demo" is the bundled model). */
+/** Describes the model, adapter or run directory, or the GGUF model or adapter file, at `path` ("demo" is the bundled model). */
 export function inspectPath(path: string): InspectReport {
   const dir = resolveModelDir(path);
   if (!existsSync(dir)) throw new LoratuneError("ERR_IO", `${dir}: no such file or directory`);
   if (!statSync(dir).isDirectory()) {
-    throw new LoratuneError("ERR_USAGE", `${dir} is a file; inspect takes a model, adapter or run directory`);
+    if (isGgufPath(dir)) return inspectGguf(dir);
+    throw new LoratuneError(
+      "ERR_USAGE",
+      `${dir} is a file; inspect takes a model, adapter or run directory, or a .gguf file`,
+    );
   }
   const marker = readMarker(dir);
   const has = (f: string) => existsSync(join(dir, f));
