@@ -23,6 +23,7 @@ export {
   generate,
   generateStream,
 } from "./api/generate.ts";
+export { LR_FIND_OPTIONS, type LrFindOptions, type LrFindResult, lrFind } from "./api/lr-find.ts";
 export { MERGE_DEFAULTS, MERGE_OPTIONS, type MergeOptions, type MergeResult, merge } from "./api/merge.ts";
 export {
   type LoadedModel,

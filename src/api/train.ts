@@ -137,10 +137,8 @@ async function runTrain(options: TrainOptions, hooks: TrainHooks): Promise<Train
   const say = hooks.onMessage ?? ((m: string) => console.error(m));
   const warn = (m: string) => say(callerText(m, TRAIN_OPTIONS));
   const mode = checkTarget(o);
-  const { model, tok, trainSet, valSet, params, adapterConfig, summary, resumeFrom, resumeState, taskMetric } = prepare(
-    o,
-    warn,
-  );
+  const { model, tok, trainSet, valSet, params, adapterConfig, summary, resumeFrom, resumeState, taskMetric } =
+    prepareTraining(o, warn);
   hooks.onSummary?.(summary);
   const padId = tok?.pad?.id ?? 0;
   const totalSteps = plannedSteps(trainSet.examples, o, padId);
@@ -193,8 +191,11 @@ async function runTrain(options: TrainOptions, hooks: TrainHooks): Promise<Train
   }
 }
 
-/** Everything read and validated before the run directory is touched. */
-function prepare(o: TrainRunOptions, warn: (m: string) => void) {
+/**
+ * Everything read and validated before the run directory is touched: the model with its fresh (or initial)
+ * adapter attached, the tokenizer and the data (lr-find and sweeps set a run up through it too).
+ */
+export function prepareTraining(o: TrainRunOptions, warn: (m: string) => void) {
   const modelDir = resolveModelDir(o.model);
   const resumeFrom = o.resume ? resolveCheckpoint(o.resume) : undefined;
   const resumeState = resumeFrom ? readCheckpointState(resumeFrom) : null;

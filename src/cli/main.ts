@@ -14,6 +14,7 @@ import { registerEval } from "./eval.ts";
 import { registerExport } from "./export.ts";
 import { registerGenerate } from "./generate.ts";
 import { registerInspect } from "./inspect.ts";
+import { registerLrFind } from "./lr-find.ts";
 import { registerMerge } from "./merge.ts";
 import { checkRequiredOptions } from "./options.ts";
 import { registerTrain } from "./train.ts";
@@ -32,6 +33,7 @@ export const COMPUTING_COMMANDS: ReadonlySet<string> = new Set([
   "export",
   "bench",
   "demo",
+  "lr-find",
 ]);
 
 /** The environment variables loratune reads, as `loratune --help` lists them. */
@@ -66,6 +68,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerTrain(program);
   registerEval(program);
+  registerLrFind(program);
   registerGenerate(program);
   registerMerge(program);
   registerExport(program);

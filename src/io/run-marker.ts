@@ -13,8 +13,8 @@ import { writeFileAtomic } from "./atomic.ts";
 export const MARKER_FILE = "loratune.json";
 
 /** What a loratune output directory holds. */
-export type OutputKind = "run" | "merged-model" | "demo" | "export";
-export const OUTPUT_KINDS: readonly OutputKind[] = ["run", "merged-model", "demo", "export"];
+export type OutputKind = "run" | "merged-model" | "demo" | "export" | "lr-find" | "sweep";
+export const OUTPUT_KINDS: readonly OutputKind[] = ["run", "merged-model", "demo", "export", "lr-find", "sweep"];
 
 /** A training run's state: running (or killed while running), or how it ended. */
 export type RunStatus = "running" | "completed" | "early_stopping" | "interrupted" | "failed";

@@ -66,27 +66,51 @@ td.key { font-family: ui-monospace, Menlo, Consolas, monospace; }
 
 /** Renders the whole page. Deterministic: the same input gives the same bytes. */
 export function renderReport(input: ReportInput): string {
-  const body = [
-    `<h1>${escapeHtml(input.title)}</h1>`,
+  return renderPage(input.title, [
     summarySection(input.summary, bestValidation(input.metrics), bestExactMatch(input.metrics)),
     chartsSection(input.metrics),
     ...(input.tables ?? []).map(tableSection),
     samplesSection(input.samples),
     settingsSection(input.settings),
-  ];
+  ]);
+}
+
+/**
+ * A self-contained page in the report's style: the title as heading, then the sections (HTML, "" left out);
+ * `extraCss` and `script` (inline, e.g. table sorting) are added when given.
+ */
+export function renderPage(title: string, sections: string[], extra: { css?: string; script?: string } = {}): string {
   return [
     "<!doctype html>",
     '<html lang="en">',
     '<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">',
-    `<title>${escapeHtml(input.title)}</title>`,
-    `<style>${CSS}</style>`,
+    `<title>${escapeHtml(title)}</title>`,
+    `<style>${CSS}${extra.css ?? ""}</style>`,
     "</head>",
     "<body>",
-    ...body.filter((s) => s !== ""),
+    `<h1>${escapeHtml(title)}</h1>`,
+    ...sections.filter((s) => s !== ""),
+    ...(extra.script ? [`<script>${extra.script}</script>`] : []),
     "</body>",
     "</html>",
     "",
   ].join("\n");
+}
+
+/** A row of summary cards ("key: value", with an optional line under the value). */
+export function cardsSection(cards: { key: string; value: string; sub?: string }[]): string {
+  if (cards.length === 0) return "";
+  return `<section class="cards">\n${cards.map((c) => card(c.key, c.value, c.sub)).join("\n")}\n</section>`;
+}
+
+/** A plain table section (numbers right-aligned). */
+export function tableHtml(t: ReportTable): string {
+  return tableSection(t);
+}
+
+/** The settings table (nested settings as dotted keys). */
+export function settingsHtml(settings: Record<string, unknown>): string {
+  return settingsSection(settings);
 }
 
 /** Renders the page and writes it atomically to `path`. */
