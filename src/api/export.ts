@@ -90,8 +90,13 @@ export interface ExportResult {
   outtype: string;
   /** tokenizer.ggml.pre of model.gguf (null without one). */
   pre: string | null;
-  /** 2-D tensors written in another type than --outtype (rows not whole blocks). */
+  /**
+   * 2-D tensors written in another type than --outtype, "name (type)": rows not whole blocks, or (a GGUF base with a
+   * block --outtype) tensors already in another block format, kept as stored rather than quantized twice.
+   */
   fallbacks: string[];
+  /** The tensors of `fallbacks` kept in the block format the GGUF base stored them in. */
+  kept: string[];
   /** Where llama.cpp's tokenizer is known to differ from loratune's for this tokenizer. */
   notes: string[];
 }
@@ -142,6 +147,7 @@ export function exportModel(options: ExportOptions): ExportResult {
     outtype: outtype.name,
     pre: null,
     fallbacks: [],
+    kept: [],
     notes: [],
   };
   writeDirAtomic(o.out, true, (tmp) => {
@@ -156,6 +162,7 @@ export function exportModel(options: ExportOptions): ExportResult {
       result.pre = written.pre;
       result.notes = written.notes;
       result.fallbacks = written.fallbacks;
+      result.kept = written.kept;
       result.files.push(MODEL_GGUF);
     }
     const from = writeModel ? `./${MODEL_GGUF}` : resolve(modelDir);
@@ -208,12 +215,12 @@ function writeModelGguf(
   tok: Tokenizer,
   name: string,
   outtype: GgufOuttype,
-): { pre: string; fallbacks: string[]; notes: string[] } {
+): { pre: string; fallbacks: string[]; kept: string[]; notes: string[] } {
   const vocab = isGgufPath(modelDir) ? sourceVocab(modelDir, tok) : ggufVocab(modelDir, tok, model.config.vocabSize);
   const meta: GgufMetadata = new Map([...modelGgufMetadata(model, name, outtype), ...vocab.metadata]);
-  const { tensors, fallbacks } = modelGgufTensors(model, outtype);
+  const { tensors, fallbacks, kept } = modelGgufTensors(model, outtype);
   writeGguf(path, meta, tensors);
-  return { pre: vocab.pre, fallbacks, notes: vocab.notes };
+  return { pre: vocab.pre, fallbacks, kept, notes: vocab.notes };
 }
 
 /**

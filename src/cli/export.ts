@@ -20,8 +20,13 @@ export function registerExport(program: Command): void {
     }
     if (r.adapterModules > 0) what.push(`adapter.gguf (LoRA on ${r.adapterModules} modules)`);
     console.log(`wrote ${r.out}: ${what.join(", ")} and a Modelfile`);
-    if (r.fallbacks.length > 0) {
-      console.log(`  rows not whole ${r.outtype} blocks, written as another type: ${r.fallbacks.join(", ")}`);
+    const kept = new Set(r.kept);
+    const rows = r.fallbacks.filter((f) => !kept.has(f.split(" ")[0]!));
+    if (rows.length > 0)
+      console.log(`  rows not whole ${r.outtype} blocks, written as another type: ${rows.join(", ")}`);
+    if (r.kept.length > 0) {
+      const held = r.fallbacks.filter((f) => kept.has(f.split(" ")[0]!));
+      console.log(`  already quantized in the base, kept as stored (not quantized twice): ${held.join(", ")}`);
     }
     for (const note of r.notes) console.log(`  note: ${note}`);
     const model = r.files.includes("model.gguf") ? `${r.out}/model.gguf` : "BASE.gguf";

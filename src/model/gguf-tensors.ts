@@ -5,7 +5,10 @@
  * tensor already held in the type it is written in (a GGUF base's blocks, a bf16 model written as bf16) is written
  * as its own bytes, rows reordered whole.
  * 2-D weights take the output type (rows that are not whole blocks of it fall back: K-quants to Q8_0, then F16, as
- * llama.cpp's quantizer falls back to a smaller block); 1-D tensors (norms, biases) are always F32.
+ * llama.cpp's quantizer falls back to a smaller block); 1-D tensors (norms, biases) are always F32. With a block
+ * output type, a 2-D weight already held in another block format (a GGUF base's Q6_K tensors in a Q4_K_M file, its
+ * Q8_0 fallback rows; not one an adapter was merged into, which is f32) is written in its own format, as stored:
+ * quantizing it again would add a second rounding to the first.
  */
 import { LoratuneError } from "../errors.ts";
 import { type GgufValue, str, u32 } from "../gguf/metadata.ts";
@@ -63,8 +66,19 @@ export function ggufFormatFor(outtype: GgufOuttype, row: number): WeightFormat {
 
 export interface GgufModelTensors {
   tensors: GgufTensorOut[];
-  /** Tensors written in another type than the output type (rows not whole blocks): "name (type)". */
+  /**
+   * 2-D tensors written in another type than the output type: "name (type)", for rows that are not whole blocks
+   * and for block-format tensors kept as stored (also listed in `kept`).
+   */
   fallbacks: string[];
+  /** Names of the 2-D tensors kept in the block format they were held in (see the file comment). */
+  kept: string[];
+}
+
+/** The block format a weight is held in, or undefined for an element format (f32, bf16, f16). */
+function heldBlockFormat(dtype: string): WeightFormat | undefined {
+  const f = (WEIGHT_FORMATS as Record<string, WeightFormat>)[dtype];
+  return f?.quantized ? f : undefined;
 }
 
 /** The model's tensors (and the family's extra ones) to stream into a GGUF file. */
@@ -72,6 +86,7 @@ export function modelGgufTensors(model: Model, outtype: GgufOuttype): GgufModelT
   const naming = ggufNamingOf(model);
   const tensors: GgufTensorOut[] = [];
   const fallbacks: string[] = [];
+  const kept: string[] = [];
   for (const extra of naming.extraTensors(model.config)) {
     tensors.push({
       name: extra.name,
@@ -89,8 +104,10 @@ export function modelGgufTensors(model: Model, outtype: GgufOuttype): GgufModelT
       );
     }
     const t = model.tensors.get(spec.name)!;
-    const format = t.shape.length === 1 ? WEIGHT_FORMATS.f32 : ggufFormatFor(outtype, t.shape.at(-1)!);
+    const held = t.shape.length > 1 && outtype.format.quantized ? heldBlockFormat(t.dtype) : undefined;
+    const format = t.shape.length === 1 ? WEIGHT_FORMATS.f32 : (held ?? ggufFormatFor(outtype, t.shape.at(-1)!));
     if (t.shape.length > 1 && format !== outtype.format) fallbacks.push(`${name} (${format.name})`);
+    if (held !== undefined && held !== outtype.format) kept.push(name);
     const heads = naming.permuteHeads(spec.name, model.config);
     tensors.push({
       name,
@@ -105,7 +122,7 @@ export function modelGgufTensors(model: Model, outtype: GgufOuttype): GgufModelT
       },
     });
   }
-  return { tensors, fallbacks };
+  return { tensors, fallbacks, kept };
 }
 
 /**
