@@ -42,7 +42,7 @@ export const EXPORT_OPTIONS: readonly OptionDef[] = [
   {
     key: "model",
     kind: "string",
-    help: "base model directory, GGUF file, or 'demo'",
+    help: "base model directory, GGUF file, ollama:NAME, or 'demo'",
     metavar: "dir",
     defaultText: "the adapter's base model",
   },

@@ -24,7 +24,7 @@ export const MERGE_OPTIONS: readonly OptionDef[] = [
   {
     key: "model",
     kind: "string",
-    help: "base model directory, GGUF file (merged into f32), or 'demo'",
+    help: "base model directory, GGUF file or ollama:NAME (merged into f32), or 'demo'",
     metavar: "dir",
     required: true,
   },

@@ -27,7 +27,7 @@ export const TRAIN_OPTIONS: readonly OptionDef[] = [
   {
     key: "model",
     kind: "string",
-    help: "model directory (Hugging Face layout), a GGUF file, or 'demo' for the bundled model",
+    help: "model directory (Hugging Face layout), a GGUF file, ollama:NAME[:TAG] (a model Ollama pulled), or 'demo' for the bundled model",
     metavar: "dir",
     required: true,
     path: true,

@@ -45,6 +45,7 @@ Environment:
   LORATUNE_TORCH_REFERENCE=dir      bench: the PyTorch reference's folder (bench_lora.py) for the comparison
   LORATUNE_MEMORY_LIMIT=bytes       train, bench: the memory a run may take (e.g. 12G) instead of MemAvailable
                                     and any cgroup limit; a run whose estimate exceeds it is refused
+  OLLAMA_MODELS=dir                 --model ollama:NAME: Ollama's model store (default ~/.ollama/models)
   LORATUNE_SKIP_NATIVE_BUILD=1      npm install in a checkout of the repository: do not build the native kernels
                                     from source (the package itself ships them prebuilt)`;
 

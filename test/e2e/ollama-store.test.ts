@@ -1,5 +1,5 @@
 /**
- * `--model ollama:NAME[:TAG]`: the GGUF file Ollama keeps for a pulled model, found through its manifest in a store
+ * `--model ollama:NAME[:TAG]` (and `inspect ollama:NAME`): the GGUF file Ollama keeps for a pulled model, found through its manifest in a store
  * laid out as Ollama lays it out (manifests/<registry>/<namespace>/<model>/<tag>, blobs/sha256-<hex> without an
  * extension, recognised as GGUF by its magic). The store here is made by the test from the demo model's q8_0 export.
  */
@@ -74,6 +74,10 @@ test("--model ollama:NAME trains and generates on the blob its manifest names, a
   assert.equal(viaOllama.code, 0, viaOllama.stderr);
   assert.equal(viaFile.code, 0, viaFile.stderr);
   assert.equal(viaOllama.stdout, viaFile.stdout);
+
+  const inspected = loratune("inspect", "ollama:card:q8");
+  assert.equal(inspected.code, 0, inspected.stderr);
+  assert.match(inspected.stdout, /tensor types\s+q8_0 \d+/);
 
   const data = join(work, "d.jsonl");
   writeFileSync(data, `${JSON.stringify({ prompt: "Mira the baker", completion: " bakes bread." })}\n`.repeat(8));
