@@ -1,13 +1,16 @@
 /**
  * The demo task on a quantized base (issue 15's proof): for the f32 base and --quantize q8_0 and q4_k, the held-out
  * eval loss of the base, a rank-16 LoRA trained as `loratune demo` trains it (all linear layers, batch 8, lr 1e-3,
- * cosine), and the trained model's eval loss and held-out exact match. Usage:
- *   node --import tsx scripts/quantized-demo.ts [out-dir] [steps] [bases, e.g. q4_k,q8_0,f32]
+ * cosine), and the trained model's eval loss and held-out exact match. A base "gguf-<outtype>" is the demo model
+ * exported by `loratune export --outtype <outtype>` and trained on as `--model model.gguf` (its embedding and head
+ * are quantized too). Usage:
+ *   node --import tsx scripts/quantized-demo.ts [out-dir] [steps] [bases, e.g. q4_k,q8_0,f32,gguf-q4_k]
  */
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { evaluate } from "../src/api/evaluate.ts";
+import { exportModel } from "../src/api/export.ts";
 import { loadForInference } from "../src/api/models.ts";
 import { prepareDemoDir } from "../src/demo/demo-dir.ts";
 import { exactMatch, generateTask } from "../src/demo/task.ts";
@@ -24,14 +27,23 @@ const BIN = fileURLToPath(new URL("../bin/loratune.js", import.meta.url));
 const task = generateTask({ seed: 7, trainSize: 4000, testSize: 50 });
 const files = prepareDemoDir(out, task);
 
+/** The base model of `base`: the demo directory, or its GGUF export for "gguf-<outtype>". */
+function baseModel(base: string): string {
+  if (!base.startsWith("gguf-")) return DEMO_MODEL_DIR;
+  const outtype = base.slice("gguf-".length);
+  return join(exportModel({ model: DEMO_MODEL_DIR, outtype, out: join(out, base), overwrite: true }).out, "model.gguf");
+}
+
 for (const base of bases) {
-  const quantize = base === "f32" ? undefined : (base as QuantizeChoice);
+  const gguf = base.startsWith("gguf-");
+  const quantize = base === "f32" || gguf ? undefined : (base as QuantizeChoice);
   const q = quantize ? ["--quantize", quantize] : [];
+  const model = baseModel(base);
   const evalLoss = async (adapter?: string) =>
-    (await evaluate({ model: DEMO_MODEL_DIR, data: files.test, quantize, ...(adapter ? { adapter } : {}) })).loss;
+    (await evaluate({ model, data: files.test, quantize, ...(adapter ? { adapter } : {}) })).loss;
   const baseLoss = await evalLoss();
   const dir = join(out, `run-${base}`);
-  const args = [BIN, "train", "--model", DEMO_MODEL_DIR, "--data", files.train, "--val", files.test, "--out", dir];
+  const args = [BIN, "train", "--model", model, "--data", files.train, "--val", files.test, "--out", dir];
   const flags = ["--steps", steps, "--batch-size", "8", "--seq-len", "128", "--seed", "7", "--lr-schedule", "cosine"];
   const lora = ["--warmup-steps", "10", "--max-grad-norm", "1", "--rank", "16", "--alpha", "32", "--lr", "1e-3"];
   const started = performance.now();
@@ -50,7 +62,7 @@ for (const base of bases) {
     .split("\n")
     .map((l) => JSON.parse(l))
     .find((l) => l.type === "done");
-  const m = loadForInference({ model: DEMO_MODEL_DIR, adapter: dir, quantize });
+  const m = loadForInference({ model, adapter: dir, quantize });
   const tok = m.tokenizer!;
   let correct = 0;
   for (const row of task.test) {
