@@ -19,6 +19,7 @@ const FLOORS = [
   ["train"],
   ["report", "bench"],
   ["api"],
+  ["sweep"],
   ["inspect", "demo"],
   ["cli"],
   ["index.ts"],

@@ -57,5 +57,7 @@ export type { ModelFamily, ParamSpec } from "./model/arch/spec.ts";
 export { type ModelConfig, readModelConfig } from "./model/config.ts";
 export { DEMO_MODEL_DIR } from "./model/load.ts";
 export type { Model } from "./model/model.ts";
+export { sweepReportData } from "./sweep/report-data.ts";
+export { resumeSweep, type SweepPlan, startSweep } from "./sweep/sweep.ts";
 export { loadTokenizer, Tokenizer } from "./tokenizer/tokenizer.ts";
 export type { TrainEvent } from "./train/trainer.ts";

@@ -34,6 +34,11 @@ function mapPaths(def: OptionDef, value: string, f: (p: string) => string): stri
 
 /** Reads a YAML or JSON config file: keys are option keys (kebab-case or snake_case); paths resolve from its folder. */
 export function readConfigFile(path: string): OptionValues {
+  return configValues(readRawConfig(path), path);
+}
+
+/** A YAML or JSON config file's mapping as parsed (an empty file is an empty mapping). */
+export function readRawConfig(path: string): Record<string, unknown> {
   let raw: unknown;
   try {
     const text = readFileSync(path, "utf8");
@@ -44,8 +49,13 @@ export function readConfigFile(path: string): OptionValues {
   if (raw === null || raw === undefined) return {};
   if (typeof raw !== "object" || Array.isArray(raw))
     throw new LoratuneError("ERR_USAGE", `${path}: expected a mapping of option names to values`);
+  return raw as Record<string, unknown>;
+}
+
+/** A config mapping's train option values (unknown keys refused, paths resolved against `path`'s folder). */
+export function configValues(raw: Record<string, unknown>, path: string): OptionValues {
   const out: OptionValues = {};
-  for (const [rawKey, value] of Object.entries(raw as Record<string, unknown>)) {
+  for (const [rawKey, value] of Object.entries(raw)) {
     const key = rawKey.replace(/_/g, "-");
     const def = trainOption(key);
     if (!def || key === "config" || key === "resume") {

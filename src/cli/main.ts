@@ -17,6 +17,7 @@ import { registerInspect } from "./inspect.ts";
 import { registerLrFind } from "./lr-find.ts";
 import { registerMerge } from "./merge.ts";
 import { checkRequiredOptions } from "./options.ts";
+import { registerSweep } from "./sweep.ts";
 import { registerTrain } from "./train.ts";
 
 function packageVersion(): string {
@@ -34,6 +35,7 @@ export const COMPUTING_COMMANDS: ReadonlySet<string> = new Set([
   "bench",
   "demo",
   "lr-find",
+  "sweep",
 ]);
 
 /** The environment variables loratune reads, as `loratune --help` lists them. */
@@ -70,6 +72,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerEval(program);
   registerLrFind(program);
+  registerSweep(program);
   registerGenerate(program);
   registerMerge(program);
   registerExport(program);
