@@ -24,7 +24,13 @@ import { QUANTIZE_OPTION } from "./quantize-option.ts";
 
 /** `loratune eval`'s options; `evaluate()` takes the same, camelCased, and defaults the rest from here. */
 export const EVAL_OPTIONS: readonly OptionDef[] = [
-  { key: "model", kind: "string", help: "model directory, GGUF file, ollama:NAME, or 'demo'", metavar: "dir", required: true },
+  {
+    key: "model",
+    kind: "string",
+    help: "model directory, GGUF file, ollama:NAME, or 'demo'",
+    metavar: "dir",
+    required: true,
+  },
   {
     key: "data",
     kind: "string",

@@ -11,7 +11,13 @@ import { TextPieces } from "./text-pieces.ts";
 
 /** `loratune generate`'s options; `generate()` takes the same, camelCased, and defaults the rest from here. */
 export const GENERATE_OPTIONS: readonly OptionDef[] = [
-  { key: "model", kind: "string", help: "model directory, GGUF file, ollama:NAME, or 'demo'", metavar: "dir", required: true },
+  {
+    key: "model",
+    kind: "string",
+    help: "model directory, GGUF file, ollama:NAME, or 'demo'",
+    metavar: "dir",
+    required: true,
+  },
   { key: "adapter", kind: "string", help: "PEFT adapter or run directory to apply (unmerged)", metavar: "dir" },
   {
     key: "prompt",
