@@ -6,6 +6,7 @@
 import { LoratuneError } from "../errors.ts";
 import { previewJson } from "../io/preview.ts";
 import type { AdapterConfig, AdapterMethod } from "./method.ts";
+import { dora } from "./methods/dora.ts";
 import { lora } from "./methods/lora.ts";
 
 const byName = new Map<string, AdapterMethod>();
@@ -20,6 +21,7 @@ export function registerMethod<C extends AdapterConfig>(method: AdapterMethod<C>
 }
 
 registerMethod(lora);
+registerMethod(dora);
 
 /** Every registered method's name, in registration order. */
 export function registeredMethods(): string[] {

@@ -129,7 +129,7 @@ export class LoraAdapter implements AttachedAdapter {
 }
 
 /** f32 values per row LoRA's forward keeps: xa [r]; with dropout (when training) its mask and dropped input too. */
-function loraCacheSizes(r: number, nIn: number, dropout: number, training: boolean): Record<string, number> {
+export function loraCacheSizes(r: number, nIn: number, dropout: number, training: boolean): Record<string, number> {
   if (training && dropout > 0) return { xa: r, dropScale: nIn, xDrop: nIn };
   return { xa: r };
 }
@@ -141,7 +141,13 @@ function tensorSpecsFor(nIn: number, nOut: number, r: number): AdapterTensorSpec
   ];
 }
 
-function applyDropout(x: Float32Array, p: number, cache: LoraCache, n: number, src: DropoutSource): Float32Array {
+export function applyDropout(
+  x: Float32Array,
+  p: number,
+  cache: Pick<LoraCache, "dropScale" | "xDrop">,
+  n: number,
+  src: DropoutSource,
+): Float32Array {
   if (p <= 0 || !cache.dropScale || !cache.xDrop || !src) return x;
   // The f32 scale, as stored in dropScale: a replayed mask then gives bit-identical inputs (and PyTorch scales
   // float tensors by the float 1/(1-p) too).
@@ -161,12 +167,12 @@ function applyDropout(x: Float32Array, p: number, cache: LoraCache, n: number, s
   return xd;
 }
 
-function scale(a: Float32Array, n: number, s: number): void {
+export function scale(a: Float32Array, n: number, s: number): void {
   if (s === 1) return;
   for (let i = 0; i < n; i++) a[i]! *= s;
 }
 
-function initLora(
+export function initLora(
   A: Float32Array,
   B: Float32Array,
   nIn: number,
@@ -204,13 +210,16 @@ function fanInFanOutOf(model: Model, adapted: readonly Linear[]): boolean | null
   return transposed === adapted.length ? true : null;
 }
 
-/** LoRA's adapter_config.json → LoraConfig (PEFT's defaults for absent keys; unknown keys ignored). */
-export function parseLoraConfig(raw: Record<string, unknown>, path: string): LoraConfig {
+/**
+ * LoRA's adapter_config.json → LoraConfig (PEFT's defaults for absent keys; unknown keys ignored). `method`
+ * "dora" reads the same fields for DoRA (use_dora true), which plain LoRA refuses.
+ */
+export function parseLoraConfig(raw: Record<string, unknown>, path: string, method = "lora"): LoraConfig {
   const fail = (msg: string): never => {
     throw new LoratuneError("ERR_ADAPTER_CONFIG", `${path}: ${msg}`);
   };
   if (raw.peft_type !== "LORA") fail(`peft_type is ${previewJson(raw.peft_type)}; only "LORA" adapters are supported`);
-  if (raw.use_dora === true) fail("use_dora is true; DoRA adapters are not supported");
+  if (raw.use_dora === true && method === "lora") fail("use_dora is true; DoRA adapters are not supported");
   if (raw.bias != null && raw.bias !== "none") fail(`bias is ${previewJson(raw.bias)}; only "none" is supported`);
   const toSave = raw.modules_to_save;
   if (toSave != null && !(Array.isArray(toSave) && toSave.length === 0)) {
@@ -224,7 +233,7 @@ export function parseLoraConfig(raw: Record<string, unknown>, path: string): Lor
   };
   const init = raw.init_lora_weights;
   const config: LoraConfig = {
-    method: "lora",
+    method,
     r: number("r", Number.NaN, (v) => Number.isInteger(v) && v > 0, "a positive integer"),
     loraAlpha: number("lora_alpha", 8, (v) => Number.isFinite(v) && v > 0, "a positive number"),
     loraDropout: number("lora_dropout", 0, (v) => v >= 0 && v < 1, "a number in [0, 1)"),
@@ -299,7 +308,7 @@ export function loraConfigJson(
 export const lora: AdapterMethod<LoraConfig> = {
   name: "lora",
   peftType: "LORA",
-  parseConfig: parseLoraConfig,
+  parseConfig: (raw, path) => parseLoraConfig(raw, path),
   configJson: loraConfigJson,
   checkModel(c, model, adapted) {
     if (c.fanInFanOut === null) return;
