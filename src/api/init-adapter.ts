@@ -18,7 +18,8 @@ export function adapterOptionValues(adapter: AdapterConfig): OptionValues {
   const targets = Array.isArray(t) ? t.join(",") : t === "all-linear" ? t : `re:${t}`;
   const layers = adapter.layersToTransform ? adapter.layersToTransform.join(",") : undefined;
   if (!isLoraConfig(adapter)) return { targets, layers };
-  return { rank: adapter.r, alpha: adapter.loraAlpha, targets, rslora: adapter.useRslora, layers };
+  const dora = adapter.method === "dora";
+  return { rank: adapter.r, alpha: adapter.loraAlpha, targets, rslora: adapter.useRslora, dora, layers };
 }
 
 /** A comparable form of an option value: target lists and layer lists compare as sets. */

@@ -28,6 +28,7 @@ const FROM_TRAIN = [
   "dropout",
   "targets",
   "rslora",
+  "dora",
   "layers",
   "dtype",
   "quantize",
@@ -38,6 +39,7 @@ const FROM_TRAIN = [
   "shuffle",
   "seed",
   "weight-decay",
+  "loraplus-lr-ratio",
   "max-grad-norm",
   "train-on-prompt",
   "chat-template",
@@ -96,6 +98,7 @@ export interface LrFindOptions
     | "dropout"
     | "targets"
     | "rslora"
+    | "dora"
     | "layers"
     | "dtype"
     | "quantize"
@@ -106,6 +109,7 @@ export interface LrFindOptions
     | "shuffle"
     | "seed"
     | "weightDecay"
+    | "loraplusLrRatio"
     | "maxGradNorm"
     | "trainOnPrompt"
     | "chatTemplate"

@@ -113,6 +113,12 @@ export const TRAIN_OPTIONS: readonly OptionDef[] = [
   },
   { key: "rslora", kind: "bool", help: "rank-stabilised scaling alpha/sqrt(r)", default: false },
   {
+    key: "dora",
+    kind: "bool",
+    help: "DoRA (PEFT's use_dora): LoRA plus a trained magnitude per output row, m * (W + s*B*A) / ||W + s*B*A||",
+    default: false,
+  },
+  {
     key: "layers",
     kind: "string",
     help: "only adapt these layer indices (comma-separated)",
@@ -184,6 +190,13 @@ export const TRAIN_OPTIONS: readonly OptionDef[] = [
   },
   { key: "warmup-steps", kind: "int", help: "linear warmup steps", default: 0, min: 0 },
   { key: "weight-decay", kind: "number", help: "AdamW decoupled weight decay", default: 0, min: 0 },
+  {
+    key: "loraplus-lr-ratio",
+    kind: "number",
+    help: "LoRA+: lora_B (and DoRA's magnitude) learn at this multiple of --lr, as PEFT's create_loraplus_optimizer; 0 = off",
+    default: 0,
+    min: 0,
+  },
   { key: "max-grad-norm", kind: "number", help: "clip the global gradient norm (0: off)", default: 0, min: 0 },
   {
     key: "eval-every",

@@ -76,6 +76,11 @@ export interface TrainOptions {
    * @defaultValue false
    */
   rslora?: boolean;
+  /**
+   * DoRA (PEFT's use_dora): a trained magnitude per output row on top of LoRA's direction.
+   * @defaultValue false
+   */
+  dora?: boolean;
   /** Only adapt these layer indices (comma-separated, e.g. "0,1,2"). */
   layers?: string;
   /** Start from this PEFT adapter directory (its rank, alpha and targets). */
@@ -152,6 +157,12 @@ export interface TrainOptions {
    * @defaultValue 0
    */
   weightDecay?: number;
+  /**
+   * LoRA+: lora_B (and DoRA's magnitude vector) learn at this multiple of `lr` (PEFT's create_loraplus_optimizer;
+   * 0: off).
+   * @defaultValue 0
+   */
+  loraplusLrRatio?: number;
   /**
    * Clip the global gradient norm (0: off).
    * @defaultValue 0

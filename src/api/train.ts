@@ -86,6 +86,8 @@ export interface TrainRunOptions extends TrainSettings {
   /** Unset: the model family's default targets (filled in by train() once config.json is read). */
   targets?: string;
   rslora: boolean;
+  /** DoRA (PEFT's use_dora) instead of plain LoRA. */
+  dora: boolean;
   layers?: string;
   initAdapter?: string;
   resume?: string;
@@ -196,6 +198,9 @@ async function runTrain(options: TrainOptions, hooks: TrainHooks): Promise<Train
  * adapter attached, the tokenizer and the data (lr-find and sweeps set a run up through it too).
  */
 export function prepareTraining(o: TrainRunOptions, warn: (m: string) => void) {
+  if (o.full && (o.dora || (o.loraplusLrRatio ?? 0) > 0)) {
+    throw new LoratuneError("ERR_USAGE", "--dora and --loraplus-lr-ratio shape an adapter; --full trains no adapter");
+  }
   const modelDir = resolveModelDir(o.model);
   const resumeFrom = o.resume ? resolveCheckpoint(o.resume) : undefined;
   const resumeState = resumeFrom ? readCheckpointState(resumeFrom) : null;
@@ -410,6 +415,7 @@ function loraSettings(o: TrainRunOptions, family: Model["family"]): LoraConfig {
       loraDropout: o.dropout,
       ...(o.targets !== undefined ? { targetModules: parseTargets(o.targets) } : {}),
       useRslora: o.rslora,
+      ...(o.dora ? { method: "dora" } : {}),
       layersToTransform: o.layers ? o.layers.split(",").map((s) => Number.parseInt(s, 10)) : null,
     },
     family,
@@ -481,8 +487,11 @@ function fingerprint(o: TrainRunOptions, examples: Example[]): string {
     "dtype",
     "quantize",
   ];
+  // Settings added later count only when set, so the runs made before them keep their fingerprint.
+  const later: (keyof TrainRunOptions)[] = ["dora", "loraplusLrRatio"];
+  const values = [...keys.map((key) => o[key]), ...later.filter((key) => o[key]).map((key) => [key, o[key]])];
   // Not the run's length: a resumed run may be extended (steps/epochs), and the schedule is laid out again.
-  h.update(JSON.stringify(keys.map((key) => o[key])));
+  h.update(JSON.stringify(values));
   for (const e of examples) h.update(Int32Array.from(e.ids)).update(Int32Array.from(e.labels));
   return h.digest("hex").slice(0, 16);
 }

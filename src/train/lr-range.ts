@@ -19,7 +19,7 @@ import { lossAndGrad } from "../model/loss.ts";
 import type { Model } from "../model/model.ts";
 import { Rng } from "../tensor/rng.ts";
 import type { TrainableParam } from "../tensor/trainable.ts";
-import { AdamW } from "./adamw.ts";
+import { AdamW, loraPlusLrScales } from "./adamw.ts";
 import { gradNorm, scaleGrads, zeroGrads } from "./grads.ts";
 import type { TrainSettings } from "./trainer.ts";
 
@@ -60,6 +60,7 @@ export interface LrRangeInputs {
     | "shuffle"
     | "seed"
     | "weightDecay"
+    | "loraplusLrRatio"
     | "maxGradNorm"
     | "beta1"
     | "beta2"
@@ -82,7 +83,11 @@ export function rangeLr(i: number, n: number, startLr: number, endLr: number): n
 export async function runLrRange(inp: LrRangeInputs): Promise<{ points: LrPoint[]; diverged: boolean }> {
   const { kernels: k, model, params, settings: s } = inp;
   if (inp.train.length === 0) throw new LoratuneError("ERR_DATA", "the training set is empty");
-  const opt = new AdamW(params, { beta1: s.beta1, beta2: s.beta2, eps: s.adamEps, weightDecay: s.weightDecay });
+  const opt = new AdamW(
+    params,
+    { beta1: s.beta1, beta2: s.beta2, eps: s.adamEps, weightDecay: s.weightDecay },
+    loraPlusLrScales(params, s.loraplusLrRatio ?? 0),
+  );
   const acts = allocateActivations(model, s.batchSize, s.seqLen);
   const rng = new Rng(s.seed ^ 0x5eed);
   const next = batchStream(inp.train, s, inp.padId);

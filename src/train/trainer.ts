@@ -14,7 +14,7 @@ import { evalLossSum, lossAndGrad } from "../model/loss.ts";
 import type { Model } from "../model/model.ts";
 import { Rng } from "../tensor/rng.ts";
 import type { TrainableParam } from "../tensor/trainable.ts";
-import { AdamW } from "./adamw.ts";
+import { AdamW, loraPlusLrScales } from "./adamw.ts";
 import { loadCheckpoint, saveCheckpoint, type TrainerState } from "./checkpoint.ts";
 import { firstNonFiniteGrad, gradNorm, scaleGrads, zeroGrads } from "./grads.ts";
 import { type LrSchedule, lrAt } from "./schedule.ts";
@@ -35,6 +35,8 @@ export interface TrainSettings {
   lrSchedule: LrSchedule;
   warmupSteps: number;
   weightDecay: number;
+  /** LoRA+ (PEFT's loraplus_lr_ratio): lora_B and 1-D adapter tensors learn at this multiple of lr; 0 or unset: off. */
+  loraplusLrRatio?: number;
   maxGradNorm: number;
   beta1: number;
   beta2: number;
@@ -106,7 +108,11 @@ export interface TrainResult {
  */
 export async function runTraining(inp: TrainerInputs): Promise<TrainResult> {
   const { kernels: k, model, params, settings: s } = inp;
-  const opt = new AdamW(params, { beta1: s.beta1, beta2: s.beta2, eps: s.adamEps, weightDecay: s.weightDecay });
+  const opt = new AdamW(
+    params,
+    { beta1: s.beta1, beta2: s.beta2, eps: s.adamEps, weightDecay: s.weightDecay },
+    loraPlusLrScales(params, s.loraplusLrRatio ?? 0),
+  );
   const data = new EpochBatches(inp.train, s, inp.padId ?? 0);
   const totalSteps = data.plannedSteps();
   let state: TrainerState = {
