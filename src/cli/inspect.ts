@@ -131,7 +131,7 @@ function modelLines(m: ModelReport, heading = "model"): string[] {
 function adapterLines(a: AdapterReport, heading = "adapter"): string[] {
   const targets = typeof a.target_modules === "string" ? a.target_modules : a.target_modules.join(", ");
   const lines = [
-    line(heading, `${a.path} (PEFT LoRA)`),
+    line(heading, `${a.path} (PEFT ${a.use_dora ? "DoRA" : "LoRA"})`),
     line("rank", `r ${a.r}, alpha ${num(a.lora_alpha)}, scale ${num(a.scale)}${a.use_rslora ? " (rsLoRA)" : ""}`),
     line("targets", targets + (a.layers_to_transform ? ` in layers ${a.layers_to_transform.join(", ")}` : "")),
     line("dropout", num(a.lora_dropout)),

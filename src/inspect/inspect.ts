@@ -62,11 +62,13 @@ export interface AdapterReport {
   lora_dropout: number;
   target_modules: string[] | string;
   use_rslora: boolean;
+  /** DoRA (PEFT's use_dora): a lora_magnitude_vector per adapted module besides lora_A and lora_B. */
+  use_dora: boolean;
   layers_to_transform: number[] | null;
   rank_pattern: Record<string, number>;
   alpha_pattern: Record<string, number>;
   base_model: string | null;
-  /** Values in adapter_model.safetensors (every lora_A and lora_B). */
+  /** Values in adapter_model.safetensors (every lora_A and lora_B, and DoRA's magnitude vectors). */
   trainable_params: number;
   adapted_modules: number;
   weights_dtype: string[];
@@ -200,6 +202,7 @@ export function inspectAdapter(dir: string): AdapterReport {
     lora_dropout: c.loraDropout,
     target_modules: c.targetModules,
     use_rslora: c.useRslora,
+    use_dora: c.method === "dora",
     layers_to_transform: c.layersToTransform,
     rank_pattern: c.rankPattern,
     alpha_pattern: c.alphaPattern,

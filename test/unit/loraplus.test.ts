@@ -1,7 +1,7 @@
 /**
  * LoRA+ (--loraplus-lr-ratio, PEFT's create_loraplus_optimizer): one AdamW step with known gradients moves
  * lora_B (and the 1-D magnitude vector of DoRA) R times as far as lora_A; through the library, a DoRA + LoRA+ run
- * records both settings in config.yaml and the adapter files, resumes to the same adapter as an uninterrupted
+ * records both settings in config.yaml and the adapter files (inspect says DoRA), resumes to the same adapter as an uninterrupted
  * run, and refuses a resume with another ratio (the run fingerprint); --full refuses both.
  */
 import assert from "node:assert/strict";
@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { isLoratuneError, type TrainEvent, type TrainOptions, train } from "../../src/index.ts";
+import { inspectAdapter } from "../../src/inspect/inspect.ts";
 import { readSafetensorsHeader } from "../../src/io/safetensors.ts";
 import { refKernels as k } from "../../src/kernels/ref/index.ts";
 import type { TrainableParam } from "../../src/tensor/trainable.ts";
@@ -78,6 +79,7 @@ test("DoRA + LoRA+ through train(): recorded in config.yaml and PEFT files, resu
     keys.some((key) => key.endsWith(".q_proj.lora_magnitude_vector")),
     keys.join(", "),
   );
+  assert.equal(inspectAdapter(join(work, "straight")).use_dora, true);
 
   const plain = await train({ ...run("plain"), loraplusLrRatio: 0 });
   assert.equal(plain.reason, "completed");
