@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { LoratuneError } from "../errors.ts";
+import { type ErrorCode, LoratuneError } from "../errors.ts";
 import type { WorkerResult, WorkerSpec } from "./spec.ts";
 
 /** True when this module runs from src/ through tsx (a checkout), false in the compiled package (dist/). */
@@ -74,11 +74,22 @@ export async function runWorker(spec: WorkerSpec, o: SpawnOptions = {}): Promise
   const args = [...WORKER_LOADER, WORKER, JSON.stringify(spec)];
   const r = await runChild(process.execPath, args, env, true);
   const line = lastJsonLine(r.stdout);
-  if (r.status !== 0 || line === null) {
+  const answer = line === null ? null : (JSON.parse(line) as WorkerResult | WorkerError);
+  if (answer?.kind === "error") {
+    throw new LoratuneError(answer.code, `${describeSpec(spec)}: ${answer.message}`);
+  }
+  if (r.status !== 0 || answer === null) {
     const why = r.error?.message ?? (r.signal ? `killed by ${r.signal}` : `exit ${r.status}`);
     throw new LoratuneError("ERR_IO", `bench worker for ${describeSpec(spec)} failed (${why})`);
   }
-  return JSON.parse(line) as WorkerResult;
+  return answer;
+}
+
+/** What a worker answers when its workload ends in a LoratuneError. */
+interface WorkerError {
+  kind: "error";
+  code: ErrorCode;
+  message: string;
 }
 
 export function describeSpec(spec: WorkerSpec): string {

@@ -1,9 +1,10 @@
 /**
  * Bench worker process: `node dist/bench/worker.js '<WorkerSpec JSON>'` (from the sources:
  * `node --import tsx src/bench/worker.ts ...`) runs one measurement and
- * prints its result as one JSON line on stdout (the last line; anything else goes to stderr). Exit 1 on error,
- * with the message on stderr. A process per workload keeps each peak RSS to that workload alone.
+ * prints its result as one JSON line on stdout (the last line; anything else goes to stderr). Exit 1 on error:
+ * a LoratuneError as the JSON line {"kind": "error", code, message}, anything else with its stack on stderr. A process per workload keeps each peak RSS to that workload alone.
  */
+import { isLoratuneError } from "../errors.ts";
 import { getKernels } from "../kernels/index.ts";
 import { runSpec } from "./run-spec.ts";
 import type { WorkerSpec } from "./spec.ts";
@@ -19,6 +20,10 @@ function main(): void {
 try {
   main();
 } catch (err) {
-  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  // A LoratuneError (a refused workload, say) is the row's answer: its code and message as the JSON line, so the
+  // report names it. Anything else is a bug: its stack on stderr.
+  if (isLoratuneError(err)) {
+    process.stdout.write(`${JSON.stringify({ kind: "error", code: err.code, message: err.message })}\n`);
+  } else process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exitCode = 1;
 }
