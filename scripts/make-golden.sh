@@ -96,6 +96,13 @@ EOF
   --save-batch "$c/batch.json"
 rm "$c/batch.in.json"
 
+# (e) tiny, DoRA (PEFT's use_dora): the (a) adapter plus lora_magnitude_vector = ||W + s*B@A|| per row times
+#     (1 + 0.1*N(0,1)), seed 0; dump.json also holds the merged model's logits (merged_first8).
+c=parity/tiny-dora
+mkdir -p "$c"
+"$PY" "$REF/dora_dump.py" models/tiny parity/tiny-qv/adapter parity/tiny-qv/batch.json "$c"
+cp parity/tiny-qv/batch.json "$c/batch.json"
+
 # 3. Training: 5 AdamW steps (lr 1e-3, batch 4) on tiny from two q_proj,v_proj r=8 alpha=16 init adapters:
 #    b0 = PEFT init (B = 0, so grad(A) = 0 at step 1), bnz = B ~ N(0, 0.02) (A moves from step 1).
 #    data.jsonl: 20 rows of 16 ids < 512 (Python random, seed 0); rows 1, 6, 13 carry "labels" with some -100,

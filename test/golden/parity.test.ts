@@ -1,7 +1,9 @@
 /**
  * loratune against the PyTorch reference (HF Llama + PEFT semantics): loss, logits and every LoRA gradient for
  * tiny models of each family (GQA tied, Llama-3 RoPE untied, Qwen2 biases, Qwen3 q/k norms), all-linear targets,
- * rsLoRA and masked labels. Tolerances: logits 1e-4 absolute, loss 1e-5 relative, gradients 1e-3 relative.
+ * rsLoRA, masked labels, and DoRA (tiny-dora: the tiny-qv adapter with magnitude vectors, by the reference's
+ * dora_dump.py; unmerged and merged). Tolerances: logits 1e-4 absolute, loss 1e-5 relative, gradients 1e-3
+ * relative.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -9,6 +11,7 @@ import { test } from "node:test";
 import { getKernels } from "../../src/kernels/index.ts";
 import { refKernels } from "../../src/kernels/ref/index.ts";
 import { loraParams } from "../../src/lora/adapter.ts";
+import { mergeAdapter } from "../../src/lora/merge.ts";
 import { loadAdapter } from "../../src/lora/peft-files.ts";
 import { allocateActivations } from "../../src/model/activations.ts";
 import { loadModel } from "../../src/model/load.ts";
@@ -24,6 +27,7 @@ const cases: [string, string][] = [
   ["tiny-all-linear", "tiny"],
   ["tiny-rslora", "tiny"],
   ["tiny-masked", "tiny"],
+  ["tiny-dora", "tiny"],
 ];
 
 const l2 = (a: Float32Array) => Math.sqrt(a.reduce((s, x) => s + x * x, 0));
@@ -83,3 +87,25 @@ for (const kernels of new Set([refKernels, getKernels()])) {
     });
   }
 }
+
+test("tiny-dora merged (W' = m ⊙ (W + s·B·A) / ‖W + s·B·A‖) matches PyTorch's merged model", () => {
+  const dump = readDump("tiny-dora") as ReturnType<typeof readDump> & {
+    logits: { merged_first8: Record<string, number[]> };
+  };
+  const model = loadModel(join(GOLDEN, "models", "tiny"));
+  loadAdapter(join(GOLDEN, "parity", "tiny-dora", "adapter"), model);
+  assert.equal(mergeAdapter(refKernels, model), 10);
+  const input = inputFromRows(dump.batch.input_ids, dump.batch.labels);
+  const V = model.config.vocabSize;
+  const logits = new Float32Array(input.B * input.T * V);
+  evalLossSum(refKernels, model, allocateActivations(model, input.B, input.T, { withGrad: false }), input, logits);
+  for (const p of dump.logits.positions) {
+    const want = dump.logits.merged_first8[String(p)]!;
+    for (let v = 0; v < 8; v++) {
+      assert.ok(
+        Math.abs(logits[p * V + v]! - want[v]!) < 1e-4,
+        `merged logit [0, ${p}, ${v}]: ${logits[p * V + v]} vs ${want[v]}`,
+      );
+    }
+  }
+});
