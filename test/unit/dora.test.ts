@@ -18,14 +18,18 @@ import { mergeAdapter } from "../../src/lora/merge.ts";
 import { DoraAdapter, dora } from "../../src/lora/methods/dora.ts";
 import { loadAdapter, readAdapterConfig, saveAdapter } from "../../src/lora/peft-files.ts";
 import { methodForConfig } from "../../src/lora/registry.ts";
-import { allocateActivations } from "../../src/model/activations.ts";
+import { activationBytes, allocateActivations } from "../../src/model/activations.ts";
 import { assembleModel } from "../../src/model/assemble.ts";
-import { evalLossSum } from "../../src/model/loss.ts";
+import { createSession, feedTokens } from "../../src/model/infer.ts";
+import { loadModel } from "../../src/model/load.ts";
+import { countLabelTokens, evalLossSum, lossAndGrad } from "../../src/model/loss.ts";
 import type { Model } from "../../src/model/model.ts";
 import { quantizeLinears } from "../../src/model/quantize.ts";
 import { type Linear, linearBackward, linearForward } from "../../src/nn/linear.ts";
 import { Rng } from "../../src/tensor/rng.ts";
+import { zeroGrads } from "../../src/tensor/trainable.ts";
 import { runTraining } from "../../src/train/trainer.ts";
+import { GOLDEN } from "../helpers/cli.ts";
 import { checkDirectional } from "../helpers/gradcheck.ts";
 import { randomInput, randomModel, randomTensors, tinyConfig } from "../helpers/random-model.ts";
 
@@ -40,7 +44,7 @@ function doraConfig(overrides: Partial<LoraConfig> = {}): LoraConfig {
 }
 
 function logitsOf(model: Model, inp = input): Float32Array {
-  const out = new Float32Array(inp.B * inp.T * V);
+  const out = new Float32Array(inp.B * inp.T * model.config.vocabSize);
   evalLossSum(k, model, allocateActivations(model, inp.B, inp.T, { withGrad: false }), inp, out);
   return out;
 }
@@ -260,4 +264,45 @@ test("trains, saves in PEFT's keys, loads back strictly, merges (= adapter logit
   fresh.linears.forEach((l, i) => {
     assert.ok(maxRelDiff(l.weight.data as Float32Array, baseWeights[i]!) < 1e-6, `${l.name} unmerged`);
   });
+});
+
+test("with dropout: checkpointing replays bit-identically; KV-cache inference = full forward; bf16 base merges", () => {
+  const model = randomModel({ model_type: "qwen3", head_dim: 8 }, 9);
+  const rng = new Rng(2);
+  attachAdapter(model, doraConfig({ targetModules: "all-linear", loraDropout: 0.2, initLoraWeights: false }), () =>
+    rng.next(),
+  );
+  perturb(model, 3, 0.1);
+  const params = adapterParams(model);
+  const run = (checkpoint: boolean) => {
+    const acts = allocateActivations(model, input.B, input.T, { checkpoint });
+    assert.equal(activationBytes(model, input.B, input.T, { checkpoint }), acts.bytes);
+    zeroGrads(params);
+    const drop = new Rng(11);
+    const loss = lossAndGrad(k, model, acts, input, 1 / countLabelTokens(input.targets), () => drop.next());
+    return { loss, grads: params.map((p) => Array.from(p.grad)) };
+  };
+  const plain = run(false);
+  const ckpt = run(true);
+  assert.equal(ckpt.loss, plain.loss);
+  assert.deepEqual(ckpt.grads, plain.grads);
+  assert.ok(plain.grads.every((g) => g.some((v) => v !== 0)));
+
+  // KV-cache decoding shares one scratch set between linears (and reuses each norm: A and B do not change).
+  const T = input.T;
+  const row = input.ids.subarray(0, T);
+  const one = { ...input, B: 1, ids: row, targets: input.targets.subarray(0, T), pos: input.pos.subarray(0, T) };
+  const full = logitsOf(model, one);
+  const session = createSession(model, T, 3);
+  const last = feedTokens(k, session, row);
+  assert.ok(maxRelDiff(last, full.subarray((T - 1) * V, T * V)) < 1e-5, "KV-cache logits = full forward");
+
+  // A bf16 base: the norm from the bf16 weight; merged (f32 math, written back as bf16) ≈ adapter logits.
+  const bf = loadModel(join(GOLDEN, "models", "tiny"), { dtype: "bf16" });
+  assert.ok(bf.linears.every((l) => l.weight.dtype === "bf16"));
+  attachAdapter(bf, doraConfig({ initLoraWeights: false }), () => rng.next());
+  perturb(bf, 5, 0.1);
+  const adapted = logitsOf(bf);
+  mergeAdapter(k, bf);
+  assert.ok(maxRelDiff(logitsOf(bf), adapted) < 2e-2, "bf16 merged ≈ adapter logits (bf16 rounding of W')");
 });
