@@ -35,7 +35,10 @@ export interface SweepReportData {
   trials: TrialRow[];
   curves: { trial: string; steps: number[]; values: number[] }[];
   heatmap: { rows: string[]; columns: string[]; cells: (number | null)[][] } | null;
-  effects: { setting: string; levels: { value: string; mean: number; trials: number }[]; spread: number }[];
+  /** Per searched setting: each value's share of won comparisons with trials of other values (see effectsRule). */
+  effects: { setting: string; levels: { value: string; winRate: number; trials: number }[]; spread: number }[];
+  /** How the effects were computed, in words. */
+  effectsRule: string;
   recommendation: { trial: string | null; text: string; command: string };
 }
 
@@ -176,9 +179,9 @@ function effectsSection(d: SweepReportData): string {
   if (d.effects.length === 0) return "";
   const rows = d.effects.map(
     (e) =>
-      `<tr><td class="key">${escapeHtml(e.setting)}</td><td class="num">${escapeHtml(metricText(d.metric, e.spread))}</td><td>${escapeHtml(
-        e.levels.map((l) => `${l.value}: ${metricText(d.metric, l.mean)} (${l.trials})`).join("; "),
+      `<tr><td class="key">${escapeHtml(e.setting)}</td><td class="num">${escapeHtml(pct(e.spread))}</td><td>${escapeHtml(
+        e.levels.map((l) => `${l.value}: ${pct(l.winRate)} (${l.trials})`).join("; "),
       )}</td></tr>`,
   );
-  return `<h2>What mattered</h2>\n<p>Mean ${escapeHtml(d.metric)} at the first rung for each value of a setting (trials in brackets); settings in order of the spread between their best and worst value.</p>\n<table>\n<thead><tr><th>setting</th><th>spread</th><th>mean by value</th></tr></thead>\n<tbody>\n${rows.join("\n")}\n</tbody>\n</table>`;
+  return `<h2>What mattered</h2>\n<p>${escapeHtml(d.effectsRule)}</p>\n<table>\n<thead><tr><th>setting</th><th>spread</th><th>comparisons won by value</th></tr></thead>\n<tbody>\n${rows.join("\n")}\n</tbody>\n</table>`;
 }

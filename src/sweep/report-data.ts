@@ -4,10 +4,10 @@
  * status), every trial's validation curve, a rank × learning-rate heat map, each setting's marginal effect, and a
  * recommendation with the best trial's command line.
  *
- * Comparisons: the best trial is the best at the highest rung any trial reached (asha), or over all trials. A
- * setting's marginal effect compares, at the lowest rung (where every trial has a result), the mean goal metric of
- * the trials with each of its values (a range is split into three log- or equal-width bins); the spread between
- * its best and worst value says how much it mattered.
+ * Comparisons: the best trial is the best at the highest rung any trial reached (asha), or over all trials, on the
+ * goal metric and then the validation loss. A setting's marginal effect compares trials in pairs at the highest rung
+ * both reached (EFFECTS_RULE below; a range is split into three log- or equal-width bins); the spread between its
+ * best and worst value says how much it mattered.
  */
 import { join } from "node:path";
 import { camelKey } from "../api/options.ts";
@@ -43,6 +43,7 @@ export function sweepReportData(dir: string, state: SweepState): SweepReportData
     curves: state.trials.map((t) => ({ trial: t.name, ...curve(dir, t, s.metric) })),
     heatmap: heatmap(rows, s.metric),
     effects: marginalEffects(state),
+    effectsRule: EFFECTS_RULE,
     recommendation: recommend(dir, state, best),
   };
 }
@@ -144,35 +145,80 @@ function binsOf(values: number[], log: boolean): Bin[] {
   }));
 }
 
-/** Each searched setting's mean goal metric per value at the lowest rung, and its spread. */
+/**
+ * How the marginal effects are read, as the report states it. Comparing means at the first rung fails when the goal
+ * metric has no spread there (exact match is often 0 for every trial after a few steps), and comparing each
+ * trial's metric at the furthest step it reached mixes step counts (an ASHA survivor trained 9× longer). So trials
+ * are compared in pairs, each pair at the highest rung both reached (the same number of steps), on the goal metric
+ * and, where it ties, on the validation loss — the order ASHA promotes by. A setting's value scores the share of
+ * its trials' comparisons with trials that have another value of the setting that they win (ties count half): 50%
+ * is no effect, and its spread is the gap between its best and worst value. This is the common-language effect
+ * size (the Mann–Whitney U statistic over the pairs), which needs neither a shared rung nor a metric with spread.
+ */
+export const EFFECTS_RULE =
+  "Trials are compared in pairs at the highest rung both reached (the same steps), on the goal metric and, where it ties, on the validation loss. " +
+  "Each value of a setting shows the share of comparisons with trials that have another value that its trials win (ties count half; 50% = no effect), " +
+  "with its number of trials in brackets; settings are ordered by the spread between their best and worst value.";
+
+/** Each trial's done results by rung (index = rung), as ASHA's ordering keys (lower is better). */
+function resultsByRung(state: SweepState): Map<number, { score: number; tie: number }[]> {
+  const out = new Map<number, { score: number; tie: number }[]>();
+  for (const j of state.jobs) {
+    if (j.status !== "done" || !j.result) continue;
+    const rungs = out.get(j.trial) ?? [];
+    rungs[j.rung] = jobScore(j.result, state.settings.metric);
+    out.set(j.trial, rungs);
+  }
+  return out;
+}
+
+/** 1 when trial a beats b at the highest rung both reached, 0 when it loses, ½ on a tie; null without a shared rung. */
+function pairOutcome(a: { score: number; tie: number }[], b: { score: number; tie: number }[]): number | null {
+  for (let k = Math.min(a.length, b.length) - 1; k >= 0; k--) {
+    const x = a[k];
+    const y = b[k];
+    if (!x || !y) continue;
+    const d = x.score - y.score || x.tie - y.tie;
+    return d < 0 ? 1 : d > 0 ? 0 : 0.5;
+  }
+  return null;
+}
+
+/** Each searched setting's values with the share of cross-value comparisons their trials win (EFFECTS_RULE). */
 export function marginalEffects(state: SweepState): SweepReportData["effects"] {
-  const metric = state.settings.metric;
-  const first = state.jobs.filter((j) => j.rung === 0 && j.status === "done" && j.result);
+  const byTrial = resultsByRung(state);
+  const trials = [...byTrial.keys()];
   const space = parseSpace(state.settings.space);
   const out: SweepReportData["effects"] = [];
   for (const d of space.dims) {
-    const value = (j: Job): SpaceValue => state.trials[j.trial]!.config[d.key]!;
-    const numeric = d.kind === "range";
-    const bins = numeric
-      ? binsOf(
-          first.map((j) => Number(value(j))),
-          d.scale === "log",
-        )
-      : null;
-    const groups = new Map<string, number[]>();
-    for (const j of first) {
-      const v = value(j);
-      const label = bins ? bins.find((b) => Number(v) >= b.lo && Number(v) <= b.hi)!.label : String(v);
-      groups.set(label, [...(groups.get(label) ?? []), shown(j, metric)]);
+    const value = (t: number): SpaceValue => state.trials[t]!.config[d.key]!;
+    const bins =
+      d.kind === "range"
+        ? binsOf(
+            trials.map((t) => Number(value(t))),
+            d.scale === "log",
+          )
+        : null;
+    const label = (t: number) =>
+      bins ? bins.find((b) => Number(value(t)) >= b.lo && Number(value(t)) <= b.hi)!.label : String(value(t));
+    const groups = new Map<string, { wins: number; pairs: number; trials: number }>();
+    for (const a of trials) {
+      const g = groups.get(label(a)) ?? { wins: 0, pairs: 0, trials: 0 };
+      g.trials += 1;
+      for (const b of trials) {
+        const won = label(a) === label(b) ? null : pairOutcome(byTrial.get(a)!, byTrial.get(b)!);
+        if (won === null) continue;
+        g.wins += won;
+        g.pairs += 1;
+      }
+      groups.set(label(a), g);
     }
-    const levels = [...groups.entries()].map(([label, xs]) => ({
-      value: label,
-      mean: xs.reduce((a, b) => a + b, 0) / xs.length,
-      trials: xs.length,
-    }));
+    const levels = [...groups.entries()]
+      .filter(([, g]) => g.pairs > 0)
+      .map(([v, g]) => ({ value: v, winRate: g.wins / g.pairs, trials: g.trials }));
     if (levels.length < 2) continue;
-    const means = levels.map((l) => l.mean);
-    out.push({ setting: d.key, levels, spread: Math.max(...means) - Math.min(...means) });
+    const rates = levels.map((l) => l.winRate);
+    out.push({ setting: d.key, levels, spread: Math.max(...rates) - Math.min(...rates) });
   }
   return out.sort((a, b) => b.spread - a.spread);
 }
@@ -190,7 +236,11 @@ function recommend(dir: string, state: SweepState, best: Trial | null): SweepRep
       ? `exact match ${(100 * row.metric).toFixed(1)}%`
       : `validation loss ${row.valLoss.toFixed(4)}`;
   const top = marginalEffects(state).find((e) => e.spread > 0);
-  const mattered = top ? ` What mattered most at the first rung: ${top.setting}.` : "";
+  const lead = top ? [...top.levels].sort((a, b) => b.winRate - a.winRate)[0]! : null;
+  const mattered =
+    top && lead
+      ? ` What mattered most: ${top.setting} (trials with ${top.setting} ${lead.value} won ${(100 * lead.winRate).toFixed(0)}% of their comparisons with the others at equal steps).`
+      : "";
   return {
     trial: best.name,
     text: `Best: ${best.name} (${settings}) with ${what} after ${row.steps} steps.${mattered}`,
