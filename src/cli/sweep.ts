@@ -16,7 +16,8 @@ import { configValues, readRawConfig } from "../api/run-config.ts";
 import { TRAIN_OPTIONS } from "../api/train-options.ts";
 import { LoratuneError } from "../errors.ts";
 import { sweepReportData } from "../sweep/report-data.ts";
-import { STRATEGIES, type SweepState } from "../sweep/state.ts";
+import { checkResumeOptions } from "../sweep/resume-check.ts";
+import { readState, STRATEGIES, type SweepState } from "../sweep/state.ts";
 import { resumeSweep, type SweepPlan, startSweep } from "../sweep/sweep.ts";
 import { writeSweepReport } from "../sweep/write-report.ts";
 import { TASK_METRICS, type TaskMetric } from "../train/task-metric.ts";
@@ -44,7 +45,12 @@ const SPACE_OPTIONS: OptionDef[] = [
 
 const SWEEP_OWN: OptionDef[] = [
   { key: "out", kind: "string", help: "sweep directory: trials/, sweep.json, report.html", metavar: "dir" },
-  { key: "resume", kind: "string", help: "continue a killed or interrupted sweep (its own settings)", metavar: "dir" },
+  {
+    key: "resume",
+    kind: "string",
+    help: "continue a killed or interrupted sweep with its own settings (options that would change them are refused)",
+    metavar: "dir",
+  },
   { key: "overwrite", kind: "bool", help: "replace --out if it is an earlier sweep", default: false },
   {
     key: "config",
@@ -148,6 +154,10 @@ Example:
       onJobDone: (job: SweepState["jobs"][number], trial: SweepState["trials"][number]) => say(jobLine(job, trial)),
     };
     const dir = typeof given.resume === "string" ? given.resume : String(resolvePlan(given).out);
+    if (typeof given.resume === "string") {
+      // Before anything runs: options given with --resume may not change the sweep.
+      checkResumeOptions(dir, readState(dir), validateOptions(SWEEP_OPTIONS, given), SWEEP_OPTIONS);
+    }
     const state =
       typeof given.resume === "string"
         ? await resumeSweep(given.resume, hooks)

@@ -148,7 +148,8 @@ function sweepSettings(p: SweepPlan, space: SearchSpace): SweepState["settings"]
   };
 }
 
-function absolutePaths(v: OptionValues): OptionValues {
+/** Path options made absolute (not the demo model or a hub id), as sweep.json keeps them. */
+export function absolutePaths(v: OptionValues): OptionValues {
   const out = { ...v };
   for (const key of ["data", "val", "init-adapter", "chat-template"]) {
     if (typeof out[key] === "string")
