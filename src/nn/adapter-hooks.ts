@@ -54,6 +54,12 @@ export interface AdapterHooks {
     dropout: DropoutSource,
   ): void;
   /**
+   * Optional, called in backward before the base's dx = dy·W when dx is needed: the output gradient that product
+   * should use instead of dy, written into `scratch` (which backward then receives again), or null for dy itself.
+   * DoRA without dropout returns g ⊙ dy, folding its magnitude term into the base's product.
+   */
+  baseOutputGrad?(dy: Float32Array, M: number, cache: AdapterCache, scratch: Float32Array): Float32Array | null;
+  /**
    * Backward of forward, called after the base's: accumulates (+=) the adapter's parameter gradients (when it
    * has them) and adds its part of the input gradient to dx[M, in] (dx null: the input needs no gradient).
    * `scratch` holds at least M × scratchPerRow values. `cache` is what forward wrote (the hook may reuse it as

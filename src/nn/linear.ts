@@ -63,10 +63,13 @@ export function linearBackward(
   accumulateDx: boolean,
 ): void {
   const { inFeatures: nIn, outFeatures: nOut } = lin;
-  if (dx) baseMatmulNN(k, dx, dy, lin.weight, M, nIn, nOut, accumulateDx);
+  const adapter = lin.adapter;
+  if (dx) {
+    const dyBase = adapter && cache ? (adapter.baseOutputGrad?.(dy, M, cache, scratch) ?? dy) : dy;
+    baseMatmulNN(k, dx, dyBase, lin.weight, M, nIn, nOut, accumulateDx);
+  }
   if (lin.dWeight) k.matmulTN(lin.dWeight, dy, x, nOut, nIn, M, true);
   if (lin.dBias) k.biasBackward(lin.dBias, dy, M, nOut);
-  const adapter = lin.adapter;
   if (!adapter || !cache) return;
   adapter.backward(k, dx, dy, x, lin, M, cache, scratch);
 }

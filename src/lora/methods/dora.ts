@@ -17,8 +17,9 @@
  *   dm[o] += Σᵢ dy[i, o]·(x_d·Wᵀ + s·x_d·Aᵀ·Bᵀ)[i, o] / n[o]
  *   the LoRA gradients of dy' = g ⊙ dy (dB, dA as plain LoRA)
  *   dx += ((g − 1) ⊙ dy)·W (through the dropout mask) + LoRA's dx of dy'
- * The base's dx (dy·W) is already added by the Linear; the (g − 1) term is one more product with the frozen W
- * (in its own format: bf16 or quantized), the main extra cost over LoRA.
+ * Without dropout the base's dx takes g ⊙ dy in place of dy (the baseOutputGrad hook), so backward makes no extra
+ * product with the frozen W; with dropout the (g − 1) term goes through the mask and is one more product with W
+ * (in its own format: bf16 or quantized), as is x_d·Wᵀ in forward.
  *
  * The norm without materialising V or dequantizing W on every step: ‖V[o]‖² = ‖W[o]‖² + 2s·(B·(A·Wᵀ))[o, o]
  * + s²·B[o]·(A·Aᵀ)·B[o]ᵀ. ‖W[o]‖² is computed once (W is frozen; widened to f32 once, row by row through the
@@ -84,6 +85,10 @@ export class DoraAdapter implements AttachedAdapter {
   /** A and B as the norm was last computed from (null: never). */
   private seenA: Float32Array | null = null;
   private seenB: Float32Array | null = null;
+  /** Whether the last forward applied dropout (then the magnitude term's dx needs its own product with W). */
+  private dropped = false;
+  /** Whether baseOutputGrad left g ⊙ dy of the current backward in the scratch (backward then reuses it). */
+  private dygReady = false;
   /** m / n at merge time, for unmerge (PEFT keeps it too: the merged weight no longer tells n). */
   private mergedFactor: Float64Array | null = null;
 
@@ -172,19 +177,48 @@ export class DoraAdapter implements AttachedAdapter {
     const c = cache as unknown as DoraCache;
     this.refreshNorm(k, lin);
     const xIn = applyDropout(x, this.dropout, c, M * nIn, dropout);
+    this.dropped = xIn !== x;
     k.matmulNT(c.xa, xIn, this.A, M, this.r, nIn, false);
     scale(c.xa, M * this.r, this.scale);
     const xv = c.xv;
+    const g = this.g;
+    const bias = lin.bias;
+    if (!this.dropped) {
+      // No dropout: x·Wᵀ is the base output already in y, less the bias. One pass: xv = (y − b) + s·xa·Bᵀ, and
+      // y = b + g ⊙ xv.
+      k.matmulNT(xv, c.xa, this.B, M, nOut, this.r, false);
+      for (let i = 0; i < M; i++) {
+        const row = i * nOut;
+        for (let o = 0; o < nOut; o++) {
+          const b = bias ? bias[o]! : 0;
+          const v = y[row + o]! - b + xv[row + o]!;
+          xv[row + o] = v;
+          y[row + o] = b + g[o]! * v;
+        }
+      }
+      return;
+    }
+    baseMatmulNT(k, xv, xIn, lin.weight, M, nOut, nIn, false); // x_d·Wᵀ
     const n = M * nOut;
-    if (xIn === x) {
-      // No dropout: x_d·Wᵀ is the base output already in y, less the bias.
-      xv.set(y.subarray(0, n));
-      if (lin.bias) for (let i = 0; i < M; i++) for (let o = 0; o < nOut; o++) xv[i * nOut + o]! -= lin.bias[o]!;
-    } else baseMatmulNT(k, xv, xIn, lin.weight, M, nOut, nIn, false);
     for (let i = 0; i < n; i++) y[i]! -= xv[i]!; // y = x·Wᵀ + b − x_d·Wᵀ
     k.matmulNT(xv, c.xa, this.B, M, nOut, this.r, true); // xv = x_d·Vᵀ
-    const g = this.g;
-    for (let i = 0; i < M; i++) for (let o = 0; o < nOut; o++) y[i * nOut + o]! += g[o]! * xv[i * nOut + o]!;
+    for (let i = 0; i < M; i++) {
+      const row = i * nOut;
+      for (let o = 0; o < nOut; o++) y[row + o]! += g[o]! * xv[row + o]!;
+    }
+  }
+
+  /**
+   * Without dropout the whole output gradient through W is g ⊙ dy (dy·W from the base plus ((g − 1) ⊙ dy)·W):
+   * the base's product takes it, so DoRA costs no extra product with W in backward. With dropout, null.
+   */
+  baseOutputGrad(dy: Float32Array, M: number, _cache: AdapterCache, scratch: Float32Array): Float32Array | null {
+    if (this.dropped) return null;
+    const nOut = this.nOut;
+    const dyg = scratch.subarray(0, M * nOut);
+    scaleColumns(dyg, dy, this.g, M, nOut);
+    this.dygReady = true;
+    return dyg;
   }
 
   backward(
@@ -205,33 +239,35 @@ export class DoraAdapter implements AttachedAdapter {
     const dA = this.tensors[0]!.grad;
     // dm[o] += Σᵢ dy[i, o]·xv[i, o] / n[o]   (n detached)
     if (gm) {
-      for (let o = 0; o < nOut; o++) {
-        let acc = 0;
-        for (let i = 0; i < M; i++) acc += dy[i * nOut + o]! * c.xv[i * nOut + o]!;
-        gm[o]! += acc / this.norm[o]!;
+      const acc = new Float64Array(nOut);
+      for (let i = 0; i < M; i++) {
+        const row = i * nOut;
+        for (let o = 0; o < nOut; o++) acc[o]! += dy[row + o]! * c.xv[row + o]!;
       }
+      for (let o = 0; o < nOut; o++) gm[o]! += acc[o]! / this.norm[o]!;
     }
     // The LoRA branch sees dy' = g ⊙ dy   [M, out]
     const dyg = scratch.subarray(0, M * nOut);
     const dxa = scratch.subarray(M * nOut, M * (nOut + r));
-    for (let i = 0; i < M; i++) for (let o = 0; o < nOut; o++) dyg[i * nOut + o] = g[o]! * dy[i * nOut + o]!;
+    if (!this.dygReady) scaleColumns(dyg, dy, g, M, nOut);
+    this.dygReady = false;
     if (gB) k.matmulTN(gB, dyg, c.xa, nOut, r, M, true);
     // d(x_d·Aᵀ) = s · dy'·B   [M, r]
     k.matmulNN(dxa, dyg, this.B, M, r, nOut, false);
     scale(dxa, M * r, this.scale);
-    if (dA) k.matmulTN(dA, dxa, c.xDrop ?? x, r, nIn, M, true);
+    if (dA) k.matmulTN(dA, dxa, this.dropped ? c.xDrop! : x, r, nIn, M, true);
     if (!dx) return;
-    // The magnitude term's input gradient: ((g − 1) ⊙ dy)·W, plus LoRA's dxa·A; both through the dropout mask.
-    for (let i = 0; i < M; i++) for (let o = 0; o < nOut; o++) dyg[i * nOut + o] = (g[o]! - 1) * dy[i * nOut + o]!;
-    if (!c.dropScale) {
-      baseMatmulNN(k, dx, dyg, lin.weight, M, nIn, nOut, true);
+    if (!this.dropped) {
+      // The magnitude term's ((g − 1) ⊙ dy)·W is in the base's dx already (baseOutputGrad): LoRA's dxa·A remains.
       k.matmulNN(dx, dxa, this.A, M, nIn, r, true);
       return;
     }
+    // With dropout: ((g − 1) ⊙ dy)·W plus LoRA's dxa·A, both through the dropout mask.
+    for (let i = 0; i < M; i++) for (let o = 0; o < nOut; o++) dyg[i * nOut + o] = (g[o]! - 1) * dy[i * nOut + o]!;
     const tmp = c.xDrop!; // reuse: x_d is no longer needed once dA is done
     baseMatmulNN(k, tmp, dyg, lin.weight, M, nIn, nOut, false);
     k.matmulNN(tmp, dxa, this.A, M, nIn, r, true);
-    const ds = c.dropScale;
+    const ds = c.dropScale!;
     const n = M * nIn;
     for (let i = 0; i < n; i++) dx[i]! += tmp[i]! * ds[i]!;
   }
@@ -276,6 +312,14 @@ export class DoraAdapter implements AttachedAdapter {
     const delta = new Float32Array(n);
     k.matmulNN(delta, this.B, this.A, this.nOut, this.nIn, this.r, false); // [out, r]·[r, in]
     for (let i = 0; i < n; i++) w[i] = w[i]! + s * delta[i]!;
+  }
+}
+
+/** out[i, o] = g[o]·dy[i, o] for [M, nOut]. */
+function scaleColumns(out: Float32Array, dy: Float32Array, g: Float32Array, M: number, nOut: number): void {
+  for (let i = 0; i < M; i++) {
+    const row = i * nOut;
+    for (let o = 0; o < nOut; o++) out[row + o] = g[o]! * dy[row + o]!;
   }
 }
 
