@@ -1,9 +1,9 @@
 /**
  * loratune's public library API (re-exports only). The CLI (`loratune`) is built on exactly these functions.
  * Each takes only what differs from the defaults; the defaults, bounds and help of every option are in the
- * option tables (TRAIN_OPTIONS, EVAL_OPTIONS, GENERATE_OPTIONS, MERGE_OPTIONS) that the CLI's flags come from,
- * and by library name in TRAIN_DEFAULTS, EVAL_DEFAULTS, GENERATE_DEFAULTS and MERGE_DEFAULTS. Errors name the
- * options as the caller passed them (`seqLen`; the CLI's say `--seq-len`).
+ * option tables (TRAIN_OPTIONS, EVAL_OPTIONS, GENERATE_OPTIONS, MERGE_OPTIONS, SWEEP_OPTIONS) that the CLI's flags
+ * come from, and by library name in TRAIN_DEFAULTS, EVAL_DEFAULTS, GENERATE_DEFAULTS, MERGE_DEFAULTS and
+ * SWEEP_DEFAULTS. Errors name the options as the caller passed them (`seqLen`; the CLI's say `--seq-len`).
  */
 export {
   EVAL_DEFAULTS,
@@ -57,7 +57,9 @@ export type { ModelFamily, ParamSpec } from "./model/arch/spec.ts";
 export { type ModelConfig, readModelConfig } from "./model/config.ts";
 export { DEMO_MODEL_DIR } from "./model/load.ts";
 export type { Model } from "./model/model.ts";
+export { type SweepResult, sweep } from "./sweep/library.ts";
+export { SWEEP_DEFAULTS, SWEEP_OPTIONS, type SweepOptions } from "./sweep/options.ts";
 export { sweepReportData } from "./sweep/report-data.ts";
-export { resumeSweep, type SweepPlan, startSweep } from "./sweep/sweep.ts";
+export { resumeSweep, type SweepHooks, type SweepPlan, startSweep } from "./sweep/sweep.ts";
 export { loadTokenizer, Tokenizer } from "./tokenizer/tokenizer.ts";
 export type { TrainEvent } from "./train/trainer.ts";

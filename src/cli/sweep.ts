@@ -1,122 +1,29 @@
 /**
- * `loratune sweep`: a search over LoRA settings (src/sweep/). Its option table lives here (a command of the CLI):
- * the searched settings, the sweep's own options, and every train option the trials share (train's defaults,
- * bounds and help). Values: flag > the config file's `sweep:` section > the config file's train keys > default.
+ * `loratune sweep`: a search over LoRA settings (src/sweep/), its flags from SWEEP_OPTIONS (src/sweep/options.ts:
+ * the searched settings, the sweep's own options, and every train option the trials share). Values: flag > the
+ * config file's `sweep:` section > the config file's train keys > default. With --resume, the sweep's own settings,
+ * and options that would change them are refused (src/sweep/resume-check.ts).
  */
 import type { Command } from "commander";
 import {
   missingOptionsError,
   missingRequired,
-  type OptionDef,
   type OptionValues,
   validateOptions,
   withDefaults,
 } from "../api/options.ts";
 import { configValues, readRawConfig } from "../api/run-config.ts";
-import { TRAIN_OPTIONS } from "../api/train-options.ts";
 import { LoratuneError } from "../errors.ts";
+import { planOf, SPACE_OPTIONS, SWEEP_OPTIONS, SWEEP_OWN } from "../sweep/options.ts";
 import { sweepReportData } from "../sweep/report-data.ts";
 import { checkResumeOptions } from "../sweep/resume-check.ts";
-import { readState, STRATEGIES, type SweepState } from "../sweep/state.ts";
+import { readState, type SweepState } from "../sweep/state.ts";
 import { resumeSweep, type SweepPlan, startSweep } from "../sweep/sweep.ts";
 import { writeSweepReport } from "../sweep/write-report.ts";
-import { TASK_METRICS, type TaskMetric } from "../train/task-metric.ts";
 import { closestMatch } from "../util/closest.ts";
 import { addOptions, givenValues } from "./options.ts";
 
-/** The searched settings: lists, ranges, rank multiples (src/sweep/space.ts). */
-const SPACE_OPTIONS: OptionDef[] = [
-  { key: "rank", kind: "string", help: "LoRA ranks to try, e.g. 4,16,64", metavar: "list" },
-  {
-    key: "lr",
-    kind: "string",
-    help: "learning rates: a list (1e-4,1e-3) or a range (1e-4..1e-2:log)",
-    metavar: "space",
-  },
-  { key: "alpha", kind: "string", help: "LoRA alphas: numbers or rank multiples, e.g. 2r,16", metavar: "list" },
-  { key: "dropout", kind: "string", help: "LoRA dropouts: a list or a range in [0, 1)", metavar: "space" },
-  {
-    key: "targets",
-    kind: "string",
-    help: 'target sets separated by "|", e.g. "q_proj,v_proj|all-linear"',
-    metavar: "sets",
-  },
-];
-
-const SWEEP_OWN: OptionDef[] = [
-  { key: "out", kind: "string", help: "sweep directory: trials/, sweep.json, report.html", metavar: "dir" },
-  {
-    key: "resume",
-    kind: "string",
-    help: "continue a killed or interrupted sweep with its own settings (options that would change them are refused)",
-    metavar: "dir",
-  },
-  { key: "overwrite", kind: "bool", help: "replace --out if it is an earlier sweep", default: false },
-  {
-    key: "config",
-    kind: "string",
-    help: "YAML/JSON file: train options, and the search in a sweep: section",
-    metavar: "file",
-  },
-  {
-    key: "strategy",
-    kind: "choice",
-    help: "grid, random, or asha (successive halving)",
-    default: "asha",
-    choices: STRATEGIES,
-  },
-  { key: "steps", kind: "int", help: "optimizer steps of a full trial", default: 1000, min: 1 },
-  { key: "min-steps", kind: "int", help: "asha: the lowest rung's steps (0: steps / reduction²)", default: 0, min: 0 },
-  { key: "reduction", kind: "int", help: "asha: keep the top 1/reduction of each rung", default: 3, min: 2 },
-  {
-    key: "budget",
-    kind: "int",
-    help: "total steps of all trials (0: 4 × --steps; grid: the whole grid)",
-    default: 0,
-    min: 0,
-  },
-  { key: "trials", kind: "int", help: "most trials to start (0: as many as the budget allows)", default: 0, min: 0 },
-  {
-    key: "eval-every",
-    kind: "int",
-    help: "evaluate trials every N steps (0: steps / 30); rungs fall on evaluations",
-    default: 0,
-    min: 0,
-  },
-  {
-    key: "metric",
-    kind: "choice",
-    help: "goal: validation loss, or exact match of greedy completions",
-    default: "loss",
-    choices: TASK_METRICS,
-  },
-  {
-    key: "concurrency",
-    kind: "int",
-    help: "trials at once (0: from the cores and the memory estimate)",
-    default: 0,
-    min: 0,
-  },
-];
-
-/** Train options the sweep sets itself, or searches: not shared flags. */
-const NOT_SHARED = new Set([
-  ...SPACE_OPTIONS.map((d) => d.key),
-  ...SWEEP_OWN.map((d) => d.key),
-  "json",
-  "epochs",
-  "early-stopping",
-  "save-every",
-  "keep-checkpoints",
-]);
-const SHARED = TRAIN_OPTIONS.filter((d) => !NOT_SHARED.has(d.key));
-
-export const SWEEP_OPTIONS: readonly OptionDef[] = [
-  ...SWEEP_OWN,
-  ...SPACE_OPTIONS,
-  ...SHARED,
-  { key: "json", kind: "bool", help: "print the sweep's data (the report's) as one JSON object", cliOnly: true },
-];
+export { SWEEP_OPTIONS };
 
 const SECTION_KEYS = [...SPACE_OPTIONS, ...SWEEP_OWN]
   .map((d) => d.key)
@@ -199,31 +106,16 @@ function resolvePlan(given: OptionValues): SweepPlan {
     ...validateOptions(SWEEP_OPTIONS, section),
     ...validateOptions(SWEEP_OPTIONS, given),
   });
-  const missing = missingRequired([...SHARED, { ...SWEEP_OWN[0]!, required: true }], values);
+  const missing = missingRequired(SWEEP_OPTIONS, values);
   if (missing.length > 0) throw missingOptionsError("sweep", missing, "on the command line or in --config");
   const space: Record<string, unknown> = {};
   for (const d of SPACE_OPTIONS) if (values[d.key] !== undefined) space[d.key] = section[d.key] ?? values[d.key];
   for (const d of SPACE_OPTIONS) if (given[d.key] !== undefined) space[d.key] = given[d.key];
-  const train: OptionValues = {};
-  for (const d of SHARED) if (values[d.key] !== undefined && !d.control) train[d.key] = values[d.key];
+  // A searched setting the config file gives as a plain train key (rank: 8) is shared when not searched.
+  const fixed: OptionValues = {};
   for (const d of SPACE_OPTIONS)
-    if (fromFile[d.key] !== undefined && space[d.key] === undefined) train[d.key] = fromFile[d.key];
-  return {
-    out: String(values.out),
-    space,
-    train,
-    strategy: values.strategy as SweepPlan["strategy"],
-    steps: Number(values.steps),
-    minSteps: Number(values["min-steps"]),
-    reduction: Number(values.reduction),
-    evalEvery: Number(values["eval-every"]),
-    budget: Number(values.budget),
-    trials: Number(values.trials),
-    metric: values.metric as TaskMetric,
-    seed: Number(values.seed),
-    concurrency: Number(values.concurrency),
-    overwrite: values.overwrite === true,
-  };
+    if (fromFile[d.key] !== undefined && space[d.key] === undefined) fixed[d.key] = fromFile[d.key];
+  return planOf(values, space, fixed);
 }
 
 /** The config file's sweep: section: the searched settings (lists allowed) and the sweep's own options. */

@@ -67,7 +67,8 @@ export function resumeConflicts(
   };
   for (const d of defs) {
     const v = given[d.key];
-    if (v === undefined || d.key === "resume" || d.cliOnly) continue;
+    // --json and other cliOnly options say how the command prints, nothing the sweep computes.
+    if (v === undefined || d.key === "resume" || (d.cliOnly && d.key !== "config")) continue;
     if (d.key === "out") {
       if (canonicalPath(resolve(String(v))) !== canonicalPath(resolve(dir)))
         out.push(

@@ -15,6 +15,7 @@ import { MERGE_DEFAULTS, MERGE_OPTIONS } from "../../src/api/merge.ts";
 import { LOAD_OPTIONS } from "../../src/api/models.ts";
 import { camelKey, type OptionDef } from "../../src/api/options.ts";
 import { TRAIN_DEFAULTS, TRAIN_OPTIONS } from "../../src/api/train-options.ts";
+import { SWEEP_DEFAULTS, SWEEP_OPTIONS } from "../../src/sweep/options.ts";
 import { ADAMW_DEFAULTS } from "../../src/train/adamw.ts";
 import { ROOT } from "../helpers/cli.ts";
 
@@ -36,6 +37,8 @@ const CASES: Case[] = [
   { iface: "EvaluateOptions", file: "src/api/evaluate.ts", table: EVAL_OPTIONS, extras: ["onProgress", "signal"] },
   { iface: "GenerateOptions", file: "src/api/generate.ts", table: GENERATE_OPTIONS, extras: ["signal"] },
   { iface: "MergeOptions", file: "src/api/merge.ts", table: MERGE_OPTIONS, extras: [] },
+  // The shared train options come from TrainOptions (Omit): their documentation is train's.
+  { iface: "SweepOptions", file: "src/sweep/options.ts", table: SWEEP_OPTIONS, extras: [] },
   // loadModel(model, options): the model is its first argument.
   {
     iface: "LoadModelOptions",
@@ -147,6 +150,9 @@ test("the exported defaults are the tables' (and AdamW's), by library name", () 
   assert.deepEqual({ ...GENERATE_DEFAULTS }, byName(GENERATE_OPTIONS));
   assert.equal(GENERATE_DEFAULTS.maxTokens, 64);
   assert.deepEqual({ ...MERGE_DEFAULTS }, { overwrite: false });
+  assert.deepEqual({ ...SWEEP_DEFAULTS }, byName(SWEEP_OPTIONS));
+  assert.equal(SWEEP_DEFAULTS.strategy, "asha");
+  assert.equal(SWEEP_DEFAULTS.batchSize, TRAIN_DEFAULTS.batchSize, "shared train options keep train's defaults");
   assert.ok(!("json" in TRAIN_DEFAULTS), "the command line's own options are not the library's");
   assert.ok(Object.isFrozen(TRAIN_DEFAULTS));
 });

@@ -1,0 +1,38 @@
+/**
+ * `sweep()` from the library: the option table's bounds and the search-space parser's errors reach a library
+ * caller in its own property names (`minSteps`, `rank`), before anything is read or trained.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { LoratuneError, type SweepOptions, sweep } from "../../src/index.ts";
+
+const out = join(mkdtempSync(join(tmpdir(), "loratune-sweep-lib-")), "s");
+const base: SweepOptions = { model: "demo", data: "train.jsonl", val: "val.jsonl", out };
+
+/** The message sweep() rejects with (a LoratuneError). */
+async function refusal(o: SweepOptions): Promise<string> {
+  const err = await sweep(o).then(
+    () => assert.fail("sweep() should have refused"),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof LoratuneError, String(err));
+  return err.message;
+}
+
+test("sweep() names the caller's options in its errors", async () => {
+  assert.equal(await refusal({ ...base, rank: "4", minSteps: -1 }), "minSteps: must be at least 0 (got -1)");
+  assert.equal(await refusal({ ...base, rank: "4,x" }), 'rank: "x" is not a number');
+  assert.match(await refusal({ ...base, lr: "1e-2..1e-4" }), /^lr: "1e-2\.\.1e-4" is not a range/);
+  assert.match(
+    await refusal(base),
+    /^sweep: nothing to search; give at least one of rank, lr, alpha, dropout, targets/,
+  );
+  assert.match(await refusal({ ...base, val: undefined, rank: "4" } as SweepOptions), /give val FILE or valSplit/);
+  assert.equal(
+    await refusal({ rank: "4" } as unknown as SweepOptions),
+    "sweep: missing required options out, model, data",
+  );
+});
