@@ -78,6 +78,9 @@ export async function runScheduler(state: SweepState, hooks: SchedulerHooks): Pr
     }
     const i = state.jobs.length;
     let known = Math.max(0, i - s.concurrency + 1);
+    // Decision i sees exactly the jobs before `known`, all finished: a job started earlier may still run (a
+    // promotion trains longer than the new trials started after it), so wait for it rather than decide without it.
+    for (let k = 0; k < known; k++) await waitFor(k);
     let decision = decide(state, configs, known);
     while (decision.kind === "none" && known < i) {
       await waitFor(known);
