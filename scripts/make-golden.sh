@@ -127,6 +127,10 @@ for v in b0 bnz; do
   "$PY" "$REF/train_ref.py" models/tiny "train/$v/init" train/data.jsonl "train/$v/trained" \
     --steps 5 --batch-size 4 --lr 1e-3 >"train/$v/losses.json"
 done
+# LoRA+: bnz's init, lora_B in an AdamW group at 16 x lr (PEFT's create_loraplus_optimizer grouping).
+mkdir -p train/bnz-loraplus
+"$PY" "$REF/train_ref.py" models/tiny train/bnz/init train/data.jsonl train/bnz-loraplus/trained \
+  --steps 5 --batch-size 4 --lr 1e-3 --loraplus-lr-ratio 16 >train/bnz-loraplus/losses.json
 
 # Make recorded paths relative to test/fixtures/golden/.
 find . -name '*.json' -print0 | xargs -0 sed -i "s|$OUT/||g"

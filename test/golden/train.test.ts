@@ -1,6 +1,8 @@
 /**
  * Five AdamW steps of LoRA training on the tiny model against the PyTorch reference (train_ref.py): per-step
- * losses and the trained adapter, from a PEFT-initialised adapter (B = 0) and from one with B ≠ 0.
+ * losses and the trained adapter, from a PEFT-initialised adapter (B = 0) and from one with B ≠ 0, and with LoRA+
+ * (bnz-loraplus: lora_B at 16 × the learning rate, PyTorch AdamW parameter groups as PEFT's
+ * create_loraplus_optimizer makes them).
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -14,7 +16,7 @@ import { allocateActivations } from "../../src/model/activations.ts";
 import { loadModel } from "../../src/model/load.ts";
 import { countLabelTokens, lossAndGrad } from "../../src/model/loss.ts";
 import { zeroGrads } from "../../src/tensor/trainable.ts";
-import { AdamW } from "../../src/train/adamw.ts";
+import { ADAMW_DEFAULTS, AdamW, loraPlusLrScales } from "../../src/train/adamw.ts";
 import { GOLDEN, inputFromRows } from "./golden-helpers.ts";
 
 const rows = readFileSync(join(GOLDEN, "train", "data.jsonl"), "utf8")
@@ -22,15 +24,19 @@ const rows = readFileSync(join(GOLDEN, "train", "data.jsonl"), "utf8")
   .split("\n")
   .map((l) => JSON.parse(l) as { input_ids: number[]; labels?: number[] });
 
-for (const init of ["b0", "bnz"]) {
-  test(`5 AdamW steps from ${init} match PyTorch: losses and trained adapter`, () => {
+for (const [init, name, ratio] of [
+  ["b0", "b0", 0],
+  ["bnz", "bnz", 0],
+  ["bnz", "bnz-loraplus", 16],
+] as const) {
+  test(`5 AdamW steps from ${init} match PyTorch: losses and trained adapter${ratio ? ` (LoRA+ ratio ${ratio})` : ""}`, () => {
     const k = getKernels();
     const model = loadModel(join(GOLDEN, "models", "tiny"));
     loadAdapter(join(GOLDEN, "train", init, "init"), model, true);
     const params = loraParams(model);
-    const opt = new AdamW(params);
+    const opt = new AdamW(params, ADAMW_DEFAULTS, loraPlusLrScales(params, ratio));
     const acts = allocateActivations(model, 4, 16, { withGrad: true });
-    const want = JSON.parse(readFileSync(join(GOLDEN, "train", init, "losses.json"), "utf8")).losses as number[];
+    const want = JSON.parse(readFileSync(join(GOLDEN, "train", name, "losses.json"), "utf8")).losses as number[];
     for (let step = 0; step < 5; step++) {
       const batch = rows.slice(step * 4, step * 4 + 4);
       const input = inputFromRows(
@@ -43,7 +49,7 @@ for (const init of ["b0", "bnz"]) {
       assert.ok(Math.abs(loss - want[step]!) <= 1e-5 * want[step]!, `step ${step + 1}: loss ${loss} vs ${want[step]}`);
       opt.update(k, 1e-3);
     }
-    const trained = readSafetensors(join(GOLDEN, "train", init, "trained", "adapter_model.safetensors"), "f32");
+    const trained = readSafetensors(join(GOLDEN, "train", name, "trained", "adapter_model.safetensors"), "f32");
     const initial = readSafetensors(join(GOLDEN, "train", init, "init", "adapter_model.safetensors"), "f32");
     for (const p of params) {
       const ref = trained.get(p.name)!.data as Float32Array;
