@@ -132,6 +132,19 @@ mkdir -p train/bnz-loraplus
 "$PY" "$REF/train_ref.py" models/tiny train/bnz/init train/data.jsonl train/bnz-loraplus/trained \
   --steps 5 --batch-size 4 --lr 1e-3 --loraplus-lr-ratio 16 >train/bnz-loraplus/losses.json
 
+# 4. Parity case (f), after train/data.jsonl exists:
+# (f) tiny, a DoRA adapter loratune trains and saves (5 steps on train/data.jsonl, lr 1e-2, LoRA+ ratio 4,
+#     seed 3), loaded strictly by the reference (m from the file) and dumped on the (a) batch.
+c=parity/tiny-dora-loratune
+mkdir -p "$c/adapter"
+run="$(mktemp -d)"
+node "$ROOT/bin/loratune.js" train --model models/tiny --data train/data.jsonl --out "$run/run" --steps 5 \
+  --batch-size 4 --lr 1e-2 --dora --loraplus-lr-ratio 4 --seed 3 >/dev/null
+cp "$run/run/adapter_config.json" "$run/run/adapter_model.safetensors" "$c/adapter/"
+rm -rf "$run"
+"$PY" "$REF/dora_dump.py" models/tiny "$c/adapter" parity/tiny-qv/batch.json "$c" --dora-adapter
+cp parity/tiny-qv/batch.json "$c/batch.json"
+
 # Make recorded paths relative to test/fixtures/golden/.
 find . -name '*.json' -print0 | xargs -0 sed -i "s|$OUT/||g"
 # Format the JSON the project's way (biome checks test/**): layout only, plus exponents written 1e-5 not 1e-05;

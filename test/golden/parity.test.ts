@@ -2,7 +2,8 @@
  * loratune against the PyTorch reference (HF Llama + PEFT semantics): loss, logits and every LoRA gradient for
  * tiny models of each family (GQA tied, Llama-3 RoPE untied, Qwen2 biases, Qwen3 q/k norms), all-linear targets,
  * rsLoRA, masked labels, and DoRA (tiny-dora: the tiny-qv adapter with magnitude vectors, by the reference's
- * dora_dump.py; unmerged and merged). Tolerances: logits 1e-4 absolute, loss 1e-5 relative, gradients 1e-3
+ * dora_dump.py; unmerged and merged), and a DoRA adapter loratune trained and saved, loaded by the reference
+ * (tiny-dora-loratune). Tolerances: logits 1e-4 absolute, loss 1e-5 relative, gradients 1e-3
  * relative.
  */
 import assert from "node:assert/strict";
@@ -28,6 +29,7 @@ const cases: [string, string][] = [
   ["tiny-rslora", "tiny"],
   ["tiny-masked", "tiny"],
   ["tiny-dora", "tiny"],
+  ["tiny-dora-loratune", "tiny"],
 ];
 
 const l2 = (a: Float32Array) => Math.sqrt(a.reduce((s, x) => s + x * x, 0));
