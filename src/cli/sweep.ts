@@ -17,7 +17,7 @@ import { LoratuneError } from "../errors.ts";
 import { planOf, SPACE_OPTIONS, SWEEP_OPTIONS, SWEEP_OWN } from "../sweep/options.ts";
 import { sweepReportData } from "../sweep/report-data.ts";
 import { checkResumeOptions } from "../sweep/resume-check.ts";
-import { readState, type SweepState } from "../sweep/state.ts";
+import { readState, type SweepState, writeState } from "../sweep/state.ts";
 import { resumeSweep, type SweepPlan, startSweep } from "../sweep/sweep.ts";
 import { writeSweepReport } from "../sweep/write-report.ts";
 import { closestMatch } from "../util/closest.ts";
@@ -63,7 +63,14 @@ Example:
     const dir = typeof given.resume === "string" ? given.resume : String(resolvePlan(given).out);
     if (typeof given.resume === "string") {
       // Before anything runs: options given with --resume may not change the sweep.
-      checkResumeOptions(dir, readState(dir), validateOptions(SWEEP_OPTIONS, given), SWEEP_OPTIONS);
+      const stored = readState(dir);
+      const o = validateOptions(SWEEP_OPTIONS, given);
+      checkResumeOptions(dir, stored, o, SWEEP_OPTIONS);
+      // --(no-)memory-check changes nothing a trial computes, only whether it may start: the trials to come take it.
+      if (o["memory-check"] !== undefined) {
+        stored.settings.train["memory-check"] = o["memory-check"];
+        writeState(dir, stored);
+      }
     }
     const state =
       typeof given.resume === "string"

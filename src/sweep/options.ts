@@ -214,13 +214,18 @@ export interface SweepOptions extends Omit<TrainOptions, NotShared> {
 /** The defaults of sweep()'s options, by library name (SWEEP_DEFAULTS.strategy is "asha"). */
 export const SWEEP_DEFAULTS = defaultsOf<SweepOptions>(SWEEP_OPTIONS);
 
+/** Control options the trials still need: --no-memory-check lets a trial train past the memory estimate. */
+const PASSED_TO_TRIALS = new Set(["memory-check"]);
+
 /**
  * The plan of a sweep from complete option values (by key, defaults filled): the searched settings, the shared
- * train settings (not the control options, which change how a command runs, not what a trial computes).
+ * train settings (not the control options, which change how a command runs, not what a trial computes, except
+ * those a trial's own run needs).
  */
 export function planOf(values: OptionValues, space: Record<string, unknown>, train?: OptionValues): SweepPlan {
   const shared: OptionValues = { ...train };
-  for (const d of SHARED) if (values[d.key] !== undefined && !d.control) shared[d.key] = values[d.key];
+  for (const d of SHARED)
+    if (values[d.key] !== undefined && (!d.control || PASSED_TO_TRIALS.has(d.key))) shared[d.key] = values[d.key];
   return {
     out: String(values.out),
     space,

@@ -7,7 +7,9 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { LoratuneError, type SweepOptions, sweep } from "../../src/index.ts";
+import { withDefaults } from "../../src/api/options.ts";
+import { LoratuneError, SWEEP_OPTIONS, type SweepOptions, sweep } from "../../src/index.ts";
+import { planOf } from "../../src/sweep/options.ts";
 
 const out = join(mkdtempSync(join(tmpdir(), "loratune-sweep-lib-")), "s");
 const base: SweepOptions = { model: "demo", data: "train.jsonl", val: "val.jsonl", out };
@@ -35,4 +37,18 @@ test("sweep() names the caller's options in its errors", async () => {
     await refusal({ rank: "4" } as unknown as SweepOptions),
     "sweep: missing required options out, model, data",
   );
+});
+
+test("the trials share the train options, and --no-memory-check reaches them", () => {
+  const values = withDefaults(SWEEP_OPTIONS, {
+    model: "demo",
+    data: "t.jsonl",
+    out,
+    "memory-check": false,
+    json: true,
+  });
+  const plan = planOf(values, { rank: "4,8" });
+  assert.equal(plan.train["memory-check"], false);
+  assert.equal(plan.train["batch-size"], 4);
+  for (const key of ["out", "overwrite", "json", "steps", "rank"]) assert.ok(!(key in plan.train), key);
 });

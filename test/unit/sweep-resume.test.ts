@@ -1,7 +1,8 @@
 /**
  * `sweep --resume DIR` with other options, on a hand-made sweep.json (no training): an option that would change the
  * sweep is refused with its name and both values; options that cannot (--json, --memory-check, the sweep's own
- * values, automatic values that resolve to the sweep's) pass, and the sweep goes on.
+ * values, automatic values that resolve to the sweep's) pass, and the sweep goes on (its trials still to run with
+ * the --memory-check given).
  */
 import assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
@@ -11,7 +12,7 @@ import { test } from "node:test";
 import { validateOptions } from "../../src/api/options.ts";
 import { SWEEP_OPTIONS } from "../../src/cli/sweep.ts";
 import { resumeConflicts } from "../../src/sweep/resume-check.ts";
-import { type SweepState, writeState } from "../../src/sweep/state.ts";
+import { readState, type SweepState, writeState } from "../../src/sweep/state.ts";
 import { cli } from "../helpers/cli.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "loratune-sweep-resume-"));
@@ -117,11 +118,13 @@ test("loratune sweep --resume refuses a changed flag before running, and goes on
   assert.match(refused.stderr, /--rank: the sweep used 4,64, this command says 4,16\n/);
   assert.doesNotMatch(refused.stderr, /--lr:|--json:/);
 
-  const ok = cli("sweep", "--resume", dir, "--json", "--rank", "4,64");
+  const ok = cli("sweep", "--resume", dir, "--json", "--rank", "4,64", "--no-memory-check");
   assert.equal(ok.code, 0, ok.stderr);
   const data = JSON.parse(ok.stdout) as { trials: { trial: string }[] };
   assert.deepEqual(
     data.trials.map((t) => t.trial),
     ["t000", "t001"],
   );
+  // The trials still to run take --no-memory-check.
+  assert.equal(readState(dir).settings.train["memory-check"], false);
 });
