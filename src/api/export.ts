@@ -99,6 +99,8 @@ export interface ExportResult {
   kept: string[];
   /** Where llama.cpp's tokenizer is known to differ from loratune's for this tokenizer. */
   notes: string[];
+  /** With adapter.gguf alone: the base GGUF file the adapter applies to (null when the base is not a GGUF file). */
+  baseGguf: string | null;
 }
 
 export const MODEL_GGUF = "model.gguf";
@@ -149,6 +151,7 @@ export function exportModel(options: ExportOptions): ExportResult {
     fallbacks: [],
     kept: [],
     notes: [],
+    baseGguf: !writeModel && isGgufPath(modelDir) ? resolve(modelDir) : null,
   };
   writeDirAtomic(o.out, true, (tmp) => {
     if (writeAdapter) {

@@ -29,7 +29,7 @@ export function registerExport(program: Command): void {
       console.log(`  already quantized in the base, kept as stored (not quantized twice): ${held.join(", ")}`);
     }
     for (const note of r.notes) console.log(`  note: ${note}`);
-    const model = r.files.includes("model.gguf") ? `${r.out}/model.gguf` : "BASE.gguf";
+    const model = r.files.includes("model.gguf") ? `${r.out}/model.gguf` : (r.baseGguf ?? "BASE.gguf");
     const lora = r.adapterModules > 0 ? ` --lora ${r.out}/adapter.gguf` : "";
     console.log(`  llama.cpp: llama-cli -m ${model}${lora}`);
     console.log(`  Ollama:    ollama create NAME -f ${r.out}/Modelfile`);

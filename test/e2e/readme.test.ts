@@ -48,6 +48,8 @@ test("the README's GGUF walkthrough runs as written: train, eval, export and mer
   assert.equal(marker.status, "completed");
   assert.match(stdout, /exact match [\d.]+%\s+token accuracy/);
   assert.ok(existsSync(join(cwd, "gguf", "card-lora", "adapter.gguf")));
+  // The adapter's export names the GGUF base it applies to in llama.cpp's command.
+  assert.match(stdout, /llama-cli -m \S+\/gguf\/demo-q4k\/model\.gguf --lora gguf\/card-lora\/adapter\.gguf/);
   assert.ok(existsSync(join(cwd, "models", "card-q4k", "tokenizer.json")));
   rmSync(cwd, { recursive: true, force: true });
 });
