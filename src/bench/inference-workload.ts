@@ -4,12 +4,14 @@
  * - prefill: a forward pass without gradients over B×T tokens with logits at every position (what `loratune eval`
  *   runs, and PyTorch's `model(ids)`); tokens/s = B·T / run time.
  * - decode: batch 1 with the KV cache: a prompt, then genTokens greedy single-token steps, timed;
- *   tokens/s = genTokens / decode time.
+ *   tokens/s = genTokens / decode time; the bytes each token reads (decode-bytes.ts) put it against the memory
+ *   bandwidth.
  */
 import type { Kernels } from "../kernels/types.ts";
 import { allocateActivations } from "../model/activations.ts";
 import { createSession, feedTokens } from "../model/infer.ts";
 import { evalLossSum } from "../model/loss.ts";
+import { decodeBytesPerToken } from "./decode-bytes.ts";
 import { decodeFlopsPerToken, prefillFlopsPerToken } from "./flops.ts";
 import { makeRandomModel } from "./random-model.ts";
 import { shapeConfig } from "./shapes.ts";
@@ -96,5 +98,6 @@ export function runDecodeWorkload(k: Kernels, spec: ModelWorkloadSpec): Workload
     return performance.now() - a;
   });
   const ctx = spec.promptTokens + spec.genTokens / 2;
-  return result(k, spec, setupS, spec.genTokens, decodeFlopsPerToken(config, ctx), timing);
+  const out = result(k, spec, setupS, spec.genTokens, decodeFlopsPerToken(config, ctx), timing);
+  return { ...out, bytesPerToken: decodeBytesPerToken(config, spec.dtype, ctx) };
 }

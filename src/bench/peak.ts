@@ -2,11 +2,12 @@
  * The machine's matmul peak as loratune's own kernels reach it, measured in the same bench run: the best
  * GFLOP/s of out[M,N] = a[M,K]·b[N,K]ᵀ over a few large shapes (the linear-layer forward), f32, and with bf16
  * weights when the bench runs bf16. Achieved GFLOP/s of each workload are reported as a fraction of the peak of
- * its own weight dtype.
+ * its own weight dtype. The memory bandwidth is probed in the same worker when asked (bandwidth.ts).
  */
 
 import type { Kernels } from "../kernels/types.ts";
 import { Rng } from "../tensor/rng.ts";
+import { measureBandwidth } from "./bandwidth.ts";
 import type { PeakEntry, PeakResult, PeakSpec } from "./spec.ts";
 import { kernelInfo } from "./stats.ts";
 
@@ -63,5 +64,13 @@ export function measurePeak(k: Kernels, spec: PeakSpec): PeakResult {
   }
   const best = (variant: string) => Math.max(...entries.filter((e) => e.variant === variant).map((e) => e.gflops));
   const peakBf16Gflops = spec.dtype === "bf16" ? best("matmulNTBf16") : null;
-  return { kind: "peak", entries, peakGflops: best("matmulNT"), peakBf16Gflops, kernels: kernelInfo(k) };
+  const peak: PeakResult = {
+    kind: "peak",
+    entries,
+    peakGflops: best("matmulNT"),
+    peakBf16Gflops,
+    kernels: kernelInfo(k),
+  };
+  if (spec.bandwidthMiB !== undefined) peak.bandwidth = measureBandwidth(k, spec.bandwidthMiB, spec.reps);
+  return peak;
 }

@@ -1,6 +1,6 @@
 /**
  * The bench report as text: one table row per (shape, workload) with loratune's medians, the fraction of the
- * matmul peak measured in the same run and, when PyTorch ran, its figures and the loratune/PyTorch ratio; then
+ * matmul peak measured in the same run (decode rows also against the memory bandwidth) and, when PyTorch ran, its figures and the loratune/PyTorch ratio; then
  * the training memory check (measured peak RSS vs the pre-training estimate), where a training step's time goes
  * (forward with loss / backward / optimizer) and, with --profile, the slowest kernels of each training step.
  */
@@ -94,6 +94,13 @@ function header(r: BenchReport): string[] {
       .map((e) => `${e.variant} ${e.M}×${e.N}×${e.K}: ${e.gflops.toFixed(1)}`)
       .join("; ")}; best ${best.variant})`,
   ];
+  const bw = r.peak.bandwidth;
+  if (bw) {
+    lines.push(
+      `memory bandwidth in this run: ${bw.triadGBs.toFixed(1)} GB/s triad (a = b·c), ${bw.copyGBs.toFixed(1)} GB/s copy ` +
+        `(3 × ${bw.arrayMiB} MiB arrays, ${k.threads} threads, best of the run's samples)`,
+    );
+  }
   if (k.notice) lines.push(`WARNING: ${k.notice}`);
   if (r.torch && "version" in r.torch) {
     const omp = r.torch.ompWaitPolicy ? `, OMP_WAIT_POLICY=${r.torch.ompWaitPolicy}` : "";
@@ -138,6 +145,28 @@ function dtypeRatioLines(rows: BenchRow[]): string[] {
     out.push(`  ${base.shape} ${LABELS[base.workload]}: ${parts.join("; ")}`);
   }
   return out.length ? ["", "against bf16 base weights, same run:", ...out] : [];
+}
+
+/**
+ * Decode rows against the memory bandwidth: the bytes a token reads (every weight once in its held format, plus
+ * the KV cache: decode-bytes.ts) times tokens/s, as a fraction of the triad bandwidth measured in the same run.
+ */
+function bandwidthLines(r: BenchReport): string[] {
+  const bw = r.peak.bandwidth;
+  if (!bw) return [];
+  const out: string[] = [];
+  for (const row of r.rows) {
+    const o = row.ours;
+    if (!o?.bytesPerToken) continue;
+    const gbs = (o.bytesPerToken * o.tokensPerS) / 1e9;
+    out.push(
+      `  ${row.shape} ${rowLabel(row)}: ${num(o.bytesPerToken / 1e6, 1)} MB/token × ${num(o.tokensPerS, 1)} tokens/s ` +
+        `= ${num(gbs, 1)} GB/s, ${pct(gbs / bw.triadGBs)} of bandwidth` +
+        // A model small enough to stay in the last-level cache is read from there, not from memory.
+        (gbs > bw.triadGBs ? " (above 100%: served from cache)" : ""),
+    );
+  }
+  return out.length ? ["", `decode against the memory bandwidth (${bw.triadGBs.toFixed(1)} GB/s triad):`, ...out] : [];
 }
 
 function phaseLines(rows: BenchRow[]): string[] {
@@ -203,6 +232,7 @@ export function formatReport(r: BenchReport): string {
     ...header(r),
     "",
     ...table,
+    ...bandwidthLines(r),
     ...dtypeRatioLines(r.rows),
     ...memoryLines(r.rows),
     ...phaseLines(r.rows),

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LoratuneError } from "../errors.ts";
 import type { StorageDType } from "../tensor/stored-tensor.ts";
+import { BANDWIDTH_ARRAY_MIB, QUICK_BANDWIDTH_ARRAY_MIB } from "./bandwidth.ts";
 import { PEAK_SIZES, QUICK_PEAK_SIZES } from "./peak.ts";
 import { killActiveChildren, runWorker } from "./spawn.ts";
 import type { ModelWorkloadSpec, PeakResult, WorkloadResult } from "./spec.ts";
@@ -141,11 +142,18 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       : null;
   // The f32 peak always; the bf16-weight peak too when a bf16 run is asked for.
   const peakDtype: StorageDType = o.dtypes.includes("bf16") ? "bf16" : "f32";
-  const peakSpec = { kind: "peak" as const, dtype: peakDtype, sizes: o.quick ? QUICK_PEAK_SIZES : PEAK_SIZES };
+  // The memory bandwidth in the same worker, after the matmuls (decode rows are reported against it).
+  const peakSpec = {
+    kind: "peak" as const,
+    dtype: peakDtype,
+    sizes: o.quick ? QUICK_PEAK_SIZES : PEAK_SIZES,
+    bandwidthMiB: o.quick ? QUICK_BANDWIDTH_ARRAY_MIB : BANDWIDTH_ARRAY_MIB,
+  };
   const measurePeak = async () => (await runWorker({ ...peakSpec, reps: o.quick ? 2 : 5 }, spawnOpts)) as PeakResult;
   let peak = await measurePeak();
   const bf16Peak = peak.peakBf16Gflops === null ? "" : `, bf16 weights ${peak.peakBf16Gflops.toFixed(1)}`;
   say(`matmul peak: ${peak.peakGflops.toFixed(1)} GFLOP/s${bf16Peak} (${peak.kernels.backend} ${peak.kernels.isa})`);
+  if (peak.bandwidth) say(`memory bandwidth: ${peak.bandwidth.triadGBs.toFixed(1)} GB/s (triad)`);
   if (peak.kernels.notice) say(`WARNING: ${peak.kernels.notice}`);
   const threads = o.threads ?? peak.kernels.threads;
   const rows: BenchRow[] = [];
@@ -188,11 +196,19 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   };
 }
 
-/** Per shape and variant the higher GFLOP/s of two peak measurements (same sizes and dtype). */
+/** Per shape and variant the higher GFLOP/s of two peak measurements (same sizes and dtype), and the higher bandwidths. */
 export function bestPeak(a: PeakResult, b: PeakResult): PeakResult {
   const entries = a.entries.map((e, i) => ({ ...e, gflops: Math.max(e.gflops, b.entries[i]?.gflops ?? 0) }));
   const bf16 = a.peakBf16Gflops === null ? null : Math.max(a.peakBf16Gflops, b.peakBf16Gflops ?? 0);
-  return { ...a, entries, peakGflops: Math.max(a.peakGflops, b.peakGflops), peakBf16Gflops: bf16 };
+  const best: PeakResult = { ...a, entries, peakGflops: Math.max(a.peakGflops, b.peakGflops), peakBf16Gflops: bf16 };
+  if (a.bandwidth && b.bandwidth) {
+    best.bandwidth = {
+      arrayMiB: a.bandwidth.arrayMiB,
+      triadGBs: Math.max(a.bandwidth.triadGBs, b.bandwidth.triadGBs),
+      copyGBs: Math.max(a.bandwidth.copyGBs, b.bandwidth.copyGBs),
+    };
+  }
+  return best;
 }
 
 /**

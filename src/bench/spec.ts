@@ -40,6 +40,8 @@ export interface PeakSpec {
   /** Matmul shapes [M, N, K] of out[M,N] = a[M,K]·b[N,K]ᵀ. */
   sizes: [number, number, number][];
   reps: number;
+  /** MiB of each of the bandwidth probe's three arrays (bandwidth.ts); absent: no bandwidth probe. */
+  bandwidthMiB?: number;
 }
 
 export interface WriteModelSpec {
@@ -78,6 +80,8 @@ export interface WorkloadResult {
   /** CPU cores other processes used during the timed runs (null off Linux). */
   otherProcsCores: number | null;
   kernels: KernelInfo;
+  /** Decode: bytes each decoded token reads (decode-bytes.ts), at the run's mean context. */
+  bytesPerToken?: number;
   /** Train: trainable LoRA values, the summary's memory estimate, the last loss, per-phase medians. */
   trainableParams?: number;
   estimatedPeakMiB?: number;
@@ -102,7 +106,19 @@ export interface PeakResult {
   peakGflops: number;
   /** Best GFLOP/s with bf16 weights (matmulWNT on bf16, reported as matmulNTBf16), when the spec asked for bf16; bf16 rows are reported against it. */
   peakBf16Gflops: number | null;
+  /** The memory bandwidth probe, when the spec asked for it. */
+  bandwidth?: BandwidthResult;
   kernels: KernelInfo;
+}
+
+/** STREAM-style memory bandwidth (bandwidth.ts), GB/s = 1e9 bytes/s. */
+export interface BandwidthResult {
+  /** MiB of each array. */
+  arrayMiB: number;
+  /** a = b·c: two reads and one write per element. Decode rows are reported against it. */
+  triadGBs: number;
+  /** a = b: one read and one write per element. */
+  copyGBs: number;
 }
 
 export interface WriteModelResult {

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { decodeBytesPerToken } from "../../src/bench/decode-bytes.ts";
 import {
   decodeFlopsPerToken,
   loraParamCount,
@@ -127,6 +128,31 @@ test("prefill and decode workloads in-process (tiny, quick)", () => {
   assert.equal(dec.tokensPerRun, 8);
   assert.ok(dec.tokensPerS > 0);
   assert.equal(dec.flopsPerToken, decodeFlopsPerToken(shapeConfig("tiny"), 8 + 4));
+  assert.equal(dec.bytesPerToken, decodeBytesPerToken(shapeConfig("tiny"), "f32", 8 + 4));
+});
+
+test("decode bytes per token: tiny against a hand count, per held format", () => {
+  const tiny = shapeConfig("tiny");
+  // Linears per layer: q 64·64 + k 64·32 + v 64·32 + o 64·64 + gate, up 64·172 each + down 172·64 = 45312 values,
+  // ×5 layers; the tied embedding 512·64 read whole as the head; norms 2·64 per layer + the final 64, f32.
+  // KV cache at ctx 10: 2 · 5 layers · 10 · (4 kv heads · 8) · 4 bytes = 12800.
+  const kv = 12800;
+  const norms = (5 * 128 + 64) * 4;
+  assert.equal(decodeBytesPerToken(tiny, "f32", 10), (5 * 45312 + 512 * 64 + 5 * 128 + 64) * 4 + kv);
+  assert.equal(decodeBytesPerToken(tiny, "bf16", 10), (5 * 45312 + 512 * 64) * 2 + norms + kv);
+  // q8_0: 34 bytes per 32 values for the linears with rows of whole blocks; down_proj (rows of 172) stays bf16,
+  // and so does the embedding.
+  const q8PerLayer = ((45312 - 172 * 64) / 32) * 34 + 172 * 64 * 2;
+  assert.equal(decodeBytesPerToken(tiny, "q8_0", 10), 5 * q8PerLayer + 512 * 64 * 2 + norms + kv);
+  // An untied embedding is one row per token; the separate head is read whole.
+  const untied = { ...tiny, tieWordEmbeddings: false };
+  assert.equal(decodeBytesPerToken(untied, "f32", 10), decodeBytesPerToken(tiny, "f32", 10) + 64 * 4);
+});
+
+test("memory bandwidth probe: positive GB/s for triad and copy", () => {
+  const r = runSpec(k, { kind: "peak", dtype: "f32", sizes: [[8, 8, 8]], reps: 1, bandwidthMiB: 4 }) as PeakResult;
+  assert.equal(r.bandwidth?.arrayMiB, 4);
+  assert.ok(r.bandwidth!.triadGBs > 0 && r.bandwidth!.copyGBs > 0);
 });
 
 test("matmul peak: positive GFLOP/s per shape, bf16 entries when asked", () => {
@@ -228,6 +254,19 @@ test("text report: ratio column and the 20% memory verdict", () => {
   assert.match(bothText, /100\.0 GFLOP\/s f32, 200\.0 GFLOP\/s bf16 weights/);
   assert.match(bothText, /tiny\s+train q,k,v,o bf16\s+400\.0\s+\S+\s+50\.0\s+25\.0%.*2\.00×/);
   assert.match(text, /1\.50×/);
+  // Decode rows against the memory bandwidth: 2 MB/token × 5000 tokens/s = 10 GB/s of 40.
+  const decodeRow = {
+    ...report.rows[0]!,
+    workload: "decode" as const,
+    ours: { ...ours, tokensPerS: 5000, bytesPerToken: 2e6 },
+  };
+  const bwText = formatReport({
+    ...report,
+    peak: { ...report.peak, bandwidth: { arrayMiB: 256, triadGBs: 40, copyGBs: 30 } },
+    rows: [decodeRow],
+  });
+  assert.match(bwText, /memory bandwidth in this run: 40\.0 GB\/s triad .*30\.0 GB\/s copy \(3 × 256 MiB/);
+  assert.match(bwText, /tiny decode: 2\.0 MB\/token × 5000\.0 tokens\/s = 10\.0 GB\/s, 25\.0% of bandwidth/);
   assert.match(text, /measured \+30\.0%: OFF by more than 20%/);
   report.rows[0]!.ours!.peakRssMiB = 110;
   assert.match(formatReport(report), /measured \+10\.0%: within 20%/);

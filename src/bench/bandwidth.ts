@@ -1,0 +1,40 @@
+/**
+ * The machine's memory bandwidth as loratune's own threaded kernels reach it, measured in the same bench run as
+ * the matmul peak (peak.ts), STREAM-style: arrays far beyond the last-level cache, best of a few repetitions after
+ * one untimed pass, bytes counted as STREAM counts them (each array read or written once; the write-allocate read
+ * of the destination is not counted).
+ * - triad: a = b·c (the kernels' `mul`: STREAM's triad a = b + s·c has the same traffic, two reads and one write
+ *   per element, 12 bytes in f32);
+ * - copy: a = b (the kernels' `copy`: one read and one write, 8 bytes).
+ * Both run on the kernels' thread pool (the native ones; the TypeScript reference is single-threaded and far from
+ * the machine's bandwidth). Decode rows are reported against the triad figure (decode-bytes.ts).
+ */
+import type { Kernels } from "../kernels/types.ts";
+import type { BandwidthResult } from "./spec.ts";
+
+/** Each of the three arrays: 256 MiB (768 MiB in all, far past any last-level cache); --quick: 32 MiB. */
+export const BANDWIDTH_ARRAY_MIB = 256;
+export const QUICK_BANDWIDTH_ARRAY_MIB = 32;
+
+/** Best-of-`reps` GB/s of one call moving `bytes` (after one untimed call). */
+function bestGBs(call: () => void, bytes: number, reps: number): number {
+  call();
+  let best = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < reps; i++) {
+    const t = performance.now();
+    call();
+    best = Math.min(best, performance.now() - t);
+  }
+  return bytes / (best / 1000) / 1e9;
+}
+
+export function measureBandwidth(k: Kernels, arrayMiB: number, reps: number): BandwidthResult {
+  const n = (arrayMiB * 2 ** 20) / 4;
+  // Distinct non-zero values, so no page stays a shared zero page and no product is trivially zero.
+  const a = new Float32Array(n);
+  const b = new Float32Array(n).fill(1.5);
+  const c = new Float32Array(n).fill(0.75);
+  const triadGBs = bestGBs(() => k.mul(a, b, c, n), 12 * n, reps);
+  const copyGBs = bestGBs(() => k.copy(a, b, n), 8 * n, reps);
+  return { arrayMiB, triadGBs, copyGBs };
+}
