@@ -30,17 +30,23 @@ export class ByteEncoder {
     return at;
   }
 
+  // Each write takes its room first: room() may grow the buffer, and `this.view.setX(this.room(n), …)` would
+  // write through the old (shorter) view, which JavaScript reads before the argument.
   u8(v: number): void {
-    this.view.setUint8(this.room(1), v);
+    const at = this.room(1);
+    this.view.setUint8(at, v);
   }
   u32(v: number): void {
-    this.view.setUint32(this.room(4), v, true);
+    const at = this.room(4);
+    this.view.setUint32(at, v, true);
   }
   u64(v: number | bigint): void {
-    this.view.setBigUint64(this.room(8), BigInt(v), true);
+    const at = this.room(8);
+    this.view.setBigUint64(at, BigInt(v), true);
   }
   raw(bytes: Uint8Array): void {
-    this.buf.set(bytes, this.room(bytes.length));
+    const at = this.room(bytes.length);
+    this.buf.set(bytes, at);
   }
   string(s: string): void {
     const b = utf8.encode(s);
