@@ -25,7 +25,7 @@ function cells(values: string[], widths: number[]): string {
 }
 
 /** "busy" columns: CPU cores other processes used during the measurement (above 0.1 the figures are disturbed). */
-const WIDTHS = [12, 24, 9, 8, 8, 6, 8, 5, 2, 9, 7, 8, 8, 5];
+const WIDTHS = [12, 24, 9, 8, 8, 6, 8, 5, 2, 9, 7, 8, 8, 5, 2, 9, 7];
 const HEADER = [
   "shape",
   "workload",
@@ -41,6 +41,9 @@ const HEADER = [
   "torch GF",
   "RSS MiB",
   "busy",
+  "│",
+  "llama t/s",
+  "ratio",
 ];
 
 const kernelsKey = (k: KernelInfo): string => `${k.backend} ${k.isa} ×${k.threads}`;
@@ -77,7 +80,11 @@ function rowCells(row: BenchRow, peak: PeakResult): string[] {
     : [row.torchError ? "failed" : "-", "-", "-", "-", "-"];
   // A row measured on other kernels than the peak (an addon rebuilt mid-run, say) says which.
   const other = o && kernelsKey(o.kernels) !== kernelsKey(peak.kernels) ? ` [${o.kernels.backend}!]` : "";
-  return [row.shape, `${rowLabel(row)}${other}`, ...ours, "│", ...torch];
+  // llama.cpp on the same weights as GGUF (decode rows only).
+  const llama = row.llamaCpp
+    ? [num(row.llamaCpp.tokensPerS, 1), row.llamaCppRatio === undefined ? "-" : `${row.llamaCppRatio.toFixed(2)}×`]
+    : [row.llamaCppError ? "failed" : "-", "-"];
+  return [row.shape, `${rowLabel(row)}${other}`, ...ours, "│", ...torch, "│", ...llama];
 }
 
 function header(r: BenchReport): string[] {
@@ -106,6 +113,11 @@ function header(r: BenchReport): string[] {
     const omp = r.torch.ompWaitPolicy ? `, OMP_WAIT_POLICY=${r.torch.ompWaitPolicy}` : "";
     lines.push(`PyTorch ${r.torch.version} (${r.torch.python}), same threads${omp}`);
   } else if (r.torch) lines.push(`PyTorch: not compared (${r.torch.unavailable})`);
+  if (r.llamaCpp && "version" in r.llamaCpp) {
+    lines.push(
+      `llama.cpp (node-llama-cpp's prebuilt CPU binary, release ${r.llamaCpp.version}): decode rows on the same weights as GGUF in the row's dtype, same threads`,
+    );
+  } else if (r.llamaCpp) lines.push(`llama.cpp: not compared (${r.llamaCpp.unavailable})`);
   return lines;
 }
 
@@ -221,6 +233,7 @@ function noteLines(r: BenchReport): string[] {
   for (const row of r.rows) {
     if (row.error) out.push(`error: ${row.shape} ${rowLabel(row)}: ${row.error}`);
     if (row.torchError) out.push(`error: PyTorch ${row.shape} ${rowLabel(row)}: ${row.torchError}`);
+    if (row.llamaCppError) out.push(`error: llama.cpp ${row.shape} ${rowLabel(row)}: ${row.llamaCppError}`);
   }
   out.push(`total ${r.totalS.toFixed(0)} s`);
   return out;

@@ -4,6 +4,7 @@
  */
 import type { Kernels } from "../kernels/types.ts";
 import { runDecodeWorkload, runPrefillWorkload } from "./inference-workload.ts";
+import { writeBenchGguf } from "./llama-gguf.ts";
 import { measurePeak } from "./peak.ts";
 import { writeRandomModelDir } from "./random-model.ts";
 import type { WorkerResult, WorkerSpec } from "./spec.ts";
@@ -21,5 +22,8 @@ export function runSpec(k: Kernels, spec: WorkerSpec): WorkerResult {
       return measurePeak(k, spec);
     case "write-model":
       return { kind: "write-model", dir: writeRandomModelDir(k, spec.shape, spec.dir, spec.seed) };
+    case "write-gguf":
+      writeBenchGguf(k, spec.shape, spec.dtype, spec.seed, spec.path);
+      return { kind: "write-gguf", path: spec.path };
   }
 }

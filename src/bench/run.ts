@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { LoratuneError } from "../errors.ts";
 import type { StorageDType } from "../tensor/stored-tensor.ts";
 import { BANDWIDTH_ARRAY_MIB, QUICK_BANDWIDTH_ARRAY_MIB } from "./bandwidth.ts";
+import { type LlamaCppSetup, probeLlamaCpp, runLlamaCppDecode } from "./llama-cpp.ts";
 import { PEAK_SIZES, QUICK_PEAK_SIZES } from "./peak.ts";
 import { killActiveChildren, runWorker } from "./spawn.ts";
 import type { ModelWorkloadSpec, PeakResult, WorkloadResult } from "./spec.ts";
@@ -40,6 +41,8 @@ export interface BenchOptions {
   /** Batch rows and sequence length of training and prefill; defaults 4 × 256 (--quick: 2 × 64). */
   batchSize?: number;
   seqLen?: number;
+  /** auto (default): llama.cpp decodes the decode rows' weights as GGUF when node-llama-cpp loads; off: never. */
+  llamaCpp?: "auto" | "off";
   python: string;
   /** bench_lora.py's folder; undefined when none was given (no comparison, saying how to give one). */
   referenceDir: string | undefined;
@@ -57,12 +60,19 @@ export interface BenchRow {
   torchError?: string;
   /** loratune tokens/s ÷ PyTorch (f32) tokens/s. */
   ratio: number | null;
+  /** Decode rows: llama.cpp on the same weights as GGUF in the row's dtype, same threads (llama-cpp.ts). */
+  llamaCpp?: { tokensPerS: number; runMs: number[] };
+  llamaCppError?: string;
+  /** loratune tokens/s ÷ llama.cpp tokens/s. */
+  llamaCppRatio?: number;
 }
 
 export interface BenchReport {
   peak: PeakResult;
   /** ompWaitPolicy: OMP_WAIT_POLICY passed on to PyTorch from the environment (PASSIVE helps on a busy machine). */
   torch: { version: string; python: string; ompWaitPolicy: string | null } | { unavailable: string } | null;
+  /** llama.cpp's release, why it was not compared, or null when not asked (--no-llama-cpp, or no decode row). */
+  llamaCpp?: { version: string } | { unavailable: string } | null;
   settings: {
     dtypes: StorageDType[];
     quick: boolean;
@@ -156,6 +166,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   if (peak.bandwidth) say(`memory bandwidth: ${peak.bandwidth.triadGBs.toFixed(1)} GB/s (triad)`);
   if (peak.kernels.notice) say(`WARNING: ${peak.kernels.notice}`);
   const threads = o.threads ?? peak.kernels.threads;
+  const llama = await setupLlamaCpp(o, say);
   const rows: BenchRow[] = [];
   const tmp = torch ? mkdtempSync(join(tmpdir(), "loratune-bench-")) : null;
   const stop = onInterrupt(tmp);
@@ -166,6 +177,9 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
         const specs = o.dtypes.map((dtype) => workloadSpec(shape, workload, o, dtype));
         const vs = torch && modelDir ? { torch, modelDir, threads } : null;
         for (const row of await runRows(specs, workload, spawnOpts, vs)) {
+          if (llama && "llama" in llama && workload === "decode" && row.ours) {
+            await addLlamaCpp(row, specs.find((sp) => sp.dtype === row.dtype)!, llama, spawnOpts, threads);
+          }
           say(progressLine(row));
           rows.push(row);
         }
@@ -182,6 +196,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   return {
     peak,
     torch: torchInfo,
+    llamaCpp: llama === null ? null : "llama" in llama ? { version: llama.version } : llama,
     settings: {
       dtypes: o.dtypes,
       quick: o.quick,
@@ -194,6 +209,38 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     rows,
     totalS: (performance.now() - started) / 1000,
   };
+}
+
+/** llama.cpp for the decode rows: null when not asked for, else the loaded library or why it is not there. */
+async function setupLlamaCpp(
+  o: BenchOptions,
+  say: (s: string) => void,
+): Promise<LlamaCppSetup | { unavailable: string } | null> {
+  if (o.llamaCpp === "off" || !o.workloads.includes("decode")) return null;
+  const probe = await probeLlamaCpp();
+  if ("unavailable" in probe) say(`llama.cpp comparison skipped: ${probe.unavailable}`);
+  return probe;
+}
+
+/** llama.cpp's decode of the row's model: written as GGUF in the row's dtype by a worker, decoded here. */
+async function addLlamaCpp(
+  row: BenchRow,
+  spec: ModelWorkloadSpec,
+  llama: LlamaCppSetup,
+  spawnOpts: { threads?: number },
+  threads: number,
+): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "loratune-bench-gguf-"));
+  try {
+    const path = join(dir, "model.gguf");
+    await runWorker({ kind: "write-gguf", shape: spec.shape, dtype: spec.dtype, path, seed: spec.seed }, spawnOpts);
+    row.llamaCpp = await runLlamaCppDecode(llama, path, spec, threads);
+    row.llamaCppRatio = row.ours!.tokensPerS / row.llamaCpp.tokensPerS;
+  } catch (err) {
+    row.llamaCppError = errorText(err);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Per shape and variant the higher GFLOP/s of two peak measurements (same sizes and dtype), and the higher bandwidths. */
@@ -291,5 +338,10 @@ function progressLine(row: BenchRow): string {
     : row.torchError
       ? `, PyTorch failed: ${row.torchError}`
       : "";
-  return `${spec}: ${ours}${torch}`;
+  const llama = row.llamaCpp
+    ? `, llama.cpp ${row.llamaCpp.tokensPerS.toFixed(0)} tokens/s (×${row.llamaCppRatio?.toFixed(2) ?? "?"})`
+    : row.llamaCppError
+      ? `, llama.cpp failed: ${row.llamaCppError}`
+      : "";
+  return `${spec}: ${ours}${torch}${llama}`;
 }

@@ -51,7 +51,16 @@ export interface WriteModelSpec {
   seed: number;
 }
 
-export type WorkerSpec = ModelWorkloadSpec | PeakSpec | WriteModelSpec;
+/** The shape's random model (as a workload of `seed` makes it) written as GGUF in `dtype`, for llama.cpp. */
+export interface WriteGgufSpec {
+  kind: "write-gguf";
+  shape: string;
+  dtype: StorageDType;
+  path: string;
+  seed: number;
+}
+
+export type WorkerSpec = ModelWorkloadSpec | PeakSpec | WriteModelSpec | WriteGgufSpec;
 
 export interface KernelInfo {
   backend: string;
@@ -126,4 +135,4 @@ export interface WriteModelResult {
   dir: string;
 }
 
-export type WorkerResult = WorkloadResult | PeakResult | WriteModelResult;
+export type WorkerResult = WorkloadResult | PeakResult | WriteModelResult | { kind: "write-gguf"; path: string };

@@ -25,6 +25,7 @@ interface BenchFlags {
   threads?: number;
   vsTorch?: boolean;
   torch: boolean;
+  llamaCpp: boolean;
   python: string;
   torchReference?: string;
   json?: boolean;
@@ -98,6 +99,13 @@ export const BENCH_OPTIONS: readonly OptionDef[] = [
     kind: "bool",
     negate: true,
     help: "skip the PyTorch comparison even when torch is installed",
+    default: true,
+  },
+  {
+    key: "llama-cpp",
+    kind: "bool",
+    negate: true,
+    help: "skip the llama.cpp decode comparison even when node-llama-cpp loads",
     default: true,
   },
   {
@@ -179,6 +187,7 @@ export function benchOptions(given: Partial<BenchFlags>, onProgress?: (line: str
     ...(f.warmup !== undefined ? { warmup: f.warmup } : {}),
     ...(f.threads !== undefined ? { threads: f.threads } : {}),
     torch: f.vsTorch ? "on" : f.torch ? "auto" : "off",
+    llamaCpp: f.llamaCpp ? "auto" : "off",
     quick: f.quick,
     profile: f.profile,
     gradCheckpoint: f.gradCheckpoint,

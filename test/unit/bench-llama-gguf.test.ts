@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { writeBenchGguf } from "../../src/bench/llama-gguf.ts";
 import { makeRandomModel } from "../../src/bench/random-model.ts";
+import { runBench } from "../../src/bench/run.ts";
 import { shapeConfig } from "../../src/bench/shapes.ts";
 import { type GgufMetadata, strings } from "../../src/gguf/metadata.ts";
 import { readGgufHeader } from "../../src/gguf/reader.ts";
@@ -59,5 +60,27 @@ test("llama.cpp continues the bench model's GGUF as loratune does", {
     assert.deepEqual(theirs.ids, ours.ids);
   } finally {
     await model.dispose();
+  }
+});
+
+test("bench: a decode row gets llama.cpp's column where it loads, a printed reason otherwise", async () => {
+  const report = await runBench({
+    shapes: ["tiny"],
+    workloads: ["decode"],
+    dtypes: ["f32"],
+    steps: 1,
+    warmup: 0,
+    torch: "off",
+    quick: true,
+    profile: false,
+    gradCheckpoint: false,
+    python: "/nonexistent/python",
+    referenceDir: undefined,
+  });
+  const row = report.rows[0]!;
+  if (typeof llama === "string") assert.ok(report.llamaCpp && "unavailable" in report.llamaCpp);
+  else {
+    assert.ok(row.llamaCpp && row.llamaCpp.tokensPerS > 0, row.llamaCppError);
+    assert.equal(row.llamaCppRatio, row.ours!.tokensPerS / row.llamaCpp.tokensPerS);
   }
 });

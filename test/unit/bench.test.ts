@@ -267,6 +267,18 @@ test("text report: ratio column and the 20% memory verdict", () => {
   });
   assert.match(bwText, /memory bandwidth in this run: 40\.0 GB\/s triad .*30\.0 GB\/s copy \(3 × 256 MiB/);
   assert.match(bwText, /tiny decode: 2\.0 MB\/token × 5000\.0 tokens\/s = 10\.0 GB\/s, 25\.0% of bandwidth/);
+  // llama.cpp's column on a decode row, and the header naming it (or why it was not compared).
+  const llamaText = formatReport({
+    ...report,
+    llamaCpp: { version: "v1" },
+    rows: [{ ...decodeRow, llamaCpp: { tokensPerS: 2500, runMs: [1] }, llamaCppRatio: 2 }],
+  });
+  assert.match(llamaText, /llama\.cpp \(node-llama-cpp's prebuilt CPU binary, release v1\)/);
+  assert.match(llamaText, /tiny\s+decode .*│\s+2500\.0\s+2\.00×/);
+  assert.match(
+    formatReport({ ...report, llamaCpp: { unavailable: "not installed" } }),
+    /llama\.cpp: not compared \(not installed\)/,
+  );
   assert.match(text, /measured \+30\.0%: OFF by more than 20%/);
   report.rows[0]!.ours!.peakRssMiB = 110;
   assert.match(formatReport(report), /measured \+10\.0%: within 20%/);
