@@ -108,8 +108,12 @@ function resolvePlan(given: OptionValues): SweepPlan {
     delete raw.sweep;
     fromFile = configValues(raw, given.config);
   }
+  // A searchable setting given as a plain train key (rank: 8) is a shared value, checked as train checks it;
+  // searched values belong in the sweep: section or the flags.
+  const searchable = new Set(SPACE_OPTIONS.map((d) => d.key));
+  const shared = Object.fromEntries(Object.entries(fromFile).filter(([k]) => !searchable.has(k)));
   const values = withDefaults(SWEEP_OPTIONS, {
-    ...validateOptions(SWEEP_OPTIONS, fromFile),
+    ...validateOptions(SWEEP_OPTIONS, shared),
     ...validateOptions(SWEEP_OPTIONS, section),
     ...validateOptions(SWEEP_OPTIONS, given),
   });

@@ -72,3 +72,18 @@ test("sweep refuses an unknown sweep: setting in the config file by name", () =>
   assert.equal(r.code, 2);
   assert.match(r.stderr, /sweep: unknown setting "rnak" \(did you mean "rank"\?\)/);
 });
+
+test("a searchable setting given as a plain train key in the config file (rank: 4) is shared by every trial", () => {
+  const cfg = join(work, "shared.yaml");
+  const lines = [`model: demo`, `data: ${data.trainPath}`, `val: ${data.testPath}`, "rank: 4", "seq-len: 64"];
+  writeFileSync(cfg, `${lines.join("\n")}\nsweep:\n  lr: [1e-3, 2e-3]\n`);
+  const out = join(work, "shared");
+  cliOk("sweep", "--config", cfg, "--out", out, "--steps", "1", "--strategy", "grid", "--concurrency", "1");
+  const s = stateOf(out);
+  assert.equal(s.trials.length, 2);
+  for (const t of s.trials) {
+    assert.deepEqual(Object.keys(t.config), ["lr"]);
+    const runConfig = readFileSync(join(out, "trials", t.name, "config.yaml"), "utf8");
+    assert.match(runConfig, /^rank: 4$/m);
+  }
+});
