@@ -10,23 +10,12 @@
  * the machine's bandwidth). Decode rows are reported against the triad figure (decode-bytes.ts).
  */
 import type { Kernels } from "../kernels/types.ts";
+import { bestGigaRate } from "./peak.ts";
 import type { BandwidthResult } from "./spec.ts";
 
 /** Each of the three arrays: 256 MiB (768 MiB in all, far past any last-level cache); --quick: 32 MiB. */
 export const BANDWIDTH_ARRAY_MIB = 256;
 export const QUICK_BANDWIDTH_ARRAY_MIB = 32;
-
-/** Best-of-`reps` GB/s of one call moving `bytes` (after one untimed call). */
-function bestGBs(call: () => void, bytes: number, reps: number): number {
-  call();
-  let best = Number.POSITIVE_INFINITY;
-  for (let i = 0; i < reps; i++) {
-    const t = performance.now();
-    call();
-    best = Math.min(best, performance.now() - t);
-  }
-  return bytes / (best / 1000) / 1e9;
-}
 
 export function measureBandwidth(k: Kernels, arrayMiB: number, reps: number): BandwidthResult {
   const n = (arrayMiB * 2 ** 20) / 4;
@@ -34,7 +23,7 @@ export function measureBandwidth(k: Kernels, arrayMiB: number, reps: number): Ba
   const a = new Float32Array(n);
   const b = new Float32Array(n).fill(1.5);
   const c = new Float32Array(n).fill(0.75);
-  const triadGBs = bestGBs(() => k.mul(a, b, c, n), 12 * n, reps);
-  const copyGBs = bestGBs(() => k.copy(a, b, n), 8 * n, reps);
+  const triadGBs = bestGigaRate(() => k.mul(a, b, c, n), 12 * n, reps);
+  const copyGBs = bestGigaRate(() => k.copy(a, b, n), 8 * n, reps);
   return { arrayMiB, triadGBs, copyGBs };
 }

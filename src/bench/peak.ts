@@ -24,8 +24,8 @@ function randomArray(n: number, rng: Rng): Float32Array {
   return a;
 }
 
-/** Best-of-`reps` GFLOP/s of one call (after one untimed call). */
-function bestGflops(call: () => void, flops: number, reps: number): number {
+/** Best-of-`reps` rate of one call doing `work` units (flops, bytes), in giga-units per second (after one untimed call). */
+export function bestGigaRate(call: () => void, work: number, reps: number): number {
   call();
   let best = Number.POSITIVE_INFINITY;
   for (let i = 0; i < reps; i++) {
@@ -33,7 +33,7 @@ function bestGflops(call: () => void, flops: number, reps: number): number {
     call();
     best = Math.min(best, performance.now() - t);
   }
-  return flops / (best / 1000) / 1e9;
+  return work / (best / 1000) / 1e9;
 }
 
 export function measurePeak(k: Kernels, spec: PeakSpec): PeakResult {
@@ -49,7 +49,7 @@ export function measurePeak(k: Kernels, spec: PeakSpec): PeakResult {
       M,
       N,
       K,
-      gflops: bestGflops(() => k.matmulNT(out, a, b, M, N, K, false), flops, spec.reps),
+      gflops: bestGigaRate(() => k.matmulNT(out, a, b, M, N, K, false), flops, spec.reps),
     });
     if (spec.dtype !== "bf16") continue;
     const b16 = new Uint16Array(N * K);
@@ -59,7 +59,7 @@ export function measurePeak(k: Kernels, spec: PeakSpec): PeakResult {
       M,
       N,
       K,
-      gflops: bestGflops(() => k.matmulWNT(out, a, b16, "bf16", M, N, K, false), flops, spec.reps),
+      gflops: bestGigaRate(() => k.matmulWNT(out, a, b16, "bf16", M, N, K, false), flops, spec.reps),
     });
   }
   const best = (variant: string) => Math.max(...entries.filter((e) => e.variant === variant).map((e) => e.gflops));

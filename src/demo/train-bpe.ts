@@ -13,6 +13,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { sentencePieceDecoder } from "../tokenizer/gguf-tokenizer.ts";
 
 export interface AddedTokenJson {
   id: number;
@@ -169,15 +170,7 @@ export function buildSentencePieceBpe(corpus: Iterable<string>, opts: SentencePi
         },
     pre_tokenizer: metaspace ? { type: "Metaspace", replacement: "▁", prepend_scheme: "first", split: false } : null,
     post_processor: opts.addBos === false ? null : bosTemplate("<s>", 1),
-    decoder: {
-      type: "Sequence",
-      decoders: [
-        { type: "Replace", pattern: { String: "▁" }, content: " " },
-        { type: "ByteFallback" },
-        { type: "Fuse" },
-        { type: "Strip", content: " ", start: 1, stop: 0 },
-      ],
-    },
+    decoder: sentencePieceDecoder(true),
     model: bpeModel(vocab, merges, "<unk>", true),
   };
 }

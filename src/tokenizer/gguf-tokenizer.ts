@@ -261,15 +261,7 @@ function sentencePieceBody(read: MetaReader, tokens: string[]): Body {
       },
       pre_tokenizer: null,
       post_processor: null,
-      decoder: {
-        type: "Sequence",
-        decoders: [
-          { type: "Replace", pattern: { String: "▁" }, content: " " },
-          { type: "ByteFallback" },
-          { type: "Fuse" },
-          ...(addSpacePrefix ? [{ type: "Strip", content: " ", start: 1, stop: 0 }] : []),
-        ],
-      },
+      decoder: sentencePieceDecoder(addSpacePrefix),
       model: {
         type: "BPE",
         dropout: null,
@@ -355,4 +347,20 @@ function chatTemplates(read: MetaReader): string | { name: string; template: str
     .map((k) => ({ name: k.slice(prefix.length), template: read.string(k) as string }));
   if (named.length === 0) return main;
   return main === undefined ? named : [{ name: "default", template: main }, ...named];
+}
+
+/**
+ * The tokenizer.json decoder of a SentencePiece-style BPE: "▁" back to a space, <0xXX> pieces back to bytes, and
+ * (when encoding prepends "▁") the one leading space stripped.
+ */
+export function sentencePieceDecoder(stripPrefixSpace: boolean): Record<string, unknown> {
+  return {
+    type: "Sequence",
+    decoders: [
+      { type: "Replace", pattern: { String: "▁" }, content: " " },
+      { type: "ByteFallback" },
+      { type: "Fuse" },
+      ...(stripPrefixSpace ? [{ type: "Strip", content: " ", start: 1, stop: 0 }] : []),
+    ],
+  };
 }

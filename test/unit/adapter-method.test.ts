@@ -29,10 +29,11 @@ import type { Model } from "../../src/model/model.ts";
 import { type Linear, linearBackward, linearForward } from "../../src/nn/linear.ts";
 import { Rng } from "../../src/tensor/rng.ts";
 import { zeroGrads } from "../../src/tensor/trainable.ts";
-import { runTraining, type TrainSettings } from "../../src/train/trainer.ts";
+import { runTraining } from "../../src/train/trainer.ts";
 import { IN_SCALE_PEFT_TYPE, inScale, inScaleConfig } from "../fixtures/in-scale-method.ts";
 import { toyConfigJson } from "../fixtures/toy-family.ts";
 import { randomInput, randomModel } from "../helpers/random-model.ts";
+import { testTrainSettings } from "../helpers/train-settings.ts";
 
 const work = mkdtempSync(join(tmpdir(), "lt-adapter-method-"));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -120,28 +121,7 @@ test("backward hook = finite differences (parameter and input gradients, with a 
   }
 });
 
-const settings: TrainSettings = {
-  steps: 4,
-  epochs: 1,
-  batchSize: 4,
-  gradAccum: 1,
-  seqLen: 8,
-  pack: false,
-  shuffle: false,
-  seed: 1,
-  lr: 5e-2,
-  lrSchedule: "constant",
-  warmupSteps: 0,
-  weightDecay: 0,
-  maxGradNorm: 0,
-  beta1: 0.9,
-  beta2: 0.999,
-  adamEps: 1e-8,
-  evalEvery: 0,
-  earlyStopping: 0,
-  saveEvery: 0,
-  keepCheckpoints: 1,
-};
+const settings = testTrainSettings();
 
 test("trains through the trainer, saves, loads back strictly, runs in KV-cache inference, merges and unmerges", async () => {
   const model = randomModel({}, 7);

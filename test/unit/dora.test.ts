@@ -32,6 +32,7 @@ import { runTraining } from "../../src/train/trainer.ts";
 import { GOLDEN } from "../helpers/cli.ts";
 import { checkDirectional } from "../helpers/gradcheck.ts";
 import { randomInput, randomModel, randomTensors, tinyConfig } from "../helpers/random-model.ts";
+import { testTrainSettings } from "../helpers/train-settings.ts";
 
 const work = mkdtempSync(join(tmpdir(), "lt-dora-"));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -200,28 +201,7 @@ test("trains, saves in PEFT's keys, loads back strictly, merges (= adapter logit
     params,
     train: examples,
     val: null,
-    settings: {
-      steps: 4,
-      epochs: 1,
-      batchSize: 4,
-      gradAccum: 1,
-      seqLen: 8,
-      pack: false,
-      shuffle: false,
-      seed: 1,
-      lr: 5e-2,
-      lrSchedule: "constant",
-      warmupSteps: 0,
-      weightDecay: 0,
-      maxGradNorm: 0,
-      beta1: 0.9,
-      beta2: 0.999,
-      adamEps: 1e-8,
-      evalEvery: 0,
-      earlyStopping: 0,
-      saveEvery: 0,
-      keepCheckpoints: 1,
-    },
+    settings: testTrainSettings(),
     outDir: join(work, "run"),
     fingerprint: "dora",
     onEvent: (e) => {

@@ -15,6 +15,7 @@ import { Rng } from "../../src/tensor/rng.ts";
 import { resolveCheckpoint } from "../../src/train/checkpoint.ts";
 import { runTraining, type TrainEvent, type TrainSettings } from "../../src/train/trainer.ts";
 import { randomModel } from "../helpers/random-model.ts";
+import { testTrainSettings } from "../helpers/train-settings.ts";
 
 function examples(n: number, vocab: number, seed: number): Example[] {
   const rng = new Rng(seed);
@@ -26,28 +27,7 @@ function examples(n: number, vocab: number, seed: number): Example[] {
   });
 }
 
-const base: TrainSettings = {
-  steps: 4,
-  epochs: 1,
-  batchSize: 4,
-  gradAccum: 1,
-  seqLen: 16,
-  pack: false,
-  shuffle: false,
-  seed: 1,
-  lr: 5e-3,
-  lrSchedule: "constant",
-  warmupSteps: 0,
-  weightDecay: 0,
-  maxGradNorm: 0,
-  beta1: 0.9,
-  beta2: 0.999,
-  adamEps: 1e-8,
-  evalEvery: 0,
-  earlyStopping: 0,
-  saveEvery: 0,
-  keepCheckpoints: 2,
-};
+const base: TrainSettings = testTrainSettings({ seqLen: 16, lr: 5e-3, keepCheckpoints: 2 });
 
 function setup(dropout = 0) {
   const model = randomModel({}, 41);
