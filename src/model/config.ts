@@ -3,7 +3,7 @@
  * and the family's record parses the rest, so a bad or unsupported config fails with one clear error that names
  * the file and the key.
  */
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { LoratuneError } from "../errors.ts";
 import { readJsonObject } from "../io/json-file.ts";
@@ -56,6 +56,12 @@ type Json = Record<string, unknown>;
 /** Reads and parses `dir`/config.json. */
 export function readModelConfig(dir: string): ModelConfig {
   const path = join(dir, "config.json");
+  if (existsSync(dir) && !statSync(dir).isDirectory()) {
+    throw new LoratuneError(
+      "ERR_CONFIG",
+      `${dir}: a file that is not a GGUF model (no GGUF magic); a model is a Hugging Face directory, a GGUF file, ollama:NAME or 'demo'`,
+    );
+  }
   if (!existsSync(path)) throw new LoratuneError("ERR_CONFIG", `${path}: no model config (config.json) in ${dir}`);
   return parseModelConfig(readJsonObject(path, "ERR_CONFIG"), path);
 }

@@ -75,3 +75,11 @@ test("sharded: the index once, each shard twice; a config passed in is not read 
     "model-00002-of-00002.safetensors": 2,
   });
 });
+
+test("a --model that is a file but not a GGUF file says so, not 'no config.json in <file>'", () => {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "loratune-notgguf-")), "train.jsonl");
+  fs.writeFileSync(file, '{"text": "x"}\n');
+  for (const f of [() => readModelConfig(file), () => loadModel(file)]) {
+    assert.throws(f, (e: Error) => /train\.jsonl: a file that is not a GGUF model \(no GGUF magic\)/.test(e.message));
+  }
+});
