@@ -3,7 +3,7 @@
  * of its family, with weights kept in f32 or bf16. `demo` names the bundled demo model. config.json and each
  * weight file's header are read once per load.
  */
-import { existsSync, statSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { LoratuneError } from "../errors.ts";
 import { loadModelWeights, type ModelWeightsIndex, openModelWeights } from "../io/model-weights.ts";
@@ -62,9 +62,7 @@ export function loadModel(nameOrPath: string, options: LoadModelOptions = {}): M
     });
   }
   const dir = path;
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new LoratuneError("ERR_IO", `${dir}: model directory not found`);
-  }
+  if (!existsSync(dir)) throw new LoratuneError("ERR_IO", `${dir}: model directory not found`);
   // Loading the kernels first lets the native loader install the address probe, so the weights read below
   // start on cache lines (src/tensor/aligned.ts).
   getKernels();
