@@ -14,6 +14,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REF="${REF:-$ROOT/../shared/reference}"
 REF="$(cd "$REF" && pwd)"
+export REF   # scripts/golden/*.py (the project's own generators) import the reference's modules from here
+GOLDEN="$ROOT/scripts/golden"
 OUT="$ROOT/test/fixtures/golden"
 PY=/usr/bin/python3
 MODELS=(tiny tiny-llama3 tiny-qwen2 tiny-qwen3)
@@ -98,9 +100,10 @@ rm "$c/batch.in.json"
 
 # (e) tiny, DoRA (PEFT's use_dora): the (a) adapter plus lora_magnitude_vector = ||W + s*B@A|| per row times
 #     (1 + 0.1*N(0,1)), seed 0; dump.json also holds the merged model's logits (merged_first8).
+#     scripts/golden/dora_dump.py is the project's own generator (DoRA paper, PEFT's documented layer).
 c=parity/tiny-dora
 mkdir -p "$c"
-"$PY" "$REF/dora_dump.py" models/tiny parity/tiny-qv/adapter parity/tiny-qv/batch.json "$c"
+"$PY" "$GOLDEN/dora_dump.py" models/tiny parity/tiny-qv/adapter parity/tiny-qv/batch.json "$c"
 cp parity/tiny-qv/batch.json "$c/batch.json"
 
 # 3. Training: 5 AdamW steps (lr 1e-3, batch 4) on tiny from two q_proj,v_proj r=8 alpha=16 init adapters:
@@ -127,9 +130,10 @@ for v in b0 bnz; do
   "$PY" "$REF/train_ref.py" models/tiny "train/$v/init" train/data.jsonl "train/$v/trained" \
     --steps 5 --batch-size 4 --lr 1e-3 >"train/$v/losses.json"
 done
-# LoRA+: bnz's init, lora_B in an AdamW group at 16 x lr (PEFT's create_loraplus_optimizer grouping).
+# LoRA+: bnz's init, lora_B in an AdamW group at 16 x lr (PEFT's create_loraplus_optimizer grouping), by the
+# project's scripts/golden/train_loraplus.py (the reference's training loop semantics, grouped optimizer).
 mkdir -p train/bnz-loraplus
-"$PY" "$REF/train_ref.py" models/tiny train/bnz/init train/data.jsonl train/bnz-loraplus/trained \
+"$PY" "$GOLDEN/train_loraplus.py" models/tiny train/bnz/init train/data.jsonl train/bnz-loraplus/trained \
   --steps 5 --batch-size 4 --lr 1e-3 --loraplus-lr-ratio 16 >train/bnz-loraplus/losses.json
 
 # 4. Parity case (f), after train/data.jsonl exists:
@@ -142,7 +146,7 @@ node "$ROOT/bin/loratune.js" train --model models/tiny --data train/data.jsonl -
   --batch-size 4 --lr 1e-2 --dora --loraplus-lr-ratio 4 --seed 3 >/dev/null
 cp "$run/run/adapter_config.json" "$run/run/adapter_model.safetensors" "$c/adapter/"
 rm -rf "$run"
-"$PY" "$REF/dora_dump.py" models/tiny "$c/adapter" parity/tiny-qv/batch.json "$c" --dora-adapter
+"$PY" "$GOLDEN/dora_dump.py" models/tiny "$c/adapter" parity/tiny-qv/batch.json "$c" --dora-adapter
 cp parity/tiny-qv/batch.json "$c/batch.json"
 
 # Make recorded paths relative to test/fixtures/golden/.
