@@ -149,6 +149,14 @@ rm -rf "$run"
 "$PY" "$GOLDEN/dora_dump.py" models/tiny "$c/adapter" parity/tiny-qv/batch.json "$c" --dora-adapter
 cp parity/tiny-qv/batch.json "$c/batch.json"
 
+# ---- preference tuning (DPO, cDPO, IPO, ORPO) ---------------------------------------------------------------------
+# 5. preference/: one batch of 3 preference pairs (6 rows: chosen then rejected, prompts masked, padded) on tiny
+#    with the (a) q_proj,v_proj adapter; per case the loss, sequence log-probs (policy and adapter-off
+#    reference), rewards and every LoRA gradient. Written by scripts/golden/preference_dump.py from the papers.
+rm -rf preference
+"$PY" "$ROOT/scripts/golden/preference_dump.py" models/tiny parity/tiny-qv/adapter preference >/dev/null
+# ---- end of preference tuning --------------------------------------------------------------------------------------
+
 # Make recorded paths relative to test/fixtures/golden/.
 find . -name '*.json' -print0 | xargs -0 sed -i "s|$OUT/||g"
 # Format the JSON the project's way (biome checks test/**): layout only, plus exponents written 1e-5 not 1e-05;

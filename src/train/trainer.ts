@@ -5,19 +5,21 @@
  * on a non-finite loss or gradient. Works the same for LoRA and full-parameter training (the `params` given).
  */
 import { join } from "node:path";
-import { type Batch, makeBatches } from "../data/batch.ts";
+import type { Batch } from "../data/batch.ts";
 import type { Example } from "../data/encode.ts";
 import { LoratuneError } from "../errors.ts";
 import type { Kernels } from "../kernels/types.ts";
-import { type Activations, allocateActivations } from "../model/activations.ts";
-import { evalLossSum, lossAndGrad } from "../model/loss.ts";
+import { allocateActivations } from "../model/activations.ts";
 import type { Model } from "../model/model.ts";
 import { Rng } from "../tensor/rng.ts";
 import type { TrainableParam } from "../tensor/trainable.ts";
 import { AdamW, loraPlusLrScales } from "./adamw.ts";
 import { loadCheckpoint, saveCheckpoint, type TrainerState } from "./checkpoint.ts";
 import { firstNonFiniteGrad, gradNorm, scaleGrads, zeroGrads } from "./grads.ts";
+import { type Objective, type PreferenceMetrics, SftObjective } from "./objective.ts";
 import { type LrSchedule, lrAt } from "./schedule.ts";
+
+export { evaluateBatches } from "./objective.ts";
 
 export interface TrainSettings {
   /** Optimizer steps; when 0, `epochs` passes over the data decide. */
@@ -59,13 +61,19 @@ export type TrainEvent =
       tokens: number;
       tokensPerS: number;
       elapsedS: number;
+      /** Preference tuning: the step's pair metrics (rewards, accuracy, log-probs). */
+      preference?: PreferenceMetrics;
     }
   | {
       type: "eval";
       step: number;
+      /** The objective on the validation data: mean token loss, or the preference loss. */
       valLoss: number;
+      /** exp(valLoss) for supervised runs; NaN for preference tuning (its loss is not a token loss). */
       valPerplexity: number;
       tokens: number;
+      /** Preference tuning: held-out pair metrics (reward accuracy, margins, log-probs). */
+      preference?: PreferenceMetrics;
       /** With --metric exact-match: held-out exact match and token accuracy of greedy completions. */
       exactMatch?: number;
       tokenAccuracy?: number;
@@ -77,8 +85,11 @@ export interface TrainerInputs {
   kernels: Kernels;
   model: Model;
   params: TrainableParam[];
+  /** Supervised data (unused when `objective` is given). */
   train: Example[];
   val: Example[] | null;
+  /** What to optimize; default: supervised fine-tuning on `train` (SftObjective). */
+  objective?: Objective;
   settings: TrainSettings;
   /** Run directory: checkpoints/ goes here. */
   outDir: string;
@@ -113,7 +124,8 @@ export async function runTraining(inp: TrainerInputs): Promise<TrainResult> {
     { beta1: s.beta1, beta2: s.beta2, eps: s.adamEps, weightDecay: s.weightDecay },
     loraPlusLrScales(params, s.loraplusLrRatio ?? 0),
   );
-  const data = new EpochBatches(inp.train, s, inp.padId ?? 0);
+  const objective = inp.objective ?? new SftObjective(inp.train, inp.val, s, inp.padId ?? 0);
+  const data = new EpochBatches(objective, s);
   const totalSteps = data.plannedSteps();
   let state: TrainerState = {
     step: 0,
@@ -128,11 +140,8 @@ export async function runTraining(inp: TrainerInputs): Promise<TrainResult> {
   if (isComplete(state, s, totalSteps)) return alreadyComplete(state);
   const rng = new Rng(0);
   rng.setState(state.rngState);
-  const acts = allocateActivations(model, s.batchSize, s.seqLen, { checkpoint: s.gradCheckpoint ?? false });
-  const valBatches =
-    inp.val && inp.val.length > 0
-      ? makeBatches(inp.val, { batchSize: s.batchSize, seqLen: s.seqLen, padId: inp.padId ?? 0 })
-      : null;
+  const acts = allocateActivations(model, objective.rows, s.seqLen, { checkpoint: s.gradCheckpoint ?? false });
+  const valBatches = objective.valBatches;
   const emit = inp.onEvent ?? (() => {});
   emit({ type: "start", totalSteps, startStep: state.step, batchesPerEpoch: data.count(0) });
 
@@ -149,11 +158,20 @@ export async function runTraining(inp: TrainerInputs): Promise<TrainResult> {
   };
   let lastEvalStep = -1;
   const evaluate = () => {
-    const { loss: valLoss, tokens } = evaluateBatches(k, model, acts, valBatches!);
+    const { loss: valLoss, tokens, preference } = objective.evaluate(k, model, acts, valBatches!);
     lastEvalStep = state.step;
     const task = inp.taskMetric?.();
     const scores = task ? { exactMatch: task.exactMatch, tokenAccuracy: task.tokenAccuracy } : {};
-    emit({ type: "eval", step: state.step, valLoss, valPerplexity: Math.exp(valLoss), tokens, ...scores });
+    const valPerplexity = preference ? Number.NaN : Math.exp(valLoss);
+    emit({
+      type: "eval",
+      step: state.step,
+      valLoss,
+      valPerplexity,
+      tokens,
+      ...scores,
+      ...(preference ? { preference } : {}),
+    });
     if (state.bestValLoss === null || valLoss < state.bestValLoss) {
       state.bestValLoss = valLoss;
       state.evalsWithoutImprovement = 0;
@@ -167,13 +185,8 @@ export async function runTraining(inp: TrainerInputs): Promise<TrainResult> {
       break;
     }
     const micro = data.take(state, s.gradAccum, s.steps === 0 ? s.epochs : Number.POSITIVE_INFINITY);
-    const labelTokens = micro.reduce((n, b) => n + b.nLabelTokens, 0);
     zeroGrads(k, params);
-    let lossSum = 0;
-    for (const b of micro) {
-      if (b.nLabelTokens > 0) lossSum += lossAndGrad(k, model, acts, b, 1 / labelTokens, () => rng.next());
-    }
-    const loss = labelTokens > 0 ? lossSum / labelTokens : 0;
+    const { loss, preference } = objective.step(k, model, acts, micro, () => rng.next());
     const norm = gradNorm(k, params);
     if (!Number.isFinite(loss) || !Number.isFinite(norm)) throw nonFiniteError(k, state.step + 1, loss, params);
     if (s.maxGradNorm > 0 && norm > s.maxGradNorm) scaleGrads(k, params, s.maxGradNorm / (norm + 1e-6));
@@ -193,6 +206,7 @@ export async function runTraining(inp: TrainerInputs): Promise<TrainResult> {
       tokens: tokensSeen,
       tokensPerS: tokensSeen / elapsedS,
       elapsedS,
+      ...(preference ? { preference } : {}),
     });
     if (valBatches && s.evalEvery > 0 && (state.step % s.evalEvery === 0 || state.step === totalSteps)) {
       evaluate();
@@ -241,7 +255,12 @@ export function isComplete(state: TrainerState, s: TrainSettings, totalSteps: nu
  * (a last partial group is a step of its own). Builds the epochs' batches, which the run reuses.
  */
 export function plannedSteps(examples: Example[], s: TrainSettings, padId: number): number {
-  return new EpochBatches(examples, s, padId).plannedSteps();
+  return new EpochBatches(new SftObjective(examples, null, s, padId), s).plannedSteps();
+}
+
+/** plannedSteps() for any objective. */
+export function plannedObjectiveSteps(objective: Objective, s: TrainSettings): number {
+  return new EpochBatches(objective, s).plannedSteps();
 }
 
 function resume(from: string, params: TrainableParam[], opt: AdamW, fingerprint: string): TrainerState {
@@ -253,23 +272,6 @@ function resume(from: string, params: TrainableParam[], opt: AdamW, fingerprint:
     );
   }
   return state;
-}
-
-/** Mean loss over all label tokens of the batches (no gradients). */
-export function evaluateBatches(
-  k: Kernels,
-  model: Model,
-  acts: Activations,
-  batches: Batch[],
-): { loss: number; tokens: number } {
-  let sum = 0;
-  let tokens = 0;
-  for (const b of batches) {
-    if (b.nLabelTokens === 0) continue;
-    sum += evalLossSum(k, model, acts, b);
-    tokens += b.nLabelTokens;
-  }
-  return { loss: tokens > 0 ? sum / tokens : Number.NaN, tokens };
 }
 
 function nonFiniteError(k: Kernels, step: number, loss: number, params: TrainableParam[]): LoratuneError {
@@ -284,34 +286,15 @@ function nonFiniteError(k: Kernels, step: number, loss: number, params: Trainabl
   );
 }
 
-/** Deterministic batches per epoch (shuffled with seed + epoch), read in order from a saved position. */
+/** The objective's deterministic batches per epoch, read in order from a saved position. */
 class EpochBatches {
-  private cache: { epoch: number; batches: Batch[] } | null = null;
-
   constructor(
-    private readonly examples: Example[],
+    private readonly objective: Objective,
     private readonly s: TrainSettings,
-    private readonly padId: number,
-  ) {
-    if (examples.length === 0) throw new LoratuneError("ERR_DATA", "the training set is empty");
-  }
+  ) {}
 
   private epochBatches(epoch: number): Batch[] {
-    if (this.cache?.epoch !== epoch) {
-      const { batchSize, seqLen, pack, shuffle, seed } = this.s;
-      this.cache = {
-        epoch,
-        batches: makeBatches(this.examples, {
-          batchSize,
-          seqLen,
-          pack,
-          shuffle,
-          seed: seed + epoch,
-          padId: this.padId,
-        }),
-      };
-    }
-    return this.cache.batches;
+    return this.objective.epochBatches(epoch);
   }
 
   count(epoch: number): number {
