@@ -123,9 +123,10 @@ function makeTensor(
 }
 
 /**
- * The format a tensor is made in: `dtype`, or with a block format (q8_0, q4_k) bf16 for everything but the linear
- * weights, which get the block format by the same rule (and fallbacks) as `--quantize` (model/quantize.ts). A
- * linear stored transposed in the file (GPT-2's Conv1D) is made bf16 and quantized once assembled.
+ * The format a tensor is made in: `dtype`, or with a block format (q8_0, q4_k) what `--quantize` holds it in
+ * (model/quantize.ts: the linear weights, the embedding and the head in block formats, with the same fallbacks)
+ * and bf16 for the rest. A linear stored transposed in the file (GPT-2's Conv1D) is made bf16 and quantized once
+ * assembled.
  */
 export function randomTensorFormat(spec: ParamSpec, dtype: StorageDType): StorageDType {
   return weightFormat(dtype).quantized ? specQuantizedFormat(spec, dtype as QuantizeChoice, "bf16") : dtype;
@@ -133,7 +134,7 @@ export function randomTensorFormat(spec: ParamSpec, dtype: StorageDType): Storag
 
 /**
  * A model of `config` with seeded random weights, base weights stored as `dtype`; a block format (q8_0, q4_k) is
- * a bf16 model whose linear weights are in that format, as `--quantize` makes them (model/quantize.ts).
+ * a bf16 model whose linear weights, embedding and head are quantized as `--quantize` makes them (model/quantize.ts).
  * `positions`: what the RoPE tables cover (default max_position_embeddings; a bench workload passes what it uses).
  */
 export function makeRandomModel(

@@ -86,7 +86,7 @@ export function loadModel(nameOrPath: string, options: LoadModelOptions = {}): M
   return model;
 }
 
-/** Quantizes a linear weight of `specs` as it is read (quantizedFormatFor's rule); anything else passes unchanged. */
+/** Quantizes a weight of `specs` as it is read (specQuantizedFormat: linears, embedding, head); others passes unchanged. */
 function quantizeOnRead(specs: Map<string, ParamSpec>, choice: QuantizeChoice): TensorTransform {
   return (name, t) => {
     const spec = specs.get(name);

@@ -5,9 +5,10 @@
  *  - f32: the logits at every position are bit-identical to the directory's model; f16/bf16: to the directory's
  *    model loaded with the same --dtype;
  *  - q8_0/q4_k: the linear weights `--quantize` quantizes have the same bytes in both (one quantizer), and the
- *    logits are bit-identical once the directory model's other 2-D tensors are held as the export writes them
- *    (the export also quantizes the embedding and the head, which `--quantize` keeps in --dtype; rows that are not
- *    whole blocks fall back to f16 in the export and stay f32 under --quantize);
+ *    logits are bit-identical once the directory model's other 2-D tensors are held as the export writes them, from
+ *    the directory's values (the export writes the embedding and the head in the output type, where `--quantize`
+ *    follows llama.cpp's Q4_K_M and makes the tied head q6_k; rows that are not whole blocks fall back to f16 in the
+ *    export and stay f32 under --quantize);
  *  - GGUF → loratune → GGUF: re-exporting the loaded file writes every tensor and the tokenizer metadata unchanged.
  * Then the commands: an adapter trained on a GGUF base is a PEFT adapter for the Hugging Face model (same logits);
  * `loratune train` on the demo model's q4_k GGUF through the CLI, resumed, evaluated and merged into a Hugging Face
@@ -92,9 +93,13 @@ for (const name of MODELS) {
           assert.deepEqual(t.data, theirs.data, `${q}: ${hfName} quantized alike`);
           same++;
         } else if (t.shape.length === 2) {
-          // Held as the export wrote it: the embedding/head quantized, fallback rows rounded to f16 (the GGUF
-          // base widens them back to f32, its --dtype).
-          const held = convertTensor(k, convertTensor(k, t, written ?? theirs.dtype), theirs.dtype);
+          // Held as the export wrote it from the directory's values: the embedding/head in the output type,
+          // fallback rows rounded to f16 (the GGUF base widens them back to f32, its --dtype).
+          const held = convertTensor(
+            k,
+            convertTensor(k, hf.tensors.get(hfName)!, written ?? theirs.dtype),
+            theirs.dtype,
+          );
           t.dtype = held.dtype;
           t.data = held.data;
         }

@@ -182,7 +182,13 @@ function llamaParams(c: ModelConfig): ParamSpec[] {
   const F = c.intermediateSize;
   const { qkvBias, qkNorm } = llamaArch(c);
   const out: ParamSpec[] = [
-    { name: "model.embed_tokens.weight", shape: [c.vocabSize, C], role: "embedding", layer: null },
+    {
+      name: "model.embed_tokens.weight",
+      shape: [c.vocabSize, C],
+      role: "embedding",
+      layer: null,
+      ...(c.tieWordEmbeddings ? { tiedHead: true } : {}),
+    },
   ];
   const linears: [name: string, out: number, inp: number, axes: ParamSpec["axes"], bias: boolean][] = [
     ["self_attn.q_proj", hq, C, { in: "hidden", out: "attention" }, qkvBias],

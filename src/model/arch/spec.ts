@@ -55,6 +55,8 @@ export interface ParamSpec {
   init?: "normal" | "ones" | "zeros";
   /** Linears: which config size each axis is (for adapter-mismatch messages). */
   axes?: { in: ConfigAxis; out: ConfigAxis };
+  /** The embedding: the output head is this same table (tie_word_embeddings), so it is quantized as a head. */
+  tiedHead?: boolean;
   /** Linears: the sub-layer they belong to (the bench's "q,k,v,o" target set is the attention linears). */
   group?: "attention" | "mlp";
 }
