@@ -7,6 +7,7 @@
 
 import { STORAGE_DTYPES } from "../tensor/formats/index.ts";
 import { ADAMW_DEFAULTS } from "../train/adamw.ts";
+import { PREFERENCE_DEFAULTS, TRAIN_METHODS } from "../train/preference-loss.ts";
 import { LR_SCHEDULES } from "../train/schedule.ts";
 import { TASK_METRICS } from "../train/task-metric.ts";
 import { defaultsOf, type OptionDef } from "./options.ts";
@@ -221,6 +222,35 @@ export const TRAIN_OPTIONS: readonly OptionDef[] = [
     default: "loss",
     choices: TASK_METRICS,
     resumable: true,
+  },
+  {
+    key: "method",
+    kind: "choice",
+    help: 'training objective: sft (next-token loss), or preference tuning on {"prompt","chosen","rejected"} rows (chat pairs too): dpo (against the model with its adapter off), ipo, orpo (no reference; odds ratio + chosen NLL)',
+    default: "sft",
+    choices: TRAIN_METHODS,
+  },
+  {
+    key: "beta",
+    kind: "number",
+    help: "dpo/ipo: beta, how far the policy may move from the reference",
+    default: PREFERENCE_DEFAULTS.beta,
+    above: 0,
+  },
+  {
+    key: "label-smoothing",
+    kind: "number",
+    help: "dpo: cDPO label smoothing, the assumed share of flipped preference labels, in [0, 0.5)",
+    default: PREFERENCE_DEFAULTS.labelSmoothing,
+    min: 0,
+    below: 0.5,
+  },
+  {
+    key: "orpo-lambda",
+    kind: "number",
+    help: "orpo: weight of the odds-ratio term against the chosen completions' NLL",
+    default: PREFERENCE_DEFAULTS.orpoLambda,
+    min: 0,
   },
   {
     key: "save-every",

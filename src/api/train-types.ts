@@ -185,6 +185,28 @@ export interface TrainOptions {
    */
   metric?: "loss" | "exact-match";
   /**
+   * The training objective: "sft" (supervised: next-token loss on completions), or preference tuning on
+   * {"prompt","chosen","rejected"} pairs: "dpo" (against the model with its adapter off), "ipo", or "orpo" (no
+   * reference; odds-ratio term plus the chosen completions' NLL).
+   * @defaultValue "sft"
+   */
+  method?: "sft" | "dpo" | "ipo" | "orpo";
+  /**
+   * DPO/IPO: β, how far the policy may move from the reference (TRL's default).
+   * @defaultValue 0.1
+   */
+  beta?: number;
+  /**
+   * DPO: cDPO label smoothing, the assumed share of preference labels that are flipped, in [0, 0.5).
+   * @defaultValue 0
+   */
+  labelSmoothing?: number;
+  /**
+   * ORPO: λ, the weight of the odds-ratio term against the chosen completions' NLL (TRL's ORPOConfig beta).
+   * @defaultValue 0.1
+   */
+  orpoLambda?: number;
+  /**
    * Write a checkpoint every N steps (0: only at the end and on interruption).
    * @defaultValue 0
    */

@@ -37,12 +37,14 @@ import { estimateTrainingPeakBytes, heldFormat, planTrainingMemory } from "../tr
 import { availableMemory, checkMemoryFits } from "../train/memory-check.ts";
 import { MetricsLog } from "../train/metrics.ts";
 import { checkRunPlan, scheduleExtensionNote } from "../train/plan-checks.ts";
+import { isPreferenceMethod, type TrainMethod } from "../train/preference-loss.ts";
 import { checkChatTemplate, checkSeqLen, checksAfterReading, reportPreflight } from "../train/preflight.ts";
 import { lrAt } from "../train/schedule.ts";
 import { checkTaskMetricData, scoreCompletions, type TaskMetric, taskItems } from "../train/task-metric.ts";
 import {
   alreadyComplete,
   isComplete,
+  plannedObjectiveSteps,
   plannedSteps,
   runTraining,
   type TrainResult,
@@ -58,6 +60,12 @@ import {
 } from "./model-source.ts";
 import { callerText, inCallerTerms, isCommandLine } from "./option-names.ts";
 import { camelKey, type OptionValue, type OptionValues, resolveOptions } from "./options.ts";
+import {
+  checkPreferenceOptions,
+  type PreferenceRunOptions,
+  preferenceObjective,
+  readPreferenceData,
+} from "./preference-data.ts";
 import { writeRunConfig } from "./run-config.ts";
 import { RunDir, type RunDirMode } from "./run-dir.ts";
 import { TRAIN_OPTIONS, trainOption } from "./train-options.ts";
@@ -99,6 +107,11 @@ export interface TrainRunOptions extends TrainSettings {
   memoryCheck: boolean;
   /** What evaluations score besides the validation loss (--metric). */
   metric: TaskMetric;
+  /** The objective (--method): sft, or preference tuning with dpo, ipo or orpo. */
+  method: TrainMethod;
+  beta: number;
+  labelSmoothing: number;
+  orpoLambda: number;
 }
 
 /** The options with every unset one at its default; each given value checked against its bounds. */
@@ -139,11 +152,12 @@ async function runTrain(options: TrainOptions, hooks: TrainHooks): Promise<Train
   const say = hooks.onMessage ?? ((m: string) => console.error(m));
   const warn = (m: string) => say(callerText(m, TRAIN_OPTIONS));
   const mode = checkTarget(o);
-  const { model, tok, trainSet, valSet, params, adapterConfig, summary, resumeFrom, resumeState, taskMetric } =
+  const { model, tok, trainSet, valSet, params, adapterConfig, summary, resumeFrom, resumeState, taskMetric, pairs } =
     prepareTraining(o, warn);
   hooks.onSummary?.(summary);
   const padId = tok?.pad?.id ?? 0;
-  const totalSteps = plannedSteps(trainSet.examples, o, padId);
+  const objective = pairs ? preferenceObjective(o as PreferenceRunOptions, pairs, o, padId) : undefined;
+  const totalSteps = objective ? plannedObjectiveSteps(objective, o) : plannedSteps(trainSet.examples, o, padId);
   reportPreflight(checkRunPlan(o, { totalSteps, hasVal: valSet !== null }), warn);
   if (resumeState) {
     if (isComplete(resumeState, o, totalSteps))
@@ -165,6 +179,7 @@ async function runTrain(options: TrainOptions, hooks: TrainHooks): Promise<Train
       params,
       train: trainSet.examples,
       val: valSet?.examples ?? null,
+      ...(objective ? { objective } : {}),
       settings: o,
       outDir: o.out,
       ...(resumeFrom ? { resumeFrom } : {}),
@@ -202,6 +217,7 @@ export function prepareTraining(o: TrainRunOptions, warn: (m: string) => void) {
     throw new LoratuneError("ERR_USAGE", "--dora and --loraplus-lr-ratio shape an adapter; --full trains no adapter");
   }
   const modelDir = resolveModelDir(o.model);
+  if (isPreferenceMethod(o.method)) checkPreferenceOptions(o as PreferenceRunOptions);
   const resumeFrom = o.resume ? resolveCheckpoint(o.resume) : undefined;
   const resumeState = resumeFrom ? readCheckpointState(resumeFrom) : null;
   const config = readBaseConfig(modelDir);
@@ -216,7 +232,8 @@ export function prepareTraining(o: TrainRunOptions, warn: (m: string) => void) {
     ? loadBaseTokenizer(modelDir, o.chatTemplate ? { chatTemplateFile: o.chatTemplate } : {})
     : null;
   const onShape = (_file: string, shape: RowShape) => reportPreflight(checkChatTemplate([shape], tok, o.data), warn);
-  const { train: trainSet, val: valSet } = readData(o, tok, config.vocabSize, onShape);
+  const pairs = isPreferenceMethod(o.method) ? readPreferenceData(o as PreferenceRunOptions, tok, dataFiles(o)) : null;
+  const { train: trainSet, val: valSet } = pairs ?? readData(o, tok, config.vocabSize, onShape);
   checkVocabulary(trainSet, model, o.data);
   const taskMetric = taskMetricOf(o, model, tok, trainSet, valSet);
   const fresh = o.full || o.initAdapter ? null : loraSettings(o, model.family);
@@ -234,7 +251,7 @@ export function prepareTraining(o: TrainRunOptions, warn: (m: string) => void) {
   );
   const { params, lora: adapterConfig } = setupTrainable(o, model, fresh);
   const summary = summarize(o, model, params, trainSet, valSet);
-  return { model, tok, trainSet, valSet, params, adapterConfig, summary, resumeFrom, resumeState, taskMetric };
+  return { model, tok, trainSet, valSet, params, adapterConfig, summary, resumeFrom, resumeState, taskMetric, pairs };
 }
 
 /** The task metric over the validation rows (--metric exact-match), checked before the run starts; else none. */
@@ -267,7 +284,7 @@ function checkTrainingMemory(o: TrainRunOptions, config: ModelConfig): void {
     config,
     formatOf: baseHeldFormats(o.model, o.dtype, o.quantize) ?? ((spec) => heldFormat(spec, o.dtype, o.quantize)),
     adapter,
-    B: o.batchSize,
+    B: sequencesPerBatch(o),
     T: o.seqLen,
     checkpoint: o.gradCheckpoint ?? false,
   });
@@ -404,6 +421,9 @@ function checkVocabulary(data: Dataset, model: Model, file: string): void {
   }
 }
 
+/** Sequences in a micro-batch: --batch-size, or two per pair (chosen and rejected) in preference tuning. */
+const sequencesPerBatch = (o: TrainRunOptions) => (isPreferenceMethod(o.method) ? 2 : 1) * o.batchSize;
+
 const dataFiles = (o: TrainRunOptions) => o.data.split(",").map((f) => f.trim());
 
 /** The LoRA settings of a fresh adapter from the options. */
@@ -459,7 +479,7 @@ function summarize(
     truncated: train.stats.truncated,
     trainableParams: trainable,
     totalParams: total,
-    estimatedPeakBytes: estimateTrainingPeakBytes(model, trainable, o.batchSize, o.seqLen, o.gradCheckpoint),
+    estimatedPeakBytes: estimateTrainingPeakBytes(model, trainable, sequencesPerBatch(o), o.seqLen, o.gradCheckpoint),
   };
 }
 
@@ -490,6 +510,7 @@ function fingerprint(o: TrainRunOptions, examples: Example[]): string {
   // Settings added later count only when set, so the runs made before them keep their fingerprint.
   const later: (keyof TrainRunOptions)[] = ["dora", "loraplusLrRatio"];
   const values = [...keys.map((key) => o[key]), ...later.filter((key) => o[key]).map((key) => [key, o[key]])];
+  if (isPreferenceMethod(o.method)) values.push(["method", o.method, o.beta, o.labelSmoothing, o.orpoLambda]);
   // Not the run's length: a resumed run may be extended (steps/epochs), and the schedule is laid out again.
   h.update(JSON.stringify(values));
   for (const e of examples) h.update(Int32Array.from(e.ids)).update(Int32Array.from(e.labels));

@@ -27,6 +27,8 @@ export interface EvalProgress {
   valPerplexity: number;
   exactMatch?: number;
   tokenAccuracy?: number;
+  /** Preference tuning: held-out pair metrics (shown instead of the perplexity). */
+  preference?: { rewardAccuracy: number; rewardMargin: number; preferenceAccuracy: number };
 }
 
 export interface Progress {
@@ -99,7 +101,11 @@ export function formatEvalLine(e: EvalProgress): string {
     e.exactMatch === undefined
       ? ""
       : `  exact_match ${fixed(100 * e.exactMatch, 1)}%  token_acc ${fixed(100 * (e.tokenAccuracy ?? 0), 1)}%`;
-  return `eval step ${e.step}  val_loss ${fixed(e.valLoss, 4)}  ppl ${fixed(e.valPerplexity, 2)}${task}`;
+  const p = e.preference;
+  const quality = p
+    ? `reward_acc ${fixed(100 * p.rewardAccuracy, 1)}%  margin ${fixed(p.rewardMargin, 3)}  pref_acc ${fixed(100 * p.preferenceAccuracy, 1)}%`
+    : `ppl ${fixed(e.valPerplexity, 2)}`;
+  return `eval step ${e.step}  val_loss ${fixed(e.valLoss, 4)}  ${quality}${task}`;
 }
 
 function jsonProgress(out: NodeJS.WritableStream, messages: NodeJS.WritableStream): Progress {

@@ -39,6 +39,8 @@ export interface PreferenceStats {
   labelTokens: number;
   /** "text" or "chat" per file. */
   shapes: Record<string, "text" | "chat">;
+  /** Rows read per file. */
+  fileRows: Record<string, number>;
 }
 
 export interface PreferenceDataset {
@@ -57,7 +59,15 @@ export function readPreferenceDataset(
   tok: Tokenizer,
   opts: { seqLen: number; maxRows?: number },
 ): PreferenceDataset {
-  const stats: PreferenceStats = { rows: 0, truncated: 0, dropped: 0, tokens: 0, labelTokens: 0, shapes: {} };
+  const stats: PreferenceStats = {
+    rows: 0,
+    truncated: 0,
+    dropped: 0,
+    tokens: 0,
+    labelTokens: 0,
+    shapes: {},
+    fileRows: {},
+  };
   const pairs: PreferencePair[] = [];
   for (const file of paths) {
     for (const { line, value } of readJsonl(file)) {
@@ -66,6 +76,7 @@ export function readPreferenceDataset(
       const { pair, chat } = encodePair(value, tok, src);
       stats.shapes[file] ??= chat ? "chat" : "text";
       stats.rows++;
+      stats.fileRows[file] = (stats.fileRows[file] ?? 0) + 1;
       const c = truncateExample(pair.chosen, opts.seqLen);
       const r = truncateExample(pair.rejected, opts.seqLen);
       if (c.truncated || r.truncated) stats.truncated++;

@@ -208,6 +208,23 @@ function chartsSection(metrics: readonly MetricRow[]): string {
     const tokenAcc = series("token accuracy", "eval", "token_accuracy", COLORS.lr, true);
     charts.push(lineChartSvg({ title: "Task metric", xLabel: "step", yLabel: "share", series: [exact, tokenAcc] }));
   }
+  const rewardAcc = series("reward accuracy", "train", "rewards_accuracy", COLORS.train);
+  if (rewardAcc.xs.length > 0) {
+    const held = series("held-out reward accuracy", "eval", "val_rewards_accuracy", COLORS.val, true);
+    const prefAcc = series("held-out preference accuracy", "eval", "val_preference_accuracy", COLORS.task, true);
+    const accSeries = [rewardAcc, held, prefAcc].filter((s) => s.xs.length > 0);
+    charts.push(lineChartSvg({ title: "Preference accuracy", xLabel: "step", yLabel: "share", series: accSeries }));
+    const margin = series("reward margin", "train", "rewards_margin", COLORS.grad);
+    charts.push(
+      lineChartSvg({
+        title: "Reward margin",
+        xLabel: "step",
+        yLabel: "chosen − rejected",
+        series: [margin],
+        yScale: "auto",
+      }),
+    );
+  }
   return `<h2>Training curves</h2>\n<section class="charts">\n${charts.map((c) => `<figure>${c}</figure>`).join("\n")}\n</section>`;
 }
 

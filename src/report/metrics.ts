@@ -18,6 +18,20 @@ const NUMERIC_FIELDS = [
   "val_perplexity",
   "exact_match",
   "token_accuracy",
+  "rewards_accuracy",
+  "rewards_margin",
+  "rewards_chosen",
+  "rewards_rejected",
+  "logps_chosen",
+  "logps_rejected",
+  "preference_accuracy",
+  "val_rewards_accuracy",
+  "val_rewards_margin",
+  "val_rewards_chosen",
+  "val_rewards_rejected",
+  "val_logps_chosen",
+  "val_logps_rejected",
+  "val_preference_accuracy",
 ] as const satisfies readonly (keyof MetricRow)[];
 
 /**

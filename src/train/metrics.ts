@@ -1,11 +1,14 @@
 /**
  * metrics.jsonl: one JSON object per optimizer step ({type:"train", step, loss, lr, grad_norm, tokens_per_s,
  * elapsed_s}) and per evaluation ({type:"eval", step, val_loss, val_perplexity, tokens, and with --metric exact-match
- * exact_match and token_accuracy}). Appended line by line,
+ * exact_match and token_accuracy}). Preference tuning adds the pair metrics to both (TRL's names, with "val_" in
+ * evaluations): rewards_accuracy, rewards_margin, rewards_chosen, rewards_rejected, logps_chosen, logps_rejected
+ * and preference_accuracy; its val_perplexity is null (the loss is not a token loss). Appended line by line,
  * so a killed run keeps every completed step; a resumed run first drops the lines after its checkpoint's step.
  */
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { writeFileAtomic } from "../io/atomic.ts";
+import type { PreferenceMetrics } from "./objective.ts";
 import type { TrainEvent } from "./trainer.ts";
 
 /** One metrics.jsonl row (the report reads the same type back). */
@@ -24,6 +27,34 @@ export interface MetricRow {
   /** eval with --metric exact-match: shares in [0, 1]. */
   exact_match?: number;
   token_accuracy?: number;
+  /** Preference tuning (train rows; eval rows carry the same with "val_"): see PreferenceMetrics. */
+  rewards_accuracy?: number;
+  rewards_margin?: number;
+  rewards_chosen?: number;
+  rewards_rejected?: number;
+  logps_chosen?: number;
+  logps_rejected?: number;
+  preference_accuracy?: number;
+  val_rewards_accuracy?: number;
+  val_rewards_margin?: number;
+  val_rewards_chosen?: number;
+  val_rewards_rejected?: number;
+  val_logps_chosen?: number;
+  val_logps_rejected?: number;
+  val_preference_accuracy?: number;
+}
+
+/** The metrics.jsonl fields of preference metrics, prefixed ("" for steps, "val_" for evaluations). */
+export function preferenceFields(m: PreferenceMetrics, prefix: "" | "val_"): Partial<MetricRow> {
+  return {
+    [`${prefix}rewards_accuracy`]: m.rewardAccuracy,
+    [`${prefix}rewards_margin`]: m.rewardMargin,
+    [`${prefix}rewards_chosen`]: m.chosenReward,
+    [`${prefix}rewards_rejected`]: m.rejectedReward,
+    [`${prefix}logps_chosen`]: m.chosenLogp,
+    [`${prefix}logps_rejected`]: m.rejectedLogp,
+    [`${prefix}preference_accuracy`]: m.preferenceAccuracy,
+  };
 }
 
 export class MetricsLog {
@@ -56,11 +87,13 @@ export class MetricsLog {
         grad_norm: e.gradNorm,
         tokens_per_s: e.tokensPerS,
         elapsed_s: e.elapsedS,
+        ...(e.preference ? preferenceFields(e.preference, "") : {}),
       };
     } else if (e.type === "eval") {
       row = { type: "eval", step: e.step, val_loss: e.valLoss, val_perplexity: e.valPerplexity, tokens: e.tokens };
       if (e.exactMatch !== undefined) row.exact_match = e.exactMatch;
       if (e.tokenAccuracy !== undefined) row.token_accuracy = e.tokenAccuracy;
+      if (e.preference) Object.assign(row, preferenceFields(e.preference, "val_"));
     }
     if (row) appendFileSync(this.path, `${JSON.stringify(row)}\n`);
   }

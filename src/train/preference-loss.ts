@@ -20,6 +20,13 @@
 export const PREFERENCE_METHODS = ["dpo", "ipo", "orpo"] as const;
 export type PreferenceMethod = (typeof PREFERENCE_METHODS)[number];
 
+/** `--method`: supervised fine-tuning or one of the preference methods. */
+export const TRAIN_METHODS = ["sft", ...PREFERENCE_METHODS] as const;
+export type TrainMethod = (typeof TRAIN_METHODS)[number];
+
+export const isPreferenceMethod = (m: string): m is PreferenceMethod =>
+  (PREFERENCE_METHODS as readonly string[]).includes(m);
+
 /** TRL's documented defaults: DPOConfig beta 0.1, label_smoothing 0; ORPOConfig beta (the paper's λ) 0.1. */
 export const PREFERENCE_DEFAULTS = { beta: 0.1, labelSmoothing: 0, orpoLambda: 0.1 } as const;
 
