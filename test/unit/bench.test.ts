@@ -140,10 +140,10 @@ test("decode bytes per token: tiny against a hand count, per held format", () =>
   const norms = (5 * 128 + 64) * 4;
   assert.equal(decodeBytesPerToken(tiny, "f32", 10), (5 * 45312 + 512 * 64 + 5 * 128 + 64) * 4 + kv);
   assert.equal(decodeBytesPerToken(tiny, "bf16", 10), (5 * 45312 + 512 * 64) * 2 + norms + kv);
-  // q8_0: 34 bytes per 32 values for the linears with rows of whole blocks; down_proj (rows of 172) stays bf16,
-  // and so does the embedding.
+  // q8_0: 34 bytes per 32 values for the linears with rows of whole blocks and for the tied embedding (a head is
+  // q8_0 under q8_0); down_proj (rows of 172) stays bf16.
   const q8PerLayer = ((45312 - 172 * 64) / 32) * 34 + 172 * 64 * 2;
-  assert.equal(decodeBytesPerToken(tiny, "q8_0", 10), 5 * q8PerLayer + 512 * 64 * 2 + norms + kv);
+  assert.equal(decodeBytesPerToken(tiny, "q8_0", 10), 5 * q8PerLayer + ((512 * 64) / 32) * 34 + norms + kv);
   // An untied embedding is one row per token; the separate head is read whole.
   const untied = { ...tiny, tieWordEmbeddings: false };
   assert.equal(decodeBytesPerToken(untied, "f32", 10), decodeBytesPerToken(tiny, "f32", 10) + 64 * 4);
