@@ -21,16 +21,18 @@ import { checkLoadedModelOptions, type LoadedModel, loadForInference } from "./m
 import { inCallerTerms } from "./option-names.ts";
 import { defaultsOf, type OptionDef, resolveOptions } from "./options.ts";
 import { QUANTIZE_OPTION } from "./quantize-option.ts";
+import { REVISION_OPTION } from "./revision-option.ts";
 
 /** `loratune eval`'s options; `evaluate()` takes the same, camelCased, and defaults the rest from here. */
 export const EVAL_OPTIONS: readonly OptionDef[] = [
   {
     key: "model",
     kind: "string",
-    help: "model directory, GGUF file, ollama:NAME, or 'demo'",
+    help: "model directory, GGUF file, ollama:NAME, org/name (the Hugging Face cache), or 'demo'",
     metavar: "dir",
     required: true,
   },
+  REVISION_OPTION,
   {
     key: "data",
     kind: "string",
@@ -82,6 +84,8 @@ export const EVAL_OPTIONS: readonly OptionDef[] = [
 export interface EvaluateOptions {
   /** Model directory ("demo": the bundled model), or a model already loaded with `loadModel()`. */
   model: string | LoadedModel;
+  /** With a Hugging Face cache id (`org/name`): the branch, tag or commit hash of the snapshot (default: main). */
+  revision?: string;
   /** JSONL dataset (any shape `train` reads; pre-tokenized rows are used as they are). */
   data: string;
   /** PEFT adapter or run directory to apply (a directory `model` only; a loaded model brings its own). */

@@ -16,6 +16,7 @@ import { availableOuttypes, GGUF_OUTTYPES, type GgufOuttype, ggufOuttype } from 
 import { readGgufHeader } from "../gguf/reader.ts";
 import { writeGguf } from "../gguf/writer.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
+import { isHubCacheId } from "../io/hf-cache.ts";
 import { readJsonObject } from "../io/json-file.ts";
 import { writeDirAtomic } from "../io/output-dir.ts";
 import { checkOutputDir } from "../io/output-guard.ts";
@@ -31,9 +32,10 @@ import type { Model } from "../model/model.ts";
 import { STORAGE_DTYPES, type StorageDType } from "../tensor/formats/index.ts";
 import { ggufVocab } from "../tokenizer/gguf-vocab.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
-import { isGgufPath, loadBaseTokenizer, readBaseConfig } from "./model-source.ts";
+import { baseModelName, isGgufPath, loadBaseTokenizer, readBaseConfig } from "./model-source.ts";
 import { modelfileText } from "./modelfile.ts";
 import { type OptionDef, resolveOptions } from "./options.ts";
+import { REVISION_OPTION } from "./revision-option.ts";
 
 const DEFAULT_OUTTYPE = availableOuttypes().includes("f16") ? "f16" : "f32";
 
@@ -42,10 +44,11 @@ export const EXPORT_OPTIONS: readonly OptionDef[] = [
   {
     key: "model",
     kind: "string",
-    help: "base model directory, GGUF file, ollama:NAME, or 'demo'",
+    help: "base model directory, GGUF file, ollama:NAME, org/name (the Hugging Face cache), or 'demo'",
     metavar: "dir",
     defaultText: "the adapter's base model",
   },
+  REVISION_OPTION,
   {
     key: "adapter",
     kind: "string",
@@ -71,6 +74,7 @@ export const EXPORT_OPTIONS: readonly OptionDef[] = [
 
 export interface ExportOptions {
   model?: string;
+  revision?: string;
   adapter?: string;
   format?: "gguf";
   outtype?: string;
@@ -120,7 +124,7 @@ export function exportModel(options: ExportOptions): ExportResult {
   if (o.separateAdapter && (o.model === undefined || o.adapter === undefined)) {
     throw new LoratuneError("ERR_USAGE", "--separate-adapter needs both --model and --adapter");
   }
-  const modelDir = resolveModelDir(o.model ?? adapterBase(o.adapter!));
+  const modelDir = resolveModelDir(o.model ?? adapterBase(o.adapter!), o.revision);
   checkOutputDir({
     out: o.out,
     inputs: [
@@ -140,7 +144,9 @@ export function exportModel(options: ExportOptions): ExportResult {
   const writeAdapter = adapterConfig !== null && (!writeModel || o.separateAdapter);
   // A merged model chats the way the adapter was trained: a run's chat_template.jinja wins.
   const tok = loadBaseTokenizer(modelDir, merge ? runTemplate(o.adapter!) : {});
-  const name = basename(resolve(writeModel ? modelDir : o.out)).replace(/\.gguf$/i, "");
+  // A cache snapshot's folder is a commit hash: the model is named by its repository's name instead.
+  const named = writeModel ? (isHubCacheId(o.model!) ? o.model! : modelDir) : o.out;
+  const name = basename(resolve(named)).replace(/\.gguf$/i, "");
   const result: ExportResult = {
     out: o.out,
     files: [],
@@ -155,7 +161,7 @@ export function exportModel(options: ExportOptions): ExportResult {
   };
   writeDirAtomic(o.out, true, (tmp) => {
     if (writeAdapter) {
-      const peft = peftConfigJson(adapterConfig, model, resolve(modelDir));
+      const peft = peftConfigJson(adapterConfig, model, baseModelName(o.model!, modelDir));
       result.adapterModules = writeGgufAdapter(join(tmp, ADAPTER_GGUF), model, peft, `${name} adapter`);
       result.files.push(ADAPTER_GGUF);
     }
@@ -198,6 +204,7 @@ function adapterBase(adapter: string): string {
       : null;
   if (typeof base === "string" && (base === "demo" || existsSync(join(base, "config.json")))) return base;
   if (typeof base === "string" && isGgufPath(base) && existsSync(base)) return base;
+  if (typeof base === "string" && isHubCacheId(base)) return base; // PEFT's own form: the hub id, in the cache
   throw new LoratuneError(
     "ERR_USAGE",
     `${adapter}: give --model (the adapter's base model${typeof base === "string" ? `, ${JSON.stringify(base)},` : ""} is not a model directory here)`,

@@ -7,6 +7,7 @@ import { checkLoadedModelOptions, type LoadedModel, loadForInference } from "./m
 import { callerError } from "./option-names.ts";
 import { defaultsOf, type OptionDef, resolveOptions } from "./options.ts";
 import { QUANTIZE_OPTION } from "./quantize-option.ts";
+import { REVISION_OPTION } from "./revision-option.ts";
 import { TextPieces } from "./text-pieces.ts";
 
 /** `loratune generate`'s options; `generate()` takes the same, camelCased, and defaults the rest from here. */
@@ -14,10 +15,11 @@ export const GENERATE_OPTIONS: readonly OptionDef[] = [
   {
     key: "model",
     kind: "string",
-    help: "model directory, GGUF file, ollama:NAME, or 'demo'",
+    help: "model directory, GGUF file, ollama:NAME, org/name (the Hugging Face cache), or 'demo'",
     metavar: "dir",
     required: true,
   },
+  REVISION_OPTION,
   { key: "adapter", kind: "string", help: "PEFT adapter or run directory to apply (unmerged)", metavar: "dir" },
   {
     key: "prompt",
@@ -100,6 +102,8 @@ export const GENERATE_OPTIONS: readonly OptionDef[] = [
 export interface GenerateOptions {
   /** Model directory ("demo": the bundled model), or a model already loaded with `loadModel()`. */
   model: string | LoadedModel;
+  /** With a Hugging Face cache id (`org/name`): the branch, tag or commit hash of the snapshot (default: main). */
+  revision?: string;
   /** PEFT adapter or run directory to apply, unmerged (a directory `model` only; a loaded model brings its own). */
   adapter?: string;
   /** Prompt text (needs the model's tokenizer.json); or `promptIds`. */

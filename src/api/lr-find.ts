@@ -22,6 +22,7 @@ import type { TrainOptions } from "./train-types.ts";
 /** The train options that shape the range test, with train's own defaults, bounds and help. */
 const FROM_TRAIN = [
   "model",
+  "revision",
   "data",
   "rank",
   "alpha",
@@ -92,6 +93,7 @@ export interface LrFindOptions
   extends Pick<
     TrainOptions,
     | "model"
+    | "revision"
     | "data"
     | "rank"
     | "alpha"

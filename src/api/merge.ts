@@ -18,16 +18,18 @@ import { writeGgufSideFiles } from "./model-source.ts";
 import { inCallerTerms } from "./option-names.ts";
 import { defaultsOf, type OptionDef, resolveOptions } from "./options.ts";
 import { QUANTIZE_OPTION } from "./quantize-option.ts";
+import { REVISION_OPTION } from "./revision-option.ts";
 
 /** `loratune merge`'s options; `merge()` takes the same, camelCased. */
 export const MERGE_OPTIONS: readonly OptionDef[] = [
   {
     key: "model",
     kind: "string",
-    help: "base model directory, GGUF file or ollama:NAME (merged into f32), or 'demo'",
+    help: "base model directory, GGUF file, ollama:NAME or org/name (the Hugging Face cache; merged into f32), or 'demo'",
     metavar: "dir",
     required: true,
   },
+  REVISION_OPTION,
   { key: "adapter", kind: "string", help: "PEFT adapter or run directory", metavar: "dir", required: true },
   {
     key: "out",
@@ -44,6 +46,8 @@ export const MERGE_OPTIONS: readonly OptionDef[] = [
 export interface MergeOptions {
   /** Base model directory, a GGUF file (the merged model is a Hugging Face directory in f32), or "demo". */
   model: string;
+  /** With a Hugging Face cache id (`org/name`): the branch, tag or commit hash of the snapshot (default: main). */
+  revision?: string;
   /** PEFT adapter or run directory. */
   adapter: string;
   /** Output model directory (config, tokenizer files and weights in the base's dtype). */
@@ -79,7 +83,7 @@ export function merge(options: MergeOptions): Promise<MergeResult> {
 
 function runMerge(options: MergeOptions): MergeResult {
   const o = resolveOptions<Required<MergeOptions>>("merge", MERGE_OPTIONS, options);
-  const dir = resolveModelDir(o.model);
+  const dir = resolveModelDir(o.model, o.revision);
   checkOutputDir({
     out: o.out,
     inputs: [

@@ -3,11 +3,13 @@
  * file (a path ending in .gguf). For a GGUF file the config is the one its metadata amounts to, the tokenizer and
  * chat template come from its tokenizer.ggml.* metadata, and a model directory written from it (merge, a full
  * fine-tuning run) gets config.json, tokenizer.json, tokenizer_config.json and generation_config.json built from
- * the same metadata.
+ * the same metadata. An "org/name" that is no local path is the snapshot of that model in the Hugging Face cache
+ * (io/hf-cache.ts), at --revision where a command takes one.
  */
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { writeFileAtomic } from "../io/atomic.ts";
+import { isHubCacheId } from "../io/hf-cache.ts";
 import { type ModelConfig, readModelConfig } from "../model/config.ts";
 import { resolveModelDir } from "../model/load.ts";
 import { ggufHeldFormats, isGgufPath, readGgufModel } from "../model/load-gguf.ts";
@@ -16,6 +18,14 @@ import { ggufTokenizerSources, loadGgufTokenizer } from "../tokenizer/gguf-token
 import { type LoadTokenizerOptions, loadTokenizer, type Tokenizer } from "../tokenizer/tokenizer.ts";
 
 export { isGgufPath } from "../model/load-gguf.ts";
+
+/**
+ * What an adapter records as its base_model_name_or_path: a cache id as given (PEFT's own form; it is found in the
+ * cache again), else the absolute path of the model directory or file `path`.
+ */
+export function baseModelName(model: string, path: string): string {
+  return isHubCacheId(model) ? model : resolve(path);
+}
 
 /** The model's config: config.json of a directory, or a GGUF file's metadata as config.json. */
 export function readBaseConfig(model: string): ModelConfig {

@@ -16,6 +16,7 @@ import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { baseHasTokenizer, loadBaseTokenizer, missingTokenizerText } from "./model-source.ts";
 import { inCallerTerms } from "./option-names.ts";
 import { type OptionDef, resolveOptions } from "./options.ts";
+import { REVISION_OPTION } from "./revision-option.ts";
 
 /** The chat template a training run keeps next to its adapter (the template it was trained with). */
 export const RUN_CHAT_TEMPLATE = "chat_template.jinja";
@@ -37,6 +38,8 @@ export interface LoadedModel {
 
 /** `loadModel()`'s options: what a model directory is loaded with. */
 export interface LoadModelOptions {
+  /** With a Hugging Face cache id (`org/name`): the branch, tag or commit hash of the snapshot (default: main). */
+  revision?: string;
   /**
    * In-memory dtype of the base weights.
    * @defaultValue "f32"
@@ -55,7 +58,13 @@ export interface LoadModelOptions {
 
 /** The options of `loadModel` (the same keys as generate's and eval's). */
 export const LOAD_OPTIONS: readonly OptionDef[] = [
-  { key: "model", kind: "string", help: "model directory, GGUF file, or 'demo'", required: true },
+  {
+    key: "model",
+    kind: "string",
+    help: "model directory, GGUF file, ollama:NAME, org/name (the Hugging Face cache), or 'demo'",
+    required: true,
+  },
+  REVISION_OPTION,
   { key: "adapter", kind: "string", help: "PEFT adapter or run directory to attach" },
   { key: "chat-template", kind: "string", help: "chat template file" },
   {
@@ -105,12 +114,13 @@ export function loadAdapter(loaded: LoadedModel, adapter: string): Promise<Loade
  */
 export function loadForInference(o: {
   model: string;
+  revision?: string | undefined;
   adapter?: string | undefined;
   dtype?: StorageDType;
   quantize?: QuantizeChoice | undefined;
   chatTemplate?: string | undefined;
 }): LoadedModel {
-  const dir = resolveModelDir(o.model);
+  const dir = resolveModelDir(o.model, o.revision);
   const model = loadModelDir(dir, { dtype: o.dtype ?? "f32", quantize: o.quantize });
   const hasTokenizer = baseHasTokenizer(dir);
   if (o.chatTemplate !== undefined) {

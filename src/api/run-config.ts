@@ -11,6 +11,7 @@ import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { LoratuneError } from "../errors.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
+import { isHubCacheId } from "../io/hf-cache.ts";
 import { OLLAMA_PREFIX } from "../io/ollama-store.ts";
 import { closestMatch } from "../util/closest.ts";
 import type { OptionDef, OptionValue, OptionValues } from "./options.ts";
@@ -19,13 +20,16 @@ import { TRAIN_OPTIONS, trainOption } from "./train-options.ts";
 /** Options whose value is a comma-separated list (a YAML list is accepted too). */
 const LIST_KEYS = new Set(["data", "targets", "layers"]);
 
-/** "demo" names the bundled model and "ollama:NAME" a model in Ollama's store, never a path. */
-const isBundledName = (def: OptionDef, value: string) =>
-  def.key === "model" && (value === "demo" || value.startsWith(OLLAMA_PREFIX));
+/**
+ * "demo" names the bundled model, "ollama:NAME" a model in Ollama's store and "org/name" with no such path
+ * (relative to `base`) a model in the Hugging Face cache: names, never paths.
+ */
+const isModelName = (def: OptionDef, value: string, base: string) =>
+  def.key === "model" && (value === "demo" || value.startsWith(OLLAMA_PREFIX) || isHubCacheId(value, base));
 
-/** Maps each comma-separated path of a path option through `f`. */
-function mapPaths(def: OptionDef, value: string, f: (p: string) => string): string {
-  if (isBundledName(def, value)) return value;
+/** Maps each comma-separated path of a path option through `f`; `base` is the folder relative paths start from. */
+function mapPaths(def: OptionDef, value: string, base: string, f: (p: string) => string): string {
+  if (isModelName(def, value, base)) return value;
   return value
     .split(",")
     .map((p) => f(p.trim()))
@@ -70,7 +74,8 @@ export function configValues(raw: Record<string, unknown>, path: string): Option
     if (Array.isArray(value) && !LIST_KEYS.has(key))
       throw new LoratuneError("ERR_USAGE", `${path}: "${rawKey}" takes one value, not a list`);
     const v = Array.isArray(value) ? value.join(",") : (value as OptionValue);
-    out[key] = def.path && typeof v === "string" ? mapPaths(def, v, (p) => resolve(dirname(path), p)) : v;
+    out[key] =
+      def.path && typeof v === "string" ? mapPaths(def, v, dirname(path), (p) => resolve(dirname(path), p)) : v;
   }
   return out;
 }
@@ -81,7 +86,7 @@ export function runConfigYaml(values: OptionValues, runDir: string): string {
   for (const d of TRAIN_OPTIONS) {
     const v = values[d.key];
     if (d.control || v === undefined) continue;
-    out[d.key] = d.path && typeof v === "string" ? mapPaths(d, v, (p) => relativePath(runDir, p)) : v;
+    out[d.key] = d.path && typeof v === "string" ? mapPaths(d, v, ".", (p) => relativePath(runDir, p)) : v;
   }
   const header =
     "# loratune run settings: a valid --config (paths are relative to this file's folder).\n" +

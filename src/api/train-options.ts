@@ -12,6 +12,7 @@ import { LR_SCHEDULES } from "../train/schedule.ts";
 import { TASK_METRICS } from "../train/task-metric.ts";
 import { defaultsOf, type OptionDef } from "./options.ts";
 import { QUANTIZE_OPTION } from "./quantize-option.ts";
+import { REVISION_OPTION } from "./revision-option.ts";
 import type { TrainOptions } from "./train-types.ts";
 
 export { camelKey, type OptionDef, type OptionKind } from "./options.ts";
@@ -28,11 +29,12 @@ export const TRAIN_OPTIONS: readonly OptionDef[] = [
   {
     key: "model",
     kind: "string",
-    help: "model directory (Hugging Face layout), a GGUF file, ollama:NAME[:TAG] (a model Ollama pulled), or 'demo' for the bundled model",
+    help: "model directory (Hugging Face layout), a GGUF file, ollama:NAME[:TAG] (a model Ollama pulled), org/name (a snapshot in the local Hugging Face cache), or 'demo' for the bundled model",
     metavar: "dir",
     required: true,
     path: true,
   },
+  REVISION_OPTION,
   {
     key: "data",
     kind: "string",

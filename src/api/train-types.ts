@@ -16,6 +16,8 @@ import type { TrainEvent, TrainResult } from "../train/trainer.ts";
 export interface TrainOptions {
   /** Model directory (Hugging Face layout), or "demo" for the bundled model. */
   model: string;
+  /** With a Hugging Face cache id (`org/name`): the branch, tag or commit hash of the snapshot (default: main). */
+  revision?: string;
   /** Training data: JSONL file(s), comma-separated. */
   data: string;
   /** Run directory for the adapter, checkpoints, metrics and report (with `resume`: the run's own). */

@@ -6,7 +6,7 @@
  * the loratune.json marker with the run's status.
  */
 import { createHash } from "node:crypto";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { type Dataset, readDataset } from "../data/dataset.ts";
 import type { Example } from "../data/encode.ts";
 import type { RowShape } from "../data/shapes.ts";
@@ -53,6 +53,7 @@ import {
 import { checkInitAdapter } from "./init-adapter.ts";
 import {
   baseHasTokenizer,
+  baseModelName,
   baseHeldFormats,
   loadBaseTokenizer,
   readBaseConfig,
@@ -79,6 +80,7 @@ export type { TrainHooks, TrainOptions, TrainOutcome, TrainSummary } from "./tra
  */
 export interface TrainRunOptions extends TrainSettings {
   model: string;
+  revision?: string | undefined;
   data: string;
   out: string;
   val?: string;
@@ -194,10 +196,11 @@ async function runTrain(options: TrainOptions, hooks: TrainHooks): Promise<Train
         hooks.onEvent?.(e);
       },
     });
-    if (adapterConfig) saveAdapter(o.out, model, adapterConfig, resolve(resolveModelDir(o.model)));
+    const modelDir = resolveModelDir(o.model, o.revision);
+    if (adapterConfig) saveAdapter(o.out, model, adapterConfig, baseModelName(o.model, modelDir));
     else {
-      writeModelFiles(o.out, model, resolveModelDir(o.model), model.sourceDtype);
-      writeGgufSideFiles(o.out, o.model);
+      writeModelFiles(o.out, model, modelDir, model.sourceDtype);
+      writeGgufSideFiles(o.out, modelDir);
     }
     writeRunReport(o, summary, result);
     run.finish(result.reason === "already_complete" ? "completed" : result.reason, result.steps, result.bestValLoss);
@@ -216,7 +219,7 @@ export function prepareTraining(o: TrainRunOptions, warn: (m: string) => void) {
   if (o.full && (o.dora || (o.loraplusLrRatio ?? 0) > 0)) {
     throw new LoratuneError("ERR_USAGE", "--dora and --loraplus-lr-ratio shape an adapter; --full trains no adapter");
   }
-  const modelDir = resolveModelDir(o.model);
+  const modelDir = resolveModelDir(o.model, o.revision);
   if (isPreferenceMethod(o.method)) checkPreferenceOptions(o as PreferenceRunOptions);
   const resumeFrom = o.resume ? resolveCheckpoint(o.resume) : undefined;
   const resumeState = resumeFrom ? readCheckpointState(resumeFrom) : null;
@@ -282,7 +285,9 @@ function checkTrainingMemory(o: TrainRunOptions, config: ModelConfig): void {
   }
   const memory = planTrainingMemory({
     config,
-    formatOf: baseHeldFormats(o.model, o.dtype, o.quantize) ?? ((spec) => heldFormat(spec, o.dtype, o.quantize)),
+    formatOf:
+      baseHeldFormats(resolveModelDir(o.model, o.revision), o.dtype, o.quantize) ??
+      ((spec) => heldFormat(spec, o.dtype, o.quantize)),
     adapter,
     B: sequencesPerBatch(o),
     T: o.seqLen,
@@ -313,7 +318,7 @@ function checkTarget(o: TrainRunOptions): RunDirMode {
   }
   const inputs: NamedInput[] = [
     ...dataFiles(o).map((path) => ({ flag: "--data", path })),
-    { flag: "--model", path: resolveModelDir(o.model) },
+    { flag: "--model", path: resolveModelDir(o.model, o.revision) },
   ];
   for (const [flag, path] of [
     ["--val", o.val],

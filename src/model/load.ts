@@ -6,6 +6,7 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { LoratuneError } from "../errors.ts";
+import { isHubCacheId, resolveHubSnapshot } from "../io/hf-cache.ts";
 import { loadModelWeights, type ModelWeightsIndex, openModelWeights } from "../io/model-weights.ts";
 import { OLLAMA_PREFIX, resolveOllamaModel } from "../io/ollama-store.ts";
 import type { FileDType, TensorTransform } from "../io/safetensors.ts";
@@ -42,9 +43,19 @@ export const DEMO_MODEL_DIR = fileURLToPath(new URL("../../models/demo", import.
 
 /**
  * Maps a --model value to a path: "demo" is the bundled model's directory, "ollama:NAME[:TAG]" the GGUF file Ollama
- * keeps for that model (io/ollama-store.ts), anything else a path (a model directory or a GGUF file).
+ * keeps for that model (io/ollama-store.ts), an existing path itself (a model directory or a GGUF file), and
+ * "org/name" that is no local path the snapshot in the Hugging Face cache at `revision` (default: refs/main;
+ * io/hf-cache.ts). Anything else is returned as the path it names (the loaders say it is missing).
  */
-export function resolveModelDir(nameOrPath: string): string {
+export function resolveModelDir(nameOrPath: string, revision?: string): string {
+  const cacheId = isHubCacheId(nameOrPath);
+  if (revision !== undefined && !cacheId) {
+    throw new LoratuneError(
+      "ERR_USAGE",
+      `--revision ${revision} picks a snapshot of a Hugging Face cache id (--model org/name); --model ${nameOrPath} is not one`,
+    );
+  }
+  if (cacheId) return resolveHubSnapshot(nameOrPath, revision);
   if (nameOrPath === "demo") return DEMO_MODEL_DIR;
   if (nameOrPath.startsWith(OLLAMA_PREFIX)) return resolveOllamaModel(nameOrPath.slice(OLLAMA_PREFIX.length));
   return nameOrPath;

@@ -16,10 +16,12 @@ import { baseHeldFormats, readBaseConfig } from "../api/model-source.ts";
 import type { OptionValues } from "../api/options.ts";
 import type { TrainOptions } from "../api/train-types.ts";
 import { LoratuneError } from "../errors.ts";
+import { isHubCacheId } from "../io/hf-cache.ts";
 import { checkOutputDir } from "../io/output-guard.ts";
 import { writeMarker } from "../io/run-marker.ts";
 import { defaultLoraConfig, parseTargets } from "../lora/config.ts";
 import { familyOf } from "../model/arch/registry.ts";
+import { resolveModelDir } from "../model/load.ts";
 import type { StorageDType } from "../tensor/formats/index.ts";
 import { heldFormat, planTrainingMemory } from "../train/memory.ts";
 import { availableMemory } from "../train/memory-check.ts";
@@ -60,7 +62,7 @@ export async function startSweep(p: SweepPlan, hooks: SweepHooks = {}): Promise<
   const space = parseSpace(p.space);
   const settings = sweepSettings(p, space);
   const data = String(p.train.data).split(",");
-  const inputs = [...data.map((path) => ({ flag: "--data", path })), { flag: "--model", path: String(p.train.model) }];
+  const inputs = [...data.map((path) => ({ flag: "--data", path })), { flag: "--model", path: baseModelPath(p) }];
   if (typeof p.train.val === "string") inputs.push({ flag: "--val", path: p.train.val });
   const at = checkOutputDir({ out: p.out, inputs, overwrite: p.overwrite, replaceable: ["sweep"] });
   if (at === "replace") rmSync(p.out, { recursive: true, force: true });
@@ -148,6 +150,12 @@ function sweepSettings(p: SweepPlan, space: SearchSpace): SweepState["settings"]
   };
 }
 
+/** The base model's directory or file (a cache id at the trials' --revision resolved to its snapshot). */
+function baseModelPath(p: SweepPlan): string {
+  const revision = p.train.revision;
+  return resolveModelDir(String(p.train.model), typeof revision === "string" ? revision : undefined);
+}
+
 /** Path options made absolute (not the demo model or a hub id), as sweep.json keeps them. */
 export function absolutePaths(v: OptionValues): OptionValues {
   const out = { ...v };
@@ -158,7 +166,9 @@ export function absolutePaths(v: OptionValues): OptionValues {
         .map((x) => resolve(x.trim()))
         .join(",");
   }
-  if (typeof out.model === "string" && out.model !== "demo" && !out.model.includes(":")) out.model = resolve(out.model);
+  const model = out.model;
+  if (typeof model === "string" && model !== "demo" && !model.includes(":") && !isHubCacheId(model))
+    out.model = resolve(model);
   return out;
 }
 
@@ -167,7 +177,8 @@ export function absolutePaths(v: OptionValues): OptionValues {
  * runtime's own) fits 80% of the memory available that many times over.
  */
 function autoConcurrency(p: SweepPlan, space: SearchSpace): number {
-  const config = readBaseConfig(String(p.train.model));
+  const model = baseModelPath(p);
+  const config = readBaseConfig(model);
   const ranks = space.dims.find((d) => d.key === "rank");
   const maxRank = ranks?.kind === "list" ? Math.max(...(ranks.values as number[])) : Number(p.train.rank ?? 8);
   const targets = space.dims.find((d) => d.key === "targets");
@@ -178,8 +189,7 @@ function autoConcurrency(p: SweepPlan, space: SearchSpace): number {
   for (const t of options) {
     const memory = planTrainingMemory({
       config,
-      formatOf:
-        baseHeldFormats(String(p.train.model), dtype, quantize) ?? ((spec) => heldFormat(spec, dtype, quantize)),
+      formatOf: baseHeldFormats(model, dtype, quantize) ?? ((spec) => heldFormat(spec, dtype, quantize)),
       adapter: defaultLoraConfig({ r: maxRank, targetModules: parseTargets(t) }, familyOf(config)),
       B: Number(p.train["batch-size"] ?? 4),
       T: Number(p.train["seq-len"] ?? 512),
