@@ -16,7 +16,13 @@ import { canonicalPath, checkOutputDir, type NamedInput } from "../io/output-gua
 import { readMarker } from "../io/run-marker.ts";
 import { getKernels } from "../kernels/index.ts";
 import { adapterParams, attachAdapter } from "../lora/adapter.ts";
-import { defaultLoraConfig, type LoraConfig, parseTargets } from "../lora/config.ts";
+import {
+  defaultLoraConfig,
+  type InitLoraWeights,
+  isInitLoraWeights,
+  type LoraConfig,
+  parseTargets,
+} from "../lora/config.ts";
 import type { AdapterConfig } from "../lora/method.ts";
 import { isGgufFile, loadAdapter, readAdapterConfig, saveAdapter } from "../lora/peft-files.ts";
 import { familyOf } from "../model/arch/registry.ts";
@@ -53,8 +59,8 @@ import {
 import { checkInitAdapter } from "./init-adapter.ts";
 import {
   baseHasTokenizer,
-  baseModelName,
   baseHeldFormats,
+  baseModelName,
   loadBaseTokenizer,
   readBaseConfig,
   writeGgufSideFiles,
@@ -98,6 +104,8 @@ export interface TrainRunOptions extends TrainSettings {
   rslora: boolean;
   /** DoRA (PEFT's use_dora) instead of plain LoRA. */
   dora: boolean;
+  /** LoRA initialisation: "kaiming" or another of PEFT's init_lora_weights (see TrainOptions.init). */
+  init: string;
   layers?: string;
   initAdapter?: string;
   resume?: string;
@@ -218,6 +226,16 @@ async function runTrain(options: TrainOptions, hooks: TrainHooks): Promise<Train
 export function prepareTraining(o: TrainRunOptions, warn: (m: string) => void) {
   if (o.full && (o.dora || (o.loraplusLrRatio ?? 0) > 0)) {
     throw new LoratuneError("ERR_USAGE", "--dora and --loraplus-lr-ratio shape an adapter; --full trains no adapter");
+  }
+  if (o.dora && o.init !== "kaiming" && o.init !== "gaussian") {
+    throw new LoratuneError(
+      "ERR_USAGE",
+      `--init ${o.init} with --dora is not supported (the conversion on save is plain LoRA's)`,
+    );
+  }
+  if ((o.full || o.initAdapter) && o.init !== "kaiming") {
+    const why = o.full ? "--full trains no adapter" : "--init-adapter starts from that adapter's weights";
+    throw new LoratuneError("ERR_USAGE", `--init ${o.init} initialises a fresh adapter; ${why}`);
   }
   const modelDir = resolveModelDir(o.model, o.revision);
   if (isPreferenceMethod(o.method)) checkPreferenceOptions(o as PreferenceRunOptions);
@@ -441,10 +459,18 @@ function loraSettings(o: TrainRunOptions, family: Model["family"]): LoraConfig {
       ...(o.targets !== undefined ? { targetModules: parseTargets(o.targets) } : {}),
       useRslora: o.rslora,
       ...(o.dora ? { method: "dora" } : {}),
+      initLoraWeights: initLoraWeightsOf(o.init),
       layersToTransform: o.layers ? o.layers.split(",").map((s) => Number.parseInt(s, 10)) : null,
     },
     family,
   );
+}
+
+/** --init → PEFT's init_lora_weights ("kaiming" is its true). */
+function initLoraWeightsOf(init: string): InitLoraWeights {
+  const value = init === "kaiming" ? true : init;
+  if (!isInitLoraWeights(value)) throw new LoratuneError("ERR_USAGE", `--init ${init} is not an initialisation`);
+  return value;
 }
 
 /** Trainable parameters: all weights (--full), an existing adapter's (--init-adapter), or a fresh adapter's. */
