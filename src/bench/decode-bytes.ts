@@ -4,7 +4,8 @@
  *   Σ over the model's tensors of the bytes it is held in (every weight read once per token, in its held format:
  *     f32, bf16, or a block format's blocks for the linear weights of a q8_0/q4_k model, with --quantize's
  *     fallbacks; norms and biases f32, as the bench's random model holds them)
- *   + the KV cache read: 2 (K and V) · L · ctx · kvHeads · headDim · 4 bytes (the cache is f32).
+ *   + the KV cache read: 2 (K and V) · L · ctx · kvHeads · headDim · 4 bytes (loratune's cache is f32; llama.cpp's
+ *     is f16 by default, 2 bytes: kvCacheBytes).
  * The token embedding is one row per token, unless the head is tied to it: then the whole table is read as the
  * LM head. Activations, logits and the cache write (one row) are not counted: they are small beside the weights.
  */
@@ -24,5 +25,10 @@ export function decodeBytesPerToken(c: ModelConfig, dtype: StorageDType, ctx: nu
     const lookup = spec.role === "position" || (spec.role === "embedding" && !c.tieWordEmbeddings);
     bytes += formatBytes(weightFormat(format), lookup ? n / spec.shape[0]! : n);
   }
-  return bytes + 2 * c.numLayers * ctx * c.numKvHeads * c.headDim * 4;
+  return bytes + kvCacheBytes(c, ctx, 4);
+}
+
+/** Bytes of a KV cache of ctx tokens with `bytesPerValue`-byte values: 2 (K and V) · L · ctx · kvHeads · headDim. */
+export function kvCacheBytes(c: ModelConfig, ctx: number, bytesPerValue: number): number {
+  return 2 * c.numLayers * ctx * c.numKvHeads * c.headDim * bytesPerValue;
 }

@@ -14,6 +14,7 @@
  *           + 6·N_lora (LoRA forward 2·N_lora; backward dB, d(xA), dA, dx: 4·N_lora)
  *           = 4N + 12·L·T·d + 6·N_lora
  *   prefill = 2N + 4·L·T·d + 2·N_lora          (forward over B×T tokens, logits at every position)
+ *   prompt  = 2(N − V·C) + 2·V·C/T + 4·L·T·d   (llama.cpp's prompt evaluation: logits of the last token only)
  *   decode  = 2N + 4·L·ctx·d + 2·N_lora        (one token against a KV cache of ctx tokens)
  * Element-wise work (norms, RoPE, softmax, SwiGLU, cross-entropy, AdamW) is not counted.
  */
@@ -59,6 +60,12 @@ export function trainFlopsPerToken(c: ModelConfig, T: number, nLora: number): nu
 /** FLOPs per prefilled token: 2N + 4·L·T·d + 2·N_lora. */
 export function prefillFlopsPerToken(c: ModelConfig, T: number, nLora = 0): number {
   return 2 * matmulParams(c) + 4 * c.numLayers * T * attentionWidth(c) + 2 * nLora;
+}
+
+/** FLOPs per token of a T-token prompt evaluated as llama.cpp does (the head on the last token only). */
+export function promptFlopsPerToken(c: ModelConfig, T: number): number {
+  const head = c.vocabSize * c.hiddenSize;
+  return 2 * (matmulParams(c) - head) + (2 * head) / T + 4 * c.numLayers * T * attentionWidth(c);
 }
 
 /** FLOPs per decoded token at a mean context of ctx tokens: 2N + 4·L·ctx·d + 2·N_lora. */

@@ -1,124 +1,123 @@
 /**
- * The bench report as text: one table row per (shape, workload) with loratune's medians, the fraction of the
- * matmul peak measured in the same run (decode rows also against the memory bandwidth) and, when PyTorch ran, its figures and the loratune/PyTorch ratio; then
- * the training memory check (measured peak RSS vs the pre-training estimate), where a training step's time goes
- * (forward with loss / backward / optimizer) and, with --profile, the slowest kernels of each training step.
+ * The bench report as text: the run's settings and limits (matmul peaks per dtype, loratune's and PyTorch's, and
+ * the memory bandwidth) and how each anchor ran, the speed and detail tables (report-table.ts), then decode
+ * against the bandwidth, loratune's fastest mode against each anchor's, each dtype against bf16, the training
+ * memory check (measured peak RSS vs the pre-training estimate), where a training step's time goes (forward with
+ * loss / backward / optimizer) and, with --profile, the slowest kernels of each training step.
  */
-import type { BenchReport, BenchRow, WorkloadName } from "./run.ts";
-import type { KernelInfo, PeakResult } from "./spec.ts";
-
-const LABELS: Record<WorkloadName, string> = {
-  train: "train q,k,v,o",
-  "train-all": "train all-linear",
-  prefill: "prefill",
-  decode: "decode",
-};
+import { ANCHOR_LABELS, ANCHOR_NAMES } from "./anchors.ts";
+import type { MatmulLimit } from "./limits.ts";
+import { detailTable, kernelsKey, LABELS, num, pct, rowLabel, speedTable } from "./report-table.ts";
+import type { BenchReport, BenchRow } from "./run.ts";
 
 /** Relative error of the memory estimate the issue accepts. */
 export const MEMORY_TOLERANCE = 0.2;
 
-const num = (x: number, digits = 0): string => (Number.isFinite(x) ? x.toFixed(digits) : "-");
-const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
+const limitText = (l: MatmulLimit | null): string =>
+  l === null ? "not measured" : `${l.gflops.toFixed(1)} GFLOP/s (${l.by})`;
 
-function cells(values: string[], widths: number[]): string {
-  return values.map((v, i) => (i < 2 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join(" ");
+/** The limits section: what every %limit is a fraction of, and each product measured. */
+function limitLines(r: BenchReport): string[] {
+  const p = r.peak;
+  const ours = (variant: string) =>
+    p.entries
+      .filter((e) => e.variant === variant)
+      .map((e) => `${e.M}×${e.N}×${e.K}: ${e.gflops.toFixed(1)}`)
+      .join(", ");
+  const g = r.torchGemm;
+  const torch = (dtype: "f32" | "bf16") =>
+    g && "entries" in g
+      ? `; PyTorch linear ${g.entries
+          .filter((e) => e.dtype === dtype)
+          .map((e) => `${e.M}×${e.N}×${e.K}: ${e.gflops.toFixed(1)}`)
+          .join(", ")}`
+      : "";
+  const bf16Ours = p.peakBf16Gflops === null ? "" : `loratune bf16 weights ${ours("matmulNTBf16")}`;
+  const bf16Torch =
+    g && "entries" in g ? `${torch("bf16")} (CPU capability ${g.capability}: oneDNN's bf16 needs AVX-512)` : "";
+  const lines = [
+    "limits in this run (%limit: training and prefill of the matmul peak of their compute dtype, decode of the memory bandwidth):",
+    `  matmul f32: ${limitText(r.limits.f32)} [loratune ${ours("matmulNT")}${torch("f32")}]`,
+    `  matmul bf16: ${limitText(r.limits.bf16)}${bf16Ours || bf16Torch ? ` [${`${bf16Ours}${bf16Torch}`.replace(/^; /, "")}]` : ""}`,
+  ];
+  if (g && "error" in g) lines.push(`  PyTorch's matmul probe failed: ${g.error}`);
+  const bw = p.bandwidth;
+  if (bw) {
+    lines.push(
+      `  memory bandwidth: ${bw.triadGBs.toFixed(1)} GB/s triad (a = b·c), ${bw.copyGBs.toFixed(1)} GB/s copy ` +
+        `(3 × ${bw.arrayMiB} MiB arrays, ${p.kernels.threads} threads, best of the run's samples)`,
+    );
+  }
+  return lines;
 }
 
-/** "busy" columns: CPU cores other processes used during the measurement (above 0.1 the figures are disturbed). */
-const WIDTHS = [12, 24, 9, 8, 8, 6, 8, 5, 2, 9, 7, 8, 8, 5, 2, 9, 7];
-const HEADER = [
-  "shape",
-  "workload",
-  "tokens/s",
-  "ms/run",
-  "GFLOP/s",
-  "%peak",
-  "RSS MiB",
-  "busy",
-  "│",
-  "torch t/s",
-  "ratio",
-  "torch GF",
-  "RSS MiB",
-  "busy",
-  "│",
-  "llama t/s",
-  "ratio",
-];
-
-const kernelsKey = (k: KernelInfo): string => `${k.backend} ${k.isa} ×${k.threads}`;
-
-/** The peak a row is a fraction of: that of its own weight dtype (bf16 weights run the bf16 product). */
-const rowPeak = (row: BenchRow, peak: PeakResult): number =>
-  row.dtype === "bf16" && peak.peakBf16Gflops !== null ? peak.peakBf16Gflops : peak.peakGflops;
-
-/** "decode", or "decode bf16" for a row with bf16 base weights. */
-const rowLabel = (row: BenchRow): string => `${LABELS[row.workload]}${row.dtype === "f32" ? "" : ` ${row.dtype}`}`;
-
-function rowCells(row: BenchRow, peak: PeakResult): string[] {
-  const o = row.ours;
-  const busy = (x: number | null | undefined) => (x === null || x === undefined ? "-" : x.toFixed(2));
-  const ours = o
-    ? [
-        num(o.tokensPerS, 1),
-        num(o.runMsMedian, 1),
-        num(o.gflops, 1),
-        pct(o.gflops / rowPeak(row, peak)),
-        num(o.peakRssMiB),
-        busy(o.otherProcsCores),
-      ]
-    : ["failed", "", "", "", "", ""];
-  const t = row.torch;
-  const torch = t
-    ? [
-        num(t.tokens_per_s, 1),
-        row.ratio === null ? "-" : `${row.ratio.toFixed(2)}×`,
-        num(t.achieved_gflops, 1),
-        num(t.peak_rss_mb),
-        busy(t.other_procs_cores),
-      ]
-    : [row.torchError ? "failed" : "-", "-", "-", "-", "-"];
-  // A row measured on other kernels than the peak (an addon rebuilt mid-run, say) says which.
-  const other = o && kernelsKey(o.kernels) !== kernelsKey(peak.kernels) ? ` [${o.kernels.backend}!]` : "";
-  // llama.cpp on the same weights as GGUF (decode rows only).
-  const llama = row.llamaCpp
-    ? [num(row.llamaCpp.tokensPerS, 1), row.llamaCppRatio === undefined ? "-" : `${row.llamaCppRatio.toFixed(2)}×`]
-    : [row.llamaCppError ? "failed" : "-", "-"];
-  return [row.shape, `${rowLabel(row)}${other}`, ...ours, "│", ...torch, "│", ...llama];
+/** How each anchor ran, or why it was not compared. */
+function anchorLines(r: BenchReport): string[] {
+  const lines: string[] = [];
+  if (r.torch && "version" in r.torch) {
+    const policy =
+      r.torch.waitPolicy === "passive"
+        ? "PASSIVE (--shared-machine: for a machine shared with other work; slower on a quiet one)"
+        : "its default (OMP_WAIT_POLICY unset)";
+    lines.push(
+      `PyTorch ${r.torch.version} (${r.torch.python}), same threads, OpenMP wait policy ${policy}, glibc keeping ` +
+        "freed memory: f32, and bf16 autocast for training and prefill (bench_lora.py's decode has no autocast)",
+    );
+  } else if (r.torch) lines.push(`PyTorch: not compared (${r.torch.unavailable})`);
+  if (r.llamaCpp && "version" in r.llamaCpp) {
+    lines.push(
+      `llama.cpp (node-llama-cpp's prebuilt CPU binary, release ${r.llamaCpp.version}) in its own process, same ` +
+        "threads, on the same weights as GGUF in the row's dtype: prefill as prompt evaluation (logits of each " +
+        "prompt's last token only; loratune's and PyTorch's prefill compute them at every position), decode greedy at batch 1",
+    );
+  } else if (r.llamaCpp) lines.push(`llama.cpp: not compared (${r.llamaCpp.unavailable})`);
+  return lines;
 }
 
 function header(r: BenchReport): string[] {
   const k = r.peak.kernels;
   const s = r.settings;
-  const best = r.peak.entries.reduce((a, b) => (b.gflops > a.gflops ? b : a));
   const lines = [
     `loratune bench: ${k.backend} kernels (${k.isa}), ${s.threads} threads, ${s.dtypes.join(" and ")} base weights, ` +
       `batch ${s.B}×${s.T}, LoRA r=${s.rank} alpha ${2 * s.rank}${s.gradCheckpoint ? ", activation checkpointing (training rows)" : ""}` +
       `${s.quick ? " (quick)" : ""}`,
-    `matmul peak in this run: ${r.peak.peakGflops.toFixed(1)} GFLOP/s f32${
-      r.peak.peakBf16Gflops === null ? "" : `, ${r.peak.peakBf16Gflops.toFixed(1)} GFLOP/s bf16 weights`
-    } (${r.peak.entries
-      .map((e) => `${e.variant} ${e.M}×${e.N}×${e.K}: ${e.gflops.toFixed(1)}`)
-      .join("; ")}; best ${best.variant})`,
+    ...limitLines(r),
   ];
-  const bw = r.peak.bandwidth;
-  if (bw) {
-    lines.push(
-      `memory bandwidth in this run: ${bw.triadGBs.toFixed(1)} GB/s triad (a = b·c), ${bw.copyGBs.toFixed(1)} GB/s copy ` +
-        `(3 × ${bw.arrayMiB} MiB arrays, ${k.threads} threads, best of the run's samples)`,
+  if (k.notice) lines.push(`WARNING: ${k.notice}`);
+  return [...lines, ...anchorLines(r)];
+}
+
+/**
+ * loratune's fastest dtype against each anchor's fastest mode, per (shape, workload): the goal's comparison
+ * (PyTorch's fastest of f32 and bf16 autocast; llama.cpp's fastest GGUF dtype).
+ */
+function fastestLines(r: BenchReport): string[] {
+  const out: string[] = [];
+  const keys = [...new Set(r.rows.map((row) => `${row.shape}/${row.workload}`))];
+  for (const key of keys) {
+    const rows = r.rows.filter((row) => `${row.shape}/${row.workload}` === key);
+    const ours = rows.filter((row) => row.ours).sort((a, b) => b.ours!.tokensPerS - a.ours!.tokensPerS)[0];
+    if (!ours) continue;
+    const parts: string[] = [];
+    for (const group of [["torchF32", "torchBf16"], ["llamaCpp"]] as const) {
+      let best: { label: string; tps: number } | null = null;
+      for (const row of rows) {
+        for (const name of group) {
+          const a = row.anchors[name];
+          if (a?.status !== "measured" || (best && best.tps >= a.tokensPerS)) continue;
+          best = { label: name === "llamaCpp" ? `llama.cpp ${row.dtype}` : ANCHOR_LABELS[name], tps: a.tokensPerS };
+        }
+      }
+      if (best) parts.push(`${(ours.ours!.tokensPerS / best.tps).toFixed(2)}× ${best.label} (${num(best.tps, 1)})`);
+    }
+    if (parts.length === 0) continue;
+    out.push(
+      `  ${ours.shape} ${LABELS[ours.workload]}: loratune ${ours.dtype} ${num(ours.ours!.tokensPerS, 1)} tokens/s = ${parts.join(", ")}`,
     );
   }
-  if (k.notice) lines.push(`WARNING: ${k.notice}`);
-  if (r.torch && "version" in r.torch) {
-    const omp = r.torch.ompWaitPolicy ? `, OMP_WAIT_POLICY=${r.torch.ompWaitPolicy}` : "";
-    lines.push(`PyTorch ${r.torch.version} (${r.torch.python}), same threads${omp}`);
-  } else if (r.torch) lines.push(`PyTorch: not compared (${r.torch.unavailable})`);
-  if (r.llamaCpp && "version" in r.llamaCpp) {
-    lines.push(
-      `llama.cpp (node-llama-cpp's prebuilt CPU binary, release ${r.llamaCpp.version}): decode rows on the same weights as GGUF in the row's dtype, same threads`,
-    );
-  } else if (r.llamaCpp) lines.push(`llama.cpp: not compared (${r.llamaCpp.unavailable})`);
-  return lines;
+  return out.length
+    ? ["", "loratune's fastest dtype against each anchor's fastest mode, same run (tokens/s):", ...out]
+    : [];
 }
 
 function memoryLines(rows: BenchRow[]): string[] {
@@ -213,16 +212,23 @@ function profileLines(rows: BenchRow[], top = 25): string[] {
   return out;
 }
 
+/** The most cores other processes used during any side's timed runs of a row. */
+function rowBusy(row: BenchRow): number {
+  const anchors = ANCHOR_NAMES.map((n) => {
+    const a = row.anchors[n];
+    return a?.status === "measured" ? (a.otherProcsCores ?? 0) : 0;
+  });
+  return Math.max(row.ours?.otherProcsCores ?? 0, ...anchors);
+}
+
 function noteLines(r: BenchReport): string[] {
-  const busy = r.rows.filter(
-    (row) => (row.ours?.otherProcsCores ?? 0) > 0.1 || (row.torch?.other_procs_cores ?? 0) > 0.1,
-  );
+  const busy = r.rows.filter((row) => rowBusy(row) > 0.1);
   const out: string[] = [];
   if (busy.length) {
     out.push(
       "",
       `note: other processes used the CPU during ${busy.length} of ${r.rows.length} rows ` +
-        `(up to ${Math.max(...busy.map((b) => Math.max(b.ours?.otherProcsCores ?? 0, b.torch?.other_procs_cores ?? 0))).toFixed(2)} cores): absolute figures are disturbed, ratios less so`,
+        `(up to ${Math.max(...busy.map(rowBusy)).toFixed(2)} cores): absolute figures are disturbed, ratios less so`,
     );
   }
   const mixed = r.rows.filter((row) => row.ours && kernelsKey(row.ours.kernels) !== kernelsKey(r.peak.kernels));
@@ -232,20 +238,24 @@ function noteLines(r: BenchReport): string[] {
   }
   for (const row of r.rows) {
     if (row.error) out.push(`error: ${row.shape} ${rowLabel(row)}: ${row.error}`);
-    if (row.torchError) out.push(`error: PyTorch ${row.shape} ${rowLabel(row)}: ${row.torchError}`);
-    if (row.llamaCppError) out.push(`error: llama.cpp ${row.shape} ${rowLabel(row)}: ${row.llamaCppError}`);
+    for (const name of ANCHOR_NAMES) {
+      const a = row.anchors[name];
+      if (a?.status === "failed") out.push(`error: ${ANCHOR_LABELS[name]} ${row.shape} ${rowLabel(row)}: ${a.error}`);
+    }
   }
   out.push(`total ${r.totalS.toFixed(0)} s`);
   return out;
 }
 
 export function formatReport(r: BenchReport): string {
-  const table = [cells(HEADER, WIDTHS), ...r.rows.map((row) => cells(rowCells(row, r.peak), WIDTHS))];
   return [
     ...header(r),
     "",
-    ...table,
+    ...speedTable(r),
+    "",
+    ...detailTable(r),
     ...bandwidthLines(r),
+    ...fastestLines(r),
     ...dtypeRatioLines(r.rows),
     ...memoryLines(r.rows),
     ...phaseLines(r.rows),

@@ -1,19 +1,32 @@
 /**
- * The bench run: the matmul peak (again at the end; the better sample counts), then for each shape each workload in its own worker process, each followed
- * at once by the same workload under PyTorch when it is compared (side by side in time, so both see the same
- * machine load). Defaults keep a full run (tiny, small, smollm135, with PyTorch) within about ten minutes.
+ * The bench run: the limits (loratune's matmul peak and the memory bandwidth, PyTorch's matmul rates; measured
+ * again at the end, the better sample counts), then for each shape each workload in its own worker process, each
+ * followed at once by its anchors (anchors.ts): PyTorch f32 and bf16 autocast, and llama.cpp in its own process
+ * (side by side in time, so all see the same machine load). Defaults keep a full run (tiny, small, smollm135, with
+ * PyTorch) within about ten minutes.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LoratuneError } from "../errors.ts";
 import type { StorageDType } from "../tensor/stored-tensor.ts";
+import { ANCHOR_LABELS, ANCHOR_NAMES, type AnchorName, type AnchorOutcome, torchCell } from "./anchors.ts";
 import { BANDWIDTH_ARRAY_MIB, QUICK_BANDWIDTH_ARRAY_MIB } from "./bandwidth.ts";
-import { type LlamaCppSetup, probeLlamaCpp, runLlamaCppDecode } from "./llama-cpp.ts";
+import { type Limits, runLimits } from "./limits.ts";
+import { GgufFiles, type LlamaCppInfo, llamaCppOutcome, probeLlamaCppChild } from "./llama-column.ts";
 import { PEAK_SIZES, QUICK_PEAK_SIZES } from "./peak.ts";
+import { shapeConfig } from "./shapes.ts";
 import { killActiveChildren, runWorker } from "./spawn.ts";
 import type { ModelWorkloadSpec, PeakResult, WorkloadResult } from "./spec.ts";
-import { probeTorch, runTorchWorkload, type TorchResult, type TorchSetup } from "./torch.ts";
+import {
+  probeTorch,
+  runTorchWorkload,
+  type TorchMode,
+  type TorchSetup,
+  type TorchWaitPolicy,
+  torchRuns,
+} from "./torch.ts";
+import { bestTorchGemm, runTorchGemm, type TorchGemmResult } from "./torch-gemm.ts";
 
 /** train = LoRA on q,k,v,o; train-all = LoRA on every linear; prefill; decode. */
 export type WorkloadName = "train" | "train-all" | "prefill" | "decode";
@@ -22,7 +35,7 @@ export const WORKLOAD_NAMES: readonly WorkloadName[] = ["train", "train-all", "p
 export interface BenchOptions {
   shapes: string[];
   workloads: WorkloadName[];
-  /** In-memory dtypes of the base weights; each workload runs once per dtype (PyTorch once, in f32). */
+  /** In-memory dtypes of the base weights; each workload runs once per dtype (PyTorch once per mode). */
   dtypes: StorageDType[];
   /** Timed runs and warm-up runs; undefined = per-shape defaults. */
   steps?: number;
@@ -30,6 +43,8 @@ export interface BenchOptions {
   threads?: number;
   /** auto: compare when PyTorch is there; on: required (--vs-torch); off: never. */
   torch: "auto" | "on" | "off";
+  /** PyTorch's OpenMP wait policy: its default, or PASSIVE on a machine shared with other work (--shared-machine). */
+  waitPolicy?: TorchWaitPolicy;
   quick: boolean;
   profile: boolean;
   /** Training workloads with activation checkpointing. */
@@ -41,7 +56,7 @@ export interface BenchOptions {
   /** Batch rows and sequence length of training and prefill; defaults 4 × 256 (--quick: 2 × 64). */
   batchSize?: number;
   seqLen?: number;
-  /** auto (default): llama.cpp decodes the decode rows' weights as GGUF when node-llama-cpp loads; off: never. */
+  /** auto (default): llama.cpp prefills and decodes the rows' weights as GGUF when node-llama-cpp loads; off: never. */
   llamaCpp?: "auto" | "off";
   python: string;
   /** bench_lora.py's folder; undefined when none was given (no comparison, saying how to give one). */
@@ -52,27 +67,27 @@ export interface BenchOptions {
 export interface BenchRow {
   shape: string;
   workload: WorkloadName;
-  /** Base-weight dtype of loratune's run (PyTorch always runs f32). */
+  /** Base-weight dtype of loratune's run (and of llama.cpp's GGUF). */
   dtype: StorageDType;
   ours: WorkloadResult | null;
   error?: string;
-  torch: TorchResult | null;
-  torchError?: string;
-  /** loratune tokens/s ÷ PyTorch (f32) tokens/s. */
-  ratio: number | null;
-  /** Decode rows: llama.cpp on the same weights as GGUF in the row's dtype, same threads (llama-cpp.ts). */
-  llamaCpp?: { tokensPerS: number; runMs: number[] };
-  llamaCppError?: string;
-  /** loratune tokens/s ÷ llama.cpp tokens/s. */
-  llamaCppRatio?: number;
+  /**
+   * The anchors that ran this row (anchors.ts). One compared in this run but absent here does not run this
+   * workload (llama.cpp does not train; PyTorch's decode has no bf16 autocast).
+   */
+  anchors: Partial<Record<AnchorName, AnchorOutcome>>;
 }
 
 export interface BenchReport {
   peak: PeakResult;
-  /** ompWaitPolicy: OMP_WAIT_POLICY passed on to PyTorch from the environment (PASSIVE helps on a busy machine). */
-  torch: { version: string; python: string; ompWaitPolicy: string | null } | { unavailable: string } | null;
-  /** llama.cpp's release, why it was not compared, or null when not asked (--no-llama-cpp, or no decode row). */
-  llamaCpp?: { version: string } | { unavailable: string } | null;
+  /** PyTorch's release and the wait policy it ran with, why it was not compared, or null when not asked (--no-torch). */
+  torch: { version: string; python: string; waitPolicy: TorchWaitPolicy } | { unavailable: string } | null;
+  /** PyTorch's f32 and bf16 matmul rates in this run (torch-gemm.ts), or why they are missing; absent without PyTorch. */
+  torchGemm?: TorchGemmResult | { error: string };
+  /** What every %limit is a fraction of (limits.ts). */
+  limits: Limits;
+  /** llama.cpp's release, why it was not compared, or null when not asked (--no-llama-cpp, or no prefill/decode row). */
+  llamaCpp: LlamaCppInfo | null;
   settings: {
     dtypes: StorageDType[];
     quick: boolean;
@@ -88,13 +103,14 @@ export interface BenchReport {
 }
 
 /**
- * Timed/warm-up runs per shape: a smollm135 training step of 1024 tokens takes seconds, a Llama-3.2-1B step of
- * 2048 tokens a minute or more on two cores, a Llama-3.1-8B one several.
+ * Timed/warm-up runs per shape: a smollm135 training step of 1024 tokens takes seconds, a Qwen2.5-0.5B or
+ * Llama-3.2-1B step of 2048 tokens a minute or more on two cores, a Llama-3.1-8B one several.
  */
 const SHAPE_RUNS: Record<string, { steps: number; warmup: number }> = {
   tiny: { steps: 5, warmup: 2 },
   small: { steps: 5, warmup: 2 },
   smollm135: { steps: 3, warmup: 1 },
+  "qwen2.5-0.5b": { steps: 2, warmup: 1 },
   "llama-3.2-1b": { steps: 2, warmup: 1 },
   "llama-3.1-8b": { steps: 1, warmup: 1 },
 };
@@ -128,17 +144,30 @@ export function workloadSpec(
 
 function setupTorch(o: BenchOptions, say: (s: string) => void): BenchReport["torch"] {
   if (o.torch === "off") return null;
-  const probe = probeTorch(o.python, o.referenceDir);
+  const waitPolicy = o.waitPolicy ?? "default";
+  const probe = probeTorch(o.python, o.referenceDir, waitPolicy);
   if ("reason" in probe) {
     if (o.torch === "on") throw new LoratuneError("ERR_UNSUPPORTED", `--vs-torch: ${probe.reason}`);
     say(`PyTorch comparison skipped: ${probe.reason}`);
     return { unavailable: probe.reason };
   }
-  return { version: probe.version, python: probe.python, ompWaitPolicy: process.env.OMP_WAIT_POLICY ?? null };
+  return { version: probe.version, python: probe.python, waitPolicy };
 }
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** What the rows of one shape need from the run. */
+interface RunContext {
+  torch: TorchSetup | null;
+  /** Whether llama.cpp is compared (node-llama-cpp loads, and it was asked for). */
+  llama: boolean;
+  /** Where the models for PyTorch and llama.cpp are written (null when neither is compared). */
+  tmp: string | null;
+  threads: number;
+  spawnOpts: { threads?: number };
+  say: (s: string) => void;
 }
 
 export async function runBench(o: BenchOptions): Promise<BenchReport> {
@@ -150,53 +179,56 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     torchInfo && "version" in torchInfo && o.referenceDir !== undefined
       ? { ...torchInfo, referenceDir: o.referenceDir }
       : null;
-  // The f32 peak always; the bf16-weight peak too when a bf16 run is asked for.
-  const peakDtype: StorageDType = o.dtypes.includes("bf16") ? "bf16" : "f32";
-  // The memory bandwidth in the same worker, after the matmuls (decode rows are reported against it).
+  const sizes = o.quick ? QUICK_PEAK_SIZES : PEAK_SIZES;
+  const reps = o.quick ? 2 : 5;
+  // The f32 peak always; the bf16-weight peak too when a bf16 run is asked for. The memory bandwidth in the same
+  // worker, after the matmuls (decode rows are reported against it).
   const peakSpec = {
     kind: "peak" as const,
-    dtype: peakDtype,
-    sizes: o.quick ? QUICK_PEAK_SIZES : PEAK_SIZES,
+    dtype: (o.dtypes.includes("bf16") ? "bf16" : "f32") as StorageDType,
+    sizes,
     bandwidthMiB: o.quick ? QUICK_BANDWIDTH_ARRAY_MIB : BANDWIDTH_ARRAY_MIB,
   };
-  const measurePeak = async () => (await runWorker({ ...peakSpec, reps: o.quick ? 2 : 5 }, spawnOpts)) as PeakResult;
+  const measurePeak = async () => (await runWorker({ ...peakSpec, reps }, spawnOpts)) as PeakResult;
   let peak = await measurePeak();
   const bf16Peak = peak.peakBf16Gflops === null ? "" : `, bf16 weights ${peak.peakBf16Gflops.toFixed(1)}`;
   say(`matmul peak: ${peak.peakGflops.toFixed(1)} GFLOP/s${bf16Peak} (${peak.kernels.backend} ${peak.kernels.isa})`);
   if (peak.bandwidth) say(`memory bandwidth: ${peak.bandwidth.triadGBs.toFixed(1)} GB/s (triad)`);
   if (peak.kernels.notice) say(`WARNING: ${peak.kernels.notice}`);
   const threads = o.threads ?? peak.kernels.threads;
-  const llama = await setupLlamaCpp(o, say);
-  const rows: BenchRow[] = [];
-  const tmp = torch ? mkdtempSync(join(tmpdir(), "loratune-bench-")) : null;
-  const stop = onInterrupt(tmp);
-  try {
-    for (const shape of o.shapes) {
-      const modelDir = tmp ? await writeTorchModel(shape, tmp, spawnOpts, say) : null;
-      for (const workload of o.workloads) {
-        const specs = o.dtypes.map((dtype) => workloadSpec(shape, workload, o, dtype));
-        const vs = torch && modelDir ? { torch, modelDir, threads } : null;
-        for (const row of await runRows(specs, workload, spawnOpts, vs)) {
-          if (llama && "llama" in llama && workload === "decode" && row.ours) {
-            await addLlamaCpp(row, specs.find((sp) => sp.dtype === row.dtype)!, llama, spawnOpts, threads);
-          }
-          say(progressLine(row));
-          rows.push(row);
-        }
-      }
-      if (modelDir) rmSync(modelDir, { recursive: true, force: true });
+  const measureTorchGemm = async (): Promise<TorchGemmResult | { error: string }> => {
+    try {
+      return await runTorchGemm(torch!, sizes, reps, threads);
+    } catch (err) {
+      return { error: errorText(err) };
     }
+  };
+  let torchGemm = torch ? await measureTorchGemm() : undefined;
+  if (torchGemm) say(torchGemmLine(torchGemm));
+  const llama = await setupLlamaCpp(o, threads, say);
+  const compareLlama = llama !== null && "version" in llama;
+  const rows: BenchRow[] = [];
+  const tmp = torch || compareLlama ? mkdtempSync(join(tmpdir(), "loratune-bench-")) : null;
+  const stop = onInterrupt(tmp);
+  const ctx: RunContext = { torch, llama: compareLlama, tmp, threads, spawnOpts, say };
+  try {
+    for (const shape of o.shapes) rows.push(...(await runShape(shape, o, ctx)));
   } finally {
     stop();
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   }
   // Measured again at the end: the better of two samples is closer to what the machine can do when it is shared.
-  if (rows.length > 0) peak = bestPeak(peak, await measurePeak());
+  if (rows.length > 0) {
+    peak = bestPeak(peak, await measurePeak());
+    if (torchGemm) torchGemm = bestTorchGemm(torchGemm, await measureTorchGemm());
+  }
   const first = workloadSpec(o.shapes[0] ?? "tiny", "train", o);
   return {
     peak,
     torch: torchInfo,
-    llamaCpp: llama === null ? null : "llama" in llama ? { version: llama.version } : llama,
+    ...(torchGemm ? { torchGemm } : {}),
+    limits: runLimits(peak, torchGemm && "f32Gflops" in torchGemm ? torchGemm : null),
+    llamaCpp: llama,
     settings: {
       dtypes: o.dtypes,
       quick: o.quick,
@@ -211,35 +243,74 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   };
 }
 
-/** llama.cpp for the decode rows: null when not asked for, else the loaded library or why it is not there. */
-async function setupLlamaCpp(
-  o: BenchOptions,
-  say: (s: string) => void,
-): Promise<LlamaCppSetup | { unavailable: string } | null> {
-  if (o.llamaCpp === "off" || !o.workloads.includes("decode")) return null;
-  const probe = await probeLlamaCpp();
+function torchGemmLine(g: TorchGemmResult | { error: string }): string {
+  if ("error" in g) return `PyTorch matmul probe failed: ${g.error}`;
+  return `PyTorch matmul: ${g.f32Gflops.toFixed(1)} GFLOP/s f32, ${g.bf16Gflops.toFixed(1)} GFLOP/s bf16 (CPU capability ${g.capability})`;
+}
+
+/** llama.cpp for the prefill and decode rows: null when not asked for, else its release or why it is not there. */
+async function setupLlamaCpp(o: BenchOptions, threads: number, say: (s: string) => void): Promise<LlamaCppInfo | null> {
+  if (o.llamaCpp === "off" || !o.workloads.some((w) => w === "prefill" || w === "decode")) return null;
+  const probe = await probeLlamaCppChild(threads);
   if ("unavailable" in probe) say(`llama.cpp comparison skipped: ${probe.unavailable}`);
   return probe;
 }
 
-/** llama.cpp's decode of the row's model: written as GGUF in the row's dtype by a worker, decoded here. */
-async function addLlamaCpp(
-  row: BenchRow,
+/** Every workload of one shape, each followed by its anchors; the shape's model files removed after. */
+async function runShape(shape: string, o: BenchOptions, ctx: RunContext): Promise<BenchRow[]> {
+  const modelDir = ctx.torch && ctx.tmp ? await writeTorchModel(shape, ctx.tmp, ctx.spawnOpts) : null;
+  const ggufs = ctx.llama && ctx.tmp ? new GgufFiles(ctx.tmp, ctx.spawnOpts) : null;
+  const rows: BenchRow[] = [];
+  try {
+    for (const workload of o.workloads) {
+      const specs = o.dtypes.map((dtype) => workloadSpec(shape, workload, o, dtype));
+      const workloadRows = await runRows(specs, workload, ctx.spawnOpts);
+      if (ctx.torch && modelDir !== null) await addTorch(workloadRows, specs[0]!, ctx.torch, modelDir, ctx.threads);
+      for (const [i, row] of workloadRows.entries()) {
+        const spec = specs[i]!;
+        if (ggufs && spec.kind !== "train") {
+          row.anchors.llamaCpp = await llamaCppOutcome(spec, ggufs, ctx.threads, row.ours?.tokensPerS ?? null);
+        }
+        ctx.say(progressLine(row));
+        rows.push(row);
+      }
+    }
+  } finally {
+    if (typeof modelDir === "string") rmSync(modelDir, { recursive: true, force: true });
+    ggufs?.drop(shape);
+  }
+  return rows;
+}
+
+const TORCH_MODES: [AnchorName, TorchMode][] = [
+  ["torchF32", "f32"],
+  ["torchBf16", "bf16"],
+];
+
+/**
+ * PyTorch on one (shape, workload), once per mode it runs (f32; bf16 autocast but for decode), on the f32 model
+ * directory; each result is shared by every dtype's row, with that row's ratio. `modelDir` is why it failed when
+ * the directory could not be written.
+ */
+async function addTorch(
+  rows: BenchRow[],
   spec: ModelWorkloadSpec,
-  llama: LlamaCppSetup,
-  spawnOpts: { threads?: number },
+  setup: TorchSetup,
+  modelDir: string | { error: string },
   threads: number,
 ): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), "loratune-bench-gguf-"));
-  try {
-    const path = join(dir, "model.gguf");
-    await runWorker({ kind: "write-gguf", shape: spec.shape, dtype: spec.dtype, path, seed: spec.seed }, spawnOpts);
-    row.llamaCpp = await runLlamaCppDecode(llama, path, spec, threads);
-    row.llamaCppRatio = row.ours!.tokensPerS / row.llamaCpp.tokensPerS;
-  } catch (err) {
-    row.llamaCppError = errorText(err);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+  const config = shapeConfig(spec.shape);
+  for (const [name, mode] of TORCH_MODES) {
+    if (!torchRuns(mode, spec.kind)) continue;
+    try {
+      if (typeof modelDir !== "string") throw new Error(modelDir.error);
+      const t = await runTorchWorkload(setup, { ...spec, dtype: "f32" }, modelDir, threads, mode);
+      for (const row of rows) {
+        row.anchors[name] = { status: "measured", ...torchCell(t, spec, config, row.ours?.tokensPerS ?? null) };
+      }
+    } catch (err) {
+      for (const row of rows) row.anchors[name] = { status: "failed", error: errorText(err) };
+    }
   }
 }
 
@@ -277,35 +348,29 @@ function onInterrupt(tmp: string | null): () => void {
   };
 }
 
-/** Writes the shape's random model for PyTorch; null (and a note) when that fails. */
+/** Writes the shape's random model (f32) for PyTorch: its directory, or why it could not be written. */
 async function writeTorchModel(
   shape: string,
   tmp: string,
   spawnOpts: { threads?: number },
-  say: (s: string) => void,
-): Promise<string | null> {
+): Promise<string | { error: string }> {
   try {
     await runWorker({ kind: "write-model", shape, dir: join(tmp, shape), seed: 0 }, spawnOpts);
     return join(tmp, shape);
   } catch (err) {
-    say(`PyTorch side skipped for ${shape}: ${errorText(err)}`);
-    return null;
+    return { error: `the model directory for PyTorch could not be written: ${errorText(err)}` };
   }
 }
 
-/**
- * One (shape, workload): loratune once per dtype, each run followed by nothing else, then PyTorch once (f32; its
- * result is shared by every dtype's row, so a bf16 row's ratio is against PyTorch's f32, as the issue asks).
- */
+/** One (shape, workload): loratune once per dtype, each in its own worker. */
 async function runRows(
   specs: ModelWorkloadSpec[],
   workload: WorkloadName,
   spawnOpts: { threads?: number },
-  vs: { torch: TorchSetup; modelDir: string; threads: number } | null,
 ): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   for (const spec of specs) {
-    const row: BenchRow = { shape: spec.shape, workload, dtype: spec.dtype, ours: null, torch: null, ratio: null };
+    const row: BenchRow = { shape: spec.shape, workload, dtype: spec.dtype, ours: null, anchors: {} };
     try {
       row.ours = (await runWorker(spec, spawnOpts)) as WorkloadResult;
     } catch (err) {
@@ -313,35 +378,17 @@ async function runRows(
     }
     rows.push(row);
   }
-  if (vs && specs[0]) {
-    let torch: TorchResult | null = null;
-    let torchError: string | undefined;
-    try {
-      torch = await runTorchWorkload(vs.torch, { ...specs[0], dtype: "f32" }, vs.modelDir, vs.threads);
-    } catch (err) {
-      torchError = errorText(err);
-    }
-    for (const row of rows) {
-      row.torch = torch;
-      if (torchError !== undefined) row.torchError = torchError;
-      if (row.ours && torch && torch.tokens_per_s > 0) row.ratio = row.ours.tokensPerS / torch.tokens_per_s;
-    }
-  }
   return rows;
 }
 
 function progressLine(row: BenchRow): string {
   const spec = `${row.shape} ${row.workload}${row.dtype === "f32" ? "" : ` ${row.dtype}`}`;
   const ours = row.ours ? `${row.ours.tokensPerS.toFixed(0)} tokens/s` : `failed: ${row.error}`;
-  const torch = row.torch
-    ? `, PyTorch ${row.torch.tokens_per_s.toFixed(0)} tokens/s (×${row.ratio?.toFixed(2) ?? "?"})`
-    : row.torchError
-      ? `, PyTorch failed: ${row.torchError}`
-      : "";
-  const llama = row.llamaCpp
-    ? `, llama.cpp ${row.llamaCpp.tokensPerS.toFixed(0)} tokens/s (×${row.llamaCppRatio?.toFixed(2) ?? "?"})`
-    : row.llamaCppError
-      ? `, llama.cpp failed: ${row.llamaCppError}`
-      : "";
-  return `${spec}: ${ours}${torch}${llama}`;
+  const anchors = ANCHOR_NAMES.flatMap((name) => {
+    const a = row.anchors[name];
+    if (!a) return [];
+    if (a.status === "failed") return [`${ANCHOR_LABELS[name]} failed: ${a.error}`];
+    return [`${ANCHOR_LABELS[name]} ${a.tokensPerS.toFixed(0)} tokens/s (×${a.ratio?.toFixed(2) ?? "?"})`];
+  });
+  return [`${spec}: ${ours}`, ...anchors].join(", ");
 }

@@ -6,7 +6,10 @@
 import { LoratuneError } from "../errors.ts";
 import { type ModelConfig, parseModelConfig } from "../model/config.ts";
 
-/** Fields every bench config shares (a plain Llama, f32, HF defaults as make_model.py sets them). */
+/**
+ * Fields every bench config shares (a plain Llama, f32, HF defaults as make_model.py sets them); a shape may
+ * override them, as qwen2.5-0.5b does its family.
+ */
 const COMMON: Record<string, unknown> = {
   architectures: ["LlamaForCausalLM"],
   model_type: "llama",
@@ -88,8 +91,28 @@ const SHAPES: Record<string, Record<string, unknown>> = {
     max_position_embeddings: 1024,
     tie_word_embeddings: true,
   },
-  // Real configurations (random weights): Llama-3.2-1B and Llama-3.1-8B as their config.json files have them,
-  // Llama-3 RoPE scaling included. Run only when named (their models take gigabytes and minutes per step).
+  // Real configurations (random weights): Qwen2.5-0.5B, Llama-3.2-1B and Llama-3.1-8B as their config.json files
+  // have them (Qwen2's q/k/v biases, Llama-3 RoPE scaling included). Run only when named (their models take
+  // gigabytes and up to minutes per step).
+  "qwen2.5-0.5b": {
+    architectures: ["Qwen2ForCausalLM"],
+    model_type: "qwen2",
+    hidden_size: 896,
+    num_hidden_layers: 24,
+    num_attention_heads: 14,
+    num_key_value_heads: 2,
+    intermediate_size: 4864,
+    vocab_size: 151936,
+    max_position_embeddings: 32768,
+    rms_norm_eps: 1e-6,
+    rope_theta: 1000000.0,
+    sliding_window: 32768,
+    max_window_layers: 24,
+    use_sliding_window: false,
+    tie_word_embeddings: true,
+    bos_token_id: 151643,
+    eos_token_id: 151643,
+  },
   "llama-3.2-1b": {
     ...LLAMA3,
     hidden_size: 2048,
@@ -116,7 +139,7 @@ const SHAPES: Record<string, Record<string, unknown>> = {
 
 export const SHAPE_NAMES: readonly string[] = Object.keys(SHAPES);
 
-/** The shapes a run without --shapes takes (llama512 and the real-scale Llama shapes only when asked for). */
+/** The shapes a run without --shapes takes (llama512 and the real-scale shapes only when asked for). */
 export const DEFAULT_SHAPES: readonly string[] = ["tiny", "small", "smollm135"];
 
 /** The config.json object of a named shape (what the PyTorch side loads). */

@@ -1,16 +1,20 @@
 /**
  * Child processes of the bench: bench workers (worker.js in a fresh Node, or worker.ts with tsx's loader when
- * running from the sources, answering one JSON line) and the PyTorch script. Children are tracked while they run so that an interrupted bench ends them
+ * running from the sources, answering one JSON line), the llama.cpp child (llama-worker.js, likewise) and the
+ * PyTorch scripts. Children are tracked while they run so that an interrupted bench ends them
  * (killActiveChildren) instead of leaving them to disturb the machine. Worker stderr is passed through.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { type ErrorCode, LoratuneError } from "../errors.ts";
+import type { LlamaCppAnswer, LlamaCppSpec } from "./llama-cpp.ts";
 import type { WorkerResult, WorkerSpec } from "./spec.ts";
 
 /** True when this module runs from src/ through tsx (a checkout), false in the compiled package (dist/). */
 const FROM_SOURCES = import.meta.url.endsWith(".ts");
-const WORKER = fileURLToPath(new URL(FROM_SOURCES ? "./worker.ts" : "./worker.js", import.meta.url));
+const ext = FROM_SOURCES ? "ts" : "js";
+const WORKER = fileURLToPath(new URL(`./worker.${ext}`, import.meta.url));
+const LLAMA_WORKER = fileURLToPath(new URL(`./llama-worker.${ext}`, import.meta.url));
 /** Node arguments that load the worker: tsx's loader only when the worker is TypeScript. */
 const WORKER_LOADER = FROM_SOURCES ? ["--import", import.meta.resolve("tsx")] : [];
 const active = new Set<ChildProcess>();
@@ -83,6 +87,25 @@ export async function runWorker(spec: WorkerSpec, o: SpawnOptions = {}): Promise
     throw new LoratuneError("ERR_IO", `bench worker for ${describeSpec(spec)} failed (${why})`);
   }
   return answer;
+}
+
+/**
+ * Runs the llama.cpp child (llama-worker.ts) on one spec: its answer, or an ERR_IO naming the spec and the
+ * child's last stderr line when it fails.
+ */
+export async function runLlamaWorker(spec: LlamaCppSpec): Promise<LlamaCppAnswer> {
+  const r = await runChild(
+    process.execPath,
+    [...WORKER_LOADER, LLAMA_WORKER, JSON.stringify(spec)],
+    process.env,
+    false,
+  );
+  const line = lastJsonLine(r.stdout);
+  if (r.status === 0 && line !== null) return JSON.parse(line) as LlamaCppAnswer;
+  const why =
+    r.stderr.trim().split("\n").at(-1) || r.error?.message || (r.signal ? `killed by ${r.signal}` : `exit ${r.status}`);
+  const what = spec.kind === "llama-probe" ? "loading node-llama-cpp" : `${spec.workload} of ${spec.path}`;
+  throw new LoratuneError("ERR_IO", `llama.cpp child process failed (${what}): ${why}`);
 }
 
 /** What a worker answers when its workload ends in a LoratuneError. */

@@ -1,8 +1,9 @@
 /**
  * `loratune bench` (`npm run bench`): training, prefill and decode throughput of named model shapes with random
- * weights, peak RSS, achieved GFLOP/s as a fraction of the matmul peak measured in the same run and, when
- * /usr/bin/python3 has torch and the PyTorch reference is given (--torch-reference or LORATUNE_TORCH_REFERENCE), the
- * same workloads under PyTorch (bench_lora.py) side by side.
+ * weights, peak RSS, each as a fraction of the machine's limits measured in the same run (matmul peak, memory
+ * bandwidth) and side by side with the anchors: PyTorch f32 and bf16 autocast (bench_lora.py) when
+ * /usr/bin/python3 has torch and the PyTorch reference is given (--torch-reference or LORATUNE_TORCH_REFERENCE), and
+ * llama.cpp in its own process where node-llama-cpp loads.
  */
 import type { Command } from "commander";
 import { camelKey, type OptionDef, withDefaults } from "../api/options.ts";
@@ -25,6 +26,7 @@ interface BenchFlags {
   threads?: number;
   vsTorch?: boolean;
   torch: boolean;
+  sharedMachine: boolean;
   llamaCpp: boolean;
   python: string;
   torchReference?: string;
@@ -88,7 +90,7 @@ export const BENCH_OPTIONS: readonly OptionDef[] = [
   {
     key: "dtype",
     kind: "string",
-    help: "in-memory dtype of the base weights: f32, bf16, f16, or q8_0/q4_k (bf16 with the linear weights quantized), or a comma list run in one go, e.g. bf16,q8_0,q4_k (PyTorch runs f32 once)",
+    help: "in-memory dtype of the base weights: f32, bf16, f16, or q8_0/q4_k (bf16 with the linear weights quantized), or a comma list run in one go, e.g. bf16,q8_0,q4_k (PyTorch runs once per mode, f32 and bf16 autocast; llama.cpp once per dtype)",
     default: "f32",
     metavar: "list",
   },
@@ -102,10 +104,16 @@ export const BENCH_OPTIONS: readonly OptionDef[] = [
     default: true,
   },
   {
+    key: "shared-machine",
+    kind: "bool",
+    help: "the machine runs other work too: PyTorch gets OMP_WAIT_POLICY=PASSIVE (else OpenMP's default wait policy, its best on a quiet machine); the report says which",
+    default: false,
+  },
+  {
     key: "llama-cpp",
     kind: "bool",
     negate: true,
-    help: "skip the llama.cpp decode comparison even when node-llama-cpp loads",
+    help: "skip the llama.cpp prefill and decode comparison (run in its own process) even when node-llama-cpp loads",
     default: true,
   },
   {
@@ -187,6 +195,7 @@ export function benchOptions(given: Partial<BenchFlags>, onProgress?: (line: str
     ...(f.warmup !== undefined ? { warmup: f.warmup } : {}),
     ...(f.threads !== undefined ? { threads: f.threads } : {}),
     torch: f.vsTorch ? "on" : f.torch ? "auto" : "off",
+    waitPolicy: f.sharedMachine ? "passive" : "default",
     llamaCpp: f.llamaCpp ? "auto" : "off",
     quick: f.quick,
     profile: f.profile,
@@ -204,7 +213,9 @@ export function benchOptions(given: Partial<BenchFlags>, onProgress?: (line: str
 export function registerBench(program: Command): void {
   const cmd = program
     .command("bench")
-    .description("measure training/prefill/decode throughput on model shapes with random weights (vs PyTorch)");
+    .description(
+      "measure training/prefill/decode throughput on model shapes with random weights (vs PyTorch and llama.cpp)",
+    );
   addOptions(cmd, BENCH_OPTIONS);
   cmd.action(async (f: Partial<BenchFlags>) => {
     const options = benchOptions(f, (line) => process.stderr.write(`${line}\n`));

@@ -18,6 +18,7 @@ import {
   prefillFlopsPerToken,
   trainFlopsPerToken,
 } from "../../src/bench/flops.ts";
+import { runLimits } from "../../src/bench/limits.ts";
 import { formatReport } from "../../src/bench/report.ts";
 import type { BenchReport } from "../../src/bench/run.ts";
 import { workloadSpec } from "../../src/bench/run.ts";
@@ -200,85 +201,72 @@ test("bench_lora.py arguments follow the workload", () => {
   assert.ok(torchArgs(workloadSpec("small", "prefill", opts), "/m", 2).includes("--inference"));
 });
 
-test("text report: ratio column and the 20% memory verdict", () => {
+test("text report: tables, ratios, %limit and the 20% memory verdict", () => {
   const ours = tinyTrain();
+  const torchF32 = {
+    status: "measured" as const,
+    tokensPerS: 200,
+    runMs: [1],
+    gflops: 1,
+    peakRssMiB: 400,
+    otherProcsCores: 0,
+    ratio: 1.5,
+  };
+  const peak = {
+    kind: "peak" as const,
+    entries: [{ variant: "matmulNT" as const, M: 1, N: 1, K: 1, gflops: 100 }],
+    peakGflops: 100,
+    peakBf16Gflops: null,
+    kernels: ours.kernels,
+  };
   const report: BenchReport = {
-    peak: {
-      kind: "peak",
-      entries: [{ variant: "matmulNT", M: 1, N: 1, K: 1, gflops: 100 }],
-      peakGflops: 100,
-      peakBf16Gflops: null,
-      kernels: ours.kernels,
-    },
-    torch: { version: "x", python: "/p", ompWaitPolicy: null },
+    peak,
+    torch: { version: "x", python: "/p", waitPolicy: "default" },
+    limits: runLimits(peak, null),
+    llamaCpp: null,
     settings: { dtypes: ["f32"], quick: true, threads: 2, B: 2, T: 64, rank: 8, gradCheckpoint: false },
     rows: [
       {
         shape: "tiny",
         workload: "train",
         dtype: "f32",
-        ours: { ...ours, tokensPerS: 300, peakRssMiB: 130, estimatedPeakMiB: 100 },
-        torch: {
-          tokens_per_s: 200,
-          step_ms_median: 1,
-          step_ms: [1],
-          peak_rss_mb: 400,
-          achieved_gflops: 1,
-          flops_per_token: 1,
-          other_procs_cores: 0,
-          torch_threads: 2,
-          blas: [],
-        },
-        ratio: 1.5,
+        ours: { ...ours, tokensPerS: 300, gflops: 30, peakRssMiB: 130, estimatedPeakMiB: 100 },
+        anchors: { torchF32 },
       },
     ],
     totalS: 1,
   };
   const text = formatReport(report);
-  assert.match(text, /tiny\s+train q,k,v,o\s+300\.0/);
-  // A bf16 row is labelled, reported against the bf16 peak, and its ratio is against PyTorch's (f32) figure.
-  const bf16Row = {
-    ...report.rows[0]!,
-    dtype: "bf16" as const,
-    ratio: 2,
-    ours: { ...ours, tokensPerS: 400, gflops: 50 },
-  };
+  assert.match(text, /tiny\s+train q,k,v,o\s+300\.0\s+30\.0% │\s+200\.0\s+1\.50×\s+1\.0%/);
+  // PyTorch ran, so its bf16 column reads n/a where it did not run this row; llama.cpp was not asked for: "-".
+  assert.match(text, /1\.50×\s+1\.0% │\s+n\/a\s+│\s+-/);
+  // A bf16 row is labelled and reported against the bf16 limit; its ratio is against each anchor's figure.
+  const bf16Row = { ...report.rows[0]!, dtype: "bf16" as const, ours: { ...ours, tokensPerS: 400, gflops: 50 } };
+  const bothPeak = { ...peak, peakBf16Gflops: 200 };
   const both: BenchReport = {
     ...report,
-    peak: { ...report.peak, peakBf16Gflops: 200 },
+    peak: bothPeak,
+    limits: runLimits(bothPeak, null),
     settings: { ...report.settings, dtypes: ["f32", "bf16"] },
     rows: [...report.rows, bf16Row],
   };
   const bothText = formatReport(both);
   assert.match(bothText, /f32 and bf16 base weights/);
-  assert.match(bothText, /100\.0 GFLOP\/s f32, 200\.0 GFLOP\/s bf16 weights/);
-  assert.match(bothText, /tiny\s+train q,k,v,o bf16\s+400\.0\s+\S+\s+50\.0\s+25\.0%.*2\.00×/);
-  assert.match(text, /1\.50×/);
+  assert.match(bothText, /matmul f32: 100\.0 GFLOP\/s \(loratune\)/);
+  assert.match(bothText, /matmul bf16: 200\.0 GFLOP\/s \(loratune\)/);
+  assert.match(bothText, /tiny\s+train q,k,v,o bf16\s+400\.0\s+25\.0%/);
   // Decode rows against the memory bandwidth: 2 MB/token × 5000 tokens/s = 10 GB/s of 40.
   const decodeRow = {
     ...report.rows[0]!,
     workload: "decode" as const,
-    ours: { ...ours, tokensPerS: 5000, bytesPerToken: 2e6 },
+    ours: { ...ours, kind: "decode" as const, tokensPerS: 5000, bytesPerToken: 2e6 },
+    anchors: {},
   };
-  const bwText = formatReport({
-    ...report,
-    peak: { ...report.peak, bandwidth: { arrayMiB: 256, triadGBs: 40, copyGBs: 30 } },
-    rows: [decodeRow],
-  });
-  assert.match(bwText, /memory bandwidth in this run: 40\.0 GB\/s triad .*30\.0 GB\/s copy \(3 × 256 MiB/);
+  const bwPeak = { ...peak, bandwidth: { arrayMiB: 256, triadGBs: 40, copyGBs: 30 } };
+  const bwText = formatReport({ ...report, peak: bwPeak, limits: runLimits(bwPeak, null), rows: [decodeRow] });
+  assert.match(bwText, /memory bandwidth: 40\.0 GB\/s triad .*30\.0 GB\/s copy \(3 × 256 MiB/);
   assert.match(bwText, /tiny decode: 2\.0 MB\/token × 5000\.0 tokens\/s = 10\.0 GB\/s, 25\.0% of bandwidth/);
-  // llama.cpp's column on a decode row, and the header naming it (or why it was not compared).
-  const llamaText = formatReport({
-    ...report,
-    llamaCpp: { version: "v1" },
-    rows: [{ ...decodeRow, llamaCpp: { tokensPerS: 2500, runMs: [1] }, llamaCppRatio: 2 }],
-  });
-  assert.match(llamaText, /llama\.cpp \(node-llama-cpp's prebuilt CPU binary, release v1\)/);
-  assert.match(llamaText, /tiny\s+decode .*│\s+2500\.0\s+2\.00×/);
-  assert.match(
-    formatReport({ ...report, llamaCpp: { unavailable: "not installed" } }),
-    /llama\.cpp: not compared \(not installed\)/,
-  );
+  assert.match(bwText, /tiny\s+decode\s+5000\.0\s+25\.0% │/);
   assert.match(text, /measured \+30\.0%: OFF by more than 20%/);
   report.rows[0]!.ours!.peakRssMiB = 110;
   assert.match(formatReport(report), /measured \+10\.0%: within 20%/);
