@@ -20,7 +20,7 @@ const FLOORS = [
   ["report", "bench"],
   ["api"],
   ["sweep"],
-  ["inspect", "demo"],
+  ["inspect", "demo", "ui"],
   ["cli"],
   ["index.ts"],
 ];

@@ -36,3 +36,18 @@ export class LoratuneError extends Error {
 export function isLoratuneError(err: unknown): err is LoratuneError {
   return err instanceof LoratuneError;
 }
+
+/**
+ * An HTTP request the UI server refuses (src/ui/): `status` is the response code (401 without the session token,
+ * 403 for a path outside the workspace or a cross-origin request, 413 for an upload over the limit, 400 for a
+ * body that is not the JSON expected), and the message is the response's `error`.
+ */
+export class HttpError extends Error {
+  readonly status: number;
+
+  constructor(status: number, message: string) {
+    super(message);
+    this.name = "HttpError";
+    this.status = status;
+  }
+}

@@ -65,6 +65,22 @@ export function flagSpelling(d: OptionDef): string {
   return `--${d.key} <${meta}>`;
 }
 
+/** How a default value is shown in help. */
+export function formatDefault(value: unknown): string {
+  if (Array.isArray(value)) return value.map(String).join(",");
+  return String(value);
+}
+
+/** Help text of one option: its help, then "(required)" or "(default: X)", then "(one of: …)". */
+export function optionHelp(d: OptionDef): string {
+  const extra: string[] = [];
+  if (d.required) extra.push("(required)");
+  else if (d.defaultText !== undefined) extra.push(`(default: ${d.defaultText})`);
+  else if (d.default !== undefined && d.kind !== "bool") extra.push(`(default: ${formatDefault(d.default)})`);
+  if (d.choices && !d.choices.every((c) => d.help.includes(c))) extra.push(`(one of: ${d.choices.join(", ")})`);
+  return [d.help, ...extra].join(" ");
+}
+
 /** An interval of numbers: `lo`/`hi` bound it (absent: unbounded), `loOpen`/`hiOpen` exclude the bound. */
 export interface Range {
   lo?: number;

@@ -39,7 +39,7 @@ import type { TrainableParam } from "../tensor/trainable.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { ADAMW_DEFAULTS } from "../train/adamw.ts";
 import { readCheckpointState, resolveCheckpoint, runDirOf } from "../train/checkpoint.ts";
-import { estimateTrainingPeakBytes, heldFormat, planTrainingMemory } from "../train/memory.ts";
+import { estimateTrainingPeakBytes, heldFormat, planTrainingMemory, type TrainingMemory } from "../train/memory.ts";
 import { availableMemory, checkMemoryFits } from "../train/memory-check.ts";
 import { MetricsLog } from "../train/metrics.ts";
 import { checkRunPlan, scheduleExtensionNote } from "../train/plan-checks.ts";
@@ -294,14 +294,29 @@ function taskMetricOf(o: TrainRunOptions, model: Model, tok: Tokenizer | null, t
  * Refuses a run whose memory estimate (from config.json and the options alone: nothing is loaded yet) exceeds the
  * memory available, naming both and the settings that would lower it.
  */
-function checkTrainingMemory(o: TrainRunOptions, config: ModelConfig): void {
+export function checkTrainingMemory(o: TrainRunOptions, config: ModelConfig): void {
+  const memory = planRunMemory(o, config);
+  if (memory === null) return; // a GGUF adapter's config is read with its tensors, once the model is loaded
+  const remedies = [
+    ...(o.full ? ["LoRA instead of --full"] : o.quantize !== "q4_k" ? ["--quantize q4_k"] : []),
+    ...(o.gradCheckpoint ? [] : ["--grad-checkpoint"]),
+    `a smaller --batch-size (${o.batchSize}) or --seq-len (${o.seqLen})`,
+  ];
+  checkMemoryFits(memory, availableMemory(), remedies, "--no-memory-check");
+}
+
+/**
+ * The run's memory estimate from config.json and the options (nothing loaded), as the memory check and the UI's
+ * estimate make it; null when the adapter's shape is not known before loading (a GGUF --init-adapter).
+ */
+export function planRunMemory(o: TrainRunOptions, config: ModelConfig): TrainingMemory | null {
   let adapter: AdapterConfig | null = null;
   if (!o.full) {
     if (!o.initAdapter) adapter = loraSettings(o, familyOf(config));
     else if (!isGgufFile(o.initAdapter)) adapter = readAdapterConfig(o.initAdapter);
-    else return; // a GGUF adapter's config is read with its tensors, once the model is loaded
+    else return null;
   }
-  const memory = planTrainingMemory({
+  return planTrainingMemory({
     config,
     formatOf:
       baseHeldFormats(resolveModelDir(o.model, o.revision), o.dtype, o.quantize) ??
@@ -311,12 +326,6 @@ function checkTrainingMemory(o: TrainRunOptions, config: ModelConfig): void {
     T: o.seqLen,
     checkpoint: o.gradCheckpoint ?? false,
   });
-  const remedies = [
-    ...(o.full ? ["LoRA instead of --full"] : o.quantize !== "q4_k" ? ["--quantize q4_k"] : []),
-    ...(o.gradCheckpoint ? [] : ["--grad-checkpoint"]),
-    `a smaller --batch-size (${o.batchSize}) or --seq-len (${o.seqLen})`,
-  ];
-  checkMemoryFits(memory, availableMemory(), remedies, "--no-memory-check");
 }
 
 /**
@@ -450,7 +459,7 @@ const sequencesPerBatch = (o: TrainRunOptions) => (isPreferenceMethod(o.method) 
 const dataFiles = (o: TrainRunOptions) => o.data.split(",").map((f) => f.trim());
 
 /** The LoRA settings of a fresh adapter from the options. */
-function loraSettings(o: TrainRunOptions, family: Model["family"]): LoraConfig {
+export function loraSettings(o: TrainRunOptions, family: Model["family"]): LoraConfig {
   return defaultLoraConfig(
     {
       r: o.rank,

@@ -19,6 +19,7 @@ import { registerMerge } from "./merge.ts";
 import { checkRequiredOptions } from "./options.ts";
 import { registerSweep } from "./sweep.ts";
 import { registerTrain } from "./train.ts";
+import { registerUi } from "./ui.ts";
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
@@ -78,6 +79,7 @@ export function buildProgram(): Command {
   registerExport(program);
   registerInspect(program);
   registerBench(program);
+  registerUi(program);
   return program;
 }
 

@@ -20,30 +20,15 @@ import {
   type OptionDef,
   type OptionValue,
   type OptionValues,
+  optionHelp,
   rangeOf,
 } from "../api/options.ts";
 import { parseChoice, parseIdList, parseIntegerIn, parseNumberIn } from "./parse.ts";
 
-export { missingOptionsError } from "../api/options.ts";
+export { formatDefault, missingOptionsError, optionHelp } from "../api/options.ts";
 
 /** The tables registered on each command, and whether their required options are checked before the action. */
 const TABLES = new WeakMap<Command, { defs: readonly OptionDef[]; checkRequired: boolean }>();
-
-/** How a default value is shown in help. */
-export function formatDefault(value: unknown): string {
-  if (Array.isArray(value)) return value.map(String).join(",");
-  return String(value);
-}
-
-/** Help text of one option: its help, then "(required)" or "(default: X)", then "(one of: …)". */
-export function optionHelp(d: OptionDef): string {
-  const extra: string[] = [];
-  if (d.required) extra.push("(required)");
-  else if (d.defaultText !== undefined) extra.push(`(default: ${d.defaultText})`);
-  else if (d.default !== undefined && d.kind !== "bool") extra.push(`(default: ${formatDefault(d.default)})`);
-  if (d.choices && !d.choices.every((c) => d.help.includes(c))) extra.push(`(one of: ${d.choices.join(", ")})`);
-  return [d.help, ...extra].join(" ");
-}
 
 /** The parser of one flag's text, from its kind and bounds (strings are taken as they are). */
 function flagParser(d: OptionDef): ((text: string) => OptionValue) | undefined {

@@ -37,7 +37,7 @@ export function formatExample(ex: Example, tok: Tokenizer | null, maxChars = 800
  * Text of tokens [t, end) as it reads inside the whole sequence: decoding a run alone would let the decoder
  * strip a leading space (SentencePiece) or break a character whose bytes span two runs.
  */
-function runText(ids: number[], t: number, end: number, tok: Tokenizer | null): string {
+export function runText(ids: number[], t: number, end: number, tok: Tokenizer | null): string {
   if (tok === null) return ids.slice(t, end).join(" ");
   const before = tok.decode(ids.slice(0, t));
   const upTo = tok.decode(ids.slice(0, end));

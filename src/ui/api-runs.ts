@@ -1,0 +1,95 @@
+/**
+ * The API's run endpoints (docs/ui-api.md):
+ *   GET  /api/runs                 every run of the workspace: { runs: RunSummary[] }
+ *   GET  /api/runs/:id             { summary, settings, metrics, child } (metrics: every metrics.jsonl row)
+ *   GET  /api/runs/:id/files/:name a file of the run (report.html, config.yaml, metrics.jsonl, ...)
+ *   POST /api/runs/:id/stop        checkpoint, then stop (a run this UI started)
+ *   POST /api/runs/:id/resume      `loratune train --resume` in a child process
+ * A run id is the run's path relative to the workspace, percent-encoded as one segment ("runs%2Ffirst").
+ */
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { extname, join } from "node:path";
+import { HttpError } from "../errors.ts";
+import { type RunStatus, readMarker } from "../io/run-marker.ts";
+import { JSON_LIMIT, runDir, type UiContext } from "./context.ts";
+import { readJsonObject, sendJson, sendText } from "./http.ts";
+import type { Route } from "./router.ts";
+import { readMetricsFrom } from "./run-metrics.ts";
+import { readSettings, summarizeRun } from "./run-summary.ts";
+import { confine } from "./security.ts";
+import { listRunIds } from "./workspace.ts";
+
+const FILE_TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".json": "application/json; charset=utf-8",
+  ".jsonl": "text/plain; charset=utf-8",
+  ".yaml": "text/plain; charset=utf-8",
+  ".jinja": "text/plain; charset=utf-8",
+};
+
+/** Every run's summary, with whether this UI's child is running it. */
+export function runList(ctx: UiContext) {
+  return listRunIds(ctx.workspace).map((id) => ({
+    ...summarizeRun(id, join(ctx.workspace, id)),
+    child: ctx.launcher.state(id)?.running === true,
+  }));
+}
+
+export function runDetail(ctx: UiContext, id: string) {
+  const dir = runDir(ctx, id);
+  return {
+    summary: summarizeRun(id, dir),
+    settings: readSettings(dir),
+    metrics: readMetricsFrom(join(dir, "metrics.jsonl")).rows,
+    child: ctx.launcher.state(id),
+  };
+}
+
+/** Whether a run may be resumed: not running here, and stopped short of its end. */
+export function resumable(status: RunStatus | undefined): boolean {
+  return status === "interrupted" || status === "failed" || status === "running";
+}
+
+export function runRoutes(ctx: UiContext): Route[] {
+  return [
+    { method: "GET", pattern: "/api/runs", handle: ({ res }) => sendJson(res, { runs: runList(ctx) }) },
+    { method: "GET", pattern: "/api/runs/:id", handle: ({ res, params }) => sendJson(res, runDetail(ctx, params.id!)) },
+    {
+      method: "GET",
+      pattern: "/api/runs/:id/files/:name",
+      handle: ({ res, params }) => {
+        const dir = runDir(ctx, params.id!);
+        const file = confine(params.name!, [dir], "file", `run ${params.id}`);
+        if (!existsSync(file) || !statSync(file).isFile())
+          throw new HttpError(404, `no file ${params.name} in run ${params.id}`);
+        sendText(res, readFileSync(file, "utf8"), FILE_TYPES[extname(file)] ?? "text/plain; charset=utf-8");
+      },
+    },
+    {
+      method: "POST",
+      pattern: "/api/runs/:id/stop",
+      handle: async ({ req, res, params }) => {
+        await readJsonObject(req, JSON_LIMIT);
+        runDir(ctx, params.id!);
+        if (!ctx.launcher.stop(params.id!))
+          throw new HttpError(409, `run ${params.id} is not running from this UI (stop a shell's run with Ctrl-C)`);
+        sendJson(res, { stopping: params.id });
+      },
+    },
+    {
+      method: "POST",
+      pattern: "/api/runs/:id/resume",
+      handle: async ({ req, res, params }) => {
+        const body = await readJsonObject(req, JSON_LIMIT);
+        const dir = runDir(ctx, params.id!);
+        if (ctx.launcher.state(params.id!)?.running) throw new HttpError(409, `run ${params.id} is running`);
+        const steps = body.steps === undefined ? [] : ["--steps", String(body.steps)];
+        const status = readMarker(dir)?.status;
+        if (steps.length === 0 && !resumable(status))
+          throw new HttpError(409, `run ${params.id} is ${status}; give more steps to extend it`);
+        const child = ctx.launcher.start(params.id!, ["train", "--resume", dir, ...steps, "--json"]);
+        sendJson(res, { resumed: params.id, pid: child.pid });
+      },
+    },
+  ];
+}
