@@ -10,9 +10,14 @@
  * With activation checkpointing each layer keeps only its input (`resid`) and its adapters' state; the family's
  * saved buffers are one set shared by every layer, which backward refills by running the layer's forward
  * again just before its backward (one extra forward of the layers for L − 1 layers' worth of memory).
+ *
+ * A block's row-wise tail (the MLP, whose rows are computed independently) runs in chunks of `rowChunk` rows
+ * (rowChunkRows), forward and backward, so its backward scratch is one chunk's rows; with checkpointing its saved
+ * buffers are one chunk's rows too, recomputed chunk by chunk in backward (the MLP's [N, intermediate] buffers
+ * are most of a layer's activations).
  */
 import type { AdapterCache, AdapterHooks } from "../nn/adapter-hooks.ts";
-import type { BufferSizes, Buffers, ModelFamily } from "./arch/spec.ts";
+import type { ActivationSpec, BufferSizes, Buffers, ModelFamily } from "./arch/spec.ts";
 import type { ModelConfig } from "./config.ts";
 import type { Model } from "./model.ts";
 
@@ -22,6 +27,13 @@ export interface LayerActivations {
   saved: Buffers;
   /** Adapter state per adapted linear, keyed by the linear's name (never shared: dropout masks are replayed). */
   adapters: Map<string, AdapterCache>;
+  /** Rows per chunk of the row-wise tail (Activations.rowChunk). */
+  rowChunk: number;
+  /**
+   * Whether the saved buffers of the row-wise tail (ActivationSpec.rowSaved, in `saved`) hold one chunk's rows
+   * (checkpointing: backward recomputes them) rather than every row.
+   */
+  rowWindow: boolean;
 }
 
 /** Sized for batches of at most B·T tokens (any smaller B' × T' batch runs in the same buffers). */
@@ -35,6 +47,8 @@ export interface Activations {
   layers: LayerActivations[];
   final: Float32Array; // [N, C] residual after the last layer
   lnf: Float32Array; // [N, C] the final norm's output
+  /** Rows per chunk of the blocks' row-wise tail (rowChunkRows). */
+  rowChunk: number;
   /** What the final norm saves (the family's ActivationSpec.top). */
   top: Buffers;
   /** Logits of one loss chunk [rowsPerChunk, V]. */
@@ -47,7 +61,7 @@ export interface Activations {
   /** Adapter backward scratch [N, the largest adapter's scratchPerRow] (LoRA: r). */
   dxa: Float32Array;
   dlnf: Float32Array; // [N, C]
-  /** The family's backward scratch (its ActivationSpec.scratch). */
+  /** The family's backward scratch (its ActivationSpec.scratch, and rowScratch for rowChunk rows). */
   scratch: Buffers;
   bytes: number;
 }
@@ -61,11 +75,32 @@ export function lossChunkRows(N: number, V: number): number {
   return Math.ceil(N / Math.ceil(N / cap));
 }
 
+/** f32 values a chunk of the row-wise tail keeps in its widest buffer: 2 Mi values, 8 MiB. */
+const ROW_CHUNK_VALUES = 2 * 1024 * 1024;
+
+/**
+ * Rows per chunk of the blocks' row-wise tail for N rows whose widest per-row buffer holds `width` values: that
+ * buffer near 8 MiB (at least 64 rows, which keep the chunk's matmuls near peak), chunks of equal size.
+ * Llama-3.2-1B (intermediate 8192), 4 × 512 rows: 8 chunks of 256.
+ */
+export function rowChunkRows(N: number, width: number): number {
+  const cap = Math.max(1, Math.min(N, Math.max(64, Math.floor(ROW_CHUNK_VALUES / Math.max(1, width)))));
+  return Math.ceil(N / Math.ceil(N / cap));
+}
+
 export interface ArenaOptions {
   /** Gradient buffers too (training); false for evaluation. Default true. */
   withGrad?: boolean;
   /** Activation checkpointing (training with --grad-checkpoint). Default false. */
   checkpoint?: boolean;
+  /** Rows per chunk of the row-wise tail instead of rowChunkRows' (tests: several chunks on a small batch). */
+  rowChunk?: number;
+}
+
+/** The row chunk of an arena for N rows (ArenaOptions.rowChunk, else rowChunkRows over the widest tail buffer). */
+function rowChunkOf(spec: ActivationSpec, N: number, o: ArenaOptions): number {
+  if (o.rowChunk !== undefined) return Math.max(1, Math.min(N, o.rowChunk));
+  return rowChunkRows(N, Math.max(0, ...Object.values(spec.rowSaved)));
 }
 
 /** Per-row sizes times N rows. */
@@ -88,6 +123,7 @@ export function allocateActivations(model: Model, B: number, T: number, o: Arena
   const N = B * T;
   const C = c.hiddenSize;
   const spec = model.family.activations(c, N);
+  const rowChunk = rowChunkOf(spec, N, o);
   let bytes = 0;
   const f32 = (n: number): Float32Array => {
     bytes += n * 4;
@@ -96,14 +132,19 @@ export function allocateActivations(model: Model, B: number, T: number, o: Arena
   const grad = (n: number): Float32Array => (withGrad ? f32(n) : new Float32Array(0));
   const buffers = (sizes: BufferSizes, make: (n: number) => Float32Array): Buffers =>
     Object.fromEntries(Object.entries(sizes).map(([name, n]) => [name, make(n)]));
-  const shared = checkpoint ? buffers(spec.saved, f32) : null;
+  // The saved set of one block: with checkpointing one set for every block, the tail's part one chunk's rows.
+  const savedSet = () => ({
+    ...buffers(spec.saved, f32),
+    ...buffers(mapSizes(spec.rowSaved, checkpoint ? rowChunk : N), f32),
+  });
+  const shared = checkpoint ? savedSet() : null;
   const layers: LayerActivations[] = model.layers.map((layer) => {
     const adapters = new Map<string, AdapterCache>();
     for (const lin of model.family.blockLinears(layer)) {
       if (!lin.adapter) continue;
       adapters.set(lin.name, buffers(mapSizes(lin.adapter.cacheSizes(withGrad), N), f32));
     }
-    return { resid: f32(N * C), saved: shared ?? buffers(spec.saved, f32), adapters };
+    return { resid: f32(N * C), saved: shared ?? savedSet(), adapters, rowChunk, rowWindow: checkpoint };
   });
   const rowsPerChunk = lossChunkRows(N, c.vocabSize);
   return {
@@ -112,6 +153,7 @@ export function allocateActivations(model: Model, B: number, T: number, o: Arena
     N,
     checkpoint,
     layers,
+    rowChunk,
     final: f32(N * C),
     lnf: f32(N * C),
     top: buffers(spec.top, f32),
@@ -122,7 +164,7 @@ export function allocateActivations(model: Model, B: number, T: number, o: Arena
     dtmp: grad(N * C),
     dxa: grad(N * scratchPerRow(model.linears.map((l) => l.adapter))),
     dlnf: grad(N * C),
-    scratch: buffers(spec.scratch, grad),
+    scratch: { ...buffers(spec.scratch, grad), ...buffers(mapSizes(spec.rowScratch, rowChunk), grad) },
     bytes,
   };
 }
@@ -165,10 +207,25 @@ export function arenaBytes(
   const N = B * T;
   const C = c.hiddenSize;
   const spec = family.activations(c, N);
-  const work = total(spec.saved);
-  const layerBuffers = o.checkpoint ? c.numLayers * N * C + work : c.numLayers * (N * C + work);
+  const rowChunk = rowChunkOf(spec, N, o);
+  const tail = total(spec.rowSaved);
+  const layerBuffers = o.checkpoint
+    ? c.numLayers * N * C + total(spec.saved) + rowChunk * tail
+    : c.numLayers * (N * C + total(spec.saved) + N * tail);
   const adapters = N * rows.cacheValues;
   const fixed = 2 * N * C + total(spec.top) + N + lossChunkRows(N, c.vocabSize) * c.vocabSize;
-  const grads = withGrad ? 3 * N * C + N * rows.scratchValues + total(spec.scratch) : 0;
+  const scratch = total(spec.scratch) + rowChunk * total(spec.rowScratch);
+  const grads = withGrad ? 3 * N * C + N * rows.scratchValues + scratch : 0;
   return 4 * (layerBuffers + adapters + fixed + grads);
+}
+
+/** Rows [r0, r0 + rows) of an adapter cache allocated for `capacity` rows: views into its buffers, no copy. */
+export function cacheRows(cache: AdapterCache | null, capacity: number, r0: number, rows: number): AdapterCache | null {
+  if (cache === null) return null;
+  const out: Record<string, Float32Array> = {};
+  for (const [name, buf] of Object.entries(cache)) {
+    const perRow = buf.length / capacity;
+    out[name] = buf.subarray(r0 * perRow, (r0 + rows) * perRow);
+  }
+  return out;
 }

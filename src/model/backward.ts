@@ -3,7 +3,8 @@
  * final norm and blocks down to the embeddings. Parameter gradients accumulate into the model's
  * dWeight/dA/dB/grad buffers; frozen weights get none.
  * With activation checkpointing (acts.checkpoint) each layer below the last first runs its forward again from its
- * saved input, refilling the shared buffers (LoRA dropout replays the masks of the first run).
+ * saved input, refilling the shared buffers (LoRA dropout replays the masks of the first run); a family may leave
+ * its row-wise tail out of that recompute and redo it a row chunk at a time in its backward (the Llama MLP does).
  */
 import type { Kernels } from "../kernels/types.ts";
 import type { Activations } from "./activations.ts";

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { refKernels as k } from "../../src/kernels/ref/index.ts";
-import { allocateActivations } from "../../src/model/activations.ts";
+import { type ArenaOptions, allocateActivations } from "../../src/model/activations.ts";
 import type { ModelInput } from "../../src/model/forward.ts";
 import { countLabelTokens, evalLossSum, lossAndGrad } from "../../src/model/loss.ts";
 import type { Model } from "../../src/model/model.ts";
@@ -16,9 +16,18 @@ export function meanLoss(model: Model, input: ModelInput): number {
   return evalLossSum(k, model, acts, input) / countLabelTokens(input.targets);
 }
 
-/** Compares ∇L·d with (L(θ+εd) − L(θ−εd)) / 2ε for a few random unit directions d over all params. */
-export function checkDirectional(model: Model, params: TrainableParam[], input: ModelInput, seed: number): void {
-  const acts = allocateActivations(model, input.B, input.T, { withGrad: true });
+/**
+ * Compares ∇L·d with (L(θ+εd) − L(θ−εd)) / 2ε for a few random unit directions d over all params; ∇L from an arena
+ * made with `arena` (checkpointing, row chunks).
+ */
+export function checkDirectional(
+  model: Model,
+  params: TrainableParam[],
+  input: ModelInput,
+  seed: number,
+  arena: ArenaOptions = {},
+): void {
+  const acts = allocateActivations(model, input.B, input.T, { ...arena, withGrad: true });
   zeroGrads(params);
   lossAndGrad(k, model, acts, input, 1 / countLabelTokens(input.targets), null);
   const rng = new Rng(seed);

@@ -9,6 +9,7 @@ import { type DropoutSource, linearBackward, linearForward } from "../../nn/line
 import type { Activations, LayerActivations } from "../activations.ts";
 import type { ModelInput } from "../forward.ts";
 import type { Model } from "../model.ts";
+import { llamaMlpBackward, llamaMlpForward } from "./llama-mlp.ts";
 import type { LlamaLayer, LlamaTop } from "./llama-style.ts";
 import type { Buffers, InferenceStep } from "./spec.ts";
 
@@ -28,11 +29,7 @@ interface Saved {
   att: Float32Array; // [N, Hq]
   lse: Float32Array; // [B, heads, T]
   h: Float32Array; // [N, C] residual after attention
-  ln2: Float32Array; // [N, C]
-  rstd2: Float32Array; // [N]
-  gate: Float32Array; // [N, F]
-  up: Float32Array; // [N, F]
-  act: Float32Array; // [N, F]
+  // and the MLP's (ln2, rstd2, gate, up, act), per row chunk: llama-mlp.ts
 }
 
 /** Backward scratch shared by the blocks. */
@@ -44,9 +41,7 @@ interface Scratch {
   dqPre?: Float32Array; // [N, Hq]
   dkPre?: Float32Array; // [N, Hkv]
   datt: Float32Array; // [N, Hq]
-  dact: Float32Array; // [N, F]
-  dgate: Float32Array; // [N, F]
-  dup: Float32Array; // [N, F]
+  // and the MLP's (dact, dgate, dup) for one row chunk: llama-mlp.ts
 }
 
 export function llamaEmbedForward(
@@ -126,12 +121,9 @@ export function llamaLayerForward(
   k.attentionForward(a.att, a.lse, a.q, a.k, a.v, input.seg, input.B, input.T, c.numHeads, c.numKvHeads, c.headDim);
   linearForward(k, a.h, a.att, w.o, N, lc(w.o.name), dropout);
   k.addInPlace(a.h, la.resid, N * C);
-  k.rmsnormForward(a.ln2, a.rstd2, a.h, w.postNorm.data, N, C, eps);
-  linearForward(k, a.gate, a.ln2, w.gate, N, lc(w.gate.name), dropout);
-  linearForward(k, a.up, a.ln2, w.up, N, lc(w.up.name), dropout);
-  k.swigluForward(a.act, a.gate, a.up, N * c.intermediateSize);
-  linearForward(k, out, a.act, w.down, N, lc(w.down.name), dropout);
-  k.addInPlace(out, a.h, N * C);
+  // Checkpointing's recompute stops here: backward recomputes the MLP a row chunk at a time (llama-mlp.ts).
+  if (la.rowWindow && dropout === "replay") return;
+  llamaMlpForward(k, model, w, la, out, N, dropout);
 }
 
 /**
@@ -150,7 +142,6 @@ export function llamaLayerBackward(
   const c = model.config;
   const N = input.B * input.T;
   const C = c.hiddenSize;
-  const F = c.intermediateSize;
   const rope = model.top.rope;
   const a = la.saved as unknown as Saved;
   const s = acts.scratch as unknown as Scratch;
@@ -160,13 +151,8 @@ export function llamaLayerBackward(
   // The input norm's weight takes its gradient from d(ln1), so it needs the input-gradient path too.
   const needDln = needInputGrad || w.inputNorm.grad !== null;
 
-  // MLP: out = h + down(silu(gate(ln2)) * up(ln2)), ln2 = rmsnorm(h)
-  linearBackward(k, s.dact, dres, a.act, w.down, N, lc(w.down.name), dxa, false);
-  k.swigluBackward(s.dgate, s.dup, s.dact, a.gate, a.up, N * F);
-  linearBackward(k, dln, s.dgate, a.ln2, w.gate, N, lc(w.gate.name), dxa, false);
-  linearBackward(k, dln, s.dup, a.ln2, w.up, N, lc(w.up.name), dxa, true);
-  k.rmsnormBackward(dtmp, w.postNorm.grad, dln, a.h, w.postNorm.data, a.rstd2, N, C);
-  k.addInPlace(dres, dtmp, N * C); // dres = d(h)
+  // MLP: out = h + down(silu(gate(ln2)) * up(ln2)), ln2 = rmsnorm(h); leaves dres = d(h)
+  llamaMlpBackward(k, model, w, la, acts, N);
 
   // Attention: h = resid + o(attn(rope(q(ln1)), rope(k(ln1)), v(ln1))), ln1 = rmsnorm(resid)
   linearBackward(k, s.datt, dres, a.att, w.o, N, lc(w.o.name), dxa, false);

@@ -127,12 +127,9 @@ export function llamaStyleFamily(o: LlamaStyleOptions): ModelFamily<LlamaLayer, 
           att: N * hq,
           lse: N * c.numHeads, // [B, heads, T]
           h: N * C, // residual after attention
-          ln2: N * C,
-          rstd2: N,
-          gate: N * F,
-          up: N * F,
-          act: N * F,
         },
+        // The MLP, per row (llama-mlp.ts runs it in row chunks).
+        rowSaved: { ln2: C, rstd2: 1, gate: F, up: F, act: F },
         top: { rstdf: N },
         scratch: {
           dln: N * C,
@@ -141,10 +138,8 @@ export function llamaStyleFamily(o: LlamaStyleOptions): ModelFamily<LlamaLayer, 
           dv: N * hkv,
           ...(qk ? { dqPre: N * hq, dkPre: N * hkv } : {}),
           datt: N * hq,
-          dact: N * F,
-          dgate: N * F,
-          dup: N * F,
         },
+        rowScratch: { dact: F, dgate: F, dup: F },
       };
     },
     embedForward: llamaEmbedForward,

@@ -75,10 +75,18 @@ export type Buffers = Record<string, Float32Array>;
 export interface ActivationSpec {
   /** What one block's forward saves for its backward; one set per block (one shared set with checkpointing). */
   saved: BufferSizes;
+  /**
+   * What the block's row-wise tail (its MLP: every row computed on its own) saves, in f32 values per row. The tail
+   * runs in chunks of Activations.rowChunk rows, forward and backward: each block keeps every row of it, or with
+   * checkpointing one chunk's rows shared by every block (backward recomputes the tail a chunk at a time).
+   */
+  rowSaved: BufferSizes;
   /** What the final norm saves for its backward. */
   top: BufferSizes;
   /** Backward scratch shared by every block (allocated only with gradients). */
   scratch: BufferSizes;
+  /** Backward scratch of the row-wise tail, in f32 values per row (one chunk's rows; only with gradients). */
+  rowScratch: BufferSizes;
 }
 
 /** One block's step of inference with a KV cache (batch 1, no gradients, adapters unmerged). */
@@ -214,7 +222,8 @@ export interface ModelFamily<L = unknown, T = unknown> {
   embedBackward(k: Kernels, model: Model<L, T>, dx: Float32Array, ids: Int32Array, pos: Int32Array, N: number): void;
   /**
    * One block: a.resid → out, saving what backward needs into a.saved. Also backward's recompute with activation
-   * checkpointing (dropout "replay").
+   * checkpointing (dropout "replay"), which may stop before the row-wise tail when a.rowWindow (the block's
+   * backward recomputes that a chunk at a time) and then leaves `out` unwritten.
    */
   layerForward(
     k: Kernels,
