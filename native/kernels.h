@@ -98,6 +98,9 @@ struct AdamArgs {
 struct KernelTable {
   const char* isa;
   void (*gemm)(Pool&, const GemmArgs&);
+  // out[N] (+)= x[K]·W[N,K]ᵀ for a Q8_0, Q4_K or Q6_K W, x quantized to 8-bit blocks first (ops/matvec_q8.inc).
+  void (*matvec_q8)(Pool&, float* out, const float* x, const void* w, int32_t fmt, int64_t N, int64_t K,
+                    bool accumulate);
   void (*add_in_place)(Pool&, float* out, const float* a, int64_t n);
   void (*add_bias)(Pool&, float* out, const float* bias, int64_t M, int64_t N);
   void (*bias_backward)(Pool&, float* dbias, const float* dout, int64_t M, int64_t N);

@@ -80,6 +80,7 @@ const Method kMethods[] = {
     {"matmulTN", matmul<MM::TN>},
     {"matmulWNT", matmul<MM::WNT>},
     {"matmulWNN", matmul<MM::WNN>},
+    {"matvecWQ8", matvec_q8},
     {"embeddingWForward", embedding_forward},
     {"weightToF32", weight_to_f32},
     {"weightFromF32", weight_from_f32},

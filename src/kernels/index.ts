@@ -12,6 +12,7 @@ import { buildFromSourceCommand } from "./native/locate.ts";
 import { refKernels } from "./ref/index.ts";
 import type { Kernels } from "./types.ts";
 
+export { hasQ8Dot } from "./ref/matvec-q8.ts";
 export type { Kernels } from "./types.ts";
 
 /** The values LORATUNE_BACKEND accepts (unset: native when the addon loads, else ref). */

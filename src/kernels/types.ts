@@ -89,6 +89,21 @@ export interface Kernels {
     K: number,
     accumulate: boolean,
   ): void;
+  /**
+   * out[N] (+)= x[K] · W[N,K]ᵀ for a q8_0, q4_k or q6_k weight with x first quantized to 8-bit blocks (q8_0 blocks
+   * of 32 for a q8_0 W, q8_K blocks of 256 for q4_k and q6_k) and integer dot products per block: llama.cpp's
+   * decode arithmetic, the one-row decode's product (nn/linear.ts inferMatmulNT). Not exact: see
+   * kernels/ref/matvec-q8.ts for the arithmetic and its error bound. Other formats are refused (TypeError).
+   */
+  matvecWQ8(
+    out: Float32Array,
+    x: Float32Array,
+    w: WeightData,
+    wFormat: StorageDType,
+    N: number,
+    K: number,
+    accumulate: boolean,
+  ): void;
   /** out[N,C] = f32(table[ids[n], :]) for a table [V,C] stored in format `tableFormat`. Ids are checked. */
   embeddingWForward(
     out: Float32Array,

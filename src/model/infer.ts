@@ -6,7 +6,7 @@
 
 import type { Kernels } from "../kernels/types.ts";
 import type { AdapterCache } from "../nn/adapter-hooks.ts";
-import { baseMatmulNT } from "../nn/linear.ts";
+import { inferMatmulNT } from "../nn/linear.ts";
 import { alignedFloat32 } from "../tensor/aligned.ts";
 import type { Buffers } from "./arch/spec.ts";
 import type { Model } from "./model.ts";
@@ -118,6 +118,6 @@ function runChunk(
   }
   const lastRow = buf.x.subarray((n - 1) * C, n * C);
   f.finalForward(k, model, buf.last, lastRow, buf.top, 1);
-  baseMatmulNT(k, buf.logits, buf.last, model.lmHead, 1, c.vocabSize, C, false);
+  inferMatmulNT(k, buf.logits, buf.last, model.lmHead, 1, c.vocabSize, C);
   s.length += n;
 }

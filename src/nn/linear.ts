@@ -5,6 +5,7 @@
  * Frozen weights (dWeight null) get no gradient: in adapter training only the adapter's parameters get one.
  */
 
+import { hasQ8Dot } from "../kernels/index.ts";
 import type { Kernels } from "../kernels/types.ts";
 import type { StoredTensor } from "../tensor/stored-tensor.ts";
 import type { AdapterCache, AdapterHooks, DropoutSource } from "./adapter-hooks.ts";
@@ -39,6 +40,35 @@ export function linearForward(
   dropout: DropoutSource,
 ): void {
   baseMatmulNT(k, y, x, lin.weight, M, lin.outFeatures, lin.inFeatures, false);
+  addBiasAndAdapter(k, y, x, lin, M, cache, dropout);
+}
+
+/**
+ * linearForward for inference (no dropout): the same, except that a one-row product (a decoded token) with a q8_0,
+ * q4_k or q6_k weight takes inferMatmulNT's quantized-activation path.
+ */
+export function linearInfer(
+  k: Kernels,
+  y: Float32Array,
+  x: Float32Array,
+  lin: Linear,
+  M: number,
+  cache: AdapterCache | null,
+): void {
+  inferMatmulNT(k, y, x, lin.weight, M, lin.outFeatures, lin.inFeatures);
+  addBiasAndAdapter(k, y, x, lin, M, cache, null);
+}
+
+/** y (+)= bias, then the adapter's contribution. */
+function addBiasAndAdapter(
+  k: Kernels,
+  y: Float32Array,
+  x: Float32Array,
+  lin: Linear,
+  M: number,
+  cache: AdapterCache | null,
+  dropout: DropoutSource,
+): void {
   if (lin.bias) k.addBias(y, lin.bias, M, lin.outFeatures);
   const adapter = lin.adapter;
   if (!adapter) return;
@@ -86,6 +116,25 @@ export function baseMatmulNT(
   accumulate: boolean,
 ): void {
   k.matmulWNT(out, a, w.data, w.dtype, M, N, K, accumulate);
+}
+
+/**
+ * out[M,N] = a[M,K]·Wᵀ at inference. A one-row product (a decoded token) with a q8_0, q4_k or q6_k weight quantizes
+ * the row to 8-bit blocks and takes integer dot products (matvecWQ8, as llama.cpp decodes): far fewer instructions
+ * per weight than widening each to f32, for the activation rounded to 8 bits per block (kernels/ref/matvec-q8.ts
+ * bounds the difference). Any other product is baseMatmulNT's, exact; prompts of more than one token take it.
+ */
+export function inferMatmulNT(
+  k: Kernels,
+  out: Float32Array,
+  a: Float32Array,
+  w: StoredTensor,
+  M: number,
+  N: number,
+  K: number,
+): void {
+  if (M === 1 && hasQ8Dot(w.dtype)) k.matvecWQ8(out, a, w.data, w.dtype, N, K, false);
+  else k.matmulWNT(out, a, w.data, w.dtype, M, N, K, false);
 }
 
 /** out[M,N] (+)= a[M,K]·W for W [K,N] in any weight format (the backend dispatches on it). */

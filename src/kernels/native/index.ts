@@ -30,6 +30,7 @@ const METHODS = [
   "matmulTN",
   "matmulWNT",
   "matmulWNN",
+  "matvecWQ8",
   "embeddingWForward",
   "weightToF32",
   "weightFromF32",
@@ -86,6 +87,7 @@ interface NativeWeightEntries {
     K: number,
     acc: boolean,
   ): void;
+  matvecWQ8(o: Float32Array, x: Float32Array, w: WeightData, f: number, N: number, K: number, acc: boolean): void;
   embeddingWForward(o: Float32Array, ids: Int32Array, t: WeightData, f: number, N: number, C: number): void;
   weightToF32(o: Float32Array, b: WeightData, f: number, n: number): void;
   weightFromF32(b: WeightData, f: number, inp: Float32Array, n: number): void;
@@ -107,10 +109,12 @@ function formatId(name: StorageDType): number {
  * functions are taken out of its method object once (a property lookup on it per call costs decode time).
  */
 function weightEntries(n: NativeWeightEntries): Pick<Kernels, keyof NativeWeightEntries> {
-  const { matmulWNT: wnt, matmulWNN: wnn, embeddingWForward: emb, weightToF32: toF32, weightFromF32: fromF32 } = n;
+  const { matmulWNT: wnt, matmulWNN: wnn, matvecWQ8: mv, embeddingWForward: emb } = n;
+  const { weightToF32: toF32, weightFromF32: fromF32 } = n;
   return {
     matmulWNT: (out, a, b, f, M, N, K, acc) => wnt(out, a, b, formatId(f), M, N, K, acc),
     matmulWNN: (out, a, b, f, M, N, K, acc) => wnn(out, a, b, formatId(f), M, N, K, acc),
+    matvecWQ8: (out, x, w, f, N, K, acc) => mv(out, x, w, formatId(f), N, K, acc),
     embeddingWForward: (out, ids, t, f, N, C) => emb(out, ids, t, formatId(f), N, C),
     weightToF32: (out, b, f, count) => toF32(out, b, formatId(f), count),
     weightFromF32: (b, f, inp, count) => fromF32(b, formatId(f), inp, count),

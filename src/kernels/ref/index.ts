@@ -10,6 +10,7 @@ import { crossEntropy } from "./cross-entropy.ts";
 import { addBias, addInPlace, biasBackward } from "./elementwise.ts";
 import { embeddingBackward } from "./embedding.ts";
 import { matmulNN, matmulNT, matmulTN } from "./matmul.ts";
+import { matvecWQ8 } from "./matvec-q8.ts";
 import { rmsnormBackward, rmsnormForward } from "./rmsnorm.ts";
 import { ropeBackward, ropeForward } from "./rope.ts";
 import { swigluBackward, swigluForward } from "./swiglu.ts";
@@ -25,6 +26,7 @@ export const refKernels: Kernels = {
   matmulTN,
   matmulWNT,
   matmulWNN,
+  matvecWQ8,
   embeddingWForward,
   weightToF32,
   weightFromF32,

@@ -5,7 +5,7 @@
  */
 import type { Kernels } from "../../kernels/types.ts";
 import { embeddingBackward, embeddingForward } from "../../nn/embedding.ts";
-import { type DropoutSource, linearBackward, linearForward } from "../../nn/linear.ts";
+import { type DropoutSource, linearBackward, linearForward, linearInfer } from "../../nn/linear.ts";
 import type { Activations, LayerActivations } from "../activations.ts";
 import type { ModelInput } from "../forward.ts";
 import type { Model } from "../model.ts";
@@ -215,9 +215,9 @@ export function llamaInferenceStep(k: Kernels, model: LlamaModel, w: LlamaLayer,
   const { x, n, pos, adapter } = s;
   const buf = s.work as unknown as Work;
   k.rmsnormForward(buf.ln, buf.rstd, x, w.inputNorm.data, n, C, eps);
-  linearForward(k, buf.q, buf.ln, w.q, n, adapter, null);
-  linearForward(k, buf.k, buf.ln, w.k, n, adapter, null);
-  linearForward(k, buf.v, buf.ln, w.v, n, adapter, null);
+  linearInfer(k, buf.q, buf.ln, w.q, n, adapter);
+  linearInfer(k, buf.k, buf.ln, w.k, n, adapter);
+  linearInfer(k, buf.v, buf.ln, w.v, n, adapter);
   if (w.qNorm && w.kNorm) {
     k.rmsnormForward(buf.q, buf.rstd, buf.q, w.qNorm.data, n * c.numHeads, c.headDim, eps);
     k.rmsnormForward(buf.k, buf.rstd, buf.k, w.kNorm.data, n * c.numKvHeads, c.headDim, eps);
@@ -227,12 +227,12 @@ export function llamaInferenceStep(k: Kernels, model: LlamaModel, w: LlamaLayer,
   k.copy(s.kCache.subarray(s.past * hkv), buf.k, n * hkv);
   k.copy(s.vCache.subarray(s.past * hkv), buf.v, n * hkv);
   k.attentionKV(buf.att, buf.q, s.kCache, s.vCache, n, s.past, c.numHeads, c.numKvHeads, c.headDim);
-  linearForward(k, buf.h, buf.att, w.o, n, adapter, null);
+  linearInfer(k, buf.h, buf.att, w.o, n, adapter);
   k.addInPlace(buf.h, x, n * C);
   k.rmsnormForward(buf.ln, buf.rstd, buf.h, w.postNorm.data, n, C, eps);
-  linearForward(k, buf.gate, buf.ln, w.gate, n, adapter, null);
-  linearForward(k, buf.up, buf.ln, w.up, n, adapter, null);
+  linearInfer(k, buf.gate, buf.ln, w.gate, n, adapter);
+  linearInfer(k, buf.up, buf.ln, w.up, n, adapter);
   k.swigluForward(buf.gate, buf.gate, buf.up, n * c.intermediateSize);
-  linearForward(k, x, buf.gate, w.down, n, adapter, null);
+  linearInfer(k, x, buf.gate, w.down, n, adapter);
   k.addInPlace(x, buf.h, n * C);
 }
