@@ -186,3 +186,22 @@ test("50 concurrent API requests during a training run are all answered, and tra
   assert.equal(after.summary.status, "interrupted");
   assert.ok(after.summary.steps > before);
 });
+
+test("a run the UI stopped resumes from the CLI, and a run the CLI made extends from the UI", async () => {
+  const live = join(work, "runs", "live");
+  const done = Number(JSON.parse(readFileSync(join(live, "loratune.json"), "utf8")).steps_done);
+  cliOk("train", "--resume", live, "--steps", String(done + 2));
+  const fromCli = (await (await get(`/api/runs/${encodeURIComponent("runs/live")}`)).json()) as {
+    summary: { status: string; steps: number };
+  };
+  assert.deepEqual([fromCli.summary.status, fromCli.summary.steps], ["completed", done + 2]);
+
+  const res = await post("/api/runs/shell-run/resume", JSON.stringify({ steps: 8 }));
+  assert.equal(res.status, 200, await res.clone().text());
+  await ui.context.launcher.exited("shell-run");
+  const extended = (await (await get("/api/runs/shell-run")).json()) as {
+    summary: { status: string; steps: number };
+    child: { exitCode: number };
+  };
+  assert.deepEqual([extended.child.exitCode, extended.summary.status, extended.summary.steps], [0, "completed", 8]);
+});
