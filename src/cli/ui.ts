@@ -21,10 +21,11 @@ export function registerUi(program: Command): void {
 Open the printed URL: it carries the session token that every request needs (the page keeps it in a cookie).
 Pages: Runs (every run directory in the workspace, also those started with loratune train), New run (model, data
 upload or path, data preview, the train settings with their defaults and a live memory/time estimate), a run's
-live curves with Stop (checkpoint, then stop) and Resume, Compare, and a Playground (base and adapted side by side).
+live curves with Stop (checkpoint, then stop), Resume, Merge and Export (loratune merge / export), Compare, and a
+Playground (base and adapted side by side).
 Runs started here are ordinary run directories under WORKSPACE/runs/, trained by "loratune train" in a child
 process: resume them from a shell with loratune train --resume, and the reverse. The JSON API the page uses is
-documented in docs/ui-api.md.
+documented in docs/ui-api.md of the repository.
 
 Examples:
   loratune ui --workspace ~/tuning

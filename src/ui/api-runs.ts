@@ -5,6 +5,8 @@
  *   GET  /api/runs/:id/files/:name a file of the run (report.html, config.yaml, metrics.jsonl, ...)
  *   POST /api/runs/:id/stop        checkpoint, then stop (a run this UI started)
  *   POST /api/runs/:id/resume      `loratune train --resume` in a child process
+ *   GET  /api/sweeps               { sweeps: [{ id, trials }] } (a sweep's trials are runs too)
+ *   GET  /api/sweeps/:id/report    the sweep's report.html (its trial table and heat map)
  * A run id is the run's path relative to the workspace, percent-encoded as one segment ("runs%2Ffirst").
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
@@ -50,8 +52,28 @@ export function resumable(status: RunStatus | undefined): boolean {
   return status === "interrupted" || status === "failed" || status === "running";
 }
 
+/** The workspace's sweeps, with how many trials each has started. */
+export function sweepList(ctx: UiContext): { id: string; trials: number }[] {
+  return listRunIds(ctx.workspace, "sweep").map((id) => ({
+    id,
+    trials: listRunIds(join(ctx.workspace, id, "trials")).length,
+  }));
+}
+
 export function runRoutes(ctx: UiContext): Route[] {
   return [
+    { method: "GET", pattern: "/api/sweeps", handle: ({ res }) => sendJson(res, { sweeps: sweepList(ctx) }) },
+    {
+      method: "GET",
+      pattern: "/api/sweeps/:id/report",
+      handle: ({ res, params }) => {
+        const dir = confine(params.id!, [ctx.workspace], "sweep");
+        const report = join(dir, "report.html");
+        if (readMarker(dir)?.kind !== "sweep" || !existsSync(report))
+          throw new HttpError(404, `no sweep report at ${params.id}`);
+        sendText(res, readFileSync(report, "utf8"), FILE_TYPES[".html"]!);
+      },
+    },
     { method: "GET", pattern: "/api/runs", handle: ({ res }) => sendJson(res, { runs: runList(ctx) }) },
     { method: "GET", pattern: "/api/runs/:id", handle: ({ res, params }) => sendJson(res, runDetail(ctx, params.id!)) },
     {

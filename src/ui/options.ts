@@ -15,6 +15,7 @@ export const UI_OPTIONS: readonly OptionDef[] = [
     kind: "string",
     help: "address to listen on; anything but loopback exposes the workspace to the network (a warning is printed)",
     default: "127.0.0.1",
+    metavar: "addr",
   },
   {
     key: "models",

@@ -4,7 +4,7 @@
  */
 import { HttpError } from "../errors.ts";
 import { comparison } from "./api-routes.ts";
-import { runDetail, runList } from "./api-runs.ts";
+import { runDetail, runList, sweepList } from "./api-runs.ts";
 import { APP_SCRIPT } from "./client/app-script.ts";
 import type { UiContext } from "./context.ts";
 import { sendHtml, sendText } from "./http.ts";
@@ -27,7 +27,11 @@ function freshRunName(ctx: UiContext): string {
 
 export function pageRoutes(ctx: UiContext): Route[] {
   return [
-    { method: "GET", pattern: "/", handle: ({ res }) => sendHtml(res, runsPage(ctx.workspace, runList(ctx))) },
+    {
+      method: "GET",
+      pattern: "/",
+      handle: ({ res }) => sendHtml(res, runsPage(ctx.workspace, runList(ctx), sweepList(ctx))),
+    },
     {
       method: "GET",
       pattern: "/new",

@@ -150,7 +150,7 @@ test("live metrics: a half-written last line waits for the next read; a file rew
   );
 });
 
-test("the workspace scan finds run directories by their marker, not inside checkpoints or other outputs", () => {
+test("the workspace scan finds runs and sweeps by their marker, not inside checkpoints or other outputs", () => {
   const ws = join(work, "scan");
   for (const dir of ["runs/a", "b", "runs/a/checkpoints/x", "merged/m", "deep/1/2/3"])
     mkdirSync(join(ws, dir), { recursive: true });
@@ -159,6 +159,12 @@ test("the workspace scan finds run directories by their marker, not inside check
   writeMarker(join(ws, "merged/m"), { kind: "merged-model" });
   writeMarker(join(ws, "deep/1/2/3"), { kind: "run", status: "completed" });
   assert.deepEqual(listRunIds(ws), ["b", "runs/a"]);
+  // A sweep is found as a sweep, and its trials as runs.
+  mkdirSync(join(ws, "sw", "trials", "t0"), { recursive: true });
+  writeMarker(join(ws, "sw"), { kind: "sweep" });
+  writeMarker(join(ws, "sw", "trials", "t0"), { kind: "run", status: "completed" });
+  assert.deepEqual(listRunIds(ws, "sweep"), ["sw"]);
+  assert.deepEqual(listRunIds(ws), ["b", "runs/a", "sw/trials/t0"]);
 });
 
 test("the ETA is the pace of the last steps of one session times the steps left", () => {

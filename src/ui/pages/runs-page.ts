@@ -1,12 +1,16 @@
 /**
  * The Runs page: every run of the workspace (started here or from a shell) with its status, steps, best validation
  * loss, a loss sparkline and tokens/s; tick runs to compare them. The script refreshes the table while any run is
- * running.
+ * running. Sweeps link to their report (trial table and heat map).
  */
 import type { RunSummary } from "../run-summary.ts";
 import { escapeHtml, layout, num, sparkline } from "./layout.ts";
 
-export function runsPage(workspace: string, runs: (RunSummary & { child: boolean })[]): string {
+export function runsPage(
+  workspace: string,
+  runs: (RunSummary & { child: boolean })[],
+  sweeps: { id: string; trials: number }[],
+): string {
   const rows = runs.map(runRow).join("\n");
   const table =
     runs.length === 0
@@ -20,7 +24,16 @@ ${rows}
 </tbody></table>
 <div class="actions"><button type="submit">Compare selected</button></div>
 </form>`;
-  return layout("Runs", "/", "runs", `<p>Workspace: <code>${escapeHtml(workspace)}</code></p>\n${table}`);
+  const sweepList =
+    sweeps.length === 0
+      ? ""
+      : `<h2>Sweeps</h2><ul>${sweeps
+          .map(
+            (s) =>
+              `<li><a href="/api/sweeps/${encodeURIComponent(s.id)}/report">${escapeHtml(s.id)}</a> (${s.trials} trials; the report's table and heat map)</li>`,
+          )
+          .join("")}</ul>`;
+  return layout("Runs", "/", "runs", `<p>Workspace: <code>${escapeHtml(workspace)}</code></p>\n${table}\n${sweepList}`);
 }
 
 function runRow(r: RunSummary & { child: boolean }): string {
