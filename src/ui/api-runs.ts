@@ -14,7 +14,7 @@ import { extname, join } from "node:path";
 import { HttpError } from "../errors.ts";
 import { type RunStatus, readMarker } from "../io/run-marker.ts";
 import { JSON_LIMIT, runDir, type UiContext } from "./context.ts";
-import { readJsonObject, sendJson, sendText } from "./http.ts";
+import { readJsonObject, sendJson, sendWorkspaceFile } from "./http.ts";
 import type { Route } from "./router.ts";
 import { readMetricsFrom } from "./run-metrics.ts";
 import { readSettings, summarizeRun } from "./run-summary.ts";
@@ -71,7 +71,7 @@ export function runRoutes(ctx: UiContext): Route[] {
         const report = join(dir, "report.html");
         if (readMarker(dir)?.kind !== "sweep" || !existsSync(report))
           throw new HttpError(404, `no sweep report at ${params.id}`);
-        sendText(res, readFileSync(report, "utf8"), FILE_TYPES[".html"]!);
+        sendWorkspaceFile(res, readFileSync(report, "utf8"), FILE_TYPES[".html"]!);
       },
     },
     { method: "GET", pattern: "/api/runs", handle: ({ res }) => sendJson(res, { runs: runList(ctx) }) },
@@ -84,7 +84,7 @@ export function runRoutes(ctx: UiContext): Route[] {
         const file = confine(params.name!, [dir], "file", `run ${params.id}`);
         if (!existsSync(file) || !statSync(file).isFile())
           throw new HttpError(404, `no file ${params.name} in run ${params.id}`);
-        sendText(res, readFileSync(file, "utf8"), FILE_TYPES[extname(file)] ?? "text/plain; charset=utf-8");
+        sendWorkspaceFile(res, readFileSync(file, "utf8"), FILE_TYPES[extname(file)] ?? "text/plain; charset=utf-8");
       },
     },
     {

@@ -37,6 +37,19 @@ export function sendText(res: ServerResponse, text: string, contentType: string,
   res.end(text);
 }
 
+/**
+ * A file of the workspace (a run's report.html, config.yaml, ...): sandboxed, so a page among them runs its own
+ * scripts (the sweep report sorts its table) in an opaque origin, without the session's cookie or this origin's API.
+ */
+export function sendWorkspaceFile(res: ServerResponse, text: string, contentType: string): void {
+  res.writeHead(200, {
+    ...COMMON_HEADERS,
+    "content-type": contentType,
+    "content-security-policy": "sandbox allow-scripts",
+  });
+  res.end(text);
+}
+
 /** Sends the error as `{"error": message}`: an HttpError with its status, a LoratuneError as 400, else 500. */
 export function sendError(res: ServerResponse, err: unknown): void {
   if (res.headersSent) {

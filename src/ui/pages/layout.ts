@@ -37,7 +37,7 @@ button, .button { font: inherit; padding: 6px 14px; border: 1px solid var(--acce
 button.secondary { background: #fff; color: var(--accent); } button:disabled { opacity: .5; cursor: default; }
 .tok-trained { background: var(--trained); } .tok-masked { background: var(--masked); color: var(--muted); }
 .row-preview { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; white-space: pre-wrap; border: 1px solid var(--line); padding: 6px; margin: 6px 0; }
-.chart svg { width: 100%; height: auto; border: 1px solid var(--line); } .chart { margin-bottom: 10px; }
+.chart svg { width: 100%; height: auto; border: 1px solid var(--line); } .chart { margin: 0 0 10px; }
 .cards { display: flex; gap: 12px; flex-wrap: wrap; } .card { border: 1px solid var(--line); border-radius: 6px; padding: 8px 12px; min-width: 120px; }
 .card .k { color: var(--muted); font-size: 12px; } .card .v { font-size: 18px; font-weight: 600; }
 .out { white-space: pre-wrap; font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 13px; border: 1px solid var(--line); min-height: 80px; padding: 8px; }
