@@ -149,6 +149,20 @@ rm -rf "$run"
 "$PY" "$GOLDEN/dora_dump.py" models/tiny "$c/adapter" parity/tiny-qv/batch.json "$c" --dora-adapter
 cp parity/tiny-qv/batch.json "$c/batch.json"
 
+# ---- initialisation from the base weight (PiSSA, OLoRA) -----------------------------------------------------------
+# (g) parity/tiny-pissa, parity/tiny-olora: tiny, q_proj,v_proj r=8 alpha=16 initialised from W (PEFT's
+#     init_lora_weights), on (a)'s batch: init.safetensors (A, B, residual W) and dump.json.
+# train/pissa, train/olora: 5 AdamW steps (lr 1e-3, batch 4, train/data.jsonl) from that init; trained/ is the
+#     adapter converted to a plain rank-16 LoRA on the original base; check.json: the reference's loss with it.
+#     scripts/golden/init_dump.py is the project's generator (PiSSA and OLoRA papers, PEFT's init_lora_weights).
+for init in pissa olora; do
+  mkdir -p "parity/tiny-$init" "train/$init"
+  "$PY" "$GOLDEN/init_dump.py" parity models/tiny parity/tiny-qv/batch.json "parity/tiny-$init" --init "$init" >/dev/null
+  "$PY" "$GOLDEN/init_dump.py" train models/tiny train/data.jsonl parity/tiny-qv/batch.json "train/$init" \
+    --init "$init" >/dev/null
+done
+# ---- end of initialisation from the base weight --------------------------------------------------------------------
+
 # ---- preference tuning (DPO, cDPO, IPO, ORPO) ---------------------------------------------------------------------
 # 5. preference/: one batch of 3 preference pairs (6 rows: chosen then rejected, prompts masked, padded) on tiny
 #    with the (a) q_proj,v_proj adapter; per case the loss, sequence log-probs (policy and adapter-off

@@ -30,6 +30,7 @@ const FROM_TRAIN = [
   "targets",
   "rslora",
   "dora",
+  "init",
   "layers",
   "dtype",
   "quantize",
@@ -101,6 +102,7 @@ export interface LrFindOptions
     | "targets"
     | "rslora"
     | "dora"
+    | "init"
     | "layers"
     | "dtype"
     | "quantize"

@@ -17,6 +17,13 @@ import type { TrainOptions } from "./train-types.ts";
 
 export { camelKey, type OptionDef, type OptionKind } from "./options.ts";
 
+/** An --init value: one of PEFT's init_lora_weights (kaiming is its true). */
+function initChoice(value: unknown): string | null {
+  const v = String(value);
+  if (["kaiming", "gaussian", "pissa", "olora"].includes(v) || /^pissa_niter_[1-9]\d*$/.test(v)) return null;
+  return `"${v}" is not an initialisation (expected kaiming, gaussian, pissa, pissa_niter_N with N >= 1, or olora)`;
+}
+
 /** A --layers value: comma-separated layer indices. */
 function layerList(value: unknown): string | null {
   for (const s of String(value).split(",")) {
@@ -120,6 +127,14 @@ export const TRAIN_OPTIONS: readonly OptionDef[] = [
     kind: "bool",
     help: "DoRA (PEFT's use_dora): LoRA plus a trained magnitude per output row, m * (W + s*B*A) / ||W + s*B*A||",
     default: false,
+  },
+  {
+    key: "init",
+    kind: "string",
+    help: "LoRA initialisation, PEFT's init_lora_weights: kaiming (A kaiming-uniform, B zero), gaussian, pissa (A and B from the SVD of each weight, which is replaced by the residual in memory), pissa_niter_N (the same from a fast randomized SVD with N iterations), olora (from its QR); pissa and olora adapters are saved converted to a plain LoRA of rank 2r on the original base",
+    default: "kaiming",
+    metavar: "name",
+    check: initChoice,
   },
   {
     key: "layers",

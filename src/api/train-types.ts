@@ -83,6 +83,13 @@ export interface TrainOptions {
    * @defaultValue false
    */
   dora?: boolean;
+  /**
+   * LoRA initialisation (PEFT's init_lora_weights): "kaiming" (its true), "gaussian", "pissa", "pissa_niter_N"
+   * or "olora". PiSSA and OLoRA take A and B from each adapted weight and replace it in memory by the residual
+   * W − s·B·A; the adapter is saved converted to a plain LoRA of rank 2r relative to the original base.
+   * @defaultValue "kaiming"
+   */
+  init?: string;
   /** Only adapt these layer indices (comma-separated, e.g. "0,1,2"). */
   layers?: string;
   /** Start from this PEFT adapter directory (its rank, alpha and targets). */

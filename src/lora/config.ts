@@ -13,7 +13,23 @@ import { llama } from "../model/arch/llama.ts";
 import type { ModelFamily } from "../model/arch/spec.ts";
 import type { AdapterConfig } from "./method.ts";
 
-export type InitLoraWeights = boolean | "gaussian";
+/**
+ * PEFT's init_lora_weights: true (A kaiming-uniform, B zero), false (both random: not an identity, for tests),
+ * "gaussian" (A ~ N(0, 1/r), B zero), or from the base weight (lora/weight-init.ts): "pissa", "pissa_niter_N"
+ * (N ≥ 1) and "olora".
+ */
+export type InitLoraWeights = boolean | "gaussian" | "pissa" | `pissa_niter_${number}` | "olora";
+
+/** Whether a value is one of InitLoraWeights' (a string other than these is not). */
+export function isInitLoraWeights(v: unknown): v is InitLoraWeights {
+  return (
+    typeof v === "boolean" ||
+    v === "gaussian" ||
+    v === "pissa" ||
+    v === "olora" ||
+    /^pissa_niter_[1-9]\d*$/.test(String(v))
+  );
+}
 
 export interface LoraConfig extends AdapterConfig {
   r: number;
@@ -83,6 +99,14 @@ export function validateLoraConfig(c: LoraConfig, where: string): void {
   }
   for (const [key, r] of Object.entries(c.rankPattern)) {
     if (!Number.isInteger(r) || r <= 0) bad(`rank_pattern["${key}"] must be a positive integer`);
+  }
+  if (!isInitLoraWeights(c.initLoraWeights)) {
+    bad(
+      `init_lora_weights ${JSON.stringify(c.initLoraWeights)} is not one of true, false, "gaussian", "pissa", "pissa_niter_N", "olora"`,
+    );
+  }
+  if (c.method === "dora" && typeof c.initLoraWeights === "string" && c.initLoraWeights !== "gaussian") {
+    bad(`init_lora_weights "${c.initLoraWeights}" with DoRA is not supported (its conversion on save is LoRA's)`);
   }
 }
 

@@ -17,6 +17,7 @@ import { writeSafetensors } from "../io/safetensors-write.ts";
 import { layerOfName, type Model } from "../model/model.ts";
 import type { StoredTensor } from "../tensor/stored-tensor.ts";
 import { adaptedLinears, adapterTensors, attachAdapter, detachAdapter, targetedLinears } from "./adapter.ts";
+import { adapterToSave } from "./convert-init.ts";
 import { readGgufAdapter, unfoldGgufAdapter } from "./gguf-adapter.ts";
 import type { AdapterConfig, TensorAxis } from "./method.ts";
 import { methodOf, parseAdapterConfig } from "./registry.ts";
@@ -29,14 +30,19 @@ export function peftConfigJson(config: AdapterConfig, model: Model, baseModel: s
   return methodOf(config).configJson(config, model, adaptedLinears(model), baseModel);
 }
 
-/** Writes the model's attached adapter as a PEFT adapter directory (each file written atomically). */
+/**
+ * Writes the model's attached adapter as a PEFT adapter directory (each file written atomically). An adapter
+ * initialised from the base weight (PiSSA, OLoRA) is written converted, relative to the original base
+ * (convert-init.ts).
+ */
 export function saveAdapter(dir: string, model: Model, config: AdapterConfig, baseModel: string | null): void {
+  const saved = adapterToSave(model, config);
   const tensors = new Map<string, TensorToWrite>();
-  for (const p of adapterTensors(model)) tensors.set(p.name, { dtype: "F32", shape: p.shape, data: p.data });
+  for (const p of saved.tensors) tensors.set(p.name, { dtype: "F32", shape: p.shape, data: p.data });
   if (tensors.size === 0)
     throw new LoratuneError("ERR_ADAPTER_KEYS", `${dir}: the model has no adapter weights to save`);
   writeSafetensors(join(dir, ADAPTER_WEIGHTS), tensors, { format: "pt" });
-  const json = peftConfigJson(config, model, baseModel);
+  const json = peftConfigJson(saved.config, model, baseModel);
   writeFileAtomic(join(dir, ADAPTER_CONFIG), `${JSON.stringify(json, null, 2)}\n`);
 }
 

@@ -1,7 +1,8 @@
 /**
  * LoRA as an adapter method, exactly PEFT's: for each targeted linear W [out, in], A [r, in] and B [out, r];
  * y = W·x + s·B·(A·dropout(x)) with s = alpha/r, or alpha/√r with rsLoRA (rank_pattern / alpha_pattern per
- * module). Init: A kaiming-uniform(a=√5) = U(±1/√in), B zeros ("gaussian": A ~ N(0, 1/r); false: B uniform too).
+ * module). Init: A kaiming-uniform(a=√5) = U(±1/√in), B zeros ("gaussian": A ~ N(0, 1/r); false: B uniform too;
+ * "pissa", "pissa_niter_N", "olora": from the base weight, which becomes the residual, lora/weight-init.ts).
  * Saved as `lora_A.weight` [r, in] and `lora_B.weight` [out, r]; adapter_config.json with peft_type "LORA".
  * Merge: W' = W + s·B·A (unmerge subtracts), in f32.
  *
@@ -24,6 +25,7 @@ import {
   validateLoraConfig,
 } from "../config.ts";
 import type { AdapterMethod, AdapterTensor, AdapterTensorSpec, AttachedAdapter } from "../method.ts";
+import { checkInitTarget, type InitialFactors, initFromBaseWeight, initFromWeight } from "../weight-init.ts";
 
 /** What LoRA's forward keeps for backward (its cacheSizes). */
 interface LoraCache {
@@ -40,6 +42,8 @@ export class LoraAdapter implements AttachedAdapter {
   readonly method = "lora";
   readonly tensors: readonly AdapterTensor[];
   readonly scratchPerRow: number;
+  /** PiSSA / OLoRA: A and B as initialised from the base weight (the adapter is saved relative to them). */
+  initial: InitialFactors | null = null;
 
   constructor(
     readonly nIn: number,
@@ -172,6 +176,7 @@ export function scale(a: Float32Array, n: number, s: number): void {
   for (let i = 0; i < n; i++) a[i]! *= s;
 }
 
+/** The random initialisations (true, false, "gaussian"); those from the base weight are weight-init.ts's. */
 export function initLora(
   A: Float32Array,
   B: Float32Array,
@@ -180,6 +185,7 @@ export function initLora(
   init: LoraConfig["initLoraWeights"],
   uniform: Uniform,
 ): void {
+  if (initFromWeight(init)) throw new Error(`initLora: ${String(init)} initialises from the base weight`);
   if (init === "gaussian") {
     const std = 1 / r;
     for (let i = 0; i < A.length; i++) A[i] = gaussian(uniform) * std;
@@ -193,7 +199,8 @@ export function initLora(
   }
 }
 
-function gaussian(uniform: Uniform): number {
+/** A standard normal draw from two uniforms (Box-Muller). */
+export function gaussian(uniform: Uniform): number {
   const u1 = Math.max(uniform(), 1e-300);
   return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * uniform());
 }
@@ -232,6 +239,11 @@ export function parseLoraConfig(raw: Record<string, unknown>, path: string, meth
     return v as number;
   };
   const init = raw.init_lora_weights;
+  if (typeof init === "string" && (init === "olora" || init === "corda" || init.startsWith("pissa"))) {
+    fail(
+      `init_lora_weights is ${previewJson(init)}: this adapter was saved without conversion, so it applies to the residual base its initialisation left (W - s*B0*A0), not to an original base model. Save it with PEFT's path_initial_model_for_weight_conversion (a plain LoRA of rank 2r; loratune saves its own PiSSA/OLoRA runs that way)`,
+    );
+  }
   const config: LoraConfig = {
     method,
     r: number("r", Number.NaN, (v) => Number.isInteger(v) && v > 0, "a positive integer"),
@@ -311,6 +323,9 @@ export const lora: AdapterMethod<LoraConfig> = {
   parseConfig: (raw, path) => parseLoraConfig(raw, path),
   configJson: loraConfigJson,
   checkModel(c, model, adapted) {
+    if (initFromWeight(c.initLoraWeights)) {
+      for (const lin of adapted) checkInitTarget(lin, c.initLoraWeights, moduleRankAndScale(c, lin.name).r);
+    }
     if (c.fanInFanOut === null) return;
     const layout = fanInFanOutOf(model, adapted);
     if (layout === null || layout === c.fanInFanOut) return;
@@ -332,9 +347,14 @@ export const lora: AdapterMethod<LoraConfig> = {
     const { r, scale } = moduleRankAndScale(c, lin.name);
     const A = new Float32Array(r * lin.inFeatures);
     const B = new Float32Array(lin.outFeatures * r);
-    initLora(A, B, lin.inFeatures, r, c.initLoraWeights, uniform);
+    let initial: InitialFactors | null = null;
+    if (initFromWeight(c.initLoraWeights)) {
+      initial = initFromBaseWeight(lin, c.initLoraWeights, r, scale, A, B, () => gaussian(uniform));
+    } else initLora(A, B, lin.inFeatures, r, c.initLoraWeights, uniform);
     const dA = withGrad ? new Float32Array(A.length) : null;
     const dB = withGrad ? new Float32Array(B.length) : null;
-    return new LoraAdapter(lin.inFeatures, lin.outFeatures, r, scale, c.loraDropout, A, B, dA, dB);
+    const adapter = new LoraAdapter(lin.inFeatures, lin.outFeatures, r, scale, c.loraDropout, A, B, dA, dB);
+    adapter.initial = initial;
+    return adapter;
   },
 };
