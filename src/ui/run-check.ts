@@ -10,17 +10,25 @@
  */
 import { baseHasTokenizer, loadBaseTokenizer, readBaseConfig } from "../api/model-source.ts";
 import { camelKey, missingRequired, type OptionValues, validateOptions } from "../api/options.ts";
-import { loraSettings, planRunMemory, type TrainRunOptions, trainRunOptions } from "../api/train.ts";
+import {
+  checkTrainingMemory,
+  loraSettings,
+  planRunMemory,
+  type TrainRunOptions,
+  trainRunOptions,
+} from "../api/train.ts";
 import { TRAIN_OPTIONS } from "../api/train-options.ts";
 import type { TrainOptions } from "../api/train-types.ts";
-import { readDataset } from "../data/dataset.ts";
+import type { Dataset } from "../data/dataset.ts";
 import { checkOutputDir } from "../io/output-guard.ts";
 import { familyOf } from "../model/arch/registry.ts";
+import type { ModelConfig } from "../model/config.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import type { TrainingMemory } from "../train/memory.ts";
-import { availableMemory, checkMemoryFits } from "../train/memory-check.ts";
-import { checkSeqLen, checksAfterReading, type PreflightIssue } from "../train/preflight.ts";
+import { availableMemory } from "../train/memory-check.ts";
+import { checkChatTemplate, checkSeqLen, checksAfterReading, type PreflightIssue } from "../train/preflight.ts";
 import { plannedSteps } from "../train/trainer.ts";
+import { readDatasetCached } from "./data-cache.ts";
 
 export interface RunEstimate {
   memory: TrainingMemory | null;
@@ -77,70 +85,110 @@ export function checkRun(values: OptionValues, out: string, tokensPerS: number |
   return check;
 }
 
-/** train's preflight in its order; the first failing stage ends the checks (as it ends a run). */
+/** The form field a preflight check is about (train/preflight.ts names the checks); others go to the data. */
+const FIELD_OF_CHECK: Record<string, string> = {
+  seq_len_too_long: "seq-len",
+  targets_match_nothing: "targets",
+  target_unused: "targets",
+  layers_out_of_range: "layers",
+};
+
+/** train's preflight in its order; a stage that fails ends the checks (as it ends a run). */
 function preflightChecks(o: TrainRunOptions, check: RunCheck, tokensPerS: number | null): void {
-  const config = readBaseConfig(o.model);
   const say = (issues: PreflightIssue[], key: string) => {
     for (const i of issues) {
       if (i.level === "warning") check.warnings.push(`warning: ${i.message}`);
-      else check.errors[key] ??= i.message;
+      else check.errors[FIELD_OF_CHECK[i.check] ?? key] ??= i.message;
     }
   };
-  say(checkSeqLen(o.seqLen, config), "seq-len");
-  const memory = planRunMemory(o, config);
+  let config: ModelConfig | null = null;
+  let tok: Tokenizer | null = null;
+  const modelProblem = attempt(() => {
+    config = readBaseConfig(o.model);
+    tok = baseHasTokenizer(o.model) ? loadBaseTokenizer(o.model) : null;
+  });
+  if (modelProblem || config === null) {
+    check.errors.model ??= modelProblem ?? "no model";
+    return;
+  }
+  const model: ModelConfig = config;
+  say(checkSeqLen(o.seqLen, model), "seq-len");
   const available = availableMemory();
   check.estimate = {
-    memory,
+    memory: planRunMemory(o, model),
     availableBytes: available.bytes,
     steps: null,
     tokensPerStep: null,
     seconds: null,
     tokensPerS,
   };
-  if (memory && o.memoryCheck) {
-    const problem = attempt(() => checkMemoryFits(memory, available, [], "--no-memory-check"));
+  if (o.memoryCheck) {
+    const problem = attempt(() => checkTrainingMemory(o, model));
     if (problem) check.errors.run ??= problem;
   }
-  const tok: Tokenizer | null = baseHasTokenizer(o.model) ? loadBaseTokenizer(o.model) : null;
-  let data: ReturnType<typeof readDataset> | null = null;
-  const dataProblem = attempt(() => {
-    data = readDataset(o.data.split(","), tok, {
+  const data = readData(o, model, tok, (issues) => say(issues, "data"));
+  if ("problem" in data) {
+    check.errors.data ??= data.problem;
+    return;
+  }
+  say(afterReading(o, model, tok, data.set, check.errors), "data");
+  estimateTime(o, data.set, tok, check.estimate);
+}
+
+/** The training data encoded as train encodes it (the chat-template check on each file's shape), or the problem. */
+function readData(
+  o: TrainRunOptions,
+  model: ModelConfig,
+  tok: Tokenizer | null,
+  say: (i: PreflightIssue[]) => void,
+): { problem: string } | { set: Dataset } {
+  let set: Dataset | null = null;
+  const problem = attempt(() => {
+    set = readDatasetCached(o.model, o.data.split(","), tok, {
       seqLen: o.seqLen,
       trainOnPrompt: o.trainOnPrompt,
       trainOnAllMessages: o.trainOnPrompt,
-      vocabSize: config.vocabSize,
+      vocabSize: model.vocabSize,
+      onShape: (_file, shape) => say(checkChatTemplate([shape], tok, o.data)),
     });
   });
-  if (dataProblem || data === null) {
-    check.errors.data ??= dataProblem ?? "no data";
-    return;
-  }
-  const set = data as ReturnType<typeof readDataset>;
+  return problem || set === null ? { problem: problem ?? "no data" } : { set: set as Dataset };
+}
+
+/** The checks on the encoded data and the LoRA targets (a bad --targets is keyed to its field). */
+function afterReading(
+  o: TrainRunOptions,
+  model: ModelConfig,
+  tok: Tokenizer | null,
+  set: Dataset,
+  errors: Record<string, string>,
+): PreflightIssue[] {
   let lora: ReturnType<typeof loraSettings> | null = null;
   if (!o.full && !o.initAdapter) {
     const targetProblem = attempt(() => {
-      lora = loraSettings(o, familyOf(config));
+      lora = loraSettings(o, familyOf(model));
     });
-    if (targetProblem) check.errors.targets ??= targetProblem;
+    if (targetProblem) errors.targets ??= targetProblem;
   }
-  say(
-    checksAfterReading({
-      model: config,
-      lora,
-      tokenizer: tok,
-      seqLen: o.seqLen,
-      examples: set.examples,
-      stats: set.stats,
-      dataName: o.data,
-    }),
-    "data",
-  );
+  return checksAfterReading({
+    model,
+    lora,
+    tokenizer: tok,
+    seqLen: o.seqLen,
+    examples: set.examples,
+    stats: set.stats,
+    dataName: o.data,
+  });
+}
+
+/** Steps from the trainer's batch plan; seconds from the tokens per step and earlier runs' tokens/s. */
+function estimateTime(o: TrainRunOptions, set: Dataset, tok: Tokenizer | null, estimate: RunEstimate): void {
   const steps = plannedSteps(set.examples, o, tok?.pad?.id ?? 0);
   const meanTokens = set.stats.tokens / Math.max(1, set.examples.length);
   const perStep = Math.round((o.pack ? o.seqLen : Math.min(o.seqLen, meanTokens)) * o.batchSize * o.gradAccum);
-  check.estimate.steps = steps;
-  check.estimate.tokensPerStep = perStep;
-  check.estimate.seconds = tokensPerS ? (steps * perStep) / tokensPerS : null;
+  estimate.steps = steps;
+  estimate.tokensPerStep = perStep;
+  estimate.seconds = estimate.tokensPerS ? (steps * perStep) / estimate.tokensPerS : null;
 }
 
 /** `train` arguments for the values that differ from their defaults (booleans as --flag / --no-flag). */
