@@ -60,7 +60,7 @@ function table(groups: Group[], rows: string[][][]): string[] {
 /** Whether an anchor was compared in this run (so an empty cell reads "n/a", not "-"). */
 export function anchorCompared(r: BenchReport, name: AnchorName): boolean {
   if (name === "llamaCpp") return r.llamaCpp !== null && "version" in r.llamaCpp;
-  return r.torch !== null && "version" in r.torch;
+  return r.torch !== null && "version" in r.torch && r.torch.modes.includes(name === "torchBf16" ? "bf16" : "f32");
 }
 
 /** loratune's %limit on a row. */

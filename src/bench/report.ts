@@ -59,9 +59,12 @@ function anchorLines(r: BenchReport): string[] {
       r.torch.waitPolicy === "passive"
         ? "PASSIVE (--shared-machine: for a machine shared with other work; slower on a quiet one)"
         : "its default (OMP_WAIT_POLICY unset)";
+    const modes = r.torch.modes.includes("bf16")
+      ? "f32, and bf16 autocast for training and prefill (bench_lora.py's decode has no autocast)"
+      : "f32 (bf16 autocast not compared: --no-torch-bf16)";
     lines.push(
       `PyTorch ${r.torch.version} (${r.torch.python}), same threads, OpenMP wait policy ${policy}, glibc keeping ` +
-        "freed memory: f32, and bf16 autocast for training and prefill (bench_lora.py's decode has no autocast)",
+        `freed memory: ${modes}`,
     );
   } else if (r.torch) lines.push(`PyTorch: not compared (${r.torch.unavailable})`);
   if (r.llamaCpp && "version" in r.llamaCpp) {

@@ -45,6 +45,11 @@ export interface BenchOptions {
   torch: "auto" | "on" | "off";
   /** PyTorch's OpenMP wait policy: its default, or PASSIVE on a machine shared with other work (--shared-machine). */
   waitPolicy?: TorchWaitPolicy;
+  /**
+   * PyTorch's bf16 autocast column (default true; false: --no-torch-bf16, e.g. on a CPU without bf16 instructions,
+   * where PyTorch's bf16 fallback is far slower than its f32 and would take most of the run).
+   */
+  torchBf16?: boolean;
   quick: boolean;
   profile: boolean;
   /** Training workloads with activation checkpointing. */
@@ -80,8 +85,14 @@ export interface BenchRow {
 
 export interface BenchReport {
   peak: PeakResult;
-  /** PyTorch's release and the wait policy it ran with, why it was not compared, or null when not asked (--no-torch). */
-  torch: { version: string; python: string; waitPolicy: TorchWaitPolicy } | { unavailable: string } | null;
+  /**
+   * PyTorch's release, the wait policy and modes it ran with, why it was not compared, or null when not asked
+   * (--no-torch).
+   */
+  torch:
+    | { version: string; python: string; waitPolicy: TorchWaitPolicy; modes: TorchMode[] }
+    | { unavailable: string }
+    | null;
   /** PyTorch's f32 and bf16 matmul rates in this run (torch-gemm.ts), or why they are missing; absent without PyTorch. */
   torchGemm?: TorchGemmResult | { error: string };
   /** What every %limit is a fraction of (limits.ts). */
@@ -151,7 +162,8 @@ function setupTorch(o: BenchOptions, say: (s: string) => void): BenchReport["tor
     say(`PyTorch comparison skipped: ${probe.reason}`);
     return { unavailable: probe.reason };
   }
-  return { version: probe.version, python: probe.python, waitPolicy };
+  const modes: TorchMode[] = o.torchBf16 === false ? ["f32"] : ["f32", "bf16"];
+  return { version: probe.version, python: probe.python, waitPolicy, modes };
 }
 
 function errorText(err: unknown): string {
@@ -160,7 +172,8 @@ function errorText(err: unknown): string {
 
 /** What the rows of one shape need from the run. */
 interface RunContext {
-  torch: TorchSetup | null;
+  /** PyTorch and the modes asked of it; null when it is not compared. */
+  torch: (TorchSetup & { modes: TorchMode[] }) | null;
   /** Whether llama.cpp is compared (node-llama-cpp loads, and it was asked for). */
   llama: boolean;
   /** Where the models for PyTorch and llama.cpp are written (null when neither is compared). */
@@ -175,7 +188,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const say = o.onProgress ?? (() => {});
   const spawnOpts = o.threads !== undefined ? { threads: o.threads } : {};
   const torchInfo = setupTorch(o, say);
-  const torch: TorchSetup | null =
+  const torch: RunContext["torch"] =
     torchInfo && "version" in torchInfo && o.referenceDir !== undefined
       ? { ...torchInfo, referenceDir: o.referenceDir }
       : null;
@@ -265,7 +278,8 @@ async function runShape(shape: string, o: BenchOptions, ctx: RunContext): Promis
     for (const workload of o.workloads) {
       const specs = o.dtypes.map((dtype) => workloadSpec(shape, workload, o, dtype));
       const workloadRows = await runRows(specs, workload, ctx.spawnOpts);
-      if (ctx.torch && modelDir !== null) await addTorch(workloadRows, specs[0]!, ctx.torch, modelDir, ctx.threads);
+      if (ctx.torch && modelDir !== null)
+        await addTorch(workloadRows, specs[0]!, ctx.torch, ctx.torch.modes, modelDir, ctx.threads);
       for (const [i, row] of workloadRows.entries()) {
         const spec = specs[i]!;
         if (ggufs && spec.kind !== "train") {
@@ -288,20 +302,21 @@ const TORCH_MODES: [AnchorName, TorchMode][] = [
 ];
 
 /**
- * PyTorch on one (shape, workload), once per mode it runs (f32; bf16 autocast but for decode), on the f32 model
- * directory; each result is shared by every dtype's row, with that row's ratio. `modelDir` is why it failed when
+ * PyTorch on one (shape, workload), once per mode asked for that it runs (f32; bf16 autocast but for decode), on
+ * the f32 model directory; each result is shared by every dtype's row, with that row's ratio. `modelDir` is why it failed when
  * the directory could not be written.
  */
 async function addTorch(
   rows: BenchRow[],
   spec: ModelWorkloadSpec,
   setup: TorchSetup,
+  modes: TorchMode[],
   modelDir: string | { error: string },
   threads: number,
 ): Promise<void> {
   const config = shapeConfig(spec.shape);
   for (const [name, mode] of TORCH_MODES) {
-    if (!torchRuns(mode, spec.kind)) continue;
+    if (!modes.includes(mode) || !torchRuns(mode, spec.kind)) continue;
     try {
       if (typeof modelDir !== "string") throw new Error(modelDir.error);
       const t = await runTorchWorkload(setup, { ...spec, dtype: "f32" }, modelDir, threads, mode);
@@ -383,12 +398,14 @@ async function runRows(
 
 function progressLine(row: BenchRow): string {
   const spec = `${row.shape} ${row.workload}${row.dtype === "f32" ? "" : ` ${row.dtype}`}`;
-  const ours = row.ours ? `${row.ours.tokensPerS.toFixed(0)} tokens/s` : `failed: ${row.error}`;
+  // Whole tokens/s, but a tenth below 10 (a real-scale shape under PyTorch's bf16 fallback runs below 1).
+  const rate = (tps: number) => tps.toFixed(tps < 10 ? 1 : 0);
+  const ours = row.ours ? `${rate(row.ours.tokensPerS)} tokens/s` : `failed: ${row.error}`;
   const anchors = ANCHOR_NAMES.flatMap((name) => {
     const a = row.anchors[name];
     if (!a) return [];
     if (a.status === "failed") return [`${ANCHOR_LABELS[name]} failed: ${a.error}`];
-    return [`${ANCHOR_LABELS[name]} ${a.tokensPerS.toFixed(0)} tokens/s (×${a.ratio?.toFixed(2) ?? "?"})`];
+    return [`${ANCHOR_LABELS[name]} ${rate(a.tokensPerS)} tokens/s (×${a.ratio?.toFixed(2) ?? "?"})`];
   });
   return [`${spec}: ${ours}`, ...anchors].join(", ");
 }

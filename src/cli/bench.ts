@@ -27,6 +27,7 @@ interface BenchFlags {
   vsTorch?: boolean;
   torch: boolean;
   sharedMachine: boolean;
+  torchBf16: boolean;
   llamaCpp: boolean;
   python: string;
   torchReference?: string;
@@ -101,6 +102,13 @@ export const BENCH_OPTIONS: readonly OptionDef[] = [
     kind: "bool",
     negate: true,
     help: "skip the PyTorch comparison even when torch is installed",
+    default: true,
+  },
+  {
+    key: "torch-bf16",
+    kind: "bool",
+    negate: true,
+    help: "skip PyTorch's bf16 autocast column (on a CPU without bf16 instructions its fallback is far slower than its f32)",
     default: true,
   },
   {
@@ -196,6 +204,7 @@ export function benchOptions(given: Partial<BenchFlags>, onProgress?: (line: str
     ...(f.threads !== undefined ? { threads: f.threads } : {}),
     torch: f.vsTorch ? "on" : f.torch ? "auto" : "off",
     waitPolicy: f.sharedMachine ? "passive" : "default",
+    ...(f.torchBf16 ? {} : { torchBf16: false }),
     llamaCpp: f.llamaCpp ? "auto" : "off",
     quick: f.quick,
     profile: f.profile,

@@ -156,7 +156,7 @@ function reportWith(row: Partial<BenchRow>, over: Partial<BenchReport> = {}): Be
   } as unknown as WorkloadResult;
   return {
     peak: PEAK,
-    torch: { version: "1.13", python: "/py", waitPolicy: "default" },
+    torch: { version: "1.13", python: "/py", waitPolicy: "default", modes: ["f32", "bf16"] },
     limits: runLimits(PEAK, null),
     llamaCpp: { version: "b1" },
     settings: { dtypes: ["f32"], quick: true, threads: 2, B: 2, T: 64, rank: 8, gradCheckpoint: false },
@@ -192,7 +192,9 @@ test("report: a column per anchor with tokens/s, ratio and %limit; n/a where it 
     /tiny\s+train q,k,v,o\s+10\.0\s+50\.0 │\s+120\s+400\s+400\s+n\/a │\s+0\.00\s+0\.25\s+0\.25\s+n\/a/,
   );
   assert.match(text, /note: other processes used the CPU during 1 of 1 rows \(up to 0\.25 cores\)/);
-  const passive = formatReport(reportWith({}, { torch: { version: "1.13", python: "/py", waitPolicy: "passive" } }));
+  const passive = formatReport(
+    reportWith({}, { torch: { version: "1.13", python: "/py", waitPolicy: "passive", modes: ["f32", "bf16"] } }),
+  );
   assert.match(passive, /PyTorch f32 \(PASSIVE wait\)/);
   assert.match(passive, /OpenMP wait policy PASSIVE \(--shared-machine/);
 });
@@ -229,6 +231,19 @@ test("report: an anchor not there says why in the header and '-' in its cells; a
   assert.match(failed, /tiny\s+prefill\s+300\.0\s+50\.0% │\s+failed\s+│\s+n\/a\s+│\s+failed/);
   assert.match(failed, /error: PyTorch f32 tiny prefill: bench_lora\.py said no/);
   assert.match(failed, /error: llama\.cpp tiny prefill: child died/);
+  // --no-torch-bf16: PyTorch's f32 column only, and the header says why the bf16 one is empty.
+  assert.equal(
+    benchOptions({ workloads: [], dtype: "f32", torch: true, python: "p", torchBf16: false }).torchBf16,
+    false,
+  );
+  const f32Only = formatReport(
+    reportWith(
+      { anchors: { torchF32: cell(200, 1.5, 20) } },
+      { torch: { version: "1.13", python: "/py", waitPolicy: "default", modes: ["f32"] } },
+    ),
+  );
+  assert.match(f32Only, /f32 \(bf16 autocast not compared: --no-torch-bf16\)/);
+  assert.match(f32Only, /1\.50×\s+20\.0% │\s+-\s+│\s+n\/a/);
   const probeFailed = formatReport(reportWith({}, { torchGemm: { error: "probe broke" } }));
   assert.match(probeFailed, /PyTorch's matmul probe failed: probe broke/);
 });
@@ -254,7 +269,7 @@ test("bench without Python: PyTorch that fails says so in its columns, its matmu
     python,
     referenceDir: reference,
   });
-  assert.deepEqual(report.torch, { version: "0.0-fake", python, waitPolicy: "default" });
+  assert.deepEqual(report.torch, { version: "0.0-fake", python, waitPolicy: "default", modes: ["f32", "bf16"] });
   assert.ok(report.torchGemm && "error" in report.torchGemm);
   assert.match(report.torchGemm.error, /PyTorch's matmul probe failed \(exit 3\): no torch in this test/);
   const row = report.rows[0]!;

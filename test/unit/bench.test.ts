@@ -221,7 +221,7 @@ test("text report: tables, ratios, %limit and the 20% memory verdict", () => {
   };
   const report: BenchReport = {
     peak,
-    torch: { version: "x", python: "/p", waitPolicy: "default" },
+    torch: { version: "x", python: "/p", waitPolicy: "default", modes: ["f32", "bf16"] },
     limits: runLimits(peak, null),
     llamaCpp: null,
     settings: { dtypes: ["f32"], quick: true, threads: 2, B: 2, T: 64, rank: 8, gradCheckpoint: false },
