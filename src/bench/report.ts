@@ -16,29 +16,29 @@ export const MEMORY_TOLERANCE = 0.2;
 const limitText = (l: MatmulLimit | null): string =>
   l === null ? "not measured" : `${l.gflops.toFixed(1)} GFLOP/s (${l.by})`;
 
+/** Each product measured for a dtype's peak, per shape: " [loratune …; PyTorch linear …]". */
+function productRates(r: BenchReport, dtype: "f32" | "bf16"): string {
+  const rates = (list: { M: number; N: number; K: number; gflops: number }[]) =>
+    list.map((e) => `${e.M}×${e.N}×${e.K}: ${e.gflops.toFixed(1)}`).join(", ");
+  const parts: string[] = [];
+  const ours = r.peak.entries.filter((e) => e.variant === (dtype === "f32" ? "matmulNT" : "matmulNTBf16"));
+  if (ours.length > 0) parts.push(`loratune${dtype === "bf16" ? " bf16 weights" : ""} ${rates(ours)}`);
+  const g = r.torchGemm;
+  if (g && "entries" in g) {
+    const capability = dtype === "bf16" ? ` (CPU capability ${g.capability}: oneDNN's bf16 needs AVX-512)` : "";
+    parts.push(`PyTorch linear ${rates(g.entries.filter((e) => e.dtype === dtype))}${capability}`);
+  }
+  return parts.length > 0 ? ` [${parts.join("; ")}]` : "";
+}
+
 /** The limits section: what every %limit is a fraction of, and each product measured. */
 function limitLines(r: BenchReport): string[] {
   const p = r.peak;
-  const ours = (variant: string) =>
-    p.entries
-      .filter((e) => e.variant === variant)
-      .map((e) => `${e.M}×${e.N}×${e.K}: ${e.gflops.toFixed(1)}`)
-      .join(", ");
   const g = r.torchGemm;
-  const torch = (dtype: "f32" | "bf16") =>
-    g && "entries" in g
-      ? `; PyTorch linear ${g.entries
-          .filter((e) => e.dtype === dtype)
-          .map((e) => `${e.M}×${e.N}×${e.K}: ${e.gflops.toFixed(1)}`)
-          .join(", ")}`
-      : "";
-  const bf16Ours = p.peakBf16Gflops === null ? "" : `loratune bf16 weights ${ours("matmulNTBf16")}`;
-  const bf16Torch =
-    g && "entries" in g ? `${torch("bf16")} (CPU capability ${g.capability}: oneDNN's bf16 needs AVX-512)` : "";
   const lines = [
     "limits in this run (%limit: training and prefill of the matmul peak of their compute dtype, decode of the memory bandwidth):",
-    `  matmul f32: ${limitText(r.limits.f32)} [loratune ${ours("matmulNT")}${torch("f32")}]`,
-    `  matmul bf16: ${limitText(r.limits.bf16)}${bf16Ours || bf16Torch ? ` [${`${bf16Ours}${bf16Torch}`.replace(/^; /, "")}]` : ""}`,
+    `  matmul f32: ${limitText(r.limits.f32)}${productRates(r, "f32")}`,
+    `  matmul bf16: ${limitText(r.limits.bf16)}${productRates(r, "bf16")}`,
   ];
   if (g && "error" in g) lines.push(`  PyTorch's matmul probe failed: ${g.error}`);
   const bw = p.bandwidth;

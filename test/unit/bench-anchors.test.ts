@@ -192,6 +192,26 @@ test("report: a column per anchor with tokens/s, ratio and %limit; n/a where it 
     /tiny\s+train q,k,v,o\s+10\.0\s+50\.0 │\s+120\s+400\s+400\s+n\/a │\s+0\.00\s+0\.25\s+0\.25\s+n\/a/,
   );
   assert.match(text, /note: other processes used the CPU during 1 of 1 rows \(up to 0\.25 cores\)/);
+  // PyTorch's products in the limits: its bf16 rate is the bf16 limit when it is the faster.
+  const gemm = {
+    entries: [
+      { dtype: "f32" as const, M: 4, N: 4, K: 4, gflops: 80 },
+      { dtype: "bf16" as const, M: 4, N: 4, K: 4, gflops: 300 },
+    ],
+    f32Gflops: 80,
+    bf16Gflops: 300,
+    capability: "AVX512",
+  };
+  const limitsText = formatReport(reportWith({}, { torchGemm: gemm, limits: runLimits(PEAK, gemm) }));
+  assert.match(
+    limitsText,
+    /matmul f32: 100\.0 GFLOP\/s \(loratune\) \[loratune 1×1×1: 100\.0; PyTorch linear 4×4×4: 80\.0\]/,
+  );
+  assert.match(
+    limitsText,
+    /matmul bf16: 300\.0 GFLOP\/s \(PyTorch\) \[loratune bf16 weights 1×1×1: 150\.0; PyTorch linear 4×4×4: 300\.0 \(CPU capability AVX512/,
+  );
+  assert.match(limitsText, /memory bandwidth: 40\.0 GB\/s triad/);
   const passive = formatReport(
     reportWith({}, { torch: { version: "1.13", python: "/py", waitPolicy: "passive", modes: ["f32", "bf16"] } }),
   );
