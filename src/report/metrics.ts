@@ -1,10 +1,12 @@
 /**
  * metrics.jsonl rows: one JSON object per optimizer step (`type: "train"`) or evaluation (`type: "eval"`).
- * JSON has no NaN, so a non-finite value is written as null; it reads back as NaN and the charts count it.
+ * JSON has no NaN, so a non-finite value is written as null; it reads back as NaN and the charts count it. Eval rows
+ * of --metric exact-match runs also carry `samples` (prompts and the completions generated).
  */
 import { readFileSync } from "node:fs";
 import { LoratuneError } from "../errors.ts";
 import type { MetricRow } from "../train/metrics.ts";
+import type { EvalSample } from "../train/task-metric.ts";
 
 export type { MetricRow };
 
@@ -88,7 +90,22 @@ export function parseMetricLine(line: string, where: string): MetricRow | null {
     }
     row[key] = v === null ? Number.NaN : v;
   }
+  if (obj.samples !== undefined) row.samples = parseSamples(obj.samples, where);
   return row;
+}
+
+/** An eval row's `samples`: an array of {prompt, prediction, reference} strings. */
+function parseSamples(v: unknown, where: string): EvalSample[] {
+  const isSample = (s: unknown): s is EvalSample =>
+    typeof s === "object" &&
+    s !== null &&
+    ["prompt", "prediction", "reference"].every((k) => typeof (s as Record<string, unknown>)[k] === "string");
+  if (!Array.isArray(v) || !v.every(isSample))
+    throw new LoratuneError(
+      "ERR_DATA",
+      `${where}: expected "samples" to be an array of {"prompt", "prediction", "reference"} strings, got ${describe(v)}`,
+    );
+  return v.map((s) => ({ prompt: s.prompt, prediction: s.prediction, reference: s.reference }));
 }
 
 function describe(v: unknown): string {

@@ -1,7 +1,7 @@
 /**
  * metrics.jsonl: one JSON object per optimizer step ({type:"train", step, loss, lr, grad_norm, tokens_per_s,
  * elapsed_s}) and per evaluation ({type:"eval", step, val_loss, val_perplexity, tokens, and with --metric exact-match
- * exact_match and token_accuracy}). Preference tuning adds the pair metrics to both (TRL's names, with "val_" in
+ * exact_match, token_accuracy and samples: [{prompt, prediction, reference}] for the first validation rows}). Preference tuning adds the pair metrics to both (TRL's names, with "val_" in
  * evaluations): rewards_accuracy, rewards_margin, rewards_chosen, rewards_rejected, logps_chosen, logps_rejected
  * and preference_accuracy; its val_perplexity is null (the loss is not a token loss). Appended line by line,
  * so a killed run keeps every completed step; a resumed run first drops the lines after its checkpoint's step.
@@ -9,6 +9,7 @@
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { writeFileAtomic } from "../io/atomic.ts";
 import type { PreferenceMetrics } from "./objective.ts";
+import type { EvalSample } from "./task-metric.ts";
 import type { TrainEvent } from "./trainer.ts";
 
 /** One metrics.jsonl row (the report reads the same type back). */
@@ -27,6 +28,8 @@ export interface MetricRow {
   /** eval with --metric exact-match: shares in [0, 1]. */
   exact_match?: number;
   token_accuracy?: number;
+  /** eval with --metric exact-match: the first validation prompts and the completions generated for them. */
+  samples?: EvalSample[];
   /** Preference tuning (train rows; eval rows carry the same with "val_"): see PreferenceMetrics. */
   rewards_accuracy?: number;
   rewards_margin?: number;
@@ -93,6 +96,7 @@ export class MetricsLog {
       row = { type: "eval", step: e.step, val_loss: e.valLoss, val_perplexity: e.valPerplexity, tokens: e.tokens };
       if (e.exactMatch !== undefined) row.exact_match = e.exactMatch;
       if (e.tokenAccuracy !== undefined) row.token_accuracy = e.tokenAccuracy;
+      if (e.samples) row.samples = e.samples;
       if (e.preference) Object.assign(row, preferenceFields(e.preference, "val_"));
     }
     if (row) appendFileSync(this.path, `${JSON.stringify(row)}\n`);

@@ -49,7 +49,19 @@ export interface TaskScore {
   rows: number;
   /** Each row's prediction as compared (text cut to the reference's lines, or ids joined by spaces). */
   predictions: string[];
+  /** The first EVAL_SAMPLES rows as text, for people to read (metrics.jsonl's eval rows, the UI). */
+  samples: EvalSample[];
 }
+
+/** One validation prompt with the completion the model generated at an evaluation, and the reference. */
+export interface EvalSample {
+  prompt: string;
+  prediction: string;
+  reference: string;
+}
+
+/** Rows of each evaluation kept as samples. */
+export const EVAL_SAMPLES = 3;
 
 /** Shapes whose rows have a prompt to complete. */
 const PROMPTED: readonly RowShape[] = ["prompt_completion", "alpaca", "messages", "sharegpt"];
@@ -143,5 +155,10 @@ export function scoreCompletions(
     tokenAccuracy: refTokens > 0 ? hits / refTokens : 0,
     rows: n,
     predictions,
+    samples: items.slice(0, EVAL_SAMPLES).map((item, i) => ({
+      prompt: decoder ? decoder.decode(item.prompt, { skipSpecialTokens: true }) : item.prompt.join(" "),
+      prediction: predictions[i]!,
+      reference: decoder ? decoder.decode(item.reference, { skipSpecialTokens: true }) : item.reference.join(" "),
+    })),
   };
 }

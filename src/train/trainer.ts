@@ -18,6 +18,7 @@ import { loadCheckpoint, saveCheckpoint, type TrainerState } from "./checkpoint.
 import { firstNonFiniteGrad, gradNorm, scaleGrads, zeroGrads } from "./grads.ts";
 import { type Objective, type PreferenceMetrics, SftObjective } from "./objective.ts";
 import { type LrSchedule, lrAt } from "./schedule.ts";
+import type { EvalSample } from "./task-metric.ts";
 
 export { evaluateBatches } from "./objective.ts";
 
@@ -77,6 +78,8 @@ export type TrainEvent =
       /** With --metric exact-match: held-out exact match and token accuracy of greedy completions. */
       exactMatch?: number;
       tokenAccuracy?: number;
+      /** With --metric exact-match: the first validation prompts with the completions generated. */
+      samples?: EvalSample[];
     }
   | { type: "checkpoint"; step: number; dir: string }
   | { type: "end"; step: number; reason: "completed" | "early_stopping" | "interrupted" };
@@ -101,7 +104,7 @@ export interface TrainerInputs {
   signal?: AbortSignal;
   onEvent?: (e: TrainEvent) => void;
   /** The task metric on the validation rows (--metric exact-match), run after each validation loss. */
-  taskMetric?: () => { exactMatch: number; tokenAccuracy: number };
+  taskMetric?: () => { exactMatch: number; tokenAccuracy: number; samples?: EvalSample[] };
 }
 
 export interface TrainResult {
@@ -161,7 +164,13 @@ export async function runTraining(inp: TrainerInputs): Promise<TrainResult> {
     const { loss: valLoss, tokens, preference } = objective.evaluate(k, model, acts, valBatches!);
     lastEvalStep = state.step;
     const task = inp.taskMetric?.();
-    const scores = task ? { exactMatch: task.exactMatch, tokenAccuracy: task.tokenAccuracy } : {};
+    const scores = task
+      ? {
+          exactMatch: task.exactMatch,
+          tokenAccuracy: task.tokenAccuracy,
+          ...(task.samples ? { samples: task.samples } : {}),
+        }
+      : {};
     const valPerplexity = preference ? Number.NaN : Math.exp(valLoss);
     emit({
       type: "eval",

@@ -1,7 +1,7 @@
 /**
  * `loratune ui` end to end in a real headless browser (Debian's chromium through playwright-core; no browser is
  * downloaded): on the bundled demo model, preview a dataset, create a 30-step run from the form, see the loss curve
- * gain points, stop the run (checkpoint) and resume it to the end, chat in the playground with tokens streaming
+ * gain points, stop the run (checkpoint) and resume it to the end with samples at its evaluations, chat in the playground with tokens streaming
  * into both columns, and compare two runs. The pages are also checked for labelled controls and keyboard focus, at
  * 1280 px and in a narrow window. Screenshots are kept in the folder the test prints (LORATUNE_UI_SCREENSHOTS, else
  * a fresh temporary folder). Without chromium the test is skipped with the reason.
@@ -91,6 +91,11 @@ test("loratune ui in chromium: preview, create, watch, stop, resume, chat, compa
   assert.equal(await page.textContent("#e-lr"), '--lr: must be greater than 0 (got "0")');
   await page.fill("#f-lr", "0.001");
   await page.fill("#f-steps", "30");
+  // Evaluations every 10 steps on a held-out fifth, scored by exact match: each one shows generated samples.
+  await page.fill("#f-val-split", "0.2");
+  await page.click("text=More settings");
+  await page.fill("#f-eval-every", "10");
+  await page.selectOption("#f-metric", "exact-match");
   await page.waitForFunction(() => /Steps\s*30/.test(document.querySelector("#estimate")?.textContent ?? ""));
   assert.match((await page.textContent("#estimate"))!, /Memory at peak\s*\d+ MiB/);
   await shot("2-new-run");
@@ -122,6 +127,9 @@ test("loratune ui in chromium: preview, create, watch, stop, resume, chat, compa
     timeout: 120_000,
   });
   await page.waitForFunction(() => Number(document.querySelector("#chart-loss")?.getAttribute("data-points")) === 30);
+  const sampleRows = await page.locator("#evals tbody tr").count();
+  assert.ok(sampleRows >= 3, `${sampleRows} evaluations`);
+  assert.ok((await page.locator("#evals tbody tr").last().locator(".samples .row-preview").count()) > 0);
   await shot("4-resumed");
 
   // Playground: both columns receive streamed tokens.

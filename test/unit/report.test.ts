@@ -136,10 +136,12 @@ test("readMetrics: blank lines skipped, null reads as NaN, other types skipped; 
       '{"type":"checkpoint","step":1}',
       '{"type":"train","step":2,"loss":null}\r',
       '{"type":"eval","step":2,"val_loss":2.25,"val_perplexity":9.49}',
+      '{"type":"eval","step":3,"val_loss":2,"samples":[{"prompt":"Q?","prediction":"A","reference":"B"}]}',
     ];
     writeFileSync(p, `${good.join("\n")}\n\n`);
     const rows = readMetrics(p);
-    assert.equal(rows.length, 3);
+    assert.equal(rows.length, 4);
+    assert.deepEqual(rows[3]?.samples, [{ prompt: "Q?", prediction: "A", reference: "B" }]);
     assert.deepEqual(rows[0], {
       type: "train",
       step: 1,
@@ -158,12 +160,13 @@ test("readMetrics: blank lines skipped, null reads as NaN, other types skipped; 
       ['{"step":3}', /"type"/],
       ['{"type":"train","step":"3"}', /integer "step", got "3"/],
       ['{"type":"train","step":3,"loss":"low"}', /"loss" to be a number/],
+      ['{"type":"eval","step":3,"samples":[{"prompt":1}]}', /"samples" to be an array of/],
     ];
     for (const [line, re] of bad) {
       writeFileSync(p, `${good.join("\n")}\n${line}\n`);
       assert.throws(
         () => readMetrics(p),
-        (e: CodedError) => e.code === "ERR_DATA" && e.message.startsWith(`${p}:6: `) && re.test(e.message),
+        (e: CodedError) => e.code === "ERR_DATA" && e.message.startsWith(`${p}:7: `) && re.test(e.message),
       );
     }
     assert.throws(

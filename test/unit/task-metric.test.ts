@@ -58,6 +58,13 @@ test("scoreCompletions: a reference equal to the greedy completion scores 1, a c
   const decoder = { decode: (ids: ArrayLike<number>) => Array.from(ids).join("\n"), stopIds: [] };
   assert.equal(scoreCompletions(k, model, same, decoder).exactMatch, 1);
   assert.equal(scoreCompletions(k, model, changed, decoder).exactMatch, 0.5);
+  // The first rows come back as samples to read: prompt, prediction and reference as text (ids without a decoder).
+  assert.deepEqual(part.samples[0], {
+    prompt: "1 4 9",
+    prediction: part.predictions[0],
+    reference: changed[0]!.reference.join(" "),
+  });
+  assert.equal(scoreCompletions(k, model, same, decoder).samples[1]!.prompt, "2\n7\n7\n3");
 });
 
 test("checkTaskMetricData refuses rows without a prompt, and --train-on-prompt, by name", () => {

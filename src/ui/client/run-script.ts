@@ -1,6 +1,7 @@
 /**
  * The run page's behaviour (browser JavaScript): follows GET /api/runs/:id/events, adding each metrics row to
- * the loss, learning-rate, gradient-norm and validation curves and the evaluations table, and showing status,
+ * the loss, learning-rate, gradient-norm and validation curves and the evaluations table (with the samples
+ * generated at each evaluation, when the run scores exact match), and showing status,
  * steps, ETA and progress; Stop / Resume / Merge / Export call the API.
  */
 export const RUN_SCRIPT = String.raw`
@@ -32,13 +33,15 @@ function runPage() {
       $("#last-loss").textContent = fmt(r.loss);
     } else if (r.type === "eval") {
       series.val_loss.push([r.step, r.val_loss]);
-      $("#evals tbody").append(h("tr", {}, [h("td", { class: "num" }, r.step), h("td", { class: "num" }, fmt(r.val_loss)), h("td", { class: "num" }, fmt(r.val_perplexity))]));
+      const samples = h("td", { class: "samples" }, (r.samples || []).map((x) => h("div", { class: "row-preview" }, [h("span", { class: "tok-masked" }, x.prompt), " → ", h("strong", {}, x.prediction === "" ? "(nothing)" : x.prediction), h("em", {}, "; expected: " + x.reference)])));
+      $("#evals tbody").append(h("tr", {}, [h("td", { class: "num" }, r.step), h("td", { class: "num" }, fmt(r.val_loss)), h("td", { class: "num" }, fmt(r.val_perplexity)), samples]));
     }
     redraw();
   });
   events.addEventListener("status", (e) => {
     const s = JSON.parse(e.data);
-    $("#status").textContent = s.status + (s.running ? " (running here)" : "");
+    // The marker says how the run ended a moment before its process has written the adapter and exited.
+    $("#status").textContent = s.status + (s.running ? (s.status === "running" || s.status === "starting" ? " (started here)" : " (finishing)") : "");
     $("#steps").textContent = s.steps + (s.totalSteps ? " / " + s.totalSteps : "");
     $("#eta").textContent = s.running ? fmtSeconds(s.etaS) : "–";
     const bar = $("#progress");

@@ -1,7 +1,8 @@
 /**
  * A run's page: progress and ETA, the loss, learning-rate and gradient-norm curves and the evaluations, drawn by
  * the script from the run's event stream (GET /api/runs/:id/events) as rows arrive; Stop (checkpoint, then stop),
- * Resume, and Merge / Export (the CLI's commands, run as children) buttons; the run's files and settings.
+ * Resume, and Merge / Export (the CLI's commands, run as children) buttons; the run's files and settings. With
+ * --metric exact-match each evaluation row carries the completions generated for the first validation prompts.
  */
 import type { RunSummary } from "../run-summary.ts";
 import { escapeHtml, layout } from "./layout.ts";
@@ -45,7 +46,7 @@ export function runPage(summary: RunSummary, settings: Record<string, unknown>):
 ${CHARTS.map(([key, title]) => `<figure class="chart" id="chart-${key}" data-series="${key}" data-points="0"><figcaption>${title}</figcaption><div class="plot"></div></figure>`).join("\n")}
 </div>
 <h2>Evaluations</h2>
-<table id="evals"><thead><tr><th scope="col" class="num">Step</th><th scope="col" class="num">Val loss</th><th scope="col" class="num">Perplexity</th></tr></thead><tbody></tbody></table>
+<table id="evals"><thead><tr><th scope="col" class="num">Step</th><th scope="col" class="num">Val loss</th><th scope="col" class="num">Perplexity</th><th scope="col">Samples (prompt → generated; expected)</th></tr></thead><tbody></tbody></table>
 <h2>Settings</h2><table>${settingsRows}</table>
 </div>`;
   return layout(`Run ${summary.id}`, "/run", "run", body);
