@@ -163,6 +163,15 @@ for init in pissa olora; do
 done
 # ---- end of initialisation from the base weight --------------------------------------------------------------------
 
+# ---- rank_pattern / alpha_pattern / layers_pattern -----------------------------------------------------------------
+# (h) parity/tiny-patterns: tiny, q_proj,v_proj r=8 alpha=16 with rank_pattern {q_proj: 4}, alpha_pattern
+#     {v_proj: 32}, layers_to_transform [0, 2], layers_pattern "layers" (scripts/golden/pattern_dump.py, PEFT's
+#     documented fields), seed 0, B ~ N(0, 0.02); adapter/, batch.json (a)'s, dump.json.
+mkdir -p parity/tiny-patterns
+"$PY" "$GOLDEN/pattern_dump.py" models/tiny parity/tiny-qv/batch.json parity/tiny-patterns >/dev/null
+cp parity/tiny-qv/batch.json parity/tiny-patterns/batch.json
+# ---- end of rank_pattern / alpha_pattern / layers_pattern ----------------------------------------------------------
+
 # ---- preference tuning (DPO, cDPO, IPO, ORPO) ---------------------------------------------------------------------
 # 5. preference/: one batch of 3 preference pairs (6 rows: chosen then rejected, prompts masked, padded) on tiny
 #    with the (a) q_proj,v_proj adapter; per case the loss, sequence log-probs (policy and adapter-off

@@ -8,18 +8,29 @@ import { isLoraConfig } from "../lora/config.ts";
 import type { AdapterConfig } from "../lora/method.ts";
 import { readAdapterConfig } from "../lora/peft-files.ts";
 import type { OptionValues } from "./options.ts";
+import { patternMapText } from "./pattern-options.ts";
 
 /**
- * The adapter's settings as option values (keys as the flags): its targets and layers, and for LoRA (and its
- * variants) its rank, alpha and rsLoRA.
+ * The adapter's settings as option values (keys as the flags): its targets, layers and layers_pattern, and for
+ * LoRA (and its variants) its rank, alpha, rsLoRA, DoRA, rank_pattern and alpha_pattern.
  */
 export function adapterOptionValues(adapter: AdapterConfig): OptionValues {
   const t = adapter.targetModules;
   const targets = Array.isArray(t) ? t.join(",") : t === "all-linear" ? t : `re:${t}`;
   const layers = adapter.layersToTransform ? adapter.layersToTransform.join(",") : undefined;
-  if (!isLoraConfig(adapter)) return { targets, layers };
-  const dora = adapter.method === "dora";
-  return { rank: adapter.r, alpha: adapter.loraAlpha, targets, rslora: adapter.useRslora, dora, layers };
+  const layersPattern = adapter.layersPattern?.join(",");
+  if (!isLoraConfig(adapter)) return { targets, layers, "layers-pattern": layersPattern };
+  return {
+    rank: adapter.r,
+    alpha: adapter.loraAlpha,
+    targets,
+    rslora: adapter.useRslora,
+    dora: adapter.method === "dora",
+    layers,
+    "layers-pattern": layersPattern,
+    "rank-pattern": patternMapText(adapter.rankPattern),
+    "alpha-pattern": patternMapText(adapter.alphaPattern),
+  };
 }
 
 /** A comparable form of an option value: target lists and layer lists compare as sets. */

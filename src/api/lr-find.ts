@@ -32,6 +32,9 @@ const FROM_TRAIN = [
   "dora",
   "init",
   "layers",
+  "layers-pattern",
+  "rank-pattern",
+  "alpha-pattern",
   "dtype",
   "quantize",
   "batch-size",
@@ -104,6 +107,9 @@ export interface LrFindOptions
     | "dora"
     | "init"
     | "layers"
+    | "layersPattern"
+    | "rankPattern"
+    | "alphaPattern"
     | "dtype"
     | "quantize"
     | "batchSize"

@@ -11,6 +11,7 @@ import { PREFERENCE_DEFAULTS, TRAIN_METHODS } from "../train/preference-loss.ts"
 import { LR_SCHEDULES } from "../train/schedule.ts";
 import { TASK_METRICS } from "../train/task-metric.ts";
 import { defaultsOf, type OptionDef } from "./options.ts";
+import { patternMapProblem } from "./pattern-options.ts";
 import { QUANTIZE_OPTION } from "./quantize-option.ts";
 import { REVISION_OPTION } from "./revision-option.ts";
 import type { TrainOptions } from "./train-types.ts";
@@ -142,6 +143,26 @@ export const TRAIN_OPTIONS: readonly OptionDef[] = [
     help: "only adapt these layer indices (comma-separated)",
     metavar: "list",
     check: layerList,
+  },
+  {
+    key: "layers-pattern",
+    kind: "string",
+    help: "with --layers: the module-name part before the layer index, PEFT's layers_pattern (e.g. layers, or h for GPT-2; comma-separated to try several); unset: the model family's blocks",
+    metavar: "names",
+  },
+  {
+    key: "rank-pattern",
+    kind: "string",
+    help: "per-module ranks, PEFT's rank_pattern: KEY=N,... where KEY matches the end of a module name (v_proj=16, layers\\.0\\..*=4)",
+    metavar: "map",
+    check: (v) => patternMapProblem(v, true),
+  },
+  {
+    key: "alpha-pattern",
+    kind: "string",
+    help: "per-module alphas, PEFT's alpha_pattern: KEY=N,... as --rank-pattern",
+    metavar: "map",
+    check: (v) => patternMapProblem(v, false),
   },
   {
     key: "init-adapter",

@@ -92,6 +92,12 @@ export interface TrainOptions {
   init?: string;
   /** Only adapt these layer indices (comma-separated, e.g. "0,1,2"). */
   layers?: string;
+  /** With `layers`: PEFT's layers_pattern, the name before the layer index ("layers"; comma-separated for several). */
+  layersPattern?: string;
+  /** PEFT's rank_pattern as "KEY=N,KEY=N" (KEY matches the end of a module name, e.g. "v_proj=16"). */
+  rankPattern?: string;
+  /** PEFT's alpha_pattern as "KEY=N,KEY=N". */
+  alphaPattern?: string;
   /** Start from this PEFT adapter directory (its rank, alpha and targets). */
   initAdapter?: string;
   /**

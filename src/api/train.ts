@@ -67,6 +67,7 @@ import {
 } from "./model-source.ts";
 import { callerText, inCallerTerms, isCommandLine } from "./option-names.ts";
 import { camelKey, type OptionValue, type OptionValues, resolveOptions } from "./options.ts";
+import { parseLayersPattern, parsePatternMap } from "./pattern-options.ts";
 import {
   checkPreferenceOptions,
   type PreferenceRunOptions,
@@ -106,6 +107,9 @@ export interface TrainRunOptions extends TrainSettings {
   dora: boolean;
   /** LoRA initialisation: "kaiming" or another of PEFT's init_lora_weights (see TrainOptions.init). */
   init: string;
+  layersPattern?: string;
+  rankPattern?: string;
+  alphaPattern?: string;
   layers?: string;
   initAdapter?: string;
   resume?: string;
@@ -469,6 +473,9 @@ export function loraSettings(o: TrainRunOptions, family: Model["family"]): LoraC
       useRslora: o.rslora,
       ...(o.dora ? { method: "dora" } : {}),
       initLoraWeights: initLoraWeightsOf(o.init),
+      rankPattern: o.rankPattern ? parsePatternMap("--rank-pattern", o.rankPattern, true) : {},
+      alphaPattern: o.alphaPattern ? parsePatternMap("--alpha-pattern", o.alphaPattern, false) : {},
+      layersPattern: parseLayersPattern(o.layersPattern),
       layersToTransform: o.layers ? o.layers.split(",").map((s) => Number.parseInt(s, 10)) : null,
     },
     family,

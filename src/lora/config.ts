@@ -4,7 +4,8 @@
  * - a list entry matches a module name equal to it or ending in "." + entry;
  * - a string is a full-match regular expression;
  * - "all-linear" is every linear layer except the output head;
- * - layers_to_transform restricts matches to those layer indices;
+ * - layers_to_transform restricts matches to those layer indices (with layers_pattern, the index after
+ *   "<pattern>." in the module name, as PEFT reads it; otherwise the family's block index);
  * - rank_pattern / alpha_pattern override r / lora_alpha for modules whose name matches `(.*\.)?(key)$`.
  */
 import { LoratuneError } from "../errors.ts";
@@ -100,6 +101,17 @@ export function validateLoraConfig(c: LoraConfig, where: string): void {
   for (const [key, r] of Object.entries(c.rankPattern)) {
     if (!Number.isInteger(r) || r <= 0) bad(`rank_pattern["${key}"] must be a positive integer`);
   }
+  for (const [key, a] of Object.entries(c.alphaPattern)) {
+    if (!(Number.isFinite(a) && a > 0)) bad(`alpha_pattern["${key}"] must be a positive number`);
+  }
+  for (const key of [...Object.keys(c.rankPattern), ...Object.keys(c.alphaPattern)]) {
+    if (!usablePattern(`^(?:.*\\.)?(?:${key})$`))
+      bad(`pattern key "${key.slice(0, 80)}" is not a usable regular expression`);
+  }
+  for (const p of c.layersPattern ?? []) {
+    if (!usablePattern(`\\.${p}\\.(\\d+)\\.`))
+      bad(`layers_pattern "${p.slice(0, 80)}" is not usable in a regular expression`);
+  }
   if (!isInitLoraWeights(c.initLoraWeights)) {
     bad(
       `init_lora_weights ${JSON.stringify(c.initLoraWeights)} is not one of true, false, "gaussian", "pissa", "pissa_niter_N", "olora"`,
@@ -146,8 +158,30 @@ export function parseTargets(value: string): string[] | string {
 export function readSelection(
   raw: Record<string, unknown>,
   fail: (msg: string) => never,
-): Pick<AdapterConfig, "targetModules" | "layersToTransform"> {
-  return { targetModules: readTargetModules(raw, fail), layersToTransform: readLayersToTransform(raw, fail) };
+): Pick<AdapterConfig, "targetModules" | "layersToTransform" | "layersPattern"> {
+  const layersPattern = readLayersPattern(raw, fail);
+  return {
+    targetModules: readTargetModules(raw, fail),
+    layersToTransform: readLayersToTransform(raw, fail),
+    ...(layersPattern ? { layersPattern } : {}),
+  };
+}
+
+/** layers_pattern: null, a name ("layers"), or a list of names; each is used inside a regular expression. */
+export function readLayersPattern(raw: Record<string, unknown>, fail: (msg: string) => never): string[] | null {
+  const v = raw.layers_pattern;
+  if (v == null) return null;
+  const list = typeof v === "string" ? [v] : v;
+  if (!Array.isArray(list) || !list.every((p) => typeof p === "string" && usablePattern(`\\.${p}\\.(\\d+)\\.`))) {
+    fail(`layers_pattern must be a name or a list of names, usable in a regular expression (got ${describeValue(v)})`);
+  }
+  return (list as string[]).length > 0 ? (list as string[]) : null;
+}
+
+/** layers_pattern as PEFT writes it: null, one name, or the list. */
+export function layersPatternJson(p: string[] | null | undefined): string | string[] | null {
+  if (!p || p.length === 0) return null;
+  return p.length === 1 ? p[0]! : [...p];
 }
 
 /** target_modules: a string (a full-match regular expression, or "all-linear") or a list of module names. */
@@ -179,7 +213,7 @@ export function readLayersToTransform(raw: Record<string, unknown>, fail: (msg: 
  * Callers never pass the output head.
  */
 export function matchesTarget(
-  c: Pick<AdapterConfig, "targetModules" | "layersToTransform">,
+  c: Pick<AdapterConfig, "targetModules" | "layersToTransform" | "layersPattern">,
   name: string,
   layer: number | null,
 ): boolean {
@@ -189,7 +223,17 @@ export function matchesTarget(
   else if (typeof c.targetModules === "string") hit = new RegExp(`^(?:${c.targetModules})$`).test(name);
   else hit = c.targetModules.some((t) => name === t || name.endsWith(`.${t}`));
   if (!hit || c.layersToTransform === null) return hit;
-  return layer !== null && c.layersToTransform.includes(layer);
+  const index = c.layersPattern?.length ? patternLayer(c.layersPattern, name) : layer;
+  return index !== null && c.layersToTransform.includes(index);
+}
+
+/** PEFT: the number after the first of `patterns` followed by ".<digits>." in `name`, or null. */
+function patternLayer(patterns: string[], name: string): number | null {
+  for (const p of patterns) {
+    const m = new RegExp(`^.*\\.${p}\\.(\\d+)\\.`).exec(name);
+    if (m) return Number.parseInt(m[1]!, 10);
+  }
+  return null;
 }
 
 /** r and alpha for one module after rank_pattern / alpha_pattern, and its scaling factor. */

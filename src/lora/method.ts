@@ -25,6 +25,11 @@ export interface AdapterConfig {
   targetModules: string[] | string;
   /** PEFT's layers_to_transform: only these block indices, or null for all. */
   layersToTransform: number[] | null;
+  /**
+   * PEFT's layers_pattern: with layers_to_transform, the block index is the number after "<pattern>." in the
+   * module name (the first pattern that matches; no match: not adapted). Absent or null: the family's block index.
+   */
+  layersPattern?: string[] | null;
 }
 
 /**

@@ -3,7 +3,8 @@
  * tiny models of each family (GQA tied, Llama-3 RoPE untied, Qwen2 biases, Qwen3 q/k norms), all-linear targets,
  * rsLoRA, masked labels, and DoRA (tiny-dora: the tiny-qv adapter with magnitude vectors, by the reference's
  * dora_dump.py; unmerged and merged), and a DoRA adapter loratune trained and saved, loaded by the reference
- * (tiny-dora-loratune). Tolerances: logits 1e-4 absolute, loss 1e-5 relative, gradients 1e-3
+ * (tiny-dora-loratune), and PEFT's rank_pattern / alpha_pattern / layers_to_transform with layers_pattern
+ * (tiny-patterns, scripts/golden/pattern_dump.py: per-module ranks and scales, blocks 0 and 2 only). Tolerances: logits 1e-4 absolute, loss 1e-5 relative, gradients 1e-3
  * relative.
  */
 import assert from "node:assert/strict";
@@ -30,6 +31,7 @@ const cases: [string, string][] = [
   ["tiny-masked", "tiny"],
   ["tiny-dora", "tiny"],
   ["tiny-dora-loratune", "tiny"],
+  ["tiny-patterns", "tiny"],
 ];
 
 const l2 = (a: Float32Array) => Math.sqrt(a.reduce((s, x) => s + x * x, 0));

@@ -17,8 +17,10 @@ import type { AdapterCache, DropoutSource, Uniform } from "../../nn/adapter-hook
 import type { Linear } from "../../nn/linear.ts";
 import {
   type LoraConfig,
+  layersPatternJson,
   MAX_PATTERN,
   moduleRankAndScale,
+  readLayersPattern,
   readLayersToTransform,
   readTargetModules,
   usablePattern,
@@ -252,6 +254,7 @@ export function parseLoraConfig(raw: Record<string, unknown>, path: string, meth
     targetModules,
     useRslora: raw.use_rslora === true,
     layersToTransform: readLayersToTransform(raw, fail),
+    layersPattern: readLayersPattern(raw, fail),
     initLoraWeights: init === false || init === "gaussian" ? init : true,
     rankPattern: patternMap(raw.rank_pattern, "rank_pattern", (v) => Number.isInteger(v) && v > 0, fail),
     alphaPattern: patternMap(raw.alpha_pattern, "alpha_pattern", (v) => Number.isFinite(v) && v > 0, fail),
@@ -301,7 +304,7 @@ export function loraConfigJson(
     fan_in_fan_out: fanInFanOutOf(model, adapted) === true,
     inference_mode: true,
     init_lora_weights: c.initLoraWeights,
-    layers_pattern: null,
+    layers_pattern: layersPatternJson(c.layersPattern),
     layers_to_transform: c.layersToTransform,
     lora_alpha: c.loraAlpha,
     lora_dropout: c.loraDropout,
