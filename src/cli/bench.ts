@@ -95,7 +95,13 @@ export const BENCH_OPTIONS: readonly OptionDef[] = [
     default: "f32",
     metavar: "list",
   },
-  { key: "threads", kind: "int", help: "kernel threads (and PyTorch threads)", defaultText: "every core", min: 1 },
+  {
+    key: "threads",
+    kind: "int",
+    help: "kernel threads (and the threads of PyTorch and llama.cpp)",
+    defaultText: "every core",
+    min: 1,
+  },
   { key: "vs-torch", kind: "bool", help: "require the PyTorch comparison (error when torch is missing)" },
   {
     key: "torch",
