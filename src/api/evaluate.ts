@@ -36,7 +36,7 @@ export const EVAL_OPTIONS: readonly OptionDef[] = [
   {
     key: "data",
     kind: "string",
-    help: "JSONL dataset (any shape `train` reads; pre-tokenized rows are used as they are)",
+    help: "JSONL or Parquet dataset, or a dataset folder (its train split); any shape `train` reads, pre-tokenized rows used as they are",
     metavar: "file",
     required: true,
   },
@@ -86,7 +86,10 @@ export interface EvaluateOptions {
   model: string | LoadedModel;
   /** With a Hugging Face cache id (`org/name`): the branch, tag or commit hash of the snapshot (default: main). */
   revision?: string;
-  /** JSONL dataset (any shape `train` reads; pre-tokenized rows are used as they are). */
+  /**
+   * JSONL or Parquet dataset, or a dataset folder (its train split); any shape `train` reads, pre-tokenized rows
+   * used as they are.
+   */
   data: string;
   /** PEFT adapter or run directory to apply (a directory `model` only; a loaded model brings its own). */
   adapter?: string;

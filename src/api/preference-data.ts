@@ -5,6 +5,7 @@
  * preflight checks and the resume fingerprint treat them like any training data.
  */
 import type { Dataset, DatasetStats } from "../data/dataset.ts";
+import { validationFiles } from "../data/dataset-folder.ts";
 import { type PreferencePair, readPreferenceDataset } from "../data/preference.ts";
 import { LoratuneError } from "../errors.ts";
 import { Rng } from "../tensor/rng.ts";
@@ -59,7 +60,8 @@ export function readPreferenceData(o: PreferenceRunOptions, tok: Tokenizer | nul
   const all = readPreferenceDataset(files, tok, { seqLen: o.seqLen });
   let pairs = all.pairs;
   let valPairs: PreferencePair[] | null = null;
-  if (o.val) valPairs = readPreferenceDataset([o.val], tok, { seqLen: o.seqLen }).pairs;
+  const valFiles = validationFiles(o.val, files);
+  if (valFiles) valPairs = readPreferenceDataset(valFiles, tok, { seqLen: o.seqLen }).pairs;
   else if (o.valSplit > 0) {
     const order = pairs.map((_, i) => i);
     const rng = new Rng(o.seed + 1);

@@ -46,7 +46,7 @@ export const TRAIN_OPTIONS: readonly OptionDef[] = [
   {
     key: "data",
     kind: "string",
-    help: "training data: JSONL file(s), comma-separated",
+    help: "training data: JSONL or Parquet file(s), comma-separated, or a dataset folder in the Hugging Face layout (its train split; its validation split is the --val unless one is given)",
     metavar: "file",
     required: true,
     path: true,
@@ -60,7 +60,13 @@ export const TRAIN_OPTIONS: readonly OptionDef[] = [
     path: true,
     control: true,
   },
-  { key: "val", kind: "string", help: "validation JSONL file", metavar: "file", path: true },
+  {
+    key: "val",
+    kind: "string",
+    help: "validation data: a JSONL or Parquet file, or a dataset folder (its validation split, else its test split)",
+    metavar: "file",
+    path: true,
+  },
   {
     key: "val-split",
     kind: "number",

@@ -18,11 +18,14 @@ export interface TrainOptions {
   model: string;
   /** With a Hugging Face cache id (`org/name`): the branch, tag or commit hash of the snapshot (default: main). */
   revision?: string;
-  /** Training data: JSONL file(s), comma-separated. */
+  /**
+   * Training data: JSONL or Parquet file(s), comma-separated, or a dataset folder in the Hugging Face layout (its
+   * train split; its validation split is `val` unless one is given).
+   */
   data: string;
   /** Run directory for the adapter, checkpoints, metrics and report (with `resume`: the run's own). */
   out: string;
-  /** Validation JSONL file. */
+  /** Validation data: a JSONL or Parquet file, or a dataset folder (its validation split, else its test split). */
   val?: string;
   /**
    * Hold out this fraction of the training rows for validation (when no `val`), in [0, 1).

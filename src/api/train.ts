@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { type Dataset, readDataset } from "../data/dataset.ts";
+import { validationFiles } from "../data/dataset-folder.ts";
 import type { Example } from "../data/encode.ts";
 import type { RowShape } from "../data/shapes.ts";
 import { LoratuneError } from "../errors.ts";
@@ -288,7 +289,7 @@ function taskMetricOf(o: TrainRunOptions, model: Model, tok: Tokenizer | null, t
       "--metric exact-match scores the validation rows: give --val FILE or --val-split FRACTION",
     );
   }
-  checkTaskMetricData((o.val ? val.files : train.files) ?? [], o.trainOnPrompt);
+  checkTaskMetricData(val.files ?? train.files ?? [], o.trainOnPrompt);
   const items = taskItems(val.examples);
   const k = getKernels();
   return () => scoreCompletions(k, model, items, tok);
@@ -420,7 +421,8 @@ function readData(
   // vocabSize: pre-tokenized ids are checked against the model's vocabulary with file:line errors.
   const opts = { seqLen: o.seqLen, trainOnPrompt: o.trainOnPrompt, trainOnAllMessages: o.trainOnPrompt, vocabSize };
   const all = readDataset(dataFiles(o), tok, { ...opts, onShape });
-  if (o.val) return { train: all, val: readDataset(o.val, tok, opts) };
+  const valFiles = validationFiles(o.val, dataFiles(o));
+  if (valFiles) return { train: all, val: readDataset(valFiles, tok, opts) };
   if (!(o.valSplit > 0)) return { train: all, val: null };
   const order = all.examples.map((_, i) => i);
   const rng = new Rng(o.seed + 1);

@@ -1,4 +1,4 @@
-/** `loratune eval`: mean next-token loss and perplexity of a model (+ adapter) on a JSONL dataset. */
+/** `loratune eval`: mean next-token loss and perplexity of a model (+ adapter) on a JSONL or Parquet dataset. */
 import type { Command } from "commander";
 import { EVAL_OPTIONS, type EvaluateOptions, evaluate } from "../api/evaluate.ts";
 import { createEvalProgress } from "./eval-progress.ts";

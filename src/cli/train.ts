@@ -9,14 +9,18 @@ import { addTrainOptions, resolveTrainOptions } from "./train-options.ts";
 export function registerTrain(program: Command): void {
   const cmd = program
     .command("train")
-    .description("fine-tune a model with LoRA (or --full) on a JSONL dataset; writes a PEFT adapter and a run report");
+    .description(
+      "fine-tune a model with LoRA (or --full) on a JSONL or Parquet dataset; writes a PEFT adapter and a run report",
+    );
   addTrainOptions(cmd);
   cmd.addHelpText(
     "after",
     `
-Data: JSONL rows of {"text"}, {"prompt","completion"}, {"messages":[...]}, ShareGPT {"conversations":[{"from","value"}]},
+Data: JSONL or Parquet rows of {"text"}, {"prompt","completion"}, {"messages":[...]}, ShareGPT {"conversations":[{"from","value"}]},
 Alpaca {"instruction","input","output"}, or pre-tokenized {"input_ids","labels"?}; the shape is detected per file and
-shown in the summary. Loss is taken on completions / assistant turns unless --train-on-prompt. Chat rows use the
+shown in the summary. Parquet rows are their columns (a "messages" column is a list of {role, content} structs);
+a folder in the Hugging Face layout (data/train-*.parquet, data/validation-*.parquet) is its train split, with its
+validation (else test) split as --val. Loss is taken on completions / assistant turns unless --train-on-prompt. Chat rows use the
 model's chat template (or --chat-template); the loss covers each assistant turn and its end-of-turn token.
 ${ALPACA_FORMAT_HELP}.
 Every option can also be set in a YAML/JSON --config file (keys as the flags, without "--"; relative paths resolve

@@ -1,5 +1,5 @@
 /**
- * Read JSONL dataset file(s) into Examples: detect each file's row shape from its first row (reported to
+ * Read dataset file(s), JSONL or Parquet (data/rows.ts), into Examples: detect each file's row shape from its first row (reported to
  * `onShape` before the file is encoded), check every row against it, encode with loss masks, truncate to
  * seqLen, drop rows left with no label token, and count. Each file is read once, front to back.
  * Refuses (ERR_DATA) a dataset where no token at all carries loss, showing why and a rendered sample.
@@ -10,8 +10,9 @@ import { LoratuneError } from "../errors.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { countTargets, truncateExample } from "./batch.ts";
 import { assertHasLabels } from "./check.ts";
+import { expandDataPaths } from "./dataset-folder.ts";
 import { ALPACA_FORMAT_NAME, type EncodeInfo, type EncodeOptions, type Example, encodeRow } from "./encode.ts";
-import { readJsonl } from "./jsonl.ts";
+import { readDataRows } from "./rows.ts";
 import { detectShape, parseRow, type RowShape } from "./shapes.ts";
 
 export interface ReadDatasetOptions extends EncodeOptions {
@@ -71,13 +72,17 @@ export interface Dataset {
   files?: DatasetFile[];
 }
 
-/** `tok` may be null when the model has no tokenizer.json: then only pre-tokenized rows are accepted. */
+/**
+ * `paths`: JSONL or Parquet files, or dataset folders in the Hugging Face layout (their train split;
+ * data/dataset-folder.ts). `tok` may be null when the model has no tokenizer.json: then only pre-tokenized rows
+ * are accepted.
+ */
 export function readDataset(
   paths: string | string[],
   tok: Tokenizer | null,
   opts: ReadDatasetOptions = {},
 ): Dataset & { files: DatasetFile[] } {
-  const files = Array.isArray(paths) ? paths : [paths];
+  const files = expandDataPaths(Array.isArray(paths) ? paths : [paths]);
   if (files.length === 0) throw new LoratuneError("ERR_USAGE", "no dataset file given");
   const stats: DatasetStats = {
     rows: 0,
@@ -97,9 +102,9 @@ export function readDataset(
     let shape: RowShape | null = null;
     let shapeLine = 0;
     let entry: DatasetFile | null = null;
-    for (const { line, value } of readJsonl(file)) {
+    for (const { line, value, at } of readDataRows(file)) {
       if (opts.maxRows !== undefined && stats.rows >= opts.maxRows) break;
-      const src = { file, line };
+      const src = { file, line, at };
       if (shape === null) {
         shape = detectShape(value, src);
         opts.onShape?.(file, shape);

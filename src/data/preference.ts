@@ -17,9 +17,10 @@
 import { LoratuneError } from "../errors.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { countTargets, truncateExample } from "./batch.ts";
+import { expandDataPaths } from "./dataset-folder.ts";
 import { commonPrefix, type Example, encodeRow, IGNORE } from "./encode.ts";
-import { readJsonl } from "./jsonl.ts";
-import { type ChatMessage, dataError, parseRow, type RowSource } from "./shapes.ts";
+import { readDataRows } from "./rows.ts";
+import { type ChatMessage, dataError, parseRow, type RowSource, rowPlace } from "./shapes.ts";
 import { TokenizedText } from "./token-offsets.ts";
 
 /** One preference pair: two full sequences (prompt + completion) with labels on their completions. */
@@ -53,7 +54,7 @@ export const PREFERENCE_SHAPE_HELP =
   'messages and "chosen"/"rejected" assistant messages (or strings), or {"chosen","rejected"} conversations ' +
   "that share their leading messages";
 
-/** Reads preference pairs from JSONL file(s); `tok` is required (rows are text). */
+/** Reads preference pairs from JSONL or Parquet file(s) or dataset folders; `tok` is required (rows are text). */
 export function readPreferenceDataset(
   paths: string[],
   tok: Tokenizer,
@@ -69,10 +70,10 @@ export function readPreferenceDataset(
     fileRows: {},
   };
   const pairs: PreferencePair[] = [];
-  for (const file of paths) {
-    for (const { line, value } of readJsonl(file)) {
+  for (const file of expandDataPaths(paths)) {
+    for (const { line, value, at } of readDataRows(file)) {
       if (opts.maxRows !== undefined && stats.rows >= opts.maxRows) break;
-      const src = { file, line };
+      const src = { file, line, at };
       const { pair, chat } = encodePair(value, tok, src);
       stats.shapes[file] ??= chat ? "chat" : "text";
       stats.rows++;
@@ -135,7 +136,7 @@ function chatSides(row: Record<string, unknown>, src: RowSource) {
     try {
       return (parseRow({ messages: v }, "messages", src.line, src) as { messages: ChatMessage[] }).messages;
     } catch (err) {
-      throw dataError(src, `"${key}": ${(err as Error).message.replace(`${src.file}:${src.line}: `, "")}`);
+      throw dataError(src, `"${key}": ${(err as Error).message.replace(`${rowPlace(src)}: `, "")}`);
     }
   };
   if (row.prompt !== undefined) {

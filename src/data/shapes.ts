@@ -31,11 +31,15 @@ export type Row =
   | { shape: "alpaca"; instruction: string; input: string; output: string }
   | { shape: "tokens"; inputIds: number[]; labels: number[] | null };
 
-/** Where a row came from, for error messages. */
+/** Where a row came from, for error messages: `file:line`, or `at` when given (a Parquet row's file, row group, row). */
 export interface RowSource {
   file: string;
   line: number;
+  at?: string | undefined;
 }
+
+/** The row's place as messages name it: "data.jsonl:12" or "data.parquet (row group 0, row 12)". */
+export const rowPlace = (src: RowSource): string => src.at ?? `${src.file}:${src.line}`;
 
 export const SHAPE_HELP =
   'expected one of {"text"}, {"prompt","completion"}, {"messages":[{"role","content"}]}, ' +
@@ -216,5 +220,5 @@ function describe(v: unknown): string {
 }
 
 export function dataError(src: RowSource, msg: string): LoratuneError {
-  return new LoratuneError("ERR_DATA", `${src.file}:${src.line}: ${msg}`);
+  return new LoratuneError("ERR_DATA", `${rowPlace(src)}: ${msg}`);
 }
