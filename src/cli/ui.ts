@@ -4,7 +4,7 @@
  */
 import type { Command } from "commander";
 import { validateOptions, withDefaults } from "../api/options.ts";
-import { LOOPBACK_HOSTS, UI_OPTIONS } from "../ui/options.ts";
+import { isLoopback, UI_OPTIONS } from "../ui/options.ts";
 import { startUi } from "../ui/server.ts";
 import { addOptions, givenValues } from "./options.ts";
 
@@ -34,7 +34,7 @@ Examples:
   cmd.action(async () => {
     const o = withDefaults(UI_OPTIONS, validateOptions(UI_OPTIONS, givenValues(cmd, UI_OPTIONS)));
     const host = o.host as string;
-    if (!LOOPBACK_HOSTS.includes(host))
+    if (!isLoopback(host))
       console.error(
         `loratune ui: warning: listening on ${host}, not loopback: anyone who can reach it and has the token can read the workspace and start runs`,
       );

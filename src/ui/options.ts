@@ -26,5 +26,7 @@ export const UI_OPTIONS: readonly OptionDef[] = [
   { key: "max-upload", kind: "int", help: "largest data upload, in MiB", default: 256, min: 1 },
 ];
 
-/** Hosts that reach only this machine. */
-export const LOOPBACK_HOSTS: readonly string[] = ["127.0.0.1", "localhost", "::1"];
+/** Whether `host` is reachable only from this machine (localhost, ::1, 127.0.0.0/8). */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}

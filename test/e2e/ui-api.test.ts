@@ -5,12 +5,13 @@
  * ordinary run directory, and 50 concurrent requests answered while that run keeps training.
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { startUi, type UiServer } from "../../src/ui/server.ts";
-import { cliOk } from "../helpers/cli.ts";
+import { BIN, cliOk } from "../helpers/cli.ts";
 
 const work = mkdtempSync(join(tmpdir(), "lt-ui-api-"));
 const TOKEN = "test-token-0123456789";
@@ -204,4 +205,28 @@ test("a run the UI stopped resumes from the CLI, and a run the CLI made extends 
     child: { exitCode: number };
   };
   assert.deepEqual([extended.child.exitCode, extended.summary.status, extended.summary.steps], [0, "completed", 8]);
+});
+
+test("the ui command prints the URL with its token, serves it, warns off loopback, and stops on SIGINT", async () => {
+  const child = spawn(process.execPath, [BIN, "ui", "--workspace", work, "--port", "0", "--host", "0.0.0.0"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (err += d));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  while (!/open (\S+)/.test(out)) {
+    if (child.exitCode !== null) assert.fail(`loratune ui exited: ${out}${err}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const url = new URL(/open (\S+)/.exec(out)![1]!);
+  assert.match(err, /warning: listening on 0\.0\.0\.0, not loopback/);
+  const token = url.searchParams.get("token")!;
+  const port = url.port;
+  const listed = await fetch(`http://127.0.0.1:${port}/api/runs`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(listed.status, 200);
+  assert.equal((await fetch(`http://127.0.0.1:${port}/api/runs`)).status, 401);
+  child.kill("SIGINT");
+  assert.equal(await exited, 0);
 });

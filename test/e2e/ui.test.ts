@@ -1,13 +1,13 @@
 /**
  * `loratune ui` end to end in a real headless browser (Debian's chromium through playwright-core; no browser is
- * downloaded): on the bundled demo model, preview a dataset, create a 30-step run from the form, see the loss curve
+ * downloaded): on the bundled demo model, upload a file and preview a dataset, create a 30-step run from the form, see the loss curve
  * gain points, stop the run (checkpoint) and resume it to the end with samples at its evaluations, chat in the playground with tokens streaming
  * into both columns, and compare two runs. The pages are also checked for labelled controls and keyboard focus, at
  * 1280 px and in a narrow window. Screenshots are kept in the folder the test prints (LORATUNE_UI_SCREENSHOTS, else
  * a fresh temporary folder). Without chromium the test is skipped with the reason.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -76,6 +76,16 @@ test("loratune ui in chromium: preview, create, watch, stop, resume, chat, compa
   // New run: preview the data.
   await page.click('nav a[href="/new"]');
   await page.fill("#f-name", "first");
+  // Upload: the file is saved in the workspace and becomes the data path; then the test's own file is used.
+  await page.setInputFiles("#f-upload", {
+    name: "mine.jsonl",
+    mimeType: "application/json",
+    buffer: Buffer.from('{"text": "hi"}\n'),
+  });
+  await page.waitForFunction(
+    () => (document.querySelector("#f-data") as HTMLInputElement).value === "uploads/mine.jsonl",
+  );
+  assert.equal(readFileSync(join(work, "uploads", "mine.jsonl"), "utf8"), '{"text": "hi"}\n');
   await page.fill("#f-data", "data.jsonl");
   await page.fill("#f-seq-len", "128");
   await page.click("#preview-button");

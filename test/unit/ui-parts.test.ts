@@ -14,6 +14,7 @@ import { writeMarker } from "../../src/io/run-marker.ts";
 import type { MetricRow } from "../../src/report/metrics.ts";
 import { etaSeconds } from "../../src/ui/api-events.ts";
 import { settingsDiff } from "../../src/ui/compare.ts";
+import { isLoopback } from "../../src/ui/options.ts";
 import { histogram, tokenRuns } from "../../src/ui/preview.ts";
 import { Router } from "../../src/ui/router.ts";
 import { commandArgs } from "../../src/ui/run-check.ts";
@@ -264,4 +265,10 @@ test("the command line names only values that differ from train's defaults, bool
     }),
     ["--model", "demo", "--data", "/w/d.jsonl", "--dora", "--no-shuffle", "--lr", "0.001"],
   );
+});
+
+test("loopback hosts: localhost, ::1 and 127.0.0.0/8; anything else is warned about", () => {
+  for (const host of ["localhost", "::1", "127.0.0.1", "127.1.2.3"]) assert.ok(isLoopback(host), host);
+  for (const host of ["0.0.0.0", "::", "192.168.1.5", "127.0.0.1.evil.com", "example.com"])
+    assert.ok(!isLoopback(host), host);
 });
