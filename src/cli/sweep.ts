@@ -56,7 +56,7 @@ Example:
     const hooks = {
       onStart: (s: SweepState) =>
         say(
-          `sweep: ${s.settings.strategy}, rungs ${s.settings.rungs.join(", ")} steps, budget ${s.settings.budget} steps, ${s.settings.concurrency} at once (${s.settings.threads} thread${s.settings.threads === 1 ? "" : "s"} each)`,
+          `sweep: ${s.settings.strategy}, rungs ${s.settings.rungs.join(", ")} steps, budget ${s.settings.budget} steps${s.settings.timeBudgetMin ? ` or ${s.settings.timeBudgetMin} min` : ""}, ${s.settings.concurrency} at once (${s.settings.threads} thread${s.settings.threads === 1 ? "" : "s"} each)`,
         ),
       onJobDone: (job: SweepState["jobs"][number], trial: SweepState["trials"][number]) => say(jobLine(job, trial)),
     };
@@ -87,7 +87,8 @@ Example:
   });
 }
 
-function jobLine(job: SweepState["jobs"][number], trial: SweepState["trials"][number]): string {
+/** One finished job, as the sweep prints it: the trial, its settings, the step and its evaluation. */
+export function jobLine(job: SweepState["jobs"][number], trial: SweepState["trials"][number]): string {
   const cfg = Object.entries(trial.config)
     .map(([k, v]) => `${k}=${v}`)
     .join(" ");

@@ -32,6 +32,9 @@ export interface SweepReportData {
   rungs: number[];
   budget: number;
   stepsUsed: number;
+  /** Wall time spent over every run of the sweep, and the time budget in minutes (0: none). */
+  elapsedS: number;
+  timeBudgetMin: number;
   trials: TrialRow[];
   curves: { trial: string; steps: number[]; values: number[] }[];
   heatmap: { rows: string[]; columns: string[]; cells: (number | null)[][] } | null;
@@ -83,6 +86,11 @@ export function renderSweepReport(d: SweepReportData): string {
         { key: "strategy", value: d.strategy, sub: `rungs ${d.rungs.join(", ")}` },
         { key: "trials", value: String(d.trials.length), sub: d.status },
         { key: "steps used", value: String(d.stepsUsed), sub: `budget ${d.budget}` },
+        {
+          key: "wall time",
+          value: `${(d.elapsedS / 60).toFixed(1)} min`,
+          sub: d.timeBudgetMin > 0 ? `budget ${d.timeBudgetMin} min` : "no time budget",
+        },
         ...(best ? [{ key: `best ${d.metric}`, value: metricText(d.metric, best.metric), sub: best.trial }] : []),
       ]),
       `<h2>Recommendation</h2>\n<p>${escapeHtml(d.recommendation.text)}</p>` +

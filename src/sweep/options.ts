@@ -71,6 +71,14 @@ export const SWEEP_OWN: OptionDef[] = [
     default: 0,
     min: 0,
   },
+  {
+    key: "time-budget",
+    kind: "number",
+    help: "minutes of wall time after which no job starts (running ones finish; a resumed sweep counts its time before the stop; 0: none)",
+    default: 0,
+    min: 0,
+    metavar: "min",
+  },
   { key: "trials", kind: "int", help: "most trials to start (0: as many as the budget allows)", default: 0, min: 0 },
   {
     key: "eval-every",
@@ -180,6 +188,12 @@ export interface SweepOptions extends Omit<TrainOptions, NotShared> {
    */
   budget?: number;
   /**
+   * Minutes of wall time after which no job starts (running ones finish; a resumed sweep counts its time before the
+   * stop; 0: none). Unlike the step budget, where it stops depends on the machine's speed.
+   * @defaultValue 0
+   */
+  timeBudget?: number;
+  /**
    * Most trials to start (0: as many as the budget allows).
    * @defaultValue 0
    */
@@ -236,6 +250,7 @@ export function planOf(values: OptionValues, space: Record<string, unknown>, tra
     reduction: Number(values.reduction),
     evalEvery: Number(values["eval-every"]),
     budget: Number(values.budget),
+    timeBudget: Number(values["time-budget"]),
     trials: Number(values.trials),
     metric: values.metric as TaskMetric,
     seed: Number(values.seed),

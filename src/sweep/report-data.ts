@@ -39,6 +39,8 @@ export function sweepReportData(dir: string, state: SweepState): SweepReportData
     rungs: s.rungs,
     budget: s.budget,
     stepsUsed: state.jobs.reduce((n, j) => n + (j.status === "done" ? j.toStep - j.fromStep : 0), 0),
+    elapsedS: state.elapsedS ?? 0,
+    timeBudgetMin: s.timeBudgetMin ?? 0,
     trials: rows,
     curves: state.trials.map((t) => ({ trial: t.name, ...curve(dir, t, s.metric) })),
     heatmap: heatmap(rows, s.metric),
@@ -161,7 +163,7 @@ export const EFFECTS_RULE =
   "with its number of trials in brackets; settings are ordered by the spread between their best and worst value.";
 
 /** Each trial's done results by rung (index = rung), as ASHA's ordering keys (lower is better). */
-function resultsByRung(state: SweepState): Map<number, { score: number; tie: number }[]> {
+export function resultsByRung(state: SweepState): Map<number, { score: number; tie: number }[]> {
   const out = new Map<number, { score: number; tie: number }[]>();
   for (const j of state.jobs) {
     if (j.status !== "done" || !j.result) continue;
@@ -173,7 +175,7 @@ function resultsByRung(state: SweepState): Map<number, { score: number; tie: num
 }
 
 /** 1 when trial a beats b at the highest rung both reached, 0 when it loses, ½ on a tie; null without a shared rung. */
-function pairOutcome(a: { score: number; tie: number }[], b: { score: number; tie: number }[]): number | null {
+export function pairOutcome(a: { score: number; tie: number }[], b: { score: number; tie: number }[]): number | null {
   for (let k = Math.min(a.length, b.length) - 1; k >= 0; k--) {
     const x = a[k];
     const y = b[k];

@@ -33,6 +33,7 @@ function ownValues(s: SweepSettings): Record<string, number | string> {
     reduction: s.eta,
     "eval-every": s.evalEvery,
     budget: s.budget,
+    "time-budget": s.timeBudgetMin ?? 0,
     trials: s.maxTrials,
     metric: s.metric,
     concurrency: s.concurrency,

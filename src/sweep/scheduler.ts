@@ -16,6 +16,8 @@ export interface SchedulerHooks {
   /** Called whenever the state changed (a job was created or finished): persist it. */
   save: () => void;
   onJobDone?: (job: Job, trial: Trial) => void;
+  /** True once the wall-time budget is spent: no further job starts (running ones finish). */
+  outOfTime?: () => boolean;
   signal?: AbortSignal;
 }
 
@@ -87,7 +89,7 @@ export async function runScheduler(state: SweepState, hooks: SchedulerHooks): Pr
       known += 1;
       decision = decide(state, configs, known);
     }
-    if (decision.kind === "none") break;
+    if (decision.kind === "none" || hooks.outOfTime?.()) break;
     const job = makeJob(state, decision, i);
     if (spent() + job.toStep - job.fromStep > s.budget) break;
     if (decision.kind === "new") state.trials.push(newTrial(state.trials.length, configs));

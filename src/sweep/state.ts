@@ -29,6 +29,8 @@ export interface SweepSettings {
   evalEvery: number;
   /** Total steps of all jobs together, and the most trials to start. */
   budget: number;
+  /** Minutes of wall time after which no job starts (0 or absent: none). */
+  timeBudgetMin?: number;
   maxTrials: number;
   metric: TaskMetric;
   seed: number;
@@ -69,6 +71,8 @@ export interface SweepState {
   settings: SweepSettings;
   trials: Trial[];
   jobs: Job[];
+  /** Wall time spent so far, over every run of the sweep (a resume adds its own). */
+  elapsedS?: number;
   /** "running" until the scheduler has nothing left to do. */
   status: "running" | "completed";
 }

@@ -5,8 +5,10 @@
  *
  * Strategies: grid (every combination), random (seeded draws), asha (seeded draws, successive halving on rungs of
  * --steps / reduction^k steps, promoted on the goal metric at each rung; see asha.ts). --budget caps the steps of
- * all jobs together (default: 4 × --steps for random and asha, the whole grid for grid). How many trials run at
- * once comes from the cores and the training memory estimate of the largest trial (--concurrency to set it).
+ * all jobs together (default: 4 × --steps for random and asha, the whole grid for grid); --time-budget stops
+ * starting jobs after so many minutes of the sweep's wall time (sweep.json keeps the time spent across resumes).
+ * How many trials run at once comes from the cores and the training memory estimate of the largest trial
+ * (--concurrency to set it).
  */
 
 import { mkdirSync, rmSync } from "node:fs";
@@ -44,6 +46,8 @@ export interface SweepPlan {
   reduction: number;
   evalEvery: number;
   budget: number;
+  /** Minutes of wall time (0: none). */
+  timeBudget: number;
   trials: number;
   metric: TaskMetric;
   seed: number;
@@ -81,9 +85,18 @@ export function resumeSweep(dir: string, hooks: SweepHooks = {}): Promise<SweepS
 async function continueSweep(dir: string, state: SweepState, hooks: SweepHooks): Promise<SweepState> {
   hooks.onStart?.(state);
   const s = state.settings;
+  // The sweep's wall time: what earlier runs of it spent (sweep.json) plus this one's.
+  const started = performance.now();
+  const before = state.elapsedS ?? 0;
+  const elapsed = () => before + (performance.now() - started) / 1000;
+  const timeBudgetS = 60 * (s.timeBudgetMin ?? 0);
   await runScheduler(state, {
     run: (job, trial) => runJob(job, { options: trialOptions(dir, state, trial), threads: s.threads }),
-    save: () => writeState(dir, state),
+    save: () => {
+      state.elapsedS = elapsed();
+      writeState(dir, state);
+    },
+    ...(timeBudgetS > 0 ? { outOfTime: () => elapsed() >= timeBudgetS } : {}),
     onJobDone: (job, trial) => hooks.onJobDone?.(job, trial, state),
     ...(hooks.signal ? { signal: hooks.signal } : {}),
   });
@@ -92,6 +105,7 @@ async function continueSweep(dir: string, state: SweepState, hooks: SweepHooks):
       throw new LoratuneError("ERR_USAGE", `every trial failed; the first: ${state.jobs[0]!.error}`);
     }
     state.status = "completed";
+    state.elapsedS = elapsed();
     writeState(dir, state);
   }
   return state;
@@ -142,6 +156,7 @@ function sweepSettings(p: SweepPlan, space: SearchSpace): SweepState["settings"]
     eta: p.reduction,
     evalEvery,
     budget,
+    timeBudgetMin: p.timeBudget,
     maxTrials: trials,
     metric: p.metric,
     seed: p.seed,

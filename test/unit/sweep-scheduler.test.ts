@@ -33,9 +33,14 @@ function freshState(concurrency: number): SweepState {
 }
 
 /** Runs a sweep whose job j takes delay(j) ms; its jobs as [trial, rung, fromStep, toStep]. */
-async function jobsWith(concurrency: number, delay: (job: Job) => number): Promise<number[][]> {
+async function jobsWith(
+  concurrency: number,
+  delay: (job: Job) => number,
+  outOfTime?: () => boolean,
+): Promise<number[][]> {
   const state = freshState(concurrency);
   await runScheduler(state, {
+    ...(outOfTime ? { outOfTime } : {}),
     save: () => {},
     run: (job: Job, trial: Trial) =>
       new Promise((resolve) =>
@@ -59,4 +64,24 @@ test("ASHA's jobs are the same however jobs interleave", async () => {
   assert.deepEqual(await jobsWith(2, (j) => (j.rung > 0 ? 25 : 1)), even);
   assert.deepEqual(await jobsWith(2, (j) => ((j.id * 7) % 5) * 4), even);
   assert.deepEqual(await jobsWith(3, (j) => (j.rung > 0 ? 25 : 1)), await jobsWith(3, () => 1));
+});
+
+test("no job starts once the time budget is spent; the jobs before are those of a sweep without one", async () => {
+  const whole = await jobsWith(1, () => 1);
+  // A clock that runs out once three jobs have been created (the scheduler asks before creating each job).
+  let asked = 0;
+  const cut = await jobsWith(
+    1,
+    () => 1,
+    () => ++asked > 3,
+  );
+  assert.deepEqual(cut, whole.slice(0, 3));
+  // With two at once, the cut falls after the same jobs in the same order.
+  asked = 0;
+  const two = await jobsWith(
+    2,
+    () => 5,
+    () => ++asked > 4,
+  );
+  assert.deepEqual(two, (await jobsWith(2, () => 5)).slice(0, 4));
 });
