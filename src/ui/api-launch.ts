@@ -6,7 +6,7 @@
  * `settings` maps train option keys (as in config.yaml) to values; the run goes to runs/NAME in the workspace. The
  * model must be one of the picker's, and every path inside the workspace.
  */
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import type { OptionValues } from "../api/options.ts";
 import { TRAIN_OPTIONS } from "../api/train-options.ts";
 import { HttpError } from "../errors.ts";
@@ -46,9 +46,9 @@ function runName(body: Record<string, unknown>): string {
 /** The best tokens/s that earlier runs of `model` in the workspace reached (for the time estimate). */
 function modelSpeed(ctx: UiContext, model: unknown): number | null {
   if (typeof model !== "string") return null;
-  const same = (m: string | null) => m !== null && (m === model || resolve(ctx.workspace, m) === resolve(model));
+  // Both are as --model takes them: absolute paths (config.yaml's, read back) or names ("demo", "org/name").
   const speeds = runList(ctx)
-    .filter((r) => same(r.model) && r.tokensPerS !== null)
+    .filter((r) => r.model === model && r.tokensPerS !== null)
     .map((r) => r.tokensPerS!);
   return speeds.length > 0 ? Math.max(...speeds) : null;
 }

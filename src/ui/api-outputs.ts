@@ -1,11 +1,12 @@
 /**
  * Merge and export of a run, through the CLI's own commands in a child process (as a shell would run them):
  *   POST /api/runs/:id/merge   loratune merge --model BASE --adapter RUN --out merged/NAME --overwrite
- *   POST /api/runs/:id/export  loratune export --adapter RUN --out exports/NAME --overwrite (GGUF, the CLI's format)
+ *   POST /api/runs/:id/export  loratune export --model BASE --adapter RUN --out exports/NAME --overwrite (the base
+ *                              with the adapter merged, as GGUF: model.gguf and a Modelfile)
  * Both answer once the command has finished: { out, exitCode, output } (output: its last lines), status 200 when
  * it succeeded, 400 with { error } otherwise. --overwrite only ever replaces an earlier output loratune wrote.
  */
-import { basename, join, resolve } from "node:path";
+import { basename, join } from "node:path";
 import { HttpError } from "../errors.ts";
 import { JSON_LIMIT, runDir, type UiContext } from "./context.ts";
 import { readJsonObject, sendJson } from "./http.ts";
@@ -16,19 +17,10 @@ import { readSettings } from "./run-summary.ts";
 export const OUTPUT_DIRS = { merge: "merged", export: "exports" } as const;
 
 function outputArgs(kind: keyof typeof OUTPUT_DIRS, dir: string, out: string): string[] {
-  if (kind === "export") return ["export", "--adapter", dir, "--out", out, "--overwrite"];
   const model = readSettings(dir).model;
   if (typeof model !== "string") throw new HttpError(409, `${dir} has no config.yaml naming its model`);
-  return [
-    "merge",
-    "--model",
-    model === "demo" ? model : resolve(dir, model),
-    "--adapter",
-    dir,
-    "--out",
-    out,
-    "--overwrite",
-  ];
+  // config.yaml's model as readConfigFile gives it: an absolute path, or a name ("demo", "org/name", "ollama:…").
+  return [kind, "--model", model, "--adapter", dir, "--out", out, "--overwrite"];
 }
 
 export function outputRoutes(ctx: UiContext): Route[] {

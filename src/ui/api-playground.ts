@@ -8,7 +8,6 @@
  * Settings are checked with generate's table before the stream starts (400 in its wording). Closing the
  * connection stops generating.
  */
-import { resolve } from "node:path";
 import { HttpError } from "../errors.ts";
 import { JSON_LIMIT, runDir, type UiContext } from "./context.ts";
 import { readJsonObject } from "./http.ts";
@@ -29,7 +28,8 @@ export function playgroundRoutes(ctx: UiContext, models: ModelCache): Route[] {
         const model = readSettings(dir).model;
         if (typeof model !== "string") throw new HttpError(409, `${body.run} has no config.yaml naming its model`);
         const sampling = samplingOptions(body);
-        const loaded = await models.get(model === "demo" ? model : resolve(dir, model), dir, body.adapted === true);
+        // config.yaml's model, as readConfigFile gives it: an absolute path, or a name ("demo", "org/name", "ollama:…").
+        const loaded = await models.get(model, dir, body.adapted === true);
         const abort = new AbortController();
         res.on("close", () => abort.abort());
         const stream = streamCompletion(loaded, body.prompt, body.chat === true, sampling, abort.signal);

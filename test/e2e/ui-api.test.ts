@@ -5,15 +5,17 @@
  * ordinary run directory, and 50 concurrent requests answered while that run keeps training.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFile, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { promisify } from "node:util";
 import { startUi, type UiServer } from "../../src/ui/server.ts";
 import { BIN, cliOk } from "../helpers/cli.ts";
 
 const work = mkdtempSync(join(tmpdir(), "lt-ui-api-"));
+const run = promisify(execFile);
 const TOKEN = "test-token-0123456789";
 let ui: UiServer;
 
@@ -191,7 +193,8 @@ test("50 concurrent API requests during a training run are all answered, and tra
 test("a run the UI stopped resumes from the CLI, and a run the CLI made extends from the UI", async () => {
   const live = join(work, "runs", "live");
   const done = Number(JSON.parse(readFileSync(join(live, "loratune.json"), "utf8")).steps_done);
-  cliOk("train", "--resume", live, "--steps", String(done + 2));
+  // Asynchronously: the server lives in this process and keeps answering meanwhile.
+  await run(process.execPath, [BIN, "train", "--resume", live, "--steps", String(done + 2)]);
   const fromCli = (await (await get(`/api/runs/${encodeURIComponent("runs/live")}`)).json()) as {
     summary: { status: string; steps: number };
   };
@@ -205,6 +208,18 @@ test("a run the UI stopped resumes from the CLI, and a run the CLI made extends 
     child: { exitCode: number };
   };
   assert.deepEqual([extended.child.exitCode, extended.summary.status, extended.summary.steps], [0, "completed", 8]);
+});
+
+test("merge and export run the CLI's commands on a run and answer once their output is written", async () => {
+  const merged = await post("/api/runs/shell-run/merge", "{}");
+  assert.equal(merged.status, 200, await merged.clone().text());
+  const m = (await merged.json()) as { out: string; exitCode: number };
+  assert.deepEqual([m.out, m.exitCode], [join(work, "merged", "shell-run"), 0]);
+  assert.ok(existsSync(join(m.out, "config.json")) && existsSync(join(m.out, "model.safetensors")));
+  const exported = await post("/api/runs/shell-run/export", "{}");
+  assert.equal(exported.status, 200, await exported.clone().text());
+  const e = (await exported.json()) as { out: string };
+  assert.ok(existsSync(join(e.out, "model.gguf")), JSON.stringify(e));
 });
 
 test("the ui command prints the URL with its token, serves it, warns off loopback, and stops on SIGINT", async () => {
