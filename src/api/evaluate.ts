@@ -10,6 +10,8 @@ import { getKernels } from "../kernels/index.ts";
 import { allocateActivations } from "../model/activations.ts";
 import { evalLossSum } from "../model/loss.ts";
 import { type QuantizeChoice, STORAGE_DTYPES, type StorageDType } from "../tensor/formats/index.ts";
+import type { PreferenceMetrics } from "../train/objective.ts";
+import { isPreferenceMethod, PREFERENCE_DEFAULTS, TRAIN_METHODS, type TrainMethod } from "../train/preference-loss.ts";
 import {
   checkTaskMetricData,
   scoreCompletions,
@@ -17,6 +19,7 @@ import {
   type TaskMetric,
   taskItems,
 } from "../train/task-metric.ts";
+import { evaluatePreferencePairs } from "./evaluate-preference.ts";
 import { checkLoadedModelOptions, type LoadedModel, loadForInference } from "./models.ts";
 import { inCallerTerms } from "./option-names.ts";
 import { defaultsOf, type OptionDef, resolveOptions } from "./options.ts";
@@ -72,6 +75,23 @@ export const EVAL_OPTIONS: readonly OptionDef[] = [
     choices: TASK_METRICS,
   },
   {
+    key: "method",
+    kind: "choice",
+    help: 'score preference pairs ({"prompt","chosen","rejected"} rows, chat pairs too) as train --method does: the preference loss, reward accuracy, margins, log-probs and preference accuracy of the model with the adapter against it without (dpo, ipo; orpo needs no reference)',
+    default: "sft",
+    choices: TRAIN_METHODS,
+  },
+  { key: "beta", kind: "number", help: "dpo/ipo: beta", default: PREFERENCE_DEFAULTS.beta, above: 0 },
+  {
+    key: "label-smoothing",
+    kind: "number",
+    help: "dpo: cDPO label smoothing, in [0, 0.5)",
+    default: PREFERENCE_DEFAULTS.labelSmoothing,
+    min: 0,
+    below: 0.5,
+  },
+  { key: "orpo-lambda", kind: "number", help: "orpo: lambda", default: PREFERENCE_DEFAULTS.orpoLambda, min: 0 },
+  {
     key: "json",
     kind: "bool",
     help: 'print one JSON object: {"loss", "perplexity", "tokens"} (with --metric exact-match also "exact_match", "token_accuracy", "scored_rows")',
@@ -118,6 +138,27 @@ export interface EvaluateOptions {
    * @defaultValue "loss"
    */
   metric?: "loss" | "exact-match";
+  /**
+   * "sft": token loss and perplexity. "dpo", "ipo", "orpo": the data are preference pairs, scored as train's
+   * evaluations score them (`preference` in the result; batchSize counts pairs).
+   * @defaultValue "sft"
+   */
+  method?: "sft" | "dpo" | "ipo" | "orpo";
+  /**
+   * DPO/IPO: β.
+   * @defaultValue 0.1
+   */
+  beta?: number;
+  /**
+   * DPO: cDPO label smoothing, in [0, 0.5).
+   * @defaultValue 0
+   */
+  labelSmoothing?: number;
+  /**
+   * ORPO: λ.
+   * @defaultValue 0.1
+   */
+  orpoLambda?: number;
   /** Called after each batch (and once before the first, with done = 0). */
   onProgress?: (p: EvaluateProgress) => void;
   /** Stops the evaluation after the current batch: `evaluate()` then rejects with the signal's reason. */
@@ -144,6 +185,8 @@ export interface EvaluateResult {
   exactMatch?: number;
   tokenAccuracy?: number;
   scoredRows?: number;
+  /** With a preference method: the pair metrics (perplexity is then NaN: the loss is not a token loss). */
+  preference?: PreferenceMetrics;
 }
 
 /** The options a loaded model does not take: it was loaded already (with its adapter and template). */
@@ -159,11 +202,17 @@ async function runEvaluate(options: EvaluateOptions): Promise<EvaluateResult> {
   options.signal?.throwIfAborted();
   checkLoadedModelOptions("evaluate", options);
   const table = typeof options.model === "string" ? EVAL_OPTIONS : WITHOUT_LOADING;
-  const o = resolveOptions<EvaluateOptions & { dtype: StorageDType; batchSize: number; metric: TaskMetric }>(
-    "evaluate",
-    table,
-    options,
-  );
+  const o = resolveOptions<
+    EvaluateOptions & {
+      dtype: StorageDType;
+      batchSize: number;
+      metric: TaskMetric;
+      method: TrainMethod;
+      beta: number;
+      labelSmoothing: number;
+      orpoLambda: number;
+    }
+  >("evaluate", table, options);
   const { batchSize } = o;
   const { dir, model, tokenizer, adapterPath } =
     typeof o.model === "string" ? loadForInference({ ...o, model: o.model }) : o.model;
@@ -180,6 +229,22 @@ async function runEvaluate(options: EvaluateOptions): Promise<EvaluateResult> {
     );
   };
   const seqLen = Math.min(o.seqLen ?? model.positions, model.positions);
+  if (isPreferenceMethod(o.method)) {
+    if (o.metric !== "loss")
+      throw new LoratuneError("ERR_USAGE", `--method ${o.method} cannot be combined with --metric ${o.metric}`);
+    const { method, beta, labelSmoothing, orpoLambda } = o;
+    const pref = { method, beta, labelSmoothing, orpoLambda };
+    return evaluatePreferencePairs({
+      data: o.data,
+      model,
+      tokenizer,
+      batchSize,
+      seqLen,
+      pref,
+      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+  }
   const data = readDataset(o.data, tokenizer, { seqLen, vocabSize: model.config.vocabSize, onShape });
   if (o.metric === "exact-match") checkTaskMetricData(data.files, false);
   const batches = makeBatches(data.examples, { batchSize, seqLen, padId: tokenizer?.pad?.id ?? 0 });

@@ -1,6 +1,7 @@
 /** `loratune eval`: mean next-token loss and perplexity of a model (+ adapter) on a JSONL or Parquet dataset. */
 import type { Command } from "commander";
 import { EVAL_OPTIONS, type EvaluateOptions, evaluate } from "../api/evaluate.ts";
+import { preferenceFields } from "../train/metrics.ts";
 import { createEvalProgress } from "./eval-progress.ts";
 import { addOptions } from "./options.ts";
 
@@ -8,7 +9,7 @@ export function registerEval(program: Command): void {
   const cmd = program
     .command("eval")
     .description(
-      "mean next-token loss and perplexity over all label tokens of a dataset (--metric exact-match: task metric)",
+      "mean next-token loss and perplexity over all label tokens of a dataset (--metric exact-match: task metric; --method dpo|ipo|orpo: preference pairs)",
     )
     .addHelpText(
       "after",
@@ -34,8 +35,22 @@ With --adapter runs/x, {"messages"} rows use the chat template the run was train
       r.exactMatch === undefined
         ? {}
         : { exact_match: r.exactMatch, token_accuracy: r.tokenAccuracy, scored_rows: r.scoredRows };
-    if (o.json) console.log(JSON.stringify({ loss: r.loss, perplexity: r.perplexity, tokens: r.tokens, ...task }));
-    else {
+    const pref = r.preference ? preferenceFields(r.preference, "") : {};
+    if (o.json) {
+      const perplexity = Number.isFinite(r.perplexity) ? r.perplexity : null;
+      console.log(JSON.stringify({ loss: r.loss, perplexity, tokens: r.tokens, ...task, ...pref }));
+    } else if (r.preference) {
+      const p = r.preference;
+      console.log(`loss ${r.loss.toFixed(6)}  (${o.method} preference loss, ${r.tokens} completion tokens)`);
+      console.log(
+        `reward accuracy ${(100 * p.rewardAccuracy).toFixed(1)}%  margin ${p.rewardMargin.toFixed(4)}  ` +
+          `rewards chosen ${p.chosenReward.toFixed(4)} rejected ${p.rejectedReward.toFixed(4)}`,
+      );
+      console.log(
+        `preference accuracy ${(100 * p.preferenceAccuracy).toFixed(1)}%  ` +
+          `log-probs chosen ${p.chosenLogp.toFixed(4)} rejected ${p.rejectedLogp.toFixed(4)}`,
+      );
+    } else {
       console.log(`loss ${r.loss.toFixed(6)}  perplexity ${r.perplexity.toFixed(4)}  (${r.tokens} label tokens)`);
       if (r.exactMatch !== undefined)
         console.log(

@@ -72,6 +72,13 @@ test("train --method dpo: a run directory with pair metrics that resumes and tha
     .split("\n")
     .map((l) => JSON.parse(l));
   assert.equal(resumed.filter((r) => r.type === "train").length, 3);
+  // eval --method dpo on the run's adapter scores the held-out pairs as the run's last evaluation did.
+  const last = resumed.filter((r) => r.type === "eval").at(-1);
+  const evalArgs = ["--model", "demo", "--adapter", run, "--data", val, "--method", "dpo", "--beta", "0.2"];
+  const ev = JSON.parse(cliOk("eval", ...evalArgs, "--seq-len", "64", "--json").stdout);
+  assert.ok(Math.abs(ev.loss - last.val_loss) < 1e-6, `eval loss ${ev.loss} vs the run's ${last.val_loss}`);
+  assert.equal(ev.rewards_accuracy, last.val_rewards_accuracy);
+  assert.equal(ev.preference_accuracy, last.val_preference_accuracy);
   const again = join(work, "again");
   cliOk("train", "--config", join(run, "config.yaml"), "--out", again, "--steps", "2");
   const first = JSON.parse(readFileSync(join(again, "metrics.jsonl"), "utf8").split("\n")[0]!);
