@@ -237,3 +237,20 @@ test("text and chat preference rows encode with labels on the completion only", 
   writeFileSync(bad, `${JSON.stringify({ prompt: "x", chosen: "y" })}\n`);
   assert.throws(() => readPreferenceDataset([bad], tok, { seqLen: 64 }), /bad\.jsonl:1: row has no "rejected"/);
 });
+
+test("a preference step with activation checkpointing gives the same loss and gradients", () => {
+  const s = SETTINGS[0]!;
+  const grads = (checkpoint: boolean) => {
+    const model = adaptedModel(8);
+    const micro = makePreferenceBatches(randomPairs(3, model.config.vocabSize, 5), { batchSize: 3, seqLen: 16 });
+    const acts = allocateActivations(model, 6, 16, { withGrad: true, checkpoint });
+    const params = loraParams(model);
+    zeroGrads(params);
+    const { loss } = preferenceStep(k, model, acts, micro, s, null);
+    return { loss, grads: params.map((p) => Array.from(p.grad)) };
+  };
+  const plain = grads(false);
+  const ckpt = grads(true);
+  assert.equal(ckpt.loss, plain.loss);
+  assert.deepEqual(ckpt.grads, plain.grads);
+});
