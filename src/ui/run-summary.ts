@@ -3,7 +3,7 @@
  * (status, steps planned, best validation loss), metrics.jsonl (the loss series, steps done, tokens/s) and
  * config.yaml (the settings). Nothing here depends on who started the run.
  */
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { readConfigFile } from "../api/run-config.ts";
 import { readMarker } from "../io/run-marker.ts";
@@ -30,8 +30,28 @@ export interface RunSummary {
   loss: [number, number][];
 }
 
-/** The summary of the run in `dir` (id: its workspace-relative name). */
+/** Summaries already made, by run directory, with the sizes and times of the files they were read from. */
+const made = new Map<string, { stamp: string; summary: RunSummary }>();
+
+/**
+ * The summary of the run in `dir` (id: its workspace-relative name); made again only when loratune.json,
+ * metrics.jsonl or config.yaml changed (the Runs page asks every few seconds, and metrics.jsonl grows long).
+ */
 export function summarizeRun(id: string, dir: string): RunSummary {
+  const stamp = ["loratune.json", "metrics.jsonl", "config.yaml"]
+    .map((f) => {
+      const st = statSync(join(dir, f), { throwIfNoEntry: false });
+      return st ? `${st.size}:${st.mtimeMs}` : "-";
+    })
+    .join("|");
+  const kept = made.get(dir);
+  if (kept?.stamp === stamp && kept.summary.id === id) return kept.summary;
+  const summary = readSummary(id, dir);
+  made.set(dir, { stamp, summary });
+  return summary;
+}
+
+function readSummary(id: string, dir: string): RunSummary {
   const marker = safe(() => readMarker(dir));
   const rows = safe(() => readMetricsFrom(join(dir, "metrics.jsonl")).rows) ?? [];
   const train = rows.filter((r) => r.type === "train");
