@@ -108,8 +108,7 @@ export function promptIds(n: number, row: number, vocabSize: number): number[] {
 }
 
 /** Milliseconds to evaluate B prompts of T tokens (logits of each prompt's last token), one after another. */
-async function prefillOnce(context: LlamaContextLike, spec: RunSpec): Promise<number> {
-  const sequence = context.getSequence();
+async function prefillOnce(sequence: SequenceLike, spec: RunSpec): Promise<number> {
   let ms = 0;
   for (let row = 0; row < spec.B; row++) {
     const tokens = promptIds(spec.T, row, spec.vocabSize);
@@ -122,8 +121,7 @@ async function prefillOnce(context: LlamaContextLike, spec: RunSpec): Promise<nu
 }
 
 /** Milliseconds of genTokens greedy tokens after the prompt. */
-async function decodeOnce(context: LlamaContextLike, spec: RunSpec): Promise<number> {
-  const sequence = context.getSequence();
+async function decodeOnce(sequence: SequenceLike, spec: RunSpec): Promise<number> {
   // Decode time does not depend on which tokens the prompt holds.
   const prompt = promptIds(spec.promptTokens, 0, spec.vocabSize);
   let n = 0;
@@ -144,11 +142,13 @@ export async function runLlamaCpp(setup: LlamaCppSetup, spec: RunSpec): Promise<
     const contextSize = spec.workload === "prefill" ? spec.T : spec.promptTokens + spec.genTokens + 8;
     const context = await model.createContext({ contextSize, threads: spec.threads });
     try {
+      // The context's one sequence, its history cleared after every run (a context hands each sequence out once).
+      const sequence = context.getSequence();
       const once = spec.workload === "prefill" ? prefillOnce : decodeOnce;
-      for (let i = 0; i < spec.warmup; i++) await once(context, spec);
+      for (let i = 0; i < spec.warmup; i++) await once(sequence, spec);
       const meter = startContentionMeter();
       const runMs: number[] = [];
-      for (let i = 0; i < spec.steps; i++) runMs.push(await once(context, spec));
+      for (let i = 0; i < spec.steps; i++) runMs.push(await once(sequence, spec));
       const otherProcsCores = meter();
       const tokens = spec.workload === "prefill" ? spec.B * spec.T : spec.genTokens;
       return {

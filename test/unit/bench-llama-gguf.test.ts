@@ -114,7 +114,8 @@ test("the llama.cpp column runs in its own process, not the bench's", {
 }, async () => {
   const path = join(dir, "tiny-child.gguf");
   writeBenchGguf(k, "tiny", "f32", 0, path);
-  const spec = { B: 1, T: 16, promptTokens: 4, genTokens: 4, steps: 1, warmup: 0 };
+  // Two prompts a run, a warm-up and two timed runs: the context's one sequence serves them all.
+  const spec = { B: 2, T: 16, promptTokens: 4, genTokens: 4, steps: 2, warmup: 1 };
   const answer = await runLlamaWorker({
     kind: "llama-run",
     workload: "prefill",
@@ -126,8 +127,17 @@ test("the llama.cpp column runs in its own process, not the bench's", {
   assert.equal(answer.kind, "llama-run");
   if (answer.kind !== "llama-run") return;
   assert.notEqual(answer.pid, process.pid);
-  assert.equal(answer.runMs.length, 1);
+  assert.equal(answer.runMs.length, 2);
   assert.ok(answer.tokensPerS > 0 && answer.peakRssMiB > 0);
+  const decode = await runLlamaWorker({
+    kind: "llama-run",
+    workload: "decode",
+    path,
+    threads: 1,
+    vocabSize: 512,
+    ...spec,
+  });
+  assert.ok(decode.kind === "llama-run" && decode.runMs.length === 2 && decode.tokensPerS > 0, JSON.stringify(decode));
 });
 
 test("llama.cpp's errors: a module that does not load says so; a file that does not load fails the cell", async () => {
