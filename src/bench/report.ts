@@ -234,6 +234,18 @@ function noteLines(r: BenchReport): string[] {
         `(up to ${Math.max(...busy.map(rowBusy)).toFixed(2)} cores): absolute figures are disturbed, ratios less so`,
     );
   }
+  // llama.cpp's threads spin at every barrier between operations: when other processes take cores they wait out
+  // whole time slices (on our busy 2-core machine one small-model decode ran at 0.7 tokens/s on 2 threads, 165 on 1).
+  const llamaBusy = r.rows.filter((row) => {
+    const a = row.anchors.llamaCpp;
+    return a?.status === "measured" && (a.otherProcsCores ?? 0) > 0.25;
+  });
+  if (llamaBusy.length) {
+    out.push(
+      `note: llama.cpp ran while other processes were busy in ${llamaBusy.length} of ${r.rows.length} rows: its spinning threads lose ` +
+        "far more to them than loratune's do, so its figures and ratios there do not stand; measure on a quiet machine",
+    );
+  }
   const mixed = r.rows.filter((row) => row.ours && kernelsKey(row.ours.kernels) !== kernelsKey(r.peak.kernels));
   for (const row of mixed) {
     const k = row.ours!.kernels;

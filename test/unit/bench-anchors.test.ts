@@ -230,6 +230,10 @@ test("report: llama.cpp's prefill and decode cells, decode against the bandwidth
   assert.match(text, /tiny\s+decode\s+5000\.0\s+25\.0% │.*│\s+2500\.0\s+2\.00×\s+12\.5%/);
   assert.match(text, /llama\.cpp \(node-llama-cpp's prebuilt CPU binary, release b1\) in its own process/);
   assert.match(text, /tiny decode: loratune f32 5000\.0 tokens\/s = 2\.00× llama\.cpp f32 \(2500\.0\)/);
+  // Its cell was measured with 0.25 cores busy elsewhere: not yet the warning; above that, the warning.
+  assert.doesNotMatch(text, /llama\.cpp ran while other processes were busy/);
+  const busyRow = { ...row, anchors: { llamaCpp: { ...cell(2500, 2, 1), otherProcsCores: 0.9 } as AnchorOutcome } };
+  assert.match(formatReport(reportWith(busyRow)), /llama\.cpp ran while other processes were busy in 1 of 1 rows/);
 });
 
 test("report: an anchor not there says why in the header and '-' in its cells; a failed one says 'failed' and why", () => {
