@@ -52,6 +52,24 @@ export function resumable(status: RunStatus | undefined): boolean {
   return status === "interrupted" || status === "failed" || status === "running";
 }
 
+/** A "running" run whose metrics were written this recently is taken to be training elsewhere (a shell). */
+export const LIVE_WINDOW_MS = 60_000;
+
+/**
+ * 409 when the run looks alive in another process: its marker says "running" (a killed run says so too) and its
+ * metrics.jsonl changed within LIVE_WINDOW_MS. Two trainers must never write one run directory.
+ */
+function refuseIfLiveElsewhere(id: string, dir: string, status: RunStatus | undefined): void {
+  if (status !== "running") return;
+  const metrics = statSync(join(dir, "metrics.jsonl"), { throwIfNoEntry: false });
+  const age = metrics ? Date.now() - metrics.mtimeMs : Number.POSITIVE_INFINITY;
+  if (age < LIVE_WINDOW_MS)
+    throw new HttpError(
+      409,
+      `run ${id} is being trained by another process (metrics.jsonl changed ${Math.round(age / 1000)} s ago); stop it there first`,
+    );
+}
+
 /** The workspace's sweeps, with how many trials each has started. */
 export function sweepList(ctx: UiContext): { id: string; trials: number }[] {
   return listRunIds(ctx.workspace, "sweep").map((id) => ({
@@ -107,6 +125,7 @@ export function runRoutes(ctx: UiContext): Route[] {
         if (ctx.launcher.state(params.id!)?.running) throw new HttpError(409, `run ${params.id} is running`);
         const steps = body.steps === undefined ? [] : ["--steps", String(body.steps)];
         const status = readMarker(dir)?.status;
+        refuseIfLiveElsewhere(params.id!, dir, status);
         if (steps.length === 0 && !resumable(status))
           throw new HttpError(409, `run ${params.id} is ${status}; give more steps to extend it`);
         const child = ctx.launcher.start(params.id!, ["train", "--resume", dir, ...steps, "--json"]);

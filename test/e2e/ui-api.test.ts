@@ -6,11 +6,12 @@
  */
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
+import { writeMarker } from "../../src/io/run-marker.ts";
 import { startUi, type UiServer } from "../../src/ui/server.ts";
 import { BIN, cliOk } from "../helpers/cli.ts";
 
@@ -208,6 +209,16 @@ test("a run the UI stopped resumes from the CLI, and a run the CLI made extends 
     child: { exitCode: number };
   };
   assert.deepEqual([extended.child.exitCode, extended.summary.status, extended.summary.steps], [0, "completed", 8]);
+});
+
+test("a run that another process is training (marked running, metrics just written) is not resumed from the UI", async () => {
+  const dir = join(work, "busy");
+  mkdirSync(dir);
+  writeMarker(dir, { kind: "run", status: "running", steps_done: 1, total_steps: 10, best_val_loss: null });
+  writeFileSync(join(dir, "metrics.jsonl"), '{"type":"train","step":1,"loss":2}\n');
+  const res = await post("/api/runs/busy/resume", "{}");
+  assert.equal(res.status, 409);
+  assert.match(await errorOf(res), /being trained by another process/);
 });
 
 test("merge and export run the CLI's commands on a run and answer once their output is written", async () => {
