@@ -122,7 +122,7 @@ export function baseMatmulNT(
  * out[M,N] = a[M,K]·Wᵀ at inference. A one-row product (a decoded token) with a q8_0, q4_k or q6_k weight quantizes
  * the row to 8-bit blocks and takes integer dot products (matvecWQ8, as llama.cpp decodes): far fewer instructions
  * per weight than widening each to f32, for the activation rounded to 8 bits per block (kernels/ref/matvec-q8.ts
- * bounds the difference). Any other product is baseMatmulNT's, exact; prompts of more than one token take it.
+ * bounds the difference). Any other product is baseMatmulNT's, exact: a prompt's rows (M > 1) take it.
  */
 export function inferMatmulNT(
   k: Kernels,
