@@ -172,6 +172,15 @@ mkdir -p parity/tiny-patterns
 cp parity/tiny-qv/batch.json parity/tiny-patterns/batch.json
 # ---- end of rank_pattern / alpha_pattern / layers_pattern ----------------------------------------------------------
 
+# ---- modules_to_save ----------------------------------------------------------------------------------------------
+# (i) parity/tiny-modules: (a)'s q_proj,v_proj adapter plus modules_to_save ["lm_head", "embed_tokens"] on the tied
+#     tiny: each module its own copy of the table + 0.01*N(0,1) (seed 0), saved under PEFT's keys
+#     (scripts/golden/modules_dump.py); adapter/, batch.json (a)'s, dump.json with both modules' gradients.
+mkdir -p parity/tiny-modules
+"$PY" "$GOLDEN/modules_dump.py" models/tiny parity/tiny-qv/adapter parity/tiny-qv/batch.json parity/tiny-modules >/dev/null
+cp parity/tiny-qv/batch.json parity/tiny-modules/batch.json
+# ---- end of modules_to_save ----------------------------------------------------------------------------------------
+
 # ---- preference tuning (DPO, cDPO, IPO, ORPO) ---------------------------------------------------------------------
 # 5. preference/: one batch of 3 preference pairs (6 rows: chosen then rejected, prompts masked, padded) on tiny
 #    with the (a) q_proj,v_proj adapter; per case the loss, sequence log-probs (policy and adapter-off

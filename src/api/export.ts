@@ -24,6 +24,7 @@ import { writeMarker } from "../io/run-marker.ts";
 import { getKernels } from "../kernels/index.ts";
 import { writeGgufAdapter } from "../lora/gguf-adapter.ts";
 import { mergeAdapter } from "../lora/merge.ts";
+import { checkWritableAsModel } from "../lora/modules-to-save.ts";
 import { ADAPTER_CONFIG, isGgufFile, loadAdapter, peftConfigJson } from "../lora/peft-files.ts";
 import { familyOf } from "../model/arch/registry.ts";
 import { ggufNamingFor, modelGgufMetadata, modelGgufTensors } from "../model/gguf-tensors.ts";
@@ -142,6 +143,13 @@ export function exportModel(options: ExportOptions): ExportResult {
   const model = loadModel(modelDir, { dtype: memoryDtype(outtype, merge), ropePositions: 1, config });
   const adapterConfig = o.adapter !== undefined ? loadAdapter(o.adapter, model, false) : null;
   const writeAdapter = adapterConfig !== null && (!writeModel || o.separateAdapter);
+  if (writeAdapter && adapterConfig.modulesToSave?.length) {
+    throw new LoratuneError(
+      "ERR_USAGE",
+      `export: the adapter saves ${adapterConfig.modulesToSave.join(", ")} whole (modules_to_save), which a GGUF LoRA cannot hold; export it merged (--model without --separate-adapter)`,
+    );
+  }
+  if (merge) checkWritableAsModel(model, "export");
   // A merged model chats the way the adapter was trained: a run's chat_template.jinja wins.
   const tok = loadBaseTokenizer(modelDir, merge ? runTemplate(o.adapter!) : {});
   // A cache snapshot's folder is a commit hash: the model is named by its repository's name instead.

@@ -19,7 +19,10 @@ export function adapterOptionValues(adapter: AdapterConfig): OptionValues {
   const targets = Array.isArray(t) ? t.join(",") : t === "all-linear" ? t : `re:${t}`;
   const layers = adapter.layersToTransform ? adapter.layersToTransform.join(",") : undefined;
   const layersPattern = adapter.layersPattern?.join(",");
-  if (!isLoraConfig(adapter)) return { targets, layers, "layers-pattern": layersPattern };
+  const modulesToSave = adapter.modulesToSave?.join(",");
+  if (!isLoraConfig(adapter)) {
+    return { targets, layers, "layers-pattern": layersPattern, "modules-to-save": modulesToSave };
+  }
   return {
     rank: adapter.r,
     alpha: adapter.loraAlpha,
@@ -30,6 +33,7 @@ export function adapterOptionValues(adapter: AdapterConfig): OptionValues {
     "layers-pattern": layersPattern,
     "rank-pattern": patternMapText(adapter.rankPattern),
     "alpha-pattern": patternMapText(adapter.alphaPattern),
+    "modules-to-save": modulesToSave,
   };
 }
 

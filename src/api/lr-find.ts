@@ -35,6 +35,7 @@ const FROM_TRAIN = [
   "layers-pattern",
   "rank-pattern",
   "alpha-pattern",
+  "modules-to-save",
   "dtype",
   "quantize",
   "batch-size",
@@ -110,6 +111,7 @@ export interface LrFindOptions
     | "layersPattern"
     | "rankPattern"
     | "alphaPattern"
+    | "modulesToSave"
     | "dtype"
     | "quantize"
     | "batchSize"

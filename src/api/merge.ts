@@ -10,6 +10,7 @@ import { checkOutputDir } from "../io/output-guard.ts";
 import { writeMarker } from "../io/run-marker.ts";
 import { getKernels } from "../kernels/index.ts";
 import { mergeAdapter } from "../lora/merge.ts";
+import { checkWritableAsModel } from "../lora/modules-to-save.ts";
 import { loadAdapter } from "../lora/peft-files.ts";
 import { loadModel, resolveModelDir } from "../model/load.ts";
 import { writeModelFiles } from "../model/save-dir.ts";
@@ -95,6 +96,7 @@ function runMerge(options: MergeOptions): MergeResult {
   });
   const model = loadModel(dir, { dtype: "f32", quantize: o.quantize });
   loadAdapter(o.adapter, model, false);
+  checkWritableAsModel(model, "merge");
   const modules = mergeAdapter(getKernels(), model);
   writeDirAtomic(o.out, true, (tmp) => {
     writeModelFiles(tmp, model, dir, model.sourceDtype);

@@ -171,6 +171,12 @@ export const TRAIN_OPTIONS: readonly OptionDef[] = [
     check: (v) => patternMapProblem(v, false),
   },
   {
+    key: "modules-to-save",
+    kind: "string",
+    help: "modules trained and saved whole beside the adapter, PEFT's modules_to_save (e.g. lm_head,embed_tokens; needs --dtype f32; unties a tied head)",
+    metavar: "list",
+  },
+  {
     key: "init-adapter",
     kind: "string",
     help: "start from this PEFT adapter directory (its rank, alpha and targets)",

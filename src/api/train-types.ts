@@ -101,6 +101,11 @@ export interface TrainOptions {
   rankPattern?: string;
   /** PEFT's alpha_pattern as "KEY=N,KEY=N". */
   alphaPattern?: string;
+  /**
+   * PEFT's modules_to_save, comma-separated ("lm_head,embed_tokens"): trained whole (f32 weights) and saved in the
+   * adapter as base_model.model.<module>.weight; naming the head or embedding of a tied model unties them.
+   */
+  modulesToSave?: string;
   /** Start from this PEFT adapter directory (its rank, alpha and targets). */
   initAdapter?: string;
   /**

@@ -25,6 +25,7 @@ import {
   parseTargets,
 } from "../lora/config.ts";
 import type { AdapterConfig } from "../lora/method.ts";
+import { enableModulesToSave } from "../lora/modules-to-save.ts";
 import { isGgufFile, loadAdapter, readAdapterConfig, saveAdapter } from "../lora/peft-files.ts";
 import { familyOf } from "../model/arch/registry.ts";
 import type { ModelConfig } from "../model/config.ts";
@@ -111,6 +112,7 @@ export interface TrainRunOptions extends TrainSettings {
   layersPattern?: string;
   rankPattern?: string;
   alphaPattern?: string;
+  modulesToSave?: string;
   layers?: string;
   initAdapter?: string;
   resume?: string;
@@ -236,6 +238,12 @@ export function prepareTraining(o: TrainRunOptions, warn: (m: string) => void) {
     throw new LoratuneError(
       "ERR_USAGE",
       `--init ${o.init} with --dora is not supported (the conversion on save is plain LoRA's)`,
+    );
+  }
+  if (o.full && o.modulesToSave) {
+    throw new LoratuneError(
+      "ERR_USAGE",
+      "--modules-to-save trains modules beside an adapter; --full already trains every weight",
     );
   }
   if ((o.full || o.initAdapter) && o.init !== "kaiming") {
@@ -478,6 +486,7 @@ export function loraSettings(o: TrainRunOptions, family: Model["family"]): LoraC
       rankPattern: o.rankPattern ? parsePatternMap("--rank-pattern", o.rankPattern, true) : {},
       alphaPattern: o.alphaPattern ? parsePatternMap("--alpha-pattern", o.alphaPattern, false) : {},
       layersPattern: parseLayersPattern(o.layersPattern),
+      modulesToSave: parseLayersPattern(o.modulesToSave),
       layersToTransform: o.layers ? o.layers.split(",").map((s) => Number.parseInt(s, 10)) : null,
     },
     family,
@@ -501,11 +510,11 @@ function setupTrainable(
   if (o.initAdapter) {
     const adapter = loadAdapter(o.initAdapter, model, true);
     checkInitAdapter(o.initAdapter, adapter, optionValuesOf(o));
-    return { params: adapterParams(model), lora: adapter };
+    return { params: [...adapterParams(model), ...enableModulesToSave(model, adapter)], lora: adapter };
   }
   const rng = new Rng(o.seed);
   attachAdapter(model, fresh!, () => rng.next());
-  return { params: adapterParams(model), lora: fresh };
+  return { params: [...adapterParams(model), ...enableModulesToSave(model, fresh!)], lora: fresh };
 }
 
 function summarize(

@@ -178,6 +178,16 @@ export function readLayersPattern(raw: Record<string, unknown>, fail: (msg: stri
   return (list as string[]).length > 0 ? (list as string[]) : null;
 }
 
+/** modules_to_save: null or a list of module names (an empty list is none). */
+export function readModulesToSave(raw: Record<string, unknown>, fail: (msg: string) => never): string[] | null {
+  const v = raw.modules_to_save;
+  if (v == null) return null;
+  if (!Array.isArray(v) || !v.every((m) => typeof m === "string" && m !== "")) {
+    fail(`modules_to_save must be a list of module names (got ${describeValue(v)})`);
+  }
+  return (v as string[]).length > 0 ? [...(v as string[])] : null;
+}
+
 /** layers_pattern as PEFT writes it: null, one name, or the list. */
 export function layersPatternJson(p: string[] | null | undefined): string | string[] | null {
   if (!p || p.length === 0) return null;

@@ -30,6 +30,11 @@ export interface AdapterConfig {
    * module name (the first pattern that matches; no match: not adapted). Absent or null: the family's block index.
    */
   layersPattern?: string[] | null;
+  /**
+   * PEFT's modules_to_save: modules trained and saved whole beside the adapter (lora/modules-to-save.ts); absent
+   * or null: none.
+   */
+  modulesToSave?: string[] | null;
 }
 
 /**

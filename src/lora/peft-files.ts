@@ -20,6 +20,13 @@ import { adaptedLinears, adapterTensors, attachAdapter, detachAdapter, targetedL
 import { adapterToSave } from "./convert-init.ts";
 import { readGgufAdapter, unfoldGgufAdapter } from "./gguf-adapter.ts";
 import type { AdapterConfig, TensorAxis } from "./method.ts";
+import {
+  fillModules,
+  moduleTensors,
+  resolveModulesToSave,
+  type SavedModule,
+  untieForModules,
+} from "./modules-to-save.ts";
 import { methodOf, parseAdapterConfig } from "./registry.ts";
 
 export const ADAPTER_CONFIG = "adapter_config.json";
@@ -39,6 +46,9 @@ export function saveAdapter(dir: string, model: Model, config: AdapterConfig, ba
   const saved = adapterToSave(model, config);
   const tensors = new Map<string, TensorToWrite>();
   for (const p of saved.tensors) tensors.set(p.name, { dtype: "F32", shape: p.shape, data: p.data });
+  for (const p of moduleTensors(model, savedModules(model, config))) {
+    tensors.set(p.name, { dtype: "F32", shape: p.shape, data: p.data });
+  }
   if (tensors.size === 0)
     throw new LoratuneError("ERR_ADAPTER_KEYS", `${dir}: the model has no adapter weights to save`);
   writeSafetensors(join(dir, ADAPTER_WEIGHTS), tensors, { format: "pt" });
@@ -82,6 +92,11 @@ export function loadAdapter(dir: string, model: Model, withGrad = false): Adapte
   return config;
 }
 
+/** The modules the config saves whole (modules_to_save), resolved in the model with the adapter attached. */
+function savedModules(model: Model, config: AdapterConfig): SavedModule[] {
+  return config.modulesToSave?.length ? resolveModulesToSave(model, config.modulesToSave, adaptedLinears(model)) : [];
+}
+
 /** Whether `path` is a GGUF file (an adapter exported for llama.cpp) rather than a PEFT directory. */
 export function isGgufFile(path: string): boolean {
   return path.endsWith(".gguf") && existsSync(path) && statSync(path).isFile();
@@ -108,7 +123,10 @@ function attachAndFill(
 ): void {
   try {
     attachAdapter(model, config, () => 0.5, withGrad);
-    fillAdapter(model, tensors, weightsPath);
+    const mods = savedModules(model, config);
+    fillAdapter(model, tensors, weightsPath, new Set(mods.map((m) => m.key)));
+    untieForModules(model, mods);
+    fillModules(model, mods, tensors, weightsPath);
   } catch (err) {
     detachAdapter(model);
     throw err;
@@ -176,9 +194,17 @@ function checkAdapterFits(
 ): void {
   const method = methodOf(config);
   const expected: ExpectedTensor[] = [];
-  for (const lin of targetedLinears(model, config)) {
+  const targeted = targetedLinears(model, config);
+  for (const lin of targeted) {
     for (const t of method.tensorSpecs(config, lin)) {
       expected.push({ key: `base_model.model.${lin.name}.${t.name}`, module: lin.name, shape: t.shape, axes: t.axes });
+    }
+  }
+  if (targeted.length > 0 && config.modulesToSave?.length) {
+    for (const m of resolveModulesToSave(model, config.modulesToSave, targeted)) {
+      const shape =
+        m.kind === "embedding" ? model.embed.shape : m.kind === "head" ? model.lmHead.shape : m.linear!.weight.shape;
+      expected.push({ key: m.key, module: m.module, shape: [...shape], axes: shape.map(() => null) });
     }
   }
   if (expected.length === 0) return; // attachAdapter says that target_modules matches nothing
@@ -280,7 +306,12 @@ function differentBase(dir: string, differs: Map<Dimension, Map<number, number>>
 const sameShape = (a: number[], b: number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
 /** Copies the file's tensors into the attached adapters; lists every missing, unexpected or mis-shaped key. */
-function fillAdapter(model: Model, tensors: Map<string, StoredTensor>, weightsPath: string): void {
+function fillAdapter(
+  model: Model,
+  tensors: Map<string, StoredTensor>,
+  weightsPath: string,
+  moduleKeys: Set<string>,
+): void {
   const expected = adapterTensors(model);
   const problems: string[] = [];
   const seen = new Set<string>();
@@ -308,6 +339,7 @@ function fillAdapter(model: Model, tensors: Map<string, StoredTensor>, weightsPa
   }
   const unexpected: string[] = [];
   for (const key of tensors.keys()) {
+    if (moduleKeys.has(key)) continue;
     if (!seen.has(key) && !seen.has(key.replace(/\.default\.weight$/, ".weight"))) unexpected.push(key);
   }
   for (const key of unexpected.slice(0, 20))

@@ -1,6 +1,6 @@
 /**
- * Preference tuning end to end, kept short: a DPO run on the bundled model's preference demo (a few dozen steps)
- * moves the held-out preference accuracy up from the base model's; `loratune train --method dpo` writes an
+ * Preference tuning end to end, kept short: a DPO run on the bundled model's preference demo (40 steps) takes the
+ * held-out preference accuracy from about chance to at least 85%; `loratune train --method dpo` writes an
  * ordinary run directory (pair metrics in metrics.jsonl, the method in config.yaml) that resumes and that
  * --config reproduces; options that do not apply are refused with a usage error.
  */
@@ -25,13 +25,14 @@ test("a short DPO demo run raises the held-out preference accuracy above the bas
     trainSize: 320,
     testSize: 40,
     rank: 16,
-    lr: 1e-3,
+    lr: 3e-3,
     batchSize: 8,
     say: (t) => lines.push(t),
   });
-  assert.ok(r.before > 0.2 && r.before < 0.8, `the base model is near chance: ${r.before}`);
-  assert.ok(r.after >= r.before + 0.15, `preference accuracy ${r.before} -> ${r.after}`);
-  assert.ok(r.rewardAccuracy >= 0.6, `reward accuracy ${r.rewardAccuracy}`);
+  // Measured: 60% -> 97.5%, reward accuracy 95% (the full demo: 57% -> 99% over 100 pairs in 150 steps at 1e-3).
+  assert.ok(r.before > 0.3 && r.before < 0.7, `the base model is near chance: ${r.before}`);
+  assert.ok(r.after >= 0.85, `preference accuracy ${r.before} -> ${r.after}`);
+  assert.ok(r.rewardAccuracy >= 0.8, `reward accuracy ${r.rewardAccuracy}`);
   assert.ok(lines.some((l) => l.includes("held-out preference accuracy after DPO")));
 });
 

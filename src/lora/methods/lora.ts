@@ -22,6 +22,7 @@ import {
   moduleRankAndScale,
   readLayersPattern,
   readLayersToTransform,
+  readModulesToSave,
   readTargetModules,
   usablePattern,
   validateLoraConfig,
@@ -230,10 +231,6 @@ export function parseLoraConfig(raw: Record<string, unknown>, path: string, meth
   if (raw.peft_type !== "LORA") fail(`peft_type is ${previewJson(raw.peft_type)}; only "LORA" adapters are supported`);
   if (raw.use_dora === true && method === "lora") fail("use_dora is true; DoRA adapters are not supported");
   if (raw.bias != null && raw.bias !== "none") fail(`bias is ${previewJson(raw.bias)}; only "none" is supported`);
-  const toSave = raw.modules_to_save;
-  if (toSave != null && !(Array.isArray(toSave) && toSave.length === 0)) {
-    fail(`modules_to_save (${previewJson(toSave)}) is not supported`);
-  }
   const targetModules = readTargetModules(raw, fail);
   const number = (key: string, fallback: number, ok: (v: number) => boolean, want: string): number => {
     const v = raw[key] ?? fallback;
@@ -246,15 +243,18 @@ export function parseLoraConfig(raw: Record<string, unknown>, path: string, meth
       `init_lora_weights is ${previewJson(init)}: this adapter was saved without conversion, so it applies to the residual base its initialisation left (W - s*B0*A0), not to an original base model. Save it with PEFT's path_initial_model_for_weight_conversion (a plain LoRA of rank 2r; loratune saves its own PiSSA/OLoRA runs that way)`,
     );
   }
+  const layersPattern = readLayersPattern(raw, fail);
+  const modulesToSave = readModulesToSave(raw, fail);
   const config: LoraConfig = {
     method,
+    ...(layersPattern ? { layersPattern } : {}),
+    ...(modulesToSave ? { modulesToSave } : {}),
     r: number("r", Number.NaN, (v) => Number.isInteger(v) && v > 0, "a positive integer"),
     loraAlpha: number("lora_alpha", 8, (v) => Number.isFinite(v) && v > 0, "a positive number"),
     loraDropout: number("lora_dropout", 0, (v) => v >= 0 && v < 1, "a number in [0, 1)"),
     targetModules,
     useRslora: raw.use_rslora === true,
     layersToTransform: readLayersToTransform(raw, fail),
-    layersPattern: readLayersPattern(raw, fail),
     initLoraWeights: init === false || init === "gaussian" ? init : true,
     rankPattern: patternMap(raw.rank_pattern, "rank_pattern", (v) => Number.isInteger(v) && v > 0, fail),
     alphaPattern: patternMap(raw.alpha_pattern, "alpha_pattern", (v) => Number.isFinite(v) && v > 0, fail),
@@ -308,7 +308,7 @@ export function loraConfigJson(
     layers_to_transform: c.layersToTransform,
     lora_alpha: c.loraAlpha,
     lora_dropout: c.loraDropout,
-    modules_to_save: null,
+    modules_to_save: c.modulesToSave?.length ? [...c.modulesToSave] : null,
     peft_type: "LORA",
     r: c.r,
     rank_pattern: c.rankPattern,
