@@ -23,6 +23,11 @@ a folder in the Hugging Face layout (data/train-*.parquet, data/validation-*.par
 validation (else test) split as --val. Loss is taken on completions / assistant turns unless --train-on-prompt. Chat rows use the
 model's chat template (or --chat-template); the loss covers each assistant turn and its end-of-turn token.
 ${ALPACA_FORMAT_HELP}.
+Preference tuning (--method dpo|ipo|orpo): rows {"prompt","chosen","rejected"} of strings, or chat pairs ("prompt" a
+list of messages, "chosen"/"rejected" assistant messages or strings; or {"chosen","rejected"} conversations sharing
+their leading messages). Each pair is two sequences (the summary counts them as examples; --batch-size counts pairs);
+only completion tokens count. dpo and ipo compare against the model with its adapter switched off. metrics.jsonl
+and the report add reward accuracy, margins, rewards and log-probs (val_ for held-out pairs).
 Every option can also be set in a YAML/JSON --config file (keys as the flags, without "--"; relative paths resolve
 against the file's folder); flags win.
 
