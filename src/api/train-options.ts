@@ -199,7 +199,13 @@ export const TRAIN_OPTIONS: readonly OptionDef[] = [
     min: 1,
     resumable: true,
   },
-  { key: "batch-size", kind: "int", help: "sequences per micro-batch", default: 4, min: 1 },
+  {
+    key: "batch-size",
+    kind: "int",
+    help: "sequences per micro-batch (--method dpo|ipo|orpo: pairs)",
+    default: 4,
+    min: 1,
+  },
   { key: "grad-accum", kind: "int", help: "micro-batches per optimizer step", default: 1, min: 1 },
   {
     key: "seq-len",

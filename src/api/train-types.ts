@@ -119,7 +119,7 @@ export interface TrainOptions {
    */
   epochs?: number;
   /**
-   * Sequences per micro-batch.
+   * Sequences per micro-batch (with a preference `method`: pairs).
    * @defaultValue 4
    */
   batchSize?: number;
