@@ -21,6 +21,8 @@ export interface PreferenceRunOptions {
   labelSmoothing: number;
   orpoLambda: number;
   full: boolean;
+  /** --modules-to-save: modules trained whole beside the adapter (refused: the reference would keep them). */
+  modulesToSave?: string | undefined;
   pack: boolean;
   metric: string;
   trainOnPrompt: boolean;
@@ -42,6 +44,10 @@ export interface PreferenceData {
 export function checkPreferenceOptions(o: PreferenceRunOptions): void {
   const bad: [boolean, string][] = [
     [o.full, "--full (the reference is the model with its adapter switched off, so an adapter must train)"],
+    [
+      Boolean(o.modulesToSave),
+      "--modules-to-save (the reference is the model with its adapter off, and modules trained whole would stay on)",
+    ],
     [o.pack, "--pack (each pair's two sequences are compared as whole rows)"],
     [o.metric !== "loss", "--metric exact-match (evaluations report held-out reward and preference accuracy)"],
     [o.trainOnPrompt, "--train-on-prompt (prompt tokens never count in preference tuning)"],

@@ -88,8 +88,9 @@ test("train --method dpo: a run directory with pair metrics that resumes and tha
 
 test("train --method refuses options that do not apply to preference pairs", () => {
   const data = join(work, "pairs.jsonl");
-  for (const flag of ["--full", "--pack", "--train-on-prompt"]) {
-    const r = cli("train", "--model", "demo", "--data", data, "--out", join(work, "x"), "--method", "orpo", flag);
+  for (const flags of [["--full"], ["--pack"], ["--train-on-prompt"], ["--modules-to-save", "lm_head"]]) {
+    const flag = flags.join(" ");
+    const r = cli("train", "--model", "demo", "--data", data, "--out", join(work, "x"), "--method", "orpo", ...flags);
     assert.equal(r.code, 2, `${flag}: ${r.stderr}`);
     assert.match(r.stderr, /--method orpo cannot be combined with/);
     assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
