@@ -49,13 +49,47 @@ export function samplingOptions(given: Record<string, unknown>): Record<string, 
   return out;
 }
 
-/** Streams a completion of `prompt` (as a chat user message when `chat`). */
+/** One earlier turn of a Playground chat. */
+export interface ChatTurn {
+  role: "user" | "assistant";
+  content: string;
+}
+
+/** Turns of a chat kept at most (older ones are the page's to drop). */
+export const MAX_TURNS = 64;
+
+/** A request's `history`: earlier turns, alternating as the page keeps them; 400 naming the problem otherwise. */
+export function chatHistory(v: unknown): ChatTurn[] {
+  if (v === undefined) return [];
+  const ok = (t: unknown): t is ChatTurn =>
+    typeof t === "object" &&
+    t !== null &&
+    ((t as ChatTurn).role === "user" || (t as ChatTurn).role === "assistant") &&
+    typeof (t as ChatTurn).content === "string";
+  if (!Array.isArray(v) || v.length > MAX_TURNS || !v.every(ok))
+    throw new HttpError(
+      400,
+      `"history": expected at most ${MAX_TURNS} turns of {"role": "user" or "assistant", "content": text}`,
+    );
+  return v.map((t) => ({ role: t.role, content: t.content }));
+}
+
+/**
+ * Streams a completion of `prompt`: as text, or (chat) as the next user turn after `history`, rendered with the
+ * model's chat template (the run's own, kept as chat_template.jinja) and its generation prompt, as `generate --chat`
+ * renders one turn.
+ */
 export function streamCompletion(
   loaded: LoadedModel,
   prompt: string,
   chat: boolean,
+  history: ChatTurn[],
   sampling: Record<string, number>,
   signal: AbortSignal,
 ): AsyncGenerator<GeneratedToken, GenerateOutput> {
-  return generateStream({ model: loaded, prompt, chat, ...sampling, signal });
+  const tok = loaded.tokenizer;
+  if (!chat || history.length === 0 || tok === null || tok.chatTemplate === null)
+    return generateStream({ model: loaded, prompt, chat, ...sampling, signal });
+  const text = tok.applyChatTemplate([...history, { role: "user", content: prompt }], { addGenerationPrompt: true });
+  return generateStream({ model: loaded, promptIds: tok.encodeText(text), ...sampling, signal });
 }

@@ -153,7 +153,17 @@ test("loratune ui in chromium: preview, create, watch, stop, resume, chat, compa
       (s) => Number(document.querySelector(`#out-${s}`)?.getAttribute("data-tokens")) >= 2,
       side,
     );
-  await page.waitForFunction(() => document.querySelector("#stat-adapted")?.textContent?.includes("stopped by"));
+  const replied = () =>
+    page.waitForFunction(() =>
+      ["base", "adapted"].every((s) => document.querySelector(`#stat-${s}`)?.textContent?.includes("stopped by")),
+    );
+  await replied();
+  // A second turn: each column sends its own conversation so far.
+  await page.fill("#g-prompt", "And the dog?");
+  await page.click("#send-button");
+  await page.waitForFunction(() => document.querySelectorAll("#out-adapted .turn-user").length === 2);
+  await replied();
+  assert.equal(await page.locator("#out-base .turn-model").count(), 2);
   await shot("5-playground");
 
   // Compare the two runs: curves overlaid, settings diffed.

@@ -15,6 +15,7 @@ import type { MetricRow } from "../../src/report/metrics.ts";
 import { etaSeconds } from "../../src/ui/api-events.ts";
 import { settingsDiff } from "../../src/ui/compare.ts";
 import { isLoopback } from "../../src/ui/options.ts";
+import { chatHistory } from "../../src/ui/playground.ts";
 import { histogram, tokenRuns } from "../../src/ui/preview.ts";
 import { Router } from "../../src/ui/router.ts";
 import { commandArgs } from "../../src/ui/run-check.ts";
@@ -271,4 +272,26 @@ test("loopback hosts: localhost, ::1 and 127.0.0.0/8; anything else is warned ab
   for (const host of ["localhost", "::1", "127.0.0.1", "127.1.2.3"]) assert.ok(isLoopback(host), host);
   for (const host of ["0.0.0.0", "::", "192.168.1.5", "127.0.0.1.evil.com", "example.com"])
     assert.ok(!isLoopback(host), host);
+});
+
+test("a Playground history is a list of user/assistant turns; anything else is 400", () => {
+  const turns = [
+    { role: "user", content: "hi" },
+    { role: "assistant", content: "hello", extra: 1 },
+  ];
+  assert.deepEqual(chatHistory(turns), [
+    { role: "user", content: "hi" },
+    { role: "assistant", content: "hello" },
+  ]);
+  assert.deepEqual(chatHistory(undefined), []);
+  for (const bad of [
+    {},
+    [{ role: "system", content: "x" }],
+    [{ role: "user" }],
+    Array(65).fill({ role: "user", content: "" }),
+  ])
+    assert.equal(
+      status(() => chatHistory(bad)),
+      400,
+    );
 });

@@ -43,6 +43,7 @@ button.secondary { background: #fff; color: var(--accent); } button:disabled { o
 .out { white-space: pre-wrap; font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 13px; border: 1px solid var(--line); min-height: 80px; padding: 8px; }
 .actions { display: flex; gap: 10px; flex-wrap: wrap; margin: 10px 0; } code { font-size: 12px; word-break: break-all; }
 .diff { background: #fff4d6; }
+.turn-user { color: var(--muted); margin-top: 6px; } .turn-model { margin-bottom: 6px; }
 @media (max-width: 760px) { .grid { grid-template-columns: minmax(0, 1fr); } main { padding: 10px; } th, td { padding: 4px; } .wide { display: none; } }
 `;
 

@@ -1,6 +1,6 @@
 /**
- * The Playground: one prompt answered side by side by a run's base model and by the base with the run's adapter,
- * tokens streaming into each column (POST /api/generate), with generate's sampling settings, defaults and help.
+ * The Playground: a chat with a run's base model and with the base plus the run's adapter, side by side, tokens
+ * streaming into each column (POST /api/generate), with generate's sampling settings, defaults and help.
  */
 import { GENERATE_OPTIONS } from "../../api/generate.ts";
 import { optionHelp } from "../../api/options.ts";
@@ -26,7 +26,7 @@ export function playgroundPage(runs: RunSummary[], selected: string | null): str
 <div class="field"><label for="g-prompt">Message</label><textarea id="g-prompt" name="prompt" rows="3" required></textarea></div>
 <div class="field"><label><input type="checkbox" id="g-chat" name="chat" checked> wrap the message with the chat template</label></div>
 <details><summary>Sampling settings</summary><div class="fields">${sampling}</div></details>
-<div class="actions"><button type="submit" id="send-button">Send</button><button type="button" id="stop-generate" class="secondary" disabled>Stop</button></div>
+<div class="actions"><button type="submit" id="send-button">Send</button><button type="button" id="stop-generate" class="secondary" disabled>Stop</button><button type="button" id="new-chat" class="secondary">New chat</button></div>
 <div class="error" id="g-error" role="alert"></div>
 </form>
 <div class="grid">
