@@ -12,6 +12,7 @@ import { registerBench } from "./bench.ts";
 import { registerDemo } from "./demo.ts";
 import { registerEval } from "./eval.ts";
 import { registerExport } from "./export.ts";
+import { registerExportJob } from "./export-job.ts";
 import { registerGenerate } from "./generate.ts";
 import { registerInspect } from "./inspect.ts";
 import { registerLrFind } from "./lr-find.ts";
@@ -77,6 +78,7 @@ export function buildProgram(): Command {
   registerGenerate(program);
   registerMerge(program);
   registerExport(program);
+  registerExportJob(program);
   registerInspect(program);
   registerBench(program);
   registerUi(program);

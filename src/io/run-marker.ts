@@ -13,8 +13,16 @@ import { writeFileAtomic } from "./atomic.ts";
 export const MARKER_FILE = "loratune.json";
 
 /** What a loratune output directory holds. */
-export type OutputKind = "run" | "merged-model" | "demo" | "export" | "lr-find" | "sweep";
-export const OUTPUT_KINDS: readonly OutputKind[] = ["run", "merged-model", "demo", "export", "lr-find", "sweep"];
+export type OutputKind = "run" | "merged-model" | "demo" | "export" | "lr-find" | "sweep" | "export-job";
+export const OUTPUT_KINDS: readonly OutputKind[] = [
+  "run",
+  "merged-model",
+  "demo",
+  "export",
+  "lr-find",
+  "sweep",
+  "export-job",
+];
 
 /** A training run's state: running (or killed while running), or how it ended. */
 export type RunStatus = "running" | "completed" | "early_stopping" | "interrupted" | "failed";
