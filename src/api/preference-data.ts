@@ -24,6 +24,8 @@ export interface PreferenceRunOptions {
   /** --modules-to-save: modules trained whole beside the adapter (refused: the reference would keep them). */
   modulesToSave?: string | undefined;
   pack: boolean;
+  /** --init: PiSSA and OLoRA replace the base weights by a residual (refused for dpo/ipo). */
+  init?: string | undefined;
   metric: string;
   trainOnPrompt: boolean;
   val?: string;
@@ -47,6 +49,10 @@ export function checkPreferenceOptions(o: PreferenceRunOptions): void {
     [
       Boolean(o.modulesToSave),
       "--modules-to-save (the reference is the model with its adapter off, and modules trained whole would stay on)",
+    ],
+    [
+      o.method !== "orpo" && /^(pissa|olora)/.test(o.init ?? ""),
+      `--init ${o.init} (it replaces the base weights by a residual, so the model with its adapter off is not the reference)`,
     ],
     [o.pack, "--pack (each pair's two sequences are compared as whole rows)"],
     [o.metric !== "loss", "--metric exact-match (evaluations report held-out reward and preference accuracy)"],

@@ -88,11 +88,18 @@ test("train --method dpo: a run directory with pair metrics that resumes and tha
 
 test("train --method refuses options that do not apply to preference pairs", () => {
   const data = join(work, "pairs.jsonl");
-  for (const flags of [["--full"], ["--pack"], ["--train-on-prompt"], ["--modules-to-save", "lm_head"]]) {
+  const refused: [string, string[]][] = [
+    ["orpo", ["--full"]],
+    ["orpo", ["--pack"]],
+    ["orpo", ["--train-on-prompt"]],
+    ["orpo", ["--modules-to-save", "lm_head"]],
+    ["dpo", ["--init", "pissa"]],
+  ];
+  for (const [method, flags] of refused) {
     const flag = flags.join(" ");
-    const r = cli("train", "--model", "demo", "--data", data, "--out", join(work, "x"), "--method", "orpo", ...flags);
+    const r = cli("train", "--model", "demo", "--data", data, "--out", join(work, "x"), "--method", method, ...flags);
     assert.equal(r.code, 2, `${flag}: ${r.stderr}`);
-    assert.match(r.stderr, /--method orpo cannot be combined with/);
+    assert.match(r.stderr, new RegExp(`--method ${method} cannot be combined with ${flags[0]}`));
     assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
   }
 });
