@@ -39,7 +39,7 @@ test("defaults read (default: X) without quotes or brackets, and only that way",
     /--dtype <name> +in-memory dtype of the base weights: f32 or bf16 or f16 \(default: f32\)/,
   );
   assert.match(help("generate"), /--top-p <p> +nucleus sampling threshold in \(0, 1\] \(1 = off\) \(default: 1\)/);
-  assert.match(help("demo"), /--ranks <list> +LoRA ranks for --compare \(default: 4,16,64\)/);
+  assert.match(help("demo"), /--ranks <list> +LoRA ranks for --compare and --sweep \(default: 4,16,64\)/);
   assert.match(help("bench"), /--threads <n> .*\(default: every core\)/);
 });
 
