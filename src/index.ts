@@ -15,6 +15,12 @@ export {
 } from "./api/evaluate.ts";
 export { EXPORT_OPTIONS, type ExportOptions, type ExportResult, exportModel } from "./api/export.ts";
 export {
+  EXPORT_JOB_OPTIONS,
+  type ExportJobOptions,
+  type ExportJobResult,
+  exportJob,
+} from "./api/export-job.ts";
+export {
   GENERATE_DEFAULTS,
   GENERATE_OPTIONS,
   type GeneratedToken,

@@ -50,6 +50,8 @@ Environment:
   LORATUNE_MEMORY_LIMIT=bytes       train, bench: the memory a run may take (e.g. 12G) instead of MemAvailable
                                     and any cgroup limit; a run whose estimate exceeds it is refused
   OLLAMA_MODELS=dir                 --model ollama:NAME: Ollama's model store (default ~/.ollama/models)
+  HF_HUB_CACHE=dir, HF_HOME=dir     --model org/name: the Hugging Face cache searched (HF_HUB_CACHE, then
+                                    HF_HOME/hub, then ~/.cache/huggingface/hub); loratune never downloads
   LORATUNE_SKIP_NATIVE_BUILD=1      npm install in a checkout of the repository: do not build the native kernels
                                     from source (the package itself ships them prebuilt)`;
 
