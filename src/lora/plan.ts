@@ -57,5 +57,25 @@ export function planAdapter(c: AdapterConfig, specs: ParamSpec[], training = tru
     for (const t of method.tensorSpecs(c, lin)) values += t.shape.reduce((a, b) => a * b, 1);
     needs.push(arenaNeeds(method, c, lin, training));
   }
+  values += moduleValues(c, specs);
   return { adapted: linears.length, values, rows: adapterRows(needs, training) };
+}
+
+/**
+ * Values of the modules the config trains whole (modules_to_save, matched as lora/modules-to-save.ts does): the
+ * embedding, the head (a tied model's is a new copy of the table) or a linear, each counted once.
+ */
+function moduleValues(c: AdapterConfig, specs: ParamSpec[]): number {
+  if (!c.modulesToSave?.length) return 0;
+  const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+  const candidates = specs
+    .filter((s) => (s.role === "embedding" || s.role === "head" || s.role === "linear") && s.name.endsWith(".weight"))
+    .map((s) => ({ module: s.name.slice(0, -".weight".length), values: size(s.shape), role: s.role }));
+  const embedding = specs.find((s) => s.role === "embedding");
+  if (embedding && !specs.some((s) => s.role === "head")) {
+    // A tied model lists no head tensor; its head module is lm_head in every family loratune reads.
+    candidates.push({ module: "lm_head", values: size(embedding.shape), role: "head" });
+  }
+  const hit = (module: string) => c.modulesToSave!.some((e) => module === e || module.endsWith(`.${e}`));
+  return candidates.filter((m) => hit(m.module)).reduce((n, m) => n + m.values, 0);
 }

@@ -9,6 +9,7 @@ import { isLoratuneError } from "../../src/errors.ts";
 import { attachLora, loraParams } from "../../src/lora/adapter.ts";
 import { defaultLoraConfig } from "../../src/lora/config.ts";
 import { checkWritableAsModel, enableModulesToSave, resolveModulesToSave } from "../../src/lora/modules-to-save.ts";
+import { planAdapter } from "../../src/lora/plan.ts";
 import { Rng } from "../../src/tensor/rng.ts";
 import { checkDirectional } from "../helpers/gradcheck.ts";
 import { randomInput, randomModel } from "../helpers/random-model.ts";
@@ -66,4 +67,15 @@ test("a tied model whose head modules_to_save untied is refused as a whole model
     (e: unknown) =>
       isLoratuneError(e) && /^merge: the adapter's modules_to_save gives this tied model a head/.test(e.message),
   );
+});
+
+test("the memory plan counts the modules trained whole (a tied head as a copy of the table)", () => {
+  const model = randomModel({}, 3);
+  const table = model.embed.shape[0]! * model.embed.shape[1]!;
+  const plain = planAdapter(defaultLoraConfig({}), model.specs).values;
+  const both = planAdapter(defaultLoraConfig({ modulesToSave: ["lm_head", "embed_tokens"] }), model.specs).values;
+  assert.equal(both - plain, 2 * table);
+  const o = model.linears.find((l) => l.name.endsWith("o_proj"))!;
+  const oProj = planAdapter(defaultLoraConfig({ modulesToSave: ["o_proj"] }), model.specs).values;
+  assert.equal(oProj - plain, model.layers.length * o.inFeatures * o.outFeatures);
 });
