@@ -34,52 +34,63 @@ export function etaSeconds(train: MetricRow[], totalSteps: number | null): numbe
   return Math.max(0, totalSteps - last.step) * perStep;
 }
 
+/** What the status event says: the marker's status and total, the steps seen, this server's child, the ETA. */
+function runStatus(ctx: UiContext, id: string, dir: string, train: MetricRow[]) {
+  const marker = safeRead(() => readMarker(dir));
+  const child = ctx.launcher.state(id);
+  const totalSteps = marker?.total_steps ?? null;
+  return {
+    status: marker?.status ?? (child && !child.running ? "failed to start" : "starting"),
+    steps: train.at(-1)?.step ?? marker?.steps_done ?? 0,
+    totalSteps,
+    running: child?.running === true,
+    etaS: etaSeconds(train, totalSteps),
+    exitCode: child?.exitCode ?? null,
+    // Why a child failed: its last lines (train's error message).
+    output: child && !child.running && child.exitCode !== 0 ? child.output.slice(-6) : [],
+  };
+}
+
+/** Sends the run's new metrics rows and, when it changed, its status; called every POLL_MS. */
+function follower(ctx: UiContext, id: string, dir: string, send: (event: string, data: unknown) => void) {
+  let offset = 0;
+  let lastStatus = "";
+  const train: MetricRow[] = [];
+  return () => {
+    const chunk = safeRead(() => readMetricsFrom(join(dir, "metrics.jsonl"), offset));
+    if (chunk) {
+      if (chunk.restarted) {
+        train.length = 0;
+        send("reset", {});
+      }
+      offset = chunk.offset;
+      for (const row of chunk.rows) {
+        if (row.type === "train") train.push(row);
+        send("metric", row);
+      }
+    }
+    const status = runStatus(ctx, id, dir, train);
+    const text = JSON.stringify(status);
+    if (text !== lastStatus) send("status", status);
+    lastStatus = text;
+  };
+}
+
 export function eventRoutes(ctx: UiContext): Route[] {
   return [
     {
       method: "GET",
       pattern: "/api/runs/:id/events",
       handle: ({ req, res, params }) => {
-        const id = params.id!;
-        const dir = runDir(ctx, id);
+        const dir = runDir(ctx, params.id!);
         res.writeHead(200, {
           "content-type": "text/event-stream; charset=utf-8",
           "cache-control": "no-store",
           connection: "keep-alive",
         });
-        let offset = 0;
-        let lastStatus = "";
-        const train: MetricRow[] = [];
-        const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-        const poll = () => {
-          const chunk = safeRead(() => readMetricsFrom(join(dir, "metrics.jsonl"), offset));
-          if (chunk) {
-            if (chunk.restarted) {
-              train.length = 0;
-              send("reset", {});
-            }
-            offset = chunk.offset;
-            for (const row of chunk.rows) {
-              if (row.type === "train") train.push(row);
-              send("metric", row);
-            }
-          }
-          const marker = safeRead(() => readMarker(dir));
-          const child = ctx.launcher.state(id);
-          const totalSteps = marker?.total_steps ?? null;
-          const status = {
-            status: marker?.status ?? (child && !child.running ? "failed to start" : "starting"),
-            steps: train.at(-1)?.step ?? marker?.steps_done ?? 0,
-            totalSteps,
-            running: child?.running === true,
-            etaS: etaSeconds(train, totalSteps),
-            exitCode: child?.exitCode ?? null,
-            output: child && !child.running && child.exitCode !== 0 ? child.output.slice(-6) : [],
-          };
-          const text = JSON.stringify(status);
-          if (text !== lastStatus) send("status", status);
-          lastStatus = text;
-        };
+        const poll = follower(ctx, params.id!, dir, (event, data) =>
+          res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`),
+        );
         poll();
         const timer = setInterval(poll, POLL_MS);
         const keepAlive = setInterval(() => res.write(": keep-alive\n\n"), KEEPALIVE_MS);

@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
-import { HttpError } from "../errors.ts";
+import { HttpError, isLoratuneError } from "../errors.ts";
 import { apiRoutes } from "./api-routes.ts";
 import type { UiContext } from "./context.ts";
 import { sendError } from "./http.ts";
@@ -84,15 +84,14 @@ async function handle(ctx: UiContext, router: Router, req: IncomingMessage, res:
     }
     await router.dispatch(req, res, url);
   } catch (err) {
-    if (!(err instanceof HttpError) || err.status >= 500) logError(err);
+    if (!(err instanceof HttpError) && !isLoratuneError(err)) logUnexpected(err);
     sendError(res, err);
   }
 }
 
-function logError(err: unknown): void {
-  if (err instanceof HttpError) return;
-  const isUserError = err instanceof Error && err.name === "LoratuneError";
-  if (!isUserError) console.error(`loratune ui: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+/** An error no request should cause (a bug): its stack goes to the terminal; the page gets a 500. */
+function logUnexpected(err: unknown): void {
+  console.error(`loratune ui: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
 }
 
 async function closeUi(ctx: UiContext, server: Server): Promise<void> {
