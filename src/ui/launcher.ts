@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { HttpError } from "../errors.ts";
 
 /** The loratune command of this installation (a checkout's runs the sources, a package's the compiled CLI). */
-export const LORATUNE_BIN = fileURLToPath(new URL("../../bin/loratune.js", import.meta.url));
+export const CLI_BIN = fileURLToPath(new URL("../../bin/loratune.js", import.meta.url));
 
 /** Output lines kept per child. */
 const TAIL_LINES = 40;
@@ -33,7 +33,7 @@ export class Launcher {
    */
   start(id: string, argv: string[]): ChildState {
     if (this.children.get(id)?.state.running) throw new HttpError(409, `${id} is already running`);
-    const child = spawn(process.execPath, [LORATUNE_BIN, ...argv], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [CLI_BIN, ...argv], { stdio: ["ignore", "pipe", "pipe"] });
     const state: ChildState = { pid: child.pid ?? -1, argv, exitCode: null, running: true, output: [] };
     const keep = (chunk: Buffer) => {
       state.output.push(...chunk.toString("utf8").split("\n").filter(Boolean));

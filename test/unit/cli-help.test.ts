@@ -13,7 +13,7 @@ import { parseChoice, parseIdList, parseInteger, parseNumberIn } from "../../src
 import { isLoratuneError } from "../../src/errors.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
-const MINE = ["eval", "generate", "merge", "inspect", "bench", "demo"];
+const MINE = ["eval", "generate", "merge", "inspect", "bench", "demo", "ui"];
 
 function command(name: string): Command {
   const cmd = buildProgram().commands.find((c) => c.name() === name);

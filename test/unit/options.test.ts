@@ -29,6 +29,7 @@ import {
 } from "../../src/index.ts";
 import { GREEDY } from "../../src/model/sampling.ts";
 import { ADAMW_DEFAULTS } from "../../src/train/adamw.ts";
+import { UI_OPTIONS } from "../../src/ui/options.ts";
 import { GOLDEN, ROOT } from "../helpers/cli.ts";
 
 const TINY = join(GOLDEN, "models", "tiny"); // no tokenizer.json: pre-tokenized data and prompt ids
@@ -45,6 +46,7 @@ const TABLES: Record<string, readonly OptionDef[]> = {
   bench: BENCH_OPTIONS,
   demo: DEMO_OPTIONS,
   inspect: INSPECT_OPTIONS,
+  ui: UI_OPTIONS,
 };
 
 const usage = (re: RegExp) => (e: unknown) => isLoratuneError(e) && e.code === "ERR_USAGE" && re.test(e.message);
