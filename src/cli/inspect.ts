@@ -143,6 +143,8 @@ function adapterLines(a: AdapterReport, heading = "adapter"): string[] {
   ];
   if (Object.keys(a.rank_pattern).length > 0) lines.push(line("rank pattern", JSON.stringify(a.rank_pattern)));
   if (Object.keys(a.alpha_pattern).length > 0) lines.push(line("alpha pattern", JSON.stringify(a.alpha_pattern)));
+  if (a.layers_pattern) lines.push(line("layers pattern", a.layers_pattern.join(", ")));
+  if (a.modules_to_save) lines.push(line("saved whole", `${a.modules_to_save.join(", ")} (modules_to_save)`));
   lines.push(line("chat template", a.chat_template ? "chat_template.jinja" : "none"));
   return lines;
 }

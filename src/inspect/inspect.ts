@@ -67,8 +67,12 @@ export interface AdapterReport {
   layers_to_transform: number[] | null;
   rank_pattern: Record<string, number>;
   alpha_pattern: Record<string, number>;
+  /** PEFT's layers_pattern (with layers_to_transform), or null. */
+  layers_pattern: string[] | null;
+  /** PEFT's modules_to_save: modules saved whole beside the adapter (their values count in trainable_params). */
+  modules_to_save: string[] | null;
   base_model: string | null;
-  /** Values in adapter_model.safetensors (every lora_A and lora_B, and DoRA's magnitude vectors). */
+  /** Values in adapter_model.safetensors (every lora_A and lora_B, DoRA's magnitude vectors, modules_to_save). */
   trainable_params: number;
   adapted_modules: number;
   weights_dtype: string[];
@@ -206,6 +210,8 @@ export function inspectAdapter(dir: string): AdapterReport {
     layers_to_transform: c.layersToTransform,
     rank_pattern: c.rankPattern,
     alpha_pattern: c.alphaPattern,
+    layers_pattern: c.layersPattern ?? null,
+    modules_to_save: c.modulesToSave ?? null,
     base_model: typeof base === "string" && base !== "" ? base : null,
     trainable_params: values,
     adapted_modules: modules,

@@ -16,6 +16,7 @@ import {
   patternMapText,
 } from "../../src/api/pattern-options.ts";
 import { isLoratuneError } from "../../src/errors.ts";
+import { inspectAdapter } from "../../src/inspect/inspect.ts";
 import { adapterTensors } from "../../src/lora/adapter.ts";
 import { matchesTarget } from "../../src/lora/config.ts";
 import { loadAdapter, saveAdapter } from "../../src/lora/peft-files.ts";
@@ -100,4 +101,14 @@ test("--rank-pattern / --alpha-pattern / --layers-pattern values parse, print ba
     () => parsePatternMap("--rank-pattern", "v_proj=0", true),
     (e: unknown) => isLoratuneError(e) && /^--rank-pattern: "v_proj=0"/.test(e.message),
   );
+});
+
+test("inspect reports layers_pattern and modules_to_save (whose values count as trainable)", () => {
+  const patterns = inspectAdapter(join(GOLDEN, "parity", "tiny-patterns", "adapter"));
+  assert.deepEqual(patterns.layers_pattern, ["layers"]);
+  assert.equal(patterns.modules_to_save, null);
+  const modules = inspectAdapter(join(GOLDEN, "parity", "tiny-modules", "adapter"));
+  assert.deepEqual(modules.modules_to_save, ["lm_head", "embed_tokens"]);
+  const lora = 5 * (8 * 64 + 64 * 8 + 8 * 64 + 32 * 8);
+  assert.equal(modules.trainable_params, lora + 2 * 512 * 64);
 });
