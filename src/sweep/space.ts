@@ -65,6 +65,8 @@ function parseRange(key: SpaceKey, text: string): Dimension {
   const scaleText = m[3] ?? (key === "lr" ? "log" : "lin");
   if (scaleText !== "log" && scaleText !== "lin")
     throw usage(key, text, `has the unknown scale ":${scaleText}" (expected :log or :lin)`);
+  if (m[1]!.trim() === "" || m[2]!.trim() === "")
+    throw usage(key, text, "is not a range: it needs both ends (lo..hi)");
   const lo = numberToken(key, m[1]!);
   const hi = numberToken(key, m[2]!);
   if (!(lo < hi)) throw usage(key, text, "is not a range: its low end must be below its high end");
@@ -91,6 +93,7 @@ export function parseDimension(key: string, value: unknown): Dimension {
   }
   if (text.includes("..")) return parseRange(k, text);
   const tokens = text.split(",");
+  if (tokens.some((t) => t.trim() === "")) throw usage(k, text, 'has an empty item (values are separated by ",")');
   const values = tokens.map((t) => (k === "alpha" ? alphaToken(t) : numberToken(k, t)));
   return { key: k, kind: "list", values: [...new Set(values)] };
 }

@@ -5,6 +5,9 @@
  * train's option table.
  */
 import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { Command } from "commander";
 import { missingRequired, validateOptions, withDefaults } from "../../src/api/options.ts";
@@ -230,6 +233,36 @@ test("the heat map bins a learning-rate range in three log-width bins and keeps 
     d.heatmap!.columns.map((c) => [c, 4]),
   );
   assert.equal(byKey.rank!.levels.find((l) => l.value === "16")!.winRate, 35.5 / 36);
+});
+
+test("the curves: each trial's goal metric at every evaluation of its run, a pruned trial's too; the wall time", () => {
+  const dir = mkdtempSync(join(tmpdir(), "loratune-sweep-curves-"));
+  const evalRow = (step: number, loss: number, em: number) =>
+    JSON.stringify({ type: "eval", step, val_loss: loss, exact_match: em, token_accuracy: em });
+  const write = (name: string, rows: string[]) => {
+    mkdirSync(join(dir, "trials", name), { recursive: true });
+    writeFileSync(join(dir, "trials", name, "metrics.jsonl"), `${rows.join("\n")}\n`);
+  };
+  // t000 ran to step 9; t002 was pruned at step 1 (a resumed job repeats an evaluation: the last one counts);
+  // t001 and t003 have no metrics file (a trial whose run directory is gone).
+  write("t000", [evalRow(1, 0.9, 0), JSON.stringify({ type: "step", step: 2, loss: 1 }), evalRow(3, 0.5, 0.5)]);
+  writeFileSync(join(dir, "trials", "t000", "metrics.jsonl"), `${evalRow(9, 0.2, 1)}\n`, { flag: "a" });
+  write("t002", [evalRow(1, 2.5, 0), evalRow(1, 2.0, 0.25)]);
+  const state = asha();
+  state.elapsedS = 125;
+  state.settings.timeBudgetMin = 3;
+  const d = sweepReportData(dir, state);
+  assert.deepEqual(d.curves, [
+    { trial: "t000", steps: [1, 3, 9], values: [0, 0.5, 1] },
+    { trial: "t001", steps: [], values: [] },
+    { trial: "t002", steps: [1], values: [0.25] },
+    { trial: "t003", steps: [], values: [] },
+  ]);
+  const byLoss = sweepReportData(dir, { ...state, settings: { ...state.settings, metric: "loss" } });
+  assert.deepEqual(byLoss.curves[0]!.values, [0.9, 0.5, 0.2]);
+  assert.equal(d.elapsedS, 125);
+  assert.equal(d.timeBudgetMin, 3);
+  assert.equal(sweepReportData(dir, asha()).elapsedS, 0, "a sweep.json from before the wall time was kept");
 });
 
 /** Splits a command line at spaces, reading "double-quoted" words as JSON strings. */

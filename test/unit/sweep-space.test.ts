@@ -45,6 +45,11 @@ test("bad ranges and unknown settings are errors that name the token", () => {
     ["alpha", "2rr", /--alpha: "2rr" is neither a number nor a multiple of the rank/],
     ["targets", "q_proj||v_proj", /--targets: "q_proj\|\|v_proj" has an empty alternative/],
     ["lrr", "1e-3", /sweep: "lrr" is not a setting a sweep can search/],
+    ["rank", "4,,16", /--rank: "4,,16" has an empty item \(values are separated by ","\)/],
+    ["alpha", "2r,", /--alpha: "2r," has an empty item/],
+    ["lr", "1e-4..", /--lr: "1e-4\.\." is not a range: it needs both ends \(lo\.\.hi\)/],
+    ["dropout", "..0.1:lin", /--dropout: "\.\.0\.1:lin" is not a range: it needs both ends/],
+    ["lr", " ", /--lr: " " is empty/],
   ];
   for (const [key, text, re] of bad) assert.throws(() => parseDimension(key, text), re, `${key} ${text}`);
   assert.throws(() => parseSpace({}), /nothing to search/);
