@@ -65,8 +65,7 @@ function parseRange(key: SpaceKey, text: string): Dimension {
   const scaleText = m[3] ?? (key === "lr" ? "log" : "lin");
   if (scaleText !== "log" && scaleText !== "lin")
     throw usage(key, text, `has the unknown scale ":${scaleText}" (expected :log or :lin)`);
-  if (m[1]!.trim() === "" || m[2]!.trim() === "")
-    throw usage(key, text, "is not a range: it needs both ends (lo..hi)");
+  if (m[1]!.trim() === "" || m[2]!.trim() === "") throw usage(key, text, "is not a range: it needs both ends (lo..hi)");
   const lo = numberToken(key, m[1]!);
   const hi = numberToken(key, m[2]!);
   if (!(lo < hi)) throw usage(key, text, "is not a range: its low end must be below its high end");
