@@ -254,3 +254,24 @@ test("a preference step with activation checkpointing gives the same loss and gr
   assert.equal(ckpt.loss, plain.loss);
   assert.deepEqual(ckpt.grads, plain.grads);
 });
+
+test("with a DoRA adapter the reference is the plain base model too (magnitude switched off with it)", () => {
+  const model = randomModel({}, 9);
+  const rng = new Rng(19);
+  const config = defaultLoraConfig({ method: "dora", r: 2, loraAlpha: 4, targetModules: "all-linear" });
+  attachLora(model, { ...config, initLoraWeights: false }, () => rng.next());
+  for (const p of loraParams(model)) for (let i = 0; i < p.data.length; i++) p.data[i]! *= 1.5; // m ≠ ‖W + sBA‖
+  const [batch] = makePreferenceBatches(randomPairs(2, model.config.vocabSize, 6), { batchSize: 2, seqLen: 16 });
+  const acts = allocateActivations(model, batch!.B, batch!.T, { withGrad: true });
+  const ref = referenceLogps(k, model, acts, batch!);
+  const base = randomModel({}, 9);
+  const baseActs = allocateActivations(base, batch!.B, batch!.T, { withGrad: false });
+  evalLossSum(k, base, baseActs, batch!);
+  const plain = rowLogps(batch!, baseActs.losses).logp;
+  evalLossSum(k, model, acts, batch!);
+  const policy = rowLogps(batch!, acts.losses).logp;
+  for (let b = 0; b < batch!.B; b++) {
+    assert.ok(Math.abs(ref[b]! - plain[b]!) < 1e-6, `row ${b}: reference = base model`);
+    assert.ok(Math.abs(policy[b]! - plain[b]!) > 1e-4, `row ${b}: the DoRA adapter changes the policy`);
+  }
+});
