@@ -10,6 +10,7 @@
  */
 import { baseHasTokenizer, loadBaseTokenizer, readBaseConfig } from "../api/model-source.ts";
 import { camelKey, missingRequired, type OptionValues, validateOptions } from "../api/options.ts";
+import { type PreferenceRunOptions, readPreferenceData } from "../api/preference-data.ts";
 import {
   checkTrainingMemory,
   loraSettings,
@@ -26,6 +27,7 @@ import type { ModelConfig } from "../model/config.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import type { TrainingMemory } from "../train/memory.ts";
 import { availableMemory } from "../train/memory-check.ts";
+import { isPreferenceMethod } from "../train/preference-loss.ts";
 import { checkChatTemplate, checkSeqLen, checksAfterReading, type PreflightIssue } from "../train/preflight.ts";
 import { plannedSteps } from "../train/trainer.ts";
 import { readDatasetCached } from "./data-cache.ts";
@@ -71,7 +73,19 @@ export function checkRun(values: OptionValues, out: string, tokensPerS: number |
   const args = commandArgs(valid);
   const check: RunCheck = { errors, warnings: [], estimate: null, args };
   if (Object.keys(errors).length > 0) return check;
-  const o = trainRunOptions({ ...camelValues(valid), out } as unknown as TrainOptions);
+  let o: TrainRunOptions | null = null;
+  const combined = attempt(() => {
+    o = trainRunOptions({ ...camelValues(valid), out } as unknown as TrainOptions);
+  });
+  if (combined || o === null) {
+    errors.run = combined ?? "invalid settings";
+    return check;
+  }
+  return checkResolved(o, out, check, tokensPerS);
+}
+
+/** The checks of settings each valid alone: the output folder, then train's preflight. */
+function checkResolved(o: TrainRunOptions, out: string, check: RunCheck, tokensPerS: number | null): RunCheck {
   const outProblem = attempt(() =>
     checkOutputDir({
       out,
@@ -80,7 +94,7 @@ export function checkRun(values: OptionValues, out: string, tokensPerS: number |
       replaceable: ["run"],
     }),
   );
-  if (outProblem) errors.run = outProblem;
+  if (outProblem) check.errors.run = outProblem;
   preflightChecks(o, check, tokensPerS);
   return check;
 }
@@ -125,6 +139,12 @@ function preflightChecks(o: TrainRunOptions, check: RunCheck, tokensPerS: number
   if (o.memoryCheck) {
     const problem = attempt(() => checkTrainingMemory(o, model));
     if (problem) check.errors.run ??= problem;
+  }
+  if (isPreferenceMethod(o.method)) {
+    // Preference pairs are read as train reads them; their steps depend on the pairs' objective (not estimated).
+    const problem = attempt(() => readPreferenceData(o as PreferenceRunOptions, tok, o.data.split(",")));
+    if (problem) check.errors.data ??= problem;
+    return;
   }
   const data = readData(o, model, tok, (issues) => say(issues, "data"));
   if ("problem" in data) {

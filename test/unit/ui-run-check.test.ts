@@ -65,3 +65,11 @@ test("a run over the memory available is refused with train's message and remedi
     else process.env.LORATUNE_MEMORY_LIMIT = saved;
   }
 });
+
+test("preference tuning reads the data as pairs, as train does", () => {
+  const r = checkRun({ ...base, method: "dpo" }, join(work, "out"), null);
+  assert.match(r.errors.data!, /chosen|rejected/);
+  const pairs = join(work, "pairs.jsonl");
+  writeFileSync(pairs, `${JSON.stringify({ prompt: "Q?", chosen: " yes.", rejected: " no." })}\n`);
+  assert.deepEqual(checkRun({ ...base, data: pairs, method: "dpo" }, join(work, "out"), null).errors, {});
+});
