@@ -10,7 +10,8 @@ import { LoratuneError } from "../errors.ts";
 import { isHubCacheId } from "../io/hf-cache.ts";
 import { OLLAMA_PREFIX } from "../io/ollama-store.ts";
 import { DEMO_MODEL_DIR } from "../model/load.ts";
-import { isGgufPath } from "./model-source.ts";
+import { defaultTargetModules } from "../model/specs.ts";
+import { isGgufPath, readBaseConfig } from "./model-source.ts";
 import { RUN_CHAT_TEMPLATE } from "./models.ts";
 import { type OptionValues, validateOptions, withDefaults } from "./options.ts";
 import { readConfigFile } from "./run-config.ts";
@@ -91,10 +92,12 @@ const bool = (v: OptionValues, key: string): boolean => v[key] === true;
 
 function settingsOf(v: OptionValues, source: string, runTemplate: string | null): JobSettings {
   refuseUnportable(v);
-  const targets = str(v, "targets") ?? "q_proj,v_proj";
+  // Unset (a --config file): the family's default targets, as train fills them in.
+  const model = portableModel(str(v, "model")!);
+  const targets = str(v, "targets") ?? defaultTargetModules(readBaseConfig(model)).join(",");
   return {
     source,
-    model: portableModel(str(v, "model")!),
+    model,
     revision: str(v, "revision"),
     data: str(v, "data")!
       .split(",")

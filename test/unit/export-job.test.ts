@@ -277,3 +277,13 @@ test("the output is guarded: --overwrite replaces only an export-job folder; unp
     (e) => isLoratuneError(e) && /give (--)?run DIR/.test(e.message),
   );
 });
+
+test("--config exports train settings: defaults as train fills them (the family's targets)", async () => {
+  const cfg = join(dir, "train.yaml");
+  writeFileSync(cfg, `model: demo\ndata: ${chatFile}\nrank: 4\nalpha: 8\nsteps: 10\n`);
+  await exportJob({ config: cfg, engine: "axolotl", out: join(dir, "job-config") });
+  const c = parseYaml(readFileSync(join(dir, "job-config", "axolotl.yaml"), "utf8")) as Record<string, unknown>;
+  checkKeys(c, AXOLOTL.keys!, "config axolotl.yaml");
+  assert.deepEqual([c.lora_r, c.lora_alpha, c.max_steps, c.lora_target_modules], [4, 8, 10, ["q_proj", "v_proj"]]);
+  assert.equal(c.chat_template, undefined, "no template given: the tokenizer's own");
+});
