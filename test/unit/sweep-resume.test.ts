@@ -2,7 +2,7 @@
  * `sweep --resume DIR` with other options, on a hand-made sweep.json (no training): an option that would change the
  * sweep is refused with its name and both values; options that cannot (--json, --memory-check, the sweep's own
  * values, automatic values that resolve to the sweep's) pass, and the sweep goes on (its trials still to run with
- * the --memory-check given).
+ * the --memory-check given). A resume counts the wall time before the stop against --time-budget.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
@@ -13,6 +13,7 @@ import { validateOptions } from "../../src/api/options.ts";
 import { SWEEP_OPTIONS } from "../../src/cli/sweep.ts";
 import { resumeConflicts } from "../../src/sweep/resume-check.ts";
 import { readState, type SweepState, writeState } from "../../src/sweep/state.ts";
+import { resumeSweep } from "../../src/sweep/sweep.ts";
 import { cli } from "../helpers/cli.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "loratune-sweep-resume-"));
@@ -130,4 +131,20 @@ test("loratune sweep --resume refuses a changed flag before running, and goes on
   );
   // The trials still to run take --no-memory-check.
   assert.equal(readState(dir).settings.train["memory-check"], false);
+});
+
+test("a resumed sweep counts the wall time spent before the stop against --time-budget", async () => {
+  // A sweep stopped after 2 minutes with budget steps left and a 2-minute time budget: the resume starts no job.
+  const timed = mkdtempSync(join(tmpdir(), "loratune-sweep-timed-"));
+  const stopped: SweepState = {
+    ...state,
+    status: "running",
+    elapsedS: 120,
+    settings: { ...state.settings, budget: 100, timeBudgetMin: 2 },
+  };
+  writeState(timed, stopped);
+  const resumed = await resumeSweep(timed);
+  assert.equal(resumed.jobs.length, 2, "no job started");
+  assert.equal(resumed.status, "completed");
+  assert.ok(readState(timed).elapsedS! >= 120, "the time before the stop is kept");
 });
