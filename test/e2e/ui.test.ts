@@ -64,6 +64,8 @@ test("loratune ui in chromium: preview, create, watch, stop, resume, chat, compa
   const browser = await chromium.launch({ executablePath: CHROMIUM!, args: ["--no-sandbox"] });
   t.after(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  // Waits are for events, not speed: generous, for a busy 2-core machine.
+  page.setDefaultTimeout(90_000);
   const errors: string[] = [];
   page.on("pageerror", (e) => errors.push(e.message));
   const shot = (name: string) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
