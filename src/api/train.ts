@@ -234,12 +234,6 @@ export function prepareTraining(o: TrainRunOptions, warn: (m: string) => void) {
   if (o.full && (o.dora || (o.loraplusLrRatio ?? 0) > 0)) {
     throw new LoratuneError("ERR_USAGE", "--dora and --loraplus-lr-ratio shape an adapter; --full trains no adapter");
   }
-  if ((o.method === "dpo" || o.method === "ipo") && o.init !== "kaiming" && o.init !== "gaussian") {
-    throw new LoratuneError(
-      "ERR_USAGE",
-      `--init ${o.init} replaces the base weights by residuals, so the adapter switched off is not the base model --method ${o.method} takes its reference log-probabilities from; use --init kaiming or gaussian, or --method orpo (no reference)`,
-    );
-  }
   if (o.dora && o.init !== "kaiming" && o.init !== "gaussian") {
     throw new LoratuneError(
       "ERR_USAGE",

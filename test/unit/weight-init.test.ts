@@ -6,11 +6,8 @@
  * unconverted.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, test } from "node:test";
-import { train } from "../../src/api/train.ts";
+import { test } from "node:test";
 import { isLoratuneError } from "../../src/errors.ts";
 import { getKernels } from "../../src/kernels/index.ts";
 import { attachLora, loraParams } from "../../src/lora/adapter.ts";
@@ -135,19 +132,4 @@ test('"gaussian" (PEFT\'s): A ~ N(0, 1/r), B = 0, the base weight untouched', ()
   const mean = A.reduce((s, x) => s + x, 0) / A.length;
   const std = Math.sqrt(A.reduce((s, x) => s + (x - mean) ** 2, 0) / A.length);
   assert.ok(Math.abs(mean) < 0.02 && Math.abs(std - 1 / 8) < 0.1 / 8, `mean ${mean}, std ${std} (want 0, 0.125)`);
-});
-
-test("train() refuses PiSSA/OLoRA with a preference method that takes its reference from the adapter switched off", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "lt-init-dpo-"));
-  after(() => rmSync(dir, { recursive: true, force: true }));
-  const out = join(dir, "run");
-  for (const [method, init] of [
-    ["dpo", "pissa"],
-    ["ipo", "olora"],
-  ] as const) {
-    await assert.rejects(
-      train({ model: TINY, data: join(GOLDEN, "train", "data.jsonl"), out, method, init }),
-      (e: unknown) => isLoratuneError(e) && /replaces the base weights by residuals/.test(e.message),
-    );
-  }
 });
