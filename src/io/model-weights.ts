@@ -165,6 +165,7 @@ export function loadModelWeights(
     for (const [name, t] of readTensors(file, names, as, onTensor)) loaded.set(name, t);
   }
   const out = new Map<string, StoredTensor>();
-  for (const name of index.tensors.keys()) out.set(name, loaded.get(name)!);
+  // Keyed as the index names them (a family may rename the file's tensors: model/load.ts).
+  for (const [name, { info }] of index.tensors) out.set(name, loaded.get(info.name)!);
   return out;
 }

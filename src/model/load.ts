@@ -7,14 +7,19 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { LoratuneError } from "../errors.ts";
 import { isHubCacheId, resolveHubSnapshot } from "../io/hf-cache.ts";
-import { loadModelWeights, type ModelWeightsIndex, openModelWeights } from "../io/model-weights.ts";
+import {
+  loadModelWeights,
+  type ModelWeightsIndex,
+  openModelWeights,
+  type WeightLocation,
+} from "../io/model-weights.ts";
 import { OLLAMA_PREFIX, resolveOllamaModel } from "../io/ollama-store.ts";
 import type { FileDType, TensorTransform } from "../io/safetensors.ts";
 import { getKernels } from "../kernels/index.ts";
 import type { QuantizeChoice } from "../tensor/formats/index.ts";
 import type { StorageDType, StoredTensor } from "../tensor/stored-tensor.ts";
 import { familyOf } from "./arch/registry.ts";
-import type { ParamSpec } from "./arch/spec.ts";
+import type { ModelFamily, ParamSpec } from "./arch/spec.ts";
 import { assembleModel } from "./assemble.ts";
 import { type ModelConfig, readModelConfig } from "./config.ts";
 import { isGgufPath, loadGgufModel } from "./load-gguf.ts";
@@ -79,17 +84,15 @@ export function loadModel(nameOrPath: string, options: LoadModelOptions = {}): M
   getKernels();
   const dtype = options.dtype ?? "f32";
   const config = options.config ?? readModelConfig(dir);
-  const index = openModelWeights(dir);
+  const family = familyOf(config);
+  const index = familyNames(openModelWeights(dir), family);
   const sourceDtype = checkpointDtype(config, index);
   // With --quantize each linear weight is quantized as soon as it is read, so the load never holds more than one
   // weight in `dtype` (an 8B model is never 16 GB of bf16 on its way to 5 GB of q4_k).
-  const specs = new Map(
-    familyOf(config)
-      .params(config)
-      .map((s) => [s.name, s]),
-  );
+  const specs = new Map(family.params(config).map((s) => [s.name, s]));
   const choice = options.quantize;
-  const onTensor = choice === undefined ? undefined : quantizeOnRead(specs, choice);
+  const rename = family.fileTensorName ?? ((name: string) => name);
+  const onTensor = choice === undefined ? undefined : quantizeOnRead(specs, choice, rename);
   const tensors = tieEmbeddingAlias(config, loadModelWeights(index, dtype, onTensor));
   const positions = Math.min(config.maxPositions, options.ropePositions ?? 32768);
   const model = assembleModel(config, tensors, dtype, dir, positions, sourceDtype);
@@ -97,10 +100,33 @@ export function loadModel(nameOrPath: string, options: LoadModelOptions = {}): M
   return model;
 }
 
-/** Quantizes a weight of `specs` as it is read (specQuantizedFormat: linears, embedding, head); others passes unchanged. */
-function quantizeOnRead(specs: Map<string, ParamSpec>, choice: QuantizeChoice): TensorTransform {
-  return (name, t) => {
-    const spec = specs.get(name);
+/**
+ * The index keyed by the family's names for the file's tensors (ModelFamily.fileTensorName); tensors it calls no
+ * weight are left out, so they are never read.
+ */
+function familyNames(index: ModelWeightsIndex, family: ModelFamily): ModelWeightsIndex {
+  const rename = family.fileTensorName;
+  if (rename === undefined) return index;
+  const tensors = new Map<string, WeightLocation>();
+  for (const [name, location] of index.tensors) {
+    const renamed = rename(name);
+    if (renamed !== null) tensors.set(renamed, location);
+  }
+  return { ...index, tensors };
+}
+
+/**
+ * Quantizes a weight of `specs` as it is read (specQuantizedFormat: linears, embedding, head); others passes
+ * unchanged. `rename`: the family's name of a file's tensor.
+ */
+function quantizeOnRead(
+  specs: Map<string, ParamSpec>,
+  choice: QuantizeChoice,
+  rename: (fileName: string) => string | null,
+): TensorTransform {
+  return (fileName, t) => {
+    const name = rename(fileName);
+    const spec = name === null ? undefined : specs.get(name);
     return spec === undefined ? t : convertTensor(getKernels(), t, specQuantizedFormat(spec, choice, t.dtype));
   };
 }

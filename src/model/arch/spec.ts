@@ -192,6 +192,12 @@ export interface ModelFamily<L = unknown, T = unknown> {
   readonly defaultTargets: readonly string[];
   /** llama.cpp's names for the family (GGUF export); absent when llama.cpp has no architecture for it. */
   readonly gguf?: GgufNaming;
+  /**
+   * The Hugging Face name of a tensor as a safetensors checkpoint names it, or null for a tensor that is no weight
+   * (a saved buffer, skipped unread). Absent: the file uses the names of params() as they are. GPT-2 files saved
+   * from GPT2Model name "h.0.attn.c_attn.weight" what params() names "transformer.h.0.attn.c_attn.weight".
+   */
+  fileTensorName?(fileName: string): string | null;
 
   /** config.json (already known to be one of modelTypes) → ModelConfig; throws ERR_CONFIG / ERR_UNSUPPORTED. */
   parseConfig(raw: Record<string, unknown>, where: string): ModelConfig;
