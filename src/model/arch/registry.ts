@@ -5,6 +5,7 @@
 import { LoratuneError } from "../../errors.ts";
 import { previewJson } from "../../io/preview.ts";
 import type { ModelConfig } from "../config.ts";
+import { gpt2 } from "./gpt2.ts";
 import { llama } from "./llama.ts";
 import { mistral } from "./mistral.ts";
 import { qwen2 } from "./qwen2.ts";
@@ -25,6 +26,7 @@ export function registerFamily<L, T>(family: ModelFamily<L, T>): void {
 }
 
 for (const family of [llama, mistral, qwen2, qwen3]) registerFamily(family);
+registerFamily(gpt2);
 
 /** Every model_type a family reads, in registration order. */
 export function supportedModelTypes(): string[] {
