@@ -34,7 +34,7 @@ import { loadModel, resolveModelDir } from "../model/load.ts";
 import { countBaseParameters, type Model } from "../model/model.ts";
 import { writeModelFiles } from "../model/save-dir.ts";
 import { defaultTargetModules } from "../model/specs.ts";
-import { readMetrics, writeReport } from "../report/html.ts";
+import { lastEvalSamples, readMetrics, writeReport } from "../report/html.ts";
 import type { QuantizeChoice, StorageDType } from "../tensor/formats/index.ts";
 import { Rng } from "../tensor/rng.ts";
 import type { TrainableParam } from "../tensor/trainable.ts";
@@ -382,9 +382,11 @@ function noteExtension(o: TrainRunOptions, done: number, totalSteps: number, war
 }
 
 function writeRunReport(o: TrainRunOptions, summary: TrainSummary, result: TrainResult): void {
+  const metrics = readMetrics(join(o.out, "metrics.jsonl"));
   writeReport(join(o.out, "report.html"), {
     title: `loratune run: ${o.out}`,
-    metrics: readMetrics(join(o.out, "metrics.jsonl")),
+    metrics,
+    samples: lastEvalSamples(metrics),
     settings: reportSettings(o),
     summary: {
       mode: summary.mode,

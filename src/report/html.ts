@@ -145,6 +145,19 @@ export function bestExactMatch(metrics: readonly MetricRow[]): { value: number; 
   return best;
 }
 
+/**
+ * The last evaluation's samples (eval rows of --metric exact-match runs carry them) as the report's samples table:
+ * each validation prompt, its expected completion, and the completion the adapted model generated ("after").
+ */
+export function lastEvalSamples(metrics: readonly MetricRow[]): ReportInput["samples"] {
+  const last = metrics.filter((r) => r.type === "eval" && r.samples !== undefined && r.samples.length > 0).at(-1);
+  if (!last) return undefined;
+  return {
+    title: `Samples at the last evaluation (step ${last.step}): validation prompts, greedy completions`,
+    rows: last.samples!.map((s) => ({ prompt: s.prompt, expected: s.reference, after: s.prediction })),
+  };
+}
+
 function card(key: string, value: string, sub?: string): string {
   const s = sub === undefined ? "" : `<div class="s">${escapeHtml(sub)}</div>`;
   return `<div class="card"><div class="k">${escapeHtml(key)}</div><div class="v">${escapeHtml(value)}</div>${s}</div>`;

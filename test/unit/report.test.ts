@@ -4,7 +4,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { downsampleMinMax, formatTick, niceStep, ticksIn } from "../../src/report/chart.ts";
-import { type MetricRow, metricSeries, readMetrics, renderReport, writeReport } from "../../src/report/html.ts";
+import {
+  lastEvalSamples,
+  type MetricRow,
+  metricSeries,
+  readMetrics,
+  renderReport,
+  writeReport,
+} from "../../src/report/html.ts";
 
 type CodedError = Error & { code?: string };
 
@@ -184,4 +191,20 @@ test("writeReport writes the rendered page atomically (no temp file left)", () =
     assert.equal(readFileSync(p, "utf8"), renderReport(input));
     assert.deepEqual(readdirSync(join(dir, "out")), ["report.html"]);
   });
+});
+
+test("the last evaluation's samples become the report's samples table", () => {
+  const sample = (p: string) => ({ prompt: p, prediction: `${p}!`, reference: `${p}.` });
+  const metrics: MetricRow[] = [
+    { type: "eval", step: 10, val_loss: 2, samples: [sample("a")] },
+    { type: "train", step: 11, loss: 1 },
+    { type: "eval", step: 20, val_loss: 1.5, samples: [sample("b"), sample("<c>")] },
+    { type: "eval", step: 30, val_loss: 1.4 },
+  ];
+  const samples = lastEvalSamples(metrics);
+  assert.equal(samples?.title, "Samples at the last evaluation (step 20): validation prompts, greedy completions");
+  assert.deepEqual(samples?.rows[1], { prompt: "<c>", expected: "<c>.", after: "<c>!" });
+  assert.equal(lastEvalSamples(metrics.slice(1, 2)), undefined);
+  const html = renderReport({ title: "t", metrics, settings: {}, samples });
+  assert.match(html, /<td class="text">&lt;c&gt;!<\/td>/);
 });
