@@ -98,7 +98,8 @@ struct AdamArgs {
 struct KernelTable {
   const char* isa;
   void (*gemm)(Pool&, const GemmArgs&);
-  // out[N] (+)= x[K]·W[N,K]ᵀ for a Q8_0, Q4_K or Q6_K W, x quantized to 8-bit blocks first (ops/matvec_q8.inc).
+  // out[N] (+)= x[K]·W[N,K]ᵀ for a Q8_0, Q4_0, Q4_K, Q5_K or Q6_K W, x quantized to 8-bit blocks first
+  // (ops/matvec_q8.inc).
   void (*matvec_q8)(Pool&, float* out, const float* x, const void* w, int32_t fmt, int64_t N, int64_t K,
                     bool accumulate);
   void (*add_in_place)(Pool&, float* out, const float* a, int64_t n);

@@ -90,9 +90,9 @@ export interface Kernels {
     accumulate: boolean,
   ): void;
   /**
-   * out[N] (+)= x[K] · W[N,K]ᵀ for a q8_0, q4_k or q6_k weight with x first quantized to 8-bit blocks (q8_0 blocks
-   * of 32 for a q8_0 W, q8_K blocks of 256 for q4_k and q6_k) and integer dot products per block: llama.cpp's
-   * decode arithmetic, the one-row decode's product (nn/linear.ts inferMatmulNT). Not exact: see
+   * out[N] (+)= x[K] · W[N,K]ᵀ for a q8_0, q4_0, q4_k, q5_k or q6_k weight with x first quantized to 8-bit blocks
+   * (q8_0 blocks of 32 for q8_0 and q4_0, q8_K blocks of 256 for the K-quants) and integer dot products per block:
+   * llama.cpp's decode arithmetic, the one-row decode's product (nn/linear.ts inferMatmulNT). Not exact: see
    * kernels/ref/matvec-q8.ts for the arithmetic and its error bound. Other formats are refused (TypeError).
    */
   matvecWQ8(

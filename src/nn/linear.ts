@@ -44,8 +44,8 @@ export function linearForward(
 }
 
 /**
- * linearForward for inference (no dropout): the same, except that a one-row product (a decoded token) with a q8_0,
- * q4_k or q6_k weight takes inferMatmulNT's quantized-activation path.
+ * linearForward for inference (no dropout): the same, except that a one-row product (a decoded token) with a
+ * block-format weight takes inferMatmulNT's quantized-activation path.
  */
 export function linearInfer(
   k: Kernels,
@@ -119,8 +119,8 @@ export function baseMatmulNT(
 }
 
 /**
- * out[M,N] = a[M,K]·Wᵀ at inference. A one-row product (a decoded token) with a q8_0, q4_k or q6_k weight quantizes
- * the row to 8-bit blocks and takes integer dot products (matvecWQ8, as llama.cpp decodes): far fewer instructions
+ * out[M,N] = a[M,K]·Wᵀ at inference. A one-row product (a decoded token) with a block-format weight (q8_0, q4_0,
+ * q4_k, q5_k, q6_k) quantizes the row to 8-bit blocks and takes integer dot products (matvecWQ8, as llama.cpp decodes): far fewer instructions
  * per weight than widening each to f32, for the activation rounded to 8 bits per block (kernels/ref/matvec-q8.ts
  * bounds the difference). Any other product is baseMatmulNT's, exact: a prompt's rows (M > 1) take it.
  */

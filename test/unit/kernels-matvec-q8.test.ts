@@ -1,6 +1,6 @@
 /**
  * matvecWQ8, the decode product with the activation quantized to 8-bit blocks (src/kernels/ref/matvec-q8.ts), on
- * q8_0, q4_k and q6_k weights:
+ * every block format (q8_0, q4_0, q4_k, q5_k, q6_k):
  *   - the reference's activation quantization on hand-checked blocks (d = max|x|/127, ties to even, NaN and tiny
  *     blocks), and its integer sums against the plain f64 dot of the dequantized weight with the dequantized x;
  *   - the reference against the exact product (matmulWNT) within the bound of the activation's rounding,
@@ -28,9 +28,9 @@ import {
   skipWithoutNative,
 } from "./kernels-native-helpers.ts";
 
-type Fmt = "q8_0" | "q4_k" | "q6_k";
-const QK: Record<Fmt, number> = { q8_0: 32, q4_k: 256, q6_k: 256 };
-const K_SEED: Record<Fmt, number> = { q8_0: 1, q4_k: 2, q6_k: 3 };
+type Fmt = "q8_0" | "q4_0" | "q4_k" | "q5_k" | "q6_k";
+const QK: Record<Fmt, number> = { q8_0: 32, q4_0: 32, q4_k: 256, q5_k: 256, q6_k: 256 };
+const K_SEED: Record<Fmt, number> = { q8_0: 1, q4_0: 2, q4_k: 3, q5_k: 4, q6_k: 5 };
 
 /** A weight [N, K] in `f`: the quantizer's blocks of uniform values, or (raw) random bytes with moderate f16 scales. */
 function makeWeight(rand: () => number, f: Fmt, N: number, K: number, raw: boolean): Uint8Array {
@@ -54,7 +54,11 @@ function makeWeight(rand: () => number, f: Fmt, N: number, K: number, raw: boole
   const blocks = (N * K) / QK[f];
   for (let b = 0; b < blocks; b++) {
     if (f === "q8_0") setHalf(b * 34, (rand() - 0.5) / 64);
-    else if (f === "q6_k") setHalf(b * 210 + 208, (rand() - 0.5) / 1024);
+    else if (f === "q4_0") setHalf(b * 18, (rand() - 0.5) / 8);
+    else if (f === "q5_k") {
+      setHalf(b * 176, rand() / 1024);
+      setHalf(b * 176 + 2, rand() / 1024);
+    } else if (f === "q6_k") setHalf(b * 210 + 208, (rand() - 0.5) / 1024);
     else {
       setHalf(b * 144, rand() / 512);
       setHalf(b * 144 + 2, rand() / 512);
@@ -113,7 +117,7 @@ test("quantizeRowQ8: a block with NaN or inf gets d = NaN, one below f32's norma
   assert.ok(r.q.every((v) => v === 0));
 });
 
-for (const f of ["q8_0", "q4_k", "q6_k"] as const) {
+for (const f of ["q8_0", "q4_0", "q4_k", "q5_k", "q6_k"] as const) {
   const qk = QK[f];
 
   test(`matvecWQ8 ${f}: the integer sums equal the dot of the dequantized weight and x; within the rounding bound of the exact product`, () => {
@@ -212,8 +216,8 @@ test("matvecWQ8 refuses other formats, rows that are not whole blocks, and short
   const x = new Float32Array(32);
   for (const k of [refKernels, ...nativeVariants([1])] as Kernels[]) {
     const name = label(k);
-    assert.throws(() => k.matvecWQ8(out, x, new Uint8Array(2 * 18), "q4_0", 2, 32, false), TypeError, name);
     assert.throws(() => k.matvecWQ8(out, x, new Uint16Array(64), "bf16", 2, 32, false), TypeError, name);
+    assert.throws(() => k.matvecWQ8(out, x, new Float32Array(64), "f32", 2, 32, false), TypeError, name);
     assert.throws(() => k.matvecWQ8(out, x, w, "q8_0", 4, 16, false), RangeError, name);
     assert.throws(() => k.matvecWQ8(out, x, new Uint8Array(144), "q4_k", 1, 128, false), RangeError, name);
     if (k === refKernels) continue; // the reference trusts its lengths, as every reference kernel does

@@ -1,5 +1,5 @@
 /**
- * Which product inference takes (src/nn/linear.ts): a one-row product with a q8_0, q4_k or q6_k weight goes to
+ * Which product inference takes (src/nn/linear.ts): a one-row product with a block-format weight goes to
  * matvecWQ8 (the activation quantized to 8-bit blocks, as llama.cpp decodes), every other product to the exact
  * matmulWNT, and linearInfer adds the bias after either. Checked by recording the kernel entries called and by the
  * values each path gives.
@@ -42,7 +42,9 @@ for (const [dtype, M, want] of [
   ["q4_k", 1, "matvecWQ8"],
   ["q6_k", 1, "matvecWQ8"],
   ["q4_k", 2, "matmulWNT"],
-  ["q4_0", 1, "matmulWNT"],
+  ["q4_0", 1, "matvecWQ8"],
+  ["q5_k", 1, "matvecWQ8"],
+  ["f16", 1, "matmulWNT"],
   ["bf16", 1, "matmulWNT"],
   ["f32", 1, "matmulWNT"],
 ] as const) {
