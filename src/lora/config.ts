@@ -42,8 +42,8 @@ export interface LoraConfig extends AdapterConfig {
   alphaPattern: Record<string, number>;
   /**
    * PEFT's fan_in_fan_out as an adapter file gave it (true: the base stores the adapted weights [in, out], as
-   * GPT-2's Conv1D), checked against the model's layout on attach; null for a fresh adapter. What is written is
-   * always the model's own layout (the family's `transposed` specs).
+   * GPT-2's Conv1D); a wrong one is set to the model's layout on attach, with PEFT's warning; null for a fresh
+   * adapter. What is written is always the model's own layout (the family's `transposed` specs).
    */
   fanInFanOut: boolean | null;
 }
