@@ -149,6 +149,12 @@ export function exportModel(options: ExportOptions): ExportResult {
       `export: the adapter saves ${adapterConfig.modulesToSave.join(", ")} whole (modules_to_save), which a GGUF LoRA cannot hold; export it merged (--model without --separate-adapter)`,
     );
   }
+  if (adapterConfig?.trainableTokenIndices) {
+    throw new LoratuneError(
+      "ERR_USAGE",
+      `export: the adapter holds rows of new tokens (trainable_token_indices), which neither a GGUF LoRA nor the base's GGUF vocabulary can hold; merge it first (loratune merge --adapter ${o.adapter}), then export the merged directory, whose tokenizer has the tokens`,
+    );
+  }
   if (merge) checkWritableAsModel(model, "export");
   // A merged model chats the way the adapter was trained: a run's chat_template.jinja wins.
   const tok = loadBaseTokenizer(modelDir, merge ? runTemplate(o.adapter!) : {});

@@ -3,8 +3,9 @@
  * output is checked before anything is read (never an input, the current directory, or a directory loratune did
  * not write), built under a temporary name and renamed into place, and marked as a merged model.
  */
-import { copyFileSync, existsSync } from "node:fs";
+import { copyFileSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { readJsonObject } from "../io/json-file.ts";
 import { writeDirAtomic } from "../io/output-dir.ts";
 import { checkOutputDir } from "../io/output-guard.ts";
 import { writeMarker } from "../io/run-marker.ts";
@@ -16,6 +17,7 @@ import { loadModel, resolveModelDir } from "../model/load.ts";
 import { writeModelFiles } from "../model/save-dir.ts";
 import type { QuantizeChoice } from "../tensor/formats/index.ts";
 import { writeGgufSideFiles } from "./model-source.ts";
+import { hasRunTokenizer } from "./models.ts";
 import { inCallerTerms } from "./option-names.ts";
 import { defaultsOf, type OptionDef, resolveOptions } from "./options.ts";
 import { QUANTIZE_OPTION } from "./quantize-option.ts";
@@ -105,7 +107,25 @@ function runMerge(options: MergeOptions): MergeResult {
     // A run trained with a chat template keeps it: the merged model chats the way the adapter was trained.
     const template = join(o.adapter, "chat_template.jinja");
     if (existsSync(template)) copyFileSync(template, join(tmp, "chat_template.jinja"));
+    // --add-tokens: the run's tokenizer (with its tokens) and the grown vocabulary in config.json.
+    if (hasRunTokenizer(o.adapter)) writeRunTokenizer(tmp, o.adapter, model.config.vocabSize);
     writeMarker(tmp, { kind: "merged-model" });
   });
   return { modules, dtype: model.sourceDtype, out: o.out };
+}
+
+/** Tokenizer files a run with --add-tokens keeps (they replace the base's in a merged model). */
+const RUN_TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"];
+
+/**
+ * A merged model of a run with --add-tokens: the run's tokenizer files over the base's, and config.json's
+ * vocab_size the grown vocabulary (the weights written already hold its rows).
+ */
+function writeRunTokenizer(dir: string, adapter: string, vocabSize: number): void {
+  for (const f of RUN_TOKENIZER_FILES) {
+    if (existsSync(join(adapter, f))) copyFileSync(join(adapter, f), join(dir, f));
+  }
+  const configPath = join(dir, "config.json");
+  const config = readJsonObject(configPath, "ERR_CONFIG");
+  writeFileSync(configPath, `${JSON.stringify({ ...config, vocab_size: vocabSize }, null, 2)}\n`);
 }

@@ -8,11 +8,11 @@ import { join } from "node:path";
 import { LoratuneError } from "../errors.ts";
 import { detachAdapter } from "../lora/adapter.ts";
 import type { AdapterConfig } from "../lora/method.ts";
-import { loadAdapter as attachAdapterFiles } from "../lora/peft-files.ts";
+import { loadAdapter as attachAdapterFiles, isGgufFile } from "../lora/peft-files.ts";
 import { loadModel as loadModelDir, resolveModelDir } from "../model/load.ts";
 import type { Model } from "../model/model.ts";
 import { QUANTIZE_CHOICES, type QuantizeChoice, STORAGE_DTYPES, type StorageDType } from "../tensor/formats/index.ts";
-import type { Tokenizer } from "../tokenizer/tokenizer.ts";
+import { loadTokenizer, type Tokenizer } from "../tokenizer/tokenizer.ts";
 import { baseHasTokenizer, loadBaseTokenizer, missingTokenizerText } from "./model-source.ts";
 import { inCallerTerms } from "./option-names.ts";
 import { type OptionDef, resolveOptions } from "./options.ts";
@@ -103,7 +103,10 @@ export function loadAdapter(loaded: LoadedModel, adapter: string): Promise<Loade
     loaded.adapter = attachAdapterFiles(adapter, loaded.model, false);
     loaded.adapterPath = adapter;
     const template = chatTemplateFile(loaded.chatTemplate ?? undefined, adapter);
-    if (loaded.tokenizer && template) loaded.tokenizer = loadBaseTokenizer(loaded.dir, { chatTemplateFile: template });
+    if (hasRunTokenizer(adapter))
+      loaded.tokenizer = loadTokenizer(adapter, template ? { chatTemplateFile: template } : {});
+    else if (loaded.tokenizer && template)
+      loaded.tokenizer = loadBaseTokenizer(loaded.dir, { chatTemplateFile: template });
     return loaded;
   });
 }
@@ -136,8 +139,22 @@ export function loadForInference(o: {
   if (o.adapter) checkIsAdapter(o.adapter);
   const adapter = o.adapter ? attachAdapterFiles(o.adapter, model, false) : null;
   const template = chatTemplateFile(o.chatTemplate, o.adapter);
-  const tokenizer = hasTokenizer ? loadBaseTokenizer(dir, template ? { chatTemplateFile: template } : {}) : null;
+  const opts = template ? { chatTemplateFile: template } : {};
+  const tokenizer =
+    o.adapter && hasRunTokenizer(o.adapter)
+      ? loadTokenizer(o.adapter, opts)
+      : hasTokenizer
+        ? loadBaseTokenizer(dir, opts)
+        : null;
   return { dir, model, adapter, adapterPath: o.adapter ?? null, tokenizer, chatTemplate: o.chatTemplate ?? null };
+}
+
+/**
+ * Whether an adapter directory keeps its own tokenizer (a run with --add-tokens writes tokenizer.json there, with
+ * the tokens its trainable_token_indices rows belong to); it is used instead of the base's.
+ */
+export function hasRunTokenizer(adapter: string): boolean {
+  return !isGgufFile(adapter) && existsSync(join(adapter, "tokenizer.json"));
 }
 
 /**

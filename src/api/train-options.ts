@@ -177,6 +177,12 @@ export const TRAIN_OPTIONS: readonly OptionDef[] = [
     metavar: "list",
   },
   {
+    key: "add-tokens",
+    kind: "string",
+    help: "special tokens to add (e.g. '<|im_start|>,<|im_end|>'): the vocabulary grows, only the new rows train (PEFT's trainable_token_indices); the run keeps its tokenizer; needs --dtype f32",
+    metavar: "list",
+  },
+  {
     key: "init-adapter",
     kind: "string",
     help: "start from this PEFT adapter directory (its rank, alpha and targets)",

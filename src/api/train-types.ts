@@ -106,6 +106,12 @@ export interface TrainOptions {
    * adapter as base_model.model.<module>.weight; naming the head or embedding of a tied model unties them.
    */
   modulesToSave?: string;
+  /**
+   * Special tokens to add, comma-separated ("<|im_start|>,<|im_end|>"): the tokenizer gains them (written into the
+   * run directory), the embedding (and an untied head) grows by their rows, and only those rows train, saved as
+   * PEFT's trainable_token_indices. Tokens already in the vocabulary are refused.
+   */
+  addTokens?: string;
   /** Start from this PEFT adapter directory (its rank, alpha and targets). */
   initAdapter?: string;
   /**

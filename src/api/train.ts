@@ -27,6 +27,7 @@ import {
 import type { AdapterConfig } from "../lora/method.ts";
 import { enableModulesToSave } from "../lora/modules-to-save.ts";
 import { isGgufFile, loadAdapter, readAdapterConfig, saveAdapter } from "../lora/peft-files.ts";
+import { newTokenIndices, resizeVocabulary, trainTokenRows } from "../lora/trainable-tokens.ts";
 import { familyOf } from "../model/arch/registry.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { enableFullTraining } from "../model/full-params.ts";
@@ -38,6 +39,7 @@ import { lastEvalSamples, readMetrics, writeReport } from "../report/html.ts";
 import type { QuantizeChoice, StorageDType } from "../tensor/formats/index.ts";
 import { Rng } from "../tensor/rng.ts";
 import type { TrainableParam } from "../tensor/trainable.ts";
+import { addSpecialTokens, parseAddTokens } from "../tokenizer/added-tokens.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { ADAMW_DEFAULTS } from "../train/adamw.ts";
 import { readCheckpointState, resolveCheckpoint, runDirOf } from "../train/checkpoint.ts";
@@ -63,6 +65,7 @@ import {
   baseHasTokenizer,
   baseHeldFormats,
   baseModelName,
+  isGgufPath,
   loadBaseTokenizer,
   readBaseConfig,
   writeGgufSideFiles,
@@ -113,6 +116,7 @@ export interface TrainRunOptions extends TrainSettings {
   rankPattern?: string;
   alphaPattern?: string;
   modulesToSave?: string;
+  addTokens?: string;
   layers?: string;
   initAdapter?: string;
   resume?: string;
@@ -169,8 +173,9 @@ async function runTrain(options: TrainOptions, hooks: TrainHooks): Promise<Train
   const say = hooks.onMessage ?? ((m: string) => console.error(m));
   const warn = (m: string) => say(callerText(m, TRAIN_OPTIONS));
   const mode = checkTarget(o);
+  const prepared = prepareTraining(o, warn);
   const { model, tok, trainSet, valSet, params, adapterConfig, summary, resumeFrom, resumeState, taskMetric, pairs } =
-    prepareTraining(o, warn);
+    prepared;
   hooks.onSummary?.(summary);
   const padId = tok?.pad?.id ?? 0;
   const objective = pairs ? preferenceObjective(o as PreferenceRunOptions, pairs, o, padId) : undefined;
@@ -189,6 +194,8 @@ async function runTrain(options: TrainOptions, hooks: TrainHooks): Promise<Train
     run.markRunning(resumeState?.step ?? 0, totalSteps, resumeState?.bestValLoss ?? null);
     writeRunConfig(o.out, optionValuesOf(o));
     if (tok?.chatTemplate) writeFileAtomic(join(o.out, "chat_template.jinja"), tok.chatTemplate);
+    // --add-tokens: the run keeps the tokenizer that knows its tokens (eval, generate and merge read it).
+    for (const [name, text] of prepared.tokenizerFiles ?? []) writeFileAtomic(join(o.out, name), text);
     let best: number | null = resumeState?.bestValLoss ?? null;
     const result = await runTraining({
       kernels: k,
@@ -246,6 +253,7 @@ export function prepareTraining(o: TrainRunOptions, warn: (m: string) => void) {
       "--modules-to-save trains modules beside an adapter; --full already trains every weight",
     );
   }
+  checkAddTokens(o);
   if ((o.full || o.initAdapter) && o.init !== "kaiming") {
     const why = o.full ? "--full trains no adapter" : "--init-adapter starts from that adapter's weights";
     throw new LoratuneError("ERR_USAGE", `--init ${o.init} initialises a fresh adapter; ${why}`);
@@ -262,15 +270,19 @@ export function prepareTraining(o: TrainRunOptions, warn: (m: string) => void) {
   reportPreflight(checkSeqLen(o.seqLen, config), warn);
   if (o.memoryCheck) checkTrainingMemory(o, config);
   const model = loadModel(modelDir, { dtype: o.dtype, quantize: o.quantize, ropePositions: o.seqLen, config });
-  const tok = baseHasTokenizer(modelDir)
-    ? loadBaseTokenizer(modelDir, o.chatTemplate ? { chatTemplateFile: o.chatTemplate } : {})
-    : null;
+  const added = o.addTokens ? addTokensTo(model, modelDir, o.addTokens, o.chatTemplate) : null;
+  const tok =
+    added?.tokenizer ??
+    (baseHasTokenizer(modelDir)
+      ? loadBaseTokenizer(modelDir, o.chatTemplate ? { chatTemplateFile: o.chatTemplate } : {})
+      : null);
   const onShape = (_file: string, shape: RowShape) => reportPreflight(checkChatTemplate([shape], tok, o.data), warn);
   const pairs = isPreferenceMethod(o.method) ? readPreferenceData(o as PreferenceRunOptions, tok, dataFiles(o)) : null;
-  const { train: trainSet, val: valSet } = pairs ?? readData(o, tok, config.vocabSize, onShape);
+  const { train: trainSet, val: valSet } = pairs ?? readData(o, tok, model.config.vocabSize, onShape);
   checkVocabulary(trainSet, model, o.data);
   const taskMetric = taskMetricOf(o, model, tok, trainSet, valSet);
   const fresh = o.full || o.initAdapter ? null : loraSettings(o, model.family);
+  if (fresh && added) fresh.trainableTokenIndices = newTokenIndices(model, added.first, added.count);
   reportPreflight(
     checksAfterReading({
       model: config,
@@ -285,7 +297,55 @@ export function prepareTraining(o: TrainRunOptions, warn: (m: string) => void) {
   );
   const { params, lora: adapterConfig } = setupTrainable(o, model, fresh);
   const summary = summarize(o, model, params, trainSet, valSet);
-  return { model, tok, trainSet, valSet, params, adapterConfig, summary, resumeFrom, resumeState, taskMetric, pairs };
+  const tokenizerFiles = added?.files ?? null;
+  return {
+    model,
+    tok,
+    tokenizerFiles,
+    trainSet,
+    valSet,
+    params,
+    adapterConfig,
+    summary,
+    resumeFrom,
+    resumeState,
+    taskMetric,
+    pairs,
+  };
+}
+
+/** --add-tokens trains rows beside a fresh adapter: refused with --full, --init-adapter and preference methods. */
+function checkAddTokens(o: TrainRunOptions): void {
+  if (!o.addTokens) return;
+  const other = o.full
+    ? "--full"
+    : o.initAdapter
+      ? "--init-adapter"
+      : isPreferenceMethod(o.method)
+        ? `--method ${o.method}`
+        : null;
+  if (other !== null) {
+    throw new LoratuneError(
+      "ERR_USAGE",
+      `--add-tokens trains new rows beside a fresh adapter; it cannot be combined with ${other}`,
+    );
+  }
+}
+
+/**
+ * The base's tokenizer with --add-tokens added, and the model's vocabulary grown to hold them (new rows at the
+ * mean of the old, as transformers' resize_token_embeddings). A GGUF base is refused (its tokenizer is metadata).
+ */
+function addTokensTo(model: Model, modelDir: string, list: string, chatTemplate: string | undefined) {
+  if (isGgufPath(modelDir)) {
+    throw new LoratuneError(
+      "ERR_USAGE",
+      `--add-tokens needs a model directory with tokenizer.json; ${modelDir} is a GGUF file, whose vocabulary cannot grow here`,
+    );
+  }
+  const added = addSpecialTokens(modelDir, parseAddTokens(list), chatTemplate);
+  resizeVocabulary(model, Math.max(model.config.vocabSize, added.first + added.count));
+  return added;
 }
 
 /** The task metric over the validation rows (--metric exact-match), checked before the run starts; else none. */
@@ -516,7 +576,8 @@ function setupTrainable(
   }
   const rng = new Rng(o.seed);
   attachAdapter(model, fresh!, () => rng.next());
-  return { params: [...adapterParams(model), ...enableModulesToSave(model, fresh!)], lora: fresh };
+  const rows = fresh!.trainableTokenIndices ? trainTokenRows(model, fresh!.trainableTokenIndices) : [];
+  return { params: [...adapterParams(model), ...enableModulesToSave(model, fresh!), ...rows], lora: fresh };
 }
 
 function summarize(

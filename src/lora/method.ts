@@ -35,6 +35,11 @@ export interface AdapterConfig {
    * or null: none.
    */
   modulesToSave?: string[] | null;
+  /**
+   * PEFT's trainable_token_indices: rows of the embedding (and of an untied head) held by the adapter, by module
+   * entry ("embed_tokens", "lm_head"); the base is resized to hold them (lora/trainable-tokens.ts). Absent: none.
+   */
+  trainableTokenIndices?: Record<string, number[]> | null;
 }
 
 /**
@@ -88,9 +93,8 @@ export interface AdapterMethod<C extends AdapterConfig = AdapterConfig> {
   /** The adapter_config.json PEFT writes for this config on `model` (`adapted`: the linears it adapts). */
   configJson(c: C, model: Model, adapted: readonly Linear[], baseModel: string | null): Record<string, unknown>;
   /**
-   * Refuses a config that cannot apply to this model although its targets match (ERR_ADAPTER_CONFIG), or corrects
-   * what PEFT corrects (LoRA's fan_in_fan_out against the family's weight layout, with a warning), before anything
-   * is attached.
+   * Refuses a config that cannot apply to this model although its targets match (ERR_ADAPTER_CONFIG), before
+   * anything is attached: e.g. LoRA's fan_in_fan_out against the family's weight layout.
    */
   checkModel?(c: C, model: Model, adapted: readonly Linear[]): void;
   /** The tensors attaching `c` to `lin` creates (names, shapes, axes), without allocating them. */

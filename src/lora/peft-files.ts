@@ -28,6 +28,7 @@ import {
   untieForModules,
 } from "./modules-to-save.ts";
 import { methodOf, parseAdapterConfig } from "./registry.ts";
+import { fillTokenRows, tokenRowShapes, tokenRowTensors } from "./trainable-tokens.ts";
 
 export const ADAPTER_CONFIG = "adapter_config.json";
 export const ADAPTER_WEIGHTS = "adapter_model.safetensors";
@@ -47,6 +48,9 @@ export function saveAdapter(dir: string, model: Model, config: AdapterConfig, ba
   const tensors = new Map<string, TensorToWrite>();
   for (const p of saved.tensors) tensors.set(p.name, { dtype: "F32", shape: p.shape, data: p.data });
   for (const p of moduleTensors(model, savedModules(model, config))) {
+    tensors.set(p.name, { dtype: "F32", shape: p.shape, data: p.data });
+  }
+  for (const p of tokenRowTensors(model, config.trainableTokenIndices ?? {})) {
     tensors.set(p.name, { dtype: "F32", shape: p.shape, data: p.data });
   }
   if (tensors.size === 0)
@@ -124,8 +128,11 @@ function attachAndFill(
   try {
     attachAdapter(model, config, () => 0.5, withGrad);
     const mods = savedModules(model, config);
-    fillAdapter(model, tensors, weightsPath, new Set(mods.map((m) => m.key)));
+    const rows = config.trainableTokenIndices ?? {};
+    const extra = [...mods.map((m) => m.key), ...tokenRowShapes(model, rows).map((t) => t.key)];
+    fillAdapter(model, tensors, weightsPath, new Set(extra));
     untieForModules(model, mods);
+    fillTokenRows(model, rows, tensors, weightsPath);
     fillModules(model, mods, tensors, weightsPath);
   } catch (err) {
     detachAdapter(model);
@@ -205,6 +212,11 @@ function checkAdapterFits(
       const shape =
         m.kind === "embedding" ? model.embed.shape : m.kind === "head" ? model.lmHead.shape : m.linear!.weight.shape;
       expected.push({ key: m.key, module: m.module, shape: [...shape], axes: shape.map(() => null) });
+    }
+  }
+  if (targeted.length > 0) {
+    for (const t of tokenRowShapes(model, config.trainableTokenIndices ?? {})) {
+      expected.push({ key: t.key, module: t.module, shape: t.shape, axes: [null, null] });
     }
   }
   if (expected.length === 0) return; // attachAdapter says that target_modules matches nothing
