@@ -189,6 +189,15 @@ rm -rf preference
 "$PY" "$ROOT/scripts/golden/preference_dump.py" models/tiny parity/tiny-qv/adapter preference >/dev/null
 # ---- end of preference tuning --------------------------------------------------------------------------------------
 
+# ---- GPT-2 (issue 20) -----------------------------------------------------------------------------------------------
+# 6. gpt2/: a tiny GPT-2 (n_embd 32, 2 layers, 4 heads, vocab 96, Conv1D weights [in, out], tied head) with a PEFT
+#    LoRA adapter over c_attn, c_proj, c_fc (fan_in_fan_out true, r 4, alpha 8, B ~ N(0, 0.02)): loss, logits,
+#    every LoRA gradient, a greedy decode (full forward each step), 5 AdamW steps and the merged model.
+#    scripts/golden/gpt2_dump.py is the project's generator (Hugging Face's GPT-2 math, PEFT's Conv1D LoRA).
+rm -rf gpt2
+"$PY" "$GOLDEN/gpt2_dump.py" gpt2
+# ---- end of GPT-2 --------------------------------------------------------------------------------------------------
+
 # Make recorded paths relative to test/fixtures/golden/.
 find . -name '*.json' -print0 | xargs -0 sed -i "s|$OUT/||g"
 # Format the JSON the project's way (biome checks test/**): layout only, plus exponents written 1e-5 not 1e-05;
