@@ -5,9 +5,14 @@
  * src/kernels/webgpu on them, and returns the arrays named in `read`, as plain number arrays.
  */
 
+import { adamw } from "../../../src/kernels/webgpu/adamw.ts";
 import { readF32, upload } from "../../../src/kernels/webgpu/buffers.ts";
+import { crossEntropy } from "../../../src/kernels/webgpu/cross-entropy.ts";
 import { createGpu, type Gpu } from "../../../src/kernels/webgpu/gpu.ts";
 import { matmul } from "../../../src/kernels/webgpu/matmul.ts";
+import { rmsnormBackward, rmsnormForward } from "../../../src/kernels/webgpu/rmsnorm.ts";
+import { ropeBackward, ropeForward } from "../../../src/kernels/webgpu/rope.ts";
+import { swigluBackward, swigluForward } from "../../../src/kernels/webgpu/swiglu.ts";
 import type { KernelRequest, PageGlobal, PageKernels } from "./request.ts";
 
 type Bufs = Record<string, GPUBuffer>;
@@ -18,6 +23,17 @@ const OPS: Record<string, (gpu: Gpu, b: Bufs, s: Scalars) => void> = {
   matmulNT: (g, b, s) => matmul(g, "NT", b.out!, b.a!, b.b!, s.M!, s.N!, s.K!, s.accumulate === 1),
   matmulNN: (g, b, s) => matmul(g, "NN", b.out!, b.a!, b.b!, s.M!, s.N!, s.K!, s.accumulate === 1),
   matmulTN: (g, b, s) => matmul(g, "TN", b.out!, b.a!, b.b!, s.M!, s.N!, s.K!, s.accumulate === 1),
+  rmsnormForward: (g, b, s) => rmsnormForward(g, b.out!, b.rstd!, b.x!, b.weight!, s.N!, s.C!, s.eps!),
+  rmsnormBackward: (g, b, s) =>
+    rmsnormBackward(g, b.dx!, b.dweight ?? null, b.dout!, b.x!, b.weight!, b.rstd!, s.N!, s.C!),
+  ropeForward: (g, b, s) => ropeForward(g, b.x!, b.pos!, b.cos!, b.sin!, s.N!, s.nHeads!, s.headDim!, s.maxPos!),
+  ropeBackward: (g, b, s) => ropeBackward(g, b.x!, b.pos!, b.cos!, b.sin!, s.N!, s.nHeads!, s.headDim!, s.maxPos!),
+  swigluForward: (g, b, s) => swigluForward(g, b.out!, b.gate!, b.up!, s.n!),
+  swigluBackward: (g, b, s) => swigluBackward(g, b.dgate!, b.dup!, b.dout!, b.gate!, b.up!, s.n!),
+  crossEntropy: (g, b, s) =>
+    crossEntropy(g, b.losses!, b.dlogits ?? null, b.logits!, b.targets!, s.N!, s.V!, s.gradScale!),
+  adamw: (g, b, s) =>
+    adamw(g, b.param!, b.grad!, b.m!, b.v!, s.n!, s.lr!, s.beta1!, s.beta2!, s.eps!, s.weightDecay!, s.step!),
 };
 
 /** The device, or why there is none (no navigator.gpu, no adapter). */
