@@ -25,7 +25,7 @@ import { getKernels } from "../kernels/index.ts";
 import { writeGgufAdapter } from "../lora/gguf-adapter.ts";
 import { mergeAdapter } from "../lora/merge.ts";
 import { checkWritableAsModel } from "../lora/modules-to-save.ts";
-import { ADAPTER_CONFIG, isGgufFile, loadAdapter, peftConfigJson } from "../lora/peft-files.ts";
+import { ADAPTER_CONFIG, isGgufFile, loadAdapter, peftConfigJson, readAdapterConfig } from "../lora/peft-files.ts";
 import { familyOf } from "../model/arch/registry.ts";
 import { ggufNamingFor, modelGgufMetadata, modelGgufTensors } from "../model/gguf-tensors.ts";
 import { loadModel, resolveModelDir } from "../model/load.ts";
@@ -140,6 +140,12 @@ export function exportModel(options: ExportOptions): ExportResult {
   ggufNamingFor(familyOf(config), config.modelType);
   const writeModel = o.model !== undefined;
   const merge = o.adapter !== undefined && writeModel && !o.separateAdapter;
+  if (o.adapter !== undefined && !isGgufFile(o.adapter) && readAdapterConfig(o.adapter).trainableTokenIndices) {
+    throw new LoratuneError(
+      "ERR_USAGE",
+      `export: the adapter holds rows of new tokens (trainable_token_indices), which neither a GGUF LoRA nor the base's GGUF vocabulary can hold; merge it first (loratune merge --adapter ${o.adapter}), then export the merged directory, whose tokenizer has the tokens`,
+    );
+  }
   const model = loadModel(modelDir, { dtype: memoryDtype(outtype, merge), ropePositions: 1, config });
   const adapterConfig = o.adapter !== undefined ? loadAdapter(o.adapter, model, false) : null;
   const writeAdapter = adapterConfig !== null && (!writeModel || o.separateAdapter);
@@ -147,12 +153,6 @@ export function exportModel(options: ExportOptions): ExportResult {
     throw new LoratuneError(
       "ERR_USAGE",
       `export: the adapter saves ${adapterConfig.modulesToSave.join(", ")} whole (modules_to_save), which a GGUF LoRA cannot hold; export it merged (--model without --separate-adapter)`,
-    );
-  }
-  if (adapterConfig?.trainableTokenIndices) {
-    throw new LoratuneError(
-      "ERR_USAGE",
-      `export: the adapter holds rows of new tokens (trainable_token_indices), which neither a GGUF LoRA nor the base's GGUF vocabulary can hold; merge it first (loratune merge --adapter ${o.adapter}), then export the merged directory, whose tokenizer has the tokens`,
     );
   }
   if (merge) checkWritableAsModel(model, "export");
