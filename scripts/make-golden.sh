@@ -181,6 +181,15 @@ mkdir -p parity/tiny-modules
 cp parity/tiny-qv/batch.json parity/tiny-modules/batch.json
 # ---- end of modules_to_save ----------------------------------------------------------------------------------------
 
+# ---- new tokens (trainable_token_indices) ---------------------------------------------------------------------------
+# (j) parity/tiny-tokens: (a)'s q_proj,v_proj adapter plus 2 new tokens on the tied tiny: vocabulary 512 -> 514, the
+#     new rows the old rows' mean + 0.05*N(0,1) (seed 0), saved as PEFT's token_adapter.trainable_tokens_delta with
+#     trainable_token_indices [512, 513] (scripts/golden/tokens_dump.py); adapter/, batch.json ((a)'s with the new
+#     ids put in), dump.json with the delta's gradient and the new logit columns.
+mkdir -p parity/tiny-tokens
+"$PY" "$GOLDEN/tokens_dump.py" models/tiny parity/tiny-qv/adapter parity/tiny-qv/batch.json parity/tiny-tokens >/dev/null
+# ---- end of new tokens ---------------------------------------------------------------------------------------------
+
 # ---- preference tuning (DPO, cDPO, IPO, ORPO) ---------------------------------------------------------------------
 # 5. preference/: one batch of 3 preference pairs (6 rows: chosen then rejected, prompts masked, padded) on tiny
 #    with the (a) q_proj,v_proj adapter; per case the loss, sequence log-probs (policy and adapter-off
