@@ -69,6 +69,26 @@ test("train --add-tokens: the run's tokenizer, PEFT's trainable tokens, evaluate
   );
 });
 
+test("train --add-tokens: an interrupted run resumes to the same adapter (the rows are checkpointed by their keys)", async () => {
+  const out = join(work, "resumed");
+  const controller = new AbortController();
+  const stopped = await train({
+    ...base,
+    out,
+    addTokens: "<|tool|>,<|/tool|>",
+    signal: controller.signal,
+    onEvent: (e) => {
+      if (e.type === "step" && e.step === 2) controller.abort();
+    },
+    ...quiet,
+  });
+  assert.notEqual(stopped.reason, "completed");
+  const resumed = await train({ ...base, out, addTokens: "<|tool|>,<|/tool|>", resume: out, ...quiet });
+  assert.equal(resumed.reason, "completed");
+  const weights = (dir: string) => readFileSync(join(dir, "adapter_model.safetensors"));
+  assert.deepEqual(weights(out), weights(join(work, "run")));
+});
+
 test("train --add-tokens refuses a token already in the vocabulary, and --full", async () => {
   await assert.rejects(
     train({ ...base, out: join(work, "dup"), addTokens: "<|im_end|>", ...quiet }),
