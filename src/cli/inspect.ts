@@ -145,8 +145,25 @@ function adapterLines(a: AdapterReport, heading = "adapter"): string[] {
   if (Object.keys(a.alpha_pattern).length > 0) lines.push(line("alpha pattern", JSON.stringify(a.alpha_pattern)));
   if (a.layers_pattern) lines.push(line("layers pattern", a.layers_pattern.join(", ")));
   if (a.modules_to_save) lines.push(line("saved whole", `${a.modules_to_save.join(", ")} (modules_to_save)`));
+  if (a.trainable_token_indices) lines.push(line("token rows", tokenRowsText(a.trainable_token_indices)));
   lines.push(line("chat template", a.chat_template ? "chat_template.jinja" : "none"));
   return lines;
+}
+
+/** "embed_tokens 1024..1025, lm_head 1024..1025 (trainable_token_indices)": each module's ids, runs joined. */
+function tokenRowsText(indices: Record<string, number[]>): string {
+  const ids = (list: number[]) => {
+    const runs: string[] = [];
+    for (let i = 0; i < list.length; ) {
+      let j = i;
+      while (j + 1 < list.length && list[j + 1] === list[j]! + 1) j++;
+      runs.push(j > i ? `${list[i]}..${list[j]}` : `${list[i]}`);
+      i = j + 1;
+    }
+    return runs.join(", ");
+  };
+  const parts = Object.entries(indices).map(([module, list]) => `${module} ${ids(list)}`);
+  return `${parts.join("; ")} (trainable_token_indices)`;
 }
 
 /** "q4_k 112, q6_k 16, f32 45". */

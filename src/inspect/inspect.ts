@@ -71,6 +71,8 @@ export interface AdapterReport {
   layers_pattern: string[] | null;
   /** PEFT's modules_to_save: modules saved whole beside the adapter (their values count in trainable_params). */
   modules_to_save: string[] | null;
+  /** PEFT's trainable_token_indices: token rows the adapter holds, by module ("embed_tokens": [ids]), or null. */
+  trainable_token_indices: Record<string, number[]> | null;
   base_model: string | null;
   /** Values in adapter_model.safetensors (every lora_A and lora_B, DoRA's magnitude vectors, modules_to_save). */
   trainable_params: number;
@@ -212,6 +214,7 @@ export function inspectAdapter(dir: string): AdapterReport {
     alpha_pattern: c.alphaPattern,
     layers_pattern: c.layersPattern ?? null,
     modules_to_save: c.modulesToSave ?? null,
+    trainable_token_indices: c.trainableTokenIndices ?? null,
     base_model: typeof base === "string" && base !== "" ? base : null,
     trainable_params: values,
     adapted_modules: modules,

@@ -9,6 +9,8 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { formatInspect } from "../../src/cli/inspect.ts";
+import { inspectAdapter } from "../../src/inspect/inspect.ts";
 import { readSafetensors } from "../../src/io/safetensors.ts";
 import { getKernels } from "../../src/kernels/index.ts";
 import { loraParams } from "../../src/lora/adapter.ts";
@@ -81,4 +83,11 @@ test("the trainable-tokens adapter saves back under PEFT's keys and config", () 
   const b = readSafetensors(join(out, "adapter_model.safetensors"), "f32");
   assert.deepEqual([...b.keys()].sort(), [...a.keys()].sort());
   assert.deepEqual(b.get(DELTA)!.data, a.get(DELTA)!.data);
+});
+
+test("inspect reports trainable_token_indices (the rows count as trainable values)", () => {
+  const report = inspectAdapter(ADAPTER);
+  assert.deepEqual(report.trainable_token_indices, { embed_tokens: [512, 513] });
+  assert.equal(report.trainable_params, 5 * (8 * 64 + 64 * 8 + 8 * 64 + 32 * 8) + 2 * 64);
+  assert.match(formatInspect(report), /token rows +embed_tokens 512\.\.513 \(trainable_token_indices\)/);
 });
