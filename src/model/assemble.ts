@@ -19,7 +19,11 @@ export function fileShape(spec: ParamSpec): number[] {
   return spec.transposed ? [...spec.shape].reverse() : spec.shape;
 }
 
-/** Builds the model; lists every missing or mis-shaped tensor in one error naming `source`. */
+/**
+ * Builds the model; lists every missing or mis-shaped tensor in one error naming `source`. `fileLayout`: the
+ * tensors are as a safetensors checkpoint stores them (transposed specs [in, out], turned here); false when they are
+ * already in memory order (a GGUF file, which llama.cpp's converter writes [out, in] for every linear).
+ */
 export function assembleModel(
   config: ModelConfig,
   tensors: Map<string, StoredTensor>,
@@ -27,6 +31,7 @@ export function assembleModel(
   source: string,
   positions = config.maxPositions,
   sourceDtype: FileDType = "F32",
+  fileLayout = true,
 ): Model {
   const family = familyOf(config);
   const specs = family.params(config);
@@ -37,7 +42,8 @@ export function assembleModel(
   const take = (name: string): StoredTensor => {
     const spec = specOf.get(name);
     if (spec === undefined) throw new Error(`the ${family.name} family takes "${name}", which its params() lacks`);
-    const shape = fileShape(spec);
+    const turn = fileLayout && spec.transposed === true;
+    const shape = fileLayout ? fileShape(spec) : spec.shape;
     const t = tensors.get(name);
     let out: StoredTensor;
     if (!t) {
@@ -47,7 +53,7 @@ export function assembleModel(
       problems.push(`${name} has shape [${t.shape.join(", ")}], expected [${shape.join(", ")}]`);
       out = t;
     } else {
-      out = spec.transposed ? transpose2d(t) : t;
+      out = turn ? transpose2d(t) : t;
     }
     taken.set(name, out);
     return out;

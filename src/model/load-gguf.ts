@@ -34,7 +34,7 @@ import type { StorageDType, StoredTensor } from "../tensor/stored-tensor.ts";
 import { permuteRowsInto } from "./arch/llama-gguf.ts";
 import { familyForGgufArch } from "./arch/registry.ts";
 import type { GgufModelView, GgufNaming, ModelFamily, ParamSpec } from "./arch/spec.ts";
-import { assembleModel, fileShape } from "./assemble.ts";
+import { assembleModel } from "./assemble.ts";
 import type { ModelConfig } from "./config.ts";
 import type { Model } from "./model.ts";
 import { quantizeLinears, specQuantizedFormat } from "./quantize.ts";
@@ -118,7 +118,8 @@ export function loadGgufModel(path: string, options: LoadGgufOptions = {}): Mode
     tensors.set(spec.name, readWeight(file, info, format, targetFormat(format, spec, dtype), heads));
   }
   const positions = Math.min(config.maxPositions, options.ropePositions ?? 32768);
-  const model = assembleModel(config, tensors, dtype, path, positions, "F32");
+  // GGUF holds every linear [out, in], the memory order (GPT-2's Conv1D weights too): nothing is transposed.
+  const model = assembleModel(config, tensors, dtype, path, positions, "F32", false);
   if (options.quantize !== undefined) quantizeLinears(getKernels(), model, options.quantize);
   return model;
 }
@@ -146,7 +147,7 @@ function planTensors(h: GgufModelHeader): PlannedTensor[] {
       continue;
     }
     specs.delete(spec.name);
-    const shape = fileShape(spec);
+    const shape = spec.shape;
     if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
       problems.push(`${info.name} (${spec.name}) has shape [${info.shape.join(", ")}], expected [${shape.join(", ")}]`);
       continue;
@@ -156,9 +157,7 @@ function planTensors(h: GgufModelHeader): PlannedTensor[] {
     else plan.push({ info, spec, format });
   }
   for (const spec of specs.values()) {
-    problems.push(
-      `missing ${h.naming.tensorName(spec.name) ?? spec.name} [${fileShape(spec).join(", ")}] (${spec.name})`,
-    );
+    problems.push(`missing ${h.naming.tensorName(spec.name) ?? spec.name} [${spec.shape.join(", ")}] (${spec.name})`);
   }
   if (unsupported.length > 0) {
     const known = FORMAT_NAMES.map((n) => weightFormat(n).name.toUpperCase()).join(", ");

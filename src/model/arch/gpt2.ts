@@ -23,6 +23,7 @@ import {
   gpt2LayerBackward,
   gpt2LayerForward,
 } from "./gpt2-block.ts";
+import { gpt2Gguf } from "./gpt2-gguf.ts";
 import type { ModelFamily, ParamSpec } from "./spec.ts";
 
 export interface Gpt2Layer {
@@ -57,6 +58,7 @@ export const gpt2: ModelFamily<Gpt2Layer, Gpt2Top> = {
   headName: "lm_head.weight",
   // PEFT's TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING["gpt2"].
   defaultTargets: ["c_attn"],
+  gguf: gpt2Gguf,
   fileTensorName: gpt2FileTensorName,
   parseConfig: parseGpt2Config,
   params: gpt2Params,

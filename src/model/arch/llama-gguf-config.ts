@@ -125,7 +125,7 @@ export function f32Decimal(v: number): number {
 }
 
 /** Numeric reads of the metadata; a missing or non-numeric key is ERR_GGUF naming the file and the key. */
-function metaReader(path: string, meta: GgufMetadata) {
+export function metaReader(path: string, meta: GgufMetadata) {
   const fail = (key: string, what: string): never => {
     throw new LoratuneError("ERR_GGUF", `${path}: metadata ${key} ${what}`);
   };
