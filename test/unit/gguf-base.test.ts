@@ -150,7 +150,11 @@ test("bad GGUF bases are refused naming the file and what is wrong", () => {
       (e: Error & { code?: string }) => e.code === code && pattern.test(e.message) && e.message.includes(path),
     );
   const falcon = rewrite(src, "falcon", (f) => f.meta.set("general.architecture", str("falcon")));
-  fails(falcon, "ERR_UNSUPPORTED", /general.architecture "falcon" is not supported \(supported: llama, qwen2, qwen3, gpt2\)/);
+  fails(
+    falcon,
+    "ERR_UNSUPPORTED",
+    /general.architecture "falcon" is not supported \(supported: llama, qwen2, qwen3, gpt2\)/,
+  );
   const q41 = rewrite(src, "q41", (f) => {
     const t = f.tensors.find((x) => x.name === "blk.0.attn_v.weight")!;
     t.type = 3; // Q4_1: 32 values in 20 bytes
