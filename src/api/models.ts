@@ -92,11 +92,20 @@ export function loadModel(model: string, options: LoadModelOptions = {}): Promis
 /**
  * Attaches a PEFT adapter (a run directory, an adapter directory or a GGUF LoRA file) to a loaded model,
  * unmerged, in place of the one attached before, and returns the model. A run's chat_template.jinja becomes
- * the tokenizer's chat template unless the model was loaded with `chatTemplate`.
+ * the tokenizer's chat template unless the model was loaded with `chatTemplate`; a run's own tokenizer (from
+ * --add-tokens) becomes the tokenizer. An adapter with trainable_token_indices cannot be replaced (its rows are in
+ * the base's tables now).
  */
 export function loadAdapter(loaded: LoadedModel, adapter: string): Promise<LoadedModel> {
   return inCallerTerms(LOAD_OPTIONS, async () => {
     checkIsAdapter(adapter);
+    if (loaded.adapter?.trainableTokenIndices) {
+      // Its token rows were written into the base's tables (and the vocabulary grown): detaching cannot undo that.
+      throw new LoratuneError(
+        "ERR_USAGE",
+        `the adapter ${loaded.adapterPath} wrote rows of new tokens into the model (trainable_token_indices), which another adapter would inherit; load the model again for ${adapter}`,
+      );
+    }
     if (loaded.adapter !== null) detachAdapter(loaded.model);
     loaded.adapter = null;
     loaded.adapterPath = null;

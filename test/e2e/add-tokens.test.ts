@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { loadForInference } from "../../src/api/models.ts";
-import { evaluate, exportModel, isLoratuneError, merge, train } from "../../src/index.ts";
+import { evaluate, exportModel, isLoratuneError, loadAdapter, loadModel, merge, train } from "../../src/index.ts";
 import { readSafetensors } from "../../src/io/safetensors.ts";
 
 const DEMO = join(import.meta.dirname, "..", "..", "models", "demo");
@@ -62,6 +62,10 @@ test("train --add-tokens: the run's tokenizer, PEFT's trainable tokens, evaluate
   assert.equal(plain.tokens, adapted.tokens);
   // 5e-4 relative: a plain LoRA merged on this model differs as much (1.5e-4 measured at lr 1e-2, 1.9e-4 at 1e-3).
   assert.ok(Math.abs(plain.loss - adapted.loss) <= 5e-4 * adapted.loss, `${plain.loss} vs ${adapted.loss}`);
+
+  const held = await loadModel(DEMO, { adapter: out });
+  assert.deepEqual(held.tokenizer!.encodeText("<|/tool|>"), [1025]);
+  await assert.rejects(loadAdapter(held, out), usage(/wrote rows of new tokens into the model .*load the model again/));
 
   assert.throws(
     () => exportModel({ adapter: out, model: DEMO, out: join(work, "x.gguf"), separateAdapter: true }),
