@@ -20,6 +20,7 @@ import { readSafetensorsHeader } from "../io/safetensors.ts";
 import { isLoraConfig } from "../lora/config.ts";
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from "../lora/peft-files.ts";
 import { parseAdapterConfig } from "../lora/registry.ts";
+import { familyOf } from "../model/arch/registry.ts";
 import { parseModelConfig } from "../model/config.ts";
 import { resolveModelDir } from "../model/load.ts";
 import { isGgufPath } from "../model/load-gguf.ts";
@@ -136,9 +137,12 @@ export function inspectModel(dir: string, marker: RunMarker | null = null): Mode
   const raw = readJsonObject(path, "ERR_CONFIG");
   const c = parseModelConfig(raw, path);
   const weights = openModelWeights(dir);
+  // Stored buffers the family calls no weight (GPT-2's causal masks) are not parameters.
+  const rename = familyOf(c).fileTensorName;
   let parameters = 0;
   const dtypes = new Map<string, number>();
-  for (const { info } of weights.tensors.values()) {
+  for (const [name, { info }] of weights.tensors) {
+    if (rename?.(name) === null) continue;
     const n = info.shape.reduce((a, b) => a * b, 1);
     parameters += n;
     dtypes.set(info.dtype, (dtypes.get(info.dtype) ?? 0) + n);

@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { inspectModel } from "../../src/inspect/inspect.ts";
 import { writeSafetensors } from "../../src/io/safetensors-write.ts";
 import { refKernels as k } from "../../src/kernels/ref/index.ts";
 import { attachLora, loraParams } from "../../src/lora/adapter.ts";
@@ -149,4 +150,6 @@ test("a GPT2Model checkpoint (names without 'transformer.', attn.bias mask buffe
   const input = randomInput(2, 5, 37, 3);
   assert.equal(meanLoss(loaded, input), meanLoss(direct, input));
   assert.equal(loaded.tensors.has("transformer.h.0.attn.bias"), false);
+  const weights = [...tensors.values()].reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+  assert.equal(inspectModel(dir).parameters, weights, "the mask buffers are no parameters");
 });
