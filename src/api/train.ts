@@ -379,13 +379,25 @@ export function checkTrainingMemory(o: TrainRunOptions, config: ModelConfig): vo
 }
 
 /**
+ * A fresh adapter's config with the rows --add-tokens will train (ids from vocab_size up: the count is what the
+ * estimate needs, the ids come from the tokenizer once it is read), for the memory estimate.
+ */
+function withTokenRows(c: LoraConfig, o: TrainRunOptions, config: ModelConfig): LoraConfig {
+  if (!o.addTokens) return c;
+  const ids = parseAddTokens(o.addTokens).map((_, i) => config.vocabSize + i);
+  const rows: Record<string, number[]> = { embed_tokens: ids };
+  if (!config.tieWordEmbeddings) rows.lm_head = ids;
+  return { ...c, trainableTokenIndices: rows };
+}
+
+/**
  * The run's memory estimate from config.json and the options (nothing loaded), as the memory check and the UI's
  * estimate make it; null when the adapter's shape is not known before loading (a GGUF --init-adapter).
  */
 export function planRunMemory(o: TrainRunOptions, config: ModelConfig): TrainingMemory | null {
   let adapter: AdapterConfig | null = null;
   if (!o.full) {
-    if (!o.initAdapter) adapter = loraSettings(o, familyOf(config));
+    if (!o.initAdapter) adapter = withTokenRows(loraSettings(o, familyOf(config)), o, config);
     else if (!isGgufFile(o.initAdapter)) adapter = readAdapterConfig(o.initAdapter);
     else return null;
   }

@@ -57,8 +57,26 @@ export function planAdapter(c: AdapterConfig, specs: ParamSpec[], training = tru
     for (const t of method.tensorSpecs(c, lin)) values += t.shape.reduce((a, b) => a * b, 1);
     needs.push(arenaNeeds(method, c, lin, training));
   }
-  values += moduleValues(c, specs);
+  values += moduleValues(c, specs) + tokenRowValues(c, specs);
   return { adapted: linears.length, values, rows: adapterRows(needs, training) };
+}
+
+/**
+ * New token rows (trainable_token_indices, lora/trainable-tokens.ts) in trainable values: each entry's rows (n·C),
+ * plus its gradient buffer, which is the whole grown table (V'·C f32, V' the table's rows or the largest id + 1):
+ * counted as V'·C/4 values, since a trainable value is 16 bytes (value, gradient, two moments) and this is 4.
+ */
+function tokenRowValues(c: AdapterConfig, specs: ParamSpec[]): number {
+  if (!c.trainableTokenIndices) return 0;
+  const embedding = specs.find((s) => s.role === "embedding");
+  if (!embedding) return 0;
+  const [V, C] = embedding.shape as [number, number];
+  let values = 0;
+  for (const ids of Object.values(c.trainableTokenIndices)) {
+    const rows = Math.max(V, ...ids.map((id) => id + 1));
+    values += ids.length * C + Math.ceil((rows * C) / 4);
+  }
+  return values;
 }
 
 /**

@@ -15,6 +15,7 @@ import { refKernels as k } from "../../src/kernels/ref/index.ts";
 import { attachLora, loraParams } from "../../src/lora/adapter.ts";
 import { defaultLoraConfig } from "../../src/lora/config.ts";
 import { loadAdapter, saveAdapter } from "../../src/lora/peft-files.ts";
+import { planAdapter } from "../../src/lora/plan.ts";
 import {
   newTokenIndices,
   readTokenIndices,
@@ -173,4 +174,16 @@ test("trainable_token_indices reads PEFT's list and dict forms and refuses anyth
     () => trainTokenRows(model, { lm_head: [model.config.vocabSize - 1] }),
     (e: unknown) => isLoratuneError(e) && /ties its head to the embedding/.test(e.message),
   );
+});
+
+test("the memory plan counts the new rows and their gradient buffer (the whole grown table)", () => {
+  const model = randomModel({ tie_word_embeddings: false }, 3);
+  const [V, C] = model.embed.shape as [number, number];
+  const plain = planAdapter(defaultLoraConfig({}), model.specs).values;
+  const ids = [V, V + 1];
+  const tied = planAdapter(defaultLoraConfig({ trainableTokenIndices: { embed_tokens: ids } }), model.specs).values;
+  assert.equal(tied - plain, 2 * C + Math.ceil(((V + 2) * C) / 4));
+  const both = { embed_tokens: ids, lm_head: ids };
+  const untied = planAdapter(defaultLoraConfig({ trainableTokenIndices: both }), model.specs).values;
+  assert.equal(untied - plain, 2 * (2 * C + Math.ceil(((V + 2) * C) / 4)));
 });
