@@ -62,12 +62,16 @@ export async function openWebGpuPage(): Promise<WebGpuPage | string> {
   const errors: string[] = [];
   page.on("pageerror", (e) => errors.push(e.message));
   await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
-  const why = await page.evaluate(
-    () => (globalThis as PageGlobal).webgpuKernels?.unavailable() ?? "page script did not load",
-  );
+  const loaded = await page.evaluate(() => (globalThis as PageGlobal).webgpuKernels !== undefined);
+  if (!loaded) {
+    // A broken bundle is a failure, never a skip.
+    await close();
+    throw new Error(`the WebGPU kernel test page did not load: ${errors.join("; ") || "no page error reported"}`);
+  }
+  const why = await page.evaluate(() => (globalThis as PageGlobal).webgpuKernels!.unavailable());
   if (why !== undefined) {
     await close();
-    return `no WebGPU adapter in chromium: ${why}${errors.length ? ` (${errors.join("; ")})` : ""}`;
+    return `no WebGPU adapter in chromium: ${why}`;
   }
   return {
     run: (req) => page.evaluate((r) => (globalThis as PageGlobal).webgpuKernels!.run(r), req),

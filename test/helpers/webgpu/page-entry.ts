@@ -6,6 +6,8 @@
  */
 
 import { adamw } from "../../../src/kernels/webgpu/adamw.ts";
+import { attentionBackward } from "../../../src/kernels/webgpu/attention-backward.ts";
+import { attentionForward } from "../../../src/kernels/webgpu/attention-forward.ts";
 import { readF32, upload } from "../../../src/kernels/webgpu/buffers.ts";
 import { crossEntropy } from "../../../src/kernels/webgpu/cross-entropy.ts";
 import { createGpu, type Gpu } from "../../../src/kernels/webgpu/gpu.ts";
@@ -32,6 +34,27 @@ const OPS: Record<string, (gpu: Gpu, b: Bufs, s: Scalars) => void> = {
   swigluBackward: (g, b, s) => swigluBackward(g, b.dgate!, b.dup!, b.dout!, b.gate!, b.up!, s.n!),
   crossEntropy: (g, b, s) =>
     crossEntropy(g, b.losses!, b.dlogits ?? null, b.logits!, b.targets!, s.N!, s.V!, s.gradScale!),
+  attentionForward: (g, b, s) =>
+    attentionForward(g, b.out!, b.lse!, b.q!, b.k!, b.v!, b.seg ?? null, s.B!, s.T!, s.nHead!, s.nKv!, s.headDim!),
+  attentionBackward: (g, b, s) =>
+    attentionBackward(
+      g,
+      b.dq!,
+      b.dk!,
+      b.dv!,
+      b.dout!,
+      b.q!,
+      b.k!,
+      b.v!,
+      b.out!,
+      b.lse!,
+      b.seg ?? null,
+      s.B!,
+      s.T!,
+      s.nHead!,
+      s.nKv!,
+      s.headDim!,
+    ),
   adamw: (g, b, s) =>
     adamw(g, b.param!, b.grad!, b.m!, b.v!, s.n!, s.lr!, s.beta1!, s.beta2!, s.eps!, s.weightDecay!, s.step!),
 };
