@@ -147,8 +147,72 @@ function settingsOf(v: OptionValues, source: string, runTemplate: string | null)
   };
 }
 
+/**
+ * Every train option, by what export-job does with it. A new train option must be placed here (a unit test checks
+ * that every key is), so that no setting is dropped from a job without a word.
+ */
+export const JOB_OPTION_USE = {
+  /** Mapped to the engine's own setting (see settingsOf, job-axolotl.ts, job-trl.ts). */
+  mapped: [
+    "model",
+    "revision",
+    "data",
+    "val",
+    "val-split",
+    "full",
+    "dtype",
+    "quantize",
+    "rank",
+    "alpha",
+    "dropout",
+    "targets",
+    "rslora",
+    "dora",
+    "init",
+    "layers",
+    "init-adapter",
+    "steps",
+    "epochs",
+    "batch-size",
+    "grad-accum",
+    "seq-len",
+    "grad-checkpoint",
+    "pack",
+    "shuffle",
+    "seed",
+    "lr",
+    "lr-schedule",
+    "warmup-steps",
+    "weight-decay",
+    "loraplus-lr-ratio",
+    "max-grad-norm",
+    "eval-every",
+    "early-stopping",
+    "metric",
+    "method",
+    "save-every",
+    "train-on-prompt",
+    "chat-template",
+  ],
+  /** How loratune runs, not what it trains: no meaning for another engine's job. */
+  local: ["out", "config", "overwrite", "resume", "memory-check", "keep-checkpoints", "json"],
+  /** Only read with a preference --method, which is refused. */
+  preference: ["beta", "label-smoothing", "orpo-lambda"],
+  /** Not carried into a job yet: a run that sets one is refused, naming it, rather than exported without it. */
+  notCarried: ["layers-pattern", "rank-pattern", "alpha-pattern", "modules-to-save", "add-tokens"],
+} as const;
+
 /** What neither engine trains as loratune does: refused, with the reason. */
 function refuseUnportable(v: OptionValues): void {
+  for (const key of JOB_OPTION_USE.notCarried) {
+    if (v[key] !== undefined && v[key] !== null && v[key] !== "") {
+      throw new LoratuneError(
+        "ERR_USAGE",
+        `export-job does not carry --${key} into an axolotl or TRL job yet; this run sets it, and a job without ` +
+          "it would train something else",
+      );
+    }
+  }
   if (bool(v, "full")) {
     throw new LoratuneError("ERR_USAGE", "export-job exports LoRA runs; this run is --full (full fine-tuning)");
   }

@@ -12,9 +12,10 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { parse as parseYaml } from "yaml";
 import { exportJob } from "../../src/api/export-job.ts";
-import { readJobSettings } from "../../src/api/job-settings.ts";
+import { JOB_OPTION_USE, readJobSettings } from "../../src/api/job-settings.ts";
 import { trlLoraConfig, trlSftConfig } from "../../src/api/job-trl.ts";
 import { writeRunConfig } from "../../src/api/run-config.ts";
+import { TRAIN_OPTIONS } from "../../src/api/train-options.ts";
 import { isLoratuneError } from "../../src/errors.ts";
 import { DEMO_MODEL_DIR } from "../../src/model/load.ts";
 import { ROOT } from "../helpers/cli.ts";
@@ -264,6 +265,9 @@ test("the output is guarded: --overwrite replaces only an export-job folder; unp
     [{ full: true }, /--full/],
     [{ method: "dpo" }, /--method dpo/],
     [{ model: join(dir, "base.gguf") }, /GGUF base/],
+    [{ "add-tokens": "<|tool|>" }, /--add-tokens/],
+    [{ "modules-to-save": "lm_head" }, /--modules-to-save/],
+    [{ "rank-pattern": "q_proj=4" }, /--rank-pattern/],
   ];
   for (const [settings, message] of refused) {
     const bad = makeRun(`run-bad-${Object.keys(settings)[0]}`, { data: chatFile, ...settings });
@@ -286,4 +290,12 @@ test("--config exports train settings: defaults as train fills them (the family'
   checkKeys(c, AXOLOTL.keys!, "config axolotl.yaml");
   assert.deepEqual([c.lora_r, c.lora_alpha, c.max_steps, c.lora_target_modules], [4, 8, 10, ["q_proj", "v_proj"]]);
   assert.equal(c.chat_template, undefined, "no template given: the tokenizer's own");
+});
+
+test("every train option has a stated use in export-job (mapped, local, preference-only or refused)", () => {
+  const placed = Object.values(JOB_OPTION_USE).flat() as string[];
+  for (const option of TRAIN_OPTIONS) {
+    assert.ok(placed.includes(option.key), `train option --${option.key} is not placed in JOB_OPTION_USE`);
+  }
+  assert.equal(new Set(placed).size, placed.length, "an option is placed twice");
 });
