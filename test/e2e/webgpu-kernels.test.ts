@@ -344,3 +344,84 @@ test("webgpu adamw matches the reference (first and a later step, with weight de
     assertScaledClose(`adamw param step ${step}`, got.param!, p, pScale, 10 * U);
   }
 });
+
+// ---------------------------------------------------------------- additions
+test("webgpu addInPlace and addBias match the reference exactly; biasBackward within its f32 sum bound", async (t) => {
+  if (skip !== undefined) return t.skip(skip);
+  const rand = rng(5);
+  const [M, N] = [37, 70];
+  const out0 = randArray(rand, M * N);
+  const a = randArray(rand, M * N);
+  const bias = randArray(rand, N);
+  // WGSL's f32 addition is correctly rounded, as the reference's f32 store of an f64 sum of two f32 values.
+  const sum = out0.slice();
+  ref.addInPlace(sum, a, M * N);
+  const got = await page!.run({
+    op: "addInPlace",
+    f32: { out: list(out0), a: list(a) },
+    scalars: { n: M * N },
+    read: ["out"],
+  });
+  assert.deepEqual(got.out, list(sum));
+  const biased = out0.slice();
+  ref.addBias(biased, bias, M, N);
+  const gotB = await page!.run({
+    op: "addBias",
+    f32: { out: list(out0), bias: list(bias) },
+    scalars: { M, N },
+    read: ["out"],
+  });
+  assert.deepEqual(gotB.out, list(biased));
+  const db = bias.slice();
+  ref.biasBackward(db, a, M, N);
+  const gotD = await page!.run({
+    op: "biasBackward",
+    f32: { dbias: list(bias), dout: list(a) },
+    scalars: { M, N },
+    read: ["dbias"],
+  });
+  // M values summed in f32 in order, then added to dbias: (M + 1)·u·(|dbias| + Σ|dout|).
+  const scale = bias.map((b, n) => {
+    let s = Math.abs(b);
+    for (let m = 0; m < M; m++) s += Math.abs(a[m * N + n]!);
+    return s;
+  });
+  assertScaledClose("biasBackward", gotD.dbias!, db, scale, (M + 1) * U);
+});
+
+// ---------------------------------------------------------------- embedding
+test("webgpu embedding forward (f32 and bf16 tables) and backward (repeated ids) match the reference exactly", async (t) => {
+  if (skip !== undefined) return t.skip(skip);
+  const rand = rng(9);
+  const [V, C, N] = [50, 33, 9];
+  const ids = Int32Array.of(3, 49, 0, 3, 17, 3, 49, 8, 0);
+  const table = randArray(rand, V * C);
+  const bf16 = new Uint16Array(V * C);
+  ref.f32ToBf16(bf16, table, V * C);
+  for (const format of ["f32", "bf16"] as const) {
+    const want = new Float32Array(N * C);
+    ref.embeddingWForward(want, ids, format === "f32" ? table : bf16, format, N, C);
+    const got = await page!.run({
+      op: "embeddingForward",
+      f32: { out: list(new Float32Array(N * C)), ...(format === "f32" ? { table: list(table) } : {}) },
+      i32: { ids: list(ids) },
+      ...(format === "bf16" ? { u16: { table: Array.from(bf16) } } : {}),
+      scalars: { N, C, bf16: format === "bf16" ? 1 : 0 },
+      read: ["out"],
+    });
+    assert.deepEqual(got.out, list(want), `embedding forward, ${format} table`);
+  }
+  // The backward adds each id's positions in increasing order, one f32 rounding each, as the reference does.
+  const dout = randArray(rand, N * C);
+  const dtable0 = randArray(rand, V * C);
+  const dtable = dtable0.slice();
+  ref.embeddingBackward(dtable, dout, ids, N, C);
+  const got = await page!.run({
+    op: "embeddingBackward",
+    f32: { dtable: list(dtable0), dout: list(dout) },
+    i32: { ids: list(ids) },
+    scalars: { N, C, V },
+    read: ["dtable"],
+  });
+  assert.deepEqual(got.dtable, list(dtable));
+});

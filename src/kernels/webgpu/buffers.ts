@@ -5,15 +5,22 @@
  */
 import type { Gpu } from "./gpu.ts";
 
-/** Usage of every tensor buffer: bound as storage, written by the host, copied out for reading. */
-const TENSOR_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+/**
+ * Usage of every tensor buffer: bound as storage, written by the host, copied out for reading. A function, not a
+ * constant, so that these modules load where the WebGPU globals are not (yet) defined: Node before the `webgpu`
+ * package installs them, and the Node tests of the CPU-side parts.
+ */
+const tensorUsage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 
-/** A storage buffer holding a copy of `data` (at least 4 bytes: zero-sized bindings are invalid). */
-export function upload(gpu: Gpu, data: Float32Array | Int32Array, label = "tensor"): GPUBuffer {
-  const size = Math.max(4, data.byteLength);
-  const buf = gpu.device.createBuffer({ label, size, usage: TENSOR_USAGE, mappedAtCreation: true });
-  const ctor = data instanceof Float32Array ? Float32Array : Int32Array;
-  new ctor(buf.getMappedRange()).set(data);
+/**
+ * A storage buffer holding a copy of `data` (its size rounded up to whole 4-byte words, at least one: zero-sized
+ * bindings are invalid). A Uint16Array (bf16 weights) is read by the shaders as packed u32 words, little-endian:
+ * value 2i in the low half of word i.
+ */
+export function upload(gpu: Gpu, data: Float32Array | Int32Array | Uint16Array, label = "tensor"): GPUBuffer {
+  const size = Math.max(4, Math.ceil(data.byteLength / 4) * 4);
+  const buf = gpu.device.createBuffer({ label, size, usage: tensorUsage(), mappedAtCreation: true });
+  new Uint8Array(buf.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   buf.unmap();
   return buf;
 }

@@ -6,10 +6,12 @@
  */
 
 import { adamw } from "../../../src/kernels/webgpu/adamw.ts";
+import { addBias, addInPlace, biasBackward } from "../../../src/kernels/webgpu/add.ts";
 import { attentionBackward } from "../../../src/kernels/webgpu/attention-backward.ts";
 import { attentionForward } from "../../../src/kernels/webgpu/attention-forward.ts";
 import { readF32, upload } from "../../../src/kernels/webgpu/buffers.ts";
 import { crossEntropy } from "../../../src/kernels/webgpu/cross-entropy.ts";
+import { embeddingBackward, embeddingForward, embeddingGradPlan } from "../../../src/kernels/webgpu/embedding.ts";
 import { createGpu, type Gpu } from "../../../src/kernels/webgpu/gpu.ts";
 import { matmul } from "../../../src/kernels/webgpu/matmul.ts";
 import { rmsnormBackward, rmsnormForward } from "../../../src/kernels/webgpu/rmsnorm.ts";
@@ -21,7 +23,7 @@ type Bufs = Record<string, GPUBuffer>;
 type Scalars = Record<string, number>;
 
 /** One adapter per kernel: request names → the kernel's positional arguments. */
-const OPS: Record<string, (gpu: Gpu, b: Bufs, s: Scalars) => void> = {
+const OPS: Record<string, (gpu: Gpu, b: Bufs, s: Scalars, req: KernelRequest) => void> = {
   matmulNT: (g, b, s) => matmul(g, "NT", b.out!, b.a!, b.b!, s.M!, s.N!, s.K!, s.accumulate === 1),
   matmulNN: (g, b, s) => matmul(g, "NN", b.out!, b.a!, b.b!, s.M!, s.N!, s.K!, s.accumulate === 1),
   matmulTN: (g, b, s) => matmul(g, "TN", b.out!, b.a!, b.b!, s.M!, s.N!, s.K!, s.accumulate === 1),
@@ -55,6 +57,13 @@ const OPS: Record<string, (gpu: Gpu, b: Bufs, s: Scalars) => void> = {
       s.nKv!,
       s.headDim!,
     ),
+  addInPlace: (g, b, s) => addInPlace(g, b.out!, b.a!, s.n!),
+  addBias: (g, b, s) => addBias(g, b.out!, b.bias!, s.M!, s.N!),
+  biasBackward: (g, b, s) => biasBackward(g, b.dbias!, b.dout!, s.M!, s.N!),
+  embeddingForward: (g, b, s) =>
+    embeddingForward(g, b.out!, b.ids!, b.table!, s.bf16 === 1 ? "bf16" : "f32", s.N!, s.C!),
+  embeddingBackward: (g, b, s, req) =>
+    embeddingBackward(g, b.dtable!, b.dout!, embeddingGradPlan(g, new Int32Array(req.i32!.ids!), s.N!, s.V!), s.C!),
   adamw: (g, b, s) =>
     adamw(g, b.param!, b.grad!, b.m!, b.v!, s.n!, s.lr!, s.beta1!, s.beta2!, s.eps!, s.weightDecay!, s.step!),
 };
@@ -73,8 +82,9 @@ async function run(gpu: Gpu, req: KernelRequest): Promise<Record<string, number[
   const bufs: Bufs = {};
   for (const [name, v] of Object.entries(req.f32)) bufs[name] = upload(gpu, new Float32Array(v), name);
   for (const [name, v] of Object.entries(req.i32 ?? {})) bufs[name] = upload(gpu, new Int32Array(v), name);
+  for (const [name, v] of Object.entries(req.u16 ?? {})) bufs[name] = upload(gpu, new Uint16Array(v), name);
   gpu.device.pushErrorScope("validation");
-  op(gpu, bufs, req.scalars);
+  op(gpu, bufs, req.scalars, req);
   const err = await gpu.device.popErrorScope();
   if (err !== null) throw new Error(`${req.op}: WebGPU validation error: ${err.message}`);
   const out: Record<string, number[]> = {};

@@ -6,6 +6,8 @@ export interface KernelRequest {
   f32: Record<string, number[]>;
   /** i32 tensors by argument name (targets, positions). */
   i32?: Record<string, number[]>;
+  /** 16-bit tensors (bf16 weights) by argument name. */
+  u16?: Record<string, number[]>;
   /** Dimensions and scalars by argument name (booleans as 0/1). */
   scalars: Record<string, number>;
   /** Names of the f32 tensors to read back after the kernel ran. */
