@@ -75,6 +75,39 @@ for (const layout of ["NT", "NN", "TN"] as const) {
   });
 }
 
+test("webgpu matmul with a bf16 weight matches the reference's matmulWNT and matmulWNN", async (t) => {
+  if (skip !== undefined) return t.skip(skip);
+  for (const [layout, entry] of [
+    ["NT", "matmulWNT"],
+    ["NN", "matmulWNN"],
+  ] as const) {
+    for (const [M, N, K] of [
+      [1, 7, 33],
+      [17, 33, 70],
+    ] as [number, number, number][]) {
+      const { a, b, out0 } = matmulCase(layout, M, N, K, 77 + M + N + K);
+      const w = new Uint16Array(N * K);
+      ref.f32ToBf16(w, b, N * K);
+      const wide = new Float32Array(N * K);
+      ref.bf16ToF32(wide, w, N * K); // the weight's exact values, for the bound
+      const want = out0.slice();
+      ref[entry](want, a, w, "bf16", M, N, K, true);
+      const bound = new Float32Array(M * N);
+      ({ NT: ref.matmulNT, NN: ref.matmulNN })[layout](bound, abs(a), abs(wide), M, N, K, false);
+      const got = await page!.run({
+        op: `matmul${layout}`,
+        f32: { out: list(out0), a: list(a) },
+        u16: { b: Array.from(w) },
+        scalars: { M, N, K, accumulate: 1, bf16: 1 },
+        read: ["out"],
+      });
+      // Widening is exact, so the f32 matmul's bound holds as it is (accumulating: plus |out0|).
+      const scale = bound.map((s, i) => (K + 2) * s + Math.abs(out0[i]!));
+      assertScaledClose(`${entry} bf16 [${M},${N},${K}]`, got.out!, want, scale, U, 1e-30);
+    }
+  }
+});
+
 // ---------------------------------------------------------------- RMSNorm
 // [N, C]: one element, a row shorter than a workgroup, rows crossing 256 (one and two strides).
 const ROW_SHAPES: [number, number][] = [

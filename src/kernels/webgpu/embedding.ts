@@ -10,13 +10,14 @@
  * Ids are checked on the CPU (the reference's checkIds) when the batch is uploaded.
  */
 import { checkIds } from "../ref/embedding.ts";
+import { bf16Read } from "./bf16.ts";
 import { upload } from "./buffers.ts";
 import { dispatchElements, ELEM_MAIN } from "./elementwise.ts";
 import { type Gpu, pipeline } from "./gpu.ts";
 
 /** The forward for an f32 (`array<f32>`) or bf16 (`array<u32>`, two values a word) table. */
 function forwardWgsl(bf16: boolean): string {
-  const read = bf16 ? "bitcast<f32>(((table[j >> 1u] >> ((j & 1u) * 16u)) & 0xffffu) << 16u)" : "table[j]";
+  const read = bf16 ? bf16Read("table", "j") : "table[j]";
   return /* wgsl */ `
 struct P { N: u32, C: u32 }
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;

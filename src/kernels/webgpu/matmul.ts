@@ -11,7 +11,10 @@
  * of the stored layout, whichever operand is transposed; transposed tiles are written across the padded row
  * (17 floats) so that the stores do not all fall in one bank. Out-of-range elements load as 0 (odd shapes).
  * Accumulation is f32 in k order, one tile after the other (not the reference's f64).
+ * The weight operand b may be bf16 (matmulWNT/matmulWNN's format): it is widened exactly as it is staged, so a
+ * bf16 weight takes half the memory and reads, and loses nothing beyond its own rounding.
  */
+import { bf16Read } from "./bf16.ts";
 import { dispatch, type Gpu, MAX_GROUPS_PER_DIM, pipeline } from "./gpu.ts";
 
 export type MatmulLayout = "NT" | "NN" | "TN";
@@ -42,19 +45,23 @@ const LOADERS: Record<MatmulLayout, { a: string; b: string }> = {
   },
 };
 
-function matmulWgsl(layout: MatmulLayout): string {
+/** The formats of the b operand: f32, or bf16 (a weight). */
+export type MatmulBFormat = "f32" | "bf16";
+
+function matmulWgsl(layout: MatmulLayout, bFormat: MatmulBFormat): string {
   const { a, b } = LOADERS[layout];
+  const bf16 = bFormat === "bf16";
   return /* wgsl */ `
 struct Dims { M: u32, N: u32, K: u32, accumulate: u32 }
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<${bf16 ? "u32" : "f32"}>;
 @group(0) @binding(3) var<uniform> d: Dims;
 var<workgroup> ta: array<array<f32, ${T + 1}>, ${T}>;
 var<workgroup> tb: array<array<f32, ${T + 1}>, ${T}>;
 
 fn lda(ok: bool, i: u32) -> f32 { if (ok) { return a[i]; } return 0.0; }
-fn ldb(ok: bool, i: u32) -> f32 { if (ok) { return b[i]; } return 0.0; }
+fn ldb(ok: bool, i: u32) -> f32 { if (ok) { return ${bf16 ? bf16Read("b", "i") : "b[i]"}; } return 0.0; }
 
 @compute @workgroup_size(${T}, ${T})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
@@ -79,7 +86,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
 }`;
 }
 
-/** out[M,N] (+)= the product of `layout` (see the file comment); out must not alias a or b. */
+/**
+ * out[M,N] (+)= the product of `layout` (see the file comment), b in `bFormat` (f32 unless a bf16 weight);
+ * out must not alias a or b.
+ */
 export function matmul(
   gpu: Gpu,
   layout: MatmulLayout,
@@ -90,6 +100,7 @@ export function matmul(
   N: number,
   K: number,
   accumulate: boolean,
+  bFormat: MatmulBFormat = "f32",
 ): void {
   if (M === 0 || N === 0) return;
   const gx = Math.ceil(N / T);
@@ -97,7 +108,7 @@ export function matmul(
   if (gx > MAX_GROUPS_PER_DIM || gy > MAX_GROUPS_PER_DIM) {
     throw new RangeError(`webgpu matmul${layout}: [${M}, ${N}] needs more than 65535 tiles of 16 along one side`);
   }
-  const pipe = pipeline(gpu, `matmul${layout}`, () => matmulWgsl(layout));
+  const pipe = pipeline(gpu, `matmul${layout}:${bFormat}`, () => matmulWgsl(layout, bFormat));
   const params: ["u32", number][] = [
     ["u32", M],
     ["u32", N],

@@ -22,11 +22,14 @@ import type { KernelRequest, PageGlobal, PageKernels } from "./request.ts";
 type Bufs = Record<string, GPUBuffer>;
 type Scalars = Record<string, number>;
 
+/** The b operand's format: bf16 when the request says so (the weight entries matmulWNT/matmulWNN). */
+const bFormat = (s: Scalars) => (s.bf16 === 1 ? "bf16" : "f32");
+
 /** One adapter per kernel: request names → the kernel's positional arguments. */
 const OPS: Record<string, (gpu: Gpu, b: Bufs, s: Scalars, req: KernelRequest) => void> = {
-  matmulNT: (g, b, s) => matmul(g, "NT", b.out!, b.a!, b.b!, s.M!, s.N!, s.K!, s.accumulate === 1),
-  matmulNN: (g, b, s) => matmul(g, "NN", b.out!, b.a!, b.b!, s.M!, s.N!, s.K!, s.accumulate === 1),
-  matmulTN: (g, b, s) => matmul(g, "TN", b.out!, b.a!, b.b!, s.M!, s.N!, s.K!, s.accumulate === 1),
+  matmulNT: (g, b, s) => matmul(g, "NT", b.out!, b.a!, b.b!, s.M!, s.N!, s.K!, s.accumulate === 1, bFormat(s)),
+  matmulNN: (g, b, s) => matmul(g, "NN", b.out!, b.a!, b.b!, s.M!, s.N!, s.K!, s.accumulate === 1, bFormat(s)),
+  matmulTN: (g, b, s) => matmul(g, "TN", b.out!, b.a!, b.b!, s.M!, s.N!, s.K!, s.accumulate === 1, bFormat(s)),
   rmsnormForward: (g, b, s) => rmsnormForward(g, b.out!, b.rstd!, b.x!, b.weight!, s.N!, s.C!, s.eps!),
   rmsnormBackward: (g, b, s) =>
     rmsnormBackward(g, b.dx!, b.dweight ?? null, b.dout!, b.x!, b.weight!, b.rstd!, s.N!, s.C!),
