@@ -8,6 +8,7 @@ import type { ModelConfig } from "../config.ts";
 import { gpt2 } from "./gpt2.ts";
 import { llama } from "./llama.ts";
 import { mistral } from "./mistral.ts";
+import { phi3 } from "./phi3.ts";
 import { qwen2 } from "./qwen2.ts";
 import { qwen3 } from "./qwen3.ts";
 import type { ModelFamily } from "./spec.ts";
@@ -27,6 +28,7 @@ export function registerFamily<L, T>(family: ModelFamily<L, T>): void {
 
 for (const family of [llama, mistral, qwen2, qwen3]) registerFamily(family);
 registerFamily(gpt2);
+registerFamily(phi3);
 
 /** Every model_type a family reads, in registration order. */
 export function supportedModelTypes(): string[] {
