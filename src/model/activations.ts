@@ -87,13 +87,13 @@ const ROW_CHUNK_VALUES = 2 * 1024 * 1024;
 const ROW_CHUNK_MIN = 512;
 
 /**
- * Rows per chunk of the blocks' row-wise tail for N rows whose widest per-row buffer holds `width` values: that
- * buffer near 8 MiB but at least ROW_CHUNK_MIN rows, chunks of equal size. Llama-3.2-1B (intermediate 8192),
- * 4 × 512 rows: 4 chunks of 512.
+ * Rows per chunk of the blocks' row-wise tail for N rows whose widest per-row buffer holds `width` values: chunks
+ * of equal size, each at least the rows that fill that buffer to 8 MiB and at least ROW_CHUNK_MIN (fewer than
+ * twice that; all N rows when N is smaller). Llama-3.2-1B (intermediate 8192), 4 × 512 rows: 4 chunks of 512.
  */
 export function rowChunkRows(N: number, width: number): number {
-  const cap = Math.max(1, Math.min(N, Math.max(ROW_CHUNK_MIN, Math.floor(ROW_CHUNK_VALUES / Math.max(1, width)))));
-  return Math.ceil(N / Math.ceil(N / cap));
+  const target = Math.max(ROW_CHUNK_MIN, Math.floor(ROW_CHUNK_VALUES / Math.max(1, width)));
+  return Math.ceil(N / Math.max(1, Math.floor(N / target)));
 }
 
 export interface ArenaOptions {

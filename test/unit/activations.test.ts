@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { attachLora } from "../../src/lora/adapter.ts";
 import { defaultLoraConfig } from "../../src/lora/config.ts";
-import { activationBytes, allocateActivations } from "../../src/model/activations.ts";
+import { activationBytes, allocateActivations, rowChunkRows } from "../../src/model/activations.ts";
 import { Rng } from "../../src/tensor/rng.ts";
 import { randomModel } from "../helpers/random-model.ts";
 
@@ -19,4 +19,13 @@ test("activationBytes predicts the arena size exactly", () => {
     const ckpt = activationBytes(model, 3, 7, { checkpoint: true });
     assert.ok(ckpt < full, `${ckpt} < ${full}`);
   }
+});
+
+test("MLP row chunks: equal, at least 512 rows and the rows of an 8 MiB buffer, the whole batch when smaller", () => {
+  assert.equal(rowChunkRows(2048, 8192), 512); // Llama-3.2-1B at 4 × 512: 4 chunks
+  assert.equal(rowChunkRows(1100, 8192), 550); // 2 chunks, not 3 of 367
+  assert.equal(rowChunkRows(2048, 1536), 2048); // 8 MiB holds 1365 rows of 1536: one chunk (two would be shorter)
+  assert.equal(rowChunkRows(300, 8192), 300);
+  assert.equal(rowChunkRows(64, 14336), 64);
+  assert.equal(rowChunkRows(5000, 0), 5000); // no row-wise buffers (a family without a row-wise tail)
 });
