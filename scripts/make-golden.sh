@@ -207,6 +207,15 @@ rm -rf gpt2
 "$PY" "$GOLDEN/gpt2_dump.py" gpt2
 # ---- end of GPT-2 --------------------------------------------------------------------------------------------------
 
+# ---- Gemma (issue 20) ----------------------------------------------------------------------------------------------
+# 7. gemma/: a tiny Gemma (hidden 32, 2 layers, 4 heads / 2 kv heads, head_dim 16, intermediate 48, vocab 96, norm
+#    weights w of 1 + w, tied head) with a PEFT LoRA adapter over all seven linears (r 4, alpha 8, B ~ N(0, 0.02)):
+#    loss, logits, every LoRA gradient, a greedy decode (full forward each step), 5 AdamW steps and the merged model.
+#    scripts/golden/gemma_dump.py is the project's generator (Hugging Face's Gemma math, PEFT's LoRA).
+rm -rf gemma
+"$PY" "$GOLDEN/gemma_dump.py" gemma
+# ---- end of Gemma --------------------------------------------------------------------------------------------------
+
 # Make recorded paths relative to test/fixtures/golden/.
 find . -name '*.json' -print0 | xargs -0 sed -i "s|$OUT/||g"
 # Format the JSON the project's way (biome checks test/**): layout only, plus exponents written 1e-5 not 1e-05;

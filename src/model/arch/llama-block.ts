@@ -9,8 +9,8 @@ import { type DropoutSource, linearBackward, linearForward, linearInfer } from "
 import type { Activations, LayerActivations } from "../activations.ts";
 import type { ModelInput } from "../forward.ts";
 import type { Model } from "../model.ts";
-import { llamaMlpBackward, llamaMlpForward } from "./llama-mlp.ts";
-import type { LlamaLayer, LlamaTop } from "./llama-style.ts";
+import { llamaMlpBackward, llamaMlpForward, mlpActForward, normScale } from "./llama-mlp.ts";
+import type { LlamaArch, LlamaLayer, LlamaTop } from "./llama-style.ts";
 import type { Buffers, InferenceStep } from "./spec.ts";
 
 type LlamaModel = Model<LlamaLayer, LlamaTop>;
@@ -52,7 +52,10 @@ export function llamaEmbedForward(
   _pos: Int32Array,
   N: number,
 ): void {
-  embeddingForward(k, x, ids, model.embed, N, model.config.hiddenSize);
+  const C = model.config.hiddenSize;
+  embeddingForward(k, x, ids, model.embed, N, C);
+  const scale = (model.config.arch as LlamaArch).embedScale;
+  if (scale !== 1) for (let i = 0; i < N * C; i++) x[i] = x[i]! * scale; // Gemma: × √hidden
 }
 
 export function llamaEmbedBackward(
@@ -63,7 +66,12 @@ export function llamaEmbedBackward(
   _pos: Int32Array,
   N: number,
 ): void {
-  if (model.dEmbed) embeddingBackward(k, model.dEmbed, dx, ids, N, model.config.hiddenSize);
+  if (!model.dEmbed) return;
+  const C = model.config.hiddenSize;
+  const scale = (model.config.arch as LlamaArch).embedScale;
+  // dx is the last use of the backward's residual gradient: scaled in place (Gemma's × √hidden).
+  if (scale !== 1) for (let i = 0; i < N * C; i++) dx[i] = dx[i]! * scale;
+  embeddingBackward(k, model.dEmbed, dx, ids, N, C);
 }
 
 export function llamaFinalForward(
@@ -75,7 +83,7 @@ export function llamaFinalForward(
   N: number,
 ): void {
   const c = model.config;
-  k.rmsnormForward(out, saved.rstdf!, x, model.top.norm.data, N, c.hiddenSize, c.normEps);
+  k.rmsnormForward(out, saved.rstdf!, x, normScale(model, model.top.norm.data), N, c.hiddenSize, c.normEps);
 }
 
 export function llamaFinalBackward(
@@ -88,7 +96,7 @@ export function llamaFinalBackward(
   N: number,
 ): void {
   const norm = model.top.norm;
-  k.rmsnormBackward(dx, norm.grad, dout, x, norm.data, saved.rstdf!, N, model.config.hiddenSize);
+  k.rmsnormBackward(dx, norm.grad, dout, x, normScale(model, norm.data), saved.rstdf!, N, model.config.hiddenSize);
 }
 
 /** One block: a.resid → out, saving what backward needs into `a`. Also backward's recompute (checkpointing). */
@@ -107,14 +115,14 @@ export function llamaLayerForward(
   const eps = c.normEps;
   const rope = model.top.rope;
   const a = la.saved as unknown as Saved;
-  k.rmsnormForward(a.ln1, a.rstd1, la.resid, w.inputNorm.data, N, C, eps);
+  k.rmsnormForward(a.ln1, a.rstd1, la.resid, normScale(model, w.inputNorm.data), N, C, eps);
   const lc = (name: string) => la.adapters.get(name) ?? null;
   linearForward(k, a.qPre ?? a.q, a.ln1, w.q, N, lc(w.q.name), dropout);
   linearForward(k, a.kPre ?? a.k, a.ln1, w.k, N, lc(w.k.name), dropout);
   linearForward(k, a.v, a.ln1, w.v, N, lc(w.v.name), dropout);
   if (w.qNorm && w.kNorm && a.qPre && a.kPre && a.qRstd && a.kRstd) {
-    k.rmsnormForward(a.q, a.qRstd, a.qPre, w.qNorm.data, N * c.numHeads, c.headDim, eps);
-    k.rmsnormForward(a.k, a.kRstd, a.kPre, w.kNorm.data, N * c.numKvHeads, c.headDim, eps);
+    k.rmsnormForward(a.q, a.qRstd, a.qPre, normScale(model, w.qNorm.data), N * c.numHeads, c.headDim, eps);
+    k.rmsnormForward(a.k, a.kRstd, a.kPre, normScale(model, w.kNorm.data), N * c.numKvHeads, c.headDim, eps);
   }
   k.ropeForward(a.q, input.pos, rope.cos, rope.sin, N, c.numHeads, c.headDim);
   k.ropeForward(a.k, input.pos, rope.cos, rope.sin, N, c.numKvHeads, c.headDim);
@@ -178,8 +186,9 @@ export function llamaLayerBackward(
   let dq = s.dq;
   let dk = s.dk;
   if (w.qNorm && w.kNorm && a.qPre && a.kPre && a.qRstd && a.kRstd && s.dqPre && s.dkPre) {
-    k.rmsnormBackward(s.dqPre, w.qNorm.grad, dq, a.qPre, w.qNorm.data, a.qRstd, N * c.numHeads, c.headDim);
-    k.rmsnormBackward(s.dkPre, w.kNorm.grad, dk, a.kPre, w.kNorm.data, a.kRstd, N * c.numKvHeads, c.headDim);
+    const [qs, ks] = [normScale(model, w.qNorm.data), normScale(model, w.kNorm.data)];
+    k.rmsnormBackward(s.dqPre, w.qNorm.grad, dq, a.qPre, qs, a.qRstd, N * c.numHeads, c.headDim);
+    k.rmsnormBackward(s.dkPre, w.kNorm.grad, dk, a.kPre, ks, a.kRstd, N * c.numKvHeads, c.headDim);
     dq = s.dqPre;
     dk = s.dkPre;
   }
@@ -188,7 +197,7 @@ export function llamaLayerBackward(
   linearBackward(k, dIn, dk, a.ln1, w.k, N, lc(w.k.name), dxa, true);
   linearBackward(k, dIn, s.dv, a.ln1, w.v, N, lc(w.v.name), dxa, true);
   if (!needDln) return;
-  k.rmsnormBackward(dtmp, w.inputNorm.grad, dln, la.resid, w.inputNorm.data, a.rstd1, N, C);
+  k.rmsnormBackward(dtmp, w.inputNorm.grad, dln, la.resid, normScale(model, w.inputNorm.data), a.rstd1, N, C);
   k.addInPlace(dres, dtmp, N * C); // dres = d(resid)
 }
 
@@ -214,13 +223,13 @@ export function llamaInferenceStep(k: Kernels, model: LlamaModel, w: LlamaLayer,
   const rope = model.top.rope;
   const { x, n, pos, adapter } = s;
   const buf = s.work as unknown as Work;
-  k.rmsnormForward(buf.ln, buf.rstd, x, w.inputNorm.data, n, C, eps);
+  k.rmsnormForward(buf.ln, buf.rstd, x, normScale(model, w.inputNorm.data), n, C, eps);
   linearInfer(k, buf.q, buf.ln, w.q, n, adapter);
   linearInfer(k, buf.k, buf.ln, w.k, n, adapter);
   linearInfer(k, buf.v, buf.ln, w.v, n, adapter);
   if (w.qNorm && w.kNorm) {
-    k.rmsnormForward(buf.q, buf.rstd, buf.q, w.qNorm.data, n * c.numHeads, c.headDim, eps);
-    k.rmsnormForward(buf.k, buf.rstd, buf.k, w.kNorm.data, n * c.numKvHeads, c.headDim, eps);
+    k.rmsnormForward(buf.q, buf.rstd, buf.q, normScale(model, w.qNorm.data), n * c.numHeads, c.headDim, eps);
+    k.rmsnormForward(buf.k, buf.rstd, buf.k, normScale(model, w.kNorm.data), n * c.numKvHeads, c.headDim, eps);
   }
   k.ropeForward(buf.q, pos, rope.cos, rope.sin, n, c.numHeads, c.headDim);
   k.ropeForward(buf.k, pos, rope.cos, rope.sin, n, c.numKvHeads, c.headDim);
@@ -229,10 +238,10 @@ export function llamaInferenceStep(k: Kernels, model: LlamaModel, w: LlamaLayer,
   k.attentionKV(buf.att, buf.q, s.kCache, s.vCache, n, s.past, c.numHeads, c.numKvHeads, c.headDim);
   linearInfer(k, buf.h, buf.att, w.o, n, adapter);
   k.addInPlace(buf.h, x, n * C);
-  k.rmsnormForward(buf.ln, buf.rstd, buf.h, w.postNorm.data, n, C, eps);
+  k.rmsnormForward(buf.ln, buf.rstd, buf.h, normScale(model, w.postNorm.data), n, C, eps);
   linearInfer(k, buf.gate, buf.ln, w.gate, n, adapter);
   linearInfer(k, buf.up, buf.ln, w.up, n, adapter);
-  k.swigluForward(buf.gate, buf.gate, buf.up, n * c.intermediateSize);
+  mlpActForward(k, model, buf.gate, buf.gate, buf.up, n * c.intermediateSize);
   linearInfer(k, x, buf.gate, w.down, n, adapter);
   k.addInPlace(x, buf.h, n * C);
 }

@@ -1,5 +1,5 @@
 /**
- * The Llama block's MLP, out = h + down(silu(gate(ln2)) ⊙ up(ln2)) with ln2 = rmsnorm(h), forward and backward in
+ * The Llama block's MLP, out = h + down(silu(gate(ln2)) ⊙ up(ln2)) (Gemma: gelu_tanh for silu) with ln2 = rmsnorm(h), forward and backward in
  * chunks of rows (LayerActivations.rowChunk): every row is computed on its own, so a chunk needs only its own rows,
  * and the [rows, F] buffers are sized for a chunk instead of the batch. The saved buffers (ActivationSpec.rowSaved)
  * hold every row, or with checkpointing (rowWindow) one chunk's rows, which backward recomputes from h just before
@@ -8,12 +8,51 @@
  * N rows; C hidden; F intermediate.
  */
 import type { Kernels } from "../../kernels/types.ts";
+import { gegluBackward, gegluForward } from "../../nn/geglu.ts";
 import { type DropoutSource, linearBackward, linearForward } from "../../nn/linear.ts";
 import { type Activations, cacheRows, type LayerActivations } from "../activations.ts";
 import type { Model } from "../model.ts";
-import type { LlamaLayer, LlamaTop } from "./llama-style.ts";
+import type { LlamaArch, LlamaLayer, LlamaTop } from "./llama-style.ts";
 
 type LlamaModel = Model<LlamaLayer, LlamaTop>;
+
+/** out[n] = act(gate) ⊙ up with the family's gate activation (SwiGLU, or Gemma's GeGLU). `out` may alias `gate`. */
+export function mlpActForward(
+  k: Kernels,
+  model: LlamaModel,
+  out: Float32Array,
+  gate: Float32Array,
+  up: Float32Array,
+  n: number,
+): void {
+  if ((model.config.arch as LlamaArch).mlpAct === "gelu_tanh") gegluForward(out, gate, up, n);
+  else k.swigluForward(out, gate, up, n);
+}
+
+/** dgate, dup (overwritten) of mlpActForward from dact and the forward's gate, up (no aliasing). */
+function mlpActBackward(
+  k: Kernels,
+  model: LlamaModel,
+  dgate: Float32Array,
+  dup: Float32Array,
+  dact: Float32Array,
+  gate: Float32Array,
+  up: Float32Array,
+  n: number,
+): void {
+  if ((model.config.arch as LlamaArch).mlpAct === "gelu_tanh") gegluBackward(dgate, dup, dact, gate, up, n);
+  else k.swigluBackward(dgate, dup, dact, gate, up, n);
+}
+
+/**
+ * The scale an RMSNorm of the family applies: the weight itself, or (Gemma) normOffset + w as a fresh f32 array. Its
+ * gradient is the weight's gradient either way.
+ */
+export function normScale(model: LlamaModel, w: Float32Array): Float32Array {
+  const offset = (model.config.arch as LlamaArch).normOffset;
+  if (offset === 0) return w;
+  return Float32Array.from(w, (v) => offset + v);
+}
 
 /** One chunk's rows of the MLP's saved buffers. */
 interface MlpRows {
@@ -52,10 +91,10 @@ function mlpHidden(
   const c = model.config;
   const capacity = la.resid.length / c.hiddenSize;
   const lc = (name: string) => cacheRows(la.adapters.get(name) ?? null, capacity, r0, rows);
-  k.rmsnormForward(m.ln2, m.rstd2, h, w.postNorm.data, rows, c.hiddenSize, c.normEps);
+  k.rmsnormForward(m.ln2, m.rstd2, h, normScale(model, w.postNorm.data), rows, c.hiddenSize, c.normEps);
   linearForward(k, m.gate, m.ln2, w.gate, rows, lc(w.gate.name), dropout);
   linearForward(k, m.up, m.ln2, w.up, rows, lc(w.up.name), dropout);
-  k.swigluForward(m.act, m.gate, m.up, rows * c.intermediateSize);
+  mlpActForward(k, model, m.act, m.gate, m.up, rows * c.intermediateSize);
 }
 
 /** out[N, C] = h + MLP(h) for the N rows of a.h (the block's residual after attention), chunk by chunk. */
@@ -113,10 +152,11 @@ export function llamaMlpBackward(
       Float32Array,
     ];
     linearBackward(k, dact, dresRows, m.act, w.down, rows, lc(w.down.name), dxa, false);
-    k.swigluBackward(dgate, dup, dact, m.gate, m.up, rows * F);
+    mlpActBackward(k, model, dgate, dup, dact, m.gate, m.up, rows * F);
     linearBackward(k, dlnRows, dgate, m.ln2, w.gate, rows, lc(w.gate.name), dxa, false);
     linearBackward(k, dlnRows, dup, m.ln2, w.up, rows, lc(w.up.name), dxa, true);
-    k.rmsnormBackward(dtmpRows, w.postNorm.grad, dlnRows, hRows, w.postNorm.data, m.rstd2, rows, C);
+    const scale = normScale(model, w.postNorm.data);
+    k.rmsnormBackward(dtmpRows, w.postNorm.grad, dlnRows, hRows, scale, m.rstd2, rows, C);
     k.addInPlace(dresRows, dtmpRows, rows * C); // dres = d(h)
   }
 }

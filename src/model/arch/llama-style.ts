@@ -2,7 +2,9 @@
  * The Llama-style decoder, shared by the llama, mistral, qwen2 and qwen3 records: RMSNorm (eps from the config),
  * RoPE (rotate-half; rope_theta and rope_scaling at the top of config.json or in rope_parameters), grouped-query
  * attention, a SwiGLU MLP, optional tied embeddings, optional q/k/v biases (Qwen2, or `attention_bias: true`) and
- * optional q/k RMSNorm over head_dim before RoPE (Qwen3). The block's forward and backward are in llama-block.ts.
+ * optional q/k RMSNorm over head_dim before RoPE (Qwen3), and Gemma's variations: RMSNorm weights stored as w − 1
+ * (scale 1 + w), embeddings scaled by √hidden, and a GeGLU MLP (tanh GELU on the gate). The block's forward and
+ * backward are in llama-block.ts.
  */
 import { LoratuneError } from "../../errors.ts";
 import { previewJson } from "../../io/preview.ts";
@@ -33,6 +35,12 @@ export interface LlamaArch {
   qkvBias: boolean;
   /** RMSNorm over head_dim on q and k before RoPE (Qwen3). */
   qkNorm: boolean;
+  /** Every RMSNorm scales by normOffset + w: 0, or 1 for Gemma (whose norm weights are stored as w − 1). */
+  normOffset: number;
+  /** The token embedding is multiplied by this (1; Gemma: √hidden rounded to f32, the compute dtype). */
+  embedScale: number;
+  /** The MLP's gate activation: "silu" (SwiGLU) or "gelu_tanh" (GeGLU, Gemma's gelu_pytorch_tanh). */
+  mlpAct: "silu" | "gelu_tanh";
 }
 
 /** The Llama-style settings of a config of one of these families. */
@@ -68,8 +76,10 @@ export interface LlamaStyleOptions {
   alwaysQkvBias?: boolean;
   /** q/k RMSNorm (Qwen3). */
   qkNorm?: boolean;
-  /** llama.cpp's architecture for it (GGUF export). */
-  ggufArch: "llama" | "qwen2" | "qwen3";
+  /** Gemma: RMSNorm scale 1 + w, embeddings × √hidden, GeGLU with hidden_activation gelu_pytorch_tanh, tied head by default. */
+  gemma?: boolean;
+  /** llama.cpp's architecture for it (GGUF export); absent: not exported. */
+  ggufArch?: "llama" | "qwen2" | "qwen3";
 }
 
 const PREFIX = "model.layers.";
@@ -82,7 +92,7 @@ export function llamaStyleFamily(o: LlamaStyleOptions): ModelFamily<LlamaLayer, 
     blockPrefix: PREFIX,
     headName: "lm_head.weight",
     defaultTargets: ["q_proj", "v_proj"],
-    gguf: llamaGguf(o.ggufArch, o.modelTypes[0]),
+    ...(o.ggufArch ? { gguf: llamaGguf(o.ggufArch, o.modelTypes[0]) } : {}),
     parseConfig: (raw, where) => parseLlamaConfig(raw, where, o),
     params: llamaParams,
     assemble(c, take, positions) {
@@ -175,7 +185,9 @@ function llamaParams(c: ModelConfig): ParamSpec[] {
   const hq = c.numHeads * c.headDim;
   const hkv = c.numKvHeads * c.headDim;
   const F = c.intermediateSize;
-  const { qkvBias, qkNorm } = llamaArch(c);
+  const { qkvBias, qkNorm, normOffset } = llamaArch(c);
+  // Gemma's norm weights are the w of a 1 + w scale: they start at zero (as Hugging Face initialises them).
+  const normInit: Partial<ParamSpec> = normOffset !== 0 ? { init: "zeros" } : {};
   const out: ParamSpec[] = [
     {
       name: "model.embed_tokens.weight",
@@ -201,6 +213,7 @@ function llamaParams(c: ModelConfig): ParamSpec[] {
       shape: [size],
       role: "norm",
       layer,
+      ...normInit,
     });
     out.push(norm("input_layernorm.weight", C), norm("post_attention_layernorm.weight", C));
     for (const [name, o, inp, axes, bias] of linears) {
@@ -210,7 +223,7 @@ function llamaParams(c: ModelConfig): ParamSpec[] {
     }
     if (qkNorm) out.push(norm("self_attn.q_norm.weight", c.headDim), norm("self_attn.k_norm.weight", c.headDim));
   }
-  out.push({ name: "model.norm.weight", shape: [C], role: "norm", layer: null });
+  out.push({ name: "model.norm.weight", shape: [C], role: "norm", layer: null, ...normInit });
   if (!c.tieWordEmbeddings) out.push({ name: "lm_head.weight", shape: [c.vocabSize, C], role: "head", layer: null });
   return out;
 }
@@ -220,9 +233,7 @@ type Json = Record<string, unknown>;
 function parseLlamaConfig(raw: Json, where: string, o: LlamaStyleOptions): ModelConfig {
   const get = fieldReader(raw, where);
   const modelType = get.string("model_type");
-  const act = raw.hidden_act ?? raw.hidden_activation ?? "silu";
-  if (act !== "silu")
-    throw new LoratuneError("ERR_UNSUPPORTED", `${where}: hidden_act ${previewJson(act)} is not supported (silu)`);
+  const mlpAct = readActivation(raw, where, o.gemma === true);
   if (raw.mlp_bias === true) throw new LoratuneError("ERR_UNSUPPORTED", `${where}: mlp_bias true is not supported`);
 
   const hiddenSize = get.positiveInt("hidden_size");
@@ -244,6 +255,9 @@ function parseLlamaConfig(raw: Json, where: string, o: LlamaStyleOptions): Model
     ropeScaling: rope.scaling,
     qkvBias: o.alwaysQkvBias === true || raw.attention_bias === true,
     qkNorm: o.qkNorm === true,
+    normOffset: o.gemma ? 1 : 0,
+    embedScale: o.gemma ? Math.fround(Math.sqrt(hiddenSize)) : 1,
+    mlpAct,
   };
   return {
     modelType,
@@ -256,11 +270,33 @@ function parseLlamaConfig(raw: Json, where: string, o: LlamaStyleOptions): Model
     vocabSize: get.positiveInt("vocab_size"),
     maxPositions: raw.max_position_embeddings == null ? 2048 : get.positiveInt("max_position_embeddings"),
     normEps: raw.rms_norm_eps == null ? 1e-6 : get.positiveNumber("rms_norm_eps"),
-    tieWordEmbeddings: raw.tie_word_embeddings == null ? false : get.boolean("tie_word_embeddings"),
+    tieWordEmbeddings: raw.tie_word_embeddings == null ? o.gemma === true : get.boolean("tie_word_embeddings"),
     bosTokenId: typeof raw.bos_token_id === "number" ? raw.bos_token_id : null,
     eosTokenIds: readEos(raw.eos_token_id),
     arch,
   };
+}
+
+/** Gemma's GeGLU activations: the tanh GELU under Hugging Face's names. */
+const TANH_GELU = ["gelu_pytorch_tanh", "gelu_new"];
+
+/**
+ * The MLP activation. Llama-style: hidden_act (or hidden_activation) silu. Gemma: hidden_activation, absent meaning
+ * gelu_pytorch_tanh (Hugging Face's Gemma ignores the older hidden_act field, "gelu" in the first checkpoints).
+ */
+function readActivation(raw: Json, where: string, gemma: boolean): LlamaArch["mlpAct"] {
+  if (gemma) {
+    const act = raw.hidden_activation ?? "gelu_pytorch_tanh";
+    if (typeof act === "string" && TANH_GELU.includes(act)) return "gelu_tanh";
+    throw new LoratuneError(
+      "ERR_UNSUPPORTED",
+      `${where}: hidden_activation ${previewJson(act)} is not supported (${TANH_GELU.join(", ")})`,
+    );
+  }
+  const act = raw.hidden_act ?? raw.hidden_activation ?? "silu";
+  if (act !== "silu")
+    throw new LoratuneError("ERR_UNSUPPORTED", `${where}: hidden_act ${previewJson(act)} is not supported (silu)`);
+  return "silu";
 }
 
 /** RoPE from top-level rope_theta/rope_scaling or from newer files' rope_parameters. */

@@ -1,0 +1,290 @@
+"""gemma_dump.py - a tiny Gemma with a PEFT LoRA adapter against which loratune's gemma family is tested.
+
+usage: /usr/bin/python3 gemma_dump.py OUT_DIR [--seed 0]
+Written for loratune from the math of Hugging Face's Gemma (modeling_gemma.py: GemmaForCausalLM, GemmaRMSNorm
+scaling by 1 + w computed in float32, the embedding multiplied by sqrt(hidden_size) as a tensor of the hidden
+states' dtype, rotate-half RoPE with inv_freq = 1 / theta^(2i / head_dim), grouped-query attention scaled by
+head_dim^-0.5 where head_dim is its own config field, GemmaMLP down(gelu_pytorch_tanh(gate(x)) * up(x)), the head
+tied to embed_tokens) and PEFT's LoRA on nn.Linear (B(A(x)) * alpha/r added; merge adds B @ A * alpha/r).
+No transformers or peft needed: plain torch (float32, 1 thread, seeded).
+
+Writes under OUT_DIR:
+  model/            config.json (model_type gemma) and model.safetensors (GemmaForCausalLM's names, no lm_head:
+                    tied), linears and embedding N(0, 0.2), norm weights 0.1 N (the stored w of 1 + w)
+  adapter/          PEFT's files: adapter_config.json (all seven linears; r 4, lora_alpha 8) and
+                    adapter_model.safetensors, A kaiming-uniform(a=sqrt(5)) as PEFT, B ~ N(0, 0.02)
+  batch.json        B=2, T=16 ids < vocab; labels with positions 0..3 of row 1 = -100
+  data.jsonl        10 rows of 16 ids (5 training steps of 2 rows)
+  trained/          the adapter after 5 AdamW steps (lr 1e-3, torch defaults, weight decay 0) on data.jsonl
+  dump.json         loss, logits (first 8 at some positions), every LoRA gradient (shape, l2, first8, last8),
+                    greedy decode (prompt, 8 tokens, each step's logits first8 from a full forward), the 5 training
+                    losses, and the merged model (q_proj of layer 0: l2, first8; logits first8)
+"""
+import argparse
+import json
+import math
+import os
+import struct
+
+import torch
+
+CONFIG = {
+    "model_type": "gemma",
+    "architectures": ["GemmaForCausalLM"],
+    "vocab_size": 96,
+    "hidden_size": 32,
+    "intermediate_size": 48,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 16,
+    "hidden_act": "gelu",
+    "hidden_activation": "gelu_pytorch_tanh",
+    "max_position_embeddings": 64,
+    "rms_norm_eps": 1e-6,
+    "rope_theta": 10000.0,
+    "attention_bias": False,
+    "bos_token_id": 2,
+    "eos_token_id": 1,
+    "tie_word_embeddings": True,
+}
+TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+R, ALPHA = 4, 8
+PREFIX = "base_model.model."
+
+
+def write_safetensors(path, tensors, metadata=None):
+    header, blobs, off = {}, [], 0
+    for name in sorted(tensors):
+        data = tensors[name].detach().contiguous().to(torch.float32).numpy().tobytes()
+        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape), "data_offsets": [off, off + len(data)]}
+        blobs.append(data)
+        off += len(data)
+    if metadata is not None:
+        header["__metadata__"] = metadata
+    hb = json.dumps(header, separators=(",", ":")).encode()
+    hb += b" " * ((8 - len(hb) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(hb)))
+        f.write(hb)
+        f.write(b"".join(blobs))
+
+
+def linear_shapes():
+    """module -> (out, in), nn.Linear's [out, in]."""
+    c = CONFIG
+    C, F, hd = c["hidden_size"], c["intermediate_size"], c["head_dim"]
+    hq, hkv = c["num_attention_heads"] * hd, c["num_key_value_heads"] * hd
+    return {
+        "self_attn.q_proj": (hq, C),
+        "self_attn.k_proj": (hkv, C),
+        "self_attn.v_proj": (hkv, C),
+        "self_attn.o_proj": (C, hq),
+        "mlp.gate_proj": (F, C),
+        "mlp.up_proj": (F, C),
+        "mlp.down_proj": (C, F),
+    }
+
+
+def init_weights(g):
+    c = CONFIG
+    C, V = c["hidden_size"], c["vocab_size"]
+    w = {"model.embed_tokens.weight": 0.2 * torch.randn(V, C, generator=g)}
+    for i in range(c["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        for norm in ("input_layernorm", "post_attention_layernorm"):
+            w[p + norm + ".weight"] = 0.1 * torch.randn(C, generator=g)
+        for name, (o, n) in linear_shapes().items():
+            w[p + name + ".weight"] = 0.2 * torch.randn(o, n, generator=g)
+    w["model.norm.weight"] = 0.1 * torch.randn(C, generator=g)
+    return w
+
+
+def init_lora(g):
+    """PEFT's init of lora_A (kaiming_uniform a=sqrt(5): bound 1/sqrt(in)); B ~ N(0, 0.02) so every gradient moves."""
+    lora = {}
+    for i in range(CONFIG["num_hidden_layers"]):
+        for name, (nout, nin) in linear_shapes().items():
+            m = f"{PREFIX}model.layers.{i}.{name}"
+            bound = 1 / math.sqrt(nin)
+            lora[m + ".lora_A.weight"] = (torch.rand(R, nin, generator=g) * 2 - 1) * bound
+            lora[m + ".lora_B.weight"] = 0.02 * torch.randn(nout, R, generator=g)
+    return {k: v.clone().requires_grad_(True) for k, v in lora.items()}
+
+
+def rms_norm(x, w):
+    """GemmaRMSNorm: x / sqrt(mean(x^2) + eps) * (1 + w), in float32."""
+    x = x.float()
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + CONFIG["rms_norm_eps"]) * (1.0 + w.float())
+
+
+def linear(x, w, lora, module):
+    y = x @ w[module + ".weight"].t()
+    key = PREFIX + module
+    if lora is not None and key + ".lora_A.weight" in lora:
+        y = y + (x @ lora[key + ".lora_A.weight"].t()) @ lora[key + ".lora_B.weight"].t() * (ALPHA / R)
+    return y
+
+
+def rope(x, T):
+    """Rotate-half RoPE over [B, heads, T, hd] at positions 0..T-1."""
+    hd = x.shape[-1]
+    inv_freq = 1.0 / (CONFIG["rope_theta"] ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd))
+    freqs = torch.arange(T).float()[:, None] * inv_freq[None]
+    emb = torch.cat((freqs, freqs), dim=-1)
+    cos, sin = emb.cos(), emb.sin()
+    x1, x2 = x[..., : hd // 2], x[..., hd // 2 :]
+    return x * cos + torch.cat((-x2, x1), dim=-1) * sin
+
+
+def forward(w, lora, ids):
+    c = CONFIG
+    B, T = ids.shape
+    H, KV, hd = c["num_attention_heads"], c["num_key_value_heads"], c["head_dim"]
+    h = w["model.embed_tokens.weight"][ids]
+    h = h * torch.tensor(c["hidden_size"] ** 0.5, dtype=h.dtype)
+    mask = torch.tril(torch.ones(T, T, dtype=torch.bool))
+    for i in range(c["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        a = rms_norm(h, w[p + "input_layernorm.weight"])
+        q = linear(a, w, lora, p + "self_attn.q_proj").view(B, T, H, hd).transpose(1, 2)
+        k = linear(a, w, lora, p + "self_attn.k_proj").view(B, T, KV, hd).transpose(1, 2)
+        v = linear(a, w, lora, p + "self_attn.v_proj").view(B, T, KV, hd).transpose(1, 2)
+        q, k = rope(q, T), rope(k, T)
+        k = k.repeat_interleave(H // KV, dim=1)  # repeat_kv: query head j reads kv head j // (H / KV)
+        v = v.repeat_interleave(H // KV, dim=1)
+        s = (q @ k.transpose(-1, -2)) * hd**-0.5
+        s = s.masked_fill(~mask, torch.finfo(s.dtype).min)
+        att = (torch.softmax(s, dim=-1) @ v).transpose(1, 2).reshape(B, T, H * hd)
+        h = h + linear(att, w, lora, p + "self_attn.o_proj")
+        m = rms_norm(h, w[p + "post_attention_layernorm.weight"])
+        gate = torch.nn.functional.gelu(linear(m, w, lora, p + "mlp.gate_proj"), approximate="tanh")
+        h = h + linear(gate * linear(m, w, lora, p + "mlp.up_proj"), w, lora, p + "mlp.down_proj")
+    h = rms_norm(h, w["model.norm.weight"])
+    return h @ w["model.embed_tokens.weight"].t()
+
+
+def loss_of(logits, labels):
+    V = logits.shape[-1]
+    return torch.nn.functional.cross_entropy(
+        logits[:, :-1].reshape(-1, V), labels[:, 1:].reshape(-1), ignore_index=-100
+    )
+
+
+def fl(t):
+    return [float(x) for x in t.reshape(-1).tolist()]
+
+
+def grad_summary(p):
+    g = p.grad
+    return {"shape": list(g.shape), "l2": float(g.norm()), "first8": fl(g.reshape(-1)[:8]), "last8": fl(g.reshape(-1)[-8:])}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out_dir")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(a.seed)
+    out = a.out_dir
+    V = CONFIG["vocab_size"]
+
+    w = init_weights(g)
+    os.makedirs(os.path.join(out, "model"), exist_ok=True)
+    with open(os.path.join(out, "model", "config.json"), "w") as f:
+        json.dump(CONFIG, f, indent=2)
+    write_safetensors(os.path.join(out, "model", "model.safetensors"), w, {"format": "pt"})
+
+    lora = init_lora(g)
+    adapter_config = {
+        "peft_type": "LORA",
+        "task_type": "CAUSAL_LM",
+        "base_model_name_or_path": "model",
+        "r": R,
+        "lora_alpha": ALPHA,
+        "lora_dropout": 0.0,
+        "target_modules": TARGETS,
+        "fan_in_fan_out": False,
+        "bias": "none",
+        "use_rslora": False,
+        "use_dora": False,
+        "init_lora_weights": True,
+        "modules_to_save": None,
+        "inference_mode": True,
+    }
+
+    def save_adapter(d, tensors):
+        os.makedirs(os.path.join(out, d), exist_ok=True)
+        with open(os.path.join(out, d, "adapter_config.json"), "w") as f:
+            json.dump(adapter_config, f, indent=2)
+        write_safetensors(os.path.join(out, d, "adapter_model.safetensors"), tensors, {"format": "pt"})
+
+    save_adapter("adapter", lora)
+
+    # Parity batch: loss, logits, every LoRA gradient.
+    ids = torch.randint(0, V, (2, 16), generator=g)
+    labels = ids.clone()
+    labels[1, 0:4] = -100
+    with open(os.path.join(out, "batch.json"), "w") as f:
+        json.dump({"input_ids": ids.tolist(), "labels": labels.tolist()}, f)
+    logits = forward(w, lora, ids)
+    loss = loss_of(logits, labels)
+    loss.backward()
+    positions = [0, 5, 15, 16 + 7, 16 + 15]
+    dump = {
+        "loss": float(loss),
+        "logits": {"positions": positions, "first8": {str(p): fl(logits.reshape(-1, V)[p, :8]) for p in positions}},
+        "lora_grads": {k: grad_summary(v) for k, v in lora.items()},
+    }
+
+    # Greedy decode, each step a full forward (no cache): loratune's KV-cache decode must agree.
+    with torch.no_grad():
+        seq = ids[0, :6].tolist()
+        steps = []
+        for _ in range(8):
+            lg = forward(w, lora, torch.tensor([seq]))[0, -1]
+            nxt = int(lg.argmax())
+            steps.append({"first8": fl(lg[:8]), "token": nxt, "max": float(lg.max())})
+            seq.append(nxt)
+        dump["decode"] = {"prompt": ids[0, :6].tolist(), "steps": steps}
+
+    # Five AdamW steps on data.jsonl (2 rows a step).
+    rows = torch.randint(0, V, (10, 16), generator=g)
+    with open(os.path.join(out, "data.jsonl"), "w") as f:
+        for r in rows.tolist():
+            f.write(json.dumps({"input_ids": r}) + "\n")
+    train = {k: v.detach().clone().requires_grad_(True) for k, v in lora.items()}
+    opt = torch.optim.AdamW(list(train.values()), lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    losses = []
+    for s in range(5):
+        batch = rows[2 * s : 2 * s + 2]
+        opt.zero_grad()
+        step_loss = loss_of(forward(w, train, batch), batch)
+        step_loss.backward()
+        opt.step()
+        losses.append(float(step_loss))
+    dump["train_losses"] = losses
+    save_adapter("trained", train)
+
+    # Merge (PEFT's merge_and_unload on nn.Linear): W[out, in] += B @ A * alpha / r.
+    with torch.no_grad():
+        merged = dict(w)
+        for k in lora:
+            if not k.endswith(".lora_A.weight"):
+                continue
+            module = k[len(PREFIX) : -len(".lora_A.weight")]
+            delta = (lora[f"{PREFIX}{module}.lora_B.weight"] @ lora[k]) * (ALPHA / R)
+            merged[module + ".weight"] = w[module + ".weight"] + delta
+        q0 = merged["model.layers.0.self_attn.q_proj.weight"]
+        mlogits = forward(merged, None, ids)
+        dump["merged"] = {
+            "q_proj0": {"shape": list(q0.shape), "l2": float(q0.norm()), "first8": fl(q0.reshape(-1)[:8])},
+            "logits_first8": {str(p): fl(mlogits.reshape(-1, V)[p, :8]) for p in positions},
+        }
+    with open(os.path.join(out, "dump.json"), "w") as f:
+        json.dump(dump, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
