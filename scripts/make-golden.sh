@@ -207,6 +207,15 @@ rm -rf gpt2
 "$PY" "$GOLDEN/gpt2_dump.py" gpt2
 # ---- end of GPT-2 --------------------------------------------------------------------------------------------------
 
+# 8. phi3/: a tiny Phi-4-mini-shaped phi3 (hidden 64, 2 layers, 4 heads / 2 kv, partial_rotary_factor 0.75, longrope
+#    short/long factors, max 256 over original 64, untied head) with a PEFT LoRA adapter over the fused qkv_proj and
+#    gate_up_proj and o_proj, down_proj (r 4, alpha 8, B ~ N(0, 0.02)): loss, logits, every LoRA gradient, a greedy
+#    decode (full forward each step), 5 AdamW steps and the merged model. scripts/golden/phi3_dump.py is the
+#    project's generator (Hugging Face's Phi-3 math, PEFT's LoRA on nn.Linear).
+rm -rf phi3
+"$PY" "$GOLDEN/phi3_dump.py" phi3
+# ---- end of Phi-3 --------------------------------------------------------------------------------------------------
+
 # ---- Gemma (issue 20) ----------------------------------------------------------------------------------------------
 # 7. gemma/: a tiny Gemma (hidden 32, 2 layers, 4 heads / 2 kv heads, head_dim 16, intermediate 48, vocab 96, norm
 #    weights w of 1 + w, tied head) with a PEFT LoRA adapter over all seven linears (r 4, alpha 8, B ~ N(0, 0.02)):

@@ -11,7 +11,7 @@ import { attachLora, loraParams } from "../../src/lora/adapter.ts";
 import { defaultLoraConfig } from "../../src/lora/config.ts";
 import { allocateActivations } from "../../src/model/activations.ts";
 import type { Phi3Top } from "../../src/model/arch/phi3.ts";
-import { phi3Arch } from "../../src/model/arch/phi3.ts";
+import { phi3Arch, phi3RopeFor } from "../../src/model/arch/phi3.ts";
 import { assembleModel } from "../../src/model/assemble.ts";
 import { parseModelConfig } from "../../src/model/config.ts";
 import { enableFullTraining } from "../../src/model/full-params.ts";
@@ -19,6 +19,7 @@ import { createSession, feedTokens } from "../../src/model/infer.ts";
 import { initModelTensors } from "../../src/model/init.ts";
 import { evalLossSum } from "../../src/model/loss.ts";
 import type { Model } from "../../src/model/model.ts";
+import type { RopeTables } from "../../src/nn/rope-tables.ts";
 import { Rng } from "../../src/tensor/rng.ts";
 import { checkDirectional } from "../helpers/gradcheck.ts";
 import { randomInput } from "../helpers/random-model.ts";
@@ -75,25 +76,32 @@ test("config.json's Phi-3 keys: rotary dims, longrope factors and attention fact
   assert.throws(() => parseModelConfig({ ...CONFIG, hidden_act: "gelu" }), /hidden_act "gelu"/);
 });
 
-test("longrope tables: short factors within original_max_position_embeddings, long past it, times the attention factor", () => {
-  const a = phi3Arch(parseModelConfig(CONFIG));
-  const attn = a.longrope!.attentionFactor;
-  for (const [positions, factors] of [
-    [16, CONFIG.rope_scaling.short_factor],
-    [17, CONFIG.rope_scaling.long_factor],
-  ] as const) {
-    const config = parseModelConfig(CONFIG);
-    const tensors = initModelTensors(config, { seed: 1 });
-    const model = assembleModel(config, tensors, "f32", "tiny", positions) as Model<unknown, Phi3Top>;
-    const t = model.top.rope;
-    for (const p of [0, 5, positions - 1]) {
+test("longrope tables: short factors, long factors for a batch past original_max_position_embeddings, times the attention factor", () => {
+  const config = parseModelConfig(CONFIG);
+  const attn = phi3Arch(config).longrope!.attentionFactor;
+  const tensors = initModelTensors(config, { seed: 1 });
+  const top = (assembleModel(config, tensors, "f32", "tiny", 64) as Model<unknown, Phi3Top>).top;
+  const check = (t: RopeTables, factors: readonly number[], what: string) => {
+    for (const p of [0, 5, 63]) {
       for (let i = 0; i < 4; i++) {
         const inv = 1 / (factors[i]! * 10000 ** ((2 * i) / 8));
-        assert.ok(Math.abs(t.cos[p * 4 + i]! - Math.cos(p * inv) * attn) < 1e-5, `cos p ${p} i ${i}`);
-        assert.ok(Math.abs(t.sin[p * 4 + i]! - Math.sin(p * inv) * attn) < 1e-5, `sin p ${p} i ${i}`);
+        assert.ok(Math.abs(t.cos[p * 4 + i]! - Math.cos(p * inv) * attn) < 1e-5, `${what} cos p ${p} i ${i}`);
+        assert.ok(Math.abs(t.sin[p * 4 + i]! - Math.sin(p * inv) * attn) < 1e-5, `${what} sin p ${p} i ${i}`);
       }
     }
-  }
+  };
+  check(top.rope, CONFIG.rope_scaling.short_factor, "short");
+  assert.ok(top.longRope);
+  check(top.longRope, CONFIG.rope_scaling.long_factor, "long");
+  assert.equal(phi3RopeFor(config, top, Int32Array.from([0, 15, 3]), 3), top.rope, "max position 15: 16 tokens");
+  assert.equal(phi3RopeFor(config, top, Int32Array.from([0, 16, 3]), 3), top.longRope, "max position 16: 17 tokens");
+  const within = (assembleModel(config, tensors, "f32", "tiny", 16) as Model<unknown, Phi3Top>).top;
+  assert.equal(within.longRope, null, "a model loaded for 16 positions never needs long factors");
+});
+
+test("LoRA gradients past original_max_position_embeddings (long factors) match finite differences", () => {
+  const model = withLora(tinyPhi3(2), 3);
+  checkDirectional(model, loraParams(model), randomInput(1, 20, V, 21, 4), 4);
 });
 
 test("LoRA over qkv_proj, o_proj, gate_up_proj, down_proj: fused B rows, gradients match finite differences", () => {

@@ -12,7 +12,7 @@ import type { RopeTables } from "../../nn/rope-tables.ts";
 import type { Activations, LayerActivations } from "../activations.ts";
 import type { ModelInput } from "../forward.ts";
 import type { Model } from "../model.ts";
-import { type Phi3Layer, type Phi3Top, phi3Arch } from "./phi3.ts";
+import { type Phi3Layer, type Phi3Top, phi3Arch, phi3RopeFor } from "./phi3.ts";
 import type { Buffers, InferenceStep } from "./spec.ts";
 
 type Phi3Model = Model<Phi3Layer, Phi3Top>;
@@ -167,7 +167,7 @@ export function phi3LayerForward(
   const F = c.intermediateSize;
   const hd = c.headDim;
   const rd = phi3Arch(c).rotaryDim;
-  const rope = model.top.rope;
+  const rope = phi3RopeFor(c, model.top, input.pos, N);
   const a = la.saved as unknown as Saved;
   const lc = (name: string) => la.adapters.get(name) ?? null;
   k.rmsnormForward(a.ln1, a.rstd1, la.resid, w.inputNorm.data, N, C, c.normEps);
@@ -202,7 +202,7 @@ export function phi3LayerBackward(
   const F = c.intermediateSize;
   const hd = c.headDim;
   const rd = phi3Arch(c).rotaryDim;
-  const rope = model.top.rope;
+  const rope = phi3RopeFor(c, model.top, input.pos, N);
   const a = la.saved as unknown as Saved;
   const s = acts.scratch as unknown as Scratch;
   const { dres, dtmp, dxa } = acts;
@@ -267,8 +267,8 @@ export function phi3InferenceStep(k: Kernels, model: Phi3Model, w: Phi3Layer, s:
   const hd = c.headDim;
   const hkv = c.numKvHeads * hd;
   const rd = phi3Arch(c).rotaryDim;
-  const rope = model.top.rope;
   const { x, n, pos, adapter } = s;
+  const rope = phi3RopeFor(c, model.top, pos, n);
   const b = s.work as unknown as Work;
   k.rmsnormForward(b.ln, b.rstd, x, w.inputNorm.data, n, C, c.normEps);
   linearInfer(k, b.qkv, b.ln, w.qkv, n, adapter);

@@ -3,8 +3,9 @@
  * them: `self_attn.qkv_proj` (rows q | k | v: heads·hd, kvHeads·hd, kvHeads·hd) and `mlp.gate_up_proj` (rows
  * gate | up, F each). LoRA targets them by those names, as PEFT does (an adapter's B has the fused row count).
  * RoPE rotates the first partial_rotary_factor·head_dim dims of each head (Phi-4-mini: 0.75); rope_scaling
- * "longrope" picks short_factor, or long_factor when the model is loaded for more positions than
- * original_max_position_embeddings, and scales cos/sin by sqrt(1 + ln(s)/ln(original)), s = max/original.
+ * "longrope" uses short_factor, or long_factor for a batch whose largest position + 1 is past
+ * original_max_position_embeddings (as transformers decides per forward), and scales cos/sin by
+ * sqrt(1 + ln(s)/ln(original)), s = max/original.
  * The block's forward and backward are in phi3-block.ts.
  */
 import { LoratuneError } from "../../errors.ts";
@@ -54,20 +55,31 @@ export interface Phi3Layer {
 
 export interface Phi3Top {
   norm: F32Param; // [C]
-  rope: RopeTables; // [positions, rotaryDim/2]
+  /** [positions, rotaryDim/2]: plain RoPE, or longrope with short_factor. */
+  rope: RopeTables;
+  /** longrope with long_factor, for batches reaching past original_max_position_embeddings (null if none can). */
+  longRope: RopeTables | null;
 }
 
 const PREFIX = "model.layers.";
 
-/** The RoPE scaling of a model loaded for `positions` positions (HF picks long_factor past the original length). */
-export function phi3RopeScaling(a: Phi3Arch, positions: number): LongRopeScaling | null {
+/** The longrope scaling with short_factor or long_factor; null for plain RoPE. */
+function longropeScaling(a: Phi3Arch, long: boolean): LongRopeScaling | null {
   if (a.longrope === null) return null;
-  const long = positions > a.longrope.originalMaxPositions;
   return {
     type: "longrope",
     extFactors: long ? a.longrope.longFactor : a.longrope.shortFactor,
     attentionFactor: a.longrope.attentionFactor,
   };
+}
+
+/** The RoPE tables of rows at positions pos[0..n): long_factor's when max(pos) + 1 > original length. */
+export function phi3RopeFor(c: ModelConfig, top: Phi3Top, pos: Int32Array, n: number): RopeTables {
+  const orig = phi3Arch(c).longrope?.originalMaxPositions;
+  if (top.longRope === null || orig === undefined) return top.rope;
+  let max = 0;
+  for (let i = 0; i < n; i++) max = Math.max(max, pos[i]!);
+  return max + 1 > orig ? top.longRope : top.rope;
 }
 
 export const phi3: ModelFamily<Phi3Layer, Phi3Top> = {
@@ -93,8 +105,12 @@ export const phi3: ModelFamily<Phi3Layer, Phi3Top> = {
       });
     }
     const norm = take.f32("model.norm.weight");
-    const rope = buildRopeTables(a.rotaryDim, a.ropeTheta, phi3RopeScaling(a, positions), positions);
-    return { layers, top: { norm, rope } };
+    const rope = buildRopeTables(a.rotaryDim, a.ropeTheta, longropeScaling(a, false), positions);
+    const longRope =
+      a.longrope !== null && positions > a.longrope.originalMaxPositions
+        ? buildRopeTables(a.rotaryDim, a.ropeTheta, longropeScaling(a, true), positions)
+        : null;
+    return { layers, top: { norm, rope, longRope } };
   },
   blockLinears: (l) => [l.qkv, l.o, l.gateUp, l.down],
   blockParams: (l) => [l.inputNorm, l.postNorm],
