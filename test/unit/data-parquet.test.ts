@@ -88,6 +88,24 @@ test("every row shape reads from Parquet, in every codec, as the same rows from 
   }
 });
 
+test("ZSTD pages are really compressed (zstd's own encoder), and read back", () => {
+  const rows = Array.from({ length: 64 }, (_, i) => ({ text: `row ${i}: ${"the cat sat on the mat. ".repeat(20)}` }));
+  const file = join(dir, "zstd-real.parquet");
+  writeParquet(file, rows, { text: "string" }, "ZSTD", 64);
+  const bytes = readFileSync(file);
+  const meta = parquetMetadata(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)).row_groups[0]!
+    .columns[0]!.meta_data!;
+  assert.equal(meta.codec, "ZSTD");
+  assert.ok(
+    meta.total_compressed_size * 10n < meta.total_uncompressed_size,
+    `${meta.total_compressed_size} compressed bytes of ${meta.total_uncompressed_size}: not compressed`,
+  );
+  assert.deepEqual(
+    [...readParquetRows(file)].map((r) => r.value),
+    rows,
+  );
+});
+
 test("rows come out one row group at a time, numbered through the file", () => {
   const file = join(dir, "groups.parquet");
   writeParquet(file, SHAPES.text!.rows, { text: "string" }, "SNAPPY", 2);
