@@ -208,10 +208,10 @@ rm -rf gpt2
 # ---- end of GPT-2 --------------------------------------------------------------------------------------------------
 
 # 8. phi3/: a tiny Phi-4-mini-shaped phi3 (hidden 64, 2 layers, 4 heads / 2 kv, partial_rotary_factor 0.75, longrope
-#    short/long factors, max 256 over original 64, untied head) with a PEFT LoRA adapter over the fused qkv_proj and
-#    gate_up_proj and o_proj, down_proj (r 4, alpha 8, B ~ N(0, 0.02)): loss, logits, every LoRA gradient, a greedy
-#    decode (full forward each step), 5 AdamW steps and the merged model. scripts/golden/phi3_dump.py is the
-#    project's generator (Hugging Face's Phi-3 math, PEFT's LoRA on nn.Linear).
+#    short/long factors, max 256 over original 64, sliding_window 10, untied head) with a PEFT LoRA adapter over the
+#    fused qkv_proj and gate_up_proj and o_proj, down_proj (r 4, alpha 8, B ~ N(0, 0.02)): loss, logits, every LoRA
+#    gradient, a 70-token sequence (long_factor), a greedy decode (full forward each step), 5 AdamW steps and the
+#    merged model. scripts/golden/phi3_dump.py is the project's generator (Hugging Face's Phi-3 math, PEFT's LoRA).
 rm -rf phi3
 "$PY" "$GOLDEN/phi3_dump.py" phi3
 # ---- end of Phi-3 --------------------------------------------------------------------------------------------------
@@ -221,8 +221,11 @@ rm -rf phi3
 #    weights w of 1 + w, tied head) with a PEFT LoRA adapter over all seven linears (r 4, alpha 8, B ~ N(0, 0.02)):
 #    loss, logits, every LoRA gradient, a greedy decode (full forward each step), 5 AdamW steps and the merged model.
 #    scripts/golden/gemma_dump.py is the project's generator (Hugging Face's Gemma math, PEFT's LoRA).
-rm -rf gemma
+#    gemma2/: the same with --family gemma2 (four norms a block, query_pre_attn_scalar 24, attention soft-cap 2, a
+#    4-key sliding window on even layers, final soft-cap 3).
+rm -rf gemma gemma2
 "$PY" "$GOLDEN/gemma_dump.py" gemma
+"$PY" "$GOLDEN/gemma_dump.py" gemma2 --family gemma2
 # ---- end of Gemma --------------------------------------------------------------------------------------------------
 
 # Make recorded paths relative to test/fixtures/golden/.

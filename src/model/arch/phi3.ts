@@ -5,7 +5,8 @@
  * RoPE rotates the first partial_rotary_factor·head_dim dims of each head (Phi-4-mini: 0.75); rope_scaling
  * "longrope" uses short_factor, or long_factor for a batch whose largest position + 1 is past
  * original_max_position_embeddings (as transformers decides per forward), and scales cos/sin by
- * sqrt(1 + ln(s)/ln(original)), s = max/original.
+ * sqrt(1 + ln(s)/ln(original)), s = max/original. sliding_window (Phi-3-mini: 2047) limits what a query sees to
+ * the last `window` keys, in training and in the KV-cache decode.
  * The block's forward and backward are in phi3-block.ts.
  */
 import { LoratuneError } from "../../errors.ts";
@@ -14,7 +15,7 @@ import type { Linear } from "../../nn/linear.ts";
 import { buildRopeTables, type LongRopeScaling, type RopeTables } from "../../nn/rope-tables.ts";
 import type { ModelConfig } from "../config.ts";
 import type { F32Param } from "../model.ts";
-import { fieldReader, isObject, readEos } from "./config-fields.ts";
+import { CONFIG_LIMITS, fieldReader, isObject, readEos } from "./config-fields.ts";
 import {
   phi3EmbedBackward,
   phi3EmbedForward,
@@ -31,6 +32,8 @@ export interface Phi3Arch {
   ropeTheta: number;
   /** Dims of each head that RoPE rotates (even; head_dim · partial_rotary_factor). */
   rotaryDim: number;
+  /** sliding_window: a query sees the keys t − window < s ≤ t; 0 for the whole causal prefix. */
+  slidingWindow: number;
   /** rope_scaling "longrope", or null for plain RoPE. */
   longrope: {
     shortFactor: number[]; // [rotaryDim/2]
@@ -266,6 +269,8 @@ function parsePhi3Config(raw: Json, where: string): ModelConfig {
     arch: {
       ropeTheta,
       rotaryDim,
+      slidingWindow:
+        raw.sliding_window == null ? 0 : get.positiveInt("sliding_window", CONFIG_LIMITS.max_position_embeddings),
       longrope: readLongrope(raw, where, rotaryDim, maxPositions),
     } satisfies Phi3Arch,
   };
