@@ -1,11 +1,16 @@
 """gemma_dump.py - a tiny Gemma with a PEFT LoRA adapter against which loratune's gemma family is tested.
 
-usage: /usr/bin/python3 gemma_dump.py OUT_DIR [--seed 0]
+usage: /usr/bin/python3 gemma_dump.py OUT_DIR [--seed 0] [--family gemma|gemma2]
 Written for loratune from the math of Hugging Face's Gemma (modeling_gemma.py: GemmaForCausalLM, GemmaRMSNorm
 scaling by 1 + w computed in float32, the embedding multiplied by sqrt(hidden_size) as a tensor of the hidden
 states' dtype, rotate-half RoPE with inv_freq = 1 / theta^(2i / head_dim), grouped-query attention scaled by
 head_dim^-0.5 where head_dim is its own config field, GemmaMLP down(gelu_pytorch_tanh(gate(x)) * up(x)), the head
 tied to embed_tokens) and PEFT's LoRA on nn.Linear (B(A(x)) * alpha/r added; merge adds B @ A * alpha/r).
+With --family gemma2, Hugging Face's Gemma 2 (modeling_gemma2.py) on top: scores scaled by
+query_pre_attn_scalar^-0.5 and soft-capped (tanh(s / c) * c, attn_logit_softcapping) before the mask; even layers
+sliding (keys k with q - k < sliding_window: the causal mask plus tril(diagonal=-sliding_window) masked), odd layers
+global; post_attention_layernorm on the attention output and pre/post_feedforward_layernorm around the MLP; the
+logits soft-capped at final_logit_softcapping.
 No transformers or peft needed: plain torch (float32, 1 thread, seeded).
 
 Writes under OUT_DIR:
@@ -48,6 +53,16 @@ CONFIG = {
     "eos_token_id": 1,
     "tie_word_embeddings": True,
 }
+# Gemma 2's keys on top of CONFIG's (model_type gemma2): soft-caps small enough to bend a tiny model's values,
+# a window of 4 keys (T is 16).
+GEMMA2 = {
+    "model_type": "gemma2",
+    "architectures": ["Gemma2ForCausalLM"],
+    "query_pre_attn_scalar": 24,
+    "attn_logit_softcapping": 2.0,
+    "final_logit_softcapping": 3.0,
+    "sliding_window": 4,
+}
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 R, ALPHA = 4, 8
 PREFIX = "base_model.model."
@@ -68,6 +83,11 @@ def write_safetensors(path, tensors, metadata=None):
         f.write(struct.pack("<Q", len(hb)))
         f.write(hb)
         f.write(b"".join(blobs))
+
+
+def norm_names():
+    extra = ("pre_feedforward_layernorm", "post_feedforward_layernorm") if CONFIG["model_type"] == "gemma2" else ()
+    return ("input_layernorm", "post_attention_layernorm") + extra
 
 
 def linear_shapes():
@@ -92,7 +112,7 @@ def init_weights(g):
     w = {"model.embed_tokens.weight": 0.2 * torch.randn(V, C, generator=g)}
     for i in range(c["num_hidden_layers"]):
         p = f"model.layers.{i}."
-        for norm in ("input_layernorm", "post_attention_layernorm"):
+        for norm in norm_names():
             w[p + norm + ".weight"] = 0.1 * torch.randn(C, generator=g)
         for name, (o, n) in linear_shapes().items():
             w[p + name + ".weight"] = 0.2 * torch.randn(o, n, generator=g)
@@ -153,15 +173,29 @@ def forward(w, lora, ids):
         q, k = rope(q, T), rope(k, T)
         k = k.repeat_interleave(H // KV, dim=1)  # repeat_kv: query head j reads kv head j // (H / KV)
         v = v.repeat_interleave(H // KV, dim=1)
-        s = (q @ k.transpose(-1, -2)) * hd**-0.5
-        s = s.masked_fill(~mask, torch.finfo(s.dtype).min)
+        g2 = c["model_type"] == "gemma2"
+        s = (q @ k.transpose(-1, -2)) * (c["query_pre_attn_scalar"] if g2 else hd) ** -0.5
+        if g2 and c["attn_logit_softcapping"]:
+            s = torch.tanh(s / c["attn_logit_softcapping"]) * c["attn_logit_softcapping"]
+        visible = mask
+        if g2 and i % 2 == 0:  # is_sliding = not bool(layer_idx % 2)
+            visible = mask & ~torch.tril(torch.ones(T, T, dtype=torch.bool), diagonal=-c["sliding_window"])
+        s = s.masked_fill(~visible, torch.finfo(s.dtype).min)
         att = (torch.softmax(s, dim=-1) @ v).transpose(1, 2).reshape(B, T, H * hd)
-        h = h + linear(att, w, lora, p + "self_attn.o_proj")
-        m = rms_norm(h, w[p + "post_attention_layernorm.weight"])
+        ao = linear(att, w, lora, p + "self_attn.o_proj")
+        if g2:
+            h = h + rms_norm(ao, w[p + "post_attention_layernorm.weight"])
+            m = rms_norm(h, w[p + "pre_feedforward_layernorm.weight"])
+        else:
+            h = h + ao
+            m = rms_norm(h, w[p + "post_attention_layernorm.weight"])
         gate = torch.nn.functional.gelu(linear(m, w, lora, p + "mlp.gate_proj"), approximate="tanh")
-        h = h + linear(gate * linear(m, w, lora, p + "mlp.up_proj"), w, lora, p + "mlp.down_proj")
+        mo = linear(gate * linear(m, w, lora, p + "mlp.up_proj"), w, lora, p + "mlp.down_proj")
+        h = h + (rms_norm(mo, w[p + "post_feedforward_layernorm.weight"]) if g2 else mo)
     h = rms_norm(h, w["model.norm.weight"])
-    return h @ w["model.embed_tokens.weight"].t()
+    logits = h @ w["model.embed_tokens.weight"].t()
+    cap = c.get("final_logit_softcapping")
+    return torch.tanh(logits / cap) * cap if cap else logits
 
 
 def loss_of(logits, labels):
@@ -184,7 +218,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out_dir")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--family", choices=["gemma", "gemma2"], default="gemma")
     a = ap.parse_args()
+    if a.family == "gemma2":
+        del CONFIG["hidden_act"]
+        CONFIG.update(GEMMA2)
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(a.seed)
     out = a.out_dir

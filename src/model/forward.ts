@@ -5,6 +5,7 @@
  */
 import type { Kernels } from "../kernels/types.ts";
 import { baseMatmulNN, baseMatmulNT, type Uniform } from "../nn/linear.ts";
+import { softcapBackward, softcapForward } from "../nn/softcap.ts";
 import type { Activations } from "./activations.ts";
 import type { Model } from "./model.ts";
 
@@ -51,17 +52,23 @@ function lossForward(k: Kernels, model: Model, acts: Activations, input: ModelIn
   const N = input.B * input.T;
   const train = opt.gradScale > 0;
   const dHead = model.lmHead === model.embed ? model.dEmbed : model.dLmHead;
+  const cap = model.family.logitSoftcap?.(c) ?? 0;
+  // With a soft-cap, the capped logits of a chunk, for the cap's backward (crossEntropy overwrites the logits).
+  const capped = cap > 0 && train ? new Float32Array(Math.min(acts.rowsPerChunk, N) * V) : null;
   let sum = 0;
   for (let start = 0; start < N; start += acts.rowsPerChunk) {
     const rows = Math.min(acts.rowsPerChunk, N - start);
     const logits = acts.logits.subarray(0, rows * V);
     const lnf = acts.lnf.subarray(start * C, (start + rows) * C);
     baseMatmulNT(k, logits, lnf, model.lmHead, rows, V, C, false);
+    if (cap > 0) softcapForward(logits, rows * V, cap);
+    capped?.set(logits);
     if (opt.logitsOut) opt.logitsOut.set(logits, start * V);
     const targets = input.targets.subarray(start, start + rows);
     const losses = acts.losses.subarray(start, start + rows);
     sum += k.crossEntropy(losses, train ? logits : null, logits, targets, rows, V, opt.gradScale);
     if (!train) continue;
+    if (capped) softcapBackward(logits, capped, rows * V, cap);
     const dlnf = acts.dlnf.subarray(start * C, (start + rows) * C);
     baseMatmulNN(k, dlnf, logits, model.lmHead, rows, C, V, false);
     if (dHead) k.matmulTN(dHead, logits, lnf, V, C, rows, true);

@@ -7,6 +7,7 @@
 import type { Kernels } from "../kernels/types.ts";
 import type { AdapterCache } from "../nn/adapter-hooks.ts";
 import { inferMatmulNT } from "../nn/linear.ts";
+import { softcapForward } from "../nn/softcap.ts";
 import { alignedFloat32 } from "../tensor/aligned.ts";
 import type { Buffers } from "./arch/spec.ts";
 import type { Model } from "./model.ts";
@@ -119,5 +120,7 @@ function runChunk(
   const lastRow = buf.x.subarray((n - 1) * C, n * C);
   f.finalForward(k, model, buf.last, lastRow, buf.top, 1);
   inferMatmulNT(k, buf.logits, buf.last, model.lmHead, 1, c.vocabSize, C);
+  const cap = f.logitSoftcap?.(c) ?? 0;
+  if (cap > 0) softcapForward(buf.logits, c.vocabSize, cap);
   s.length += n;
 }

@@ -6,6 +6,7 @@ import { LoratuneError } from "../../errors.ts";
 import { previewJson } from "../../io/preview.ts";
 import type { ModelConfig } from "../config.ts";
 import { gemma } from "./gemma.ts";
+import { gemma2 } from "./gemma2.ts";
 import { gpt2 } from "./gpt2.ts";
 import { llama } from "./llama.ts";
 import { mistral } from "./mistral.ts";
@@ -30,6 +31,7 @@ export function registerFamily<L, T>(family: ModelFamily<L, T>): void {
 for (const family of [llama, mistral, qwen2, qwen3]) registerFamily(family);
 registerFamily(gpt2);
 registerFamily(gemma);
+registerFamily(gemma2);
 registerFamily(phi3);
 
 /** Every model_type a family reads, in registration order. */

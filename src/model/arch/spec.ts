@@ -199,6 +199,12 @@ export interface ModelFamily<L = unknown, T = unknown> {
    */
   fileTensorName?(fileName: string): string | null;
 
+  /**
+   * The soft-cap c of the output logits (z = c·tanh(logits / c), Gemma 2's final_logit_softcapping), or 0 for
+   * none; absent: none.
+   */
+  logitSoftcap?(c: ModelConfig): number;
+
   /** config.json (already known to be one of modelTypes) → ModelConfig; throws ERR_CONFIG / ERR_UNSUPPORTED. */
   parseConfig(raw: Record<string, unknown>, where: string): ModelConfig;
   /**
