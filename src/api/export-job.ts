@@ -15,7 +15,7 @@ import { AXOLOTL_CONFIG_FILE, axolotlConfig, axolotlYaml, JOB_TEMPLATE } from ".
 import { type JobDataFile, type JobEngine, writeJobData } from "./job-data.ts";
 import { launchFiles } from "./job-launch.ts";
 import { jobReadme } from "./job-readme.ts";
-import { readJobSettings } from "./job-settings.ts";
+import { readJobSettings, refuseLayersWithStringTargets } from "./job-settings.ts";
 import { TRL_SCRIPT, trlFormat, trlScript } from "./job-trl.ts";
 import { inCallerTerms } from "./option-names.ts";
 import { type OptionDef, resolveOptions } from "./options.ts";
@@ -63,6 +63,7 @@ function writeJob(
   o: Required<Pick<ExportJobOptions, "engine" | "out" | "overwrite">> & ExportJobOptions,
 ): ExportJobResult {
   const s = readJobSettings(o.run, o.config);
+  refuseLayersWithStringTargets(s, o.engine);
   const valSources = validationFiles(s.val ?? undefined, s.data);
   const inputs = [
     ...s.data.map((path) => ({ flag: "--data", path })),

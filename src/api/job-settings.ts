@@ -11,6 +11,7 @@ import { isHubCacheId } from "../io/hf-cache.ts";
 import { OLLAMA_PREFIX } from "../io/ollama-store.ts";
 import { DEMO_MODEL_DIR } from "../model/load.ts";
 import { defaultTargetModules } from "../model/specs.ts";
+import type { JobEngine } from "./job-data.ts";
 import { isGgufPath, readBaseConfig } from "./model-source.ts";
 import { RUN_CHAT_TEMPLATE } from "./models.ts";
 import { type OptionValues, validateOptions, withDefaults } from "./options.ts";
@@ -220,6 +221,24 @@ function refuseUnportable(v: OptionValues): void {
   if (method !== null && method !== "sft") {
     throw new LoratuneError("ERR_USAGE", `export-job exports supervised (sft) runs; this run is --method ${method}`);
   }
+}
+
+/**
+ * --layers with targets PEFT receives as one string: PEFT's LoraConfig raises ("layers_to_transform cannot be used
+ * when target_modules is a str"). A regex (re:...) reaches PEFT as a string from both engines; all-linear does from
+ * TRL (axolotl's lora_target_linear expands to a list of module names first).
+ */
+export function refuseLayersWithStringTargets(s: JobSettings, engine: JobEngine): void {
+  if (s.layers === null || Array.isArray(s.targets)) return;
+  if (s.targets === "all-linear" && engine === "axolotl") return;
+  const targets = s.targets === "all-linear" ? "all-linear" : `re:${s.targets.regex}`;
+  throw new LoratuneError(
+    "ERR_USAGE",
+    `export-job --engine ${engine}: this run sets --layers with --targets ${targets}, which reaches PEFT's ` +
+      "LoraConfig as one string, and PEFT refuses layers_to_transform with a string target_modules; export a run " +
+      "that names the modules (--targets q_proj,v_proj,...)" +
+      (s.targets === "all-linear" ? ", or export with --engine axolotl" : ""),
+  );
 }
 
 /** The base as a GPU machine loads it: a hub id as is, "demo" and paths as absolute directories; no GGUF. */

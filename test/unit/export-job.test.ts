@@ -1,7 +1,9 @@
 /**
  * loratune export-job (src/api/export-job.ts and job-*.ts): the axolotl config and the TRL script's SFTConfig and
  * LoraConfig are checked key by key against each engine's documented schema (fixtures derived from their config
- * models, test/fixtures/engine-schemas/, which say the source and version), with the right type; the values keep
+ * models, test/fixtures/engine-schemas/, which say the source and version), with the right type; so are the
+ * accelerate configs and the DeepSpeed JSON (accelerate.json); --layers is refused where PEFT refuses
+ * layers_to_transform (a string target_modules); the values keep
  * loratune's meaning; the data is converted (JSONL and Parquet alike); the TRL script compiles (python3 -m
  * py_compile, when python3 exists); the output is guarded as other outputs are; unportable runs are refused.
  */
@@ -12,6 +14,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { parse as parseYaml } from "yaml";
 import { exportJob } from "../../src/api/export-job.ts";
+import { launchFiles } from "../../src/api/job-launch.ts";
 import { JOB_OPTION_USE, readJobSettings } from "../../src/api/job-settings.ts";
 import { trlLoraConfig, trlSftConfig } from "../../src/api/job-trl.ts";
 import { writeRunConfig } from "../../src/api/run-config.ts";
@@ -22,12 +25,13 @@ import { ROOT } from "../helpers/cli.ts";
 import { writeParquet } from "../helpers/parquet.ts";
 import { tempDir, writeJsonl } from "./tokenizer-helpers.ts";
 
-type TypeSpec = string | { enum: unknown[] };
+type TypeSpec = string | { enum: unknown[] } | { pattern: string };
 type Schema = Record<string, TypeSpec[]>;
 const fixture = (name: string) =>
   JSON.parse(readFileSync(join(ROOT, "test", "fixtures", "engine-schemas", name), "utf8")) as Record<string, Schema>;
 const AXOLOTL = fixture("axolotl.json");
 const TRL = fixture("trl.json");
+const ACCELERATE = fixture("accelerate.json");
 
 const { dir, cleanup } = tempDir("lt-export-job-");
 after(cleanup);
@@ -37,7 +41,9 @@ const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typ
 /** Whether `v` has one of the documented types `types`. */
 function hasType(v: unknown, types: TypeSpec[]): boolean {
   return types.some((t) => {
-    if (typeof t !== "string") return t.enum.includes(v);
+    if (typeof t !== "string") {
+      return "enum" in t ? t.enum.includes(v) : typeof v === "string" && new RegExp(t.pattern).test(v);
+    }
     switch (t) {
       case "int":
         return Number.isInteger(v);
@@ -209,6 +215,10 @@ test("the TRL script: SFTConfig and LoraConfig keys documented and typed; it com
   checkKeys(lora, TRL.LoraConfig!, "LoraConfig");
   checkKeys(sft, TRL.SFTConfig!, "SFTConfig");
   assert.deepEqual([lora.r, lora.lora_alpha, lora.target_modules, lora.use_rslora], [16, 32, "all-linear", true]);
+  for (const init of ["pissa_niter_4", "olora", "gaussian"]) {
+    checkKeys(trlLoraConfig({ ...s, init }), TRL.LoraConfig!, `LoraConfig init ${init}`);
+  }
+  assert.equal(trlLoraConfig(s).init_lora_weights, true, "kaiming is PEFT's default init (True)");
   assert.deepEqual([sft.max_length, sft.packing, sft.assistant_only_loss, sft.eval_steps], [256, true, true, 5]);
   const script = readFileSync(join(out, "train.py"), "utf8");
   for (const key of [...Object.keys(lora), ...Object.keys(sft)])
@@ -222,6 +232,46 @@ test("the TRL script: SFTConfig and LoraConfig keys documented and typed; it com
   }
   const compiled = spawnSync("python3", ["-m", "py_compile", join(out, "train.py")], { encoding: "utf8" });
   assert.equal(compiled.status, 0, compiled.stderr);
+});
+
+test("the launch files: accelerate configs and the DeepSpeed JSON use only documented keys and values", () => {
+  for (const bf16 of [true, false]) {
+    const files = launchFiles(bf16);
+    for (const name of ["accelerate_multi_gpu.yaml", "accelerate_deepspeed.yaml", "accelerate_fsdp.yaml"]) {
+      const config = parseYaml(files[name]!) as Record<string, unknown>;
+      checkKeys(config, ACCELERATE.ClusterConfig!, name);
+      if (config.deepspeed_config) checkKeys(config.deepspeed_config as never, ACCELERATE.deepspeed_config!, name);
+      if (config.fsdp_config) checkKeys(config.fsdp_config as never, ACCELERATE.fsdp_config!, name);
+      assert.equal(config.mixed_precision, bf16 ? "bf16" : "no");
+    }
+    const ds = JSON.parse(files["deepspeed_zero2.json"]!) as Record<string, Record<string, unknown>>;
+    checkKeys(ds, ACCELERATE.deepspeed_json!, "deepspeed_zero2.json");
+    checkKeys(ds.zero_optimization!, ACCELERATE.zero_optimization!, "zero_optimization");
+    checkKeys(ds.bf16!, ACCELERATE.bf16!, "bf16");
+    // accelerate's mixed_precision beside a deepspeed_config_file needs the JSON's precision to be "auto".
+    assert.equal(ds.bf16!.enabled, "auto");
+  }
+});
+
+test("--layers with targets PEFT takes as one string is refused where PEFT would refuse it", async () => {
+  const cases: [Record<string, unknown>, "axolotl" | "trl", RegExp | null][] = [
+    [{ targets: "re:.*_proj", layers: "0" }, "axolotl", /layers with (--)?targets re:\.\*_proj/],
+    [{ targets: "re:.*_proj", layers: "0" }, "trl", /layers with (--)?targets re:/],
+    [{ targets: "all-linear", layers: "0" }, "trl", /targets all-linear.*(--)?engine axolotl/],
+    [{ targets: "all-linear", layers: "0" }, "axolotl", null],
+  ];
+  for (const [i, [settings, engine, message]] of cases.entries()) {
+    const run = makeRun(`run-layers-${i}`, { data: chatFile, ...settings });
+    const out = join(dir, `job-layers-${i}`);
+    if (message === null) {
+      await exportJob({ run, engine, out });
+      const c = parseYaml(readFileSync(join(out, "axolotl.yaml"), "utf8")) as Record<string, unknown>;
+      assert.deepEqual([c.lora_target_linear, c.peft_layers_to_transform], [true, [0]]);
+    } else {
+      await assert.rejects(exportJob({ run, engine, out }), (e) => isLoratuneError(e) && message.test(e.message));
+      assert.ok(!existsSync(out), "nothing written");
+    }
+  }
 });
 
 test("Parquet data and dataset folders are converted to the same JSONL rows", async () => {
