@@ -2,8 +2,15 @@
  * The Llama-style block, forward and backward (llm.c style: every op writes into the activation arena and saves
  * what backward needs), its inference step with a KV cache, and the embedding and final RMSNorm around the blocks.
  * N = B·T rows; C hidden; Hq = heads·hd; Hkv = kvHeads·hd; F = intermediate size.
+ * A layer with a sliding window attends through nn/capped-attention.ts when a sequence is longer than the window.
  */
 import type { Kernels } from "../../kernels/types.ts";
+import {
+  type AttentionOptions,
+  cappedAttentionBackward,
+  cappedAttentionForward,
+  cappedAttentionKV,
+} from "../../nn/capped-attention.ts";
 import { embeddingBackward, embeddingForward } from "../../nn/embedding.ts";
 import { type DropoutSource, linearBackward, linearForward, linearInfer } from "../../nn/linear.ts";
 import type { Activations, LayerActivations } from "../activations.ts";
@@ -42,6 +49,12 @@ interface Scratch {
   dkPre?: Float32Array; // [N, Hkv]
   datt: Float32Array; // [N, Hq]
   // and the MLP's (dact, dgate, dup) for one row chunk: llama-mlp.ts
+}
+
+/** The layer's sliding-window attention options when `length` tokens exceed its window, else null (kernels). */
+function windowed(model: LlamaModel, w: LlamaLayer, length: number): AttentionOptions | null {
+  if (w.window === 0 || length <= w.window) return null;
+  return { scale: 1 / Math.sqrt(model.config.headDim), softcap: 0, window: w.window };
 }
 
 export function llamaEmbedForward(
@@ -126,7 +139,11 @@ export function llamaLayerForward(
   }
   k.ropeForward(a.q, input.pos, rope.cos, rope.sin, N, c.numHeads, c.headDim);
   k.ropeForward(a.k, input.pos, rope.cos, rope.sin, N, c.numKvHeads, c.headDim);
-  k.attentionForward(a.att, a.lse, a.q, a.k, a.v, input.seg, input.B, input.T, c.numHeads, c.numKvHeads, c.headDim);
+  const win = windowed(model, w, input.T);
+  const shape = { B: input.B, T: input.T, nHead: c.numHeads, nKv: c.numKvHeads, headDim: c.headDim };
+  if (win) cappedAttentionForward(a.att, a.lse, a.q, a.k, a.v, input.seg, shape, win);
+  else
+    k.attentionForward(a.att, a.lse, a.q, a.k, a.v, input.seg, input.B, input.T, c.numHeads, c.numKvHeads, c.headDim);
   linearForward(k, a.h, a.att, w.o, N, lc(w.o.name), dropout);
   k.addInPlace(a.h, la.resid, N * C);
   // Checkpointing's recompute stops here: backward recomputes the MLP a row chunk at a time (llama-mlp.ts).
@@ -164,23 +181,29 @@ export function llamaLayerBackward(
 
   // Attention: h = resid + o(attn(rope(q(ln1)), rope(k(ln1)), v(ln1))), ln1 = rmsnorm(resid)
   linearBackward(k, s.datt, dres, a.att, w.o, N, lc(w.o.name), dxa, false);
-  k.attentionBackward(
-    s.dq,
-    s.dk,
-    s.dv,
-    s.datt,
-    a.q,
-    a.k,
-    a.v,
-    a.att,
-    a.lse,
-    input.seg,
-    input.B,
-    input.T,
-    c.numHeads,
-    c.numKvHeads,
-    c.headDim,
-  );
+  const win = windowed(model, w, input.T);
+  if (win) {
+    const shape = { B: input.B, T: input.T, nHead: c.numHeads, nKv: c.numKvHeads, headDim: c.headDim };
+    cappedAttentionBackward(s.dq, s.dk, s.dv, s.datt, a.q, a.k, a.v, a.att, a.lse, input.seg, shape, win);
+  } else {
+    k.attentionBackward(
+      s.dq,
+      s.dk,
+      s.dv,
+      s.datt,
+      a.q,
+      a.k,
+      a.v,
+      a.att,
+      a.lse,
+      input.seg,
+      input.B,
+      input.T,
+      c.numHeads,
+      c.numKvHeads,
+      c.headDim,
+    );
+  }
   k.ropeBackward(s.dq, input.pos, rope.cos, rope.sin, N, c.numHeads, c.headDim);
   k.ropeBackward(s.dk, input.pos, rope.cos, rope.sin, N, c.numKvHeads, c.headDim);
   let dq = s.dq;
@@ -235,7 +258,9 @@ export function llamaInferenceStep(k: Kernels, model: LlamaModel, w: LlamaLayer,
   k.ropeForward(buf.k, pos, rope.cos, rope.sin, n, c.numKvHeads, c.headDim);
   k.copy(s.kCache.subarray(s.past * hkv), buf.k, n * hkv);
   k.copy(s.vCache.subarray(s.past * hkv), buf.v, n * hkv);
-  k.attentionKV(buf.att, buf.q, s.kCache, s.vCache, n, s.past, c.numHeads, c.numKvHeads, c.headDim);
+  const win = windowed(model, w, s.past + n);
+  if (win) cappedAttentionKV(buf.att, buf.q, s.kCache, s.vCache, n, s.past, c.numHeads, c.numKvHeads, c.headDim, win);
+  else k.attentionKV(buf.att, buf.q, s.kCache, s.vCache, n, s.past, c.numHeads, c.numKvHeads, c.headDim);
   linearInfer(k, buf.h, buf.att, w.o, n, adapter);
   k.addInPlace(buf.h, x, n * C);
   k.rmsnormForward(buf.ln, buf.rstd, buf.h, normScale(model, w.postNorm.data), n, C, eps);

@@ -3,8 +3,9 @@
  * RoPE (rotate-half; rope_theta and rope_scaling at the top of config.json or in rope_parameters), grouped-query
  * attention, a SwiGLU MLP, optional tied embeddings, optional q/k/v biases (Qwen2, or `attention_bias: true`) and
  * optional q/k RMSNorm over head_dim before RoPE (Qwen3), and Gemma's variations: RMSNorm weights stored as w − 1
- * (scale 1 + w), embeddings scaled by √hidden, and a GeGLU MLP (tanh GELU on the gate). The block's forward and
- * backward are in llama-block.ts.
+ * (scale 1 + w), embeddings scaled by √hidden, and a GeGLU MLP (tanh GELU on the gate); sliding-window attention
+ * (Mistral's sliding_window; Qwen2 with use_sliding_window, on layers from max_window_layers up, as transformers'
+ * layer_types). The block's forward and backward are in llama-block.ts.
  */
 import { LoratuneError } from "../../errors.ts";
 import { previewJson } from "../../io/preview.ts";
@@ -12,7 +13,7 @@ import type { Linear } from "../../nn/linear.ts";
 import { buildRopeTables, type RopeScaling, type RopeTables } from "../../nn/rope-tables.ts";
 import type { ModelConfig } from "../config.ts";
 import type { F32Param } from "../model.ts";
-import { fieldReader, isObject, readEos } from "./config-fields.ts";
+import { CONFIG_LIMITS, fieldReader, isObject, readEos } from "./config-fields.ts";
 import {
   llamaEmbedBackward,
   llamaEmbedForward,
@@ -41,6 +42,10 @@ export interface LlamaArch {
   embedScale: number;
   /** The MLP's gate activation: "silu" (SwiGLU) or "gelu_tanh" (GeGLU, Gemma's gelu_pytorch_tanh). */
   mlpAct: "silu" | "gelu_tanh";
+  /** Sliding window (a query sees keys t − window < s ≤ t); absent: none. */
+  slidingWindow?: number;
+  /** The first layer with the sliding window (Qwen2's max_window_layers; 0 for Mistral); set with slidingWindow. */
+  firstWindowLayer?: number;
 }
 
 /** The Llama-style settings of a config of one of these families. */
@@ -60,6 +65,8 @@ export interface LlamaLayer {
   gate: Linear; // [F, C]
   up: Linear; // [F, C]
   down: Linear; // [C, F]
+  /** This layer's sliding window (0 below firstWindowLayer or without one): 0 is the whole causal prefix. */
+  window: number;
 }
 
 /** Weights outside the blocks (besides the embedding and the head). */
@@ -78,6 +85,11 @@ export interface LlamaStyleOptions {
   qkNorm?: boolean;
   /** Gemma: RMSNorm scale 1 + w, embeddings × √hidden, GeGLU with hidden_activation gelu_pytorch_tanh, tied head by default. */
   gemma?: boolean;
+  /**
+   * Where a sliding window comes from: "sliding_window" (Mistral: whenever config.json sets it, every layer),
+   * "use_sliding_window" (Qwen2: only with use_sliding_window true, layers ≥ max_window_layers); absent: none.
+   */
+  slidingWindow?: "sliding_window" | "use_sliding_window";
   /** llama.cpp's architecture for it (GGUF export); absent: not exported. */
   ggufArch?: "llama" | "qwen2" | "qwen3";
 }
@@ -96,7 +108,7 @@ export function llamaStyleFamily(o: LlamaStyleOptions): ModelFamily<LlamaLayer, 
     parseConfig: (raw, where) => parseLlamaConfig(raw, where, o),
     params: llamaParams,
     assemble(c, take, positions) {
-      const { qkNorm, ropeTheta, ropeScaling } = llamaArch(c);
+      const { qkNorm, ropeTheta, ropeScaling, slidingWindow = 0, firstWindowLayer = 0 } = llamaArch(c);
       const layers: LlamaLayer[] = [];
       for (let i = 0; i < c.numLayers; i++) {
         const p = `${PREFIX}${i}`;
@@ -112,6 +124,7 @@ export function llamaStyleFamily(o: LlamaStyleOptions): ModelFamily<LlamaLayer, 
           gate: take.linear(`${p}.mlp.gate_proj`),
           up: take.linear(`${p}.mlp.up_proj`),
           down: take.linear(`${p}.mlp.down_proj`),
+          window: i >= firstWindowLayer ? slidingWindow : 0,
         });
       }
       const norm = take.f32("model.norm.weight");
@@ -258,6 +271,7 @@ function parseLlamaConfig(raw: Json, where: string, o: LlamaStyleOptions): Model
     normOffset: o.gemma ? 1 : 0,
     embedScale: o.gemma ? Math.fround(Math.sqrt(hiddenSize)) : 1,
     mlpAct,
+    ...readSlidingWindow(raw, where, o),
   };
   return {
     modelType,
@@ -297,6 +311,28 @@ function readActivation(raw: Json, where: string, gemma: boolean): LlamaArch["ml
   if (act !== "silu")
     throw new LoratuneError("ERR_UNSUPPORTED", `${where}: hidden_act ${previewJson(act)} is not supported (silu)`);
   return "silu";
+}
+
+/** The sliding window of a config and the first layer it applies to; {} for none. */
+function readSlidingWindow(
+  raw: Json,
+  where: string,
+  o: LlamaStyleOptions,
+): { slidingWindow?: number; firstWindowLayer?: number } {
+  if (o.slidingWindow === undefined || raw.sliding_window == null) return {};
+  if (o.slidingWindow === "use_sliding_window" && raw.use_sliding_window !== true) return {};
+  const get = fieldReader(raw, where);
+  const slidingWindow = get.positiveInt("sliding_window", CONFIG_LIMITS.max_position_embeddings);
+  if (o.slidingWindow === "sliding_window") return { slidingWindow, firstWindowLayer: 0 };
+  // transformers' Qwen2Config: max_window_layers defaults to 28; layers from it up use the window.
+  const mwl = raw.max_window_layers ?? 28;
+  if (typeof mwl !== "number" || !Number.isInteger(mwl) || mwl < 0) {
+    throw new LoratuneError(
+      "ERR_CONFIG",
+      `${where}: "max_window_layers" must be a non-negative integer (got ${previewJson(mwl)})`,
+    );
+  }
+  return { slidingWindow, firstWindowLayer: mwl };
 }
 
 /** RoPE from top-level rope_theta/rope_scaling or from newer files' rope_parameters. */
