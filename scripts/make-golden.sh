@@ -223,9 +223,12 @@ rm -rf phi3
 #    scripts/golden/gemma_dump.py is the project's generator (Hugging Face's Gemma math, PEFT's LoRA).
 #    gemma2/: the same with --family gemma2 (four norms a block, query_pre_attn_scalar 24, attention soft-cap 2, a
 #    4-key sliding window on even layers, final soft-cap 3).
-rm -rf gemma gemma2
+#    gemma3/: --family gemma3 (gemma3_text: q/k norms, sliding_window_pattern 2 so layer 0 slides over 4 keys with
+#    rope_local_base_freq 1e4 and layer 1 is global with rope_theta 1e6 and linear rope_scaling 2, no soft-caps).
+rm -rf gemma gemma2 gemma3
 "$PY" "$GOLDEN/gemma_dump.py" gemma
 "$PY" "$GOLDEN/gemma_dump.py" gemma2 --family gemma2
+"$PY" "$GOLDEN/gemma_dump.py" gemma3 --family gemma3
 # ---- end of Gemma --------------------------------------------------------------------------------------------------
 
 # Make recorded paths relative to test/fixtures/golden/.

@@ -1,6 +1,6 @@
 """gemma_dump.py - a tiny Gemma with a PEFT LoRA adapter against which loratune's gemma family is tested.
 
-usage: /usr/bin/python3 gemma_dump.py OUT_DIR [--seed 0] [--family gemma|gemma2]
+usage: /usr/bin/python3 gemma_dump.py OUT_DIR [--seed 0] [--family gemma|gemma2|gemma3]
 Written for loratune from the math of Hugging Face's Gemma (modeling_gemma.py: GemmaForCausalLM, GemmaRMSNorm
 scaling by 1 + w computed in float32, the embedding multiplied by sqrt(hidden_size) as a tensor of the hidden
 states' dtype, rotate-half RoPE with inv_freq = 1 / theta^(2i / head_dim), grouped-query attention scaled by
@@ -11,6 +11,10 @@ query_pre_attn_scalar^-0.5 and soft-capped (tanh(s / c) * c, attn_logit_softcapp
 sliding (keys k with q - k < sliding_window: the causal mask plus tril(diagonal=-sliding_window) masked), odd layers
 global; post_attention_layernorm on the attention output and pre/post_feedforward_layernorm around the MLP; the
 logits soft-capped at final_logit_softcapping.
+With --family gemma3, Hugging Face's Gemma 3 text model (modeling_gemma3.py, Gemma3ForCausalLM) instead: Gemma 2's
+block with q_norm / k_norm (the same 1 + w RMSNorm over head_dim, after the projections, before RoPE), layer i
+sliding when (i + 1) % sliding_window_pattern != 0, sliding layers' RoPE base rope_local_base_freq, global layers'
+rope_theta with linear rope_scaling (inv_freq / factor), no soft-caps (null in the config).
 No transformers or peft needed: plain torch (float32, 1 thread, seeded).
 
 Writes under OUT_DIR:
@@ -63,6 +67,19 @@ GEMMA2 = {
     "final_logit_softcapping": 3.0,
     "sliding_window": 4,
 }
+# Gemma 3's (model_type gemma3_text): pattern 2 makes layer 0 sliding and layer 1 global.
+GEMMA3 = {
+    "model_type": "gemma3_text",
+    "architectures": ["Gemma3ForCausalLM"],
+    "query_pre_attn_scalar": 24,
+    "attn_logit_softcapping": None,
+    "final_logit_softcapping": None,
+    "sliding_window": 4,
+    "sliding_window_pattern": 2,
+    "rope_theta": 1000000.0,
+    "rope_local_base_freq": 10000.0,
+    "rope_scaling": {"rope_type": "linear", "factor": 2.0},
+}
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 R, ALPHA = 4, 8
 PREFIX = "base_model.model."
@@ -86,7 +103,7 @@ def write_safetensors(path, tensors, metadata=None):
 
 
 def norm_names():
-    extra = ("pre_feedforward_layernorm", "post_feedforward_layernorm") if CONFIG["model_type"] == "gemma2" else ()
+    extra = ("pre_feedforward_layernorm", "post_feedforward_layernorm") if CONFIG["model_type"] != "gemma" else ()
     return ("input_layernorm", "post_attention_layernorm") + extra
 
 
@@ -116,6 +133,9 @@ def init_weights(g):
             w[p + norm + ".weight"] = 0.1 * torch.randn(C, generator=g)
         for name, (o, n) in linear_shapes().items():
             w[p + name + ".weight"] = 0.2 * torch.randn(o, n, generator=g)
+        if c["model_type"] == "gemma3_text":
+            for norm in ("self_attn.q_norm", "self_attn.k_norm"):
+                w[p + norm + ".weight"] = 0.1 * torch.randn(c["head_dim"], generator=g)
     w["model.norm.weight"] = 0.1 * torch.randn(C, generator=g)
     return w
 
@@ -146,10 +166,10 @@ def linear(x, w, lora, module):
     return y
 
 
-def rope(x, T):
-    """Rotate-half RoPE over [B, heads, T, hd] at positions 0..T-1."""
+def rope(x, T, theta, factor=1.0):
+    """Rotate-half RoPE over [B, heads, T, hd] at positions 0..T-1 (linear scaling: inv_freq / factor)."""
     hd = x.shape[-1]
-    inv_freq = 1.0 / (CONFIG["rope_theta"] ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd))
+    inv_freq = 1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd)) / factor
     freqs = torch.arange(T).float()[:, None] * inv_freq[None]
     emb = torch.cat((freqs, freqs), dim=-1)
     cos, sin = emb.cos(), emb.sin()
@@ -170,15 +190,23 @@ def forward(w, lora, ids):
         q = linear(a, w, lora, p + "self_attn.q_proj").view(B, T, H, hd).transpose(1, 2)
         k = linear(a, w, lora, p + "self_attn.k_proj").view(B, T, KV, hd).transpose(1, 2)
         v = linear(a, w, lora, p + "self_attn.v_proj").view(B, T, KV, hd).transpose(1, 2)
-        q, k = rope(q, T), rope(k, T)
+        g2 = c["model_type"] != "gemma"
+        g3 = c["model_type"] == "gemma3_text"
+        sliding = (i + 1) % c["sliding_window_pattern"] != 0 if g3 else g2 and i % 2 == 0
+        if g3:
+            q, k = rms_norm(q, w[p + "self_attn.q_norm.weight"]), rms_norm(k, w[p + "self_attn.k_norm.weight"])
+        if g3 and sliding:
+            theta, factor = c["rope_local_base_freq"], 1.0
+        else:
+            theta, factor = c["rope_theta"], (c["rope_scaling"]["factor"] if g3 else 1.0)
+        q, k = rope(q, T, theta, factor), rope(k, T, theta, factor)
         k = k.repeat_interleave(H // KV, dim=1)  # repeat_kv: query head j reads kv head j // (H / KV)
         v = v.repeat_interleave(H // KV, dim=1)
-        g2 = c["model_type"] == "gemma2"
         s = (q @ k.transpose(-1, -2)) * (c["query_pre_attn_scalar"] if g2 else hd) ** -0.5
-        if g2 and c["attn_logit_softcapping"]:
+        if g2 and c.get("attn_logit_softcapping"):
             s = torch.tanh(s / c["attn_logit_softcapping"]) * c["attn_logit_softcapping"]
         visible = mask
-        if g2 and i % 2 == 0:  # is_sliding = not bool(layer_idx % 2)
+        if sliding:  # Gemma 2: is_sliding = not bool(layer_idx % 2); Gemma 3: bool((layer_idx + 1) % pattern)
             visible = mask & ~torch.tril(torch.ones(T, T, dtype=torch.bool), diagonal=-c["sliding_window"])
         s = s.masked_fill(~visible, torch.finfo(s.dtype).min)
         att = (torch.softmax(s, dim=-1) @ v).transpose(1, 2).reshape(B, T, H * hd)
@@ -218,11 +246,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out_dir")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--family", choices=["gemma", "gemma2"], default="gemma")
+    ap.add_argument("--family", choices=["gemma", "gemma2", "gemma3"], default="gemma")
     a = ap.parse_args()
     if a.family == "gemma2":
         del CONFIG["hidden_act"]
         CONFIG.update(GEMMA2)
+    if a.family == "gemma3":
+        del CONFIG["hidden_act"]
+        CONFIG.update(GEMMA3)
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(a.seed)
     out = a.out_dir

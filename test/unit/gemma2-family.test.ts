@@ -56,6 +56,10 @@ function withLora(model: Model, seed: number): Model {
 test("config.json's Gemma 2 keys: query_pre_attn_scalar, soft-caps, sliding window on even layers, tied", () => {
   const c = parseModelConfig(CONFIG);
   assert.deepEqual(c.arch, {
+    ropeScaling: null,
+    localRopeTheta: null,
+    qkNorm: false,
+    slidingLayers: [true, false],
     ropeTheta: 10000,
     attnScale: 12 ** -0.5,
     attnSoftcap: 1.5,

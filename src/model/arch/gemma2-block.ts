@@ -3,7 +3,8 @@
  * around the blocks:
  *   h   = x + postAttnNorm(o(attn(rope(q(ln1)), rope(k(ln1)), v(ln1))))       ln1 = inputNorm(x)
  *   out = h + postFfNorm(down(gelu_tanh(gate(ln2)) ⊙ up(ln2)))                 ln2 = preFfNorm(h)
- * every norm an RMSNorm scaling by 1 + w, attention by nn/capped-attention.ts (query_pre_attn_scalar^-0.5,
+ * (Gemma 3: q and k RMSNorm-ed over head_dim before RoPE, each layer its own RoPE tables), every norm an RMSNorm
+ * scaling by 1 + w, attention by nn/capped-attention.ts (query_pre_attn_scalar^-0.5,
  * soft-capped, the layer's window). N = B·T rows; C hidden; Hq = heads·hd; Hkv = kvHeads·hd; F intermediate.
  */
 import type { Kernels } from "../../kernels/types.ts";
@@ -28,6 +29,10 @@ type Gemma2Model = Model<Gemma2Layer, Gemma2Top>;
 interface Saved {
   ln1: Float32Array; // [N, C]
   rstd1: Float32Array; // [N]
+  qPre?: Float32Array; // [N, Hq] q before q_norm (Gemma 3)
+  kPre?: Float32Array; // [N, Hkv]
+  qRstd?: Float32Array; // [N·heads]
+  kRstd?: Float32Array; // [N·kvHeads]
   q: Float32Array; // [N, Hq] after RoPE
   k: Float32Array; // [N, Hkv] after RoPE
   v: Float32Array; // [N, Hkv]
@@ -51,6 +56,8 @@ interface Scratch {
   dq: Float32Array; // [N, Hq]
   dk: Float32Array; // [N, Hkv]
   dv: Float32Array; // [N, Hkv]
+  dqPre?: Float32Array; // [N, Hq] (Gemma 3)
+  dkPre?: Float32Array; // [N, Hkv]
   datt: Float32Array; // [N, Hq]
   dao: Float32Array; // [N, C] d(o_proj's output), then d(down_proj's output)
   dact: Float32Array; // [N, F]
@@ -140,14 +147,18 @@ export function gemma2LayerForward(
   const N = input.B * input.T;
   const C = c.hiddenSize;
   const eps = c.normEps;
-  const rope = model.top.rope;
+  const rope = w.rope;
   const a = la.saved as unknown as Saved;
   const lc = (name: string) => la.adapters.get(name) ?? null;
   const shape = { B: input.B, T: input.T, nHead: c.numHeads, nKv: c.numKvHeads, headDim: c.headDim };
   k.rmsnormForward(a.ln1, a.rstd1, la.resid, plusOne(w.inputNorm.data), N, C, eps);
-  linearForward(k, a.q, a.ln1, w.q, N, lc(w.q.name), dropout);
-  linearForward(k, a.k, a.ln1, w.k, N, lc(w.k.name), dropout);
+  linearForward(k, a.qPre ?? a.q, a.ln1, w.q, N, lc(w.q.name), dropout);
+  linearForward(k, a.kPre ?? a.k, a.ln1, w.k, N, lc(w.k.name), dropout);
   linearForward(k, a.v, a.ln1, w.v, N, lc(w.v.name), dropout);
+  if (w.qNorm && w.kNorm && a.qPre && a.kPre && a.qRstd && a.kRstd) {
+    k.rmsnormForward(a.q, a.qRstd, a.qPre, plusOne(w.qNorm.data), N * c.numHeads, c.headDim, eps);
+    k.rmsnormForward(a.k, a.kRstd, a.kPre, plusOne(w.kNorm.data), N * c.numKvHeads, c.headDim, eps);
+  }
   k.ropeForward(a.q, input.pos, rope.cos, rope.sin, N, c.numHeads, c.headDim);
   k.ropeForward(a.k, input.pos, rope.cos, rope.sin, N, c.numKvHeads, c.headDim);
   cappedAttentionForward(a.att, a.lse, a.q, a.k, a.v, input.seg, shape, attnOptions(model, w));
@@ -180,7 +191,7 @@ export function gemma2LayerBackward(
   const N = input.B * input.T;
   const C = c.hiddenSize;
   const F = c.intermediateSize;
-  const rope = model.top.rope;
+  const rope = w.rope;
   const a = la.saved as unknown as Saved;
   const s = acts.scratch as unknown as Scratch;
   const { dres, dtmp, dxa } = acts;
@@ -203,11 +214,20 @@ export function gemma2LayerBackward(
   cappedAttentionBackward(s.dq, s.dk, s.dv, s.datt, a.q, a.k, a.v, a.att, a.lse, input.seg, shape, opts);
   k.ropeBackward(s.dq, input.pos, rope.cos, rope.sin, N, c.numHeads, c.headDim);
   k.ropeBackward(s.dk, input.pos, rope.cos, rope.sin, N, c.numKvHeads, c.headDim);
+  let dq = s.dq;
+  let dk = s.dk;
+  if (w.qNorm && w.kNorm && a.qPre && a.kPre && a.qRstd && a.kRstd && s.dqPre && s.dkPre) {
+    const [qs, ks] = [plusOne(w.qNorm.data), plusOne(w.kNorm.data)];
+    k.rmsnormBackward(s.dqPre, w.qNorm.grad, dq, a.qPre, qs, a.qRstd, N * c.numHeads, c.headDim);
+    k.rmsnormBackward(s.dkPre, w.kNorm.grad, dk, a.kPre, ks, a.kRstd, N * c.numKvHeads, c.headDim);
+    dq = s.dqPre;
+    dk = s.dkPre;
+  }
   // The input norm's weight takes its gradient from d(ln1), so it needs the input-gradient path too.
   const needDln = needInputGrad || w.inputNorm.grad !== null;
   const dIn = needDln ? s.dln : null;
-  linearBackward(k, dIn, s.dq, a.ln1, w.q, N, lc(w.q.name), dxa, false);
-  linearBackward(k, dIn, s.dk, a.ln1, w.k, N, lc(w.k.name), dxa, true);
+  linearBackward(k, dIn, dq, a.ln1, w.q, N, lc(w.q.name), dxa, false);
+  linearBackward(k, dIn, dk, a.ln1, w.k, N, lc(w.k.name), dxa, true);
   linearBackward(k, dIn, s.dv, a.ln1, w.v, N, lc(w.v.name), dxa, true);
   if (!needDln) return;
   k.rmsnormBackward(dtmp, w.inputNorm.grad, s.dln, la.resid, plusOne(w.inputNorm.data), a.rstd1, N, C);
@@ -217,7 +237,7 @@ export function gemma2LayerBackward(
 /** Inference work buffers (sizes in gemma2.ts inferenceBuffers()). */
 interface Work {
   ln: Float32Array; // [n, C]
-  rstd: Float32Array; // [n]
+  rstd: Float32Array; // [n·heads]
   q: Float32Array; // [n, Hq]
   k: Float32Array; // [n, Hkv]
   v: Float32Array; // [n, Hkv]
@@ -233,13 +253,17 @@ export function gemma2InferenceStep(k: Kernels, model: Gemma2Model, w: Gemma2Lay
   const C = c.hiddenSize;
   const eps = c.normEps;
   const hkv = c.numKvHeads * c.headDim;
-  const rope = model.top.rope;
+  const rope = w.rope;
   const { x, n, pos, adapter } = s;
   const b = s.work as unknown as Work;
   k.rmsnormForward(b.ln, b.rstd, x, plusOne(w.inputNorm.data), n, C, eps);
   linearInfer(k, b.q, b.ln, w.q, n, adapter);
   linearInfer(k, b.k, b.ln, w.k, n, adapter);
   linearInfer(k, b.v, b.ln, w.v, n, adapter);
+  if (w.qNorm && w.kNorm) {
+    k.rmsnormForward(b.q, b.rstd, b.q, plusOne(w.qNorm.data), n * c.numHeads, c.headDim, eps);
+    k.rmsnormForward(b.k, b.rstd, b.k, plusOne(w.kNorm.data), n * c.numKvHeads, c.headDim, eps);
+  }
   k.ropeForward(b.q, pos, rope.cos, rope.sin, n, c.numHeads, c.headDim);
   k.ropeForward(b.k, pos, rope.cos, rope.sin, n, c.numKvHeads, c.headDim);
   k.copy(s.kCache.subarray(s.past * hkv), b.k, n * hkv);

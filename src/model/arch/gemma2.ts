@@ -11,7 +11,7 @@
 import { LoratuneError } from "../../errors.ts";
 import { previewJson } from "../../io/preview.ts";
 import type { Linear } from "../../nn/linear.ts";
-import { buildRopeTables, type RopeTables } from "../../nn/rope-tables.ts";
+import { buildRopeTables, type RopeScaling, type RopeTables } from "../../nn/rope-tables.ts";
 import type { ModelConfig } from "../config.ts";
 import type { F32Param } from "../model.ts";
 import { fieldReader, readEos } from "./config-fields.ts";
@@ -26,9 +26,17 @@ import {
 } from "./gemma2-block.ts";
 import type { ModelFamily, ParamSpec } from "./spec.ts";
 
-/** ModelConfig.arch of gemma2. */
+/** ModelConfig.arch of gemma2 (and gemma3_text, gemma3.ts, which reads the same record with its own options). */
 export interface Gemma2Arch {
+  /** RoPE base of the global layers (rope_theta) and their scaling (Gemma 3's rope_scaling), null for none. */
   ropeTheta: number;
+  ropeScaling: RopeScaling | null;
+  /** RoPE base of the sliding layers when it differs (Gemma 3's rope_local_base_freq); null: rope_theta. */
+  localRopeTheta: number | null;
+  /** RMSNorm (1 + w) over head_dim on q and k before RoPE (Gemma 3). */
+  qkNorm: boolean;
+  /** Which layers attend through the sliding window (Gemma 2: the even ones). */
+  slidingLayers: boolean[];
   /** Score scale: query_pre_attn_scalar^-0.5. */
   attnScale: number;
   /** attn_logit_softcapping, 0 for none. */
@@ -47,19 +55,22 @@ export interface Gemma2Layer {
   k: Linear; // [nKv*hd, C]
   v: Linear; // [nKv*hd, C]
   o: Linear; // [C, nHeads*hd]
+  qNorm: F32Param | null; // [hd] (Gemma 3)
+  kNorm: F32Param | null; // [hd]
   postAttnNorm: F32Param; // [C]
   preFfNorm: F32Param; // [C]
   gate: Linear; // [F, C]
   up: Linear; // [F, C]
   down: Linear; // [C, F]
   postFfNorm: F32Param; // [C]
-  /** The attention's key window: sliding_window on even layers, 0 (the whole prefix) on odd ones. */
+  /** The attention's key window: sliding_window on sliding layers, 0 (the whole prefix) on global ones. */
   window: number;
+  /** The layer's RoPE tables (Gemma 3's sliding layers have their own base). */
+  rope: RopeTables;
 }
 
 export interface Gemma2Top {
   norm: F32Param; // [C]
-  rope: RopeTables;
 }
 
 const PREFIX = "model.layers.";
@@ -84,8 +95,13 @@ export const gemma2: ModelFamily<Gemma2Layer, Gemma2Top> = {
   parseConfig: parseGemma2Config,
   params: gemma2Params,
   assemble(c, take, positions) {
+    const a = gemma2Arch(c);
+    const globalRope = buildRopeTables(c.headDim, a.ropeTheta, a.ropeScaling, positions);
+    const localRope =
+      a.localRopeTheta === null ? globalRope : buildRopeTables(c.headDim, a.localRopeTheta, null, positions);
     const layers: Gemma2Layer[] = [];
     for (let i = 0; i < c.numLayers; i++) {
+      const sliding = a.slidingLayers[i] === true;
       const p = `${PREFIX}${i}`;
       layers.push({
         inputNorm: take.f32(`${p}.input_layernorm.weight`),
@@ -93,30 +109,35 @@ export const gemma2: ModelFamily<Gemma2Layer, Gemma2Top> = {
         k: take.linear(`${p}.self_attn.k_proj`),
         v: take.linear(`${p}.self_attn.v_proj`),
         o: take.linear(`${p}.self_attn.o_proj`),
+        qNorm: a.qkNorm ? take.f32(`${p}.self_attn.q_norm.weight`) : null,
+        kNorm: a.qkNorm ? take.f32(`${p}.self_attn.k_norm.weight`) : null,
         postAttnNorm: take.f32(`${p}.post_attention_layernorm.weight`),
         preFfNorm: take.f32(`${p}.pre_feedforward_layernorm.weight`),
         gate: take.linear(`${p}.mlp.gate_proj`),
         up: take.linear(`${p}.mlp.up_proj`),
         down: take.linear(`${p}.mlp.down_proj`),
         postFfNorm: take.f32(`${p}.post_feedforward_layernorm.weight`),
-        window: i % 2 === 0 ? gemma2Arch(c).slidingWindow : 0,
+        window: sliding ? a.slidingWindow : 0,
+        rope: sliding ? localRope : globalRope,
       });
     }
-    const norm = take.f32("model.norm.weight");
-    return { layers, top: { norm, rope: buildRopeTables(c.headDim, gemma2Arch(c).ropeTheta, null, positions) } };
+    return { layers, top: { norm: take.f32("model.norm.weight") } };
   },
   blockLinears: (l) => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down],
-  blockParams: (l) => [l.inputNorm, l.postAttnNorm, l.preFfNorm, l.postFfNorm],
+  blockParams: (l) =>
+    [l.inputNorm, l.qNorm, l.kNorm, l.postAttnNorm, l.preFfNorm, l.postFfNorm].filter((p): p is F32Param => p !== null),
   topParams: (top) => [top.norm],
   activations(c, N) {
     const C = c.hiddenSize;
     const hq = c.numHeads * c.headDim;
     const hkv = c.numKvHeads * c.headDim;
     const F = c.intermediateSize;
+    const qk = gemma2Arch(c).qkNorm;
     return {
       saved: {
         ln1: N * C,
         rstd1: N,
+        ...(qk ? { qPre: N * hq, kPre: N * hkv, qRstd: N * c.numHeads, kRstd: N * c.numKvHeads } : {}),
         q: N * hq, // after RoPE
         k: N * hkv, // after RoPE
         v: N * hkv,
@@ -140,6 +161,7 @@ export const gemma2: ModelFamily<Gemma2Layer, Gemma2Top> = {
         dq: N * hq,
         dk: N * hkv,
         dv: N * hkv,
+        ...(qk ? { dqPre: N * hq, dkPre: N * hkv } : {}),
         datt: N * hq,
         dao: N * C,
         dact: N * F,
@@ -160,7 +182,17 @@ export const gemma2: ModelFamily<Gemma2Layer, Gemma2Top> = {
     const hkv = c.numKvHeads * c.headDim;
     const C = c.hiddenSize;
     const F = c.intermediateSize;
-    return { ln: n * C, rstd: n, q: n * hq, k: n * hkv, v: n * hkv, att: n * hq, h: n * C, gate: n * F, up: n * F };
+    return {
+      ln: n * C,
+      rstd: n * c.numHeads,
+      q: n * hq,
+      k: n * hkv,
+      v: n * hkv,
+      att: n * hq,
+      h: n * C,
+      gate: n * F,
+      up: n * F,
+    };
   },
   inferenceStep: gemma2InferenceStep,
 };
@@ -171,6 +203,7 @@ function gemma2Params(c: ModelConfig): ParamSpec[] {
   const hq = c.numHeads * c.headDim;
   const hkv = c.numKvHeads * c.headDim;
   const F = c.intermediateSize;
+  const qkNorm = gemma2Arch(c).qkNorm;
   const out: ParamSpec[] = [
     {
       name: "model.embed_tokens.weight",
@@ -198,6 +231,11 @@ function gemma2Params(c: ModelConfig): ParamSpec[] {
       const group = name.startsWith("self_attn.") ? "attention" : "mlp";
       out.push({ name: `${p}.${name}.weight`, shape: [o, inp], role: "linear", layer, axes, group });
     }
+    if (qkNorm) {
+      for (const norm of ["self_attn.q_norm", "self_attn.k_norm"]) {
+        out.push({ name: `${p}.${norm}.weight`, shape: [c.headDim], role: "norm", layer, init: "zeros" });
+      }
+    }
   }
   out.push({ name: "model.norm.weight", shape: [C], role: "norm", layer: null, init: "zeros" });
   if (!c.tieWordEmbeddings) out.push({ name: "lm_head.weight", shape: [c.vocabSize, C], role: "head", layer: null });
@@ -209,6 +247,23 @@ type Json = Record<string, unknown>;
 const TANH_GELU = ["gelu_pytorch_tanh", "gelu_new"];
 
 function parseGemma2Config(raw: Json, where: string): ModelConfig {
+  if (raw.rope_scaling != null) {
+    throw new LoratuneError("ERR_UNSUPPORTED", `${where}: rope_scaling is not supported for gemma2`);
+  }
+  const numLayers = fieldReader(raw, where).positiveInt("num_hidden_layers");
+  return parseGemmaConfig(raw, where, {
+    ropeScaling: null,
+    localRopeTheta: null,
+    qkNorm: false,
+    slidingLayers: Array.from({ length: numLayers }, (_, i) => i % 2 === 0),
+  });
+}
+
+/** What a Gemma generation reads its own way (Gemma 2: even layers sliding, one RoPE base, no q/k norms). */
+export type GemmaVariant = Pick<Gemma2Arch, "ropeScaling" | "localRopeTheta" | "qkNorm" | "slidingLayers">;
+
+/** The config.json keys Gemma 2 and 3 share, with the generation's own settings. */
+export function parseGemmaConfig(raw: Json, where: string, variant: GemmaVariant): ModelConfig {
   const get = fieldReader(raw, where);
   const act = raw.hidden_activation ?? "gelu_pytorch_tanh";
   if (typeof act !== "string" || !TANH_GELU.includes(act)) {
@@ -219,9 +274,6 @@ function parseGemma2Config(raw: Json, where: string): ModelConfig {
   }
   if (raw.attention_bias === true) {
     throw new LoratuneError("ERR_UNSUPPORTED", `${where}: attention_bias true is not supported`);
-  }
-  if (raw.rope_scaling != null) {
-    throw new LoratuneError("ERR_UNSUPPORTED", `${where}: rope_scaling is not supported for gemma2`);
   }
   const hiddenSize = get.positiveInt("hidden_size");
   const numHeads = get.positiveInt("num_attention_heads");
@@ -236,6 +288,7 @@ function parseGemma2Config(raw: Json, where: string): ModelConfig {
   if (headDim % 2 !== 0) throw new LoratuneError("ERR_CONFIG", `${where}: head_dim ${headDim} must be even`);
   const optionalCap = (key: string): number => (raw[key] == null ? 0 : get.positiveNumber(key));
   const arch: Gemma2Arch = {
+    ...variant,
     ropeTheta: raw.rope_theta == null ? 10000 : get.positiveNumber("rope_theta"),
     attnScale: (raw.query_pre_attn_scalar == null ? 256 : get.positiveNumber("query_pre_attn_scalar")) ** -0.5,
     attnSoftcap: optionalCap("attn_logit_softcapping"),

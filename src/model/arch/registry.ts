@@ -7,6 +7,7 @@ import { previewJson } from "../../io/preview.ts";
 import type { ModelConfig } from "../config.ts";
 import { gemma } from "./gemma.ts";
 import { gemma2 } from "./gemma2.ts";
+import { gemma3Text } from "./gemma3.ts";
 import { gpt2 } from "./gpt2.ts";
 import { llama } from "./llama.ts";
 import { mistral } from "./mistral.ts";
@@ -32,6 +33,7 @@ for (const family of [llama, mistral, qwen2, qwen3]) registerFamily(family);
 registerFamily(gpt2);
 registerFamily(gemma);
 registerFamily(gemma2);
+registerFamily(gemma3Text);
 registerFamily(phi3);
 
 /** Every model_type a family reads, in registration order. */
