@@ -216,6 +216,15 @@ rm -rf phi3
 "$PY" "$GOLDEN/phi3_dump.py" phi3
 # ---- end of Phi-3 --------------------------------------------------------------------------------------------------
 
+# 9. sliding/: tiny Mistral (sliding_window 5, every layer) and Qwen2 (use_sliding_window, window 4 from
+#    max_window_layers 1; q/k/v biases) with a PEFT LoRA adapter over q/k/v/o (r 4, alpha 8, B ~ N(0, 0.02)): loss,
+#    logits, every LoRA gradient on 16-token rows, a greedy decode past the window (full forward each step).
+#    scripts/golden/sliding_dump.py is the project's generator (Hugging Face's Mistral/Qwen2 math, transformers'
+#    sliding-window mask).
+rm -rf sliding
+"$PY" "$GOLDEN/sliding_dump.py" sliding
+# ---- end of sliding windows ----------------------------------------------------------------------------------------
+
 # ---- Gemma (issue 20) ----------------------------------------------------------------------------------------------
 # 7. gemma/: a tiny Gemma (hidden 32, 2 layers, 4 heads / 2 kv heads, head_dim 16, intermediate 48, vocab 96, norm
 #    weights w of 1 + w, tied head) with a PEFT LoRA adapter over all seven linears (r 4, alpha 8, B ~ N(0, 0.02)):
