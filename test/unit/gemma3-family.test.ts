@@ -1,7 +1,7 @@
 /**
  * The gemma3_text family (src/model/arch/gemma3.ts on the Gemma 2 block) on a random tiny model of 3 layers
  * (pattern 3: layers 0 and 1 sliding over 3 keys with RoPE base 1e4, layer 2 global with rope_theta 1e6 and linear
- * scaling): config.json's Gemma 3 keys (layer_types, sliding_window_pattern, rope_local_base_freq); LoRA gradients
+ * scaling, query_pre_attn_scalar = head_dim so it runs the kernels' attention): config.json's Gemma 3 keys (layer_types, sliding_window_pattern, rope_local_base_freq); LoRA gradients
  * and full-parameter gradients (q/k norms included) against finite differences, packed and checkpointed; the
  * KV-cache decode equal to the full forward.
  */
@@ -32,7 +32,7 @@ const CONFIG = {
   num_key_value_heads: 2,
   head_dim: 8,
   vocab_size: 37,
-  query_pre_attn_scalar: 12,
+  query_pre_attn_scalar: 8, // = head_dim: the global layer runs the kernels' attention, the sliding ones the plain-TS one
   sliding_window: 3,
   sliding_window_pattern: 3,
   rope_local_base_freq: 10000,
@@ -59,7 +59,7 @@ test("config.json's Gemma 3 keys: sliding layers by pattern or layer_types, two 
   const a = arch(CONFIG);
   assert.deepEqual(a.slidingLayers, [true, true, false]);
   assert.deepEqual([a.ropeTheta, a.localRopeTheta, a.ropeScaling], [1e6, 10000, { type: "linear", factor: 4 }]);
-  assert.deepEqual([a.qkNorm, a.attnSoftcap, a.finalSoftcap, a.attnScale], [true, 0, 0, 12 ** -0.5]);
+  assert.deepEqual([a.qkNorm, a.attnSoftcap, a.finalSoftcap, a.attnScale], [true, 0, 0, 8 ** -0.5]);
   const { sliding_window_pattern: _, ...noPattern } = { ...CONFIG, num_hidden_layers: 7 };
   assert.deepEqual(arch(noPattern).slidingLayers, [true, true, true, true, true, false, true], "default pattern 6");
   const typed = { ...CONFIG, layer_types: ["full_attention", "sliding_attention", "full_attention"] };

@@ -77,6 +77,15 @@ function attnOptions(model: Gemma2Model, w: Gemma2Layer): AttentionOptions {
   return { scale: a.attnScale, softcap: a.attnSoftcap, window: w.window };
 }
 
+/**
+ * The options reduce to the kernels' attention (scale 1/√hd, no cap, a window covering all `T` keys: Gemma 3's
+ * global layers where query_pre_attn_scalar = head_dim), which then runs instead of the plain-TS one. Both save the
+ * same lse (log-sum-exp of the scaled scores), so either backward reads either forward's.
+ */
+function kernelAttention(o: AttentionOptions, hd: number, T: number): boolean {
+  return o.softcap === 0 && (o.window === 0 || o.window >= T) && o.scale === 1 / Math.sqrt(hd);
+}
+
 /** x[N, C] = embed[ids] · √hidden (f32). */
 export function gemma2EmbedForward(
   k: Kernels,
@@ -161,7 +170,12 @@ export function gemma2LayerForward(
   }
   k.ropeForward(a.q, input.pos, rope.cos, rope.sin, N, c.numHeads, c.headDim);
   k.ropeForward(a.k, input.pos, rope.cos, rope.sin, N, c.numKvHeads, c.headDim);
-  cappedAttentionForward(a.att, a.lse, a.q, a.k, a.v, input.seg, shape, attnOptions(model, w));
+  const opts = attnOptions(model, w);
+  if (kernelAttention(opts, c.headDim, input.T)) {
+    k.attentionForward(a.att, a.lse, a.q, a.k, a.v, input.seg, input.B, input.T, c.numHeads, c.numKvHeads, c.headDim);
+  } else {
+    cappedAttentionForward(a.att, a.lse, a.q, a.k, a.v, input.seg, shape, opts);
+  }
   linearForward(k, a.ao, a.att, w.o, N, lc(w.o.name), dropout);
   k.rmsnormForward(a.h, a.rstdPa, a.ao, plusOne(w.postAttnNorm.data), N, C, eps);
   k.addInPlace(a.h, la.resid, N * C);
@@ -211,7 +225,29 @@ export function gemma2LayerBackward(
   k.rmsnormBackward(s.dao, w.postAttnNorm.grad, dres, a.ao, plusOne(w.postAttnNorm.data), a.rstdPa, N, C);
   linearBackward(k, s.datt, s.dao, a.att, w.o, N, lc(w.o.name), dxa, false);
   const opts = attnOptions(model, w);
-  cappedAttentionBackward(s.dq, s.dk, s.dv, s.datt, a.q, a.k, a.v, a.att, a.lse, input.seg, shape, opts);
+  if (kernelAttention(opts, c.headDim, input.T)) {
+    const { B, T } = input;
+    const [q, kk, v] = [a.q, a.k, a.v];
+    k.attentionBackward(
+      s.dq,
+      s.dk,
+      s.dv,
+      s.datt,
+      q,
+      kk,
+      v,
+      a.att,
+      a.lse,
+      input.seg,
+      B,
+      T,
+      c.numHeads,
+      c.numKvHeads,
+      c.headDim,
+    );
+  } else {
+    cappedAttentionBackward(s.dq, s.dk, s.dv, s.datt, a.q, a.k, a.v, a.att, a.lse, input.seg, shape, opts);
+  }
   k.ropeBackward(s.dq, input.pos, rope.cos, rope.sin, N, c.numHeads, c.headDim);
   k.ropeBackward(s.dk, input.pos, rope.cos, rope.sin, N, c.numKvHeads, c.headDim);
   let dq = s.dq;
@@ -269,7 +305,11 @@ export function gemma2InferenceStep(k: Kernels, model: Gemma2Model, w: Gemma2Lay
   k.copy(s.kCache.subarray(s.past * hkv), b.k, n * hkv);
   k.copy(s.vCache.subarray(s.past * hkv), b.v, n * hkv);
   const opts = attnOptions(model, w);
-  cappedAttentionKV(b.att, b.q, s.kCache, s.vCache, n, s.past, c.numHeads, c.numKvHeads, c.headDim, opts);
+  if (kernelAttention(opts, c.headDim, s.past + n)) {
+    k.attentionKV(b.att, b.q, s.kCache, s.vCache, n, s.past, c.numHeads, c.numKvHeads, c.headDim);
+  } else {
+    cappedAttentionKV(b.att, b.q, s.kCache, s.vCache, n, s.past, c.numHeads, c.numKvHeads, c.headDim, opts);
+  }
   linearInfer(k, b.ln, b.att, w.o, n, adapter);
   k.rmsnormForward(b.h, b.rstd, b.ln, plusOne(w.postAttnNorm.data), n, C, eps);
   k.addInPlace(b.h, x, n * C);
