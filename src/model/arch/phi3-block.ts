@@ -28,7 +28,7 @@ type Phi3Model = Model<Phi3Layer, Phi3Top>;
 interface Saved {
   ln1: Float32Array; // [N, C]
   rstd1: Float32Array; // [N]
-  qkv: Float32Array; // [N, Hq + 2Hkv]
+  qkv: Float32Array; // [N, Hq + 2Hkv] (after the split: RoPE's gather scratch)
   q: Float32Array; // [N, Hq] after RoPE
   k: Float32Array; // [N, Hkv] after RoPE
   v: Float32Array; // [N, Hkv]
@@ -84,7 +84,8 @@ export function joinRows(fused: Float32Array, parts: Float32Array[], widths: num
 
 /**
  * RoPE on the first rd dims of each head of x [n, heads·hd], in place (backward: the transpose). With rd < hd the
- * rotated dims are gathered into [n, heads·rd] for the kernel and scattered back.
+ * rotated dims are gathered into scratch (≥ n·heads·rd values; the fused qkv buffer, free once split) for the
+ * kernel and scattered back.
  */
 export function partialRope(
   k: Kernels,
@@ -96,6 +97,7 @@ export function partialRope(
   hd: number,
   rd: number,
   backward: boolean,
+  scratch: Float32Array,
 ): void {
   const apply = (buf: Float32Array, dim: number) =>
     backward
@@ -105,7 +107,7 @@ export function partialRope(
     apply(x, hd);
     return;
   }
-  const rot = new Float32Array(n * heads * rd);
+  const rot = scratch.subarray(0, n * heads * rd);
   for (let r = 0; r < n * heads; r++) rot.set(x.subarray(r * hd, r * hd + rd), r * rd);
   apply(rot, rd);
   for (let r = 0; r < n * heads; r++) x.set(rot.subarray(r * rd, (r + 1) * rd), r * hd);
@@ -187,8 +189,8 @@ export function phi3LayerForward(
   k.rmsnormForward(a.ln1, a.rstd1, la.resid, w.inputNorm.data, N, C, c.normEps);
   linearForward(k, a.qkv, a.ln1, w.qkv, N, lc(w.qkv.name), dropout);
   splitRows(a.qkv, [a.q, a.k, a.v], [c.numHeads * hd, c.numKvHeads * hd, c.numKvHeads * hd], N);
-  partialRope(k, a.q, input.pos, rope, N, c.numHeads, hd, rd, false);
-  partialRope(k, a.k, input.pos, rope, N, c.numKvHeads, hd, rd, false);
+  partialRope(k, a.q, input.pos, rope, N, c.numHeads, hd, rd, false, a.qkv);
+  partialRope(k, a.k, input.pos, rope, N, c.numKvHeads, hd, rd, false, a.qkv);
   const win = windowed(c, input.T);
   const shape = { B: input.B, T: input.T, nHead: c.numHeads, nKv: c.numKvHeads, headDim: hd };
   if (win) cappedAttentionForward(a.att, a.lse, a.q, a.k, a.v, input.seg, shape, win);
@@ -259,8 +261,8 @@ export function phi3LayerBackward(
       hd,
     );
   }
-  partialRope(k, s.dq, input.pos, rope, N, c.numHeads, hd, rd, true);
-  partialRope(k, s.dk, input.pos, rope, N, c.numKvHeads, hd, rd, true);
+  partialRope(k, s.dq, input.pos, rope, N, c.numHeads, hd, rd, true, s.dqkv);
+  partialRope(k, s.dk, input.pos, rope, N, c.numKvHeads, hd, rd, true, s.dqkv);
   joinRows(s.dqkv, [s.dq, s.dk, s.dv], [c.numHeads * hd, c.numKvHeads * hd, c.numKvHeads * hd], N);
   linearBackward(k, needDln ? s.dln : null, s.dqkv, a.ln1, w.qkv, N, lc(w.qkv.name), dxa, false);
   if (!needDln) return;
@@ -296,8 +298,8 @@ export function phi3InferenceStep(k: Kernels, model: Phi3Model, w: Phi3Layer, s:
   k.rmsnormForward(b.ln, b.rstd, x, w.inputNorm.data, n, C, c.normEps);
   linearInfer(k, b.qkv, b.ln, w.qkv, n, adapter);
   splitRows(b.qkv, [b.q, b.k, b.v], [c.numHeads * hd, hkv, hkv], n);
-  partialRope(k, b.q, pos, rope, n, c.numHeads, hd, rd, false);
-  partialRope(k, b.k, pos, rope, n, c.numKvHeads, hd, rd, false);
+  partialRope(k, b.q, pos, rope, n, c.numHeads, hd, rd, false, b.qkv);
+  partialRope(k, b.k, pos, rope, n, c.numKvHeads, hd, rd, false, b.qkv);
   k.copy(s.kCache.subarray(s.past * hkv), b.k, n * hkv);
   k.copy(s.vCache.subarray(s.past * hkv), b.v, n * hkv);
   const win = windowed(c, s.past + n);
