@@ -318,7 +318,16 @@ test("the Qwen2.5-0.5B shape: its config.json's values, q/k/v biases, tied head"
   );
   assert.equal(c.tieWordEmbeddings, true);
   assert.equal(c.normEps, 1e-6);
-  assert.deepEqual(c.arch, { ropeTheta: 1e6, ropeScaling: null, qkvBias: true, qkNorm: false });
+  // Llama-style neutral values for the fields Gemma's families set (norm 1 + w, embedding scale, GeGLU).
+  assert.deepEqual(c.arch, {
+    ropeTheta: 1e6,
+    ropeScaling: null,
+    qkvBias: true,
+    qkNorm: false,
+    normOffset: 0,
+    embedScale: 1,
+    mlpAct: "silu",
+  });
   // 24 · (896·896·2 + 128·896·2 + 3·896·4864) + 151936·896 matmul weights: Qwen2.5-0.5B's 494 M.
   assert.equal(matmulParams(c), 24 * (896 * 896 * 2 + 128 * 896 * 2 + 3 * 896 * 4864) + 151936 * 896);
   assert.equal(matmulParams(c), 493961216);
