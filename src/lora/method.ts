@@ -93,8 +93,9 @@ export interface AdapterMethod<C extends AdapterConfig = AdapterConfig> {
   /** The adapter_config.json PEFT writes for this config on `model` (`adapted`: the linears it adapts). */
   configJson(c: C, model: Model, adapted: readonly Linear[], baseModel: string | null): Record<string, unknown>;
   /**
-   * Refuses a config that cannot apply to this model although its targets match (ERR_ADAPTER_CONFIG), before
-   * anything is attached: e.g. LoRA's fan_in_fan_out against the family's weight layout.
+   * Refuses a config that cannot apply to this model although its targets match (ERR_ADAPTER_CONFIG), or corrects
+   * what PEFT corrects (LoRA's fan_in_fan_out against the family's weight layout, with a warning), before anything
+   * is attached.
    */
   checkModel?(c: C, model: Model, adapted: readonly Linear[]): void;
   /** The tensors attaching `c` to `lin` creates (names, shapes, axes), without allocating them. */

@@ -222,6 +222,26 @@ function fanInFanOutOf(model: Model, adapted: readonly Linear[]): boolean | null
 }
 
 /**
+ * PEFT's correction of fan_in_fan_out (LoraModel._create_new_module): the flag only says how the base weight is
+ * laid out, which the model knows, so a wrong one is overridden with a warning (PEFT's UserWarning text) rather
+ * than refused: false on a Conv1D target ([in, out], GPT-2) becomes true, true on a Linear becomes false. The
+ * lora_A [r, in] and lora_B [out, r] tensors are the same either way. The config then holds the model's layout.
+ */
+function correctFanInFanOut(c: LoraConfig, model: Model, adapted: readonly Linear[]): void {
+  if (c.fanInFanOut === null) return;
+  const wrong = adapted.filter((lin) => storedTransposed(model, lin) !== c.fanInFanOut);
+  if (wrong.length === 0) return;
+  const message = c.fanInFanOut
+    ? "fan_in_fan_out is set to True but the target module is `torch.nn.Linear`. Setting fan_in_fan_out to False."
+    : "fan_in_fan_out is set to False but the target module is `Conv1D`. Setting fan_in_fan_out to True.";
+  process.emitWarning(`${message} (${wrong[0]!.name}${wrong.length > 1 ? ` and ${wrong.length - 1} more` : ""})`, {
+    type: "LoratuneWarning",
+    code: "FAN_IN_FAN_OUT",
+  });
+  c.fanInFanOut = fanInFanOutOf(model, adapted);
+}
+
+/**
  * LoRA's adapter_config.json → LoraConfig (PEFT's defaults for absent keys; unknown keys ignored). `method`
  * "dora" reads the same fields for DoRA (use_dora true), which plain LoRA refuses.
  */
@@ -333,15 +353,7 @@ export const lora: AdapterMethod<LoraConfig> = {
     if (initFromWeight(c.initLoraWeights)) {
       for (const lin of adapted) checkInitTarget(lin, c.initLoraWeights, moduleRankAndScale(c, lin.name).r);
     }
-    if (c.fanInFanOut === null) return;
-    const layout = fanInFanOutOf(model, adapted);
-    if (layout === null || layout === c.fanInFanOut) return;
-    const stored = layout ? "[in, out] (fan_in_fan_out true)" : "[out, in] (fan_in_fan_out false)";
-    throw new LoratuneError(
-      "ERR_ADAPTER_CONFIG",
-      `fan_in_fan_out is ${c.fanInFanOut}, but the ${model.family.name} family stores the adapted linears' weights ` +
-        `as ${stored}, so this adapter is not for this model family`,
-    );
+    correctFanInFanOut(c, model, adapted);
   },
   tensorSpecs(c, lin) {
     return tensorSpecsFor(lin.inFeatures, lin.outFeatures, moduleRankAndScale(c, lin.name).r);
