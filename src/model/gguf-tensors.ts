@@ -1,7 +1,8 @@
 /**
  * A model's weights as GGUF tensors for llama.cpp, produced one at a time while the file is written: each tensor
  * is widened to f32 (no copy when it already is), reordered per head where the family's llama.cpp graph expects
- * it (q/k rows of llama), and encoded in the output type; only that one tensor's converted copy exists at once. A
+ * it (q/k rows of llama), shifted where the family's converter shifts it (Gemma's norms: 1 + w), and encoded in
+ * the output type; only that one tensor's converted copy exists at once. A
  * tensor already held in the type it is written in (a GGUF base's blocks, a bf16 model written as bf16) is written
  * as its own bytes, rows reordered whole.
  * 2-D weights take the output type (rows that are not whole blocks of it fall back: K-quants to Q8_0, then F16, as
@@ -109,15 +110,18 @@ export function modelGgufTensors(model: Model, outtype: GgufOuttype): GgufModelT
     if (t.shape.length > 1 && format !== outtype.format) fallbacks.push(`${name} (${format.name})`);
     if (held !== undefined && held !== outtype.format) kept.push(name);
     const heads = naming.permuteHeads(spec.name, model.config);
+    const shift = t.shape.length === 1 ? (naming.valueShift?.(spec.name) ?? 0) : 0;
     tensors.push({
       name,
       shape: t.shape,
       type: format.id,
       data: () => {
         const n = t.shape.reduce((a, b) => a * b, 1);
-        if (t.dtype === format.name) return storedBytes(t.data, heads, formatBytes(format, n / t.shape[0]!));
+        if (t.dtype === format.name && shift === 0)
+          return storedBytes(t.data, heads, formatBytes(format, n / t.shape[0]!));
         let values = valuesAsF32(t.dtype, t.data, n);
         if (heads !== null) values = permuteHeadRows(values, heads, n / t.shape[0]!);
+        if (shift !== 0) values = values.map((v) => v + shift);
         return format === WEIGHT_FORMATS.f32 ? f32Bytes(values) : encodeValues(format, values);
       },
     });

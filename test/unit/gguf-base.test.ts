@@ -153,7 +153,7 @@ test("bad GGUF bases are refused naming the file and what is wrong", () => {
   fails(
     falcon,
     "ERR_UNSUPPORTED",
-    /general.architecture "falcon" is not supported \(supported: llama, qwen2, qwen3, gpt2\)/,
+    /general.architecture "falcon" is not supported \(supported: llama, qwen2, qwen3, gpt2, gemma, gemma2, gemma3\b/,
   );
   const q41 = rewrite(src, "q41", (f) => {
     const t = f.tensors.find((x) => x.name === "blk.0.attn_v.weight")!;

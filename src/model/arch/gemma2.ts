@@ -6,7 +6,7 @@
  *   (nn/capped-attention.ts);
  * - sliding-window attention (sliding_window keys) on even layers, global on odd ones;
  * - output logits soft-capped at final_logit_softcapping (ModelFamily.logitSoftcap).
- * The block is in gemma2-block.ts. No GGUF export yet.
+ * The block is in gemma2-block.ts. GGUF: llama.cpp's gemma2 architecture (gemma-gguf.ts).
  */
 import { LoratuneError } from "../../errors.ts";
 import { previewJson } from "../../io/preview.ts";
@@ -15,6 +15,7 @@ import { buildRopeTables, type RopeScaling, type RopeTables } from "../../nn/rop
 import type { ModelConfig } from "../config.ts";
 import type { F32Param } from "../model.ts";
 import { fieldReader, readEos } from "./config-fields.ts";
+import { gemmaGguf } from "./gemma-gguf.ts";
 import {
   gemma2EmbedBackward,
   gemma2EmbedForward,
@@ -91,6 +92,7 @@ export const gemma2: ModelFamily<Gemma2Layer, Gemma2Top> = {
   blockPrefix: PREFIX,
   headName: "lm_head.weight",
   defaultTargets: ["q_proj", "v_proj"],
+  gguf: gemmaGguf("gemma2"),
   logitSoftcap: (c) => gemma2Arch(c).finalSoftcap,
   parseConfig: parseGemma2Config,
   params: gemma2Params,

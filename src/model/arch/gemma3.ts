@@ -10,6 +10,7 @@ import { previewJson } from "../../io/preview.ts";
 import type { RopeScaling } from "../../nn/rope-tables.ts";
 import type { ModelConfig } from "../config.ts";
 import { fieldReader, isObject } from "./config-fields.ts";
+import { gemmaGguf } from "./gemma-gguf.ts";
 import { type Gemma2Layer, type Gemma2Top, gemma2, parseGemmaConfig } from "./gemma2.ts";
 import type { ModelFamily } from "./spec.ts";
 
@@ -19,6 +20,7 @@ export const gemma3Text: ModelFamily<Gemma2Layer, Gemma2Top> = {
   ...gemma2,
   name: "gemma3_text",
   modelTypes: ["gemma3_text"],
+  gguf: gemmaGguf("gemma3"),
   parseConfig: parseGemma3Config,
 };
 

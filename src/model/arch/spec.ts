@@ -156,6 +156,11 @@ export interface GgufNaming {
    * whose llama.cpp graph rotates adjacent pairs).
    */
   permuteHeads(hfName: string, c: ModelConfig): number | null;
+  /**
+   * A constant llama.cpp's converter adds to every value of this tensor (Gemma's norm weights, stored as 1 + w), 0
+   * for none; absent: none. Applies to 1-D tensors (written in f32).
+   */
+  valueShift?(hfName: string): number;
   /** The hyperparameters as GGUF metadata (`${arch}.context_length`, …). */
   metadata(c: ModelConfig): [string, GgufValue][];
   /** Tensors llama.cpp needs beyond the checkpoint's. */

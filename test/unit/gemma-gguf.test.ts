@@ -1,0 +1,102 @@
+/**
+ * The Gemma families' llama.cpp naming (gemma-gguf.ts) without llama.cpp: tensor names and the 1 + w norms of the
+ * golden Gemma fixture as written, the hyperparameters of Gemma 2 and 3, and the refusals of what llama.cpp's graph
+ * fixes otherwise (the golden Gemma 2/3 fixtures' query_pre_attn_scalar 24 over head_dim 16, Gemma 3's sliding
+ * pattern 2, a Gemma 2 without attention soft-cap, Gemma 3 with soft-caps or another local RoPE base).
+ * llama.cpp's own judgement is test/e2e/gemma-llama-cpp.test.ts.
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { ggufOuttype } from "../../src/gguf/outtype.ts";
+import { gemma2 } from "../../src/model/arch/gemma2.ts";
+import { gemma3Text } from "../../src/model/arch/gemma3.ts";
+import { parseModelConfig } from "../../src/model/config.ts";
+import { modelGgufMetadata, modelGgufTensors } from "../../src/model/gguf-tensors.ts";
+import { loadModel } from "../../src/model/load.ts";
+
+const GOLDEN = "test/fixtures/golden";
+const configOf = (family: string): Record<string, unknown> =>
+  JSON.parse(readFileSync(join(GOLDEN, family, "model", "config.json"), "utf8"));
+
+test("gemma: llama.cpp's tensor names, every norm written as 1 + w, other tensors unchanged", () => {
+  const model = loadModel(join(GOLDEN, "gemma", "model"));
+  const { tensors } = modelGgufTensors(model, ggufOuttype("f32"));
+  const names = tensors.map((t) => t.name);
+  for (const n of ["token_embd.weight", "output_norm.weight", "blk.1.attn_norm.weight", "blk.1.ffn_norm.weight"]) {
+    assert.ok(names.includes(n), n);
+  }
+  assert.ok(!names.includes("output.weight"), "tied head: no output.weight");
+  const written = (gguf: string, hf: string) => {
+    const bytes = tensors.find((t) => t.name === gguf)!.data() as Uint8Array;
+    const got = new Float32Array(bytes.slice().buffer);
+    const w = model.tensors.get(hf)!.data as Float32Array;
+    return { got, w };
+  };
+  const norm = written("blk.0.ffn_norm.weight", "model.layers.0.post_attention_layernorm.weight");
+  assert.ok(
+    norm.w.some((v) => v !== 0),
+    "the fixture's norm weights are not all 0",
+  );
+  assert.deepEqual(
+    [...norm.got],
+    [...norm.w].map((v) => Math.fround(v + 1)),
+  );
+  const q = written("blk.0.attn_q.weight", "model.layers.0.self_attn.q_proj.weight");
+  assert.deepEqual([...q.got], [...q.w], "q rows kept (llama.cpp's gemma RoPE is rotate-half)");
+  const meta = new Map(modelGgufMetadata(model, "g", ggufOuttype("f32")));
+  assert.deepEqual(meta.get("general.architecture"), { type: "string", value: "gemma" });
+  assert.deepEqual(meta.get("gemma.attention.key_length"), { type: "u32", value: model.config.headDim });
+});
+
+test("gemma2/gemma3: post_attention_norm, ffn_norm, post_ffw_norm, q/k norms and the hyperparameters", () => {
+  const g2 = parseModelConfig({ ...configOf("gemma2"), query_pre_attn_scalar: 16 });
+  const meta2 = new Map(gemma2Naming().metadata(g2));
+  assert.deepEqual(meta2.get("gemma2.attn_logit_softcapping"), { type: "f32", value: 2 });
+  assert.deepEqual(meta2.get("gemma2.final_logit_softcapping"), { type: "f32", value: 3 });
+  assert.deepEqual(meta2.get("gemma2.attention.sliding_window"), { type: "u32", value: 4 });
+  const n2 = gemma2Naming();
+  assert.equal(n2.tensorName("model.layers.3.post_attention_layernorm.weight"), "blk.3.post_attention_norm.weight");
+  assert.equal(n2.tensorName("model.layers.3.pre_feedforward_layernorm.weight"), "blk.3.ffn_norm.weight");
+  assert.equal(n2.tensorName("model.layers.3.post_feedforward_layernorm.weight"), "blk.3.post_ffw_norm.weight");
+  assert.equal(n2.hfTensorName("blk.3.post_ffw_norm.weight"), "model.layers.3.post_feedforward_layernorm.weight");
+  const g3 = parseModelConfig({ ...configOf("gemma3"), query_pre_attn_scalar: 16, sliding_window_pattern: 6 });
+  const n3 = gemma3Naming();
+  assert.equal(n3.tensorName("model.layers.0.self_attn.q_norm.weight"), "blk.0.attn_q_norm.weight");
+  assert.equal(n3.valueShift?.("model.layers.0.self_attn.k_norm.weight"), 1);
+  const meta3 = new Map(n3.metadata(g3));
+  assert.deepEqual(meta3.get("gemma3.rope.freq_base"), { type: "f32", value: 1e6 });
+  assert.deepEqual(meta3.get("gemma3.rope.scaling.type"), { type: "string", value: "linear" });
+  assert.equal(meta3.has("gemma3.attn_logit_softcapping"), false);
+});
+
+test("settings llama.cpp fixes otherwise are refused, naming them", () => {
+  const refused = (family: string, patch: Record<string, unknown>, what: RegExp) => {
+    const c = parseModelConfig({ ...configOf(family), ...patch });
+    const naming = family === "gemma2" ? gemma2Naming() : gemma3Naming();
+    assert.throws(
+      () => naming.metadata(c),
+      (e: Error & { code?: string }) => {
+        assert.equal(e.code, "ERR_UNSUPPORTED");
+        assert.match(e.message, what);
+        return true;
+      },
+    );
+  };
+  // The golden fixtures as they are.
+  refused("gemma2", {}, /query_pre_attn_scalar 24 \(llama\.cpp scales scores by 16\^-0\.5\)/);
+  refused("gemma3", {}, /query_pre_attn_scalar 24/);
+  refused("gemma2", { query_pre_attn_scalar: 16, attn_logit_softcapping: null }, /no attn_logit_softcapping/);
+  refused("gemma3", { query_pre_attn_scalar: 16 }, /layer 1 is global \(llama\.cpp slides layer i when i % 6 < 5\)/);
+  const g3 = { query_pre_attn_scalar: 16, sliding_window_pattern: 6 };
+  refused("gemma3", { ...g3, final_logit_softcapping: 30 }, /final_logit_softcapping set/);
+  refused("gemma3", { ...g3, rope_local_base_freq: 20000 }, /rope_local_base_freq 20000/);
+});
+
+function gemma2Naming() {
+  return gemma2.gguf!;
+}
+function gemma3Naming() {
+  return gemma3Text.gguf!;
+}
