@@ -76,24 +76,24 @@ test("an untied byte-level GGUF model with rope_freqs; a model loratune cannot l
   const src = seedFile("gguf-qwen2-bpe-f16");
   const file = readGgufHeader(src);
   const meta = new Map(file.metadata);
-  meta.set("general.architecture", str("phi3"));
+  meta.set("general.architecture", str("falcon"));
   meta.delete("tokenizer.chat_template");
-  const phi = join(work, "phi3.gguf");
+  const other = join(work, "falcon.gguf");
   const tensors = file.tensors.map((t) => ({
     name: t.name,
     shape: t.shape,
     type: t.type.id,
     data: () => readGgufTensorBytes(file, t),
   }));
-  writeGguf(phi, meta, tensors);
-  const p = inspectPath(phi) as GgufModelReport;
-  assert.deepEqual([p.architecture, p.model_type, p.loadable, p.chat_template], ["phi3", null, false, false]);
-  assert.match(p.problem!, /general\.architecture "phi3" is not supported/);
-  assert.equal(p.layers, null, "phi3.* keys are absent");
+  writeGguf(other, meta, tensors);
+  const p = inspectPath(other) as GgufModelReport;
+  assert.deepEqual([p.architecture, p.model_type, p.loadable, p.chat_template], ["falcon", null, false, false]);
+  assert.match(p.problem!, /general\.architecture "falcon" is not supported/);
+  assert.equal(p.layers, null, "falcon.* keys are absent");
   const text = formatInspect(p);
-  assert.match(text, /^gguf model +.*\(phi3, no loratune family\)$/m);
+  assert.match(text, /^gguf model +.*\(falcon, no loratune family\)$/m);
   assert.match(text, /^layers +\?, hidden size \?, intermediate size \?$/m);
-  assert.match(text, /^loratune +cannot load it: general\.architecture "phi3" is not supported/m);
+  assert.match(text, /^loratune +cannot load it: general\.architecture "falcon" is not supported/m);
 });
 
 test("a GGUF LoRA adapter: base architecture, alpha, ranks, targets, and the PEFT config it carries", () => {

@@ -25,6 +25,7 @@ import {
   phi3LayerBackward,
   phi3LayerForward,
 } from "./phi3-block.ts";
+import { phi3Gguf } from "./phi3-gguf.ts";
 import type { ModelFamily, ParamSpec } from "./spec.ts";
 
 /** ModelConfig.arch of phi3. */
@@ -91,6 +92,7 @@ export const phi3: ModelFamily<Phi3Layer, Phi3Top> = {
   blockPrefix: PREFIX,
   headName: "lm_head.weight",
   defaultTargets: ["qkv_proj"],
+  gguf: phi3Gguf,
   parseConfig: parsePhi3Config,
   params: phi3Params,
   assemble(c, take, positions) {
