@@ -27,7 +27,7 @@ import { mergeAdapter } from "../lora/merge.ts";
 import { checkWritableAsModel } from "../lora/modules-to-save.ts";
 import { ADAPTER_CONFIG, isGgufFile, loadAdapter, peftConfigJson, readAdapterConfig } from "../lora/peft-files.ts";
 import { familyOf } from "../model/arch/registry.ts";
-import { ggufNamingFor, modelGgufMetadata, modelGgufTensors } from "../model/gguf-tensors.ts";
+import { ggufNamingFor, ggufNamingOf, modelGgufMetadata, modelGgufTensors } from "../model/gguf-tensors.ts";
 import { loadModel, resolveModelDir } from "../model/load.ts";
 import type { Model } from "../model/model.ts";
 import { STORAGE_DTYPES, type StorageDType } from "../tensor/formats/index.ts";
@@ -102,7 +102,7 @@ export interface ExportResult {
   fallbacks: string[];
   /** The tensors of `fallbacks` kept in the block format the GGUF base stored them in. */
   kept: string[];
-  /** Where llama.cpp's tokenizer is known to differ from loratune's for this tokenizer. */
+  /** Where llama.cpp is known to differ from loratune: its tokenizer for this tokenizer, its graph for this model. */
   notes: string[];
   /** With adapter.gguf alone: the base GGUF file the adapter applies to (null when the base is not a GGUF file). */
   baseGguf: string | null;
@@ -196,6 +196,7 @@ export function exportModel(options: ExportOptions): ExportResult {
     result.files.push(MODELFILE);
     writeMarker(tmp, { kind: "export" });
   });
+  result.notes.push(...(ggufNamingOf(model).notes?.(model.config) ?? []));
   return result;
 }
 

@@ -162,7 +162,11 @@ test("phi3 base GGUF + GGUF LoRA in llama.cpp = loratune with the PEFT adapter",
 
 test("phi3 GGUF with sliding_window and longrope loads back into loratune with the same logits", () => {
   const out = join(work, "windowed");
-  exportModel({ model: c!.windowed, adapter: c!.adapter, out, outtype: "f32" });
+  const r = exportModel({ model: c!.windowed, adapter: c!.adapter, out, outtype: "f32" });
+  // llama.cpp's differences are told: it ignores the window and picks the factors by its context size.
+  assert.equal(r.notes.length, 2, r.notes.join("\n"));
+  assert.match(r.notes[0]!, /llama\.cpp ignores phi3's sliding_window \(10\)/);
+  assert.match(r.notes[1]!, /long factors .* longer than 64 tokens/);
   const path = join(out, "model.gguf");
   const meta = readGgufHeader(path).metadata;
   assert.equal(numberOf(meta, "phi3.attention.sliding_window"), 10);

@@ -161,6 +161,23 @@ function longropeJson(view: GgufModelView, read: ReturnType<typeof metaReader>):
   };
 }
 
+/** Where llama.cpp's phi3 graph computes otherwise than loratune for this config (see the file comment). */
+function notes(c: ModelConfig): string[] {
+  const a = c.arch as Phi3Arch;
+  const out: string[] = [];
+  if (a.slidingWindow > 0) {
+    out.push(
+      `llama.cpp ignores phi3's sliding_window (${a.slidingWindow}): its attention sees the whole context, so past ${a.slidingWindow} tokens it computes otherwise than loratune and transformers`,
+    );
+  }
+  if (a.longrope !== null) {
+    out.push(
+      `llama.cpp picks longrope's long factors for every position when its context (padded to a multiple of 256) is longer than ${a.longrope.originalMaxPositions} tokens, the short ones otherwise; loratune and transformers pick by the sequence's positions`,
+    );
+  }
+  return out;
+}
+
 export const phi3Gguf: GgufNaming = {
   arch: ARCH,
   tensorName,
@@ -170,4 +187,5 @@ export const phi3Gguf: GgufNaming = {
   extraTensors,
   configJson,
   configTensors: [ROPE_LONG, ROPE_SHORT],
+  notes,
 };

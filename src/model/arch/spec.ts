@@ -175,6 +175,11 @@ export interface GgufNaming {
   configJson(view: GgufModelView): Record<string, unknown>;
   /** GGUF tensors that configJson reads and that are no weight of the model (rope_freqs.weight). */
   readonly configTensors: readonly string[];
+  /**
+   * Where llama.cpp's graph for this config is known to compute otherwise than loratune (and transformers): one line
+   * each, for export's notes; absent or [] when it does not.
+   */
+  notes?(c: ModelConfig): string[];
 }
 
 /**
