@@ -1,8 +1,9 @@
 /**
  * A GGUF file (llama.cpp, Ollama, LM Studio) as a base Model: the family from general.architecture (llama — also
- * what llama.cpp writes for Mistral —, qwen2, qwen3), the config from the metadata (the family's gguf record
- * rebuilds config.json), and the tensors under their Hugging Face names in Hugging Face's row order (q/k rows of the
- * "llama" architecture permuted back per head), so everything above sees the model a Hugging Face directory gives.
+ * what llama.cpp writes for Mistral —, qwen2, qwen3, gpt2, gemma, gemma2, gemma3), the config from the metadata (the
+ * family's gguf record rebuilds config.json), and the tensors under their Hugging Face names in Hugging Face's row
+ * order (q/k rows of the "llama" architecture permuted back per head) and values (Gemma's norms less the 1 its
+ * converter added), so everything above sees the model a Hugging Face directory gives.
  *
  * Weights stay in the file's format: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K and Q6_K tensors are read straight into
  * their own aligned storage (block formats never exist dequantized; the kernels decode them block by block).
@@ -27,6 +28,7 @@ import {
   formatById,
   formatBytes,
   type QuantizeChoice,
+  valuesAsF32,
   type WeightFormat,
   weightFormat,
 } from "../tensor/formats/index.ts";
@@ -115,7 +117,8 @@ export function loadGgufModel(path: string, options: LoadGgufOptions = {}): Mode
   const tensors = new Map<string, StoredTensor>();
   for (const { info, spec, format } of plan) {
     const heads = header.naming.permuteHeads(spec.name, config);
-    tensors.set(spec.name, readWeight(file, info, format, targetFormat(format, spec, dtype), heads));
+    const t = readWeight(file, info, format, targetFormat(format, spec, dtype), heads);
+    tensors.set(spec.name, unshift(t, header.naming.valueShift?.(spec.name) ?? 0));
   }
   const positions = Math.min(config.maxPositions, options.ropePositions ?? 32768);
   // GGUF holds every linear [out, in], the memory order (GPT-2's Conv1D weights too): nothing is transposed.
@@ -197,6 +200,13 @@ export function ggufHeldFormats(
 }
 
 /** The format a tensor is kept in: 1-D and block-quantized ones as stored, float 2-D ones in `dtype`. */
+/** A 1-D tensor less the constant the converter added to it (Gemma's norms stored as 1 + w), in f32. */
+function unshift(t: StoredTensor, shift: number): StoredTensor {
+  if (shift === 0 || t.shape.length !== 1) return t;
+  const values = valuesAsF32(t.dtype, t.data, t.shape[0]!).map((v) => v - shift);
+  return { dtype: "f32", shape: t.shape, data: values };
+}
+
 function targetFormat(format: WeightFormat, spec: ParamSpec, dtype: StorageDType): WeightFormat {
   if (spec.shape.length === 1 || format.quantized) return format;
   return weightFormat(dtype);

@@ -5,12 +5,12 @@
  * 2 KV heads) with a byte-level test tokenizer and a random LoRA adapter over q/k/v/o and the GeGLU MLP:
  *  1. the f32 GGUF merged with the adapter continues prompts greedily exactly as loratune does with the PEFT
  *     adapter (teacher-forced judging: each token is loratune's argmax but at exact ties), past the sliding window
- *     (4 keys) where the family has one;
+ *     (4 keys) where the family has one, and the GGUF loads back into loratune (a GGUF base) with the same logits;
  *  2. the base GGUF with the GGUF LoRA applied by llama.cpp gives the same tokens, and the adapter changes them.
  * Gemma 2: soft-caps 20 (scores) and 10 (logits), layers 0 sliding and 1 global. Gemma 3: 6 layers (llama.cpp
  * slides five of every six), q/k norms, global RoPE base 1e6 with linear scaling 2, local base 1e4, no soft-caps.
- * Both with query_pre_attn_scalar = head_dim, the scale llama.cpp fixes. The golden Gemma 3 fixture (sliding
- * pattern 2, query_pre_attn_scalar 24) is refused naming what llama.cpp fixes otherwise.
+ * Both with query_pre_attn_scalar = head_dim, the scale llama.cpp fixes (models that differ in what llama.cpp
+ * fixes are refused: test/unit/gemma-gguf.test.ts).
  */
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -20,10 +20,12 @@ import { after, test } from "node:test";
 import type { LlamaModel } from "node-llama-cpp";
 import { exportModel } from "../../src/api/export.ts";
 import { writeSafetensors } from "../../src/io/safetensors-write.ts";
+import { getKernels } from "../../src/kernels/index.ts";
 import { attachLora } from "../../src/lora/adapter.ts";
 import { defaultLoraConfig } from "../../src/lora/config.ts";
 import { loadAdapter, saveAdapter } from "../../src/lora/peft-files.ts";
 import { parseModelConfig } from "../../src/model/config.ts";
+import { createSession, feedTokens } from "../../src/model/infer.ts";
 import { initModelTensors } from "../../src/model/init.ts";
 import { loadModel } from "../../src/model/load.ts";
 import type { Model } from "../../src/model/model.ts";
@@ -145,6 +147,14 @@ for (const family of Object.keys(CASES)) {
     for (const [i, prompt] of ours().prompts.entries()) {
       judged(PROMPTS[i]!, prompt, (await llamaGreedy(m, prompt, TOKENS)).ids);
     }
+    // The GGUF reads back as a loratune base model (norms less 1) with the merged model's logits.
+    const back = loadModel(join(out, "model.gguf"));
+    assert.equal(back.family.name, ours().model.family.name);
+    const k = getKernels();
+    const prompt = ours().prompts[1]!;
+    const a = feedTokens(k, createSession(back, prompt.length), prompt);
+    const b = feedTokens(k, createSession(ours().model, prompt.length), prompt);
+    for (let v = 0; v < a.length; v++) assert.ok(Math.abs(a[v]! - b[v]!) < 1e-3, `logit ${v}: ${a[v]} vs ${b[v]}`);
   });
 
   test(`${family} base GGUF + GGUF LoRA in llama.cpp = loratune with the PEFT adapter`, { skip }, async () => {

@@ -15,13 +15,16 @@
  * 62 for Gemma 3), which layers slide (Gemma 2 every second from layer 0, Gemma 3 five of every six), Gemma 3's
  * local RoPE base (10000, unscaled), Gemma 2's attention soft-cap (always applied: it must be set) and Gemma 3's
  * lack of soft-caps.
+ * A GGUF base of these architectures reads back as the config.json those fixed settings amount to (gemmaConfigJson),
+ * its norms less 1 (load-gguf.ts).
  */
 import { LoratuneError } from "../../errors.ts";
-import { f32, type GgufValue, str, u32 } from "../../gguf/metadata.ts";
+import { f32, type GgufValue, str, stringOf, u32 } from "../../gguf/metadata.ts";
 import type { ModelConfig } from "../config.ts";
 import type { Gemma2Arch } from "./gemma2.ts";
+import { metaReader } from "./llama-gguf-config.ts";
 import type { LlamaArch } from "./llama-style.ts";
-import type { GgufNaming } from "./spec.ts";
+import type { GgufModelView, GgufNaming } from "./spec.ts";
 
 type GemmaArch = "gemma" | "gemma2" | "gemma3";
 
@@ -66,6 +69,10 @@ const LAYERS_27B: Partial<Record<GemmaArch, number>> = { gemma2: 46, gemma3: 62 
 const SWA_PATTERN: Partial<Record<GemmaArch, number>> = { gemma2: 2, gemma3: 6 };
 /** Gemma 3's local RoPE base in llama.cpp (rope_freq_base_train_swa). */
 const GEMMA3_LOCAL_THETA = 10000;
+/** llama.cpp's defaults for keys a gemma2 file may lack. */
+const GEMMA2_SOFTCAP = 50;
+const GEMMA2_WINDOW = 4096;
+const MODEL_TYPE: Record<GemmaArch, string> = { gemma: "gemma", gemma2: "gemma2", gemma3: "gemma3_text" };
 
 const BLOCK_NAME = /^model\.layers\.(\d+)\.(.+)\.weight$/;
 const GGUF_BLOCK_NAME = /^blk\.(0|[1-9]\d*)\.([a-z_]+)\.weight$/;
@@ -94,12 +101,7 @@ export function gemmaGguf(arch: GemmaArch): GgufNaming {
     permuteHeads: () => null,
     metadata: (c) => gemmaMetadata(arch, c),
     extraTensors: () => [],
-    configJson(view) {
-      throw new LoratuneError(
-        "ERR_UNSUPPORTED",
-        `${view.path}: a llama.cpp ${arch} file cannot be a base model yet (export to it is supported; load the Hugging Face checkpoint instead)`,
-      );
-    },
+    configJson: (view) => gemmaConfigJson(view, arch),
     configTensors: [],
   };
 }
@@ -170,4 +172,73 @@ function refuse(arch: string, what: string): never {
     "ERR_UNSUPPORTED",
     `this model has ${what}; llama.cpp's ${arch} architecture fixes it otherwise, so the model cannot be exported for it`,
   );
+}
+
+/**
+ * config.json of a llama.cpp gemma / gemma2 / gemma3 file: the inverse of gemmaMetadata, with what llama.cpp fixes
+ * in its code written out as the settings it amounts to (query_pre_attn_scalar, Gemma 3's sliding_window_pattern 6
+ * and local RoPE base, Gemma 2's default soft-cap and window). vocab_size from token_embd's rows, tied unless the
+ * file has output.weight.
+ */
+function gemmaConfigJson(view: GgufModelView, arch: GemmaArch): Record<string, unknown> {
+  const read = metaReader(view.path, view.metadata);
+  const hidden = read.int(`${arch}.embedding_length`);
+  const heads = read.int(`${arch}.attention.head_count`);
+  const headDim = read.int(`${arch}.attention.key_length`, hidden / heads);
+  const valueLength = read.int(`${arch}.attention.value_length`, headDim);
+  if (valueLength !== headDim) {
+    throw new LoratuneError(
+      "ERR_UNSUPPORTED",
+      `${view.path}: ${arch}.attention.value_length (${valueLength}) must equal the key length ${headDim}`,
+    );
+  }
+  const embed = view.shape("token_embd.weight");
+  if (embed?.length !== 2) {
+    throw new LoratuneError("ERR_GGUF", `${view.path}: no 2-D token_embd.weight tensor (the token embedding)`);
+  }
+  const layers = read.int(`${arch}.block_count`);
+  const bos = read.optInt("tokenizer.ggml.bos_token_id");
+  const eos = read.optInt("tokenizer.ggml.eos_token_id");
+  const json: Record<string, unknown> = {
+    model_type: MODEL_TYPE[arch],
+    hidden_activation: "gelu_pytorch_tanh",
+    hidden_size: hidden,
+    num_hidden_layers: layers,
+    num_attention_heads: heads,
+    num_key_value_heads: read.int(`${arch}.attention.head_count_kv`, heads),
+    head_dim: headDim,
+    intermediate_size: read.int(`${arch}.feed_forward_length`),
+    vocab_size: embed[0],
+    max_position_embeddings: read.int(`${arch}.context_length`),
+    rms_norm_eps: read.float(`${arch}.attention.layer_norm_rms_epsilon`),
+    rope_theta: read.float(`${arch}.rope.freq_base`, arch === "gemma3" ? 1_000_000 : 10000),
+    tie_word_embeddings: view.shape("output.weight") === undefined,
+    ...(bos !== undefined ? { bos_token_id: bos } : {}),
+    ...(eos !== undefined ? { eos_token_id: eos } : {}),
+    torch_dtype: "float32",
+  };
+  if (arch === "gemma") return json;
+  json.query_pre_attn_scalar = layers === LAYERS_27B[arch] ? hidden / heads : headDim;
+  if (arch === "gemma2") {
+    json.sliding_window = read.int(`${arch}.attention.sliding_window`, GEMMA2_WINDOW);
+    json.attn_logit_softcapping = read.float(`${arch}.attn_logit_softcapping`, GEMMA2_SOFTCAP);
+    json.final_logit_softcapping = view.metadata.has(`${arch}.final_logit_softcapping`)
+      ? read.float(`${arch}.final_logit_softcapping`)
+      : null;
+    return json;
+  }
+  json.sliding_window = read.int(`${arch}.attention.sliding_window`);
+  json.sliding_window_pattern = SWA_PATTERN.gemma3;
+  json.rope_local_base_freq = GEMMA3_LOCAL_THETA;
+  json.attn_logit_softcapping = null;
+  json.final_logit_softcapping = null;
+  const type = stringOf(view.metadata, `${arch}.rope.scaling.type`) ?? "none";
+  if (type !== "linear" && type !== "none") {
+    throw new LoratuneError(
+      "ERR_UNSUPPORTED",
+      `${view.path}: ${arch}.rope.scaling.type ${JSON.stringify(type)} is not supported (supported: none, linear)`,
+    );
+  }
+  if (type === "linear") json.rope_scaling = { rope_type: "linear", factor: read.float(`${arch}.rope.scaling.factor`) };
+  return json;
 }
