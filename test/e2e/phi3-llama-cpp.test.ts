@@ -10,7 +10,8 @@
  *     adapter (teacher-forced judging: each token is loratune's argmax but at exact ties);
  *  3. the base GGUF with the GGUF LoRA applied by llama.cpp gives the same tokens, and the adapter changes them;
  *  4. the exported GGUF, sliding_window and longrope included, loads back into loratune with the same logits, past
- *     the original length (long factors) and the window (without llama.cpp: never skipped).
+ *     the original length (long factors) and the window, merged and as base GGUF + GGUF LoRA (without llama.cpp:
+ *     never skipped).
  * The greedy runs stay inside what llama.cpp's phi3 shares with transformers: a context no longer than the original
  * length (llama.cpp picks the long factors for a longer context, whatever the positions, and pads every context to
  * 256 cells, so the judged config's original length is 256 rather than the golden 64) and no sliding window
@@ -115,9 +116,9 @@ async function gguf(path: string): Promise<LlamaModel> {
 let oursCache: { model: Model; prompts: number[][] } | null = null;
 function ours() {
   if (oursCache === null) {
-    const model = loadModel(c!.dir);
-    loadAdapter(c!.adapter, model);
-    const tok = loadTokenizer(c!.dir);
+    const model = loadModel(c.dir);
+    loadAdapter(c.adapter, model);
+    const tok = loadTokenizer(c.dir);
     oursCache = { model, prompts: PROMPTS.map((p) => tok.encode(p)) };
   }
   return oursCache;
@@ -136,9 +137,9 @@ test("phi3 f32 GGUF merged with the adapter: llama.cpp tokenizes and continues g
   skip,
 }, async () => {
   const out = join(work, "merged");
-  exportModel({ model: c!.dir, adapter: c!.adapter, out, outtype: "f32" });
+  exportModel({ model: c.dir, adapter: c.adapter, out, outtype: "f32" });
   const m = await gguf(join(out, "model.gguf"));
-  const tok = loadTokenizer(c!.dir);
+  const tok = loadTokenizer(c.dir);
   for (const s of STRINGS) assert.deepEqual([...m.tokenize(s, true)], tok.encodeText(s), JSON.stringify(s));
   for (const [i, prompt] of ours().prompts.entries()) {
     judged(PROMPTS[i]!, prompt, (await llamaGreedy(m, prompt, TOKENS, { contextSize: CONTEXT })).ids);
@@ -147,7 +148,7 @@ test("phi3 f32 GGUF merged with the adapter: llama.cpp tokenizes and continues g
 
 test("phi3 base GGUF + GGUF LoRA in llama.cpp = loratune with the PEFT adapter", { skip }, async () => {
   const out = join(work, "separate");
-  exportModel({ model: c!.dir, adapter: c!.adapter, separateAdapter: true, out, outtype: "f32" });
+  exportModel({ model: c.dir, adapter: c.adapter, separateAdapter: true, out, outtype: "f32" });
   const m = await gguf(join(out, "model.gguf"));
   let changed = 0;
   for (const [i, prompt] of ours().prompts.entries()) {
@@ -162,7 +163,7 @@ test("phi3 base GGUF + GGUF LoRA in llama.cpp = loratune with the PEFT adapter",
 
 test("phi3 GGUF with sliding_window and longrope loads back into loratune with the same logits", () => {
   const out = join(work, "windowed");
-  const r = exportModel({ model: c!.windowed, adapter: c!.adapter, out, outtype: "f32" });
+  const r = exportModel({ model: c.windowed, adapter: c.adapter, out, outtype: "f32" });
   // llama.cpp's differences are told: it ignores the window and picks the factors by its context size.
   assert.equal(r.notes.length, 2, r.notes.join("\n"));
   assert.match(r.notes[0]!, /llama\.cpp ignores phi3's sliding_window \(10\)/);
@@ -176,17 +177,24 @@ test("phi3 GGUF with sliding_window and longrope loads back into loratune with t
     Math.abs(numberOf(meta, "phi3.rope.scaling.attn_factor")! - Math.sqrt(1 + Math.log(4) / Math.log(64))) < 1e-6,
   );
   const back = loadModel(path);
-  const merged = loadModel(c!.windowed);
+  const merged = loadModel(c.windowed);
   const { longrope: backLong, ...backArch } = phi3Arch(back.config);
   const { longrope: ourLong, ...ourArch } = phi3Arch(merged.config);
   assert.deepEqual(backArch, ourArch);
   assert.deepEqual({ ...backLong!, attentionFactor: 0 }, { ...ourLong!, attentionFactor: 0 });
   assert.ok(Math.abs(backLong!.attentionFactor - ourLong!.attentionFactor) < 1e-6);
-  loadAdapter(c!.adapter, merged);
+  loadAdapter(c.adapter, merged);
   const k = getKernels();
   // 80 positions: past the window (10) and the original length (64, long factors).
   const prompt = Array.from({ length: 80 }, (_, i) => (i * 37 + 5) % back.config.vocabSize);
   const a = feedTokens(k, createSession(back, prompt.length), prompt);
   const b = feedTokens(k, createSession(merged, prompt.length), prompt);
   for (let v = 0; v < a.length; v++) assert.ok(Math.abs(a[v]! - b[v]!) < 1e-3, `logit ${v}: ${a[v]} vs ${b[v]}`);
+  // The base GGUF with the GGUF LoRA read back as a loratune adapter: the same logits again.
+  const sep = join(work, "windowed-separate");
+  exportModel({ model: c.windowed, adapter: c.adapter, separateAdapter: true, out: sep, outtype: "f32" });
+  const base = loadModel(join(sep, "model.gguf"));
+  loadAdapter(join(sep, "adapter.gguf"), base);
+  const d = feedTokens(k, createSession(base, prompt.length), prompt);
+  for (let v = 0; v < d.length; v++) assert.ok(Math.abs(d[v]! - b[v]!) < 1e-3, `logit ${v}: ${d[v]} vs ${b[v]}`);
 });
