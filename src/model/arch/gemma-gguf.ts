@@ -14,7 +14,7 @@
  * naming the setting: the score scale (1/√head_dim; 1/√(hidden/heads) for its 27B layer counts, 46 for Gemma 2 and
  * 62 for Gemma 3), which layers slide (Gemma 2 every second from layer 0, Gemma 3 five of every six), Gemma 3's
  * local RoPE base (10000, unscaled), Gemma 2's attention soft-cap (always applied: it must be set) and Gemma 3's
- * lack of soft-caps.
+ * lack of soft-caps. A Gemma 2 without final_logit_softcapping is exported with a note: llama.cpp caps at 30.
  * A GGUF base of these architectures reads back as the config.json those fixed settings amount to (gemmaConfigJson),
  * its norms less 1 (load-gguf.ts).
  */
@@ -71,6 +71,7 @@ const SWA_PATTERN: Partial<Record<GemmaArch, number>> = { gemma2: 2, gemma3: 6 }
 const GEMMA3_LOCAL_THETA = 10000;
 /** llama.cpp's defaults for keys a gemma2 file may lack. */
 const GEMMA2_SOFTCAP = 50;
+const GEMMA2_FINAL_SOFTCAP = 30;
 const GEMMA2_WINDOW = 4096;
 const MODEL_TYPE: Record<GemmaArch, string> = { gemma: "gemma", gemma2: "gemma2", gemma3: "gemma3_text" };
 
@@ -100,6 +101,7 @@ export function gemmaGguf(arch: GemmaArch): GgufNaming {
     valueShift: (hf) => (hf.endsWith("norm.weight") ? 1 : 0),
     permuteHeads: () => null,
     metadata: (c) => gemmaMetadata(arch, c),
+    notes: (c) => gemmaNotes(arch, c),
     extraTensors: () => [],
     configJson: (view) => gemmaConfigJson(view, arch),
     configTensors: [],
@@ -137,6 +139,14 @@ function gemmaMetadata(arch: GemmaArch, c: ModelConfig): [string, GgufValue][] {
     kv.push([`${arch}.rope.scaling.type`, str("linear")], [`${arch}.rope.scaling.factor`, f32(a.ropeScaling.factor)]);
   }
   return kv;
+}
+
+/** Gemma 2 without final_logit_softcapping: llama.cpp's gemma2 caps the logits at 30 all the same. */
+function gemmaNotes(arch: GemmaArch, c: ModelConfig): string[] {
+  if (arch !== "gemma2" || (c.arch as Gemma2Arch).finalSoftcap > 0) return [];
+  return [
+    `llama.cpp's gemma2 soft-caps the final logits at ${GEMMA2_FINAL_SOFTCAP} where final_logit_softcapping is unset: the same greedy tokens, other probabilities`,
+  ];
 }
 
 /** Refuses a Gemma 2/3 model whose settings differ from what llama.cpp's graph fixes for `arch` (file comment). */
@@ -177,7 +187,7 @@ function refuse(arch: string, what: string): never {
 /**
  * config.json of a llama.cpp gemma / gemma2 / gemma3 file: the inverse of gemmaMetadata, with what llama.cpp fixes
  * in its code written out as the settings it amounts to (query_pre_attn_scalar, Gemma 3's sliding_window_pattern 6
- * and local RoPE base, Gemma 2's default soft-cap and window). vocab_size from token_embd's rows, tied unless the
+ * and local RoPE base, Gemma 2's default soft-caps and window). vocab_size from token_embd's rows, tied unless the
  * file has output.weight.
  */
 function gemmaConfigJson(view: GgufModelView, arch: GemmaArch): Record<string, unknown> {
@@ -222,9 +232,7 @@ function gemmaConfigJson(view: GgufModelView, arch: GemmaArch): Record<string, u
   if (arch === "gemma2") {
     json.sliding_window = read.int(`${arch}.attention.sliding_window`, GEMMA2_WINDOW);
     json.attn_logit_softcapping = read.float(`${arch}.attn_logit_softcapping`, GEMMA2_SOFTCAP);
-    json.final_logit_softcapping = view.metadata.has(`${arch}.final_logit_softcapping`)
-      ? read.float(`${arch}.final_logit_softcapping`)
-      : null;
+    json.final_logit_softcapping = read.float(`${arch}.final_logit_softcapping`, GEMMA2_FINAL_SOFTCAP);
     return json;
   }
   json.sliding_window = read.int(`${arch}.attention.sliding_window`);
