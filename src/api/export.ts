@@ -135,9 +135,10 @@ export function exportModel(options: ExportOptions): ExportResult {
     overwrite: o.overwrite,
     replaceable: ["export"],
   });
-  // Before any weight is read: the family must have a llama.cpp architecture.
+  // Before any weight is read: the family must have a llama.cpp architecture, and its settings be ones llama.cpp's
+  // graph computes with (metadata refuses the others: Gemma's fixed score scale and sliding pattern).
   const config = readBaseConfig(modelDir);
-  ggufNamingFor(familyOf(config), config.modelType);
+  ggufNamingFor(familyOf(config), config.modelType).metadata(config);
   const writeModel = o.model !== undefined;
   const merge = o.adapter !== undefined && writeModel && !o.separateAdapter;
   if (o.adapter !== undefined && !isGgufFile(o.adapter) && readAdapterConfig(o.adapter).trainableTokenIndices) {

@@ -7,10 +7,11 @@
  * llama.cpp's own judgement is test/e2e/gemma-llama-cpp.test.ts.
  */
 import assert from "node:assert/strict";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { exportModel } from "../../src/api/export.ts";
 import { ggufOuttype } from "../../src/gguf/outtype.ts";
 import { writeGguf } from "../../src/gguf/writer.ts";
 import { gemma2 } from "../../src/model/arch/gemma2.ts";
@@ -150,4 +151,13 @@ test("a Gemma GGUF reads back as a base: the config llama.cpp computes with, the
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+});
+
+test("export refuses the golden Gemma 2 before reading a weight or writing anything", () => {
+  const out = join(tmpdir(), `loratune-gemma-refused-${process.pid}`);
+  assert.throws(
+    () => exportModel({ model: join(GOLDEN, "gemma2", "model"), out }),
+    (e: Error & { code?: string }) => e.code === "ERR_UNSUPPORTED" && /query_pre_attn_scalar 24/.test(e.message),
+  );
+  assert.equal(existsSync(out), false);
 });
