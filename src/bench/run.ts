@@ -123,6 +123,7 @@ const SHAPE_RUNS: Record<string, { steps: number; warmup: number }> = {
   smollm135: { steps: 3, warmup: 1 },
   "qwen2.5-0.5b": { steps: 2, warmup: 1 },
   "llama-3.2-1b": { steps: 2, warmup: 1 },
+  "gemma-3-1b": { steps: 2, warmup: 1 },
   "llama-3.1-8b": { steps: 1, warmup: 1 },
 };
 

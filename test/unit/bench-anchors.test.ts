@@ -332,3 +332,20 @@ test("the Qwen2.5-0.5B shape: its config.json's values, q/k/v biases, tied head"
   assert.equal(matmulParams(c), 24 * (896 * 896 * 2 + 128 * 896 * 2 + 3 * 896 * 4864) + 151936 * 896);
   assert.equal(matmulParams(c), 493961216);
 });
+
+test("the Gemma-3-1B shape: its config.json's values, 5 sliding layers to each global one, tied head", () => {
+  const c = shapeConfig("gemma-3-1b");
+  assert.equal(c.modelType, "gemma3_text");
+  assert.deepEqual(
+    [c.hiddenSize, c.numLayers, c.numHeads, c.numKvHeads, c.headDim, c.intermediateSize, c.vocabSize],
+    [1152, 26, 4, 1, 256, 6912, 262144],
+  );
+  assert.equal(c.tieWordEmbeddings, true);
+  const sliding = (c.arch as { slidingLayers: boolean[] }).slidingLayers;
+  assert.deepEqual(
+    sliding.map((s, i) => (s ? -1 : i)).filter((i) => i >= 0),
+    [5, 11, 17, 23],
+  );
+  // 26 · (1152·1024·2 + 1152·256·2 + 3·1152·6912) + 262144·1152 matmul weights: Gemma-3-1B's ~1.0 B.
+  assert.equal(matmulParams(c), 26 * (1152 * 1024 * 2 + 1152 * 256 * 2 + 3 * 1152 * 6912) + 262144 * 1152);
+});
