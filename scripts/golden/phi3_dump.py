@@ -30,9 +30,23 @@ import argparse
 import json
 import math
 import os
-import struct
 
 import torch
+from golden_common import (
+    POSITIONS,
+    PREFIX,
+    adapter_config,
+    fl,
+    greedy_decode,
+    loss_of,
+    merge_linear,
+    parity_batch,
+    parity_dump,
+    save_adapter,
+    train_adamw,
+    weight_summary,
+    write_model,
+)
 
 CONFIG = {
     "model_type": "phi3",
@@ -61,7 +75,6 @@ CONFIG = {
 }
 TARGETS = ["self_attn.qkv_proj", "self_attn.o_proj", "mlp.gate_up_proj", "mlp.down_proj"]
 R, ALPHA = 4, 8
-PREFIX = "base_model.model."
 
 
 def sizes():
@@ -69,23 +82,6 @@ def sizes():
     C, H, KV = c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"]
     hd = C // H
     return C, H, KV, hd, c["intermediate_size"], c["vocab_size"]
-
-
-def write_safetensors(path, tensors, metadata=None):
-    header, blobs, off = {}, [], 0
-    for name in sorted(tensors):
-        data = tensors[name].detach().contiguous().to(torch.float32).numpy().tobytes()
-        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape), "data_offsets": [off, off + len(data)]}
-        blobs.append(data)
-        off += len(data)
-    if metadata is not None:
-        header["__metadata__"] = metadata
-    hb = json.dumps(header, separators=(",", ":")).encode()
-    hb += b" " * ((8 - len(hb) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(hb)))
-        f.write(hb)
-        f.write(b"".join(blobs))
 
 
 def linear_dims():
@@ -195,22 +191,6 @@ def forward(w, lora, ids):
     return h @ w["lm_head.weight"].t()
 
 
-def loss_of(logits, labels):
-    V = logits.shape[-1]
-    return torch.nn.functional.cross_entropy(
-        logits[:, :-1].reshape(-1, V), labels[:, 1:].reshape(-1), ignore_index=-100
-    )
-
-
-def fl(t):
-    return [float(x) for x in t.reshape(-1).tolist()]
-
-
-def grad_summary(p):
-    g = p.grad
-    return {"shape": list(g.shape), "l2": float(g.norm()), "first8": fl(g.reshape(-1)[:8]), "last8": fl(g.reshape(-1)[-8:])}
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out_dir")
@@ -222,52 +202,18 @@ def main():
     V = CONFIG["vocab_size"]
 
     w = init_weights(g)
-    os.makedirs(os.path.join(out, "model"), exist_ok=True)
-    with open(os.path.join(out, "model", "config.json"), "w") as f:
-        json.dump(CONFIG, f, indent=2)
-    write_safetensors(os.path.join(out, "model", "model.safetensors"), w, {"format": "pt"})
+    write_model(out, CONFIG, w)
 
     lora = init_lora(g)
-    adapter_config = {
-        "peft_type": "LORA",
-        "task_type": "CAUSAL_LM",
-        "base_model_name_or_path": "model",
-        "r": R,
-        "lora_alpha": ALPHA,
-        "lora_dropout": 0.0,
-        "target_modules": ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],
-        "fan_in_fan_out": False,
-        "bias": "none",
-        "use_rslora": False,
-        "use_dora": False,
-        "init_lora_weights": True,
-        "modules_to_save": None,
-        "inference_mode": True,
-    }
+    config = adapter_config(R, ALPHA, ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"])
+    save_adapter(out, "adapter", config, lora)
 
-    def save_adapter(d, tensors):
-        os.makedirs(os.path.join(out, d), exist_ok=True)
-        with open(os.path.join(out, d, "adapter_config.json"), "w") as f:
-            json.dump(adapter_config, f, indent=2)
-        write_safetensors(os.path.join(out, d, "adapter_model.safetensors"), tensors, {"format": "pt"})
-
-    save_adapter("adapter", lora)
+    def fwd(lo, x):
+        return forward(w, lo, x)
 
     # Parity batch: loss, logits, every LoRA gradient.
-    ids = torch.randint(0, V, (2, 16), generator=g)
-    labels = ids.clone()
-    labels[1, 0:4] = -100
-    with open(os.path.join(out, "batch.json"), "w") as f:
-        json.dump({"input_ids": ids.tolist(), "labels": labels.tolist()}, f)
-    logits = forward(w, lora, ids)
-    loss = loss_of(logits, labels)
-    loss.backward()
-    positions = [0, 5, 15, 16 + 7, 16 + 15]
-    dump = {
-        "loss": float(loss),
-        "logits": {"positions": positions, "first8": {str(p): fl(logits.reshape(-1, V)[p, :8]) for p in positions}},
-        "lora_grads": {k: grad_summary(v) for k, v in lora.items()},
-    }
+    ids, labels = parity_batch(out, g, V)
+    dump = parity_dump(fwd, lora, ids, labels, V)
 
     # A sequence past original_max_position_embeddings: RoPE with long_factor (no gradients).
     with torch.no_grad():
@@ -278,50 +224,19 @@ def main():
             "loss": float(loss_of(long_logits, long_ids)),
             "first8": {str(p): fl(long_logits[0, p, :8]) for p in (0, 40, 69)},
         }
-
-    # Greedy decode, each step a full forward (no cache): loratune's KV-cache decode must agree.
-    with torch.no_grad():
-        seq = ids[0, :6].tolist()
-        steps = []
-        for _ in range(8):
-            lg = forward(w, lora, torch.tensor([seq]))[0, -1]
-            nxt = int(lg.argmax())
-            steps.append({"first8": fl(lg[:8]), "token": nxt, "max": float(lg.max())})
-            seq.append(nxt)
-        dump["decode"] = {"prompt": ids[0, :6].tolist(), "steps": steps}
+    dump["decode"] = greedy_decode(fwd, lora, ids)
 
     # Five AdamW steps on data.jsonl (2 rows a step).
-    rows = torch.randint(0, V, (10, 16), generator=g)
-    with open(os.path.join(out, "data.jsonl"), "w") as f:
-        for r in rows.tolist():
-            f.write(json.dumps({"input_ids": r}) + "\n")
-    train = {k: v.detach().clone().requires_grad_(True) for k, v in lora.items()}
-    opt = torch.optim.AdamW(list(train.values()), lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
-    losses = []
-    for s in range(5):
-        batch = rows[2 * s : 2 * s + 2]
-        opt.zero_grad()
-        step_loss = loss_of(forward(w, train, batch), batch)
-        step_loss.backward()
-        opt.step()
-        losses.append(float(step_loss))
-    dump["train_losses"] = losses
-    save_adapter("trained", train)
+    train, dump["train_losses"] = train_adamw(out, g, V, fwd, lora)
+    save_adapter(out, "trained", config, train)
 
     # Merge (PEFT's merge_and_unload on nn.Linear): W[out, in] += B @ A * alpha / r.
     with torch.no_grad():
-        merged = dict(w)
-        for k in lora:
-            if not k.endswith(".lora_A.weight"):
-                continue
-            module = k[len(PREFIX) : -len(".lora_A.weight")]
-            delta = (lora[f"{PREFIX}{module}.lora_B.weight"] @ lora[k]) * (ALPHA / R)
-            merged[module + ".weight"] = w[module + ".weight"] + delta
-        qkv = merged["model.layers.0.self_attn.qkv_proj.weight"]
+        merged = merge_linear(w, lora, ALPHA / R)
         mlogits = forward(merged, None, ids)
         dump["merged"] = {
-            "qkv0": {"shape": list(qkv.shape), "l2": float(qkv.norm()), "first8": fl(qkv.reshape(-1)[:8])},
-            "logits_first8": {str(p): fl(mlogits.reshape(-1, V)[p, :8]) for p in positions},
+            "qkv0": weight_summary(merged["model.layers.0.self_attn.qkv_proj.weight"]),
+            "logits_first8": {str(p): fl(mlogits.reshape(-1, V)[p, :8]) for p in POSITIONS},
         }
     with open(os.path.join(out, "dump.json"), "w") as f:
         json.dump(dump, f, indent=1)

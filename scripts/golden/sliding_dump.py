@@ -20,9 +20,17 @@ import argparse
 import json
 import math
 import os
-import struct
 
 import torch
+from golden_common import (
+    PREFIX,
+    adapter_config,
+    greedy_decode,
+    parity_batch,
+    parity_dump,
+    save_adapter,
+    write_model,
+)
 
 BASE = {
     "vocab_size": 96,
@@ -50,24 +58,6 @@ MODELS = {
 }
 TARGETS = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj"]
 R, ALPHA = 4, 8
-PREFIX = "base_model.model."
-
-
-def write_safetensors(path, tensors, metadata=None):
-    header, blobs, off = {}, [], 0
-    for name in sorted(tensors):
-        data = tensors[name].detach().contiguous().to(torch.float32).numpy().tobytes()
-        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape), "data_offsets": [off, off + len(data)]}
-        blobs.append(data)
-        off += len(data)
-    if metadata is not None:
-        header["__metadata__"] = metadata
-    hb = json.dumps(header, separators=(",", ":")).encode()
-    hb += b" " * ((8 - len(hb) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(hb)))
-        f.write(hb)
-        f.write(b"".join(blobs))
 
 
 def dims(c):
@@ -178,74 +168,19 @@ def forward(c, w, lora, ids):
     return h @ w["lm_head.weight"].t()
 
 
-def loss_of(logits, labels):
-    V = logits.shape[-1]
-    return torch.nn.functional.cross_entropy(
-        logits[:, :-1].reshape(-1, V), labels[:, 1:].reshape(-1), ignore_index=-100
-    )
-
-
-def fl(t):
-    return [float(x) for x in t.reshape(-1).tolist()]
-
-
-def grad_summary(p):
-    g = p.grad
-    return {"shape": list(g.shape), "l2": float(g.norm()), "first8": fl(g.reshape(-1)[:8]), "last8": fl(g.reshape(-1)[-8:])}
-
-
 def dump_model(out, c, g):
     V = c["vocab_size"]
-    os.makedirs(os.path.join(out, "model"), exist_ok=True)
-    os.makedirs(os.path.join(out, "adapter"), exist_ok=True)
     w = init_weights(c, g)
-    with open(os.path.join(out, "model", "config.json"), "w") as f:
-        json.dump(c, f, indent=2)
-    write_safetensors(os.path.join(out, "model", "model.safetensors"), w, {"format": "pt"})
+    write_model(out, c, w)
     lora = init_lora(c, g)
-    adapter_config = {
-        "peft_type": "LORA",
-        "task_type": "CAUSAL_LM",
-        "base_model_name_or_path": "model",
-        "r": R,
-        "lora_alpha": ALPHA,
-        "lora_dropout": 0.0,
-        "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
-        "fan_in_fan_out": False,
-        "bias": "none",
-        "use_rslora": False,
-        "use_dora": False,
-        "init_lora_weights": True,
-        "modules_to_save": None,
-        "inference_mode": True,
-    }
-    with open(os.path.join(out, "adapter", "adapter_config.json"), "w") as f:
-        json.dump(adapter_config, f, indent=2)
-    write_safetensors(os.path.join(out, "adapter", "adapter_model.safetensors"), lora, {"format": "pt"})
+    save_adapter(out, "adapter", adapter_config(R, ALPHA, ["q_proj", "k_proj", "v_proj", "o_proj"]), lora)
 
-    ids = torch.randint(0, V, (2, 16), generator=g)
-    labels = ids.clone()
-    labels[1, 0:4] = -100
-    with open(os.path.join(out, "batch.json"), "w") as f:
-        json.dump({"input_ids": ids.tolist(), "labels": labels.tolist()}, f)
-    logits = forward(c, w, lora, ids)
-    loss = loss_of(logits, labels)
-    loss.backward()
-    positions = [0, 5, 15, 16 + 7, 16 + 15]
-    dump = {
-        "loss": float(loss),
-        "logits": {"positions": positions, "first8": {str(p): fl(logits.reshape(-1, V)[p, :8]) for p in positions}},
-        "lora_grads": {k: grad_summary(v) for k, v in lora.items()},
-    }
-    with torch.no_grad():
-        seq = ids[0, :6].tolist()
-        steps = []
-        for _ in range(8):
-            lg = forward(c, w, lora, torch.tensor([seq]))[0, -1]
-            nxt = int(lg.argmax())
-            steps.append({"first8": fl(lg[:8]), "token": nxt})
-            seq.append(nxt)
-        dump["decode"] = {"prompt": ids[0, :6].tolist(), "steps": steps}
+    def fwd(lo, x):
+        return forward(c, w, lo, x)
+
+    ids, labels = parity_batch(out, g, V)
+    dump = parity_dump(fwd, lora, ids, labels, V)
+    dump["decode"] = greedy_decode(fwd, lora, ids, with_max=False)
     with open(os.path.join(out, "dump.json"), "w") as f:
         json.dump(dump, f, indent=1)
 
