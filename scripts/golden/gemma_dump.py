@@ -30,25 +30,10 @@ Writes under OUT_DIR:
                     losses, and the merged model (q_proj of layer 0: l2, first8; logits first8)
 """
 import argparse
-import json
 import math
-import os
 
 import torch
-from golden_common import (
-    POSITIONS,
-    PREFIX,
-    adapter_config,
-    fl,
-    greedy_decode,
-    merge_linear,
-    parity_batch,
-    parity_dump,
-    save_adapter,
-    train_adamw,
-    weight_summary,
-    write_model,
-)
+from golden_common import PREFIX, adapter_config, dump_family
 
 CONFIG = {
     "model_type": "gemma",
@@ -235,38 +220,11 @@ def main():
         CONFIG.update(GEMMA3)
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(a.seed)
-    out = a.out_dir
-    V = CONFIG["vocab_size"]
-
     w = init_weights(g)
-    write_model(out, CONFIG, w)
-
     lora = init_lora(g)
-    config = adapter_config(R, ALPHA, TARGETS)
-    save_adapter(out, "adapter", config, lora)
-
-    def fwd(lo, x):
-        return forward(w, lo, x)
-
-    # Parity batch: loss, logits, every LoRA gradient.
-    ids, labels = parity_batch(out, g, V)
-    dump = parity_dump(fwd, lora, ids, labels, V)
-    dump["decode"] = greedy_decode(fwd, lora, ids)
-
-    # Five AdamW steps on data.jsonl (2 rows a step).
-    train, dump["train_losses"] = train_adamw(out, g, V, fwd, lora)
-    save_adapter(out, "trained", config, train)
-
-    # Merge (PEFT's merge_and_unload on nn.Linear): W[out, in] += B @ A * alpha / r.
-    with torch.no_grad():
-        merged = merge_linear(w, lora, ALPHA / R)
-        mlogits = forward(merged, None, ids)
-        dump["merged"] = {
-            "q_proj0": weight_summary(merged["model.layers.0.self_attn.q_proj.weight"]),
-            "logits_first8": {str(p): fl(mlogits.reshape(-1, V)[p, :8]) for p in POSITIONS},
-        }
-    with open(os.path.join(out, "dump.json"), "w") as f:
-        json.dump(dump, f, indent=1)
+    adapter = adapter_config(R, ALPHA, TARGETS)
+    merged = {"key": "q_proj0", "weight": "model.layers.0.self_attn.q_proj.weight", "scale": ALPHA / R}
+    dump_family(a.out_dir, g, CONFIG, w, lora, forward, adapter, merged)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """golden_common.py - what the family generators (gemma_dump, gpt2_dump, phi3_dump, sliding_dump) share.
 
 Plain torch, no transformers or peft: the safetensors writer, PEFT's adapter files, the parity batch and its dump
-(loss, logits at fixed positions, every LoRA gradient), the greedy decode by full forwards, the 5 AdamW steps and
-the nn.Linear merge. `fwd(lora, ids)` is the family's forward with its base weights bound: ids [B, T] → logits
-[B, T, V]. Each helper draws from the generator `g` in the order the generators always did, so the fixtures keep
-their bytes.
+(loss, logits at fixed positions, every LoRA gradient), the greedy decode by full forwards, the 5 AdamW steps, PEFT's
+merge (nn.Linear or Conv1D), and dump_family: all of a family fixture from its weights, LoRA tensors and forward.
+`fwd(lora, ids)` is the family's forward with its base weights bound: ids [B, T] → logits [B, T, V]. Each helper
+draws from the generator `g` in the order the generators always did, so the fixtures keep their bytes.
 """
 import json
 import os
@@ -149,13 +149,46 @@ def train_adamw(out, g, V, fwd, lora):
     return train, losses
 
 
-def merge_linear(w, lora, scale):
-    """PEFT's merge_and_unload on nn.Linear: W[out, in] += B @ A * scale, for every adapted module (no grad)."""
+def merge_lora(w, lora, scale, conv1d=False):
+    """PEFT's merge_and_unload for every adapted module (no grad): nn.Linear W[out, in] += B @ A * scale; Conv1D
+    (conv1d true) W[in, out] += transpose(B @ A) * scale."""
     merged = dict(w)
     for k in lora:
         if not k.endswith(".lora_A.weight"):
             continue
         module = k[len(PREFIX) : -len(".lora_A.weight")]
-        delta = (lora[f"{PREFIX}{module}.lora_B.weight"] @ lora[k]) * scale
-        merged[module + ".weight"] = w[module + ".weight"] + delta
+        delta = lora[f"{PREFIX}{module}.lora_B.weight"] @ lora[k]
+        if conv1d:
+            delta = delta.t()
+        merged[module + ".weight"] = w[module + ".weight"] + delta * scale
     return merged
+
+
+def dump_family(out, g, config, w, lora, forward, adapter, merged, extra=None):
+    """Everything a family fixture holds (OUT/: model/, adapter/, batch.json, data.jsonl, trained/, dump.json) from
+    its config.json, base weights w, LoRA tensors lora and forward(w, lora, ids) → logits; adapter is its
+    adapter_config.json; merged is {"key": dump key, "weight": the merged weight summarised, "scale": alpha / r,
+    "conv1d": bool}. extra(dump, fwd, lora), when given, adds the family's own entries before the decode."""
+    V = config["vocab_size"]
+    write_model(out, config, w)
+    save_adapter(out, "adapter", adapter, lora)
+
+    def fwd(lo, x):
+        return forward(w, lo, x)
+
+    ids, labels = parity_batch(out, g, V)
+    dump = parity_dump(fwd, lora, ids, labels, V)
+    if extra is not None:
+        extra(dump, fwd, lora)
+    dump["decode"] = greedy_decode(fwd, lora, ids)
+    train, dump["train_losses"] = train_adamw(out, g, V, fwd, lora)
+    save_adapter(out, "trained", adapter, train)
+    with torch.no_grad():
+        m = merge_lora(w, lora, merged["scale"], merged.get("conv1d", False))
+        mlogits = forward(m, None, ids)
+        dump["merged"] = {
+            merged["key"]: weight_summary(m[merged["weight"]]),
+            "logits_first8": {str(p): fl(mlogits.reshape(-1, V)[p, :8]) for p in POSITIONS},
+        }
+    with open(os.path.join(out, "dump.json"), "w") as f:
+        json.dump(dump, f, indent=1)

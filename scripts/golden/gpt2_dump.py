@@ -21,24 +21,10 @@ Writes under OUT_DIR:
                     losses, and the merged model (c_attn of layer 0 as stored [in, out]: l2, first8; logits first8)
 """
 import argparse
-import json
 import math
-import os
 
 import torch
-from golden_common import (
-    POSITIONS,
-    PREFIX,
-    adapter_config,
-    fl,
-    greedy_decode,
-    parity_batch,
-    parity_dump,
-    save_adapter,
-    train_adamw,
-    weight_summary,
-    write_model,
-)
+from golden_common import PREFIX, adapter_config, dump_family
 
 CONFIG = {
     "model_type": "gpt2",
@@ -140,49 +126,12 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(a.seed)
-    out = a.out_dir
-    V = CONFIG["vocab_size"]
-
     w = init_weights(g)
-    write_model(out, CONFIG, w)
-
     lora = init_lora(g)
-    config = adapter_config(R, ALPHA, ["c_attn", "c_proj", "c_fc"], fan_in_fan_out=True)
-    save_adapter(out, "adapter", config, lora)
-
-    def fwd(lo, x):
-        return forward(w, lo, x)
-
-    # Parity batch: loss, logits, every LoRA gradient.
-    ids, labels = parity_batch(out, g, V)
-    dump = parity_dump(fwd, lora, ids, labels, V)
-    dump["decode"] = greedy_decode(fwd, lora, ids)
-
-    # Five AdamW steps on data.jsonl (2 rows a step).
-    train, dump["train_losses"] = train_adamw(out, g, V, fwd, lora)
-    save_adapter(out, "trained", config, train)
-
-    # Merge (PEFT's merge_and_unload on Conv1D): W[in, out] += transpose(B @ A) * alpha / r.
-    with torch.no_grad():
-        merged = dict(w)
-        for k in lora:
-            if not k.endswith(".lora_A.weight"):
-                continue
-            module = k[len(PREFIX) : -len(".lora_A.weight")]
-            delta = (lora[module_key(module, "B")] @ lora[k]).t() * (ALPHA / R)
-            merged[module + ".weight"] = w[module + ".weight"] + delta
-        c_attn = merged["transformer.h.0.attn.c_attn.weight"]
-        mlogits = forward(merged, None, ids)
-        dump["merged"] = {
-            "c_attn0": weight_summary(c_attn),
-            "logits_first8": {str(p): fl(mlogits.reshape(-1, V)[p, :8]) for p in POSITIONS},
-        }
-    with open(os.path.join(out, "dump.json"), "w") as f:
-        json.dump(dump, f, indent=1)
-
-
-def module_key(module, which):
-    return f"{PREFIX}{module}.lora_{which}.weight"
+    adapter = adapter_config(R, ALPHA, ["c_attn", "c_proj", "c_fc"], fan_in_fan_out=True)
+    # PEFT's merge_and_unload on Conv1D: W[in, out] += transpose(B @ A) * alpha / r.
+    merged = {"key": "c_attn0", "weight": "transformer.h.0.attn.c_attn.weight", "scale": ALPHA / R, "conv1d": True}
+    dump_family(a.out_dir, g, CONFIG, w, lora, forward, adapter, merged)
 
 
 if __name__ == "__main__":

@@ -27,26 +27,10 @@ Writes under OUT_DIR:
                     losses, and the merged model (qkv_proj of layer 0: l2, first8; logits first8)
 """
 import argparse
-import json
 import math
-import os
 
 import torch
-from golden_common import (
-    POSITIONS,
-    PREFIX,
-    adapter_config,
-    fl,
-    greedy_decode,
-    loss_of,
-    merge_linear,
-    parity_batch,
-    parity_dump,
-    save_adapter,
-    train_adamw,
-    weight_summary,
-    write_model,
-)
+from golden_common import PREFIX, adapter_config, dump_family, fl, loss_of
 
 CONFIG = {
     "model_type": "phi3",
@@ -198,48 +182,24 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(a.seed)
-    out = a.out_dir
     V = CONFIG["vocab_size"]
-
     w = init_weights(g)
-    write_model(out, CONFIG, w)
-
     lora = init_lora(g)
-    config = adapter_config(R, ALPHA, ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"])
-    save_adapter(out, "adapter", config, lora)
+    adapter = adapter_config(R, ALPHA, ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"])
+    merged = {"key": "qkv0", "weight": "model.layers.0.self_attn.qkv_proj.weight", "scale": ALPHA / R}
 
-    def fwd(lo, x):
-        return forward(w, lo, x)
+    def long_sequence(dump, fwd, lora):
+        """A sequence past original_max_position_embeddings: RoPE with long_factor (no gradients)."""
+        with torch.no_grad():
+            long_ids = torch.randint(0, V, (1, 70), generator=g)
+            long_logits = fwd(lora, long_ids)
+            dump["long"] = {
+                "input_ids": long_ids[0].tolist(),
+                "loss": float(loss_of(long_logits, long_ids)),
+                "first8": {str(p): fl(long_logits[0, p, :8]) for p in (0, 40, 69)},
+            }
 
-    # Parity batch: loss, logits, every LoRA gradient.
-    ids, labels = parity_batch(out, g, V)
-    dump = parity_dump(fwd, lora, ids, labels, V)
-
-    # A sequence past original_max_position_embeddings: RoPE with long_factor (no gradients).
-    with torch.no_grad():
-        long_ids = torch.randint(0, V, (1, 70), generator=g)
-        long_logits = forward(w, lora, long_ids)
-        dump["long"] = {
-            "input_ids": long_ids[0].tolist(),
-            "loss": float(loss_of(long_logits, long_ids)),
-            "first8": {str(p): fl(long_logits[0, p, :8]) for p in (0, 40, 69)},
-        }
-    dump["decode"] = greedy_decode(fwd, lora, ids)
-
-    # Five AdamW steps on data.jsonl (2 rows a step).
-    train, dump["train_losses"] = train_adamw(out, g, V, fwd, lora)
-    save_adapter(out, "trained", config, train)
-
-    # Merge (PEFT's merge_and_unload on nn.Linear): W[out, in] += B @ A * alpha / r.
-    with torch.no_grad():
-        merged = merge_linear(w, lora, ALPHA / R)
-        mlogits = forward(merged, None, ids)
-        dump["merged"] = {
-            "qkv0": weight_summary(merged["model.layers.0.self_attn.qkv_proj.weight"]),
-            "logits_first8": {str(p): fl(mlogits.reshape(-1, V)[p, :8]) for p in POSITIONS},
-        }
-    with open(os.path.join(out, "dump.json"), "w") as f:
-        json.dump(dump, f, indent=1)
+    dump_family(a.out_dir, g, CONFIG, w, lora, forward, adapter, merged, long_sequence)
 
 
 if __name__ == "__main__":
