@@ -25,6 +25,7 @@ import {
   gemma2LayerBackward,
   gemma2LayerForward,
 } from "./gemma2-block.ts";
+import { llamaInferenceBuffers } from "./llama-style.ts";
 import type { ModelFamily, ParamSpec } from "./spec.ts";
 
 /** ModelConfig.arch of gemma2 (and gemma3_text, gemma3.ts, which reads the same record with its own options). */
@@ -179,23 +180,8 @@ export const gemma2: ModelFamily<Gemma2Layer, Gemma2Top> = {
   layerBackward: gemma2LayerBackward,
   finalForward: gemma2FinalForward,
   finalBackward: gemma2FinalBackward,
-  inferenceBuffers(c, n) {
-    const hq = c.numHeads * c.headDim;
-    const hkv = c.numKvHeads * c.headDim;
-    const C = c.hiddenSize;
-    const F = c.intermediateSize;
-    return {
-      ln: n * C,
-      rstd: n * c.numHeads,
-      q: n * hq,
-      k: n * hkv,
-      v: n * hkv,
-      att: n * hq,
-      h: n * C,
-      gate: n * F,
-      up: n * F,
-    };
-  },
+  // The same buffers as a Llama block: gemma2-block.ts reads them under the same names.
+  inferenceBuffers: llamaInferenceBuffers,
   inferenceStep: gemma2InferenceStep,
 };
 

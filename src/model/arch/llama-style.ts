@@ -24,7 +24,7 @@ import {
   llamaLayerForward,
 } from "./llama-block.ts";
 import { llamaGguf } from "./llama-gguf.ts";
-import type { ModelFamily, ParamSpec } from "./spec.ts";
+import type { BufferSizes, ModelFamily, ParamSpec } from "./spec.ts";
 
 /** ModelConfig.arch of the Llama-style families. */
 export interface LlamaArch {
@@ -171,24 +171,30 @@ export function llamaStyleFamily(o: LlamaStyleOptions): ModelFamily<LlamaLayer, 
     layerBackward: llamaLayerBackward,
     finalForward: llamaFinalForward,
     finalBackward: llamaFinalBackward,
-    inferenceBuffers(c, n) {
-      const hq = c.numHeads * c.headDim;
-      const hkv = c.numKvHeads * c.headDim;
-      const C = c.hiddenSize;
-      const F = c.intermediateSize;
-      return {
-        ln: n * C,
-        rstd: n * c.numHeads,
-        q: n * hq,
-        k: n * hkv,
-        v: n * hkv,
-        att: n * hq,
-        h: n * C,
-        gate: n * F,
-        up: n * F,
-      };
-    },
+    inferenceBuffers: llamaInferenceBuffers,
     inferenceStep: llamaInferenceStep,
+  };
+}
+
+/**
+ * The work buffers of one inference step over n rows of a Llama-style block (the names llama-block.ts reads): the
+ * normed input, per-head rstd (q/k norms), q, k, v, the attention output, the block's hidden and the MLP's gate/up.
+ */
+export function llamaInferenceBuffers(c: ModelConfig, n: number): BufferSizes {
+  const hq = c.numHeads * c.headDim;
+  const hkv = c.numKvHeads * c.headDim;
+  const C = c.hiddenSize;
+  const F = c.intermediateSize;
+  return {
+    ln: n * C,
+    rstd: n * c.numHeads,
+    q: n * hq,
+    k: n * hkv,
+    v: n * hkv,
+    att: n * hq,
+    h: n * C,
+    gate: n * F,
+    up: n * F,
   };
 }
 

@@ -16,6 +16,7 @@ import { buildRopeTables, type LongRopeScaling, type RopeTables } from "../../nn
 import type { ModelConfig } from "../config.ts";
 import type { F32Param } from "../model.ts";
 import { CONFIG_LIMITS, fieldReader, isObject, readEos } from "./config-fields.ts";
+import { llamaInferenceBuffers } from "./llama-style.ts";
 import {
   phi3EmbedBackward,
   phi3EmbedForward,
@@ -167,22 +168,9 @@ export const phi3: ModelFamily<Phi3Layer, Phi3Top> = {
   finalForward: phi3FinalForward,
   finalBackward: phi3FinalBackward,
   inferenceBuffers(c, n) {
-    const hq = c.numHeads * c.headDim;
-    const hkv = c.numKvHeads * c.headDim;
-    const F = c.intermediateSize;
-    return {
-      ln: n * c.hiddenSize,
-      rstd: n,
-      qkv: n * (hq + 2 * hkv),
-      q: n * hq,
-      k: n * hkv,
-      v: n * hkv,
-      att: n * hq,
-      h: n * c.hiddenSize,
-      gu: n * 2 * F,
-      gate: n * F,
-      up: n * F,
-    };
+    // A Llama block's buffers (rstd only per row: no q/k norms) plus the fused qkv and gate|up products.
+    const fused = (c.numHeads + 2 * c.numKvHeads) * c.headDim;
+    return { ...llamaInferenceBuffers(c, n), rstd: n, qkv: n * fused, gu: n * 2 * c.intermediateSize };
   },
   inferenceStep: phi3InferenceStep,
 };
