@@ -6,6 +6,7 @@
  * that at most one row group's rows are in memory here. Errors name the file and the row group; a row's errors
  * (from the shape checks) name the file, row group and row.
  */
+import { closeSync, openSync } from "node:fs";
 import { MessageChannel, receiveMessageOnPort, Worker } from "node:worker_threads";
 import { LoratuneError } from "../errors.ts";
 import { PARQUET_WORKER_SOURCE, type ParquetAnswer, type ParquetRequest } from "./parquet-worker.ts";
@@ -29,6 +30,12 @@ export const isParquetPath = (path: string): boolean => /\.parquet$/i.test(path)
 
 /** Iterates over the rows of Parquet file `path`, decoding one row group at a time. */
 export function* readParquetRows(path: string): Generator<ParquetRow> {
+  try {
+    closeSync(openSync(path, "r"));
+  } catch (err) {
+    // Worded as the JSONL reader words it: a missing file is not a Parquet format error.
+    throw new LoratuneError("ERR_IO", `${path}: cannot open dataset file (${(err as Error).message})`, { cause: err });
+  }
   const reader = new RowGroupReader(path);
   try {
     const meta = reader.ask({ kind: "meta" }, "the footer");

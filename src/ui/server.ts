@@ -3,10 +3,12 @@
  * 127.0.0.1 by default. Every request is checked for the session token and, when it changes state, its origin
  * (security.ts) before it reaches a route. `startUi` resolves once the server listens, with the URL to open.
  */
+
+import { statSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
-import { HttpError, isLoratuneError } from "../errors.ts";
+import { HttpError, isLoratuneError, LoratuneError } from "../errors.ts";
 import { apiRoutes } from "./api-routes.ts";
 import type { UiContext } from "./context.ts";
 import { sendError } from "./http.ts";
@@ -39,6 +41,9 @@ export interface UiServer {
 }
 
 export async function startUi(o: UiOptions): Promise<UiServer> {
+  if (!statSync(o.workspace, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new LoratuneError("ERR_USAGE", `--workspace ${o.workspace}: no such directory (create it, or name another)`);
+  }
   const ctx: UiContext = {
     workspace: resolve(o.workspace),
     modelPaths: (o.modelPaths ?? []).map((p) => resolve(p)),

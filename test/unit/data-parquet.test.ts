@@ -209,3 +209,10 @@ test("a dataset folder in the hub's layout: train shards as data, validation (el
     (e) => isLoratuneError(e) && /a dataset folder, but no train split in it/.test(e.message),
   );
 });
+
+test("a Parquet path that does not exist is an I/O error worded as for JSONL, not a format error", () => {
+  assert.throws(
+    () => [...readParquetRows("/nonexistent/dir/train.parquet")],
+    (e) => isLoratuneError(e) && e.code === "ERR_IO" && /train\.parquet: cannot open dataset file/.test(e.message),
+  );
+});
