@@ -57,7 +57,9 @@ Environment:
 
 export function buildProgram(): Command {
   const program = new Command("loratune")
-    .description("LoRA fine-tuning for open language models (Llama, Qwen, Mistral, Gemma, Phi-3, GPT-2), on the CPU in front of you")
+    .description(
+      "LoRA fine-tuning for open language models (Llama, Qwen, Mistral, Gemma, Phi-3, GPT-2), on the CPU in front of you",
+    )
     .version(packageVersion(), "-V, --version")
     .option("--debug", "print full stack traces on errors")
     .exitOverride()
