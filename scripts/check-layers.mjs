@@ -17,6 +17,7 @@ const FLOORS = [
   ["lora"],
   ["data"],
   ["train"],
+  ["webgpu"],
   ["report", "bench"],
   ["api"],
   ["sweep"],
