@@ -20,8 +20,46 @@ export function loraRank(lin: Linear): number {
   return a !== null && typeof a.r === "number" ? a.r : 0;
 }
 
+/** The per-layer activation buffers (forward saves and the layer's input). */
+export type LayerBufferName =
+  | "resid"
+  | "ln1"
+  | "rstd1"
+  | "q"
+  | "k"
+  | "v"
+  | "att"
+  | "lse"
+  | "h"
+  | "ln2"
+  | "rstd2"
+  | "gate"
+  | "up"
+  | "act";
+
+/** The buffers the layers share: the model's top, the loss, and the backward's scratch. */
+export type SharedBufferName =
+  | "final"
+  | "lnf"
+  | "rstdf"
+  | "logits"
+  | "dlogits"
+  | "losses"
+  | "dlnf"
+  | "dres"
+  | "dtmp"
+  | "dln"
+  | "dq"
+  | "dk"
+  | "dv"
+  | "datt"
+  | "dact"
+  | "dgate"
+  | "dup"
+  | "dxa";
+
 /** f32 values of each per-layer activation buffer for N tokens (forward saves and layer input). */
-export function layerActivationSizes(c: ModelConfig, N: number): Record<string, number> {
+export function layerActivationSizes(c: ModelConfig, N: number): Record<LayerBufferName, number> {
   const C = c.hiddenSize;
   const Hq = c.numHeads * c.headDim;
   const Hkv = c.numKvHeads * c.headDim;
@@ -45,7 +83,7 @@ export function layerActivationSizes(c: ModelConfig, N: number): Record<string, 
 }
 
 /** f32 values of each buffer shared by the layers: the top of the model, the loss, and the backward's scratch. */
-export function sharedActivationSizes(c: ModelConfig, N: number, maxRank: number): Record<string, number> {
+export function sharedActivationSizes(c: ModelConfig, N: number, maxRank: number): Record<SharedBufferName, number> {
   const C = c.hiddenSize;
   const Hq = c.numHeads * c.headDim;
   const Hkv = c.numKvHeads * c.headDim;

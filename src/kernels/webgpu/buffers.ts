@@ -3,7 +3,7 @@
  * Moving tensors between the host and the GPU: storage buffers made from typed arrays, and reading one back.
  * The backend keeps weights, activations and the adapter resident; only the loss and metrics are read each step.
  */
-import type { Gpu } from "./gpu.ts";
+import { type Gpu, submitRecorded } from "./gpu.ts";
 
 /**
  * Usage of every tensor buffer: bound as storage, written by the host, copied out for reading. A function, not a
@@ -25,8 +25,9 @@ export function upload(gpu: Gpu, data: Float32Array | Int32Array | Uint16Array, 
   return buf;
 }
 
-/** The first `n` f32 values of `buf`, after all work submitted so far has finished. */
+/** The first `n` f32 values of `buf`, after all work submitted (or recorded) so far has finished. */
 export async function readF32(gpu: Gpu, buf: GPUBuffer, n: number): Promise<Float32Array> {
+  submitRecorded(gpu);
   const size = Math.max(4, n * 4);
   const staging = gpu.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   const enc = gpu.device.createCommandEncoder();

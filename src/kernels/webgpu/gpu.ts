@@ -10,13 +10,32 @@ export interface Gpu {
   readonly device: GPUDevice;
   /** Compiled pipelines by kernel key (one per WGSL source). */
   readonly pipelines: Map<string, GPUComputePipeline>;
+  /**
+   * When set, launches are recorded into this encoder instead of each being submitted on its own (record() and
+   * submitRecorded()): one submission for a whole forward and backward. Queue operations (writeBuffer, a readback)
+   * run in queue order, before recorded work that is not yet submitted, so callers submit first.
+   */
+  recording: GPUCommandEncoder | null;
 }
 
 /** Workgroups per grid dimension every adapter supports (maxComputeWorkgroupsPerDimension's minimum). */
 export const MAX_GROUPS_PER_DIM = 65535;
 
 export function createGpu(device: GPUDevice): Gpu {
-  return { device, pipelines: new Map() };
+  return { device, pipelines: new Map(), recording: null };
+}
+
+/** From now on launches are recorded into one command encoder (until submitRecorded). */
+export function record(gpu: Gpu): void {
+  gpu.recording ??= gpu.device.createCommandEncoder();
+}
+
+/** Submits what was recorded since record() (nothing when not recording); launches then submit one by one. */
+export function submitRecorded(gpu: Gpu): void {
+  const enc = gpu.recording;
+  if (enc === null) return;
+  gpu.recording = null;
+  gpu.device.queue.submit([enc.finish()]);
 }
 
 /** The pipeline for `key`, compiling `wgsl()` (entry point `main`) the first time it is asked for. */
@@ -50,7 +69,8 @@ export function uniforms(gpu: Gpu, words: readonly UniformWord[]): GPUBuffer {
 
 /**
  * Runs `pipe` over `groups` workgroups with bindings 0 … n-1 = `storage` in order and binding n = the uniform
- * block. Every binding must be used by the shader ("auto" layouts drop unused ones).
+ * block. Every binding must be used by the shader ("auto" layouts drop unused ones). Submitted at once, or
+ * recorded (Gpu.recording).
  */
 export function dispatch(
   gpu: Gpu,
@@ -61,13 +81,13 @@ export function dispatch(
 ): void {
   const entries = [...storage, uniforms(gpu, params)].map((buffer, binding) => ({ binding, resource: { buffer } }));
   const bindGroup = gpu.device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries });
-  const enc = gpu.device.createCommandEncoder();
+  const enc = gpu.recording ?? gpu.device.createCommandEncoder();
   const pass = enc.beginComputePass();
   pass.setPipeline(pipe);
   pass.setBindGroup(0, bindGroup);
   pass.dispatchWorkgroups(groups[0], groups[1], groups[2] ?? 1);
   pass.end();
-  gpu.device.queue.submit([enc.finish()]);
+  if (gpu.recording === null) gpu.device.queue.submit([enc.finish()]);
 }
 
 /**
