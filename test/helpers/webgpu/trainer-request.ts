@@ -28,7 +28,14 @@ export interface TrainerRequest {
   /** The storage dtype of the big weights. */
   dtype: "f32" | "bf16";
   /** LoRA settings (attachLora with defaultLoraConfig(lora) and a Rng(seed) uniform, as api/train.ts does). */
-  lora: { r: number; loraAlpha: number; targetModules: string | string[]; useRslora?: boolean };
+  lora: {
+    r: number;
+    loraAlpha: number;
+    targetModules: string | string[];
+    useRslora?: boolean;
+    /** PEFT's init_lora_weights: false draws B uniformly too (non-zero A gradients from the first step). */
+    initLoraWeights?: boolean;
+  };
   seed: number;
   maxRows: number;
   maxSeqLen: number;
