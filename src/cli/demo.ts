@@ -8,11 +8,11 @@ import { markdownTable, runCompare } from "../demo/compare.ts";
 import { PREFERENCE_DEMO_DEFAULTS, runPreferenceDemo } from "../demo/preference-demo.ts";
 import { DEMO_DEFAULTS, runDemo } from "../demo/run-demo.ts";
 import { DEMO_SWEEP_SPACE, runDemoSweep } from "../demo/sweep-demo.ts";
-import { BEST_RANK_RULE, rankLrMarkdown, rankLrTable } from "../demo/sweep-table.ts";
+import { BEST_RANK_RULE, rankBests, rankBestsText, rankLrMarkdown, rankLrTable } from "../demo/sweep-table.ts";
 import { LoratuneError } from "../errors.ts";
 import { addOptions } from "./options.ts";
 import { createProgress } from "./progress.ts";
-import { jobLine } from "./sweep.ts";
+import { jobLine, promotedText } from "./sweep.ts";
 
 /** `loratune demo`'s options; defaults are the demo's own (DEMO_DEFAULTS), bounds those of train's options. */
 export const DEMO_OPTIONS: readonly OptionDef[] = [
@@ -36,7 +36,7 @@ export const DEMO_OPTIONS: readonly OptionDef[] = [
   {
     key: "sweep",
     kind: "bool",
-    help: "search rank × learning rate with ASHA (about 10 minutes on 2 cores): where each rank works, and the sweep report",
+    help: "search rank × learning rate with ASHA, promoted per rank (about 10 minutes on 2 cores): each rank's best rate trained to the end, and the sweep report",
   },
   {
     key: "ranks",
@@ -174,12 +174,14 @@ async function demoSweep(o: DemoFlags): Promise<void> {
     ranks: o.ranks,
     lrs: DEMO_SWEEP_SPACE.lr,
     say,
+    onStart: (s) => say(`rungs ${s.settings.rungs.join(", ")} steps${promotedText(s.settings)}`),
     onJobDone: (job, trial) => say(jobLine(job, trial)),
   });
   say(
     `\nheld-out exact match (steps trained) by learning rate and rank:\n\n${rankLrMarkdown(rankLrTable(r.state, o.ranks, DEMO_SWEEP_SPACE.lr))}`,
   );
   say(`\n${BEST_RANK_RULE}`);
+  say(`each rank's best rate: ${rankBestsText(rankBests(r.state, o.ranks))}`);
   say(`steps used: ${r.data.stepsUsed} of ${r.data.budget} (4 standard runs of ${o.steps})`);
   say(`\n${r.data.recommendation.text}`);
   say(`best trial's command: ${r.data.recommendation.command}`);

@@ -17,7 +17,8 @@ import { LoratuneError } from "../errors.ts";
 import { planOf, SPACE_OPTIONS, SWEEP_OPTIONS, SWEEP_OWN } from "../sweep/options.ts";
 import { sweepReportData } from "../sweep/report-data.ts";
 import { checkResumeOptions } from "../sweep/resume-check.ts";
-import { readState, type SweepState, writeState } from "../sweep/state.ts";
+import { plannedSweepSteps } from "../sweep/scheduler.ts";
+import { readState, type SweepSettings, type SweepState, writeState } from "../sweep/state.ts";
 import { resumeSweep, type SweepPlan, startSweep } from "../sweep/sweep.ts";
 import { writeSweepReport } from "../sweep/write-report.ts";
 import { closestMatch } from "../util/closest.ts";
@@ -42,6 +43,9 @@ Trials are ordinary run directories (DIR/trials/t000, ...) trained by train in c
 shared options given here. asha starts trials at the lowest rung (--steps / reduction^k) and promotes the top
 1/reduction of each rung on --metric (ties by validation loss); decisions wait for the results they need in a fixed
 order, so a sweep gives the same trials whatever finishes first, and --resume DIR after a kill gives the same table.
+--promote-per rank halves each rank's trials on their own instead: once all of a rank's trials at a rung have
+reported, its top 1/reduction (at least one) go on, so every rank trains its best learning rate to --steps (the
+steps this takes are known in advance and printed at the start; the lists or --trials N fix the trials).
 Pruned trials keep their runs and curves. DIR/report.html: the trials, curves, rank x lr heat map, what mattered,
 and the best trial's command line.
 
@@ -56,7 +60,7 @@ Example:
     const hooks = {
       onStart: (s: SweepState) =>
         say(
-          `sweep: ${s.settings.strategy}, rungs ${s.settings.rungs.join(", ")} steps, budget ${s.settings.budget} steps${s.settings.timeBudgetMin ? ` or ${s.settings.timeBudgetMin} min` : ""}, ${s.settings.concurrency} at once (${s.settings.threads} thread${s.settings.threads === 1 ? "" : "s"} each)`,
+          `sweep: ${s.settings.strategy}, rungs ${s.settings.rungs.join(", ")} steps${promotedText(s.settings)}, budget ${s.settings.budget} steps${s.settings.timeBudgetMin ? ` or ${s.settings.timeBudgetMin} min` : ""}, ${s.settings.concurrency} at once (${s.settings.threads} thread${s.settings.threads === 1 ? "" : "s"} each)`,
         ),
       onJobDone: (job: SweepState["jobs"][number], trial: SweepState["trials"][number]) => say(jobLine(job, trial)),
     };
@@ -85,6 +89,14 @@ Example:
       say(`report: ${dir}/report.html`);
     }
   });
+}
+
+/** ", promoted per rank (plan: N steps)" for a sweep promoted per value, with a warning when the budget cuts it. */
+export function promotedText(s: SweepSettings): string {
+  const plan = plannedSweepSteps(s);
+  if (plan === null) return "";
+  const cut = plan > s.budget ? `, more than the budget: the last promotions will not all run` : "";
+  return `, promoted per ${s.promotePer} (plan: ${plan} steps${cut})`;
 }
 
 /** One finished job, as the sweep prints it: the trial, its settings, the step and its evaluation. */

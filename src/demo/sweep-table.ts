@@ -49,6 +49,49 @@ function cellOf(state: SweepState, t: Trial | undefined): RankLrCell | null {
   return { trial: t.name, exactMatch: last.result?.exactMatch ?? 0, steps: last.toStep };
 }
 
+/** A rank's best trial: the learning rate, its exact match and the steps it trained. */
+export interface RankBest {
+  rank: number;
+  lr: number;
+  trial: string;
+  exactMatch: number;
+  steps: number;
+}
+
+/**
+ * Each rank's best trial: of its trials, the one that reached the highest rung, the best there (goal metric, then
+ * validation loss, as ASHA ranks them). With promotion per rank that is the rank's one full-length contender.
+ */
+export function rankBests(state: SweepState, ranks: readonly number[]): RankBest[] {
+  const byRung = resultsByRung(state);
+  const out: RankBest[] = [];
+  for (const rank of ranks) {
+    const ranked = state.trials
+      .filter((t) => t.config.rank === rank && byRung.has(t.id))
+      .map((t) => ({ t, rungs: byRung.get(t.id)! }))
+      .sort((a, b) => {
+        const x = a.rungs.at(-1)!;
+        const y = b.rungs.at(-1)!;
+        return b.rungs.length - a.rungs.length || x.score - y.score || x.tie - y.tie || a.t.id - b.t.id;
+      });
+    const best = ranked[0];
+    if (!best) continue;
+    const cell = cellOf(state, best.t)!;
+    out.push({
+      rank,
+      lr: Number(best.t.config.lr),
+      trial: best.t.name,
+      exactMatch: cell.exactMatch,
+      steps: cell.steps,
+    });
+  }
+  return out;
+}
+
+/** "r=4: lr 0.003, 98% (3000 steps)" for each rank. */
+export const rankBestsText = (bests: readonly RankBest[]) =>
+  bests.map((b) => `r=${b.rank}: lr ${b.lr}, ${(100 * b.exactMatch).toFixed(0)}% (${b.steps} steps)`).join("; ");
+
 /** How the best rank of a row is chosen, as the demo prints it. */
 export const BEST_RANK_RULE =
   "A cell: the trial's exact match at the furthest step it trained (ASHA stops the weaker trials early). " +

@@ -30,6 +30,8 @@ export interface SweepReportData {
   status: string;
   space: Record<string, string>;
   rungs: number[];
+  /** asha: the setting whose values were halved on their own (--promote-per), or null: ASHA over all trials. */
+  promotePer: string | null;
   budget: number;
   stepsUsed: number;
   /** Wall time spent over every run of the sweep, and the time budget in minutes (0: none). */
@@ -83,7 +85,11 @@ export function renderSweepReport(d: SweepReportData): string {
     d.title,
     [
       cardsSection([
-        { key: "strategy", value: d.strategy, sub: `rungs ${d.rungs.join(", ")}` },
+        {
+          key: "strategy",
+          value: d.strategy,
+          sub: `rungs ${d.rungs.join(", ")}${d.promotePer ? `, promoted per ${d.promotePer}` : ""}`,
+        },
         { key: "trials", value: String(d.trials.length), sub: d.status },
         { key: "steps used", value: String(d.stepsUsed), sub: `budget ${d.budget}` },
         {

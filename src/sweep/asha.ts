@@ -8,6 +8,15 @@
  * concurrency, widening that prefix (one finished job at a time, in job order) only when nothing can be decided.
  * So the decisions, and the trial table, never depend on which child happens to finish first; with a concurrency
  * of 1 this is ASHA exactly, with trials completing in order.
+ *
+ * Promotion per value (`--promote-per rank`, groupedDecide below): plain ASHA ranks every trial against every other,
+ * so with a few full-length slots the whole top rung can go to one rank, and a rank whose good rates learn slowly
+ * early on (r=64 at a low rate) is never trained to the end. Asking "which rate suits each rank?" needs each rank to
+ * keep a contender. So the trials are split by their value of the setting and each group is halved on its own:
+ * once every trial of a group that will run a rung has reported there, its top floor(n/eta), at least one, go on.
+ * Every value then reaches the last rung with its best trial, and the steps are known in advance (plannedSteps).
+ * Groups are halved synchronously (a group's rung decides when it is complete), so the early finishers of a group
+ * never take its slots before the rest have reported; other groups' trials keep the workers busy meanwhile.
  */
 
 /** A trial's result at a rung: lower `score` is better (the metric's sign fixed by the caller). */
@@ -59,6 +68,56 @@ export function ashaDecide(v: AshaView): AshaDecision {
     const ranked = rankResults(v.results.filter((r) => r.rung === k));
     const top = ranked.slice(0, Math.floor(ranked.length / v.eta));
     const pick = top.find((r) => !v.scheduled.has(`${r.trial}@${k + 1}`) && !v.busy.has(r.trial));
+    if (pick) return { kind: "promote", trial: pick.trial, rung: k + 1 };
+  }
+  return v.canStart ? { kind: "new" } : { kind: "none" };
+}
+
+/**
+ * Promotion per value of a setting: the group (the setting's value) of every trial, and each group's size, the
+ * number of its trials the sweep starts (its trial list is fixed: a list grid, or --trials draws).
+ */
+export interface Groups {
+  /** groupOf[trial]: the trial's group. */
+  groupOf: readonly string[];
+  /** The trials of each group at rung 0, by group, in the order groups are first met. */
+  sizes: ReadonlyMap<string, number>;
+}
+
+/** How many of a group's n0 trials run each rung: n0, then floor(n/eta) of the rung below, at least one. */
+export function groupRungSizes(n0: number, rungs: number, eta: number): number[] {
+  const out = [n0];
+  while (out.length < rungs) out.push(Math.max(1, Math.floor(out.at(-1)! / eta)));
+  return out;
+}
+
+/**
+ * The total steps of a sweep promoted per value that runs to the end: each group's trials at every rung, times the
+ * steps from the rung below. `rungSteps` are the rung budgets (the last is --steps).
+ */
+export function plannedSteps(sizes: Iterable<number>, rungSteps: readonly number[], eta: number): number {
+  let total = 0;
+  for (const n0 of sizes) {
+    const n = groupRungSizes(n0, rungSteps.length, eta);
+    for (let k = 0; k < rungSteps.length; k++) total += n[k]! * (rungSteps[k]! - (k > 0 ? rungSteps[k - 1]! : 0));
+  }
+  return total;
+}
+
+/**
+ * ASHA's rule with promotion per value: from the top rung down, each group whose results at rung k are complete
+ * (every trial it runs there has reported) offers its top groupRungSizes(..)[k + 1]; the best offered trial that has
+ * no job at rung k + 1 yet is promoted. With no promotion, a new trial (when one may start).
+ */
+export function groupedDecide(v: AshaView, groups: Groups): AshaDecision {
+  for (let k = v.rungs - 2; k >= 0; k--) {
+    const offered: RungResult[] = [];
+    for (const [group, n0] of groups.sizes) {
+      const sizes = groupRungSizes(n0, v.rungs, v.eta);
+      const here = rankResults(v.results.filter((r) => r.rung === k && groups.groupOf[r.trial] === group));
+      if (here.length >= sizes[k]!) offered.push(...here.slice(0, sizes[k + 1]!));
+    }
+    const pick = rankResults(offered).find((r) => !v.scheduled.has(`${r.trial}@${k + 1}`) && !v.busy.has(r.trial));
     if (pick) return { kind: "promote", trial: pick.trial, rung: k + 1 };
   }
   return v.canStart ? { kind: "new" } : { kind: "none" };

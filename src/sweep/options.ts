@@ -65,6 +65,12 @@ export const SWEEP_OWN: OptionDef[] = [
   { key: "min-steps", kind: "int", help: "asha: the lowest rung's steps (0: steps / reduction²)", default: 0, min: 0 },
   { key: "reduction", kind: "int", help: "asha: keep the top 1/reduction of each rung", default: 3, min: 2 },
   {
+    key: "promote-per",
+    kind: "string",
+    help: "asha: halve the trials of each value of this searched list setting on their own (rank: every rank trains its best trial to --steps)",
+    metavar: "setting",
+  },
+  {
     key: "budget",
     kind: "int",
     help: "total steps of all trials (0: 4 × --steps; grid: the whole grid)",
@@ -183,6 +189,12 @@ export interface SweepOptions extends Omit<TrainOptions, NotShared> {
    */
   reduction?: number;
   /**
+   * asha: halve the trials of each value of this searched list setting on their own (e.g. "rank": every rank
+   * trains its best trial to `steps`, so the sweep answers which learning rate suits each rank). Each value's
+   * trials at a rung are compared once all have reported there; the top 1/reduction, at least one, go on.
+   */
+  promotePer?: string;
+  /**
    * Total steps of all trials (0: 4 × steps; grid: the whole grid).
    * @defaultValue 0
    */
@@ -248,6 +260,7 @@ export function planOf(values: OptionValues, space: Record<string, unknown>, tra
     steps: Number(values.steps),
     minSteps: Number(values["min-steps"]),
     reduction: Number(values.reduction),
+    ...(typeof values["promote-per"] === "string" ? { promotePer: values["promote-per"] } : {}),
     evalEvery: Number(values["eval-every"]),
     budget: Number(values.budget),
     timeBudget: Number(values["time-budget"]),

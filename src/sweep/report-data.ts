@@ -37,6 +37,7 @@ export function sweepReportData(dir: string, state: SweepState): SweepReportData
     status: state.status,
     space: s.space,
     rungs: s.rungs,
+    promotePer: s.promotePer ?? null,
     budget: s.budget,
     stepsUsed: state.jobs.reduce((n, j) => n + (j.status === "done" ? j.toStep - j.fromStep : 0), 0),
     elapsedS: state.elapsedS ?? 0,

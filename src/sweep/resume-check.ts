@@ -31,6 +31,7 @@ function ownValues(s: SweepSettings): Record<string, number | string> {
     strategy: s.strategy,
     steps: s.maxSteps,
     reduction: s.eta,
+    "promote-per": s.promotePer ?? "(none: ASHA over all trials)",
     "eval-every": s.evalEvery,
     budget: s.budget,
     "time-budget": s.timeBudgetMin ?? 0,

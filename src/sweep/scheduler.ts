@@ -6,9 +6,9 @@
  * Grid and random trials run one job each, to the full step count.
  */
 import { Rng } from "../tensor/rng.ts";
-import { ashaDecide, type RungResult } from "./asha.ts";
-import { gridConfigs, parseSpace, type SearchSpace, sampleConfig, type TrialConfig } from "./space.ts";
-import type { Job, JobResult, SweepState, Trial } from "./state.ts";
+import { ashaDecide, type Groups, groupedDecide, plannedSteps, type RungResult } from "./asha.ts";
+import { gridConfigs, parseSpace, type SearchSpace, type SpaceKey, sampleConfig, type TrialConfig } from "./space.ts";
+import type { Job, JobResult, SweepSettings, SweepState, Trial } from "./state.ts";
 
 export interface SchedulerHooks {
   /** Runs one job to its rung step (in a child process). */
@@ -41,10 +41,29 @@ export function trialConfigs(space: SearchSpace, strategy: string, seed: number,
   return Array.from({ length: count }, () => sampleConfig(space, rng));
 }
 
+/** The trials' groups for promotion per value of `key` (asha.ts): each trial's value, and how many trials have it. */
+export function trialGroups(configs: readonly TrialConfig[], key: SpaceKey): Groups {
+  const groupOf = configs.map((c) => String(c[key]));
+  const sizes = new Map<string, number>();
+  for (const g of groupOf) sizes.set(g, (sizes.get(g) ?? 0) + 1);
+  return { groupOf, sizes };
+}
+
+/**
+ * The steps a sweep promoted per value spends when it runs to the end (asha.ts, plannedSteps), or null for plain
+ * ASHA, whose promotions depend on the results.
+ */
+export function plannedSweepSteps(s: SweepSettings): number | null {
+  if (s.strategy !== "asha" || !s.promotePer) return null;
+  const configs = trialConfigs(parseSpace(s.space), s.strategy, s.seed, s.maxTrials);
+  return plannedSteps(trialGroups(configs, s.promotePer).sizes.values(), s.rungs, s.eta);
+}
+
 export async function runScheduler(state: SweepState, hooks: SchedulerHooks): Promise<void> {
   const s = state.settings;
   const space = parseSpace(s.space);
   const configs = trialConfigs(space, s.strategy, s.seed, s.maxTrials);
+  const groups = s.promotePer ? trialGroups(configs, s.promotePer) : null;
   const running = new Map<number, Promise<void>>();
   const start = (job: Job) => {
     const trial = state.trials[job.trial]!;
@@ -83,11 +102,11 @@ export async function runScheduler(state: SweepState, hooks: SchedulerHooks): Pr
     // Decision i sees exactly the jobs before `known`, all finished: a job started earlier may still run (a
     // promotion trains longer than the new trials started after it), so wait for it rather than decide without it.
     for (let k = 0; k < known; k++) await waitFor(k);
-    let decision = decide(state, configs, known);
+    let decision = decide(state, configs, groups, known);
     while (decision.kind === "none" && known < i) {
       await waitFor(known);
       known += 1;
-      decision = decide(state, configs, known);
+      decision = decide(state, configs, groups, known);
     }
     if (decision.kind === "none" || hooks.outOfTime?.()) break;
     const job = makeJob(state, decision, i);
@@ -103,7 +122,7 @@ export async function runScheduler(state: SweepState, hooks: SchedulerHooks): Pr
 type Decision = { kind: "promote"; trial: number; rung: number } | { kind: "new" } | { kind: "none" };
 
 /** The next job from the results of jobs 0..known−1 (every one of them finished). */
-function decide(state: SweepState, configs: TrialConfig[], known: number): Decision {
+function decide(state: SweepState, configs: TrialConfig[], groups: Groups | null, known: number): Decision {
   const s = state.settings;
   const canStart = state.trials.length < configs.length;
   if (s.strategy !== "asha") return canStart ? { kind: "new" } : { kind: "none" };
@@ -115,7 +134,8 @@ function decide(state: SweepState, configs: TrialConfig[], known: number): Decis
       results.push({ trial: j.trial, rung: j.rung, ...jobScore(j.result, s.metric) });
   }
   const busy = new Set(state.jobs.slice(known).map((j) => j.trial));
-  return ashaDecide({ results, scheduled, busy, rungs: s.rungs.length, eta: s.eta, canStart });
+  const view = { results, scheduled, busy, rungs: s.rungs.length, eta: s.eta, canStart };
+  return groups ? groupedDecide(view, groups) : ashaDecide(view);
 }
 
 function makeJob(state: SweepState, d: Decision, id: number): Job {

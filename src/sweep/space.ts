@@ -158,3 +158,21 @@ export function dimensionText(d: Dimension): string {
   if (d.kind === "range") return `${d.lo}..${d.hi}:${d.scale === "log" ? "log" : "lin"}`;
   return d.values.join(d.key === "targets" ? "|" : ",");
 }
+
+/**
+ * The setting `--promote-per` names (`token`, as given): a searched setting given as a list, whose values are the
+ * groups ASHA halves on their own.
+ */
+export function promoteKey(token: string, space: SearchSpace): SpaceKey {
+  const key = token.trim();
+  const bad = (problem: string) => new LoratuneError("ERR_USAGE", `--promote-per: "${token}" ${problem}`);
+  if (!(SPACE_KEYS as readonly string[]).includes(key))
+    throw bad(`is not a setting a sweep searches (${SPACE_KEYS.join(", ")})`);
+  const d = space.dims.find((x) => x.key === key);
+  if (!d) throw bad(`is not searched by this sweep (it searches ${space.dims.map((x) => x.key).join(", ")})`);
+  if (d.kind === "range")
+    throw bad(
+      `is searched as a range (${dimensionText(d)}); promotion per value needs a list of values, e.g. --${key} ${d.lo},${d.hi}`,
+    );
+  return d.key;
+}

@@ -10,7 +10,7 @@ import type { OptionValues } from "../api/options.ts";
 import { LoratuneError } from "../errors.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import type { TaskMetric } from "../train/task-metric.ts";
-import type { TrialConfig } from "./space.ts";
+import type { SpaceKey, TrialConfig } from "./space.ts";
 
 export const STATE_FILE = "sweep.json";
 export const STRATEGIES = ["grid", "random", "asha"] as const;
@@ -26,6 +26,8 @@ export interface SweepSettings {
   maxSteps: number;
   rungs: number[];
   eta: number;
+  /** asha: promote within each value of this searched setting (asha.ts, groupedDecide); absent: ASHA over all. */
+  promotePer?: SpaceKey;
   evalEvery: number;
   /** Total steps of all jobs together, and the most trials to start. */
   budget: number;

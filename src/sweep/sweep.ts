@@ -31,7 +31,15 @@ import type { TaskMetric } from "../train/task-metric.ts";
 import { rungSteps } from "./asha.ts";
 import { runJob } from "./run-job.ts";
 import { runScheduler } from "./scheduler.ts";
-import { dimensionText, parseSpace, resolveConfig, type SearchSpace, SPACE_KEYS } from "./space.ts";
+import {
+  dimensionText,
+  parseSpace,
+  promoteKey,
+  resolveConfig,
+  type SearchSpace,
+  SPACE_KEYS,
+  type SpaceKey,
+} from "./space.ts";
 import { type Job, readState, type Strategy, type SweepState, type Trial, trialDir, writeState } from "./state.ts";
 
 export interface SweepPlan {
@@ -44,6 +52,8 @@ export interface SweepPlan {
   steps: number;
   minSteps: number;
   reduction: number;
+  /** asha: the searched setting whose values are halved on their own (absent: ASHA over all trials). */
+  promotePer?: string;
   evalEvery: number;
   budget: number;
   /** Minutes of wall time (0: none). */
@@ -146,6 +156,7 @@ function sweepSettings(p: SweepPlan, space: SearchSpace): SweepState["settings"]
   const rungs = p.strategy === "asha" ? rungSteps(p.steps, minSteps, p.reduction, evalEvery) : [p.steps];
   const trials = p.trials > 0 ? p.trials : p.strategy === "grid" ? Number.MAX_SAFE_INTEGER : 10_000;
   const budget = p.budget > 0 ? p.budget : p.strategy === "grid" ? Number.MAX_SAFE_INTEGER : 4 * p.steps;
+  const promotePer = promoteSetting(p, space);
   const concurrency = p.concurrency > 0 ? p.concurrency : autoConcurrency(p, space);
   return {
     strategy: p.strategy,
@@ -154,6 +165,7 @@ function sweepSettings(p: SweepPlan, space: SearchSpace): SweepState["settings"]
     maxSteps: p.steps,
     rungs,
     eta: p.reduction,
+    ...(promotePer ? { promotePer } : {}),
     evalEvery,
     budget,
     timeBudgetMin: p.timeBudget,
@@ -163,6 +175,27 @@ function sweepSettings(p: SweepPlan, space: SearchSpace): SweepState["settings"]
     concurrency,
     threads: Math.max(1, Math.floor(availableParallelism() / concurrency)),
   };
+}
+
+/**
+ * --promote-per's setting: a searched list (asha.ts, groupedDecide). Only asha promotes, and each value's trials
+ * must be a fixed set (a rung of a value decides once all its trials have reported there): lists, or --trials N.
+ */
+function promoteSetting(p: SweepPlan, space: SearchSpace): SpaceKey | undefined {
+  if (p.promotePer === undefined) return undefined;
+  if (p.strategy !== "asha")
+    throw new LoratuneError(
+      "ERR_USAGE",
+      `--promote-per "${p.promotePer}": only --strategy asha promotes trials (${p.strategy} trains every trial to --steps)`,
+    );
+  const key = promoteKey(p.promotePer, space);
+  const range = space.dims.find((d) => d.kind === "range");
+  if (range && !(p.trials > 0))
+    throw new LoratuneError(
+      "ERR_USAGE",
+      `--promote-per "${p.promotePer}": each value's trials must be a fixed set (a value's rung is decided once all of them have reported), but --${range.key} is a range drawn without end; give --trials N, or every searched setting as a list`,
+    );
+  return key;
 }
 
 /** The base model's directory or file (a cache id at the trials' --revision resolved to its snapshot). */

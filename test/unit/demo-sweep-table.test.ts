@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { rankLrMarkdown, rankLrTable } from "../../src/demo/sweep-table.ts";
+import { rankBests, rankBestsText, rankLrMarkdown, rankLrTable } from "../../src/demo/sweep-table.ts";
 import type { Job, SweepState } from "../../src/sweep/state.ts";
 
 const RUNGS = [1, 3, 9];
@@ -114,4 +114,43 @@ test("equal wins go to the trial trained further; a row with no trial has no bes
   const t = rankLrTable(state, [4, 64], [1e-4, 1e-3]);
   assert.deepEqual(t.bestRank, [null, 64]);
   assert.deepEqual(t.cells[0], [null, null]);
+});
+
+test("each rank's best rate: its trial that reached the highest rung, the best there", () => {
+  const state = ashaState([
+    // r=64: 1e-4 went furthest (the rank's contender), though 1e-3 had the lower loss at rung 0.
+    [
+      64,
+      1e-4,
+      [
+        [0, 1.5],
+        [0.6, 0.4],
+        [0.95, 0.25],
+      ],
+    ],
+    [64, 1e-3, [[0, 1.0]]],
+    // r=4: two trials at rung 1; the better exact match wins over the lower loss.
+    [
+      4,
+      1e-3,
+      [
+        [0, 0.9],
+        [0.5, 0.5],
+      ],
+    ],
+    [
+      4,
+      3e-3,
+      [
+        [0, 0.8],
+        [0.4, 0.3],
+      ],
+    ],
+  ]);
+  const bests = rankBests(state, [4, 16, 64]);
+  assert.deepEqual(bests, [
+    { rank: 4, lr: 1e-3, trial: "t002", exactMatch: 0.5, steps: 3 },
+    { rank: 64, lr: 1e-4, trial: "t000", exactMatch: 0.95, steps: 9 },
+  ]);
+  assert.equal(rankBestsText(bests), "r=4: lr 0.001, 50% (3 steps); r=64: lr 0.0001, 95% (9 steps)");
 });

@@ -39,6 +39,22 @@ test("sweep() names the caller's options in its errors", async () => {
   );
 });
 
+test("promotePer names a searched list setting, with asha and a fixed set of trials", async () => {
+  const grid = { ...base, strategy: "grid" as const, rank: "4,16", promotePer: "rank" };
+  assert.equal(
+    await refusal(grid),
+    'promotePer "rank": only strategy asha promotes trials (grid trains every trial to steps)',
+  );
+  assert.equal(
+    await refusal({ ...base, rank: "4,16", lr: "1e-4,1e-3", promotePer: "dropout" }),
+    'promotePer: "dropout" is not searched by this sweep (it searches rank, lr)',
+  );
+  assert.match(
+    await refusal({ ...base, rank: "4,16", lr: "1e-4..1e-2", promotePer: "rank" }),
+    /^promotePer "rank": each value's trials must be a fixed set .* but lr is a range drawn without end; give trials N/,
+  );
+});
+
 test("the trials share the train options, and --no-memory-check reaches them", () => {
   const values = withDefaults(SWEEP_OPTIONS, {
     model: "demo",

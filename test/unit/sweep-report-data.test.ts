@@ -13,6 +13,7 @@ import { Command } from "commander";
 import { missingRequired, validateOptions, withDefaults } from "../../src/api/options.ts";
 import { TRAIN_OPTIONS } from "../../src/api/train-options.ts";
 import { addOptions, givenValues } from "../../src/cli/options.ts";
+import { renderSweepReport } from "../../src/report/sweep-report.ts";
 import { bestTrial, EFFECTS_RULE, marginalEffects, sweepReportData } from "../../src/sweep/report-data.ts";
 import type { TrialConfig } from "../../src/sweep/space.ts";
 import type { Job, SweepState } from "../../src/sweep/state.ts";
@@ -271,3 +272,13 @@ function shellWords(line: string): string[] {
   for (const m of line.matchAll(/"(?:[^"\\]|\\.)*"|\S+/g)) words.push(m[0].startsWith('"') ? JSON.parse(m[0]) : m[0]);
   return words;
 }
+
+test("a sweep promoted per rank says so in its data and on the report's strategy card", () => {
+  const plain = asha();
+  assert.equal(sweepReportData("/s", plain).promotePer, null);
+  assert.doesNotMatch(renderSweepReport(sweepReportData("/s", plain)), /promoted per/);
+  const perRank: SweepState = { ...plain, settings: { ...plain.settings, promotePer: "rank" } };
+  const data = sweepReportData("/s", perRank);
+  assert.equal(data.promotePer, "rank");
+  assert.match(renderSweepReport(data), /rungs 1, 3, 9, promoted per rank/);
+});
