@@ -10,12 +10,14 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { isHubCacheId } from "../io/hf-cache.ts";
-import { type ModelConfig, readModelConfig } from "../model/config.ts";
+import type { ModelConfig } from "../model/config.ts";
+import { readModelConfig } from "../model/config-file.ts";
 import { resolveModelDir } from "../model/load.ts";
 import { ggufHeldFormats, isGgufPath, readGgufModel } from "../model/load-gguf.ts";
 import type { StorageDType } from "../tensor/formats/index.ts";
 import { ggufTokenizerSources, loadGgufTokenizer } from "../tokenizer/gguf-tokenizer.ts";
-import { type LoadTokenizerOptions, loadTokenizer, type Tokenizer } from "../tokenizer/tokenizer.ts";
+import { loadTokenizer } from "../tokenizer/load-tokenizer.ts";
+import type { LoadTokenizerOptions, Tokenizer } from "../tokenizer/tokenizer.ts";
 
 export { isGgufPath } from "../model/load-gguf.ts";
 

@@ -12,7 +12,8 @@ import { loadAdapter as attachAdapterFiles, isGgufFile } from "../lora/peft-file
 import { loadModel as loadModelDir, resolveModelDir } from "../model/load.ts";
 import type { Model } from "../model/model.ts";
 import { QUANTIZE_CHOICES, type QuantizeChoice, STORAGE_DTYPES, type StorageDType } from "../tensor/formats/index.ts";
-import { loadTokenizer, type Tokenizer } from "../tokenizer/tokenizer.ts";
+import { loadTokenizer } from "../tokenizer/load-tokenizer.ts";
+import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { baseHasTokenizer, loadBaseTokenizer, missingTokenizerText } from "./model-source.ts";
 import { inCallerTerms } from "./option-names.ts";
 import { type OptionDef, resolveOptions } from "./options.ts";

@@ -16,7 +16,9 @@ import { scoreCompletions } from "../train/task-metric.ts";
 import type { TrainEvent } from "../train/trainer.ts";
 import { compareDecodeSpeed } from "./decode-speed.ts";
 import { prepareDemoDir } from "./demo-dir.ts";
-import { demoTaskItems, exactMatch, generateTask, type PromptRow, parseAnswer } from "./task.ts";
+import { demoTaskItems, exactMatch, fieldAccuracy, generateTask, type PromptRow } from "./task.ts";
+
+export { fieldAccuracy };
 
 export interface DemoOptions {
   out: string;
@@ -55,18 +57,6 @@ function score(m: LoadedModel, rows: PromptRow[]): Scored {
   const tok = m.tokenizer!;
   const { predictions, exactMatch } = scoreCompletions(getKernels(), m.model, demoTaskItems(tok, rows), tok);
   return { predictions, accuracy: exactMatch, fields: fieldAccuracy(predictions, rows) };
-}
-
-/** Per-field accuracy: a field counts when the prediction parses and has that field's exact value. */
-export function fieldAccuracy(predictions: string[], rows: PromptRow[]): Record<string, number> {
-  const keys = ["name", "job", "town", "item"] as const;
-  const hits = { name: 0, job: 0, town: 0, item: 0 };
-  predictions.forEach((p, i) => {
-    const got = parseAnswer(p);
-    const want = parseAnswer(rows[i]!.completion)!;
-    for (const k of keys) if (got?.[k] === want[k]) hits[k]++;
-  });
-  return Object.fromEntries(keys.map((k) => [k, hits[k] / Math.max(1, rows.length)]));
 }
 
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {

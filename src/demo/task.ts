@@ -18,10 +18,9 @@
  * Split: one seeded stream of rows, deduplicated by prompt; the first `testSize` distinct rows are the held-out
  * test set, the next `trainSize` the train set, so they are disjoint and the test set does not change when only
  * the train size does.
+ *
+ * Nothing here touches the file system (the browser page draws the task too); task-files.ts writes it as JSONL.
  */
-import { randomBytes } from "node:crypto";
-import { mkdir, rename, unlink, writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { encodeRow } from "../data/encode.ts";
 import { LoratuneError } from "../errors.ts";
 import type { Rng } from "../tensor/rng.ts";
@@ -160,51 +159,14 @@ export function scoreExactMatch(preds: readonly string[], refs: readonly string[
   return { correct, total: refs.length, accuracy: refs.length === 0 ? 0 : correct / refs.length };
 }
 
-export type RowFormat = "prompt-completion" | "messages";
-
-export interface WrittenDataset {
-  trainPath: string;
-  testPath: string;
-  split: TaskSplit;
-}
-
-function toJsonl(rows: readonly PromptRow[], format: RowFormat): string {
-  let s = "";
-  for (const r of rows) s += `${JSON.stringify(format === "messages" ? toChatRow(r) : r)}\n`;
-  return s;
-}
-
-/**
- * Writes `train.jsonl` and `test.jsonl` into `dir` (created if missing). Both are written to temporary files
- * first and renamed into place only after both writes succeeded, so a reader never sees a partial file.
- */
-export async function writeTaskDataset(
-  dir: string,
-  opts: TaskOptions & { format?: RowFormat },
-): Promise<WrittenDataset> {
-  const split = generateTask(opts);
-  const format = opts.format ?? "prompt-completion";
-  const files = [
-    { path: join(dir, "train.jsonl"), text: toJsonl(split.train, format) },
-    { path: join(dir, "test.jsonl"), text: toJsonl(split.test, format) },
-  ];
-  const suffix = `.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
-  let current = dir;
-  try {
-    await mkdir(dir, { recursive: true });
-    for (const f of files) {
-      current = f.path + suffix;
-      await writeFile(current, f.text);
-    }
-    for (const f of files) {
-      current = f.path;
-      await rename(f.path + suffix, f.path);
-    }
-  } catch (err) {
-    await Promise.all(files.map((f) => unlink(f.path + suffix).catch(() => undefined)));
-    throw new LoratuneError("ERR_IO", `cannot write demo dataset ${current}: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
-  return { trainPath: files[0]!.path, testPath: files[1]!.path, split };
+/** Per-field accuracy: a field counts when the prediction parses and has that field's exact value. */
+export function fieldAccuracy(predictions: readonly string[], rows: readonly PromptRow[]): Record<string, number> {
+  const keys = ["name", "job", "town", "item"] as const;
+  const hits = { name: 0, job: 0, town: 0, item: 0 };
+  predictions.forEach((p, i) => {
+    const got = parseAnswer(p);
+    const want = parseAnswer(rows[i]!.completion)!;
+    for (const k of keys) if (got?.[k] === want[k]) hits[k]++;
+  });
+  return Object.fromEntries(keys.map((k) => [k, hits[k] / Math.max(1, rows.length)]));
 }

@@ -13,7 +13,6 @@
  * what the saved files then describe, one tensor per named module.
  */
 import { LoratuneError } from "../errors.ts";
-import { getKernels } from "../kernels/index.ts";
 import type { Model } from "../model/model.ts";
 import { embeddingSpec } from "../model/model.ts";
 import type { Linear } from "../nn/linear.ts";
@@ -87,12 +86,11 @@ export function moduleTensors(
   model: Model,
   mods: readonly SavedModule[],
 ): { name: string; shape: number[]; data: Float32Array }[] {
-  const k = getKernels();
   return mods.map((m) => {
     const w = weightOf(model, m);
     const n = w.shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(n);
-    k.weightToF32(data, w.data, w.dtype, n);
+    weightFormat(w.dtype).toF32(data, w.data, 0, n);
     return { name: m.key, shape: [...w.shape], data };
   });
 }
@@ -125,7 +123,6 @@ export function fillModules(
   tensors: Map<string, StoredTensor>,
   path: string,
 ): void {
-  const k = getKernels();
   for (const m of mods) {
     const t = tensors.get(m.key);
     const w = weightOf(model, m);
@@ -147,7 +144,7 @@ export function fillModules(
         `${path}: ${m.module} is quantized (${w.dtype}); load this adapter without --quantize`,
       );
     }
-    k.weightFromF32(w.data, w.dtype, data, data.length);
+    weightFormat(w.dtype).fromF32(w.data, 0, data, data.length);
   }
 }
 

@@ -12,52 +12,29 @@ import { LoratuneError } from "../errors.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { readJsonObject } from "../io/json-file.ts";
 import { previewJson } from "../io/preview.ts";
-import { readSafetensors, readSafetensorsHeader, type TensorToWrite } from "../io/safetensors.ts";
+import { readSafetensors, readSafetensorsHeader } from "../io/safetensors.ts";
 import { writeSafetensors } from "../io/safetensors-write.ts";
 import { layerOfName, type Model } from "../model/model.ts";
 import type { StoredTensor } from "../tensor/stored-tensor.ts";
-import { adaptedLinears, adapterTensors, attachAdapter, detachAdapter, targetedLinears } from "./adapter.ts";
-import { adapterToSave } from "./convert-init.ts";
+import { adapterTensors, attachAdapter, detachAdapter, targetedLinears } from "./adapter.ts";
 import { readGgufAdapter, unfoldGgufAdapter } from "./gguf-adapter.ts";
 import type { AdapterConfig, TensorAxis } from "./method.ts";
-import {
-  fillModules,
-  moduleTensors,
-  resolveModulesToSave,
-  type SavedModule,
-  untieForModules,
-} from "./modules-to-save.ts";
+import { fillModules, resolveModulesToSave, untieForModules } from "./modules-to-save.ts";
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapterFileContents, savedModules } from "./peft-format.ts";
 import { methodOf, parseAdapterConfig } from "./registry.ts";
-import { fillTokenRows, tokenRowShapes, tokenRowTensors } from "./trainable-tokens.ts";
+import { fillTokenRows, tokenRowShapes } from "./trainable-tokens.ts";
 
-export const ADAPTER_CONFIG = "adapter_config.json";
-export const ADAPTER_WEIGHTS = "adapter_model.safetensors";
-
-/** The adapter_config.json PEFT writes for the adapter attached to `model` with `config`. */
-export function peftConfigJson(config: AdapterConfig, model: Model, baseModel: string | null): Record<string, unknown> {
-  return methodOf(config).configJson(config, model, adaptedLinears(model), baseModel);
-}
+export { ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapterFileContents, peftConfigJson } from "./peft-format.ts";
 
 /**
  * Writes the model's attached adapter as a PEFT adapter directory (each file written atomically). An adapter
  * initialised from the base weight (PiSSA, OLoRA) is written converted, relative to the original base
- * (convert-init.ts).
+ * (convert-init.ts). The contents are peft-format.ts's adapterFileContents (the browser page downloads the same).
  */
 export function saveAdapter(dir: string, model: Model, config: AdapterConfig, baseModel: string | null): void {
-  const saved = adapterToSave(model, config);
-  const tensors = new Map<string, TensorToWrite>();
-  for (const p of saved.tensors) tensors.set(p.name, { dtype: "F32", shape: p.shape, data: p.data });
-  for (const p of moduleTensors(model, savedModules(model, config))) {
-    tensors.set(p.name, { dtype: "F32", shape: p.shape, data: p.data });
-  }
-  for (const p of tokenRowTensors(model, config.trainableTokenIndices ?? {})) {
-    tensors.set(p.name, { dtype: "F32", shape: p.shape, data: p.data });
-  }
-  if (tensors.size === 0)
-    throw new LoratuneError("ERR_ADAPTER_KEYS", `${dir}: the model has no adapter weights to save`);
-  writeSafetensors(join(dir, ADAPTER_WEIGHTS), tensors, { format: "pt" });
-  const json = peftConfigJson(saved.config, model, baseModel);
-  writeFileAtomic(join(dir, ADAPTER_CONFIG), `${JSON.stringify(json, null, 2)}\n`);
+  const files = adapterFileContents(model, config, baseModel, dir);
+  writeSafetensors(join(dir, ADAPTER_WEIGHTS), files.weights, files.metadata);
+  writeFileAtomic(join(dir, ADAPTER_CONFIG), files.configText);
 }
 
 /** Reads and validates adapter_config.json (with the method that reads it). */
@@ -97,10 +74,6 @@ export function loadAdapter(dir: string, model: Model, withGrad = false): Adapte
 }
 
 /** The modules the config saves whole (modules_to_save), resolved in the model with the adapter attached. */
-function savedModules(model: Model, config: AdapterConfig): SavedModule[] {
-  return config.modulesToSave?.length ? resolveModulesToSave(model, config.modulesToSave, adaptedLinears(model)) : [];
-}
-
 /** Whether `path` is a GGUF file (an adapter exported for llama.cpp) rather than a PEFT directory. */
 export function isGgufFile(path: string): boolean {
   return path.endsWith(".gguf") && existsSync(path) && statSync(path).isFile();

@@ -22,7 +22,6 @@
  * where PEFT's plain doubling would not); init_lora_weights becomes true.
  */
 import { LoratuneError } from "../errors.ts";
-import { getKernels } from "../kernels/index.ts";
 import type { Linear } from "../nn/linear.ts";
 import { weightFormat } from "../tensor/formats/index.ts";
 import { householderQr } from "../util/qr.ts";
@@ -63,9 +62,9 @@ export function initFromBaseWeight(
 ): InitialFactors {
   const { outFeatures: m, inFeatures: n } = lin;
   checkInitTarget(lin, init, r);
-  const k = getKernels();
+  const format = weightFormat(lin.weight.dtype);
   const w32 = new Float32Array(m * n);
-  k.weightToF32(w32, lin.weight.data, lin.weight.dtype, m * n);
+  format.toF32(w32, lin.weight.data, 0, m * n);
   const w = Float64Array.from(w32);
   if (init === "olora") oloraFactors(w, m, n, r, A, B);
   else pissaFactors(w, m, n, r, scale, pissaIterations(init), gaussian, A, B);
@@ -76,7 +75,7 @@ export function initFromBaseWeight(
       w32[i * n + j] = w[i * n + j]! - scale * ba;
     }
   }
-  k.weightFromF32(lin.weight.data, lin.weight.dtype, w32, m * n);
+  format.fromF32(lin.weight.data, 0, w32, m * n);
   return { A: A.slice(), B: B.slice() };
 }
 

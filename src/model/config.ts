@@ -1,12 +1,9 @@
 /**
  * Hugging Face `config.json` → ModelConfig. The file's `model_type` names the family (model/arch/registry.ts),
  * and the family's record parses the rest, so a bad or unsupported config fails with one clear error that names
- * the file and the key.
+ * the file and the key. Nothing here touches the file system (the browser bundle parses a fetched config.json);
+ * reading a directory's config.json is config-file.ts.
  */
-import { existsSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { LoratuneError } from "../errors.ts";
-import { readJsonObject } from "../io/json-file.ts";
 import { fieldReader } from "./arch/config-fields.ts";
 import { familyForType } from "./arch/registry.ts";
 
@@ -52,19 +49,6 @@ export interface ModelConfig {
 }
 
 type Json = Record<string, unknown>;
-
-/** Reads and parses `dir`/config.json. */
-export function readModelConfig(dir: string): ModelConfig {
-  const path = join(dir, "config.json");
-  if (existsSync(dir) && !statSync(dir).isDirectory()) {
-    throw new LoratuneError(
-      "ERR_CONFIG",
-      `${dir}: a file that is not a GGUF model (no GGUF magic); a model is a Hugging Face directory, a GGUF file, ollama:NAME or 'demo'`,
-    );
-  }
-  if (!existsSync(path)) throw new LoratuneError("ERR_CONFIG", `${path}: no model config (config.json) in ${dir}`);
-  return parseModelConfig(readJsonObject(path, "ERR_CONFIG"), path);
-}
 
 /** Parses a config.json object: its model_type picks the family, whose record parses the rest. */
 export function parseModelConfig(raw: Json, where = "config.json"): ModelConfig {

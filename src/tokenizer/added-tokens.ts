@@ -12,6 +12,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { LoratuneError } from "../errors.ts";
 import { readJsonObject, readTextFile } from "../io/json-file.ts";
+import { tokenizerOptions } from "./chat-template-file.ts";
 import { Tokenizer } from "./tokenizer.ts";
 
 /** The files of a tokenizer with added tokens, by file name (JSON text), and the new tokens' ids. */
@@ -60,7 +61,7 @@ export function addSpecialTokens(
   const tokJson = readJsonObject(tokPath, "ERR_TOKENIZER");
   const cfgPath = join(dir, "tokenizer_config.json");
   const config = existsSync(cfgPath) ? readJsonObject(cfgPath, "ERR_TOKENIZER") : {};
-  const base = new Tokenizer({ origin: dir, tokenizer: tokJson, config }, opts);
+  const base = new Tokenizer({ origin: dir, tokenizer: tokJson, config }, tokenizerOptions(opts));
   const added = base.addedTokenTexts();
   for (const t of tokens) {
     if (added.includes(t) || inModelVocab(tokJson, t)) {
@@ -105,7 +106,7 @@ export function addSpecialTokens(
       generationConfig: gen,
       ...templates(dir, opts),
     },
-    opts,
+    tokenizerOptions(opts),
   );
   return { tokenizer, files, first, count: tokens.length };
 }

@@ -4,8 +4,8 @@
  * when a model has several), or from an override file, and
  * render it with @huggingface/jinja the way transformers' apply_chat_template does (trim_blocks and
  * lstrip_blocks on; `messages`, `add_generation_prompt` and the special-token strings in scope).
+ * No file system here (the browser bundle renders templates too): an override file is read by chat-template-file.ts.
  */
-import { readFileSync } from "node:fs";
 import { Template } from "@huggingface/jinja";
 import { LoratuneError } from "../errors.ts";
 
@@ -126,35 +126,6 @@ function namedTemplates(raw: unknown, origin: string): Map<string, string> {
   return out;
 }
 
-/**
- * Read a chat template override. A `.json` file may hold {"chat_template": …} (a tokenizer_config.json, or
- * transformers' chat_template.json) or a bare JSON string; any other file is the Jinja source itself.
- */
-export function loadChatTemplateFile(path: string, name?: string): string {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (err) {
-    throw new LoratuneError("ERR_IO", `${path}: cannot read chat template file (${(err as Error).message})`, {
-      cause: err,
-    });
-  }
-  if (!path.toLowerCase().endsWith(".json")) {
-    if (text.trim() === "") throw new LoratuneError("ERR_TOKENIZER", `${path}: chat template file is empty`);
-    return text;
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new LoratuneError("ERR_TOKENIZER", `${path}: invalid JSON (${(err as Error).message})`, { cause: err });
-  }
-  const raw = typeof json === "string" ? json : (json as Record<string, unknown> | null)?.chat_template;
-  const t = resolveChatTemplate(raw, path, name);
-  if (t === null) throw new LoratuneError("ERR_TOKENIZER", `${path}: no "chat_template" key in this JSON file`);
-  return t;
-}
-
 /** The chat-template sources of a model directory (each absent when the file or key is missing). */
 export interface ChatTemplateSources {
   /** The text of chat_template.jinja. */
@@ -165,20 +136,26 @@ export interface ChatTemplateSources {
   config?: unknown;
 }
 
+/** A chat template and where it came from (a file name, for messages). */
+export interface ChosenChatTemplate {
+  template: string;
+  origin: string;
+}
+
 /**
- * The chat template of directory `dir` and the file it came from: the override file when given, else the
- * first present of chat_template.jinja, chat_template.json and tokenizer_config.json (transformers' precedence).
- * `name` picks one of several named templates. Null when there is none. `configFile` names where `sources.config`
- * came from (default: tokenizer_config.json in `dir`).
+ * The chat template of directory `dir` and the file it came from: the override (an override file already read,
+ * chat-template-file.ts) when given, else the first present of chat_template.jinja, chat_template.json and
+ * tokenizer_config.json (transformers' precedence). `name` picks one of several named templates. Null when there
+ * is none. `configFile` names where `sources.config` came from (default: tokenizer_config.json in `dir`).
  */
 export function chooseChatTemplate(
   dir: string,
   sources: ChatTemplateSources,
-  overrideFile?: string,
+  override?: ChosenChatTemplate,
   name?: string,
   configFile = `${dir}/tokenizer_config.json`,
-): { template: string; origin: string } | null {
-  if (overrideFile !== undefined) return { template: loadChatTemplateFile(overrideFile, name), origin: overrideFile };
+): ChosenChatTemplate | null {
+  if (override !== undefined) return override;
   if (sources.jinja !== undefined && sources.jinja !== null) {
     const origin = `${dir}/chat_template.jinja`;
     return { template: resolveChatTemplate(sources.jinja, origin, name) as string, origin };

@@ -17,6 +17,7 @@ import { LoratuneError } from "../errors.ts";
 import type { GgufMetadata, GgufValue } from "../gguf/metadata.ts";
 import { readGgufHeader } from "../gguf/reader.ts";
 import { previewJson } from "../io/preview.ts";
+import { tokenizerOptions } from "./chat-template-file.ts";
 import { byteLevelRules, GGUF_PRE_NAMES } from "./gguf-pre.ts";
 import { spmMerges } from "./spm-merges.ts";
 import { type LoadTokenizerOptions, Tokenizer, type TokenizerSources } from "./tokenizer.ts";
@@ -35,7 +36,7 @@ export function loadGgufTokenizer(path: string, opts: LoadTokenizerOptions = {})
 
 /** The tokenizer described by GGUF `metadata`; `origin` (the .gguf path) names the file in errors. */
 export function tokenizerFromGguf(metadata: GgufMetadata, origin: string, opts: LoadTokenizerOptions = {}): Tokenizer {
-  return new Tokenizer(ggufTokenizerSources(metadata, origin), opts);
+  return new Tokenizer(ggufTokenizerSources(metadata, origin), tokenizerOptions(opts));
 }
 
 /** The tokenizer.json and tokenizer_config.json equivalent to GGUF `metadata` (see the file comment). */

@@ -11,14 +11,13 @@
  * present, otherwise whatever tokenizer.json's post-processor adds (found by probing it once).
  * Special tokens are looked up in tokenizer_config.json, then special_tokens_map.json, then by id in
  * generation_config.json. `stopIds` = EOS plus every generation_config `eos_token_id` (e.g. Llama-3's <|eot_id|>).
+ *
+ * The class reads no file (the browser bundle builds it from fetched files); load-tokenizer.ts reads a directory.
  */
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
 import { LoratuneError } from "../errors.ts";
-import { readTextFile } from "../io/json-file.ts";
 import { previewJson } from "../io/preview.ts";
-import { type ChatTemplateMessage, chooseChatTemplate, renderChat } from "./chat-template.ts";
+import { type ChatTemplateMessage, type ChosenChatTemplate, chooseChatTemplate, renderChat } from "./chat-template.ts";
 
 export interface SpecialToken {
   text: string;
@@ -30,6 +29,19 @@ export interface LoadTokenizerOptions {
   chatTemplateFile?: string;
   /** Which named template to use when there are several (default: "default"). */
   chatTemplateName?: string;
+}
+
+/**
+ * The Tokenizer constructor's options: no file is read here (the browser bundle builds tokenizers from fetched
+ * files); chat-template-file.ts's tokenizerOptions turns LoadTokenizerOptions into these.
+ */
+export interface TokenizerOptions {
+  /** A template that overrides the sources' (an override file already read). */
+  chatTemplate?: ChosenChatTemplate;
+  /** Which named template to use when there are several (default: "default"). */
+  chatTemplateName?: string;
+  /** Never a file here: read it with tokenizerOptions (chat-template-file.ts). */
+  chatTemplateFile?: never;
 }
 
 /** The parsed files of a tokenizer; only `tokenizer` is required. `origin` names the directory in errors. */
@@ -49,35 +61,6 @@ export interface TokenizerSources {
 }
 
 type Json = Record<string, unknown>;
-
-/** Load the tokenizer of a Hugging Face model directory. */
-export function loadTokenizer(dir: string, opts: LoadTokenizerOptions = {}): Tokenizer {
-  const tokPath = join(dir, "tokenizer.json");
-  if (!existsSync(tokPath)) {
-    const sp = existsSync(join(dir, "tokenizer.model"))
-      ? " (only tokenizer.model, a SentencePiece file, is there)"
-      : "";
-    throw new LoratuneError(
-      "ERR_TOKENIZER",
-      `${dir}: no tokenizer.json${sp}; loratune needs the Hugging Face fast-tokenizer file tokenizer.json`,
-    );
-  }
-  const jinjaPath = join(dir, "chat_template.jinja");
-  // The directory's template files are not read at all when an override file is given.
-  const own = opts.chatTemplateFile === undefined;
-  return new Tokenizer(
-    {
-      origin: dir,
-      tokenizer: readJson(tokPath),
-      config: readJsonIfExists(join(dir, "tokenizer_config.json")),
-      generationConfig: readJsonIfExists(join(dir, "generation_config.json")),
-      specialTokensMap: readJsonIfExists(join(dir, "special_tokens_map.json")),
-      chatTemplateJinja: own && existsSync(jinjaPath) ? readTextFile(jinjaPath, "ERR_TOKENIZER") : null,
-      chatTemplateJson: own ? readJsonIfExists(join(dir, "chat_template.json")) : null,
-    },
-    opts,
-  );
-}
 
 export class Tokenizer {
   readonly origin: string;
@@ -104,7 +87,7 @@ export class Tokenizer {
   private readonly file: string;
   private readonly configFile: string;
 
-  constructor(src: TokenizerSources, opts: LoadTokenizerOptions = {}) {
+  constructor(src: TokenizerSources, opts: TokenizerOptions = {}) {
     this.origin = src.origin;
     this.file = src.tokenizerFile ?? `${src.origin}/tokenizer.json`;
     this.configFile = src.configFile ?? `${src.origin}/tokenizer_config.json`;
@@ -132,7 +115,7 @@ export class Tokenizer {
     const chosen = chooseChatTemplate(
       src.origin,
       { jinja: src.chatTemplateJinja, json: src.chatTemplateJson, config: config.chat_template },
-      opts.chatTemplateFile,
+      opts.chatTemplate,
       opts.chatTemplateName,
       this.configFile,
     );
@@ -375,22 +358,4 @@ function stopIds(eos: SpecialToken | null, genEos: unknown): number[] {
   const extra = Array.isArray(genEos) ? genEos : [genEos];
   for (const id of extra) if (typeof id === "number" && Number.isInteger(id) && !ids.includes(id)) ids.push(id);
   return ids;
-}
-
-function readJson(path: string): Json {
-  const text = readTextFile(path, "ERR_TOKENIZER");
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (err) {
-    throw new LoratuneError("ERR_TOKENIZER", `${path}: invalid JSON (${(err as Error).message})`, { cause: err });
-  }
-  if (v === null || typeof v !== "object" || Array.isArray(v)) {
-    throw new LoratuneError("ERR_TOKENIZER", `${path}: invalid JSON (not a JSON object)`);
-  }
-  return v as Json;
-}
-
-function readJsonIfExists(path: string): Json | null {
-  return existsSync(path) ? readJson(path) : null;
 }

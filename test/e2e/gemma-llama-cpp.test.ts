@@ -30,7 +30,7 @@ import { initModelTensors } from "../../src/model/init.ts";
 import { loadModel } from "../../src/model/load.ts";
 import type { Model } from "../../src/model/model.ts";
 import { Rng } from "../../src/tensor/rng.ts";
-import { loadTokenizer } from "../../src/tokenizer/tokenizer.ts";
+import { loadTokenizer } from "../../src/tokenizer/load-tokenizer.ts";
 import { writeTestTokenizer } from "../helpers/gguf-models.ts";
 import { agreeing, judgeGreedy, llamaGreedy, loadLlamaCpp } from "../helpers/llama-cpp.ts";
 

@@ -18,7 +18,7 @@ import { LR_FIND_OPTIONS } from "../../src/api/lr-find.ts";
 import { MERGE_OPTIONS } from "../../src/api/merge.ts";
 import { LOAD_OPTIONS } from "../../src/api/models.ts";
 import { TRAIN_OPTIONS } from "../../src/api/train-options.ts";
-import { writeTaskDataset } from "../../src/demo/task.ts";
+import { writeTaskDataset } from "../../src/demo/task-files.ts";
 import { DEMO_MODEL_DIR } from "../../src/model/load.ts";
 import { SWEEP_OPTIONS } from "../../src/sweep/options.ts";
 import { BIN } from "../helpers/cli.ts";

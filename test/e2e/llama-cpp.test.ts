@@ -23,7 +23,8 @@ import { loadAdapter } from "../../src/lora/peft-files.ts";
 import { DEMO_MODEL_DIR, loadModel } from "../../src/model/load.ts";
 import type { Model } from "../../src/model/model.ts";
 import { loadGgufTokenizer } from "../../src/tokenizer/gguf-tokenizer.ts";
-import { loadTokenizer, type Tokenizer } from "../../src/tokenizer/tokenizer.ts";
+import { loadTokenizer } from "../../src/tokenizer/load-tokenizer.ts";
+import type { Tokenizer } from "../../src/tokenizer/tokenizer.ts";
 import { GOLDEN_MODELS, goldenModelWithTokenizer, writeTestTokenizer } from "../helpers/gguf-models.ts";
 import {
   agreeing,

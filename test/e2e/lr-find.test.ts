@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { writeTaskDataset } from "../../src/demo/task.ts";
+import { writeTaskDataset } from "../../src/demo/task-files.ts";
 import { SUGGESTION_RULE } from "../../src/train/lr-range.ts";
 import { cli, cliOk } from "../helpers/cli.ts";
 

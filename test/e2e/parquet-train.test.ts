@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { writeTaskDataset } from "../../src/demo/task.ts";
+import { writeTaskDataset } from "../../src/demo/task-files.ts";
 import { cliOk } from "../helpers/cli.ts";
 import { type Codec, writeParquet } from "../helpers/parquet.ts";
 import { writeJsonl } from "../unit/tokenizer-helpers.ts";

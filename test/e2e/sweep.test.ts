@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { writeTaskDataset } from "../../src/demo/task.ts";
+import { writeTaskDataset } from "../../src/demo/task-files.ts";
 import type { SweepState } from "../../src/sweep/state.ts";
 import { BIN, cli, cliOk } from "../helpers/cli.ts";
 

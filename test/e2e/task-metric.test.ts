@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { writeTaskDataset } from "../../src/demo/task.ts";
+import { writeTaskDataset } from "../../src/demo/task-files.ts";
 import { cli, cliOk } from "../helpers/cli.ts";
 
 const work = mkdtempSync(join(tmpdir(), "loratune-metric-"));

@@ -19,7 +19,7 @@ import { writeGguf } from "../../src/gguf/writer.ts";
 import { assembleModel } from "../../src/model/assemble.ts";
 import { modelGgufMetadata, modelGgufTensors } from "../../src/model/gguf-tensors.ts";
 import { ggufVocab } from "../../src/tokenizer/gguf-vocab.ts";
-import { loadTokenizer } from "../../src/tokenizer/tokenizer.ts";
+import { loadTokenizer } from "../../src/tokenizer/load-tokenizer.ts";
 import { randomTensors, tinyConfig } from "../helpers/random-model.ts";
 import {
   byteLevelTokenizerJson,

@@ -14,11 +14,12 @@ import { detachLora, loraTensors } from "../../src/lora/adapter.ts";
 import { loadAdapter } from "../../src/lora/peft-files.ts";
 import { familyOf } from "../../src/model/arch/registry.ts";
 import { assembleModel } from "../../src/model/assemble.ts";
-import { readModelConfig } from "../../src/model/config.ts";
+import { readModelConfig } from "../../src/model/config-file.ts";
 import { loadModel } from "../../src/model/load.ts";
 import type { Model } from "../../src/model/model.ts";
 import { loadGgufTokenizer } from "../../src/tokenizer/gguf-tokenizer.ts";
-import { loadTokenizer, type Tokenizer } from "../../src/tokenizer/tokenizer.ts";
+import { loadTokenizer } from "../../src/tokenizer/load-tokenizer.ts";
+import type { Tokenizer } from "../../src/tokenizer/tokenizer.ts";
 import { chatmlTokenizer } from "../unit/tokenizer-helpers.ts";
 import {
   adapterSeeds,

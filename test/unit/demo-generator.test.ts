@@ -15,8 +15,8 @@ import {
   parseAnswer,
   scoreExactMatch,
   toChatRow,
-  writeTaskDataset,
 } from "../../src/demo/task.ts";
+import { writeTaskDataset } from "../../src/demo/task-files.ts";
 import { CARD_TEMPLATES, COLORS, demoRng, JOBS, NAMES, OBJECTS, TOWNS } from "../../src/demo/world.ts";
 import { LoratuneError } from "../../src/errors.ts";
 

@@ -14,8 +14,9 @@ import { type GgufMetadata, type GgufValue, i32s, str, strings, u32 } from "../.
 import { writeGguf } from "../../src/gguf/writer.ts";
 import { ggufTokenizerSources, loadGgufTokenizer, tokenizerFromGguf } from "../../src/tokenizer/gguf-tokenizer.ts";
 import { ggufVocab } from "../../src/tokenizer/gguf-vocab.ts";
+import { loadTokenizer } from "../../src/tokenizer/load-tokenizer.ts";
 import { spmMerges } from "../../src/tokenizer/spm-merges.ts";
-import { loadTokenizer, type Tokenizer } from "../../src/tokenizer/tokenizer.ts";
+import type { Tokenizer } from "../../src/tokenizer/tokenizer.ts";
 import { type TokenizerKind, writeTestTokenizer } from "../helpers/gguf-models.ts";
 
 const work = mkdtempSync(join(tmpdir(), "loratune-gguf-tok-"));

@@ -9,7 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, test } from "node:test";
 import { writeSafetensors } from "../../src/io/safetensors-write.ts";
-import { readModelConfig } from "../../src/model/config.ts";
+import { readModelConfig } from "../../src/model/config-file.ts";
 import { loadModel } from "../../src/model/load.ts";
 import { randomTensors, tinyConfig, tinyConfigJson } from "../helpers/random-model.ts";
 

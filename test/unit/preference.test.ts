@@ -19,7 +19,7 @@ import { DEMO_MODEL_DIR } from "../../src/model/load.ts";
 import { evalLossSum } from "../../src/model/loss.ts";
 import { Rng } from "../../src/tensor/rng.ts";
 import { zeroGrads } from "../../src/tensor/trainable.ts";
-import { loadTokenizer } from "../../src/tokenizer/tokenizer.ts";
+import { loadTokenizer } from "../../src/tokenizer/load-tokenizer.ts";
 import { type PairLogps, type PreferenceSettings, pairTerms } from "../../src/train/preference-loss.ts";
 import {
   checkTrainable,

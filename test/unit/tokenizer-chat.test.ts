@@ -3,8 +3,9 @@ import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { writeTokenizerDir } from "../../src/demo/train-bpe.ts";
-import { loadChatTemplateFile, renderChat, resolveChatTemplate } from "../../src/tokenizer/chat-template.ts";
-import { loadTokenizer } from "../../src/tokenizer/tokenizer.ts";
+import { renderChat, resolveChatTemplate } from "../../src/tokenizer/chat-template.ts";
+import { loadChatTemplateFile } from "../../src/tokenizer/chat-template-file.ts";
+import { loadTokenizer } from "../../src/tokenizer/load-tokenizer.ts";
 import { readTemplate } from "./tokenizer-chat-models.ts";
 import {
   byteLevelTokenizerJson,

@@ -9,7 +9,8 @@ import {
   trainByteLevelBpe,
   writeTokenizerDir,
 } from "../../src/demo/train-bpe.ts";
-import { loadTokenizer, Tokenizer } from "../../src/tokenizer/tokenizer.ts";
+import { loadTokenizer } from "../../src/tokenizer/load-tokenizer.ts";
+import { Tokenizer } from "../../src/tokenizer/tokenizer.ts";
 import {
   byteLevelTokenizerJson,
   CHATML_TEMPLATE,
