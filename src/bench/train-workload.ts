@@ -9,10 +9,9 @@ import type { Kernels } from "../kernels/types.ts";
 import { attachLora, loraParams } from "../lora/adapter.ts";
 import { defaultLoraConfig, type LoraConfig } from "../lora/config.ts";
 import { allocateActivations } from "../model/activations.ts";
-import { backward } from "../model/backward.ts";
 import type { ModelConfig } from "../model/config.ts";
-import { forward, type ModelInput } from "../model/forward.ts";
-import { countLabelTokens } from "../model/loss.ts";
+import type { ModelInput } from "../model/forward.ts";
+import { countLabelTokens, lossAndGrad } from "../model/loss.ts";
 import { Rng } from "../tensor/rng.ts";
 import { AdamW } from "../train/adamw.ts";
 import { gradNorm, zeroGrads } from "../train/grads.ts";
@@ -98,17 +97,17 @@ export function runTrainWorkload(base: Kernels, spec: ModelWorkloadSpec): Worklo
     if (profile) profile.recording = timed;
     const a = performance.now();
     zeroGrads(k, params);
-    loss = forward(k, model, acts, input, { uniform: null, gradScale }) * gradScale;
-    const b = performance.now();
-    backward(k, model, acts, input);
+    // With checkpointing the arena may hold one sequence group: lossAndGrad runs the batch group by group.
+    const times = { forward: 0, backward: 0 };
+    loss = lossAndGrad(k, model, acts, input, gradScale, null, times) * gradScale;
     const c = performance.now();
     gradNorm(k, params);
     opt.update(k, LR);
     const d = performance.now();
     if (!timed) continue;
     runMs.push(d - a);
-    phases.forward.push(b - a);
-    phases.backward.push(c - b);
+    phases.forward.push(times.forward);
+    phases.backward.push(times.backward);
     phases.optimizer.push(d - c);
   }
   const otherProcsCores = meter();

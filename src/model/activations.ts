@@ -15,9 +15,20 @@
  * (rowChunkRows), forward and backward, so its backward scratch is one chunk's rows; with checkpointing its saved
  * buffers are one chunk's rows too, recomputed chunk by chunk in backward (the MLP's [N, intermediate] buffers
  * are most of a layer's activations).
+ *
+ * A batch runs through every block in groups of whole sequences (`groupSeqs`; model/groups.ts): attention never
+ * crosses a sequence and every other op is row-wise, so a group needs only its own rows. Without checkpointing
+ * the arena still holds every row (each block runs its groups one after another, in the same order as below).
+ * With checkpointing the arena holds one group (`micro`): model/loss.ts runs the whole forward and backward of a
+ * group before the next, so every buffer (the layers' saved inputs too) is one group's rows. Each parameter's
+ * gradient then receives the same contributions in the same order as without checkpointing (a block's
+ * parameters only from that block, group after group), so checkpointing still changes no value. Two things
+ * would break that, and keep the batch in one group: adapter dropout (masks are drawn in the order the
+ * linears run, block-major without checkpointing, group-major with it) and a trained embedding table that is
+ * also the head (its gradient mixes head and embedding contributions, whose interleaving would differ).
  */
 import type { AdapterCache, AdapterHooks } from "../nn/adapter-hooks.ts";
-import type { ActivationSpec, BufferSizes, Buffers, ModelFamily } from "./arch/spec.ts";
+import type { BufferSizes, Buffers, ModelFamily } from "./arch/spec.ts";
 import type { ModelConfig } from "./config.ts";
 import type { Model } from "./model.ts";
 
@@ -36,7 +47,10 @@ export interface LayerActivations {
   rowWindow: boolean;
 }
 
-/** Sized for batches of at most B·T tokens (any smaller B' × T' batch runs in the same buffers). */
+/**
+ * Sized for batches of at most B·T tokens (any smaller B' × T' batch runs in the same buffers); with `micro`,
+ * model/loss.ts runs batches of up to batchRows rows in groups of B sequences.
+ */
 export interface Activations {
   B: number;
   T: number;
@@ -44,6 +58,12 @@ export interface Activations {
   N: number;
   /** Activation checkpointing: layers share their saved buffers, and backward recomputes each layer's forward. */
   checkpoint: boolean;
+  /** Sequences per group (see the header): blocks run a batch group by group. */
+  groupSeqs: number;
+  /** The arena holds one group (B = groupSeqs) of a larger batch, run group by group by model/loss.ts. */
+  micro: boolean;
+  /** Rows of the largest batch lossAndGrad and evalLossSum take (N, or with `micro` the whole batch's rows). */
+  batchRows: number;
   layers: LayerActivations[];
   final: Float32Array; // [N, C] residual after the last layer
   lnf: Float32Array; // [N, C] the final norm's output
@@ -86,14 +106,26 @@ const ROW_CHUNK_VALUES = 2 * 1024 * 1024;
  */
 const ROW_CHUNK_MIN = 512;
 
+/** The rows a chunk (or group) aims at when its widest per-row buffer holds `width` values. */
+const rowTarget = (width: number) => Math.max(ROW_CHUNK_MIN, Math.floor(ROW_CHUNK_VALUES / Math.max(1, width)));
+
 /**
  * Rows per chunk of the blocks' row-wise tail for N rows whose widest per-row buffer holds `width` values: chunks
  * of equal size, each at least the rows that fill that buffer to 8 MiB and at least ROW_CHUNK_MIN (fewer than
  * twice that; all N rows when N is smaller). Llama-3.2-1B (intermediate 8192), 4 × 512 rows: 4 chunks of 512.
  */
 export function rowChunkRows(N: number, width: number): number {
-  const target = Math.max(ROW_CHUNK_MIN, Math.floor(ROW_CHUNK_VALUES / Math.max(1, width)));
-  return Math.ceil(N / Math.max(1, Math.floor(N / target)));
+  return Math.ceil(N / Math.max(1, Math.floor(N / rowTarget(width))));
+}
+
+/**
+ * Sequences per group of a B × T batch whose widest per-row saved buffer holds `width` values: groups of equal
+ * size (as rowChunkRows), each at least the whole sequences that reach the rows of a row chunk; all B when
+ * fewer. Llama-3.2-1B at 4 × 512: 4 groups of one sequence; SmolLM2-135M at 4 × 256: one group of 4.
+ */
+export function groupSequences(B: number, T: number, width: number): number {
+  const per = Math.max(1, Math.ceil(rowTarget(width) / Math.max(1, T)));
+  return Math.ceil(B / Math.max(1, Math.floor(B / per)));
 }
 
 export interface ArenaOptions {
@@ -103,13 +135,53 @@ export interface ArenaOptions {
   checkpoint?: boolean;
   /** Rows per chunk of the row-wise tail instead of rowChunkRows' (tests: several chunks on a small batch). */
   rowChunk?: number;
+  /** Sequences per group instead of groupSequences' (tests: several groups on a small batch). */
+  groupSeqs?: number;
+  /**
+   * With checkpointing, an arena for the whole batch rather than one group: for callers that run forward over
+   * the whole batch before its backward (preference tuning weighs each sequence's gradient by the whole batch).
+   */
+  wholeBatch?: boolean;
 }
 
-/** The row chunk of an arena for N rows (ArenaOptions.rowChunk, else rowChunkRows over the widest tail buffer). */
-function rowChunkOf(spec: ActivationSpec, N: number, o: ArenaOptions): number {
-  if (o.rowChunk !== undefined) return Math.max(1, Math.min(N, o.rowChunk));
-  return rowChunkRows(N, Math.max(0, ...Object.values(spec.rowSaved)));
+/** What keeps a batch in one group (see the header): adapter dropout masks, a trained table that is also the head. */
+export interface GroupBlockers {
+  masks: boolean;
+  tiedTableTrains: boolean;
 }
+
+/** How an arena for a B × T batch is laid out. */
+interface Layout {
+  groupSeqs: number;
+  micro: boolean;
+  /** Sequences the buffers hold: B, or with `micro` one group. */
+  seqs: number;
+  rowChunk: number;
+  lossRows: number;
+}
+
+function layoutOf(
+  c: ModelConfig,
+  family: ModelFamily,
+  B: number,
+  T: number,
+  o: ArenaOptions,
+  blockers: GroupBlockers,
+): Layout {
+  // Per-row widths: the family's sizes for one row.
+  const perRow = family.activations(c, 1);
+  const tailWidth = Math.max(0, ...Object.values(perRow.rowSaved));
+  const width = Math.max(tailWidth, ...Object.values(perRow.saved));
+  let groupSeqs = o.groupSeqs !== undefined ? Math.max(1, Math.min(B, o.groupSeqs)) : groupSequences(B, T, width);
+  if (blockers.masks || blockers.tiedTableTrains) groupSeqs = B;
+  const micro = (o.checkpoint ?? false) && !(o.wholeBatch ?? false) && groupSeqs < B;
+  const G = Math.min(B, groupSeqs) * T;
+  const rowChunk = o.rowChunk !== undefined ? Math.max(1, Math.min(G, o.rowChunk)) : rowChunkRows(G, tailWidth);
+  return { groupSeqs, micro, seqs: micro ? groupSeqs : B, rowChunk, lossRows: lossChunkRows(G, c.vocabSize) };
+}
+
+/** Whether the model's trained embedding table is also its head (GroupBlockers.tiedTableTrains). */
+const tiedTableTrains = (model: Model) => model.dEmbed !== null && model.lmHead === model.embed;
 
 /** Per-row sizes times N rows. */
 const mapSizes = (perRow: BufferSizes, N: number): BufferSizes =>
@@ -128,10 +200,13 @@ export function allocateActivations(model: Model, B: number, T: number, o: Arena
   const withGrad = o.withGrad ?? true;
   const checkpoint = o.checkpoint ?? false;
   const c = model.config;
-  const N = B * T;
+  const adapters = model.linears.map((l) => l.adapter);
+  const blockers = { masks: adapterRows(adapters, withGrad).masks, tiedTableTrains: tiedTableTrains(model) };
+  const layout = layoutOf(c, model.family, B, T, o, blockers);
+  const N = layout.seqs * T;
   const C = c.hiddenSize;
   const spec = model.family.activations(c, N);
-  const rowChunk = rowChunkOf(spec, N, o);
+  const rowChunk = layout.rowChunk;
   let bytes = 0;
   const f32 = (n: number): Float32Array => {
     bytes += n * 4;
@@ -154,12 +229,15 @@ export function allocateActivations(model: Model, B: number, T: number, o: Arena
     }
     return { resid: f32(N * C), saved: shared ?? savedSet(), adapters, rowChunk, rowWindow: checkpoint };
   });
-  const rowsPerChunk = lossChunkRows(N, c.vocabSize);
+  const rowsPerChunk = layout.lossRows;
   return {
-    B,
+    B: layout.seqs,
     T,
     N,
     checkpoint,
+    groupSeqs: layout.groupSeqs,
+    micro: layout.micro,
+    batchRows: B * T,
     layers,
     rowChunk,
     final: f32(N * C),
@@ -170,7 +248,7 @@ export function allocateActivations(model: Model, B: number, T: number, o: Arena
     losses: f32(N),
     dres: grad(N * C),
     dtmp: grad(N * C),
-    dxa: grad(N * scratchPerRow(model.linears.map((l) => l.adapter))),
+    dxa: grad(N * scratchPerRow(adapters)),
     dlnf: grad(N * C),
     scratch: { ...buffers(spec.scratch, grad), ...buffers(mapSizes(spec.rowScratch, rowChunk), grad) },
     bytes,
@@ -184,13 +262,24 @@ export function allocateActivations(model: Model, B: number, T: number, o: Arena
 export interface AdapterRows {
   cacheValues: number;
   scratchValues: number;
+  /**
+   * Whether an adapter draws dropout masks (GroupBlockers.masks): one whose training forward keeps more per row
+   * than its evaluation forward (LoRA and DoRA keep their masks only then).
+   */
+  masks: boolean;
 }
 
 /** The AdapterRows of attached adapters (null: a linear without one). */
 export function adapterRows(adapters: (ArenaNeeds | null)[], withGrad: boolean): AdapterRows {
   let cacheValues = 0;
-  for (const a of adapters) if (a) cacheValues += total(a.cacheSizes(withGrad));
-  return { cacheValues, scratchValues: scratchPerRow(adapters) };
+  let masks = false;
+  for (const a of adapters) {
+    if (!a) continue;
+    const values = total(a.cacheSizes(withGrad));
+    cacheValues += values;
+    if (withGrad && values > total(a.cacheSizes(false))) masks = true;
+  }
+  return { cacheValues, scratchValues: scratchPerRow(adapters), masks };
 }
 
 /** Bytes allocateActivations(model, B, T, o) will take, without allocating. */
@@ -199,10 +288,13 @@ export function activationBytes(model: Model, B: number, T: number, o: ArenaOpti
     model.linears.map((l) => l.adapter),
     o.withGrad ?? true,
   );
-  return arenaBytes(model.config, model.family, rows, B, T, o);
+  return arenaBytes(model.config, model.family, rows, B, T, o, tiedTableTrains(model));
 }
 
-/** Bytes of the arena of a model of `config` with adapters needing `rows`, from the config alone (no model). */
+/**
+ * Bytes of the arena of a model of `config` with adapters needing `rows`, from the config alone (no model);
+ * `tableTrains`: the model's embedding table trains and is also its head (GroupBlockers.tiedTableTrains).
+ */
 export function arenaBytes(
   c: ModelConfig,
   family: ModelFamily,
@@ -210,18 +302,20 @@ export function arenaBytes(
   B: number,
   T: number,
   o: ArenaOptions = {},
+  tableTrains = false,
 ): number {
   const withGrad = o.withGrad ?? true;
-  const N = B * T;
+  const layout = layoutOf(c, family, B, T, o, { masks: rows.masks, tiedTableTrains: tableTrains });
+  const N = layout.seqs * T;
   const C = c.hiddenSize;
   const spec = family.activations(c, N);
-  const rowChunk = rowChunkOf(spec, N, o);
+  const rowChunk = layout.rowChunk;
   const tail = total(spec.rowSaved);
   const layerBuffers = o.checkpoint
     ? c.numLayers * N * C + total(spec.saved) + rowChunk * tail
     : c.numLayers * (N * C + total(spec.saved) + N * tail);
   const adapters = N * rows.cacheValues;
-  const fixed = 2 * N * C + total(spec.top) + N + lossChunkRows(N, c.vocabSize) * c.vocabSize;
+  const fixed = 2 * N * C + total(spec.top) + N + layout.lossRows * c.vocabSize;
   const scratch = total(spec.scratch) + rowChunk * total(spec.rowScratch);
   const grads = withGrad ? 3 * N * C + N * rows.scratchValues + scratch : 0;
   return 4 * (layerBuffers + adapters + fixed + grads);

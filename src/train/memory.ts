@@ -47,18 +47,23 @@ function parts(weightBytes: number, optimizerBytes: number, activations: number)
 const perTrainable = (full: boolean) => (full ? 12 : 16);
 
 /** The estimate for a loaded model with its trainable values (adapters attached, or full training enabled). */
+/**
+ * The estimate for a loaded model with its trainable values (adapters attached, or full training enabled).
+ * `wholeBatch`: the arena holds the whole batch even with checkpointing (preference tuning; ArenaOptions).
+ */
 export function trainingMemory(
   model: Model,
   trainableValues: number,
   B: number,
   T: number,
   checkpoint = false,
+  wholeBatch = false,
 ): TrainingMemory {
   const full = !model.linears.some((l) => l.adapter !== null);
   return parts(
     baseWeightBytes(model),
     trainableValues * perTrainable(full),
-    activationBytes(model, B, T, { checkpoint }),
+    activationBytes(model, B, T, { checkpoint, wholeBatch }),
   );
 }
 
@@ -68,8 +73,9 @@ export function estimateTrainingPeakBytes(
   B: number,
   T: number,
   checkpoint = false,
+  wholeBatch = false,
 ): number {
-  return trainingMemory(model, trainableValues, B, T, checkpoint).totalBytes;
+  return trainingMemory(model, trainableValues, B, T, checkpoint, wholeBatch).totalBytes;
 }
 
 /** Bytes of the base weights as held: each tensor in its own format (quantized linears, f32 norms). */
@@ -98,6 +104,8 @@ export interface TrainingPlan {
   B: number;
   T: number;
   checkpoint: boolean;
+  /** The arena holds the whole batch even with checkpointing (preference tuning; ArenaOptions.wholeBatch). */
+  wholeBatch?: boolean;
 }
 
 /** The estimate before any weight is read: from the config, the tensors' formats and the adapter config. */
@@ -112,7 +120,19 @@ export function planTrainingMemory(p: TrainingPlan): TrainingMemory {
     allValues += n;
   }
   const plan = p.adapter ? planAdapter(p.adapter, specs) : null;
-  const rows = plan?.rows ?? { cacheValues: 0, scratchValues: 1 };
+  const rows = plan?.rows ?? { cacheValues: 0, scratchValues: 1, masks: false };
   const optimizerBytes = plan ? plan.values * perTrainable(false) : allValues * perTrainable(true);
-  return parts(weightBytes, optimizerBytes, arenaBytes(p.config, family, rows, p.B, p.T, { checkpoint: p.checkpoint }));
+  const o = { checkpoint: p.checkpoint, wholeBatch: p.wholeBatch ?? false };
+  const arena = arenaBytes(p.config, family, rows, p.B, p.T, o, tiedTableTrains(p.config, p.adapter));
+  return parts(weightBytes, optimizerBytes, arena);
+}
+
+/**
+ * Whether the run trains an embedding table that is also the head (GroupBlockers.tiedTableTrains): a tied model's
+ * table under full fine-tuning or with new token rows (trainable_token_indices). modules_to_save copies the
+ * module it trains, so a saved embed_tokens or lm_head is a table of its own.
+ */
+function tiedTableTrains(config: ModelConfig, adapter: AdapterConfig | null): boolean {
+  if (!config.tieWordEmbeddings) return false;
+  return adapter === null || Object.keys(adapter.trainableTokenIndices ?? {}).length > 0;
 }

@@ -42,6 +42,11 @@ export interface EvalResult {
 export interface Objective {
   /** Rows (sequences) of the largest micro-batch: the activation arena is sized for rows × seqLen. */
   readonly rows: number;
+  /**
+   * Whether step() runs forward over a whole micro-batch before its backward (not through lossAndGrad): then the
+   * arena holds the whole micro-batch even with checkpointing (ArenaOptions.wholeBatch).
+   */
+  readonly wholeBatch?: boolean;
   /** The micro-batches of one pass over the training data (deterministic given the epoch). */
   epochBatches(epoch: number): Batch[];
   /** Held-out batches, or null without validation data. */

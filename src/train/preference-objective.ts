@@ -30,6 +30,8 @@ import { needsReference, type PairTerms, type PreferenceSettings, pairTerms } fr
 
 export class PreferenceObjective implements Objective {
   readonly rows: number;
+  /** Step 3 needs every row's loss before any backward. */
+  readonly wholeBatch = true;
   readonly valBatches: Batch[] | null;
   private cache: { epoch: number; batches: Batch[] } | null = null;
 

@@ -3,7 +3,10 @@
  * loss and bit-identical gradients as the plain arena (every model variant, LoRA with dropout replayed, full fine-tuning),
  * on the reference and the native kernels, in less activation memory. The MLP in row chunks (model/arch/llama-mlp.ts):
  * several chunks, with and without checkpointing, bit-identical to each other, equal to the MLP in one chunk within
- * f32 rounding, and its gradients match finite differences.
+ * f32 rounding, and its gradients match finite differences. Sequence groups (model/groups.ts): without
+ * checkpointing each block runs the batch group by group; with it the arena holds one group and the batch runs
+ * group by group through the whole model; the two are bit-identical, equal to one group within f32 rounding,
+ * and match finite differences.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -30,15 +33,20 @@ function run(
   input: ModelInput,
   checkpoint: boolean,
   rowChunk?: number,
+  groupSeqs?: number,
 ) {
-  const o = { checkpoint, ...(rowChunk === undefined ? {} : { rowChunk }) };
+  const o = {
+    checkpoint,
+    ...(rowChunk === undefined ? {} : { rowChunk }),
+    ...(groupSeqs === undefined ? {} : { groupSeqs }),
+  };
   const acts = allocateActivations(model, input.B, input.T, o);
   assert.equal(acts.checkpoint, checkpoint);
   assert.equal(activationBytes(model, input.B, input.T, o), acts.bytes, "activationBytes predicts the arena");
   zeroGrads(params);
   const rng = new Rng(99);
   const loss = lossAndGrad(k, model, acts, input, 1 / countLabelTokens(input.targets), () => rng.next());
-  return { loss, grads: params.map((p) => p.grad.slice()), bytes: acts.bytes };
+  return { loss, grads: params.map((p) => p.grad.slice()), bytes: acts.bytes, micro: acts.micro };
 }
 
 function assertSameRun(
@@ -48,9 +56,10 @@ function assertSameRun(
   params: TrainableParam[],
   input: ModelInput,
   rowChunk?: number,
+  groupSeqs?: number,
 ) {
-  const plain = run(k, model, params, input, false, rowChunk);
-  const ckpt = run(k, model, params, input, true, rowChunk);
+  const plain = run(k, model, params, input, false, rowChunk, groupSeqs);
+  const ckpt = run(k, model, params, input, true, rowChunk, groupSeqs);
   assert.ok(ckpt.bytes < plain.bytes, `${label}: checkpointing uses less memory (${ckpt.bytes} < ${plain.bytes})`);
   assert.equal(ckpt.loss, plain.loss, `${label}: same loss`);
   let nonzero = 0;
@@ -129,6 +138,98 @@ test("the MLP in row chunks = in one chunk (within f32 rounding), and its gradie
   );
   checkDirectional(model, loraParams(model), randomInput(2, 7, model.config.vocabSize, 13, 3), 7, {
     checkpoint: true,
+    rowChunk: 3,
+  });
+});
+
+/** Every gradient of `a` equals `b`'s within f32 rounding (relative to each tensor's largest). */
+function assertClose(label: string, a: ReturnType<typeof run>, b: ReturnType<typeof run>) {
+  assert.ok(Math.abs(a.loss - b.loss) <= 1e-5 * Math.abs(b.loss), `${label}: loss ${a.loss} vs ${b.loss}`);
+  b.grads.forEach((g, i) => {
+    const h = a.grads[i]!;
+    const scale = g.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    for (let j = 0; j < g.length; j++) {
+      assert.ok(Math.abs(h[j]! - g[j]!) <= 1e-5 * scale + 1e-9, `${label}: grad ${i}[${j}] ${h[j]} vs ${g[j]}`);
+    }
+  });
+}
+
+const groupVariants: [string, Record<string, unknown>][] = [
+  ["llama GQA tied", {}],
+  ["qwen2 biases", { model_type: "qwen2" }],
+  ["qwen3 qk-norm", { model_type: "qwen3", head_dim: 8 }],
+  [
+    "gemma2 window 4, soft-caps",
+    {
+      model_type: "gemma2",
+      head_dim: 8,
+      sliding_window: 4,
+      query_pre_attn_scalar: 8,
+      attn_logit_softcapping: 1.5,
+      final_logit_softcapping: 2.5,
+    },
+  ],
+  ["phi3", { model_type: "phi3" }],
+];
+
+for (const [label, overrides] of groupVariants) {
+  test(`sequence groups: checkpointed (one group in the arena) = plain (groups within each block), bit for bit (${label})`, () => {
+    for (const k of kernels) {
+      const model = randomModel(overrides, 3);
+      const rng = new Rng(7);
+      const config = defaultLoraConfig({ r: 3, loraAlpha: 6, targetModules: "all-linear" });
+      attachLora(model, { ...config, initLoraWeights: false }, () => rng.next());
+      const params = loraParams(model);
+      const input = randomInput(5, 9, model.config.vocabSize, 11, 3);
+      // Groups of 2 sequences (2, 2, 1), MLP chunks of 5 rows inside each group.
+      assertSameRun(`${label} ${k.name}, groups of 2`, k, model, params, input, 5, 2);
+      assertSameRun(`${label} ${k.name}, groups of 1`, k, model, params, input, undefined, 1);
+      const grouped = run(k, model, params, input, true, undefined, 2);
+      assert.ok(grouped.micro, `${label}: the checkpointed arena holds one group`);
+      const whole = run(k, model, params, input, false, undefined, 5);
+      assert.ok(
+        grouped.bytes < run(k, model, params, input, true, undefined, 5).bytes,
+        `${label}: one group is smaller`,
+      );
+      assertClose(`${label} ${k.name}: groups vs one group`, grouped, whole);
+    }
+  });
+}
+
+test("sequence groups: full fine-tuning of an untied model, packed segments; dropout and a trained tied table keep one group", () => {
+  for (const k of kernels) {
+    const model = randomModel({ model_type: "qwen3", head_dim: 8, tie_word_embeddings: false }, 5);
+    const params = enableFullTraining(model);
+    const input = randomInput(3, 12, model.config.vocabSize, 13);
+    input.seg = Int32Array.from({ length: 36 }, (_, i) => (i % 12 < 5 ? 0 : 1));
+    assertSameRun(`full untied ${k.name}`, k, model, params, input, undefined, 1);
+    assert.ok(run(k, model, params, input, true, undefined, 1).micro);
+  }
+  const tied = randomModel({}, 5);
+  const tiedParams = enableFullTraining(tied);
+  const input = randomInput(3, 6, tied.config.vocabSize, 14);
+  assert.equal(allocateActivations(tied, 3, 6, { checkpoint: true, groupSeqs: 1 }).micro, false, "tied table trains");
+  assert.ok(tiedParams.length > 0);
+  const dropped = randomModel({}, 6);
+  const rng = new Rng(3);
+  attachLora(dropped, defaultLoraConfig({ r: 2, targetModules: "all-linear", loraDropout: 0.1 }), () => rng.next());
+  const acts = allocateActivations(dropped, 3, 6, { checkpoint: true, groupSeqs: 1 });
+  assert.equal(acts.micro, false, "dropout masks");
+  assert.equal(acts.groupSeqs, 3);
+  assert.ok(input.B === 3);
+});
+
+test("sequence groups: gradients match finite differences (checkpointed, one sequence per group)", () => {
+  const model = randomModel({ model_type: "qwen2" }, 6);
+  const rng = new Rng(9);
+  attachLora(
+    model,
+    { ...defaultLoraConfig({ r: 2, loraAlpha: 4, targetModules: "all-linear" }), initLoraWeights: false },
+    () => rng.next(),
+  );
+  checkDirectional(model, loraParams(model), randomInput(3, 7, model.config.vocabSize, 13, 3), 7, {
+    checkpoint: true,
+    groupSeqs: 1,
     rowChunk: 3,
   });
 });
