@@ -50,7 +50,7 @@ export const DEMO_OPTIONS: readonly OptionDef[] = [
   {
     key: "steps",
     kind: "int",
-    help: "LoRA training steps (--sweep: of a full trial; the sweep spends 4×)",
+    help: "LoRA training steps (--sweep: of a full trial; the sweep spends at most 4×)",
     default: DEMO_DEFAULTS.steps,
     min: 1,
   },
