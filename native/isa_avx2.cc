@@ -149,6 +149,7 @@ static constexpr char kIsaName[] = "avx2";
 struct KernF32 {
   static constexpr int MR = 6, NR = 16, KSTEP = 1;
   static constexpr int64_t KC = 384, MC = 240, NC = 4096;
+  static constexpr bool kShareB = false;  // threads pack their own blocks (matmul_driver.inc)
   using PA = float;
   using PB = float;
   static void packA(float* d, const GemmArgs& g, int64_t m0, int64_t mc, int64_t k0, int64_t kc) {

@@ -2,7 +2,8 @@
 // only; the glue calls into it only after __builtin_cpu_supports says the CPU has them.
 // What an ISA file holds and in which order: see isa_generic.cc. Here: 16-lane V with a 16×16 transpose for the NT
 // packs; f32 matmul micro-kernel with a 12×32 register tile (24 zmm accumulators); bf16: vdpbf16ps on k-pairs with
-// f32 sums (KernBf16, when the CPU has AVX512_BF16); F16C conversions with exact NaN payloads.
+// f32 sums (KernBf16, when the CPU has AVX512_BF16; activations rounded to bf16 pairs 32 values at a time by
+// V::bf16_pairs while packing, threads sharing the packed weight blocks); F16C conversions with exact NaN payloads.
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -29,6 +30,9 @@ struct V {
   static inline T widen_bf16(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
   static inline T load_bf16(const uint16_t* p) { return widen_bf16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
   static inline T loadn_bf16(const uint16_t* p, int64_t n) { return widen_bf16(_mm256_maskz_loadu_epi16(mask(n), p)); }
+  // Rounds the first n ≤ 2W values of src to bf16 (as bf16_round) and stores them as W k-pairs (the A operand of
+  // vdpbf16ps): dst[p] = bf16(src[2p]) | bf16(src[2p + 1]) << 16, zero past n. dst is 64-byte aligned.
+  static inline void bf16_pairs(const float* src, int64_t n, uint32_t* dst);
   static inline T zero() { return _mm512_setzero_ps(); }
   static inline T set1(float x) { return _mm512_set1_ps(x); }
   static inline T add(T a, T b) { return _mm512_add_ps(a, b); }
@@ -103,6 +107,27 @@ inline void V::transpose(const float* src, int64_t ld, int64_t nrows, float* dst
   transpose16(src, ld, nrows, dst, dstride, mask(lanes));
 }
 
+// ---------------------------------------------------------------------------------------------- bf16 rounding
+// bf16 of each lane of x in the upper 16 bits of the lane (the lower 16 are junk): round to nearest even, and NaN
+// stays NaN (quieted, its payload's top bits kept), the bits of bf16_round in common.inc.
+static inline __m512i bf16_round_hi(__m512 x) {
+  const __m512i u = _mm512_castps_si512(x);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  const __m512i rne = _mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), lsb));
+  const __mmask16 nan =
+      _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+  return _mm512_mask_or_epi32(rne, nan, u, _mm512_set1_epi32(0x400000));
+}
+
+inline void V::bf16_pairs(const float* src, int64_t n, uint32_t* dst) {
+  const __m512 x0 = n >= 16 ? _mm512_loadu_ps(src) : loadn(src, n);
+  const __m512 x1 = n >= 32 ? _mm512_loadu_ps(src + 16) : n > 16 ? loadn(src + 16, n - 16) : zero();
+  // The upper halves of the 32 lanes, in order: 16-bit elements 1, 3, …, 31 of x0 then of x1 (indices 33, …, 63).
+  const __m512i odd = _mm512_set_epi16(63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33, 31, 29, 27,
+                                       25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+  _mm512_store_si512(dst, _mm512_permutex2var_epi16(bf16_round_hi(x0), odd, bf16_round_hi(x1)));
+}
+
 static constexpr char kIsaName[] = "avx512";
 
 #include "ops/common.inc"
@@ -132,12 +157,21 @@ static constexpr char kIsaName[] = "avx512";
     _mm512_storeu_ps(r, c##i##_0);                                                     \
     _mm512_storeu_ps(r + 16, c##i##_1);                                                \
   }
+// The C tile's rows (128 bytes, at most 3 lines each) are fetched while the k loop runs: a tile's rows are far apart
+// in C, and loading them only after the loop stalls on each.
+#define LT_PREFETCH_C(i)                                                       \
+  {                                                                            \
+    _mm_prefetch(reinterpret_cast<const char*>(C + (i) * ldc), _MM_HINT_T0);      \
+    _mm_prefetch(reinterpret_cast<const char*>(C + (i) * ldc + 16), _MM_HINT_T0); \
+    _mm_prefetch(reinterpret_cast<const char*>(C + (i) * ldc + 31), _MM_HINT_T0); \
+  }
 #define LT_DECL(i) __m512 c##i##_0 = _mm512_setzero_ps(), c##i##_1 = _mm512_setzero_ps();
 #define LT_ALL(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11)
 
 struct KernF32 {
   static constexpr int MR = 12, NR = 32, KSTEP = 1;
   static constexpr int64_t KC = 384, MC = 240, NC = 4096;
+  static constexpr bool kShareB = false;  // threads pack their own blocks (matmul_driver.inc)
   using PA = float;
   using PB = float;
   static void packA(float* d, const GemmArgs& g, int64_t m0, int64_t mc, int64_t k0, int64_t kc) {
@@ -163,6 +197,7 @@ struct KernF32 {
 struct KernBf16 {
   static constexpr int MR = 12, NR = 32, KSTEP = 2;
   static constexpr int64_t KC = 512, MC = 240, NC = 4096;
+  static constexpr bool kShareB = true;  // the threads share each packed B block (matmul_driver.inc)
   using PA = uint32_t;
   using PB = uint32_t;
   static void packA(uint32_t* d, const GemmArgs& g, int64_t m0, int64_t mc, int64_t k0, int64_t kc) {
@@ -173,6 +208,7 @@ struct KernBf16 {
   }
   static void ukr(int64_t kp, const uint32_t* __restrict A, const uint32_t* __restrict B, float* __restrict C,
                   int64_t ldc, bool add) {
+    LT_ALL(LT_PREFETCH_C)
     LT_ALL(LT_DECL)
     for (int64_t p = 0; p < kp; ++p) {
       const __m512bh b0 = (__m512bh)_mm512_load_si512(B), b1 = (__m512bh)_mm512_load_si512(B + 16);

@@ -7,7 +7,7 @@
 //     keepn (zero lanes ≥ n), load_bf16/loadn_bf16 (bf16 → f32), zero, set1, add, sub, mul, div, max,
 //     fmadd(a,b,c) = a·b + c, fnmadd(a,b,c) = c − a·b, sqrt, hsum, hmax, and exp (≤ 2 ulp; 0 below -87.5 and for
 //     -inf; NaN stays NaN; saturates at exp(88)); kTransposePacks, and when true transpose (see matmul_pack.inc);
-//   kIsaName; the matmul kernel traits KernF32 and KernBf16 (register tile, cache blocks, micro-kernel) and
+//   kIsaName; the matmul kernel traits KernF32 and KernBf16 (register tile, cache blocks, kShareB, micro-kernel) and
 //   has_bf16_dot(); the conversions cvt_f32_bf16, cvt_f16_f32, cvt_f32_f16 (scalar here).
 // Layout of each: V, then ops/common.inc and ops/matmul_pack.inc, the traits and conversions, then ops/all.inc
 // (every op family and the one KernelTable initialiser).
@@ -122,6 +122,7 @@ static constexpr char kIsaName[] = "generic";
 struct KernF32 {
   static constexpr int MR = 6, NR = 8, KSTEP = 1;
   static constexpr int64_t KC = 256, MC = 120, NC = 2048;
+  static constexpr bool kShareB = false;  // threads pack their own blocks (matmul_driver.inc)
   using PA = float;
   using PB = float;
   static void packA(float* d, const GemmArgs& g, int64_t m0, int64_t mc, int64_t k0, int64_t kc) {

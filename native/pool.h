@@ -63,6 +63,37 @@ class Pool {
   Buffer shared_[kNumSlots];
 };
 
+// A reusable barrier for the threads of one parallel run() (every one of the `n` threads calls wait() equally
+// often): for kernels whose threads share data one of them wrote. Spins (pause), then yields, as run()'s join does.
+class Barrier {
+ public:
+  explicit Barrier(int n) : n_(n) {}
+  void wait() {
+    const uint32_t gen = gen_.load(std::memory_order_acquire);
+    if (count_.fetch_add(1, std::memory_order_acq_rel) + 1 == n_) {
+      count_.store(0, std::memory_order_relaxed);
+      gen_.fetch_add(1, std::memory_order_release);
+      return;
+    }
+    for (int spins = 0; gen_.load(std::memory_order_acquire) == gen; ++spins) {
+      if (spins < 4096) relax();
+      else std::this_thread::yield();
+    }
+  }
+
+ private:
+  static inline void relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    std::this_thread::yield();
+#endif
+  }
+  const int n_;
+  std::atomic<int> count_{0};
+  std::atomic<uint32_t> gen_{0};
+};
+
 // Splits [0, n) into `parts` contiguous ranges whose boundaries are multiples of `align` (except n itself).
 inline void split_range(int64_t n, int parts, int part, int64_t align, int64_t* begin, int64_t* end) {
   int64_t units = (n + align - 1) / align;

@@ -155,6 +155,15 @@ function getBinding(): NativeBinding | undefined {
   return binding;
 }
 
+/**
+ * Whether the addon's avx512 kernels multiply bf16 weights with vdpbf16ps (the CPU has AVX512_BF16): their products
+ * then round the activations to bf16 (every other ISA widens the weights and keeps the activations exact). False when
+ * the addon is unavailable.
+ */
+export function nativeHasBf16Dot(): boolean {
+  return getBinding()?.hasBf16Dot() ?? false;
+}
+
 /** The file the native addon was loaded from, or undefined when it is unavailable. */
 export function nativeAddonPath(): string | undefined {
   getBinding();

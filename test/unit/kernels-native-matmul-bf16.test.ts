@@ -1,0 +1,145 @@
+/**
+ * The bf16-weight products of the native kernels (matmulWNT, the forward and matmulWNN, dx = dy·W) checked tightly:
+ * where the avx512 kernels use vdpbf16ps, the product must be the f32 product of the activations rounded to bf16
+ * (nearest even), up to f32 summation order, not merely within bf16 rounding of the exact one; the other ISAs keep
+ * the activations exact. Shapes cross every edge of the packed path: partial MR×NR tiles, odd K (a pair padded
+ * with zero), a last partial tile of 16 k-pairs, K over the cache block, M over the row block and N over the column
+ * block, and thread counts that take the shared packed-B path (every thread owns an MR-row tile) and the per-thread
+ * grid (too few rows). NaN activations stay NaN in their own row only.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { nativeHasBf16Dot } from "../../src/kernels/native/index.ts";
+import { refKernels } from "../../src/kernels/ref/index.ts";
+import type { Kernels } from "../../src/kernels/types.ts";
+import {
+  abs,
+  assertScaledClose,
+  label,
+  nativeVariants,
+  randArray,
+  randBf16,
+  rng,
+  skipWithoutNative,
+} from "./kernels-native-helpers.ts";
+
+// Forward shapes [M, N, K] (matmulWNT: W [N, K]); matmulWNN runs the transposed product dx[M, K] = dy[M, N]·W.
+const SHAPES: [number, number, number][] = [
+  [12, 32, 64], // exactly one register tile
+  [13, 33, 31], // partial tiles, odd K
+  [25, 70, 65], // two and a bit row tiles, K = 2·32 + 1
+  [130, 96, 290], // 145 k-pairs: 9 whole transpose tiles and a partial one
+  [250, 300, 600], // M over the row block, K over the 512 cache block (2 blocks of 300)
+  [61, 64, 1030], // three k-blocks, odd rows of pairs
+  [24, 1000, 40], // two row tiles: the shared path at 2 threads, per-thread grid at 4
+  [40, 4200, 36], // N over the 4096 column block
+];
+
+/** x rounded to bf16 (nearest even) and widened back: what vdpbf16ps multiplies. */
+function roundBf16(x: Float32Array): Float32Array {
+  const h = new Uint16Array(x.length);
+  refKernels.f32ToBf16(h, x, x.length);
+  const out = new Float32Array(x.length);
+  refKernels.bf16ToF32(out, h, x.length);
+  return out;
+}
+
+function widen(b: Uint16Array): Float32Array {
+  const out = new Float32Array(b.length);
+  refKernels.bf16ToF32(out, b, b.length);
+  return out;
+}
+
+/** Whether kernels k round the activations of bf16-weight products. */
+function rounds(k: Kernels): boolean {
+  return k.isa === "avx512" && nativeHasBf16Dot();
+}
+
+test("native bf16-weight products equal the f32 product of the bf16-rounded activations (WNT, WNN)", (t) => {
+  if (skipWithoutNative(t)) return;
+  const kernels = nativeVariants([1, 2, 4]);
+  const rand = rng(23);
+  for (const [M, N, K] of SHAPES) {
+    for (const nn of [false, true]) {
+      // NT: a[M, K]·W[N, K]ᵀ → [M, N]; NN: a[M, N]·W[N, K] → [M, K] (W the same [N, K] bf16 array).
+      const [rows, cols, inner] = nn ? [M, K, N] : [M, N, K];
+      const a = randArray(rand, rows * inner);
+      const w = randBf16(rand, N * K);
+      const wf = widen(w);
+      const init = randArray(rand, rows * cols);
+      const ref = (x: Float32Array, b: Float32Array, out: Float32Array, acc: boolean) =>
+        nn
+          ? refKernels.matmulNN(out, x, b, rows, cols, inner, acc)
+          : refKernels.matmulNT(out, x, b, rows, cols, inner, acc);
+      const bound = new Float32Array(rows * cols);
+      ref(abs(a), abs(wf), bound, false);
+      for (let i = 0; i < bound.length; i++) bound[i] = bound[i]! + Math.abs(init[i]!);
+      const wants = new Map<boolean, [Float32Array, Float32Array]>();
+      for (const r of [false, true]) {
+        const x = r ? roundBf16(a) : a;
+        const plain = new Float32Array(rows * cols);
+        const acc = init.slice();
+        ref(x, wf, plain, false);
+        ref(x, wf, acc, true);
+        wants.set(r, [plain, acc]);
+      }
+      for (const k of kernels) {
+        const [want, wantAcc] = wants.get(rounds(k))!;
+        const name = `${nn ? "matmulWNN" : "matmulWNT"} bf16 ${rows}x${cols}x${inner} ${label(k)}`;
+        const call = (out: Float32Array, acc: boolean) =>
+          nn
+            ? k.matmulWNN(out, a, w, "bf16", rows, cols, inner, acc)
+            : k.matmulWNT(out, a, w, "bf16", rows, cols, inner, acc);
+        const out = new Float32Array(rows * cols).fill(Number.NaN);
+        call(out, false);
+        assertScaledClose(name, out, want, bound, 1e-5);
+        const acc = init.slice();
+        call(acc, true);
+        assertScaledClose(`${name} accumulate`, acc, wantAcc, bound, 1e-5);
+      }
+    }
+  }
+});
+
+test("the rounded-activation check tells rounding from truncation (the tight bound above can fail)", (t) => {
+  if (skipWithoutNative(t)) return;
+  // Activations truncated to bf16 instead of rounded give a product outside the bound the test above uses.
+  const rand = rng(29);
+  const [M, N, K] = [24, 64, 290];
+  const a = randArray(rand, M * K);
+  const wf = widen(randBf16(rand, N * K));
+  const rounded = new Float32Array(M * N);
+  refKernels.matmulNT(rounded, roundBf16(a), wf, M, N, K, false);
+  const truncated = new Float32Array(M * N);
+  const u = new Uint32Array(a.slice().buffer);
+  for (let i = 0; i < u.length; i++) u[i] = u[i]! & 0xffff0000;
+  refKernels.matmulNT(truncated, new Float32Array(u.buffer), wf, M, N, K, false);
+  const bound = new Float32Array(M * N);
+  refKernels.matmulNT(bound, abs(a), abs(wf), M, N, K, false);
+  assert.throws(() => assertScaledClose("truncated", truncated, rounded, bound, 1e-5));
+});
+
+test("native bf16-weight products keep a NaN activation in its own row", (t) => {
+  if (skipWithoutNative(t)) return;
+  const rand = rng(31);
+  const [M, N, K] = [40, 70, 130];
+  for (const k of nativeVariants([1, 2])) {
+    for (const nn of [false, true]) {
+      const [cols, inner] = nn ? [K, N] : [N, K];
+      const a = randArray(rand, M * inner);
+      const w = randBf16(rand, N * K);
+      const bad = 17;
+      a[bad * inner + 5] = Number.NaN;
+      const out = new Float32Array(M * cols);
+      if (nn) k.matmulWNN(out, a, w, "bf16", M, cols, inner, false);
+      else k.matmulWNT(out, a, w, "bf16", M, cols, inner, false);
+      for (let m = 0; m < M; m++)
+        for (let n = 0; n < cols; n++) {
+          const v = out[m * cols + n]!;
+          const where = `${nn ? "WNN" : "WNT"} ${label(k)} [${m}, ${n}]`;
+          if (m === bad) assert.ok(Number.isNaN(v), `${where}: expected NaN, got ${v}`);
+          else assert.ok(Number.isFinite(v), `${where}: expected a finite value, got ${v}`);
+        }
+    }
+  }
+});
