@@ -29,7 +29,7 @@ export function mlpActForward(
   else k.swigluForward(out, gate, up, n);
 }
 
-/** dgate, dup (overwritten) of mlpActForward from dact and the forward's gate, up (no aliasing). */
+/** dgate, dup (overwritten) of mlpActForward from dact and the forward's gate, up; SwiGLU's dup may alias up. */
 function mlpActBackward(
   k: Kernels,
   model: LlamaModel,
@@ -146,12 +146,12 @@ export function llamaMlpBackward(
     const [hRows, dresRows, dlnRows, dtmpRows] = [span(h), span(dres), span(s.dln!), span(dtmp)];
     if (la.rowWindow) mlpHidden(k, model, w, la, m, hRows, r0, rows, "replay");
     const lc = (name: string) => cacheRows(la.adapters.get(name) ?? null, capacity, r0, rows);
-    const [dact, dgate, dup] = [s.dact!, s.dgate!, s.dup!].map((b) => b.subarray(0, rows * F)) as [
-      Float32Array,
-      Float32Array,
-      Float32Array,
-    ];
+    const dact = s.dact!.subarray(0, rows * F);
     linearBackward(k, dact, dresRows, m.act, w.down, rows, lc(w.down.name), dxa, false);
+    // act is no longer needed once down's backward is done: d(gate) goes there. d(up) goes over up where the
+    // activation's backward may work in place (SwiGLU: Kernels.swigluBackward), else into its own scratch.
+    const dgate = m.act;
+    const dup = s.dup ? s.dup.subarray(0, rows * F) : m.up;
     mlpActBackward(k, model, dgate, dup, dact, m.gate, m.up, rows * F);
     linearBackward(k, dlnRows, dgate, m.ln2, w.gate, rows, lc(w.gate.name), dxa, false);
     linearBackward(k, dlnRows, dup, m.ln2, w.up, rows, lc(w.up.name), dxa, true);

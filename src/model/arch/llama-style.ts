@@ -162,7 +162,9 @@ export function llamaStyleFamily(o: LlamaStyleOptions): ModelFamily<LlamaLayer, 
           ...(qk ? { dqPre: N * hq, dkPre: N * hkv } : {}),
           datt: N * hq,
         },
-        rowScratch: { dact: F, dgate: F, dup: F },
+        // The MLP's backward writes d(gate) over its saved act and (SwiGLU, whose kernel may work in place) d(up)
+        // over its saved up: llama-mlp.ts.
+        rowScratch: { dact: F, ...(llamaArch(c).mlpAct === "gelu_tanh" ? { dup: F } : {}) },
       };
     },
     embedForward: llamaEmbedForward,
