@@ -18,7 +18,7 @@ import { defaultLoraConfig } from "../../src/lora/config.ts";
 import { activationBytes, allocateActivations } from "../../src/model/activations.ts";
 import type { ModelInput } from "../../src/model/forward.ts";
 import { enableFullTraining } from "../../src/model/full-params.ts";
-import { countLabelTokens, lossAndGrad } from "../../src/model/loss.ts";
+import { countLabelTokens, evalLossSum, lossAndGrad } from "../../src/model/loss.ts";
 import type { Model } from "../../src/model/model.ts";
 import { Rng } from "../../src/tensor/rng.ts";
 import { type TrainableParam, zeroGrads } from "../../src/tensor/trainable.ts";
@@ -232,4 +232,27 @@ test("sequence groups: gradients match finite differences (checkpointed, one seq
     groupSeqs: 1,
     rowChunk: 3,
   });
+});
+
+test("sequence groups: evaluation through a one-group arena = through a whole-batch arena (loss and logits)", () => {
+  for (const k of kernels) {
+    const model = randomModel({ model_type: "qwen2" }, 8);
+    const rng = new Rng(4);
+    attachLora(model, defaultLoraConfig({ r: 2, targetModules: "all-linear" }), () => rng.next());
+    const input = randomInput(3, 8, model.config.vocabSize, 15, 2);
+    const V = model.config.vocabSize;
+    const eval_ = (o: { checkpoint: boolean; groupSeqs: number }) => {
+      const acts = allocateActivations(model, 3, 8, o);
+      const logits = new Float32Array(3 * 8 * V);
+      return { micro: acts.micro, loss: evalLossSum(k, model, acts, input, logits), logits };
+    };
+    const one = eval_({ checkpoint: true, groupSeqs: 1 });
+    const whole = eval_({ checkpoint: false, groupSeqs: 1 });
+    assert.deepEqual([one.micro, whole.micro], [true, false]);
+    assert.equal(one.loss, whole.loss, `${k.name}: same Σ loss`);
+    assert.ok(
+      one.logits.every((v, i) => v === whole.logits[i]),
+      `${k.name}: same logits`,
+    );
+  }
 });
