@@ -22,6 +22,7 @@ const FLOORS = [
   ["api"],
   ["sweep"],
   ["inspect", "demo", "ui"],
+  ["web"],
   ["cli"],
   ["index.ts"],
 ];

@@ -8,12 +8,12 @@
  */
 import { LoratuneError } from "../errors.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
-import { countTargets, truncateExample } from "./batch.ts";
 import { assertHasLabels } from "./check.ts";
 import { expandDataPaths } from "./dataset-folder.ts";
-import { ALPACA_FORMAT_NAME, type EncodeInfo, type EncodeOptions, type Example, encodeRow } from "./encode.ts";
+import { ALPACA_FORMAT_NAME, type EncodeInfo, type EncodeOptions, type Example } from "./encode.ts";
 import { readDataRows } from "./rows.ts";
 import { detectShape, parseRow, type RowShape } from "./shapes.ts";
+import { trainExample } from "./train-example.ts";
 
 export interface ReadDatasetOptions extends EncodeOptions {
   /** Truncate examples to this many tokens (counted in stats.truncated). */
@@ -116,14 +116,9 @@ export function readDataset(
       const row = parseRow(value, shape, shapeLine, src);
       stats.rows++;
       if (entry) entry.rows++;
-      let ex = encodeRow(row, tok, opts, src, info);
-      if (opts.seqLen !== undefined) {
-        const cut = truncateExample(ex, opts.seqLen);
-        if (cut.truncated) stats.truncated++;
-        ex = cut.example;
-      }
+      const { example: ex, truncated, labelTokens: n } = trainExample(row, tok, opts, src, info);
+      if (truncated) stats.truncated++;
       sample ??= ex;
-      const n = countTargets(ex);
       if (n === 0) {
         stats.droppedNoLabels++;
         continue;

@@ -14,23 +14,24 @@ import {
   headerLength,
   headerText,
   parseSafetensorsHeader,
+  type SafetensorsFile,
   shortName,
   type TensorToWrite,
   tensorError,
 } from "./safetensors-format.ts";
+
+/** The parsed and checked header of the safetensors file `bytes` (offsets absolute, as for files). */
+export function safetensorsBytesHeader(bytes: Uint8Array, file: string): SafetensorsFile {
+  const length = headerLength(file, bytes.subarray(0, 8), bytes.length);
+  return parseSafetensorsHeader(file, headerText(file, bytes.subarray(8, 8 + length)), 8 + length, bytes.length);
+}
 
 /**
  * Every tensor of the safetensors file `bytes` (all must be F32/F16/BF16), converted to `as`, in data order.
  * `file` names the file in errors (a URL in the browser).
  */
 export function readSafetensorsBytes(bytes: Uint8Array, file: string, as: StorageDType): Map<string, StoredTensor> {
-  const length = headerLength(file, bytes.subarray(0, 8), bytes.length);
-  const header = parseSafetensorsHeader(
-    file,
-    headerText(file, bytes.subarray(8, 8 + length)),
-    8 + length,
-    bytes.length,
-  );
+  const header = safetensorsBytesHeader(bytes, file);
   if (header.unsupported.length > 0) {
     const list = header.unsupported.map((n) => `"${shortName(n)}" (${header.tensors.get(n)?.dtype})`).join(", ");
     throw new LoratuneError(
@@ -45,7 +46,8 @@ export function readSafetensorsBytes(bytes: Uint8Array, file: string, as: Storag
     const width = src === "F32" ? 4 : 2;
     const numel = (info.end - info.begin) / width;
     // A copy: the tensor's own, aligned storage (the file's offsets need not be multiples of the element size).
-    const raw = bytes.slice(info.begin, info.end);
+    const raw = new Uint8Array(info.end - info.begin);
+    raw.set(bytes.subarray(info.begin, info.end)); // not slice(): a Node Buffer's slice is a view
     if (HOST_IS_BIG_ENDIAN) swapBytes(raw, width);
     const data = format.alloc(numel);
     if (format.fileDType === src) {

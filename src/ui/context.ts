@@ -24,6 +24,8 @@ export interface UiContext {
   launcher: Launcher;
   /** The Playground's loaded models. */
   models: ModelCache;
+  /** The built browser page (/webgpu/); default the package's dist-web/ (web-routes.ts). */
+  webDir?: string;
 }
 
 /** JSON request bodies: settings and prompts, never data. */

@@ -37,6 +37,12 @@ export function sendText(res: ServerResponse, text: string, contentType: string,
   res.end(text);
 }
 
+/** Bytes of a file loratune ships (the browser page's bundle, the demo model's files). */
+export function sendBytes(res: ServerResponse, bytes: Uint8Array, contentType: string): void {
+  res.writeHead(200, { ...COMMON_HEADERS, "content-type": contentType, "content-length": String(bytes.length) });
+  res.end(bytes);
+}
+
 /**
  * A file of the workspace (a run's report.html, config.yaml, ...): sandboxed, so a page among them runs its own
  * scripts (the sweep report sorts its table) in an opaque origin, without the session's cookie or this origin's API.

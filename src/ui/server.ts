@@ -17,6 +17,7 @@ import { pageRoutes } from "./page-routes.ts";
 import { ModelCache } from "./playground.ts";
 import { Router } from "./router.ts";
 import { checkOrigin, checkToken, newSessionToken, TOKEN_COOKIE } from "./security.ts";
+import { webRoutes } from "./web-routes.ts";
 
 export interface UiOptions {
   workspace: string;
@@ -28,6 +29,8 @@ export interface UiOptions {
   modelPaths?: string[];
   /** A fixed token (tests); else a random one. */
   token?: string;
+  /** The built browser page served at /webgpu/ (tests); else the package's dist-web/. */
+  webDir?: string;
 }
 
 export interface UiServer {
@@ -52,8 +55,9 @@ export async function startUi(o: UiOptions): Promise<UiServer> {
     maxUploadBytes: o.maxUploadBytes,
     launcher: new Launcher(),
     models: new ModelCache(),
+    ...(o.webDir !== undefined ? { webDir: resolve(o.webDir) } : {}),
   };
-  const router = new Router().add(...pageRoutes(ctx), ...apiRoutes(ctx));
+  const router = new Router().add(...pageRoutes(ctx), ...webRoutes(ctx), ...apiRoutes(ctx));
   const server = createServer((req, res) => void handle(ctx, router, req, res));
   await new Promise<void>((done, fail) => {
     server.once("error", fail);

@@ -12,6 +12,7 @@ const NAV = [
   ["/new", "New run"],
   ["/compare", "Compare"],
   ["/playground", "Playground"],
+  ["/webgpu/", "Train in the browser"],
 ] as const;
 
 export const CSS = `
