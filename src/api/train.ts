@@ -15,7 +15,7 @@ import { LoratuneError } from "../errors.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { canonicalPath, checkOutputDir, type NamedInput } from "../io/output-guard.ts";
 import { readMarker } from "../io/run-marker.ts";
-import { getKernels } from "../kernels/index.ts";
+import { getKernels, webgpuRequested } from "../kernels/index.ts";
 import { adapterParams, attachAdapter } from "../lora/adapter.ts";
 import {
   defaultLoraConfig,
@@ -83,6 +83,7 @@ import { writeRunConfig } from "./run-config.ts";
 import { RunDir, type RunDirMode } from "./run-dir.ts";
 import { TRAIN_OPTIONS, trainOption } from "./train-options.ts";
 import type { TrainHooks, TrainOptions, TrainOutcome, TrainSummary } from "./train-types.ts";
+import { openTrainEngine } from "./train-webgpu.ts";
 
 export type { TrainHooks, TrainOptions, TrainOutcome, TrainSummary } from "./train-types.ts";
 
@@ -187,6 +188,10 @@ async function runTrain(options: TrainOptions, hooks: TrainHooks): Promise<Train
     noteExtension(o, resumeState.step, totalSteps, warn);
   }
 
+  // LORATUNE_BACKEND=webgpu: the steps run on a GPU (what it cannot do is refused before the run directory is touched).
+  const engine = webgpuRequested()
+    ? await openTrainEngine(o, { model, params, resuming: Boolean(resumeFrom), preference: Boolean(pairs) }, say)
+    : undefined;
   const run = RunDir.open(o.out, mode);
   try {
     const metrics = new MetricsLog(join(o.out, "metrics.jsonl"));
@@ -204,6 +209,7 @@ async function runTrain(options: TrainOptions, hooks: TrainHooks): Promise<Train
       train: trainSet.examples,
       val: valSet?.examples ?? null,
       ...(objective ? { objective } : {}),
+      ...(engine ? { engine } : {}),
       settings: o,
       outDir: o.out,
       ...(resumeFrom ? { resumeFrom } : {}),
@@ -230,6 +236,8 @@ async function runTrain(options: TrainOptions, hooks: TrainHooks): Promise<Train
   } catch (err) {
     warn(`loratune: ${run.fail(err)}`);
     throw err;
+  } finally {
+    engine?.close();
   }
 }
 

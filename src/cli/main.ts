@@ -44,6 +44,7 @@ export const COMPUTING_COMMANDS: ReadonlySet<string> = new Set([
 export const ENVIRONMENT_HELP = `
 Environment:
   LORATUNE_BACKEND=ref|native       force the kernel backend (default: native when built, else ref)
+  LORATUNE_BACKEND=webgpu           train: LoRA on a GPU through the optional webgpu package (Dawn)
   LORATUNE_ISA=generic|avx2|avx512  force the native kernels' instruction set (default: the best this CPU has)
   LORATUNE_THREADS=n                kernel threads (default: every available core)
   LORATUNE_TORCH_REFERENCE=dir      bench: the PyTorch reference's folder (bench_lora.py) for the comparison

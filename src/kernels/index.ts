@@ -1,6 +1,8 @@
 /**
  * Chooses the kernel backend once per process.
- * LORATUNE_BACKEND=ref|native forces a backend (default: native when the addon loads, else ref).
+ * LORATUNE_BACKEND=ref|native forces a backend (default: native when the addon loads, else ref); webgpu trains on a
+ * GPU through the optional `webgpu` package (src/webgpu/, train only) and leaves these CPU kernels as by default
+ * for everything else.
  * LORATUNE_ISA=generic|avx2|avx512 forces the native instruction set; LORATUNE_THREADS the thread count.
  *
  * Test-only: LORATUNE_TEST_NATIVE_MISSING=1 makes the addon count as not built, so the fallback to the
@@ -16,7 +18,12 @@ export { hasQ8Dot } from "./ref/matvec-q8.ts";
 export type { Kernels } from "./types.ts";
 
 /** The values LORATUNE_BACKEND accepts (unset: native when the addon loads, else ref). */
-export const BACKENDS = ["ref", "native"] as const;
+export const BACKENDS = ["ref", "native", "webgpu"] as const;
+
+/** Whether LORATUNE_BACKEND=webgpu asks for training on WebGPU (train checks it; the CPU kernels stay as default). */
+export function webgpuRequested(): boolean {
+  return backendFromEnv() === "webgpu";
+}
 
 /**
  * How much slower the reference kernels are than the native ones. Measured with `loratune bench` (2 cores, AVX2,
@@ -79,7 +86,7 @@ function backendFromEnv(): "auto" | (typeof BACKENDS)[number] {
   if (!(BACKENDS as readonly string[]).includes(v)) {
     throw new LoratuneError(
       "ERR_USAGE",
-      `LORATUNE_BACKEND must be ${BACKENDS.join(" or ")} (or unset to use native when it is built), got "${v}"`,
+      `LORATUNE_BACKEND must be ${BACKENDS.slice(0, -1).join(", ")} or ${BACKENDS.at(-1)} (or unset to use native when it is built), got "${v}"`,
     );
   }
   return v as (typeof BACKENDS)[number];
@@ -87,7 +94,9 @@ function backendFromEnv(): "auto" | (typeof BACKENDS)[number] {
 
 export function getKernels(): Kernels {
   if (active) return active;
-  const wanted = backendFromEnv();
+  const env = backendFromEnv();
+  // webgpu: the CPU kernels (for what does not run on the GPU) are chosen as when LORATUNE_BACKEND is unset.
+  const wanted = env === "webgpu" ? "auto" : env;
   if (wanted !== "ref") {
     const loaded = loadNativeSafely();
     if (loaded.kernels) {

@@ -84,8 +84,25 @@ export type TrainEvent =
   | { type: "checkpoint"; step: number; dir: string }
   | { type: "end"; step: number; reason: "completed" | "early_stopping" | "interrupted" };
 
+/**
+ * Where the optimizer steps run when not on the CPU kernels (LORATUNE_BACKEND=webgpu: webgpu/engine.ts). The
+ * engine holds the trainable parameters and AdamW's state itself, runs a step's forward, backward, norm, clipping
+ * and update of supervised fine-tuning (the mean loss over the step's label tokens, as SftObjective), and hands the
+ * state back into `params` and the optimizer for checkpoints, the task metric and the end of the run.
+ */
+export interface TrainEngine {
+  /** One optimizer step at `lr`; throws ERR_NONFINITE (before updating) on a non-finite loss or gradient. */
+  step(micro: Batch[], lr: number): Promise<{ loss: number; gradNorm: number }>;
+  /** Mean token loss over the batches' label tokens, no gradients. */
+  evaluate(batches: Batch[]): Promise<{ loss: number; tokens: number; preference?: PreferenceMetrics }>;
+  /** Copies the parameters into each param's data, and AdamW's moments and step count into `opt`. */
+  syncTo(opt: AdamW): Promise<void>;
+}
+
 export interface TrainerInputs {
   kernels: Kernels;
+  /** Run the steps there instead of on `kernels` (supervised fine-tuning from the start: no objective, no resume). */
+  engine?: TrainEngine;
   model: Model;
   params: TrainableParam[];
   /** Supervised data (unused when `objective` is given). */
@@ -121,7 +138,13 @@ export interface TrainResult {
  * Yields to the event loop after every step so signals (Ctrl-C) and progress output are handled promptly.
  */
 export async function runTraining(inp: TrainerInputs): Promise<TrainResult> {
-  const { kernels: k, model, params, settings: s } = inp;
+  const { kernels: k, model, params, settings: s, engine } = inp;
+  if (engine && (inp.resumeFrom || inp.objective)) {
+    throw new LoratuneError(
+      "ERR_USAGE",
+      "a training engine runs supervised fine-tuning from the start only (no resume)",
+    );
+  }
   const opt = new AdamW(
     params,
     { beta1: s.beta1, beta2: s.beta2, eps: s.adamEps, weightDecay: s.weightDecay },
@@ -156,16 +179,22 @@ export async function runTraining(inp: TrainerInputs): Promise<TrainResult> {
   let lastLoss = Number.NaN;
   let reason: TrainResult["reason"] = "completed";
   let lastCheckpointStep = inp.resumeFrom ? state.step : -1;
-  const checkpoint = () => {
+  const checkpoint = async () => {
+    await engine?.syncTo(opt);
     lastCheckpointStep = state.step;
     state.rngState = rng.getState();
     const dir = saveCheckpoint(join(inp.outDir, "checkpoints"), params, opt, state, s.keepCheckpoints);
     emit({ type: "checkpoint", step: state.step, dir });
   };
   let lastEvalStep = -1;
-  const evaluate = () => {
-    const { loss: valLoss, tokens, preference } = objective.evaluate(k, model, acts, valBatches!);
+  const evaluate = async () => {
+    const {
+      loss: valLoss,
+      tokens,
+      preference,
+    } = engine ? await engine.evaluate(valBatches!) : objective.evaluate(k, model, acts, valBatches!);
     lastEvalStep = state.step;
+    if (inp.taskMetric) await engine?.syncTo(opt); // the metric generates with the CPU model's adapter
     const task = inp.taskMetric?.();
     const scores = task
       ? {
@@ -197,13 +226,19 @@ export async function runTraining(inp: TrainerInputs): Promise<TrainResult> {
       break;
     }
     const micro = data.take(state, s.gradAccum, s.steps === 0 ? s.epochs : Number.POSITIVE_INFINITY);
-    zeroGrads(k, params);
-    const { loss, preference } = objective.step(k, model, acts, micro, () => rng.next());
-    const norm = gradNorm(k, params);
-    if (!Number.isFinite(loss) || !Number.isFinite(norm)) throw nonFiniteError(k, state.step + 1, loss, params);
-    if (s.maxGradNorm > 0 && norm > s.maxGradNorm) scaleGrads(k, params, s.maxGradNorm / (norm + 1e-6));
     const lr = lrAt(state.step, s.lr, s.lrSchedule, s.warmupSteps, totalSteps);
-    opt.update(k, lr);
+    let loss: number;
+    let norm: number;
+    let preference: PreferenceMetrics | undefined;
+    if (engine) ({ loss, gradNorm: norm } = await engine.step(micro, lr));
+    else {
+      zeroGrads(k, params);
+      ({ loss, preference } = objective.step(k, model, acts, micro, () => rng.next()));
+      norm = gradNorm(k, params);
+      if (!Number.isFinite(loss) || !Number.isFinite(norm)) throw nonFiniteError(k, state.step + 1, loss, params);
+      if (s.maxGradNorm > 0 && norm > s.maxGradNorm) scaleGrads(k, params, s.maxGradNorm / (norm + 1e-6));
+      opt.update(k, lr);
+    }
     state.step += 1;
     lastLoss = loss;
     tokensSeen += micro.reduce((n, b) => n + b.B * b.T, 0);
@@ -221,18 +256,19 @@ export async function runTraining(inp: TrainerInputs): Promise<TrainResult> {
       ...(preference ? { preference } : {}),
     });
     if (valBatches && s.evalEvery > 0 && (state.step % s.evalEvery === 0 || state.step === totalSteps)) {
-      evaluate();
+      await evaluate();
       if (s.earlyStopping > 0 && state.evalsWithoutImprovement >= s.earlyStopping) {
         reason = "early_stopping";
         break;
       }
     }
-    if (s.saveEvery > 0 && state.step % s.saveEvery === 0) checkpoint();
+    if (s.saveEvery > 0 && state.step % s.saveEvery === 0) await checkpoint();
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
-  if (reason !== "interrupted" && valBatches && lastEvalStep !== state.step) evaluate(); // --eval-every 0: once, at the end
+  if (reason !== "interrupted" && valBatches && lastEvalStep !== state.step) await evaluate(); // --eval-every 0: once, at the end
   // The last state is always kept: an interrupted run resumes from it, a finished one can be extended from it.
-  if (lastCheckpointStep !== state.step) checkpoint();
+  if (lastCheckpointStep !== state.step) await checkpoint();
+  await engine?.syncTo(opt); // the caller saves the trained parameters
   emit({ type: "end", step: state.step, reason });
   const elapsed = (performance.now() - started) / 1000;
   return {

@@ -128,6 +128,8 @@ export interface GpuLoraTrainer {
   adapterTensors(): Promise<Map<string, Float32Array>>;
   /** Writes the current A and B into the CPU model's LoRA tensors (for the library's writers and inference). */
   copyAdapterToModel(): Promise<void>;
+  /** AdamW's first and second moments per parameter (in `params` order), read back (for checkpoints). */
+  optimizerState(): Promise<{ m: Float32Array[]; v: Float32Array[] }>;
   /** Frees every buffer the trainer made; the trainer is unusable afterwards. */
   destroy(): void;
 }

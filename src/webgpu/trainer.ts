@@ -218,6 +218,17 @@ export async function createGpuLoraTrainer(device: GPUDevice, o: GpuLoraTrainerO
       for (const p of params) p.host.set(await readF32(gpu, p.data, p.n));
     },
 
+    async optimizerState() {
+      live();
+      const m: Float32Array[] = [];
+      const v: Float32Array[] = [];
+      for (const p of params) {
+        m.push(await readF32(gpu, p.m, p.n));
+        v.push(await readF32(gpu, p.v, p.n));
+      }
+      return { m, v };
+    },
+
     destroy() {
       if (destroyed) return;
       destroyed = true;

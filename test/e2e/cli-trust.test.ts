@@ -259,7 +259,7 @@ test("LORATUNE_BACKEND is checked by every computing command; missing native ker
     assert.equal(r.code, 2, `${args[0]}: ${r.stderr}`);
     assert.equal(
       r.stderr,
-      'loratune: LORATUNE_BACKEND must be ref or native (or unset to use native when it is built), got "gpu"\n',
+      'loratune: LORATUNE_BACKEND must be ref, native or webgpu (or unset to use native when it is built), got "gpu"\n',
     );
   }
 
