@@ -38,8 +38,10 @@ export async function createGpuTrainEngine(
     async syncTo(opt: AdamW) {
       await trainer.copyAdapterToModel(); // the LoRA tensors are the params' data arrays
       const { m, v } = await trainer.optimizerState();
-      m.forEach((a, i) => opt.m[i]!.set(a));
-      v.forEach((a, i) => opt.v[i]!.set(a));
+      for (let i = 0; i < m.length; i++) {
+        opt.m[i]!.set(m[i]!);
+        opt.v[i]!.set(v[i]!);
+      }
       opt.step = trainer.stepsDone;
     },
     destroy: () => trainer.destroy(),
