@@ -166,10 +166,13 @@ export async function runTraining(inp: TrainerInputs): Promise<TrainResult> {
   if (isComplete(state, s, totalSteps)) return alreadyComplete(state);
   const rng = new Rng(0);
   rng.setState(state.rngState);
-  const acts = allocateActivations(model, objective.rows, s.seqLen, {
-    checkpoint: s.gradCheckpoint ?? false,
-    wholeBatch: objective.wholeBatch ?? false,
-  });
+  // An engine keeps its own activations: the CPU arena is not allocated for it.
+  const acts = engine
+    ? null
+    : allocateActivations(model, objective.rows, s.seqLen, {
+        checkpoint: s.gradCheckpoint ?? false,
+        wholeBatch: objective.wholeBatch ?? false,
+      });
   const valBatches = objective.valBatches;
   const emit = inp.onEvent ?? (() => {});
   emit({ type: "start", totalSteps, startStep: state.step, batchesPerEpoch: data.count(0) });
@@ -192,7 +195,7 @@ export async function runTraining(inp: TrainerInputs): Promise<TrainResult> {
       loss: valLoss,
       tokens,
       preference,
-    } = engine ? await engine.evaluate(valBatches!) : objective.evaluate(k, model, acts, valBatches!);
+    } = engine ? await engine.evaluate(valBatches!) : objective.evaluate(k, model, acts!, valBatches!);
     lastEvalStep = state.step;
     if (inp.taskMetric) await engine?.syncTo(opt); // the metric generates with the CPU model's adapter
     const task = inp.taskMetric?.();
@@ -233,7 +236,7 @@ export async function runTraining(inp: TrainerInputs): Promise<TrainResult> {
     if (engine) ({ loss, gradNorm: norm } = await engine.step(micro, lr));
     else {
       zeroGrads(k, params);
-      ({ loss, preference } = objective.step(k, model, acts, micro, () => rng.next()));
+      ({ loss, preference } = objective.step(k, model, acts!, micro, () => rng.next()));
       norm = gradNorm(k, params);
       if (!Number.isFinite(loss) || !Number.isFinite(norm)) throw nonFiniteError(k, state.step + 1, loss, params);
       if (s.maxGradNorm > 0 && norm > s.maxGradNorm) scaleGrads(k, params, s.maxGradNorm / (norm + 1e-6));
