@@ -16,8 +16,11 @@ import type { Kernels } from "../../src/kernels/types.ts";
 import { attachLora, loraParams } from "../../src/lora/adapter.ts";
 import { defaultLoraConfig } from "../../src/lora/config.ts";
 import { activationBytes, allocateActivations } from "../../src/model/activations.ts";
+import { assembleModel } from "../../src/model/assemble.ts";
+import { parseModelConfig } from "../../src/model/config.ts";
 import type { ModelInput } from "../../src/model/forward.ts";
 import { enableFullTraining } from "../../src/model/full-params.ts";
+import { initModelTensors } from "../../src/model/init.ts";
 import { countLabelTokens, evalLossSum, lossAndGrad } from "../../src/model/loss.ts";
 import type { Model } from "../../src/model/model.ts";
 import { Rng } from "../../src/tensor/rng.ts";
@@ -254,5 +257,27 @@ test("sequence groups: evaluation through a one-group arena = through a whole-ba
       one.logits.every((v, i) => v === whole.logits[i]),
       `${k.name}: same logits`,
     );
+  }
+});
+
+test("sequence groups: GPT-2 (learned positions, LayerNorm, fused c_attn), checkpointed = plain bit for bit", () => {
+  const config = parseModelConfig({
+    model_type: "gpt2",
+    n_embd: 16,
+    n_layer: 2,
+    n_head: 4,
+    n_positions: 32,
+    vocab_size: 37,
+    layer_norm_epsilon: 1e-5,
+    activation_function: "gelu_new",
+  });
+  for (const k of kernels) {
+    const model = assembleModel(config, initModelTensors(config, { seed: 3, std: 0.2, biasStd: 0.2 }), "f32", "gpt2");
+    const rng = new Rng(5);
+    const lora = defaultLoraConfig({ r: 3, loraAlpha: 6, targetModules: ["c_attn", "c_proj", "c_fc"] });
+    attachLora(model, { ...lora, initLoraWeights: false }, () => rng.next());
+    const input = randomInput(3, 8, 37, 17, 3);
+    assertSameRun(`gpt2 ${k.name}, groups of 1`, k, model, loraParams(model), input, undefined, 1);
+    assert.ok(run(k, model, loraParams(model), input, true, undefined, 1).micro);
   }
 });
