@@ -25,7 +25,8 @@
  * parameters only from that block, group after group), so checkpointing still changes no value. Two things
  * would break that, and keep the batch in one group: adapter dropout (masks are drawn in the order the
  * linears run, block-major without checkpointing, group-major with it) and a trained embedding table that is
- * also the head (its gradient mixes head and embedding contributions, whose interleaving would differ).
+ * also the head (its gradient mixes head and embedding contributions, whose interleaving would differ). An arena
+ * without gradients (evaluation, prefill) keeps one group too: it holds every row anyway.
  */
 import type { AdapterCache, AdapterHooks } from "../nn/adapter-hooks.ts";
 import type { BufferSizes, Buffers, ModelFamily } from "./arch/spec.ts";
@@ -173,7 +174,8 @@ function layoutOf(
   const tailWidth = Math.max(0, ...Object.values(perRow.rowSaved));
   const width = Math.max(tailWidth, ...Object.values(perRow.saved));
   let groupSeqs = o.groupSeqs !== undefined ? Math.max(1, Math.min(B, o.groupSeqs)) : groupSequences(B, T, width);
-  if (blockers.masks || blockers.tiedTableTrains) groupSeqs = B;
+  // Without gradients (evaluation, prefill) nothing is gained: every row stays, and one group runs longer products.
+  if (blockers.masks || blockers.tiedTableTrains || !(o.withGrad ?? true)) groupSeqs = B;
   const micro = (o.checkpoint ?? false) && !(o.wholeBatch ?? false) && groupSeqs < B;
   const G = Math.min(B, groupSeqs) * T;
   const rowChunk = o.rowChunk !== undefined ? Math.max(1, Math.min(G, o.rowChunk)) : rowChunkRows(G, tailWidth);
