@@ -6,20 +6,14 @@ import { randomBytes } from "node:crypto";
 import { mkdir, rename, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { LoratuneError } from "../errors.ts";
-import { generateTask, type PromptRow, type TaskOptions, type TaskSplit, toChatRow } from "./task.ts";
+import { generateTask, type RowFormat, type TaskOptions, type TaskSplit, taskJsonl } from "./task.ts";
 
-export type RowFormat = "prompt-completion" | "messages";
+export type { RowFormat };
 
 export interface WrittenDataset {
   trainPath: string;
   testPath: string;
   split: TaskSplit;
-}
-
-function toJsonl(rows: readonly PromptRow[], format: RowFormat): string {
-  let s = "";
-  for (const r of rows) s += `${JSON.stringify(format === "messages" ? toChatRow(r) : r)}\n`;
-  return s;
 }
 
 /**
@@ -33,8 +27,8 @@ export async function writeTaskDataset(
   const split = generateTask(opts);
   const format = opts.format ?? "prompt-completion";
   const files = [
-    { path: join(dir, "train.jsonl"), text: toJsonl(split.train, format) },
-    { path: join(dir, "test.jsonl"), text: toJsonl(split.test, format) },
+    { path: join(dir, "train.jsonl"), text: taskJsonl(split.train, format) },
+    { path: join(dir, "test.jsonl"), text: taskJsonl(split.test, format) },
   ];
   const suffix = `.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
   let current = dir;

@@ -133,6 +133,15 @@ export function toChatRow(row: PromptRow): ChatRow {
 
 export { exactMatch };
 
+export type RowFormat = "prompt-completion" | "messages";
+
+/** Rows as JSONL text (one per line, each ending in a newline): train.jsonl and test.jsonl as they are written. */
+export function taskJsonl(rows: readonly PromptRow[], format: RowFormat = "prompt-completion"): string {
+  let s = "";
+  for (const r of rows) s += `${JSON.stringify(format === "messages" ? toChatRow(r) : r)}\n`;
+  return s;
+}
+
 /** The rows as the task metric scores them (train/task-metric.ts): encoded as train and eval encode them. */
 export function demoTaskItems(tok: Tokenizer, rows: readonly PromptRow[]): TaskItem[] {
   const src = { file: "demo task", line: 0 };

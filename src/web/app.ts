@@ -3,11 +3,13 @@
  * The browser page's behaviour (plain DOM on page-html.ts's structure): checks for WebGPU and says clearly what is
  * missing (no navigator.gpu, no adapter, a device that cannot be had); on Train, fetches the model folder, starts a
  * WebSession (session.ts) and trains step by step, drawing the loss, learning-rate, gradient-norm and held-out loss
- * curves; then scores the held-out sentences and offers the adapter's two files for download. Stop ends the run
+ * curves (the held-out loss from step 0, before any update); then scores the held-out sentences and offers the
+ * adapter's two files for download (and the run's train.jsonl, for the same run on the CPU). Stop ends the run
  * after the current step; the adapter trained so far can still be scored and downloaded.
  *
  * For tests and scripts, the training-loss figure keeps every loss in full precision in `data-losses` (JSON) and
- * each step's seconds in `data-step-seconds`, and #status's `data-state` says idle, loading, training, scoring, done, stopped, error or unavailable.
+ * each step's seconds in `data-step-seconds`, and #status's `data-state` says idle, loading, training, scoring,
+ * done, stopped, error or unavailable.
  */
 import { isLoratuneError } from "../errors.ts";
 import { requestTrainingDevice } from "../webgpu/device.ts";
@@ -109,6 +111,7 @@ class Page {
     this.urls = [];
     $("download-weights").hidden = true;
     $("download-config").hidden = true;
+    $("download-data").hidden = true;
     $("error").textContent = "";
     const progress = $<HTMLProgressElement>("progress");
     progress.value = 0;
@@ -162,8 +165,10 @@ class Page {
       this.session = await WebSession.create(device, web, s, DEMO_NAME);
       const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
       $("card-memory").textContent = mib(this.session.memory.totalBytes);
-      setState("training", `Training ${this.session.trainableParams.toLocaleString("en-US")} LoRA parameters…`);
       const session = this.session;
+      this.offer("download-data", session.trainJsonl, "application/x-ndjson");
+      setState("training", `Training ${session.trainableParams.toLocaleString("en-US")} LoRA parameters…`);
+      await this.heldOut(0);
       while (session.step < session.totalSteps && !this.stopRequested) {
         const r = await session.trainStep();
         this.onStep(r);
@@ -214,17 +219,19 @@ class Page {
       `${correct} / ${rows.length} (${((100 * correct) / Math.max(1, rows.length)).toFixed(0)}%)`;
   }
 
+  /** Shows the download link `id` for `data`. */
+  private offer(id: string, data: BlobPart, type: string): void {
+    const url = URL.createObjectURL(new Blob([data], { type }));
+    this.urls.push(url);
+    const a = $<HTMLAnchorElement>(id);
+    a.href = url;
+    a.hidden = false;
+  }
+
   private async offerDownloads(): Promise<void> {
     const files = await this.session!.adapterFiles();
-    const link = (id: string, data: BlobPart, type: string) => {
-      const url = URL.createObjectURL(new Blob([data], { type }));
-      this.urls.push(url);
-      const a = $<HTMLAnchorElement>(id);
-      a.href = url;
-      a.hidden = false;
-    };
-    link("download-weights", files.weights as Uint8Array<ArrayBuffer>, "application/octet-stream");
-    link("download-config", files.config, "application/json");
+    this.offer("download-weights", files.weights as Uint8Array<ArrayBuffer>, "application/octet-stream");
+    this.offer("download-config", files.config, "application/json");
   }
 
   private busy(on: boolean): void {

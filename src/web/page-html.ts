@@ -48,6 +48,7 @@ ${fields}
 <button id="score" type="button" class="secondary" disabled>Score held-out sentences</button>
 <a id="download-weights" class="button" hidden download="adapter_model.safetensors">Download adapter_model.safetensors</a>
 <a id="download-config" class="button" hidden download="adapter_config.json">Download adapter_config.json</a>
+<a id="download-data" class="button secondary" hidden download="train.jsonl">Download train.jsonl</a>
 </div>
 <p id="status" data-state="idle" role="status">Idle.</p>
 <p id="error" class="error" role="alert"></p>
@@ -69,8 +70,8 @@ ${chart("norm-chart", "Gradient norm (before clipping)")}
 <h2>Held-out sentences</h2>
 <table id="heldout"><thead><tr><th>Sentence</th><th>Expected</th><th>Greedy completion</th><th>Match</th><th class="num">Loss</th></tr></thead><tbody></tbody></table>
 <h2>The same run on the CPU</h2>
-<p>The page batches, initialises and schedules as <code>loratune train</code> does, so this command (on the demo
-task's train.jsonl for the same seed and sizes) trains the same adapter with the native CPU kernels:</p>
+<p>The page batches, initialises and schedules as <code>loratune train</code> does, so this command, on the run's
+train.jsonl (the download beside the adapter's), trains the same adapter with the native CPU kernels:</p>
 <pre id="cpu-command" class="out"></pre>
 </main>
 <script src="${BUNDLE_FILE}"></script>

@@ -15,7 +15,7 @@
 import { type Batch, makeBatches } from "../data/batch.ts";
 import type { EncodeInfo, Example } from "../data/encode.ts";
 import { trainExample } from "../data/train-example.ts";
-import { demoTaskItems, exactMatch, generateTask, type PromptRow } from "../demo/task.ts";
+import { demoTaskItems, exactMatch, generateTask, type PromptRow, taskJsonl } from "../demo/task.ts";
 import { LoratuneError } from "../errors.ts";
 import { safetensorsBytes } from "../io/safetensors-bytes.ts";
 import { refKernels } from "../kernels/ref/index.ts";
@@ -85,6 +85,8 @@ export class WebSession {
   step = 0;
   readonly totalSteps: number;
   readonly test: readonly PromptRow[];
+  /** The training rows as `loratune demo` writes train.jsonl (for the same run on the CPU). */
+  readonly trainJsonl: string;
   private readonly testExamples: (Example | null)[];
   private readonly trainer: GpuLoraTrainer;
   private readonly objective: SftObjective;
@@ -96,13 +98,20 @@ export class WebSession {
     private readonly web: WebModel,
     private readonly s: WebSettings,
     private readonly baseModelName: string,
-    parts: { trainer: GpuLoraTrainer; objective: SftObjective; lora: LoraConfig; test: PromptRow[] },
+    parts: {
+      trainer: GpuLoraTrainer;
+      objective: SftObjective;
+      lora: LoraConfig;
+      train: PromptRow[];
+      test: PromptRow[];
+    },
   ) {
     this.totalSteps = s.steps;
     this.trainer = parts.trainer;
     this.objective = parts.objective;
     this.lora = parts.lora;
     this.test = parts.test;
+    this.trainJsonl = taskJsonl(parts.train);
     this.testExamples = encodeRows(web, parts.test, s, SRC_TEST);
   }
 
@@ -130,7 +139,7 @@ export class WebSession {
       optimizer: ADAMW_DEFAULTS,
       maxGradNorm: s.maxGradNorm,
     });
-    return new WebSession(web, s, baseModelName, { trainer, objective, lora, test: task.test });
+    return new WebSession(web, s, baseModelName, { trainer, objective, lora, train: task.train, test: task.test });
   }
 
   /** The GPU memory the preflight planned. */

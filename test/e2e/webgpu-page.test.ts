@@ -121,8 +121,8 @@ test("the browser page trains the demo task on WebGPU as train does on the CPU, 
     stepSeconds = JSON.parse((await page.getAttribute("#loss-chart", "data-step-seconds"))!);
     assert.equal(
       Number(await page.getAttribute("#heldout-chart", "data-points")),
-      2,
-      "held-out loss at step 12 and 24",
+      3,
+      "held-out loss at steps 0, 12 and 24",
     );
     assert.equal(
       await page.locator("#heldout tbody tr").count(),
@@ -132,6 +132,7 @@ test("the browser page trains the demo task on WebGPU as train does on the CPU, 
     for (const [id, name] of [
       ["#download-weights", "adapter_model.safetensors"],
       ["#download-config", "adapter_config.json"],
+      ["#download-data", "train.jsonl"],
     ] as const) {
       const [download] = await Promise.all([page.waitForEvent("download"), page.click(id)]);
       assert.equal(download.suggestedFilename(), name);
@@ -147,7 +148,8 @@ test("the browser page trains the demo task on WebGPU as train does on the CPU, 
     await browser.close();
   }
 
-  // The CPU run: `loratune train` with the page's flags on the task's train.jsonl for the same seed and sizes.
+  // The CPU run: the command the page prints, on the train.jsonl it offers (loratune demo's file for the same seed
+  // and sizes, byte for byte).
   const settings = parseSettings((n) => (QUERY as Record<string, string>)[n] ?? null);
   const data = await writeTaskDataset(join(work, "data"), {
     seed: settings.seed,
@@ -156,7 +158,8 @@ test("the browser page trains the demo task on WebGPU as train does on the CPU, 
   });
   const cpuRun = join(work, "cpu-run");
   const started = performance.now();
-  cliOk("train", ...trainFlags(settings), `--data=${data.trainPath}`, `--out=${cpuRun}`);
+  assert.equal(readFileSync(join(downloads, "train.jsonl"), "utf8"), readFileSync(data.trainPath, "utf8"));
+  cliOk("train", ...trainFlags(settings), `--data=${join(downloads, "train.jsonl")}`, `--out=${cpuRun}`);
   const cpuSeconds = (performance.now() - started) / 1000;
   const cpuRows = readFileSync(join(cpuRun, "metrics.jsonl"), "utf8")
     .trim()
