@@ -22,9 +22,15 @@ let why: string | undefined;
 async function open(): Promise<string | undefined> {
   if (device) return undefined;
   if (why) return why;
-  if (!("gpu" in navigator)) return (why = "navigator.gpu is missing");
+  if (!("gpu" in navigator)) {
+    why = "navigator.gpu is missing";
+    return why;
+  }
   const adapter = await navigator.gpu.requestAdapter();
-  if (!adapter) return (why = "requestAdapter() gave no adapter");
+  if (!adapter) {
+    why = "requestAdapter() gave no adapter";
+    return why;
+  }
   device = await requestTrainingDevice(adapter);
   return undefined;
 }
