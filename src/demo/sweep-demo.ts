@@ -28,11 +28,10 @@
  * exact match is still 0 for every trial, so the validation loss picks each rank's rate (ties of the goal metric
  * go to it); too early a pick is the risk of any successive halving, and the sweep's own curves show how it went.
  *
- * Measured (shared 2-core machine, other jobs running): at 150 steps the validation loss picks r=4 at 3e-3 (0.603;
- * 1e-2: 0.686), r=16 at 1e-3 (0.597; 3e-3: 0.756) and r=64 at 3e-4 (0.625; 1e-3: 0.772), and r=64 at 3e-4 keeps the
- * lead at every evaluation to 300 steps. r=64's contender, 3e-4, trained the full 3000 steps alone (the sweep's
- * trial options, one kernel thread): 100% held-out exact match from step 2100 on; r=16 at 1e-3 reached 100% in the
- * earlier plain-ASHA sweep.
+ * Measured once, full size (shared 2-core machine under load from other jobs; 33 minutes): the 150-step validation
+ * loss picked r=4 at 3e-3 (0.603; 1e-2: 0.686), r=16 at 1e-3 (0.597; 3e-3: 0.756) and r=64 at 3e-4 (0.625; 1e-3:
+ * 0.772); after 3000 steps r=16 at 1e-3 and r=64 at 3e-4 reach 100% held-out exact match, r=4 at 3e-3 68%, in
+ * 10,800 steps. The best rank falls as the rate rises (r=64 at 1e-4 and 3e-4, r=16 at 1e-3, r=4 at 3e-3 and 1e-2).
  */
 import { join } from "node:path";
 import { type SweepResult, sweep } from "../sweep/library.ts";
