@@ -9,6 +9,7 @@ import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import type { Plugin } from "esbuild";
 import type { KernelRequest, PageGlobal } from "./request.ts";
 
 /** The chromium binary: LORATUNE_CHROMIUM, else Debian's. */
@@ -17,23 +18,25 @@ export const CHROMIUM = [process.env.LORATUNE_CHROMIUM, "/usr/bin/chromium", "/u
 );
 
 /** WebGPU in headless chromium on the CPU: SwiftShader's Vulkan as the adapter. */
-const WEBGPU_FLAGS = ["--no-sandbox", "--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader"];
+export const WEBGPU_FLAGS = ["--no-sandbox", "--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader"];
 
 export interface WebGpuPage {
   run(req: KernelRequest): Promise<Record<string, number[]>>;
   close(): Promise<void>;
 }
 
-async function bundle(): Promise<string> {
+/** A test page's script: `entry` (a file in this folder) bundled by esbuild for Chromium, with `plugins`. */
+export async function bundleTestPage(entry: string, plugins: Plugin[] = []): Promise<string> {
   const { build } = await import("esbuild");
   const r = await build({
-    entryPoints: [join(import.meta.dirname, "page-entry.ts")],
+    entryPoints: [join(import.meta.dirname, entry)],
     bundle: true,
     write: false,
     format: "iife",
     platform: "browser",
     target: "chrome120",
     logLevel: "silent",
+    plugins,
   });
   return r.outputFiles[0]!.text;
 }
@@ -51,7 +54,7 @@ function serve(script: string): Promise<Server> {
 /** A page with the kernels loaded and a WebGPU device, or the reason the tests must skip. */
 export async function openWebGpuPage(): Promise<WebGpuPage | string> {
   if (CHROMIUM === undefined) return "no chromium (install Debian's chromium, or set LORATUNE_CHROMIUM)";
-  const server = await serve(await bundle());
+  const server = await serve(await bundleTestPage("page-entry.ts"));
   const { chromium } = await import("playwright-core");
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: WEBGPU_FLAGS });
   const close = async () => {

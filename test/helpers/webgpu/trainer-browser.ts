@@ -8,13 +8,10 @@
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { join } from "node:path";
 import type { Plugin } from "esbuild";
 import type { Model } from "../../../src/model/model.ts";
-import { CHROMIUM } from "./browser.ts";
+import { bundleTestPage, CHROMIUM, WEBGPU_FLAGS } from "./browser.ts";
 import type { TensorSlice, TrainerPageGlobal, TrainerRequest, TrainerResult } from "./trainer-request.ts";
-
-const WEBGPU_FLAGS = ["--no-sandbox", "--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader"];
 
 /**
  * node: built-ins as stubs with the real module's export names (read from Node at bundle time): path/url helpers
@@ -35,21 +32,6 @@ const nodeStubs: Plugin = {
     });
   },
 };
-
-async function bundle(): Promise<string> {
-  const { build } = await import("esbuild");
-  const r = await build({
-    entryPoints: [join(import.meta.dirname, "trainer-page-entry.ts")],
-    bundle: true,
-    write: false,
-    format: "iife",
-    platform: "browser",
-    target: "chrome120",
-    logLevel: "silent",
-    plugins: [nodeStubs],
-  });
-  return r.outputFiles[0]!.text;
-}
 
 /** The model's tensors in memory layout, concatenated, with their slices (4-byte aligned). */
 export function packTensors(model: Model): { slices: TensorSlice[]; bytes: Buffer } {
@@ -90,7 +72,7 @@ function serve(script: string, tensors: Buffer): Promise<Server> {
  */
 export async function runGpuTrainer(req: TrainerRequest, tensors: Buffer): Promise<TrainerResult | string> {
   if (CHROMIUM === undefined) return "no chromium (install Debian's chromium, or set LORATUNE_CHROMIUM)";
-  const server = await serve(await bundle(), tensors);
+  const server = await serve(await bundleTestPage("trainer-page-entry.ts", [nodeStubs]), tensors);
   const { chromium } = await import("playwright-core");
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: WEBGPU_FLAGS });
   try {
