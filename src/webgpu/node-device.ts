@@ -14,11 +14,6 @@ interface DawnModule {
   globals: Record<string, unknown>;
 }
 
-/** Where Chromium's SwiftShader sits on Debian, for the message: a CPU Vulkan driver that Dawn can use. */
-const SWIFTSHADER_HINT =
-  "On Linux without a GPU, Chromium's SwiftShader can stand in as a (slow, CPU) Vulkan driver: with Debian's chromium, " +
-  "LD_LIBRARY_PATH=/usr/lib/chromium VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json";
-
 const WHAT_WORKS =
   "WebGPU in Node needs a GPU with Vulkan (Linux: libvulkan.so.1 and the GPU's Vulkan driver), Metal (macOS) or D3D12 " +
   "(Windows). Unset LORATUNE_BACKEND to train on the CPU kernels.";
@@ -46,7 +41,7 @@ export async function openNodeWebGpu(): Promise<{ device: GPUDevice; adapter: st
     throw new LoratuneError(
       "ERR_UNSUPPORTED",
       `LORATUNE_BACKEND=webgpu: the webgpu package (Dawn) found no GPU adapter on this machine (if Dawn printed "Couldn't load Vulkan" above, ` +
-        `the Vulkan loader libvulkan.so.1 is missing). ${WHAT_WORKS} ${SWIFTSHADER_HINT}. In a browser, WebGPU runs in Chrome, Edge and Safari.`,
+        `the Vulkan loader libvulkan.so.1 is missing). ${WHAT_WORKS} In a browser, WebGPU runs in Chrome, Edge and Safari (npm run build:web).`,
     );
   }
   const info = adapter.info;
