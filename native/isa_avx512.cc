@@ -2,8 +2,9 @@
 // only; the glue calls into it only after __builtin_cpu_supports says the CPU has them.
 // What an ISA file holds and in which order: see isa_generic.cc. Here: 16-lane V with a 16×16 transpose for the NT
 // packs; f32 matmul micro-kernel with a 12×32 register tile (24 zmm accumulators); bf16: vdpbf16ps on k-pairs with
-// f32 sums (KernBf16, when the CPU has AVX512_BF16; activations rounded to bf16 pairs 32 values at a time by
-// V::bf16_pairs while packing, threads sharing the packed weight blocks); F16C conversions with exact NaN payloads.
+// f32 sums (KernBf16, when the CPU has AVX512_BF16: bf16 weights, and block formats decoded and rounded to bf16;
+// activations rounded to bf16 pairs 32 values at a time by V::bf16_pairs while packing, threads sharing the packed
+// weight blocks); F16C conversions with exact NaN payloads.
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -33,6 +34,9 @@ struct V {
   // Rounds the first n ≤ 2W values of src to bf16 (as bf16_round) and stores them as W k-pairs (the A operand of
   // vdpbf16ps): dst[p] = bf16(src[2p]) | bf16(src[2p + 1]) << 16, zero past n. dst is 64-byte aligned.
   static inline void bf16_pairs(const float* src, int64_t n, uint32_t* dst);
+  // W k-pairs from two rows: dst[j] = bf16(lo[j]) | bf16(hi[j]) << 16 for j < n ≤ W, zero for n ≤ j < W (all W
+  // stored).
+  static inline void bf16_interleave(const float* lo, const float* hi, int64_t n, uint32_t* dst);
   static inline T zero() { return _mm512_setzero_ps(); }
   static inline T set1(float x) { return _mm512_set1_ps(x); }
   static inline T add(T a, T b) { return _mm512_add_ps(a, b); }
@@ -128,6 +132,12 @@ inline void V::bf16_pairs(const float* src, int64_t n, uint32_t* dst) {
   _mm512_store_si512(dst, _mm512_permutex2var_epi16(bf16_round_hi(x0), odd, bf16_round_hi(x1)));
 }
 
+inline void V::bf16_interleave(const float* lo, const float* hi, int64_t n, uint32_t* dst) {
+  const __m512i l = bf16_round_hi(loadn(lo, n)), h = bf16_round_hi(loadn(hi, n));
+  const __m512i w = _mm512_or_si512(_mm512_srli_epi32(l, 16), _mm512_and_si512(h, _mm512_set1_epi32(-65536)));
+  _mm512_storeu_si512(dst, w);
+}
+
 static constexpr char kIsaName[] = "avx512";
 
 #include "ops/common.inc"
@@ -198,6 +208,7 @@ struct KernBf16 {
   static constexpr int MR = 12, NR = 32, KSTEP = 2;
   static constexpr int64_t KC = 512, MC = 240, NC = 4096;
   static constexpr bool kShareB = true;  // the threads share each packed B block (matmul_driver.inc)
+  static_assert(KC <= kPairSpanK, "a block format's k-block is decoded on the stack (matmul_pack.inc)");
   using PA = uint32_t;
   using PB = uint32_t;
   static void packA(uint32_t* d, const GemmArgs& g, int64_t m0, int64_t mc, int64_t k0, int64_t kc) {
