@@ -43,11 +43,14 @@ export interface AnchorCell {
 
 export type AnchorOutcome = ({ status: "measured" } & AnchorCell) | { status: "failed"; error: string };
 
-/** The dtype an anchor's matmuls run in on a row of base weights `rowDtype`. */
+/**
+ * The dtype an anchor's matmuls are put against on a row of base weights `rowDtype`. llama.cpp's block formats
+ * multiply int8 blocks (its own activation quantization), a peak this bench does not measure: the f32 one stands in.
+ */
 export function anchorComputeDtype(name: AnchorName, rowDtype: StorageDType): ComputeDtype {
   if (name === "torchF32") return "f32";
   if (name === "torchBf16") return "bf16";
-  return computeDtype(rowDtype);
+  return computeDtype(rowDtype, false);
 }
 
 const ratioTo = (ours: number | null, theirs: number): number | null =>

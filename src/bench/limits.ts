@@ -7,6 +7,7 @@
  * Training and prefill are fractions of the matmul peak of their compute dtype (GFLOP/s by the bench's FLOP model,
  * flops.ts); decode is a fraction of the bandwidth (the bytes each token reads × tokens/s, decode-bytes.ts).
  */
+import { weightFormat } from "../tensor/formats/index.ts";
 import type { StorageDType } from "../tensor/stored-tensor.ts";
 import type { ModelWorkload, PeakResult } from "./spec.ts";
 import type { TorchGemmResult } from "./torch-gemm.ts";
@@ -25,6 +26,8 @@ export interface Limits {
   bf16: MatmulLimit | null;
   /** Triad GB/s; null when not measured. */
   bandwidthGBs: number | null;
+  /** Whether loratune's block-format products run on the bf16 dot product (so are put against the bf16 peak). */
+  blocksOnBf16: boolean;
 }
 
 function better(ours: number | null, torch: number | undefined): MatmulLimit | null {
@@ -38,15 +41,18 @@ export function runLimits(peak: PeakResult, torch: TorchGemmResult | null): Limi
     f32: better(peak.peakGflops, torch?.f32Gflops)!,
     bf16: better(peak.peakBf16Gflops, torch?.bf16Gflops),
     bandwidthGBs: peak.bandwidth?.triadGBs ?? null,
+    blocksOnBf16: peak.kernels.bf16Dot,
   };
 }
 
 /**
- * The compute dtype of a run on base weights `dtype`: bf16 weights run the bf16 product; f32, f16 and the block
- * formats (whose blocks are widened to f32 for the product) are put against the f32 peak.
+ * The compute dtype of loratune's run on base weights `dtype`: bf16 weights run the bf16 product; so do the block
+ * formats where the kernels have a bf16 dot product (`blocksOnBf16`: blocks decoded and rounded to bf16 while
+ * packing), else they are widened to f32 and put against the f32 peak, as f32 and f16 are.
  */
-export function computeDtype(dtype: StorageDType): ComputeDtype {
-  return dtype === "bf16" ? "bf16" : "f32";
+export function computeDtype(dtype: StorageDType, blocksOnBf16: boolean): ComputeDtype {
+  if (dtype === "bf16") return "bf16";
+  return blocksOnBf16 && weightFormat(dtype).blockValues > 1 ? "bf16" : "f32";
 }
 
 /** What a %limit is computed from: achieved GFLOP/s, tokens/s and (decode) the bytes each token reads. */

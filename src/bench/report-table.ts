@@ -67,7 +67,7 @@ export function anchorCompared(r: BenchReport, name: AnchorName): boolean {
 export function oursFraction(row: BenchRow, limits: Limits): number | null {
   const o = row.ours;
   if (!o) return null;
-  return fractionOfLimit(limits, o.kind, computeDtype(row.dtype), o);
+  return fractionOfLimit(limits, o.kind, computeDtype(row.dtype, limits.blocksOnBf16), o);
 }
 
 function anchorSpeedCells(r: BenchReport, row: BenchRow, name: AnchorName): string[] {

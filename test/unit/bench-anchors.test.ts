@@ -10,10 +10,10 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { type AnchorOutcome, llamaCell, torchCell } from "../../src/bench/anchors.ts";
+import { type AnchorOutcome, anchorComputeDtype, llamaCell, torchCell } from "../../src/bench/anchors.ts";
 import { decodeBytesPerToken, kvCacheBytes } from "../../src/bench/decode-bytes.ts";
 import { decodeFlopsPerToken, matmulParams, promptFlopsPerToken } from "../../src/bench/flops.ts";
-import { fractionOfLimit, runLimits } from "../../src/bench/limits.ts";
+import { computeDtype, fractionOfLimit, runLimits } from "../../src/bench/limits.ts";
 import { formatReport } from "../../src/bench/report.ts";
 import { type BenchReport, type BenchRow, runBench, workloadSpec } from "../../src/bench/run.ts";
 import { shapeConfig } from "../../src/bench/shapes.ts";
@@ -87,7 +87,7 @@ const PEAK: PeakResult = {
   peakGflops: 100,
   peakBf16Gflops: 150,
   bandwidth: { arrayMiB: 1, triadGBs: 40, copyGBs: 30 },
-  kernels: { backend: "native", isa: "avx2", threads: 2 },
+  kernels: { backend: "native", isa: "avx2", threads: 2, bf16Dot: false },
 };
 
 test("limits: per dtype the better of loratune's and PyTorch's product; %limit of the peak, decode of the bandwidth", () => {
@@ -106,6 +106,24 @@ test("limits: per dtype the better of loratune's and PyTorch's product; %limit o
     fractionOfLimit(runLimits({ ...PEAK, peakBf16Gflops: null }, null), "train", "bf16", { gflops: 1, tokensPerS: 1 }),
     null,
   );
+});
+
+test("compute dtype: block formats count against the bf16 peak only where the kernels have a bf16 dot product", () => {
+  assert.equal(runLimits(PEAK, null).blocksOnBf16, false);
+  assert.equal(
+    runLimits({ ...PEAK, kernels: { ...PEAK.kernels, isa: "avx512", bf16Dot: true } }, null).blocksOnBf16,
+    true,
+  );
+  for (const on of [false, true]) {
+    assert.equal(computeDtype("bf16", on), "bf16");
+    assert.equal(computeDtype("f32", on), "f32");
+    assert.equal(computeDtype("f16", on), "f32");
+    for (const q of ["q8_0", "q4_k"] as const) assert.equal(computeDtype(q, on), on ? "bf16" : "f32");
+  }
+  // llama.cpp's block formats run its int8 dot products: the f32 peak stands in.
+  assert.equal(anchorComputeDtype("llamaCpp", "q4_k"), "f32");
+  assert.equal(anchorComputeDtype("llamaCpp", "bf16"), "bf16");
+  assert.equal(anchorComputeDtype("torchBf16", "q8_0"), "bf16");
 });
 
 test("anchor cells: llama.cpp's prompt FLOPs count the head once per prompt; its decode reads an f16 KV cache", () => {
