@@ -65,6 +65,9 @@ struct GemmArgs {
   float* C;
   int64_t ldc;
   bool accumulate;
+  // A block-format B widened to f32 exactly even where the CPU has a bf16 dot product (else its values are rounded
+  // to bf16 and the product runs on the bf16 kernel; ops/matmul.inc). Set per kernels instance (create's blockCompute).
+  bool exactBlocks;
 };
 
 // Causal grouped-query attention on q[B*T, nHead*hd], k/v[B*T, nKv*hd] (see src/kernels/types.ts).

@@ -29,6 +29,7 @@ using lt::Pool;
 struct Ctx {
   const KernelTable* table;
   Pool* pool;
+  bool exactBlocks;  // blockCompute "f32": block-format weights widened to f32 exactly (GemmArgs::exactBlocks)
 };
 
 // Per Node environment (napi instance data): one pool per thread count, and every Ctx handed out.
@@ -158,17 +159,24 @@ napi_value address_mod(napi_env env, napi_callback_info info) {
   return r;
 }
 
-// create(isa: string, threads: number) → object of kernel methods bound to that ISA and a pool of that size.
+// create(isa: string, threads: number, blockCompute?: "bf16" | "f32") → object of kernel methods bound to that ISA
+// and a pool of that size; blockCompute (default "bf16") is how block-format weights multiply where the CPU has a
+// bf16 dot product: rounded to bf16 on it, or widened to f32 exactly.
 napi_value create(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  char isa[32] = {0};
+  char isa[32] = {0}, compute[8] = "bf16";
   size_t len = 0;
   double threads = 0;
+  napi_valuetype third = napi_undefined;
+  if (argc >= 3) napi_typeof(env, argv[2], &third);
   if (argc < 2 || napi_get_value_string_utf8(env, argv[0], isa, sizeof isa, &len) != napi_ok ||
-      napi_get_value_double(env, argv[1], &threads) != napi_ok) {
-    napi_throw_type_error(env, "ERR_NATIVE_ARG", "create(isa: string, threads: number)");
+      napi_get_value_double(env, argv[1], &threads) != napi_ok ||
+      (third != napi_undefined &&
+       napi_get_value_string_utf8(env, argv[2], compute, sizeof compute, &len) != napi_ok) ||
+      (std::strcmp(compute, "bf16") != 0 && std::strcmp(compute, "f32") != 0)) {
+    napi_throw_type_error(env, "ERR_NATIVE_ARG", "create(isa: string, threads: number, blockCompute?: \"bf16\" | \"f32\")");
     return nullptr;
   }
   const KernelTable* table = table_for(isa);
@@ -184,7 +192,7 @@ napi_value create(napi_env env, napi_callback_info info) {
   napi_get_instance_data(env, reinterpret_cast<void**>(&inst));
   auto& pool = inst->pools[static_cast<int>(threads)];
   if (!pool) pool = std::make_unique<Pool>(static_cast<int>(threads));
-  inst->ctxs.push_back(std::make_unique<Ctx>(Ctx{table, pool.get()}));
+  inst->ctxs.push_back(std::make_unique<Ctx>(Ctx{table, pool.get(), std::strcmp(compute, "f32") == 0}));
   Ctx* ctx = inst->ctxs.back().get();
 
   napi_value obj;

@@ -41,7 +41,7 @@ export function runLimits(peak: PeakResult, torch: TorchGemmResult | null): Limi
     f32: better(peak.peakGflops, torch?.f32Gflops)!,
     bf16: better(peak.peakBf16Gflops, torch?.bf16Gflops),
     bandwidthGBs: peak.bandwidth?.triadGBs ?? null,
-    blocksOnBf16: peak.kernels.bf16Dot,
+    blocksOnBf16: peak.kernels.blocksOnBf16,
   };
 }
 

@@ -66,8 +66,8 @@ export interface KernelInfo {
   backend: string;
   isa: string;
   threads: number;
-  /** Whether bf16 and block-format weights are multiplied on a bf16 dot product (avx512 with AVX512_BF16). */
-  bf16Dot: boolean;
+  /** Whether block-format weights are multiplied on the bf16 dot product (nativeBlocksOnBf16). */
+  blocksOnBf16: boolean;
   /** Why the native kernels are not in use, when they are not. */
   notice?: string;
 }

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { kernelNotice } from "../kernels/index.ts";
-import { nativeHasBf16Dot } from "../kernels/native/index.ts";
+import { nativeBlocksOnBf16 } from "../kernels/native/index.ts";
 import type { Kernels } from "../kernels/types.ts";
 import type { KernelInfo } from "./spec.ts";
 
@@ -68,6 +68,6 @@ export function peakRssMiB(): number {
 /** Which kernels made a measurement, with the reason when the native ones could not be loaded. */
 export function kernelInfo(k: Kernels): KernelInfo {
   const notice = kernelNotice();
-  const bf16Dot = k.isa === "avx512" && nativeHasBf16Dot();
-  return { backend: k.name, isa: k.isa, threads: k.threads, bf16Dot, ...(notice ? { notice } : {}) };
+  const blocksOnBf16 = nativeBlocksOnBf16(k);
+  return { backend: k.name, isa: k.isa, threads: k.threads, blocksOnBf16, ...(notice ? { notice } : {}) };
 }

@@ -46,6 +46,8 @@ Environment:
   LORATUNE_BACKEND=ref|native       force the kernel backend (default: native when built, else ref)
   LORATUNE_BACKEND=webgpu           train: LoRA on a GPU through the optional webgpu package (Dawn)
   LORATUNE_ISA=generic|avx2|avx512  force the native kernels' instruction set (default: the best this CPU has)
+  LORATUNE_BLOCK_COMPUTE=bf16|f32   with AVX512_BF16: multiply q8_0/q4_k/… weights rounded to bf16 (default,
+                                    bf16 weights' speed) or widened to f32 exactly (other CPUs' products)
   LORATUNE_THREADS=n                kernel threads (default: every available core)
   LORATUNE_TORCH_REFERENCE=dir      bench: the PyTorch reference's folder (bench_lora.py) for the comparison
   LORATUNE_MEMORY_LIMIT=bytes       train, bench: the memory a run may take (e.g. 12G) instead of MemAvailable

@@ -87,7 +87,7 @@ const PEAK: PeakResult = {
   peakGflops: 100,
   peakBf16Gflops: 150,
   bandwidth: { arrayMiB: 1, triadGBs: 40, copyGBs: 30 },
-  kernels: { backend: "native", isa: "avx2", threads: 2, bf16Dot: false },
+  kernels: { backend: "native", isa: "avx2", threads: 2, blocksOnBf16: false },
 };
 
 test("limits: per dtype the better of loratune's and PyTorch's product; %limit of the peak, decode of the bandwidth", () => {
@@ -111,7 +111,7 @@ test("limits: per dtype the better of loratune's and PyTorch's product; %limit o
 test("compute dtype: block formats count against the bf16 peak only where the kernels have a bf16 dot product", () => {
   assert.equal(runLimits(PEAK, null).blocksOnBf16, false);
   assert.equal(
-    runLimits({ ...PEAK, kernels: { ...PEAK.kernels, isa: "avx512", bf16Dot: true } }, null).blocksOnBf16,
+    runLimits({ ...PEAK, kernels: { ...PEAK.kernels, isa: "avx512", blocksOnBf16: true } }, null).blocksOnBf16,
     true,
   );
   for (const on of [false, true]) {

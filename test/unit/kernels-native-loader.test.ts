@@ -5,7 +5,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { isLoratuneError } from "../../src/errors.ts";
-import { createNativeKernels, loadNativeKernels, type NativeIsa, nativeIsas } from "../../src/kernels/native/index.ts";
+import {
+  createNativeKernels,
+  loadNativeKernels,
+  type NativeIsa,
+  nativeBlocksOnBf16,
+  nativeHasBf16Dot,
+  nativeIsas,
+} from "../../src/kernels/native/index.ts";
 import { refKernels } from "../../src/kernels/ref/index.ts";
 import { skipWithoutNative } from "./kernels-native-helpers.ts";
 
@@ -50,6 +57,14 @@ test("bad LORATUNE_ISA / LORATUNE_THREADS values and missing ISAs are errors", (
   assertNativeError(() => withEnv({ LORATUNE_ISA: "sse9" }, loadNativeKernels), /LORATUNE_ISA must be one of/);
   assertNativeError(() => withEnv({ LORATUNE_THREADS: "0" }, loadNativeKernels), /LORATUNE_THREADS must be/);
   assertNativeError(() => withEnv({ LORATUNE_THREADS: "two" }, loadNativeKernels), /LORATUNE_THREADS must be/);
+  assertNativeError(
+    () => withEnv({ LORATUNE_BLOCK_COMPUTE: "f16" }, loadNativeKernels),
+    /LORATUNE_BLOCK_COMPUTE must be one of bf16, f32 \(got "f16"\)/,
+  );
+  // f32 keeps block-format products exact (kernels-native-matmul-blocks-bf16.test.ts checks the products).
+  assert.equal(nativeBlocksOnBf16(withEnv({ LORATUNE_BLOCK_COMPUTE: "f32" }, loadNativeKernels).kernels!), false);
+  const best = withEnv({ LORATUNE_BLOCK_COMPUTE: "bf16" }, loadNativeKernels).kernels!;
+  assert.equal(nativeBlocksOnBf16(best), best.isa === "avx512" && nativeHasBf16Dot());
   assertNativeError(() => createNativeKernels("neon" as NativeIsa, 1), /does not support ISA "neon"/);
   for (const isa of ["avx2", "avx512"] as NativeIsa[]) {
     if (nativeIsas().includes(isa)) continue;

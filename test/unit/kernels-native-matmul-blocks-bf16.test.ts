@@ -3,7 +3,8 @@
  * have vdpbf16ps, a product with more rows than the decoding path's (the packed path: training and prefill) decodes
  * each weight exactly, rounds it to bf16 like the activations, and runs on the bf16 kernel. So the result must be the
  * f32 product of the bf16-rounded activations and the bf16-rounded decoded weights, up to f32 summation order (not
- * merely within bf16 rounding of the exact product); the other ISAs keep both exact. Forward (matmulWNT, blocks along
+ * merely within bf16 rounding of the exact product); the other ISAs, and kernels made with blockCompute "f32"
+ * (LORATUNE_BLOCK_COMPUTE=f32), keep both exact. Forward (matmulWNT, blocks along
  * the reduction) and backward (matmulWNN, blocks across it) over shapes that cross the packing's edges: partial
  * tiles, a last partial tile of 16 k-pairs, odd reductions (a pair padded with zero), K over the 512 cache block, N
  * over the 1024-column decode chunk and the 4096 column block, and thread counts on the shared packed-B path and the
@@ -11,7 +12,12 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { nativeHasBf16Dot } from "../../src/kernels/native/index.ts";
+import {
+  createNativeKernels,
+  nativeBlocksOnBf16,
+  nativeHasBf16Dot,
+  nativeIsas,
+} from "../../src/kernels/native/index.ts";
 import { refKernels } from "../../src/kernels/ref/index.ts";
 import type { Kernels } from "../../src/kernels/types.ts";
 import { FORMAT_NAMES, type StorageDType, weightFormat } from "../../src/tensor/formats/index.ts";
@@ -48,8 +54,11 @@ function roundBf16(x: Float32Array): Float32Array {
 
 /** Whether kernels k round both operands of a block-format product on the packed path. */
 function rounds(k: Kernels): boolean {
-  return k.isa === "avx512" && nativeHasBf16Dot();
+  return k.isa === "avx512" && nativeHasBf16Dot() && !exact.has(k);
 }
+
+/** avx512 kernels made with blockCompute "f32", where this CPU has them (2 threads). */
+const exact = new Set<Kernels>(nativeIsas().includes("avx512") ? [createNativeKernels("avx512", 2, "f32")] : []);
 
 /** n random values in format f (uniform in [-1, 1) encoded), and their exact decoded values. */
 function randWeight(rand: () => number, f: StorageDType, n: number) {
@@ -63,7 +72,8 @@ function randWeight(rand: () => number, f: StorageDType, n: number) {
 
 test("native block-format products equal the f32 product of bf16-rounded activations and weights (WNT, WNN)", (t) => {
   if (skipWithoutNative(t)) return;
-  const kernels = nativeVariants([1, 2, 4]);
+  const kernels = [...nativeVariants([1, 2, 4]), ...exact];
+  for (const k of kernels) assert.equal(nativeBlocksOnBf16(k), rounds(k), `nativeBlocksOnBf16 ${label(k)}`);
   const rand = rng(41);
   for (const f of BLOCK_FORMATS) {
     const bv = weightFormat(f).blockValues;

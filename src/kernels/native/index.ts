@@ -9,7 +9,10 @@
  * its name: this loader translates, and the C++ dispatches on the id.
  *
  * Environment: LORATUNE_ISA=generic|avx2|avx512 forces the instruction set (an error if this CPU lacks it);
- * LORATUNE_THREADS=n sets the thread count (default: every core Node reports as available).
+ * LORATUNE_THREADS=n sets the thread count (default: every core Node reports as available);
+ * LORATUNE_BLOCK_COMPUTE=bf16|f32 how block-format weights (q8_0, q4_k, …) multiply where the CPU has a bf16 dot
+ * product (AVX512_BF16): decoded and rounded to bf16 on it (default, the bf16 weights' speed), or widened to f32
+ * exactly (the products of every other CPU).
  */
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
@@ -20,6 +23,10 @@ import type { Kernels } from "../types.ts";
 import { buildFromSourceCommand, locateAddon } from "./locate.ts";
 
 export type NativeIsa = "generic" | "avx2" | "avx512";
+
+/** How block-format weights multiply on a CPU with a bf16 dot product (LORATUNE_BLOCK_COMPUTE). */
+export type BlockCompute = "bf16" | "f32";
+const BLOCK_COMPUTES: readonly BlockCompute[] = ["bf16", "f32"];
 
 const ISAS: readonly NativeIsa[] = ["generic", "avx2", "avx512"];
 
@@ -126,7 +133,7 @@ interface NativeBinding {
   hasBf16Dot(): boolean;
   /** Absent in builds older than this loader (they are still usable: buffers then stay as allocated). */
   addressMod?(buffer: ArrayBuffer, m: number): number;
-  create(isa: string, threads: number): Record<string, unknown>;
+  create(isa: string, threads: number, blockCompute?: BlockCompute): Record<string, unknown>;
 }
 
 let binding: NativeBinding | undefined;
@@ -134,6 +141,8 @@ let bindingError: string | undefined;
 /** The file the addon was loaded from (set once it loads). */
 let bindingPath: string | undefined;
 const cache = new Map<string, Kernels>();
+/** The blockCompute each native kernels object was made with. */
+const blockComputeOf = new WeakMap<Kernels, BlockCompute>();
 
 /** The addon, or undefined with bindingError set (no binary for this platform, unloadable binary). Loaded once. */
 function getBinding(): NativeBinding | undefined {
@@ -190,11 +199,16 @@ export function nativeAddressMod(buffer: ArrayBuffer, m: number): number | null 
 }
 
 /**
- * Native kernels for an explicitly chosen ISA and thread count (cached: the same object for the same pair).
- * Throws LoratuneError ERR_NATIVE when the addon is unavailable or the CPU lacks the ISA.
+ * Native kernels for an explicitly chosen ISA and thread count (cached: the same object for the same settings);
+ * blockCompute defaults to LORATUNE_BLOCK_COMPUTE, else "bf16". Throws LoratuneError ERR_NATIVE when the addon is
+ * unavailable or the CPU lacks the ISA.
  */
-export function createNativeKernels(isa: NativeIsa, threads: number): Kernels {
-  const key = `${isa}/${threads}`;
+export function createNativeKernels(
+  isa: NativeIsa,
+  threads: number,
+  blockCompute: BlockCompute = blockComputeFromEnv(),
+): Kernels {
+  const key = `${isa}/${threads}/${blockCompute}`;
   const hit = cache.get(key);
   if (hit) return hit;
   const b = getBinding();
@@ -209,7 +223,7 @@ export function createNativeKernels(isa: NativeIsa, threads: number): Kernels {
       `native kernels: this CPU or build does not support ISA "${isa}" (supported: ${supported.join(", ")})`,
     );
   }
-  const fns = b.create(isa, threads);
+  const fns = b.create(isa, threads, blockCompute);
   const missing = METHODS.filter((m) => typeof fns[m] !== "function");
   if (missing.length > 0) {
     throw new LoratuneError(
@@ -225,6 +239,7 @@ export function createNativeKernels(isa: NativeIsa, threads: number): Kernels {
     ...weightEntries(fns as unknown as NativeWeightEntries),
   });
   cache.set(key, kernels);
+  blockComputeOf.set(kernels, blockCompute);
   return kernels;
 }
 
@@ -236,6 +251,27 @@ function isaFromEnv(): NativeIsa | undefined {
     throw new LoratuneError("ERR_NATIVE", `LORATUNE_ISA must be one of ${ISAS.join(", ")} (got "${v}")`);
   }
   return v as NativeIsa;
+}
+
+/** LORATUNE_BLOCK_COMPUTE, validated; "bf16" when unset. */
+function blockComputeFromEnv(): BlockCompute {
+  const v = process.env.LORATUNE_BLOCK_COMPUTE;
+  if (v === undefined || v === "") return "bf16";
+  if (!(BLOCK_COMPUTES as readonly string[]).includes(v)) {
+    throw new LoratuneError(
+      "ERR_NATIVE",
+      `LORATUNE_BLOCK_COMPUTE must be one of ${BLOCK_COMPUTES.join(", ")} (got "${v}")`,
+    );
+  }
+  return v as BlockCompute;
+}
+
+/**
+ * Whether kernels `k` multiply block-format weights on the bf16 dot product (rounded to bf16): native avx512 kernels
+ * made with blockCompute "bf16" on a CPU with AVX512_BF16. False for any other kernels.
+ */
+export function nativeBlocksOnBf16(k: Kernels): boolean {
+  return k.isa === "avx512" && blockComputeOf.get(k) === "bf16" && nativeHasBf16Dot();
 }
 
 /** LORATUNE_THREADS, validated; defaults to every available core. */
@@ -256,6 +292,7 @@ function threadsFromEnv(): number {
 export function loadNativeKernels(): { kernels?: Kernels; reason?: string } {
   const forced = isaFromEnv();
   const threads = threadsFromEnv();
+  blockComputeFromEnv();
   if (!getBinding()) return { reason: bindingError ?? "the native addon is unavailable" };
   const supported = nativeIsas();
   const isa = forced ?? supported[supported.length - 1];
