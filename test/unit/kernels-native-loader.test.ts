@@ -14,24 +14,8 @@ import {
   nativeIsas,
 } from "../../src/kernels/native/index.ts";
 import { refKernels } from "../../src/kernels/ref/index.ts";
+import { withEnv } from "../helpers/env.ts";
 import { skipWithoutNative } from "./kernels-native-helpers.ts";
-
-/** Runs f with the given environment variables set (undefined = unset), restoring them afterwards. */
-function withEnv<T>(vars: Record<string, string | undefined>, f: () => T): T {
-  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
-  const apply = (v: Record<string, string | undefined>) => {
-    for (const [k, x] of Object.entries(v)) {
-      if (x === undefined) delete process.env[k];
-      else process.env[k] = x;
-    }
-  };
-  apply(vars);
-  try {
-    return f();
-  } finally {
-    apply(saved);
-  }
-}
 
 function assertNativeError(f: () => unknown, pattern: RegExp): void {
   assert.throws(f, (err: unknown) => isLoratuneError(err) && err.code === "ERR_NATIVE" && pattern.test(err.message));
