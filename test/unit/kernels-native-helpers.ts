@@ -5,7 +5,10 @@
 import assert from "node:assert/strict";
 import type { TestContext } from "node:test";
 import { createNativeKernels, nativeIsas, nativeUnavailableReason } from "../../src/kernels/native/index.ts";
+import { refKernels } from "../../src/kernels/ref/index.ts";
 import type { Kernels } from "../../src/kernels/types.ts";
+import { type StorageDType, type WeightData, weightFormat } from "../../src/tensor/formats/index.ts";
+import { randArray } from "./kernels-ref-helpers.ts";
 
 export { randArray, rng } from "./kernels-ref-helpers.ts";
 
@@ -99,4 +102,27 @@ export function randBf16(rand: () => number, n: number): Uint16Array {
     out[i] = u[0]! >>> 16;
   }
   return out;
+}
+
+/** x rounded to bf16 (nearest even) and widened back: what vdpbf16ps multiplies. */
+export function roundBf16(x: Float32Array): Float32Array {
+  const h = new Uint16Array(x.length);
+  refKernels.f32ToBf16(h, x, x.length);
+  const out = new Float32Array(x.length);
+  refKernels.bf16ToF32(out, h, x.length);
+  return out;
+}
+
+/** n random values in weight format `name` (uniform in [-1, 1) encoded), and their values widened back exactly. */
+export function randWeight(
+  rand: () => number,
+  name: StorageDType,
+  n: number,
+): { data: WeightData; values: Float32Array } {
+  const f = weightFormat(name);
+  const data = f.alloc(n);
+  f.fromF32(data, 0, randArray(rand, n), n);
+  const values = new Float32Array(n);
+  f.toF32(values, data, 0, n);
+  return { data, values };
 }

@@ -20,6 +20,7 @@ import {
   randArray,
   randBf16,
   rng,
+  roundBf16,
   skipWithoutNative,
 } from "./kernels-native-helpers.ts";
 
@@ -34,15 +35,6 @@ const SHAPES: [number, number, number][] = [
   [24, 1000, 40], // two row tiles: the shared path at 2 threads, per-thread grid at 4
   [40, 4200, 36], // N over the 4096 column block
 ];
-
-/** x rounded to bf16 (nearest even) and widened back: what vdpbf16ps multiplies. */
-function roundBf16(x: Float32Array): Float32Array {
-  const h = new Uint16Array(x.length);
-  refKernels.f32ToBf16(h, x, x.length);
-  const out = new Float32Array(x.length);
-  refKernels.bf16ToF32(out, h, x.length);
-  return out;
-}
 
 function widen(b: Uint16Array): Float32Array {
   const out = new Float32Array(b.length);

@@ -27,7 +27,9 @@ import {
   label,
   nativeVariants,
   randArray,
+  randWeight,
   rng,
+  roundBf16,
   skipWithoutNative,
 } from "./kernels-native-helpers.ts";
 
@@ -43,15 +45,6 @@ const SHAPES: [number, number, number][] = [
   [40, 65, 4352], // backward: K = 4352 columns (over the 1024 decode chunk and the 4096 block), odd N = 65 rows
 ];
 
-/** x rounded to bf16 (nearest even) and widened back: what vdpbf16ps multiplies. */
-function roundBf16(x: Float32Array): Float32Array {
-  const h = new Uint16Array(x.length);
-  refKernels.f32ToBf16(h, x, x.length);
-  const out = new Float32Array(x.length);
-  refKernels.bf16ToF32(out, h, x.length);
-  return out;
-}
-
 /** Whether kernels k round both operands of a block-format product on the packed path. */
 function rounds(k: Kernels): boolean {
   return k.isa === "avx512" && nativeHasBf16Dot() && !exact.has(k);
@@ -59,16 +52,6 @@ function rounds(k: Kernels): boolean {
 
 /** avx512 kernels made with blockCompute "f32", where this CPU has them (2 threads). */
 const exact = new Set<Kernels>(nativeIsas().includes("avx512") ? [createNativeKernels("avx512", 2, "f32")] : []);
-
-/** n random values in format f (uniform in [-1, 1) encoded), and their exact decoded values. */
-function randWeight(rand: () => number, f: StorageDType, n: number) {
-  const fmt = weightFormat(f);
-  const data = fmt.alloc(n);
-  fmt.fromF32(data, 0, randArray(rand, n), n);
-  const values = new Float32Array(n);
-  fmt.toF32(values, data, 0, n);
-  return { data, values };
-}
 
 test("native block-format products equal the f32 product of bf16-rounded activations and weights (WNT, WNN)", (t) => {
   if (skipWithoutNative(t)) return;

@@ -17,6 +17,7 @@ import {
   label,
   nativeVariants,
   randArray,
+  randWeight,
   rng,
   skipWithoutNative,
 } from "./kernels-native-helpers.ts";
@@ -64,16 +65,6 @@ function shapeFor(v: Variant, [M, N, K]: [number, number, number]): [number, num
   return v.startsWith("matmulWNT") ? [M, N, up(K)] : [M, up(N), K];
 }
 
-/** n random values in format `name` (uniform in [-1, 1) encoded), and their values widened back. */
-function randWeight(rand: () => number, name: string, n: number): { data: WeightData; values: Float32Array } {
-  const f = weightFormat(name);
-  const data = f.alloc(n);
-  f.fromF32(data, 0, randArray(rand, n), n);
-  const values = new Float32Array(n);
-  f.toF32(values, data, 0, n);
-  return { data, values };
-}
-
 /** Runs a variant on kernels k (the weight entries with the format after the colon). */
 function run(
   k: Kernels,
@@ -95,7 +86,7 @@ test("native matmul matches the reference on every ISA, thread count and shape",
   const kernels = [...nativeVariants([1, 2]), ...nativeVariants([4]).slice(-1)];
   const rand = rng(11);
   for (const v of VARIANTS) {
-    const format = v.split(":")[1] ?? "f32";
+    const format = (v.split(":")[1] ?? "f32") as StorageDType;
     for (const shape of SHAPES) {
       const [M, N, K] = shapeFor(v, shape);
       const a = randArray(rand, M * K);
