@@ -38,6 +38,11 @@ struct V {
     for (int64_t i = 0; i < n; ++i) t[i] = p[i];
     return widen_bf16(_mm_load_si128(reinterpret_cast<const __m128i*>(t)));
   }
+  static inline void load_bf16_split(const uint16_t* p, T* even, T* odd) {
+    const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    *even = _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+    *odd = _mm256_castsi256_ps(_mm256_and_si256(w, _mm256_set1_epi32(-65536)));
+  }
   static inline T zero() { return _mm256_setzero_ps(); }
   static inline T set1(float x) { return _mm256_set1_ps(x); }
   static inline T add(T a, T b) { return _mm256_add_ps(a, b); }

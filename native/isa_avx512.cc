@@ -37,6 +37,11 @@ struct V {
   // W k-pairs from two rows: dst[j] = bf16(lo[j]) | bf16(hi[j]) << 16 for j < n ≤ W, zero for n ≤ j < W (all W
   // stored).
   static inline void bf16_interleave(const float* lo, const float* hi, int64_t n, uint32_t* dst);
+  static inline void load_bf16_split(const uint16_t* p, T* even, T* odd) {
+    const __m512i w = _mm512_loadu_si512(p);
+    *even = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+    *odd = _mm512_castsi512_ps(_mm512_and_si512(w, _mm512_set1_epi32(-65536)));
+  }
   static inline T zero() { return _mm512_setzero_ps(); }
   static inline T set1(float x) { return _mm512_set1_ps(x); }
   static inline T add(T a, T b) { return _mm512_add_ps(a, b); }

@@ -4,7 +4,8 @@
 // An ISA translation unit holds only what differs per ISA; every op is written once in ops/*.inc over `V`:
 //   struct V, the vector contract:
 //     T, W (lanes); load/store (unaligned), loadn/storen (first n < W lanes, the rest zero / untouched),
-//     keepn (zero lanes ≥ n), load_bf16/loadn_bf16 (bf16 → f32), zero, set1, add, sub, mul, div, max,
+//     keepn (zero lanes ≥ n), load_bf16/loadn_bf16 (bf16 → f32), load_bf16_split (2W bf16 → the even-indexed
+//     and the odd-indexed values as f32: a shift and a mask, no lane shuffle), zero, set1, add, sub, mul, div, max,
 //     fmadd(a,b,c) = a·b + c, fnmadd(a,b,c) = c − a·b, sqrt, hsum, hmax, and exp (≤ 2 ulp; 0 below -87.5 and for
 //     -inf; NaN stays NaN; saturates at exp(88)); kTransposePacks, and when true transpose (see matmul_pack.inc);
 //   kIsaName; the matmul kernel traits KernF32 and KernBf16 (register tile, cache blocks, kShareB, micro-kernel) and
@@ -58,6 +59,12 @@ struct V {
     v4i u = {0, 0, 0, 0};
     for (int64_t i = 0; i < n; ++i) u[i] = p[i];
     return reinterpret_cast<T>(u << 16);
+  }
+  static inline void load_bf16_split(const uint16_t* p, T* even, T* odd) {
+    v4i w;
+    std::memcpy(&w, p, 16);
+    *even = reinterpret_cast<T>(w << 16);
+    *odd = reinterpret_cast<T>(w & -65536);
   }
   static inline T zero() { return T{0, 0, 0, 0}; }
   static inline T set1(float x) { return T{x, x, x, x}; }

@@ -133,6 +133,7 @@ struct KernelTable {
   void (*mul)(Pool&, float* out, const float* a, const float* b, int64_t n);
   void (*add_mul)(Pool&, float* out, const float* a, const float* b, int64_t n);
   double (*sum_squares)(Pool&, const float* a, int64_t n, double acc);
+  double (*sum)(Pool&, const float* a, int64_t n);
   int64_t (*first_non_finite)(Pool&, const float* a, int64_t n);
   void (*weight_to_f32)(Pool&, float* out, const void* b, int32_t fmt, int64_t n);
   void (*weight_from_f32)(Pool&, void* b, int32_t fmt, const float* in, int64_t n);

@@ -107,6 +107,7 @@ const Method kMethods[] = {
     {"mul", product<false>},
     {"addMul", product<true>},
     {"sumSquares", sum_squares},
+    {"sum", sum_values},
     {"firstNonFinite", first_non_finite},
     {"bf16ToF32", convert<0>},
     {"f32ToBf16", convert<1>},

@@ -5,9 +5,13 @@
  * of the destination is not counted).
  * - triad: a = b·c (the kernels' `mul`: STREAM's triad a = b + s·c has the same traffic, two reads and one write
  *   per element, 12 bytes in f32);
- * - copy: a = b (the kernels' `copy`: one read and one write, 8 bytes).
- * Both run on the kernels' thread pool (the native ones; the TypeScript reference is single-threaded and far from
- * the machine's bandwidth). Decode rows are reported against the triad figure (decode-bytes.ts).
+ * - copy: a = b (the kernels' `copy`: one read and one write, 8 bytes);
+ * - read: Σ a (the kernels' `sum`: one read per element, 4 bytes, nothing written), the access of a decoded token,
+ *   which streams every weight once and writes almost nothing. Decode rows are reported against it
+ *   (decode-bytes.ts): a machine's read-only rate can differ much from its triad (on a 2-core Zen 4 VM, 33 GB/s
+ *   read against 46 GB/s triad, as STREAM counts it).
+ * All run on the kernels' thread pool (the native ones; the TypeScript reference is single-threaded and far from
+ * the machine's bandwidth).
  */
 import type { Kernels } from "../kernels/types.ts";
 import { bestGigaRate } from "./peak.ts";
@@ -25,5 +29,6 @@ export function measureBandwidth(k: Kernels, arrayMiB: number, reps: number): Ba
   const c = new Float32Array(n).fill(0.75);
   const triadGBs = bestGigaRate(() => k.mul(a, b, c, n), 12 * n, reps);
   const copyGBs = bestGigaRate(() => k.copy(a, b, n), 8 * n, reps);
-  return { arrayMiB, triadGBs, copyGBs };
+  const readGBs = bestGigaRate(() => k.sum(b, n), 4 * n, reps);
+  return { arrayMiB, triadGBs, copyGBs, readGBs };
 }

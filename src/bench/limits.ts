@@ -24,7 +24,7 @@ export interface Limits {
   f32: MatmulLimit;
   /** null when neither loratune's bf16 product nor PyTorch's was measured. */
   bf16: MatmulLimit | null;
-  /** Triad GB/s; null when not measured. */
+  /** Read-only GB/s (decode's limit; bandwidth.ts); null when not measured. */
   bandwidthGBs: number | null;
   /** Whether loratune's block-format products run on the bf16 dot product (so are put against the bf16 peak). */
   blocksOnBf16: boolean;
@@ -40,7 +40,7 @@ export function runLimits(peak: PeakResult, torch: TorchGemmResult | null): Limi
   return {
     f32: better(peak.peakGflops, torch?.f32Gflops)!,
     bf16: better(peak.peakBf16Gflops, torch?.bf16Gflops),
-    bandwidthGBs: peak.bandwidth?.triadGBs ?? null,
+    bandwidthGBs: peak.bandwidth?.readGBs ?? null,
     blocksOnBf16: peak.kernels.blocksOnBf16,
   };
 }

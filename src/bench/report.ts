@@ -3,7 +3,8 @@
  * the memory bandwidth) and how each anchor ran, the speed and detail tables (report-table.ts), then decode
  * against the bandwidth, loratune's fastest mode against each anchor's, each dtype against bf16, the training
  * memory check (measured peak RSS vs the pre-training estimate), where a training step's time goes (forward with
- * loss / backward / optimizer) and, with --profile, the slowest kernels of each training step.
+ * loss / backward / optimizer) and, with --profile, the slowest kernels of each
+ * training step, prefill run or decoded token.
  */
 import { ANCHOR_LABELS, ANCHOR_NAMES } from "./anchors.ts";
 import type { MatmulLimit } from "./limits.ts";
@@ -36,7 +37,7 @@ function limitLines(r: BenchReport): string[] {
   const p = r.peak;
   const g = r.torchGemm;
   const lines = [
-    "limits in this run (%limit: training and prefill of the matmul peak of their compute dtype, decode of the memory bandwidth):",
+    "limits in this run (%limit: training and prefill of the matmul peak of their compute dtype, decode of the read bandwidth):",
     `  matmul f32: ${limitText(r.limits.f32)}${productRates(r, "f32")}`,
     `  matmul bf16: ${limitText(r.limits.bf16)}${productRates(r, "bf16")}`,
   ];
@@ -44,8 +45,9 @@ function limitLines(r: BenchReport): string[] {
   const bw = p.bandwidth;
   if (bw) {
     lines.push(
-      `  memory bandwidth: ${bw.triadGBs.toFixed(1)} GB/s triad (a = b·c), ${bw.copyGBs.toFixed(1)} GB/s copy ` +
-        `(3 × ${bw.arrayMiB} MiB arrays, ${p.kernels.threads} threads, best of the run's samples)`,
+      `  memory bandwidth: ${bw.readGBs.toFixed(1)} GB/s read (Σ a: decode's access, its limit), ` +
+        `${bw.triadGBs.toFixed(1)} GB/s triad (a = b·c), ${bw.copyGBs.toFixed(1)} GB/s copy ` +
+        `(${bw.arrayMiB} MiB arrays, ${p.kernels.threads} threads, best of the run's samples)`,
     );
   }
   return lines;
@@ -163,7 +165,8 @@ function dtypeRatioLines(rows: BenchRow[]): string[] {
 
 /**
  * Decode rows against the memory bandwidth: the bytes a token reads (every weight once in its held format, plus
- * the KV cache: decode-bytes.ts) times tokens/s, as a fraction of the triad bandwidth measured in the same run.
+ * the KV cache: decode-bytes.ts) times tokens/s, as a fraction of the read bandwidth measured in the same run
+ * (a token reads its weights and writes almost nothing: bandwidth.ts).
  */
 function bandwidthLines(r: BenchReport): string[] {
   const bw = r.peak.bandwidth;
@@ -175,12 +178,12 @@ function bandwidthLines(r: BenchReport): string[] {
     const gbs = (o.bytesPerToken * o.tokensPerS) / 1e9;
     out.push(
       `  ${row.shape} ${rowLabel(row)}: ${num(o.bytesPerToken / 1e6, 1)} MB/token × ${num(o.tokensPerS, 1)} tokens/s ` +
-        `= ${num(gbs, 1)} GB/s, ${pct(gbs / bw.triadGBs)} of bandwidth` +
+        `= ${num(gbs, 1)} GB/s, ${pct(gbs / bw.readGBs)} of bandwidth` +
         // A model small enough to stay in the last-level cache is read from there, not from memory.
-        (gbs > bw.triadGBs ? " (above 100%: served from cache)" : ""),
+        (gbs > bw.readGBs ? " (above 100%: served from cache)" : ""),
     );
   }
-  return out.length ? ["", `decode against the memory bandwidth (${bw.triadGBs.toFixed(1)} GB/s triad):`, ...out] : [];
+  return out.length ? ["", `decode against the memory bandwidth (${bw.readGBs.toFixed(1)} GB/s read):`, ...out] : [];
 }
 
 function phaseLines(rows: BenchRow[]): string[] {
@@ -201,10 +204,20 @@ function phaseLines(rows: BenchRow[]): string[] {
 function profileLines(rows: BenchRow[], top = 25): string[] {
   const out: string[] = [];
   for (const row of rows) {
-    const prof = row.ours?.profile;
-    if (!prof) continue;
+    const ours = row.ours;
+    const prof = ours?.profile;
+    if (!ours || !prof) continue;
     const total = prof.reduce((n, e) => n + e.ms, 0);
-    out.push("", `kernel time per step, ${row.shape} ${rowLabel(row)} (total ${num(total, 1)} ms in kernels):`);
+    // A decode run times genTokens tokens; the profile is per token, so is the wall time it is put against.
+    const [unit, wallMs] =
+      ours.kind === "decode"
+        ? ["token", ours.runMsMedian / ours.tokensPerRun]
+        : [ours.kind === "train" ? "step" : "run", ours.runMsMedian];
+    out.push(
+      "",
+      `kernel time per ${unit}, ${row.shape} ${rowLabel(row)} (${num(total, 1)} ms in kernels of ${num(wallMs, 1)} ms ` +
+        "median wall time):",
+    );
     for (const e of prof.slice(0, top)) {
       const gf = e.flops > 0 ? `  ${num(e.flops / (e.ms / 1000) / 1e9, 1)} GFLOP/s` : "";
       out.push(

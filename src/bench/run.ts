@@ -147,7 +147,7 @@ export function workloadSpec(
     genTokens: o.quick ? 8 : 64,
     steps: o.steps ?? runs.steps,
     warmup: o.warmup ?? runs.warmup,
-    profile: o.profile && workload.startsWith("train"),
+    profile: o.profile,
     gradCheckpoint: o.gradCheckpoint && workload.startsWith("train"),
     ...(o.memoryCheck === false ? { memoryCheck: false } : {}),
     seed: 0,
@@ -207,7 +207,10 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   let peak = await measurePeak();
   const bf16Peak = peak.peakBf16Gflops === null ? "" : `, bf16 weights ${peak.peakBf16Gflops.toFixed(1)}`;
   say(`matmul peak: ${peak.peakGflops.toFixed(1)} GFLOP/s${bf16Peak} (${peak.kernels.backend} ${peak.kernels.isa})`);
-  if (peak.bandwidth) say(`memory bandwidth: ${peak.bandwidth.triadGBs.toFixed(1)} GB/s (triad)`);
+  if (peak.bandwidth) {
+    const bw = peak.bandwidth;
+    say(`memory bandwidth: ${bw.readGBs.toFixed(1)} GB/s read, ${bw.triadGBs.toFixed(1)} GB/s triad`);
+  }
   if (peak.kernels.notice) say(`WARNING: ${peak.kernels.notice}`);
   const threads = o.threads ?? peak.kernels.threads;
   const measureTorchGemm = async (): Promise<TorchGemmResult | { error: string }> => {
@@ -340,6 +343,7 @@ export function bestPeak(a: PeakResult, b: PeakResult): PeakResult {
       arrayMiB: a.bandwidth.arrayMiB,
       triadGBs: Math.max(a.bandwidth.triadGBs, b.bandwidth.triadGBs),
       copyGBs: Math.max(a.bandwidth.copyGBs, b.bandwidth.copyGBs),
+      readGBs: Math.max(a.bandwidth.readGBs, b.bandwidth.readGBs),
     };
   }
   return best;

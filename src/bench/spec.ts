@@ -25,7 +25,7 @@ export interface ModelWorkloadSpec {
   /** Timed runs (their median is reported) after `warmup` untimed ones. */
   steps: number;
   warmup: number;
-  /** Time every kernel call (train only; `bench --profile`). */
+  /** Time every kernel call of the timed runs (`bench --profile`). */
   profile: boolean;
   /** Activation checkpointing (train only; `bench --grad-checkpoint`). */
   gradCheckpoint: boolean;
@@ -98,7 +98,7 @@ export interface WorkloadResult {
   estimatedPeakMiB?: number;
   loss?: number;
   phasesMs?: { forward: number; backward: number; optimizer: number };
-  /** Train with profile: per-step kernel times, largest first. */
+  /** With `bench --profile`: kernel times largest first, per training step, prefill run or decoded token. */
   profile?: ProfileEntry[];
 }
 
@@ -126,10 +126,12 @@ export interface PeakResult {
 export interface BandwidthResult {
   /** MiB of each array. */
   arrayMiB: number;
-  /** a = b·c: two reads and one write per element. Decode rows are reported against it. */
+  /** a = b·c: two reads and one write per element. */
   triadGBs: number;
   /** a = b: one read and one write per element. */
   copyGBs: number;
+  /** Σ a: one read per element, nothing written (a decoded token's access). Decode rows are reported against it. */
+  readGBs: number;
 }
 
 export interface WriteModelResult {

@@ -149,7 +149,7 @@ export const BENCH_OPTIONS: readonly OptionDef[] = [
   {
     key: "profile",
     kind: "bool",
-    help: "time every kernel call of the training steps and list the slowest",
+    help: "time every kernel call (per training step, prefill run or decoded token) and list the slowest",
     default: false,
   },
   {

@@ -317,6 +317,11 @@ export interface Kernels {
    * a norm over many tensors, each call continuing the last one's sum, has the same bits on every backend.
    */
   sumSquares(a: Float32Array, n: number, acc: number): number;
+  /**
+   * Σ_{i<n} a[i], within f32 rounding of partial sums (order and threads unspecified: not bit-exact across backends
+   * or thread counts). Reads memory at the machine's rate: the bench's read-only bandwidth probe.
+   */
+  sum(a: Float32Array, n: number): number;
   /** The smallest i < n with a[i] NaN or ±inf, or -1 when all n are finite. */
   firstNonFinite(a: Float32Array, n: number): number;
 

@@ -150,10 +150,10 @@ test("decode bytes per token: tiny against a hand count, per held format", () =>
   assert.equal(decodeBytesPerToken(untied, "f32", 10), decodeBytesPerToken(tiny, "f32", 10) + 64 * 4);
 });
 
-test("memory bandwidth probe: positive GB/s for triad and copy", () => {
+test("memory bandwidth probe: positive GB/s for triad, copy and read", () => {
   const r = runSpec(k, { kind: "peak", dtype: "f32", sizes: [[8, 8, 8]], reps: 1, bandwidthMiB: 4 }) as PeakResult;
   assert.equal(r.bandwidth?.arrayMiB, 4);
-  assert.ok(r.bandwidth!.triadGBs > 0 && r.bandwidth!.copyGBs > 0);
+  assert.ok(r.bandwidth!.triadGBs > 0 && r.bandwidth!.copyGBs > 0 && r.bandwidth!.readGBs > 0);
 });
 
 test("matmul peak: positive GFLOP/s per shape, bf16 entries when asked", () => {
@@ -255,16 +255,16 @@ test("text report: tables, ratios, %limit and the 20% memory verdict", () => {
   assert.match(bothText, /matmul f32: 100\.0 GFLOP\/s \(loratune\)/);
   assert.match(bothText, /matmul bf16: 200\.0 GFLOP\/s \(loratune\)/);
   assert.match(bothText, /tiny\s+train q,k,v,o bf16\s+400\.0\s+25\.0%/);
-  // Decode rows against the memory bandwidth: 2 MB/token × 5000 tokens/s = 10 GB/s of 40.
+  // Decode rows against the read bandwidth: 2 MB/token × 5000 tokens/s = 10 GB/s of 40 (not the 60 of triad).
   const decodeRow = {
     ...report.rows[0]!,
     workload: "decode" as const,
     ours: { ...ours, kind: "decode" as const, tokensPerS: 5000, bytesPerToken: 2e6 },
     anchors: {},
   };
-  const bwPeak = { ...peak, bandwidth: { arrayMiB: 256, triadGBs: 40, copyGBs: 30 } };
+  const bwPeak = { ...peak, bandwidth: { arrayMiB: 256, triadGBs: 60, copyGBs: 30, readGBs: 40 } };
   const bwText = formatReport({ ...report, peak: bwPeak, limits: runLimits(bwPeak, null), rows: [decodeRow] });
-  assert.match(bwText, /memory bandwidth: 40\.0 GB\/s triad .*30\.0 GB\/s copy \(3 × 256 MiB/);
+  assert.match(bwText, /memory bandwidth: 40\.0 GB\/s read .*60\.0 GB\/s triad .*30\.0 GB\/s copy \(256 MiB/);
   assert.match(bwText, /tiny decode: 2\.0 MB\/token × 5000\.0 tokens\/s = 10\.0 GB\/s, 25\.0% of bandwidth/);
   assert.match(bwText, /tiny\s+decode\s+5000\.0\s+25\.0% │/);
   assert.match(text, /measured \+30\.0%: OFF by more than 20%/);

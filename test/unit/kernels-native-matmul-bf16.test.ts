@@ -135,3 +135,83 @@ test("native bf16-weight products keep a NaN activation in its own row", (t) => 
     }
   }
 });
+
+// One-row products (decoding a bf16 model: M = 1, NT) take their own path on every ISA: x reordered into even- and
+// odd-indexed values, each word of two bf16 widened by a shift and a mask. K: below one 2W step of any ISA, whole
+// steps, whole steps plus a tail of each length class, and long rows; N: one row, and enough to split over threads.
+const ONE_ROW_SHAPES: [number, number][] = [
+  [1, 1],
+  [5, 7],
+  [3, 32],
+  [300, 33],
+  [64, 47],
+  [1000, 64],
+  [129, 2048],
+  [7, 9000],
+];
+
+test("native one-row bf16 products (decode) are the exact product of the f32 activations on every ISA", (t) => {
+  if (skipWithoutNative(t)) return;
+  const rand = rng(37);
+  for (const [N, K] of ONE_ROW_SHAPES) {
+    const x = randArray(rand, K);
+    const w = randBf16(rand, N * K);
+    const wf = widen(w);
+    const init = randArray(rand, N);
+    const want = new Float32Array(N);
+    const wantAcc = init.slice();
+    refKernels.matmulNT(want, x, wf, 1, N, K, false);
+    refKernels.matmulNT(wantAcc, x, wf, 1, N, K, true);
+    const bound = new Float32Array(N);
+    refKernels.matmulNT(bound, abs(x), abs(wf), 1, N, K, false);
+    for (let i = 0; i < N; i++) bound[i] = bound[i]! + Math.abs(init[i]!);
+    for (const k of nativeVariants([1, 2, 4])) {
+      const name = `matmulWNT bf16 1x${N}x${K} ${label(k)}`;
+      const out = new Float32Array(N + 1).fill(Number.NaN);
+      out[N] = 12345.5;
+      k.matmulWNT(out, x, w, "bf16", 1, N, K, false);
+      assertScaledClose(name, out.subarray(0, N), want, bound, 1e-6);
+      assert.equal(out[N], 12345.5, `${name}: wrote past N`);
+      const acc = init.slice();
+      k.matmulWNT(acc, x, w, "bf16", 1, N, K, true);
+      assertScaledClose(`${name} accumulate`, acc, wantAcc, bound, 1e-6);
+    }
+  }
+});
+
+test("the one-row bf16 check tells an exact product from one of rounded activations", (t) => {
+  if (skipWithoutNative(t)) return;
+  // The same bound fails for the activations rounded to bf16 (what the packed path does where it has vdpbf16ps).
+  const rand = rng(41);
+  const [N, K] = [64, 2048];
+  const x = randArray(rand, K);
+  const wf = widen(randBf16(rand, N * K));
+  const exact = new Float32Array(N);
+  refKernels.matmulNT(exact, x, wf, 1, N, K, false);
+  const rounded = new Float32Array(N);
+  refKernels.matmulNT(rounded, roundBf16(x), wf, 1, N, K, false);
+  const bound = new Float32Array(N);
+  refKernels.matmulNT(bound, abs(x), abs(wf), 1, N, K, false);
+  assert.throws(() => assertScaledClose("rounded", rounded, exact, bound, 1e-6));
+});
+
+test("native one-row bf16 products keep a NaN weight in its own output, in the paired part and in the tail", (t) => {
+  if (skipWithoutNative(t)) return;
+  const rand = rng(43);
+  const [N, K] = [40, 77]; // 77 = 64 + 13: a paired part on every ISA and a tail
+  const x = randArray(rand, K);
+  for (const col of [6, 7, 70]) {
+    const w = randBf16(rand, N * K);
+    const bad = 11;
+    w[bad * K + col] = 0x7fc0; // a quiet NaN
+    for (const k of nativeVariants([1, 2])) {
+      const out = new Float32Array(N);
+      k.matmulWNT(out, x, w, "bf16", 1, N, K, false);
+      for (let n = 0; n < N; n++) {
+        const where = `${label(k)} column ${col}, output ${n}`;
+        if (n === bad) assert.ok(Number.isNaN(out[n]!), `${where}: expected NaN, got ${out[n]}`);
+        else assert.ok(Number.isFinite(out[n]!), `${where}: expected a finite value, got ${out[n]}`);
+      }
+    }
+  }
+});

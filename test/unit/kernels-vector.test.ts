@@ -2,7 +2,8 @@
  * The vector kernels (zero, copy, scale, axpy, mul, addMul, sumSquares, firstNonFinite): the loops the trainer, the
  * merge and the adapters ran in TypeScript before they became kernels. The reference must give the bits of those
  * loops (written out here as they were), and the native kernels the bits of the reference, on every ISA and thread
- * count, on odd sizes, with the scalars as the callers pass them (f64 values that are not f32 ones).
+ * count, on odd sizes, with the scalars as the callers pass them (f64 values that are not f32 ones). `sum` (the
+ * bench's read-bandwidth probe) alone is split over threads and checked within f32 rounding of its partial sums.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -116,5 +117,39 @@ test("native vector kernels read and write through subarray views and reject sho
     assert.throws(() => k.axpy(f(4), f(3), 4, 2), /a has 3 elements/);
     assert.throws(() => k.sumSquares(f(3), 4, 0), /a has 3 elements/);
     assert.throws(() => k.zero(new Uint16Array(4) as unknown as Float32Array, 4), /out must be a Float32Array/);
+  }
+});
+
+test("native sum is within f32 rounding of the reference's f64 sum on every ISA and thread count", (t) => {
+  if (skipWithoutNative(t)) return;
+  const rand = rng(29);
+  for (const n of [...SIZES, 300_007]) {
+    const a = randArray(rand, n, 3);
+    const want = ref.sum(a, n);
+    let absSum = 0;
+    for (let i = 0; i < n; i++) absSum += Math.abs(a[i]!);
+    for (const k of nativeVariants([1, 2, 4])) {
+      const got = k.sum(a, n);
+      assert.ok(Math.abs(got - want) <= 1e-5 * absSum, `sum n=${n} ${label(k)}: got ${got}, expected ${want}`);
+    }
+  }
+  // The bound is tight enough to see a lost chunk: dropping the last 1024 values fails it.
+  const n = 300_007;
+  const a = randArray(rand, n, 3).map((x) => Math.abs(x) + 0.5);
+  let absSum = 0;
+  for (let i = 0; i < n; i++) absSum += a[i]!;
+  assert.ok(Math.abs(ref.sum(a, n - 1024) - ref.sum(a, n)) > 1e-5 * absSum);
+});
+
+test("native sum propagates a NaN and reads through subarray views", (t) => {
+  if (skipWithoutNative(t)) return;
+  const rand = rng(31);
+  const a = randArray(rand, 5000, 1);
+  for (const k of nativeVariants([1, 2])) {
+    assert.ok(Math.abs(k.sum(a.subarray(7), 4000) - ref.sum(a.subarray(7), 4000)) <= 1e-4, `subarray ${label(k)}`);
+    const bad = a.slice();
+    bad[4321] = Number.NaN;
+    assert.ok(Number.isNaN(k.sum(bad, bad.length)), `NaN ${label(k)}`);
+    assert.throws(() => k.sum(new Float32Array(3), 4), /a has 3 elements/);
   }
 });

@@ -63,6 +63,7 @@ const METHODS = [
   "mul",
   "addMul",
   "sumSquares",
+  "sum",
   "firstNonFinite",
   "bf16ToF32",
   "f32ToBf16",

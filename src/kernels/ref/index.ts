@@ -14,7 +14,7 @@ import { matvecWQ8 } from "./matvec-q8.ts";
 import { rmsnormBackward, rmsnormForward } from "./rmsnorm.ts";
 import { ropeBackward, ropeForward } from "./rope.ts";
 import { swigluBackward, swigluForward } from "./swiglu.ts";
-import { addMul, axpy, copy, firstNonFinite, mul, scale, sumSquares, zero } from "./vector.ts";
+import { addMul, axpy, copy, firstNonFinite, mul, scale, sum, sumSquares, zero } from "./vector.ts";
 import { embeddingWForward, matmulWNN, matmulWNT, weightFromF32, weightToF32 } from "./weights.ts";
 
 export const refKernels: Kernels = {
@@ -52,6 +52,7 @@ export const refKernels: Kernels = {
   mul,
   addMul,
   sumSquares,
+  sum,
   firstNonFinite,
   bf16ToF32,
   f32ToBf16,

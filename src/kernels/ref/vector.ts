@@ -41,6 +41,13 @@ export function sumSquares(a: Float32Array, n: number, acc: number): number {
   return sum;
 }
 
+/** Σ a[i] in f64, in index order. */
+export function sum(a: Float32Array, n: number): number {
+  let s = 0;
+  for (let i = 0; i < n; i++) s += a[i]!;
+  return s;
+}
+
 /** The first index of a NaN or ±inf, or -1. */
 export function firstNonFinite(a: Float32Array, n: number): number {
   for (let i = 0; i < n; i++) if (!Number.isFinite(a[i]!)) return i;
