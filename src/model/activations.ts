@@ -88,11 +88,20 @@ export interface Activations {
 }
 
 /**
- * Rows per loss chunk: the (rows × V) logits buffer stays near 64 MB whatever the vocabulary, and the chunks of
- * an N-row batch are of equal size (no thin tail chunk, which runs the head matmul far below peak).
+ * f32 values the loss chunk's logits buffer holds at most: 32 Mi values, 128 MiB. Each chunk's two head products
+ * pack the whole head again, so a chunk must have rows enough to amortise it: Llama-3.2-1B's 128256-word head, bf16,
+ * 4 × 256 rows (`bench --profile`, one quiet run each): chunks of 128 rows (a 64 MiB cap) ran the head products at
+ * 219–248 GFLOP/s and the step in 18.1 s, chunks of 256 rows at 285–312 GFLOP/s and 16.4 s, for 67 MiB more peak RSS
+ * (512 rows: 16.2 s, 199 MiB more).
+ */
+const LOSS_CHUNK_VALUES = 32 * 1024 * 1024;
+
+/**
+ * Rows per loss chunk: the (rows × V) logits buffer stays within LOSS_CHUNK_VALUES whatever the vocabulary, and the
+ * chunks of an N-row batch are of equal size (no thin tail chunk, which runs the head matmul far below peak).
  */
 export function lossChunkRows(N: number, V: number): number {
-  const cap = Math.max(1, Math.min(N, Math.floor((16 * 1024 * 1024) / V)));
+  const cap = Math.max(1, Math.min(N, Math.floor(LOSS_CHUNK_VALUES / V)));
   return Math.ceil(N / Math.ceil(N / cap));
 }
 
