@@ -132,6 +132,38 @@ test("prefill and decode workloads in-process (tiny, quick)", () => {
   assert.equal(dec.bytesPerToken, decodeBytesPerToken(shapeConfig("tiny"), "f32", 8 + 4));
 });
 
+test("prefill and decode workloads with --profile: kernel calls per run and per generated token", () => {
+  const layers = shapeConfig("tiny").numLayers;
+  const pre = runSpec(k, { ...workloadSpec("tiny", "prefill", quickOptions), profile: true }) as WorkloadResult;
+  const calls = (r: WorkloadResult, key: string) => r.profile!.find((e) => e.key === key)?.calls ?? 0;
+  assert.equal(calls(pre, "attentionForward"), layers, "one attention forward per layer per run");
+  assert.ok(pre.profile!.reduce((n, e) => n + e.ms, 0) <= Math.max(...pre.runMs) * 1.05);
+  const dec = runSpec(k, { ...workloadSpec("tiny", "decode", quickOptions), profile: true }) as WorkloadResult;
+  // Per generated token: one cached attention per layer and one head product, the prompt's calls not counted.
+  assert.equal(calls(dec, "attentionKV"), layers);
+  const head = dec.profile!.filter((e) => e.key.startsWith("matmulWNT[f32] 1×512×"));
+  assert.equal(head.length, 1, dec.profile!.map((e) => e.key).join(", "));
+  assert.equal(head[0]!.calls, 1);
+  assert.ok(!dec.profile!.some((e) => /^matmulWNT\S* [2-9]\d*×/.test(e.key)), "no multi-row (prompt) product counted");
+  const peak = {
+    kind: "peak" as const,
+    entries: [{ variant: "matmulNT" as const, M: 1, N: 1, K: 1, gflops: 100 }],
+    peakGflops: 100,
+    peakBf16Gflops: null,
+    kernels: dec.kernels,
+  };
+  const text = formatReport({
+    peak,
+    torch: null,
+    limits: runLimits(peak, null),
+    llamaCpp: null,
+    settings: { dtypes: ["f32"], quick: true, threads: 2, B: 2, T: 64, rank: 8, gradCheckpoint: false },
+    rows: [{ shape: "tiny", workload: "decode", dtype: "f32", ours: dec, anchors: {} }],
+    totalS: 1,
+  });
+  assert.match(text, /kernel time per token, tiny decode \([\d.]+ ms in kernels of [\d.]+ ms median wall time\):/);
+});
+
 test("decode bytes per token: tiny against a hand count, per held format", () => {
   const tiny = shapeConfig("tiny");
   // Linears per layer: q 64·64 + k 64·32 + v 64·32 + o 64·64 + gate, up 64·172 each + down 172·64 = 45312 values,
