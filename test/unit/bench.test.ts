@@ -73,6 +73,17 @@ test("shape names: known ones parse, unknown ones are usage errors", () => {
   assert.equal(shapeConfig("smollm135").numKvHeads, 3);
 });
 
+/** A peak probe's result fixed at 100 GFLOP/s f32 (no bf16, no bandwidth), for the report tests. */
+function fixedPeak(kernels: WorkloadResult["kernels"]) {
+  return {
+    kind: "peak" as const,
+    entries: [{ variant: "matmulNT" as const, M: 1, N: 1, K: 1, gflops: 100 }],
+    peakGflops: 100,
+    peakBf16Gflops: null,
+    kernels,
+  };
+}
+
 const trainSpec = { ...workloadSpec("tiny", "train", quickOptions), profile: true };
 let trainResult: WorkloadResult | undefined;
 /** One in-process quick training run of the tiny shape, shared by the tests that need a result. */
@@ -145,13 +156,7 @@ test("prefill and decode workloads with --profile: kernel calls per run and per 
   assert.equal(head.length, 1, dec.profile!.map((e) => e.key).join(", "));
   assert.equal(head[0]!.calls, 1);
   assert.ok(!dec.profile!.some((e) => /^matmulWNT\S* [2-9]\d*×/.test(e.key)), "no multi-row (prompt) product counted");
-  const peak = {
-    kind: "peak" as const,
-    entries: [{ variant: "matmulNT" as const, M: 1, N: 1, K: 1, gflops: 100 }],
-    peakGflops: 100,
-    peakBf16Gflops: null,
-    kernels: dec.kernels,
-  };
+  const peak = fixedPeak(dec.kernels);
   const text = formatReport({
     peak,
     torch: null,
@@ -244,13 +249,7 @@ test("text report: tables, ratios, %limit and the 20% memory verdict", () => {
     otherProcsCores: 0,
     ratio: 1.5,
   };
-  const peak = {
-    kind: "peak" as const,
-    entries: [{ variant: "matmulNT" as const, M: 1, N: 1, K: 1, gflops: 100 }],
-    peakGflops: 100,
-    peakBf16Gflops: null,
-    kernels: ours.kernels,
-  };
+  const peak = fixedPeak(ours.kernels);
   const report: BenchReport = {
     peak,
     torch: { version: "x", python: "/p", waitPolicy: "default", modes: ["f32", "bf16"] },
