@@ -183,9 +183,13 @@ static constexpr char kIsaName[] = "avx512";
 #define LT_DECL(i) __m512 c##i##_0 = _mm512_setzero_ps(), c##i##_1 = _mm512_setzero_ps();
 #define LT_ALL(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11)
 
+// Cache blocks (both kernels): a k-block of up to 1024 so the C tiles are read and written once per 1024 k rather
+// than per 384 (f32) or 512 (bf16); the B micro-panel then streams from L2 (the hardware prefetcher keeps up) and the
+// B block is L3's. Measured on Zen 4 (2 threads, the Llama-3.2-1B training shapes, 512 rows): f32 +3-6%, bf16
+// +5-10% against KC 384 / 512; NC 2048 instead of 4096 changes nothing and halves the packed-B buffers.
 struct KernF32 {
   static constexpr int MR = 12, NR = 32, KSTEP = 1;
-  static constexpr int64_t KC = 384, MC = 240, NC = 4096;
+  static constexpr int64_t KC = 1024, MC = 240, NC = 2048;
   static constexpr bool kShareB = false;  // threads pack their own blocks (matmul_driver.inc)
   using PA = float;
   using PB = float;
@@ -211,7 +215,7 @@ struct KernF32 {
 // bf16 weights: k-pairs packed as uint32 (activations rounded to bf16 while packing), f32 accumulation.
 struct KernBf16 {
   static constexpr int MR = 12, NR = 32, KSTEP = 2;
-  static constexpr int64_t KC = 512, MC = 240, NC = 4096;
+  static constexpr int64_t KC = 1024, MC = 240, NC = 2048;
   static constexpr bool kShareB = true;  // the threads share each packed B block (matmul_driver.inc)
   static_assert(KC <= kPairSpanK, "a block format's k-block is decoded on the stack (matmul_pack.inc)");
   using PA = uint32_t;

@@ -30,10 +30,10 @@ const SHAPES: [number, number, number][] = [
   [13, 33, 31], // partial tiles, odd K
   [25, 70, 65], // two and a bit row tiles, K = 2·32 + 1
   [130, 96, 290], // 145 k-pairs: 9 whole transpose tiles and a partial one
-  [250, 300, 600], // M over the row block, K over the 512 cache block (2 blocks of 300)
-  [61, 64, 1030], // three k-blocks, odd rows of pairs
+  [250, 300, 1100], // M over the row block, K over the 1024 cache block (2 blocks of 552)
+  [61, 64, 2101], // three k-blocks (704, 704, 693), odd rows of pairs
   [24, 1000, 40], // two row tiles: the shared path at 2 threads, per-thread grid at 4
-  [40, 4200, 36], // N over the 4096 column block
+  [40, 4200, 36], // N over the 2048 column block (3 blocks)
 ];
 
 function widen(b: Uint16Array): Float32Array {

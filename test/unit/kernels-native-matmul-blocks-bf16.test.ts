@@ -6,8 +6,8 @@
  * merely within bf16 rounding of the exact product); the other ISAs, and kernels made with blockCompute "f32"
  * (LORATUNE_BLOCK_COMPUTE=f32), keep both exact. Forward (matmulWNT, blocks along
  * the reduction) and backward (matmulWNN, blocks across it) over shapes that cross the packing's edges: partial
- * tiles, a last partial tile of 16 k-pairs, odd reductions (a pair padded with zero), K over the 512 cache block, N
- * over the 1024-column decode chunk and the 4096 column block, and thread counts on the shared packed-B path and the
+ * tiles, a last partial tile of 16 k-pairs, odd reductions (a pair padded with zero), K over the 1024 cache block, N
+ * over the 1024-column decode chunk and the 2048 column block, and thread counts on the shared packed-B path and the
  * per-thread grid.
  */
 import assert from "node:assert/strict";
@@ -40,9 +40,9 @@ const BLOCK_FORMATS = FORMAT_NAMES.filter((f) => weightFormat(f).blockValues > 1
 const SHAPES: [number, number, number][] = [
   [13, 33, 256], // partial row and column tiles
   [12, 64, 608], // K = 2 × 304: 152 k-pairs a block, a partial tile of 16 pairs
-  [130, 70, 1280], // K over the 512 block (3 × 428), M over 240 for 2 threads
+  [130, 70, 2304], // K over the 1024 block (3 × 768), M over 240 for 2 threads
   [24, 1000, 512], // two row tiles: the shared path at 2 threads, the per-thread grid at 4
-  [40, 65, 4352], // backward: K = 4352 columns (over the 1024 decode chunk and the 4096 block), odd N = 65 rows
+  [40, 65, 4352], // backward: K = 4352 columns (over the 1024 decode chunk and the 2048 block), odd N = 65 rows
 ];
 
 /** Whether kernels k round both operands of a block-format product on the packed path. */

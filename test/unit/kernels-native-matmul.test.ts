@@ -2,7 +2,7 @@
  * Native matmul parity: every variant (NT, NN, TN, and the weight entries WNT, WNN on every format of the registry;
  * overwrite and accumulate) against the reference
  * kernels, under every ISA this CPU has at 1 and 2 threads (plus 4 for the 2-D thread grid), on odd shapes and
- * shapes that cross the cache blocks (K > 384, M > 240), the small-M path (M ≤ 4) and the skinny NT path (N ≤ 16). Errors are bounded per
+ * shapes that cross the cache blocks (K > 384 on avx2, K > 1024 on avx512, M > 240), the small-M path (M ≤ 4) and the skinny NT path (N ≤ 16). Errors are bounded per
  * element by rtol·Σ_k|a||b|: f32 rounding for f32 kernels, bf16 rounding of the activations for the
  * AVX512_BF16 path (and of a block format's decoded weights there). Elements past M·N must stay untouched.
  */
@@ -49,6 +49,7 @@ const SHAPES: [number, number, number][] = [
   [45, 13, 70],
   [250, 70, 390],
   [61, 300, 800],
+  [30, 70, 2100], // K over the avx512 kernels' 1024 k-block (3 blocks of 700)
 ];
 
 const SENTINEL = 12345.5;
