@@ -5,6 +5,7 @@
 //
 // Exports: cpuIsas() → ISAs this build has and this CPU runs, best last; hasBf16Dot() → whether the avx512
 // table multiplies bf16 weights with vdpbf16ps; addressMod(buffer, m) → a buffer's address mod m;
+// adviseHugePages(buffer, bytes) and mapLargeAllocations(bytes): large weights on huge pages (memory.inc);
 // create(isa, threads) → an object holding every Kernels method
 // (positional arguments exactly as in src/kernels/types.ts). Pools and kernel objects live per Node
 // environment (worker threads get their own) and are freed when it exits.
@@ -17,6 +18,13 @@
 #include <map>
 #include <memory>
 #include <vector>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "../kernels.h"
 
@@ -65,6 +73,7 @@ const KernelTable* table_for(const char* isa) {
 #include "swiglu.inc"
 #include "embedding.inc"
 #include "cross_entropy.inc"
+#include "memory.inc"
 #include "adamw.inc"
 #include "vector.inc"
 #include "convert.inc"
@@ -213,7 +222,8 @@ void finalize_instance(napi_env, void* data, void*) { delete static_cast<Instanc
 NAPI_MODULE_INIT() {
   napi_set_instance_data(env, new Instance(), finalize_instance, nullptr);
   const Method fns[] = {
-      {"cpuIsas", cpu_isas}, {"hasBf16Dot", has_bf16_dot}, {"addressMod", address_mod}, {"create", create}};
+      {"cpuIsas", cpu_isas}, {"hasBf16Dot", has_bf16_dot}, {"addressMod", address_mod},
+      {"adviseHugePages", advise_huge_pages}, {"mapLargeAllocations", map_large_allocations}, {"create", create}};
   for (const Method& m : fns) {
     napi_value fn;
     napi_create_function(env, m.name, NAPI_AUTO_LENGTH, m.cb, nullptr, &fn);

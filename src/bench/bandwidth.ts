@@ -11,9 +11,11 @@
  *   (decode-bytes.ts): a machine's read-only rate can differ much from its triad (on a 2-core Zen 4 VM, 33 GB/s
  *   read against 46 GB/s triad, as STREAM counts it).
  * All run on the kernels' thread pool (the native ones; the TypeScript reference is single-threaded and far from
- * the machine's bandwidth).
+ * the machine's bandwidth), on arrays allocated as the weights are (tensor/aligned.ts: on memory advised for 2 MiB
+ * pages, unless LORATUNE_HUGE_PAGES=0), so decode is held to the rate its own weights' pages allow.
  */
 import type { Kernels } from "../kernels/types.ts";
+import { alignedFloat32 } from "../tensor/aligned.ts";
 import { bestGigaRate } from "./peak.ts";
 import type { BandwidthResult } from "./spec.ts";
 
@@ -24,9 +26,9 @@ export const QUICK_BANDWIDTH_ARRAY_MIB = 32;
 export function measureBandwidth(k: Kernels, arrayMiB: number, reps: number): BandwidthResult {
   const n = (arrayMiB * 2 ** 20) / 4;
   // Distinct non-zero values, so no page stays a shared zero page and no product is trivially zero.
-  const a = new Float32Array(n);
-  const b = new Float32Array(n).fill(1.5);
-  const c = new Float32Array(n).fill(0.75);
+  const a = alignedFloat32(n);
+  const b = alignedFloat32(n).fill(1.5);
+  const c = alignedFloat32(n).fill(0.75);
   const triadGBs = bestGigaRate(() => k.mul(a, b, c, n), 12 * n, reps);
   const copyGBs = bestGigaRate(() => k.copy(a, b, n), 8 * n, reps);
   const readGBs = bestGigaRate(() => k.sum(b, n), 4 * n, reps);

@@ -22,8 +22,34 @@ export function setAddressProbe(p: AddressProbe | null): void {
 /** Cache-line size the weights are aligned to. */
 export const WEIGHT_ALIGN = 64;
 
+/**
+ * Advises the whole 2 MiB pages of buffer[offset, offset + bytes) for huge pages and returns offset, the buffer's
+ * first 2 MiB boundary, or returns null (no room, or no such advice here). The native kernels' loader installs the
+ * addon's (kernels/native/index.ts).
+ */
+export type HugePageAdvice = (buffer: ArrayBuffer, bytes: number) => number | null;
+
+let hugePageAdvice: HugePageAdvice | null = null;
+
+/** A huge page: buffers of at least this many bytes start on one, their whole huge pages advised. */
+export const LARGE_BUFFER_BYTES = 2 * 2 ** 20;
+
+/**
+ * Installs (or with null removes) the huge-page advice for buffers of LARGE_BUFFER_BYTES or more: a weight streamed
+ * once per decoded token reads faster on 2 MiB pages (fewer TLB misses, the prefetcher not stopping every 4 KiB).
+ */
+export function setHugePageAdvice(a: HugePageAdvice | null): void {
+  hugePageAdvice = a;
+}
+
 /** A zero-filled buffer with room for `bytes` bytes from `offset`, a WEIGHT_ALIGN boundary where the addon can tell. */
 function alignedBytes(bytes: number, elementSize: number): { buffer: ArrayBuffer; offset: number } {
+  if (hugePageAdvice && bytes >= LARGE_BUFFER_BYTES) {
+    // Room to start on a 2 MiB boundary; the pages before it are never touched, so they take no memory.
+    const buffer = new ArrayBuffer(bytes + LARGE_BUFFER_BYTES);
+    const offset = hugePageAdvice(buffer, bytes);
+    if (offset !== null) return { buffer, offset };
+  }
   const buffer = new ArrayBuffer(bytes + WEIGHT_ALIGN);
   const mod = probe ? probe(buffer, WEIGHT_ALIGN) : null;
   const offset = mod === null ? 0 : (WEIGHT_ALIGN - mod) % WEIGHT_ALIGN;

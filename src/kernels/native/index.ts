@@ -17,7 +17,7 @@
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import { LoratuneError } from "../../errors.ts";
-import { setAddressProbe } from "../../tensor/aligned.ts";
+import { LARGE_BUFFER_BYTES, setAddressProbe, setHugePageAdvice } from "../../tensor/aligned.ts";
 import { type StorageDType, WEIGHT_FORMATS, type WeightData, weightFormat } from "../../tensor/formats/index.ts";
 import type { Kernels } from "../types.ts";
 import { buildFromSourceCommand, locateAddon } from "./locate.ts";
@@ -134,6 +134,9 @@ interface NativeBinding {
   hasBf16Dot(): boolean;
   /** Absent in builds older than this loader (they are still usable: buffers then stay as allocated). */
   addressMod?(buffer: ArrayBuffer, m: number): number;
+  /** Absent in builds older than this loader (large buffers then stay on ordinary pages), as is the next. */
+  adviseHugePages?(buffer: ArrayBuffer, bytes: number): number | null;
+  mapLargeAllocations?(bytes: number): boolean;
   create(isa: string, threads: number, blockCompute?: BlockCompute): Record<string, unknown>;
 }
 
@@ -144,6 +147,15 @@ let bindingPath: string | undefined;
 const cache = new Map<string, Kernels>();
 /** The blockCompute each native kernels object was made with. */
 const blockComputeOf = new WeakMap<Kernels, BlockCompute>();
+
+/**
+ * Whether weights of 2 MiB or more go on 2 MiB pages (transparent huge pages, advised): yes unless
+ * LORATUNE_HUGE_PAGES is "0" (for comparing, or a machine where huge-page faults stall). Yes also means glibc serves
+ * every allocation of 2 MiB or more of this process from a fresh mapping (see native/glue/memory.inc).
+ */
+export function hugePagesWanted(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.LORATUNE_HUGE_PAGES !== "0";
+}
 
 /** The addon, or undefined with bindingError set (no binary for this platform, unloadable binary). Loaded once. */
 function getBinding(): NativeBinding | undefined {
@@ -159,6 +171,13 @@ function getBinding(): NativeBinding | undefined {
     const addressMod = binding.addressMod?.bind(binding);
     // Weights allocated from now on start on cache lines (src/tensor/aligned.ts).
     if (addressMod) setAddressProbe((buffer, m) => addressMod(buffer, m));
+    // Large ones on 2 MiB pages, unless LORATUNE_HUGE_PAGES=0 (src/tensor/aligned.ts): the advice needs fresh
+    // memory, so allocations of a huge page or more become mappings of their own first.
+    const advise = binding.adviseHugePages?.bind(binding);
+    if (advise && binding.mapLargeAllocations && hugePagesWanted()) {
+      binding.mapLargeAllocations(LARGE_BUFFER_BYTES);
+      setHugePageAdvice((buffer, bytes) => advise(buffer, bytes));
+    }
   } catch (err) {
     bindingError = `the native addon ${where.path} failed to load: ${err instanceof Error ? err.message : String(err)}`;
   }
@@ -191,6 +210,15 @@ export function nativeIsas(): NativeIsa[] {
   const b = getBinding();
   if (!b) return [];
   return b.cpuIsas().filter((isa): isa is NativeIsa => (ISAS as readonly string[]).includes(isa));
+}
+
+/**
+ * The addon's huge-page advice for buffer[offset, offset + bytes), offset its first 2 MiB boundary (returned), or
+ * null (no room, no such advice here, or no addon). Throws on a negative or fractional `bytes`.
+ */
+export function nativeAdviseHugePages(buffer: ArrayBuffer, bytes: number): number | null {
+  const b = getBinding();
+  return b?.adviseHugePages ? b.adviseHugePages(buffer, bytes) : null;
 }
 
 /** The address of `buffer`'s first byte mod m, or null when the addon (or this function in it) is unavailable. */
