@@ -171,10 +171,10 @@ function getBinding(): NativeBinding | undefined {
     const addressMod = binding.addressMod?.bind(binding);
     // Weights allocated from now on start on cache lines (src/tensor/aligned.ts).
     if (addressMod) setAddressProbe((buffer, m) => addressMod(buffer, m));
-    // Large ones on 2 MiB pages, unless LORATUNE_HUGE_PAGES=0 (src/tensor/aligned.ts): the advice needs fresh
-    // memory, so allocations of a huge page or more become mappings of their own first.
+    // Large ones on 2 MiB pages on Linux (madvise), unless LORATUNE_HUGE_PAGES=0 (src/tensor/aligned.ts): the advice
+    // needs fresh memory, so allocations of a huge page or more become mappings of their own first.
     const advise = binding.adviseHugePages?.bind(binding);
-    if (advise && binding.mapLargeAllocations && hugePagesWanted()) {
+    if (advise && binding.mapLargeAllocations && process.platform === "linux" && hugePagesWanted()) {
       binding.mapLargeAllocations(LARGE_BUFFER_BYTES);
       setHugePageAdvice((buffer, bytes) => advise(buffer, bytes));
     }
