@@ -49,6 +49,8 @@ Environment:
   LORATUNE_BLOCK_COMPUTE=bf16|f32   with AVX512_BF16: multiply q8_0/q4_k/… weights rounded to bf16 (default,
                                     bf16 weights' speed) or widened to f32 exactly (other CPUs' products)
   LORATUNE_THREADS=n                kernel threads (default: every available core)
+  LORATUNE_HUGE_PAGES=0             keep weights on 4 KiB pages (default on Linux: buffers of 2 MiB or more
+                                    advised for transparent huge pages, which decode reads faster)
   LORATUNE_TORCH_REFERENCE=dir      bench: the PyTorch reference's folder (bench_lora.py) for the comparison
   LORATUNE_MEMORY_LIMIT=bytes       train, bench: the memory a run may take (e.g. 12G) instead of MemAvailable
                                     and any cgroup limit; a run whose estimate exceeds it is refused
