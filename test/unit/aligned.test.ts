@@ -105,8 +105,13 @@ test("dropped large arrays are collected: a loop of 48 × 32 MiB arrays does not
   assert.ok(peak - start < 768 * 2 ** 20, `RSS grew by ${((peak - start) / 2 ** 20).toFixed(0)} MiB`);
 });
 
-test("LORATUNE_HUGE_PAGES=0 turns the huge-page allocator off; anything else leaves it on", () => {
+test("LORATUNE_HUGE_PAGES: 0 turns the huge-page advice off, 1 or unset leaves it on, anything else is refused", () => {
   assert.equal(hugePagesWanted({ LORATUNE_HUGE_PAGES: "0" }), false);
   assert.equal(hugePagesWanted({}), true);
+  assert.equal(hugePagesWanted({ LORATUNE_HUGE_PAGES: "" }), true);
   assert.equal(hugePagesWanted({ LORATUNE_HUGE_PAGES: "1" }), true);
+  assert.throws(
+    () => hugePagesWanted({ LORATUNE_HUGE_PAGES: "off" }),
+    /LORATUNE_HUGE_PAGES must be 0 or 1 \(got "off"\)/,
+  );
 });

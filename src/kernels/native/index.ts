@@ -154,7 +154,19 @@ const blockComputeOf = new WeakMap<Kernels, BlockCompute>();
  * every allocation of 2 MiB or more of this process from a fresh mapping (see native/glue/memory.inc).
  */
 export function hugePagesWanted(env: NodeJS.ProcessEnv = process.env): boolean {
-  return env.LORATUNE_HUGE_PAGES !== "0";
+  const v = env.LORATUNE_HUGE_PAGES;
+  if (v === undefined || v === "" || v === "1") return true;
+  if (v === "0") return false;
+  throw new LoratuneError("ERR_NATIVE", `LORATUNE_HUGE_PAGES must be 0 or 1 (got "${v}")`);
+}
+
+/** hugePagesWanted() for the loader, which must not throw: a bad value means no advice (kernel creation reports it). */
+function hugePagesWantedQuietly(): boolean {
+  try {
+    return hugePagesWanted();
+  } catch {
+    return false;
+  }
 }
 
 /** The addon, or undefined with bindingError set (no binary for this platform, unloadable binary). Loaded once. */
@@ -174,7 +186,7 @@ function getBinding(): NativeBinding | undefined {
     // Large ones on 2 MiB pages on Linux (madvise), unless LORATUNE_HUGE_PAGES=0 (src/tensor/aligned.ts): the advice
     // needs fresh memory, so allocations of a huge page or more become mappings of their own first.
     const advise = binding.adviseHugePages?.bind(binding);
-    if (advise && binding.mapLargeAllocations && process.platform === "linux" && hugePagesWanted()) {
+    if (advise && binding.mapLargeAllocations && process.platform === "linux" && hugePagesWantedQuietly()) {
       binding.mapLargeAllocations(LARGE_BUFFER_BYTES);
       setHugePageAdvice((buffer, bytes) => advise(buffer, bytes));
     }
@@ -316,12 +328,14 @@ function threadsFromEnv(): number {
 
 /**
  * Loads the C++ addon and adapts it to Kernels; `reason` says why not when it is not built or cannot load.
- * Throws LoratuneError ERR_NATIVE for a bad LORATUNE_ISA / LORATUNE_THREADS or an ISA this CPU lacks.
+ * Throws LoratuneError ERR_NATIVE for a bad LORATUNE_ISA / LORATUNE_THREADS / LORATUNE_BLOCK_COMPUTE /
+ * LORATUNE_HUGE_PAGES or an ISA this CPU lacks.
  */
 export function loadNativeKernels(): { kernels?: Kernels; reason?: string } {
   const forced = isaFromEnv();
   const threads = threadsFromEnv();
   blockComputeFromEnv();
+  hugePagesWanted();
   if (!getBinding()) return { reason: bindingError ?? "the native addon is unavailable" };
   const supported = nativeIsas();
   const isa = forced ?? supported[supported.length - 1];
