@@ -138,8 +138,8 @@ test("native bf16-weight products keep a NaN activation in its own row", (t) => 
 
 // One-row products (decoding a bf16 model: M = 1, NT) take their own path on every ISA: x reordered into even- and
 // odd-indexed values, each word of two bf16 widened by a shift and a mask. K: none, below one 2W step of any ISA,
-// whole steps, whole steps plus a tail of each length class, and rows of 8 KiB or more (taken four at a time, N not
-// a multiple of four); N: one row, and enough to split over threads.
+// whole steps, whole steps plus a tail of each length class, and rows of 12 KiB or more (taken four at a time, N not
+// a multiple of four; 6143 values is the longest row read alone); N: one row, and enough to split over threads.
 const ONE_ROW_SHAPES: [number, number][] = [
   [9, 0], // empty sums
   [1, 1],
@@ -150,6 +150,8 @@ const ONE_ROW_SHAPES: [number, number][] = [
   [1000, 64],
   [129, 2048],
   [7, 9000],
+  [9, 6144],
+  [6, 6143],
   [13, 4096],
   [1030, 4127],
 ];
