@@ -5,7 +5,7 @@
  *   runs, and PyTorch's `model(ids)`); tokens/s = B·T / run time.
  * - decode: batch 1 with the KV cache: a prompt, then genTokens greedy single-token steps, timed;
  *   tokens/s = genTokens / decode time; the bytes each token reads (decode-bytes.ts) put it against the memory
- *   bandwidth.
+ *   bandwidth, and against the rate its own weights are read at between its runs (weights-read.ts).
  */
 import type { Kernels } from "../kernels/types.ts";
 import { allocateActivations } from "../model/activations.ts";
@@ -19,6 +19,7 @@ import { shapeConfig } from "./shapes.ts";
 import type { ModelWorkloadSpec, WorkloadResult } from "./spec.ts";
 import { kernelInfo, median, peakRssMiB, startContentionMeter } from "./stats.ts";
 import { randomBatch } from "./train-workload.ts";
+import { readWeightsGBs, weightWords } from "./weights-read.ts";
 
 /**
  * Times `run` warmup + steps times; returns the timed durations (ms) and the contention during them. `run(timed)`
@@ -102,6 +103,8 @@ export function runDecodeWorkload(base: Kernels, spec: ModelWorkloadSpec): Workl
   const prompt = randomBatch(1, spec.promptTokens, config.vocabSize, spec.seed + 2).ids;
   const sessions = Array.from({ length: spec.warmup + spec.steps }, () => createSession(model, maxTokens));
   const next = new Int32Array(1);
+  const words = weightWords(model);
+  const readGBs: number[] = [];
   const setupS = (performance.now() - t0) / 1000;
   let used = 0;
   const timing = timeRuns(spec, (timed) => {
@@ -115,11 +118,19 @@ export function runDecodeWorkload(base: Kernels, spec: ModelWorkloadSpec): Workl
     }
     const ms = performance.now() - a;
     if (profile) profile.recording = false;
+    // The memory's read rate right after this run, on the same weights (base kernels: never profiled).
+    const gbs = timed ? readWeightsGBs(base, words) : null;
+    if (gbs !== null) readGBs.push(gbs);
     return ms;
   });
   const ctx = spec.promptTokens + spec.genTokens / 2;
   // Profile: per generated token.
   const perToken = profile ? profile.perStep(spec.steps * spec.genTokens) : null;
   const out = result(base, spec, setupS, spec.genTokens, decodeFlopsPerToken(config, ctx), timing, perToken);
-  return { ...out, bytesPerToken: decodeBytesPerToken(config, spec.dtype, ctx) };
+  const weightsReadGBs = readGBs.length ? median(readGBs) : undefined;
+  return {
+    ...out,
+    bytesPerToken: decodeBytesPerToken(config, spec.dtype, ctx),
+    ...(weightsReadGBs ? { weightsReadGBs } : {}),
+  };
 }

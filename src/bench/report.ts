@@ -166,7 +166,9 @@ function dtypeRatioLines(rows: BenchRow[]): string[] {
 /**
  * Decode rows against the memory bandwidth: the bytes a token reads (every weight once in its held format, plus
  * the KV cache: decode-bytes.ts) times tokens/s, as a fraction of the read bandwidth measured in the same run
- * (a token reads its weights and writes almost nothing: bandwidth.ts).
+ * (a token reads its weights and writes almost nothing: bandwidth.ts), and of the rate the row's own weights were
+ * read at between its timed runs (weights-read.ts: the memory as it was then, where the run's best sample may
+ * have met a faster moment).
  */
 function bandwidthLines(r: BenchReport): string[] {
   const bw = r.peak.bandwidth;
@@ -181,7 +183,10 @@ function bandwidthLines(r: BenchReport): string[] {
         `= ${num(gbs, 1)} GB/s, ${pct(gbs / bw.readGBs)} of bandwidth` +
         // A model small enough to stay in the last-level cache is read from there, not from memory; a large one
         // passes 100% when the probe's best sample met a busier moment of the memory than the row did.
-        (gbs > bw.readGBs ? " (above 100%: served from cache, or the probe met a busier moment)" : ""),
+        (gbs > bw.readGBs ? " (above 100%: served from cache, or the probe met a busier moment)" : "") +
+        (o.weightsReadGBs
+          ? `; ${pct(gbs / o.weightsReadGBs)} of its weights' read rate between runs (${num(o.weightsReadGBs, 1)} GB/s)`
+          : ""),
     );
   }
   return out.length ? ["", `decode against the memory bandwidth (${bw.readGBs.toFixed(1)} GB/s read):`, ...out] : [];

@@ -93,6 +93,8 @@ export interface WorkloadResult {
   kernels: KernelInfo;
   /** Decode: bytes each decoded token reads (decode-bytes.ts), at the run's mean context. */
   bytesPerToken?: number;
+  /** Decode: GB/s of one read pass over the model's weights after each timed run, median (weights-read.ts). */
+  weightsReadGBs?: number;
   /** Train: trainable LoRA values, the summary's memory estimate, the last loss, per-phase medians. */
   trainableParams?: number;
   estimatedPeakMiB?: number;

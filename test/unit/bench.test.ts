@@ -141,6 +141,7 @@ test("prefill and decode workloads in-process (tiny, quick)", () => {
   assert.ok(dec.tokensPerS > 0);
   assert.equal(dec.flopsPerToken, decodeFlopsPerToken(shapeConfig("tiny"), 8 + 4));
   assert.equal(dec.bytesPerToken, decodeBytesPerToken(shapeConfig("tiny"), "f32", 8 + 4));
+  assert.ok(dec.weightsReadGBs! > 0, "a read pass over the weights after the timed runs");
 });
 
 test("prefill and decode workloads with --profile: kernel calls per run and per generated token", () => {
@@ -298,6 +299,11 @@ test("text report: tables, ratios, %limit and the 20% memory verdict", () => {
   assert.match(bwText, /memory bandwidth: 40\.0 GB\/s read .*60\.0 GB\/s triad .*30\.0 GB\/s copy \(256 MiB/);
   assert.match(bwText, /tiny decode: 2\.0 MB\/token × 5000\.0 tokens\/s = 10\.0 GB\/s, 25\.0% of bandwidth/);
   assert.match(bwText, /tiny\s+decode\s+5000\.0\s+25\.0% │/);
+  assert.doesNotMatch(bwText, /read rate between runs/, "no weights' read rate measured: none reported");
+  // With the read rate of its own weights between its runs (the memory as it was then): 10 of 12.5 GB/s.
+  const nearRow = { ...decodeRow, ours: { ...decodeRow.ours, weightsReadGBs: 12.5 } };
+  const nearText = formatReport({ ...report, peak: bwPeak, limits: runLimits(bwPeak, null), rows: [nearRow] });
+  assert.match(nearText, /25\.0% of bandwidth; 80\.0% of its weights' read rate between runs \(12\.5 GB\/s\)/);
   assert.match(text, /measured \+30\.0%: OFF by more than 20%/);
   report.rows[0]!.ours!.peakRssMiB = 110;
   assert.match(formatReport(report), /measured \+10\.0%: within 20%/);
