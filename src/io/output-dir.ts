@@ -30,11 +30,29 @@ export function writeDirAtomic(dir: string, overwrite: boolean, write: (tmpDir: 
     throw err;
   }
   if (existsSync(dir)) {
-    const old = join(dirname(dir), `.${basename(dir)}.old-${process.pid}`);
+    const old = oldName(dir);
     renameSync(dir, old);
     renameSync(tmp, dir);
     rmSync(old, { recursive: true, force: true });
   } else {
     renameSync(tmp, dir);
   }
+}
+
+/** Where a directory being replaced or removed is moved first: a hidden sibling no listing takes for the real one. */
+function oldName(dir: string): string {
+  return join(dirname(dir), `.${basename(dir)}.old-${process.pid}`);
+}
+
+/**
+ * Removes `dir` (if present) so that no moment leaves it half-deleted under its own name: it is renamed to a hidden
+ * sibling first, then deleted. A process killed mid-delete leaves only that sibling (its files partly gone), never
+ * a directory that still looks complete under its name while missing files.
+ */
+export function removeDirAtomic(dir: string): void {
+  if (!existsSync(dir)) return;
+  const old = oldName(dir);
+  rmSync(old, { recursive: true, force: true });
+  renameSync(dir, old);
+  rmSync(old, { recursive: true, force: true });
 }

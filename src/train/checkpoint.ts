@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { LoratuneError } from "../errors.ts";
-import { writeDirAtomic } from "../io/output-dir.ts";
+import { removeDirAtomic, writeDirAtomic } from "../io/output-dir.ts";
 import { readSafetensors, type TensorToWrite } from "../io/safetensors.ts";
 import { writeSafetensors } from "../io/safetensors-write.ts";
 import type { WeightData } from "../tensor/formats/index.ts";
@@ -54,8 +54,8 @@ export function saveCheckpoint(
     writeSafetensors(join(tmp, OPTIMIZER), o, { adam_step: String(opt.step) });
     writeJson(join(tmp, STATE), state);
   });
-  for (const old of listCheckpoints(root).slice(0, -Math.max(1, keep)))
-    rmSync(join(root, old), { recursive: true, force: true });
+  // Renamed away before deletion: a kill mid-delete must not leave an old step-N with state.json but no tensors.
+  for (const old of listCheckpoints(root).slice(0, -Math.max(1, keep))) removeDirAtomic(join(root, old));
   removeStaleTemporaries(root);
   return dir;
 }
